@@ -1,0 +1,125 @@
+// App settings, read and validated once: a bad value stops start-up with a message naming the setting.
+
+export type SweepMode = 'report' | 'enforce';
+export type NearExpiryAction = 'rotate' | 'bind-newer' | 'notify';
+
+export interface Config {
+  /** Connection string (local) or storage account name (identity-based, `AzureWebJobsStorage__accountName`). */
+  storage: { connectionString: string } | { accountName: string };
+  subscriptionIds: string[];
+  armEndpoint: string;
+  keyVaultHostSuffixes: string[];
+  sweepSchedule: string;
+  sweepMode: SweepMode;
+  nearExpiryAction: NearExpiryAction;
+  nearExpiryDays: number;
+  allowedKeySizes: number[];
+  optOutTag: string;
+  /** A key version whose expiry is closer than this is not bound. */
+  expiryMarginHours: number;
+}
+
+/** Every setting the service reads; infra and local.settings.sample.json must carry each one. */
+export const SETTINGS = [
+  'AzureWebJobsStorage',
+  'SUBSCRIPTION_IDS',
+  'ARM_ENDPOINT',
+  'KEY_VAULT_HOST_SUFFIXES',
+  'SWEEP_SCHEDULE',
+  'SWEEP_MODE',
+  'NEAR_EXPIRY_ACTION',
+  'NEAR_EXPIRY_DAYS',
+  'ALLOWED_KEY_SIZES',
+  'OPT_OUT_TAG',
+  'KEY_EXPIRY_MARGIN_HOURS',
+] as const;
+
+export class ConfigError extends Error {
+  readonly code = 'invalid-configuration';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// NCRONTAB: six fields (seconds first), or a TimeSpan such as 06:00:00.
+const NCRONTAB = /^(\S+\s+){5}\S+$|^\d{1,2}:\d{2}:\d{2}$/;
+const RSA_SIZES = new Set([2048, 3072, 4096]);
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string, fallback?: string): string => {
+    const value = env[name]?.trim();
+    if (value) return value;
+    if (fallback === undefined) problems.push(`${name} is required`);
+    return fallback ?? '';
+  };
+  const list = (name: string, fallback?: string): string[] =>
+    text(name, fallback)
+      .split(/[,;\s]+/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = text(name, fallback);
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+    return fallback;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name, String(fallback));
+    const value = Number(raw);
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  };
+
+  const connectionString = env.AzureWebJobsStorage?.trim();
+  const accountName = env.AzureWebJobsStorage__accountName?.trim();
+  if (!connectionString && !accountName) {
+    problems.push('AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName is required');
+  }
+
+  const subscriptionIds = list('SUBSCRIPTION_IDS');
+  for (const id of subscriptionIds) {
+    if (!GUID.test(id)) problems.push(`SUBSCRIPTION_IDS has "${id}", which is not a subscription id (GUID)`);
+  }
+
+  const armEndpoint = text('ARM_ENDPOINT', 'https://management.azure.com');
+  if (!/^https:\/\/[^/\s]+\/?$/i.test(armEndpoint)) {
+    problems.push(`ARM_ENDPOINT must be an https:// origin (got "${armEndpoint}")`);
+  }
+
+  const keyVaultHostSuffixes = list('KEY_VAULT_HOST_SUFFIXES', '.vault.azure.net').map((s) => s.toLowerCase());
+  for (const suffix of keyVaultHostSuffixes) {
+    if (!/^[.a-z0-9-]+$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix`);
+  }
+
+  const sweepSchedule = text('SWEEP_SCHEDULE', '0 0 */6 * * *');
+  if (!NCRONTAB.test(sweepSchedule)) {
+    problems.push(`SWEEP_SCHEDULE must be a six-field NCRONTAB expression or hh:mm:ss (got "${sweepSchedule}")`);
+  }
+
+  const allowedKeySizes = list('ALLOWED_KEY_SIZES', '2048').map(Number);
+  if (!allowedKeySizes.length || allowedKeySizes.some((n) => !RSA_SIZES.has(n))) {
+    problems.push(`ALLOWED_KEY_SIZES must list RSA sizes from 2048, 3072, 4096 (got "${env.ALLOWED_KEY_SIZES}")`);
+  }
+
+  const config: Config = {
+    storage: connectionString ? { connectionString } : { accountName: accountName ?? '' },
+    subscriptionIds,
+    armEndpoint: armEndpoint.replace(/\/$/, ''),
+    keyVaultHostSuffixes,
+    sweepSchedule,
+    sweepMode: oneOf('SWEEP_MODE', ['report', 'enforce'] as const, 'report'),
+    nearExpiryAction: oneOf('NEAR_EXPIRY_ACTION', ['rotate', 'bind-newer', 'notify'] as const, 'bind-newer'),
+    nearExpiryDays: integer('NEAR_EXPIRY_DAYS', 30, 1, 365),
+    allowedKeySizes,
+    optOutTag: text('OPT_OUT_TAG', 'cmk-rotator:opt-out'),
+    expiryMarginHours: integer('KEY_EXPIRY_MARGIN_HOURS', 24, 0, 24 * 90),
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
