@@ -1,0 +1,93 @@
+import type { TableClient } from '@azure/data-tables';
+import { accountKey } from '../../domain/accounts';
+import type { Clock, JobKeyStore, Lease, LeaseStore } from '../../ports';
+import { expect, statusOf, TABLES, type TableStorage } from './storage';
+
+interface LeaseEntity {
+  holder: string;
+  expiresAt: string;
+}
+
+/** One writer per account (rule 7): a Leases row, taken with createEntity or an ETag-guarded update. */
+export class TableLeaseStore implements LeaseStore {
+  constructor(
+    private readonly storage: TableStorage,
+    private readonly clock: Clock,
+  ) {}
+
+  async acquire(accountId: string, holder: string, ttlMs: number): Promise<Lease | undefined> {
+    const table = await this.storage.table(TABLES.leases);
+    const partitionKey = accountKey(accountId);
+    const entity = { partitionKey, rowKey: 'lease', holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString() };
+    const created = await expect(table.createEntity(entity), 409, undefined);
+    if (created?.etag) return { accountId, holder, etag: created.etag };
+
+    const current = await expect(table.getEntity<LeaseEntity>(partitionKey, 'lease'), 404, undefined);
+    if (!current) return this.acquire(accountId, holder, ttlMs);
+    const live = Date.parse(current.expiresAt) > this.clock.now().getTime();
+    if (live && current.holder !== holder) return undefined;
+    return this.takeOver(table, entity, current.etag, accountId, holder);
+  }
+
+  async release(lease: Lease): Promise<void> {
+    const table = await this.storage.table(TABLES.leases);
+    try {
+      await table.deleteEntity(accountKey(lease.accountId), 'lease', { etag: lease.etag });
+    } catch (error) {
+      // Already gone, or taken over after it expired: either way it is no longer ours.
+      if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
+    }
+  }
+
+  private async takeOver(
+    table: TableClient,
+    entity: { partitionKey: string; rowKey: string } & LeaseEntity,
+    etag: string,
+    accountId: string,
+    holder: string,
+  ): Promise<Lease | undefined> {
+    const updated = await expect(table.updateEntity(entity, 'Replace', { etag }), 412, undefined);
+    return updated?.etag ? { accountId, holder, etag: updated.etag } : undefined;
+  }
+}
+
+interface JobKeyEntity {
+  jobId: string;
+  state: 'claimed' | 'done';
+  claimedAt: string;
+}
+
+/** Exactly once per (account, target) (rule 8): a JobKeys row created with createEntity. */
+export class TableJobKeyStore implements JobKeyStore {
+  constructor(
+    private readonly storage: TableStorage,
+    private readonly clock: Clock,
+  ) {}
+
+  async claim(accountId: string, dedupeKey: string, jobId: string, staleAfterMs: number): Promise<'claimed' | 'duplicate'> {
+    const table = await this.storage.table(TABLES.jobKeys);
+    const partitionKey = accountKey(accountId);
+    const entity = { partitionKey, rowKey: dedupeKey, jobId, state: 'claimed' as const, claimedAt: this.clock.now().toISOString() };
+    const created = await expect(table.createEntity(entity), 409, undefined);
+    if (created) return 'claimed';
+
+    const current = await expect(table.getEntity<JobKeyEntity>(partitionKey, dedupeKey), 404, undefined);
+    if (!current) return this.claim(accountId, dedupeKey, jobId, staleAfterMs);
+    if (current.jobId === jobId) return 'claimed';
+    // A claim left behind by a job that died in flight may be taken over once it is stale.
+    const stale = current.state === 'claimed' && Date.parse(current.claimedAt) + staleAfterMs < this.clock.now().getTime();
+    if (!stale) return 'duplicate';
+    const updated = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
+    return updated ? 'claimed' : 'duplicate';
+  }
+
+  async settle(accountId: string, dedupeKey: string, outcome: 'done' | 'release'): Promise<void> {
+    const table = await this.storage.table(TABLES.jobKeys);
+    const partitionKey = accountKey(accountId);
+    if (outcome === 'release') {
+      await expect(table.deleteEntity(partitionKey, dedupeKey), 404, undefined);
+      return;
+    }
+    await table.updateEntity({ partitionKey, rowKey: dedupeKey, state: 'done' }, 'Merge');
+  }
+}

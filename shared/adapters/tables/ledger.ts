@@ -1,0 +1,55 @@
+import type { TableEntity } from '@azure/data-tables';
+import { accountKey } from '../../domain/accounts';
+import type { RotationRecord } from '../../domain/model';
+import type { Ledger } from '../../ports';
+import { odata, plain, TABLES, type TableStorage } from './storage';
+
+// Row keys sort newest first: inverted milliseconds, zero-padded, then the job id.
+const MAX_MS = 8_640_000_000_000_000;
+
+export function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): string {
+  const inverted = MAX_MS - Date.parse(row.queuedAt);
+  return `${String(inverted).padStart(16, '0')}_${row.jobId}`;
+}
+
+/** The Rotations table: one row per (account, job), moved through its states by upserts. */
+export class TableLedger implements Ledger {
+  constructor(private readonly storage: TableStorage) {}
+
+  async record(row: RotationRecord): Promise<void> {
+    const table = await this.storage.table(TABLES.rotations);
+    const entity: TableEntity<RotationRecord> = { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...row };
+    // Every call carries the whole row, so Replace drops what an earlier attempt said.
+    await table.upsertEntity(stripUndefined(entity), 'Replace');
+  }
+
+  async history(accountId: string, limit: number): Promise<RotationRecord[]> {
+    const table = await this.storage.table(TABLES.rotations);
+    const pages = table
+      .listEntities<RotationRecord>({ queryOptions: { filter: `PartitionKey eq ${odata(accountKey(accountId))}` } })
+      .byPage({ maxPageSize: limit });
+    for await (const page of pages) return page.slice(0, limit).map((e) => plain(e));
+    return [];
+  }
+
+  /** Every row of one job (one per account it touched). */
+  async job(jobId: string): Promise<RotationRecord[]> {
+    const table = await this.storage.table(TABLES.rotations);
+    const rows: RotationRecord[] = [];
+    for await (const e of table.listEntities<RotationRecord>({ queryOptions: { filter: `jobId eq ${odata(jobId)}` } })) {
+      rows.push(plain(e));
+    }
+    return rows;
+  }
+
+  async all(): Promise<RotationRecord[]> {
+    const table = await this.storage.table(TABLES.rotations);
+    const rows: RotationRecord[] = [];
+    for await (const e of table.listEntities<RotationRecord>()) rows.push(plain(e));
+    return rows;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,72 @@
+import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
+
+export const TABLES = {
+  rotations: 'Rotations',
+  bindings: 'Bindings',
+  leases: 'Leases',
+  jobKeys: 'JobKeys',
+  findings: 'Findings',
+  sweeps: 'Sweeps',
+} as const;
+
+export type StorageTarget = { connectionString: string } | { accountName: string; credential: TokenCredential };
+
+/** Builds one TableClient per table and creates the tables once per process. */
+export class TableStorage {
+  private readonly clients = new Map<string, Promise<TableClient>>();
+
+  constructor(
+    private readonly target: StorageTarget,
+    private readonly options: TableServiceClientOptions = {},
+  ) {}
+
+  table(name: string): Promise<TableClient> {
+    let client = this.clients.get(name);
+    if (!client) {
+      client = this.create(name);
+      this.clients.set(name, client);
+      client.catch(() => this.clients.delete(name));
+    }
+    return client;
+  }
+
+  private async create(name: string): Promise<TableClient> {
+    const client =
+      'connectionString' in this.target
+        ? TableClient.fromConnectionString(this.target.connectionString, name, {
+            ...this.options,
+            allowInsecureConnection: /UseDevelopmentStorage=true|http:\/\//i.test(this.target.connectionString),
+          })
+        : new TableClient(`https://${this.target.accountName}.table.core.windows.net`, name, this.target.credential, this.options);
+    await client.createTable();
+    return client;
+  }
+}
+
+/** Status code of a Tables error: single-entity errors carry no `code`, only statusCode. */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** Runs a Tables call and turns the one expected status into a value; anything else is rethrown. */
+export async function expect<T, F>(call: Promise<T>, status: number, fallback: F): Promise<T | F> {
+  try {
+    return await call;
+  } catch (error) {
+    if (statusOf(error) === status) return fallback;
+    throw error;
+  }
+}
+
+/** Drops the system columns so an entity reads as plain data. */
+export function plain<T extends object>(entity: T & { partitionKey?: string; rowKey?: string; etag?: string; timestamp?: string }): T {
+  const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...rest } = entity;
+  return rest as T;
+}
+
+/** Escapes a value for an OData filter string literal. */
+export function odata(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,119 @@
+// Key Vault events off the wire: both schemas, any casing, stray spaces in keys and values (DESIGN §3).
+
+export const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
+export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+
+export interface KeyVaultKeyEvent {
+  id: string;
+  type: KeyEventType;
+  /** Vault URI with a trailing slash, from the versioned key id in data.Id. */
+  vaultUri: string;
+  vaultName?: string;
+  keyName: string;
+  version: string;
+  notBefore?: Date;
+  expiresOn?: Date;
+  /** The vault's ARM id (Event Grid `topic`, CloudEvents `source`). */
+  vaultResourceId?: string;
+  time?: string;
+}
+
+export type NormalisedEvent =
+  | { kind: 'key-event'; event: KeyVaultKeyEvent }
+  | { kind: 'ignored'; reason: string; eventType?: string }
+  | { kind: 'invalid'; problem: string };
+
+const PREFIX = 'microsoft.keyvault.';
+const HEX32 = /^[0-9a-f]{32}$/i;
+
+/** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
+function lowerKeys(value: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) {
+      map.set(k.trim().toLowerCase(), typeof v === 'string' ? v.trim() : v);
+    }
+  }
+  return map;
+}
+
+function str(map: Map<string, unknown>, ...names: string[]): string | undefined {
+  for (const name of names) {
+    const v = map.get(name);
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}
+
+/** NBF / EXP arrive as epoch seconds in a number, a numeric string, or null. */
+export function epochSeconds(value: unknown, field: string): { ok: true; date?: Date } | { ok: false; problem: string } {
+  if (value === undefined || value === null || value === '') return { ok: true };
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n < 0) return { ok: false, problem: `data.${field} must be epoch seconds (got ${JSON.stringify(value)})` };
+  return { ok: true, date: new Date(n * 1000) };
+}
+
+export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { kind: 'invalid', problem: 'event must be a JSON object' };
+  }
+  const envelope = lowerKeys(raw);
+  const eventType = str(envelope, 'eventtype', 'type');
+  if (!eventType) return { kind: 'invalid', problem: 'event has no eventType (Event Grid) or type (CloudEvents)' };
+  if (!eventType.toLowerCase().startsWith(PREFIX)) {
+    return { kind: 'ignored', reason: 'not a Key Vault event', eventType };
+  }
+  const shortType = KEY_EVENT_TYPES.find((t) => t.toLowerCase() === eventType.slice(PREFIX.length).toLowerCase());
+  if (!shortType) return { kind: 'ignored', reason: 'not a key version event', eventType };
+
+  const id = str(envelope, 'id');
+  if (!id) return { kind: 'invalid', problem: 'event has no id' };
+  const data = lowerKeys(envelope.get('data'));
+  if (data.size === 0) return { kind: 'invalid', problem: `event ${id} has no data object` };
+
+  const objectType = str(data, 'objecttype');
+  if (objectType && objectType.toLowerCase() !== 'key') {
+    return { kind: 'ignored', reason: `object type ${objectType} is not Key`, eventType };
+  }
+
+  const kid = str(data, 'id');
+  if (!kid) return { kind: 'invalid', problem: `event ${id}: data.Id (the versioned key id) is missing` };
+  let parsed: URL;
+  try {
+    parsed = new URL(kid);
+  } catch {
+    return { kind: 'invalid', problem: `event ${id}: data.Id is not a URL (${kid})` };
+  }
+  const segments = parsed.pathname.split('/').filter(Boolean);
+  if (parsed.protocol !== 'https:' || segments.length !== 3 || segments[0]?.toLowerCase() !== 'keys') {
+    return { kind: 'invalid', problem: `event ${id}: data.Id must look like https://<vault>/keys/<name>/<version> (got ${kid})` };
+  }
+  const keyName = str(data, 'objectname') ?? segments[1] ?? '';
+  const version = str(data, 'version') ?? segments[2] ?? '';
+  if (keyName.toLowerCase() !== segments[1]?.toLowerCase() || version.toLowerCase() !== segments[2]?.toLowerCase()) {
+    return { kind: 'invalid', problem: `event ${id}: data.ObjectName/Version disagree with data.Id (${kid})` };
+  }
+  if (!HEX32.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version}")` };
+
+  const nbf = epochSeconds(data.get('nbf'), 'NBF');
+  if (!nbf.ok) return { kind: 'invalid', problem: `event ${id}: ${nbf.problem}` };
+  const exp = epochSeconds(data.get('exp'), 'EXP');
+  if (!exp.ok) return { kind: 'invalid', problem: `event ${id}: ${exp.problem}` };
+
+  const event: KeyVaultKeyEvent = {
+    id,
+    type: shortType,
+    vaultUri: `https://${parsed.host.toLowerCase()}/`,
+    keyName,
+    version: version.toLowerCase(),
+  };
+  const vaultName = str(data, 'vaultname');
+  const vaultResourceId = str(envelope, 'topic', 'source');
+  const time = str(envelope, 'eventtime', 'time');
+  if (vaultName) event.vaultName = vaultName;
+  if (vaultResourceId) event.vaultResourceId = vaultResourceId;
+  if (time) event.time = time;
+  if (nbf.date) event.notBefore = nbf.date;
+  if (exp.date) event.expiresOn = exp.date;
+  return { kind: 'key-event', event };
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+// Queue messages on "rotation-jobs". Validated on the way in: a malformed message writes nothing.
+
+const HEX32 = /^[0-9a-f]{32}$/i;
+const trigger = z.enum(['event', 'sweep', 'manual']);
+const origin = {
+  jobId: z.string().min(8),
+  trigger,
+  createdAt: z.iso.datetime(),
+  eventId: z.string().optional(),
+  eventType: z.string().optional(),
+  actor: z.string().optional(),
+};
+const key = {
+  vaultUri: z.url({ protocol: /^https$/ }),
+  keyName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/),
+};
+
+/** One per event: finds every account bound to the key and enqueues a rebind job for each. */
+export const fanOutJob = z.strictObject({
+  kind: z.literal('fan-out'),
+  ...origin,
+  ...key,
+  /** A version to bind, or absent for "the newest usable version". */
+  targetVersion: z.string().regex(HEX32).optional(),
+  force: z.boolean().default(false),
+});
+
+/** One per account: the rebind rules run here, under the account's lease. */
+export const rebindJob = z.strictObject({
+  kind: z.literal('rebind'),
+  ...origin,
+  ...key,
+  parentJobId: z.string().optional(),
+  accountId: z.string().min(1),
+  targetVersion: z.string().regex(HEX32).optional(),
+  force: z.boolean().default(false),
+});
+
+export const rotationJob = z.discriminatedUnion('kind', [fanOutJob, rebindJob]);
+
+export type FanOutJob = z.infer<typeof fanOutJob>;
+export type RebindJob = z.infer<typeof rebindJob>;
+export type RotationJob = z.infer<typeof rotationJob>;
+
+export function parseJob(message: unknown): { ok: true; job: RotationJob } | { ok: false; problem: string } {
+  const result = rotationJob.safeParse(typeof message === 'string' ? safeJson(message) : message);
+  if (result.success) return { ok: true, job: result.data };
+  const problem = result.error.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : 'message'}: ${i.message}`)
+    .join('; ');
+  return { ok: false, problem };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,77 @@
+// The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
+import type { RotationJob } from './domain/jobs';
+import type { AccountState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
+
+export interface KeyStore {
+  /** One version (or the latest when version is omitted); undefined when the key or version does not exist. */
+  getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined>;
+  /** Every version's attributes (no key type or size: read a version for those). */
+  listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]>;
+}
+
+export interface EncryptionChange {
+  keySource: KeySource;
+  binding?: KeyBinding;
+}
+
+export interface AccountStore {
+  listAccounts(subscriptionId: string): AsyncIterable<AccountState>;
+  getAccount(accountId: string): Promise<AccountState | undefined>;
+  /** PATCHes properties.encryption and waits for the long-running operation to end. */
+  updateEncryption(accountId: string, change: EncryptionChange): Promise<void>;
+}
+
+export interface Ledger {
+  /** Upserts the row for (account, job): the same job moves one row through its states. */
+  record(row: RotationRecord): Promise<void>;
+  history(accountId: string, limit: number): Promise<RotationRecord[]>;
+}
+
+export interface Lease {
+  accountId: string;
+  holder: string;
+  etag: string;
+}
+
+export interface LeaseStore {
+  /** undefined when another holder has a live lease. */
+  acquire(accountId: string, holder: string, ttlMs: number): Promise<Lease | undefined>;
+  release(lease: Lease): Promise<void>;
+}
+
+export interface JobKeyStore {
+  /**
+   * Claims (account, dedupe key) for a job. 'duplicate' when another job holds it (done or in
+   * flight); a job's own retry gets 'claimed' again.
+   */
+  claim(accountId: string, dedupeKey: string, jobId: string, staleAfterMs: number): Promise<'claimed' | 'duplicate'>;
+  /** Marks the claim done, or lets it go so that a later job may try again. */
+  settle(accountId: string, dedupeKey: string, outcome: 'done' | 'release'): Promise<void>;
+}
+
+export interface BoundAccount {
+  accountId: string;
+  keyVersion: string;
+}
+
+export interface BindingIndex {
+  /** Replaces the accounts recorded for one key with what discovery found. */
+  replace(vaultUri: string, keyName: string, accounts: BoundAccount[]): Promise<void>;
+  list(vaultUri: string, keyName: string): Promise<BoundAccount[]>;
+}
+
+export interface JobQueue {
+  enqueue(job: RotationJob, options?: { delaySeconds?: number }): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+
+export interface Logger {
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}

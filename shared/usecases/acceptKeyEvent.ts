@@ -1,0 +1,53 @@
+import { normaliseKeyVaultEvent } from '../domain/events';
+import type { FanOutJob } from '../domain/jobs';
+import type { Clock, JobQueue, Logger } from '../ports';
+
+export interface AcceptKeyEventDeps {
+  queue: JobQueue;
+  clock: Clock;
+  newId: () => string;
+  isAllowedVault: (vaultUri: string) => boolean;
+}
+
+export type AcceptResult =
+  | { outcome: 'enqueued'; job: FanOutJob }
+  | { outcome: 'ignored'; reason: string }
+  | { outcome: 'invalid'; problem: string };
+
+/**
+ * The Event Grid edge: normalise, filter, enqueue ONE fan-out job. Never reads Key Vault or ARM
+ * here (Event Grid waits 30 s); the worker re-reads everything and trusts nothing in the event.
+ */
+export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log: Logger): Promise<AcceptResult> {
+  const normalised = normaliseKeyVaultEvent(raw);
+  if (normalised.kind === 'invalid') {
+    log.warn('Rejected malformed Key Vault event', { problem: normalised.problem });
+    return { outcome: 'invalid', problem: normalised.problem };
+  }
+  if (normalised.kind === 'ignored') {
+    log.info('Ignored event', { reason: normalised.reason, eventType: normalised.eventType });
+    return { outcome: 'ignored', reason: normalised.reason };
+  }
+  const event = normalised.event;
+  if (!deps.isAllowedVault(event.vaultUri)) {
+    log.warn('Ignored event from a vault outside KEY_VAULT_HOST_SUFFIXES', { eventId: event.id, vaultUri: event.vaultUri });
+    return { outcome: 'ignored', reason: `vault ${event.vaultUri} is not allowed` };
+  }
+
+  const job: FanOutJob = {
+    kind: 'fan-out',
+    jobId: deps.newId(),
+    trigger: 'event',
+    createdAt: deps.clock.now().toISOString(),
+    eventId: event.id,
+    eventType: `Microsoft.KeyVault.${event.type}`,
+    vaultUri: event.vaultUri,
+    keyName: event.keyName,
+    force: false,
+  };
+  // A new version names its target; expiry events ask for the newest usable version instead.
+  if (event.type === 'KeyNewVersionCreated') job.targetVersion = event.version;
+  await deps.queue.enqueue(job);
+  log.info('Queued fan-out job', { jobId: job.jobId, eventId: event.id, eventType: event.type, keyName: event.keyName, version: event.version });
+  return { outcome: 'enqueued', job };
+}

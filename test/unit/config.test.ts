@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
+import { QUEUE_SETTINGS } from '../../shared/queueSettings';
+import { projectRoot } from '../support/fixtures';
+
+const valid = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' };
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig({ ...valid, ...env });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig(valid);
+    assert.equal(c.armEndpoint, 'https://management.azure.com');
+    assert.deepEqual(c.keyVaultHostSuffixes, ['.vault.azure.net']);
+    assert.equal(c.sweepMode, 'report');
+    assert.equal(c.nearExpiryAction, 'bind-newer');
+    assert.equal(c.nearExpiryDays, 30);
+    assert.deepEqual(c.allowedKeySizes, [2048]);
+    assert.equal(c.sweepSchedule, '0 0 */6 * * *');
+  });
+  it('takes identity-based storage by account name', () => {
+    const c = loadConfig({ AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS });
+    assert.deepEqual(c.storage, { accountName: 'stcmk' });
+  });
+  it('reads lists separated by commas, semicolons or spaces', () => {
+    const c = loadConfig({ ...valid, SUBSCRIPTION_IDS: `${valid.SUBSCRIPTION_IDS}; 22222222-2222-3333-4444-555555555555`, ALLOWED_KEY_SIZES: '2048, 3072' });
+    assert.equal(c.subscriptionIds.length, 2);
+    assert.deepEqual(c.allowedKeySizes, [2048, 3072]);
+  });
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ SUBSCRIPTION_IDS: 'abc' }, /SUBSCRIPTION_IDS has "abc"/],
+    [{ SUBSCRIPTION_IDS: '' }, /SUBSCRIPTION_IDS is required/],
+    [{ AzureWebJobsStorage: '' }, /AzureWebJobsStorage/],
+    [{ ARM_ENDPOINT: 'http://management.azure.com' }, /ARM_ENDPOINT must be an https/],
+    [{ KEY_VAULT_HOST_SUFFIXES: 'vault/evil' }, /KEY_VAULT_HOST_SUFFIXES/],
+    [{ SWEEP_SCHEDULE: 'every hour' }, /SWEEP_SCHEDULE/],
+    [{ SWEEP_MODE: 'fix' }, /SWEEP_MODE must be one of report, enforce/],
+    [{ NEAR_EXPIRY_ACTION: 'panic' }, /NEAR_EXPIRY_ACTION/],
+    [{ NEAR_EXPIRY_DAYS: '0' }, /NEAR_EXPIRY_DAYS must be a whole number from 1 to 365/],
+    [{ NEAR_EXPIRY_DAYS: 'ten' }, /NEAR_EXPIRY_DAYS/],
+    [{ ALLOWED_KEY_SIZES: '1024' }, /ALLOWED_KEY_SIZES/],
+    [{ KEY_EXPIRY_MARGIN_HOURS: '-1' }, /KEY_EXPIRY_MARGIN_HOURS/],
+  ];
+  for (const [env, message] of bad) {
+    it(`stops on ${JSON.stringify(env)} naming the setting`, () => {
+      assert.ok(problems(env).some((p) => message.test(p)), problems(env).join(' | '));
+    });
+  }
+  it('reports every bad setting at once', () => {
+    assert.equal(problems({ SWEEP_MODE: 'x', NEAR_EXPIRY_DAYS: 'y' }).length, 2);
+  });
+  it('local.settings.sample.json carries every setting the code reads, each of them valid', () => {
+    const sample = JSON.parse(readFileSync(join(projectRoot(), 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string> };
+    for (const name of SETTINGS) assert.ok(name in sample.Values, `${name} missing from local.settings.sample.json`);
+    assert.equal(loadConfig(sample.Values).sweepMode, sample.Values.SWEEP_MODE);
+  });
+  it('host.json queue settings match what the worker assumes', () => {
+    const host = JSON.parse(readFileSync(join(projectRoot(), 'host.json'), 'utf8')) as { extensions: { queues: Record<string, unknown> } };
+    for (const [k, v] of Object.entries(QUEUE_SETTINGS)) assert.equal(host.extensions.queues[k], v, k);
+  });
+});
