@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Found, Page, VaultState } from './vault';
+import { VaultError, badParameter, type Wire } from './wire';
+import { parseCreate, parsePatch, parsePolicy } from './requests';
+
+export interface RequestRecord {
+  method: string;
+  /** Path without the query string, as sent (e.g. `/keys/k1/`). */
+  path: string;
+  status: number;
+  apiVersion?: string;
+  authorized: boolean;
+}
+
+export interface HttpContext {
+  state: VaultState;
+  wire: Wire;
+  vaultUri: () => string;
+  vaultName: string;
+  tenantId: string;
+  location: string;
+  pageSize: number;
+  latencyMs: number;
+  requests: RequestRecord[];
+  /** Called for each version created over HTTP; `sent` resolves once the response has gone out. */
+  onNewVersion(found: Found, sent: Promise<void>): void;
+}
+
+interface Outcome {
+  status: number;
+  body: unknown;
+  created?: Found;
+}
+
+const MAX_PAGE = 25;
+
+/** The request handler of one stand-in vault: auth challenge, api-version, routes, Key Vault errors. */
+export function createKeyVaultHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    void handle(ctx, req, res).catch((err: unknown) => {
+      const body = new VaultError(500, 'InternalServerError', err instanceof Error ? err.message : String(err)).toBody();
+      if (!res.headersSent) send(res, 500, body, {});
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const raw = await readBody(req);
+  if (ctx.latencyMs > 0) await new Promise((r) => setTimeout(r, ctx.latencyMs));
+  const url = new URL(req.url ?? '/', ctx.vaultUri());
+  const method = req.method ?? 'GET';
+  const apiVersion = url.searchParams.get('api-version') ?? undefined;
+  const authorized = /^Bearer\s+\S+/i.test(req.headers.authorization ?? '');
+  const headers: Record<string, string> = {
+    'x-ms-request-id': randomUUID(),
+    'x-ms-keyvault-region': ctx.location,
+    'x-ms-keyvault-service-version': 'stand-in',
+  };
+  const clientRequestId = req.headers['x-ms-client-request-id'];
+  if (typeof clientRequestId === 'string') headers['x-ms-client-request-id'] = clientRequestId;
+
+  let outcome: Outcome;
+  if (!authorized) {
+    // The SDK's first request carries no token and no body; this challenge tells it where to get one.
+    headers['WWW-Authenticate'] = `Bearer authorization="https://login.microsoftonline.com/${ctx.tenantId}", resource="https://vault.azure.net"`;
+    outcome = fail(new VaultError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'));
+  } else if (!apiVersion) {
+    outcome = fail(badParameter("The 'api-version' query parameter is missing or empty."));
+  } else {
+    try {
+      outcome = route(ctx, method, url, apiVersion, parseJson(raw));
+    } catch (err) {
+      if (!(err instanceof VaultError)) throw err;
+      outcome = fail(err);
+    }
+  }
+
+  ctx.requests.push({ method, path: url.pathname, status: outcome.status, apiVersion, authorized });
+  if (outcome.created) {
+    const sent = new Promise<void>((resolve) => {
+      res.once('finish', resolve);
+      res.once('close', resolve);
+    });
+    ctx.onNewVersion(outcome.created, sent);
+  }
+  send(res, outcome.status, outcome.body, headers);
+}
+
+function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, body: unknown): Outcome {
+  const segments = url.pathname.split('/').slice(1);
+  if (segments[0] !== 'keys' || segments.length > 3) throw routeNotFound();
+  const name = segments[1] ? decodeSegment(segments[1]) : '';
+  const action = segments[2] ?? '';
+
+  if (!name) {
+    if (segments.length > 2) throw routeNotFound();
+    allow(method, 'GET');
+    const page = ctx.state.keysPage(marker(url), pageSize(ctx, url));
+    return ok(listBody(ctx, page, (f) => ctx.wire.item(f.entry, f.v, false), url, 'keys', apiVersion));
+  }
+  if (method === 'GET' && ctx.state.isDenied(name)) throw forbidden(ctx, action);
+
+  switch (action) {
+    case 'create': {
+      allow(method, 'POST');
+      const found = ctx.state.addVersion(name, parseCreate(body));
+      return { ...ok(ctx.wire.bundle(found.entry, found.v)), created: found };
+    }
+    case 'rotate': {
+      allow(method, 'POST');
+      const found = ctx.state.rotate(name);
+      return { ...ok(ctx.wire.bundle(found.entry, found.v)), created: found };
+    }
+    case 'versions': {
+      allow(method, 'GET');
+      const page = ctx.state.versionsPage(name, marker(url), pageSize(ctx, url));
+      const entryName = ctx.state.entry(name).name;
+      return ok(listBody(ctx, page, (f) => ctx.wire.item(f.entry, f.v, true), url, `keys/${entryName}/versions`, apiVersion));
+    }
+    case 'rotationpolicy': {
+      allow(method, 'GET', 'PUT');
+      const entry = method === 'PUT'
+        ? ctx.state.setPolicy(name, parsePolicy(body))
+        : ctx.state.entry(name);
+      return ok(ctx.wire.rotationPolicy(entry, entry.policy));
+    }
+    default: {
+      // '' is the current version: GET /keys/{name} and /keys/{name}/ both answer it.
+      allow(method, 'GET', 'PATCH');
+      const found = method === 'PATCH'
+        ? ctx.state.update(name, action, parsePatch(body))
+        : ctx.state.find(name, action);
+      return ok(ctx.wire.bundle(found.entry, found.v));
+    }
+  }
+}
+
+function listBody(
+  ctx: HttpContext, page: Page<Found>, render: (f: Found) => object, url: URL, path: string, apiVersion: string,
+): object {
+  if (page.nextMarker === undefined) return { value: page.items.map(render), nextLink: null };
+  const token = Buffer.from(JSON.stringify({ NextMarker: page.nextMarker, TargetLocation: 0 })).toString('base64url');
+  const maxresults = url.searchParams.get('maxresults');
+  // Absolute, like the service's own links, so the SDK follows it as given.
+  const nextLink = `${ctx.vaultUri()}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}`
+    + (maxresults ? `&maxresults=${encodeURIComponent(maxresults)}` : '');
+  return { value: page.items.map(render), nextLink };
+}
+
+function marker(url: URL): string | undefined {
+  const token = url.searchParams.get('$skiptoken');
+  if (!token) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { NextMarker?: unknown };
+    if (typeof parsed.NextMarker === 'string') return parsed.NextMarker;
+  } catch {
+    // falls through to the BadParameter below
+  }
+  throw badParameter('The continuation token ($skiptoken) is not valid.');
+}
+
+function pageSize(ctx: HttpContext, url: URL): number {
+  const given = url.searchParams.get('maxresults');
+  if (given === null) return ctx.pageSize;
+  const n = Number(given);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) {
+    throw badParameter(`The value '${given}' of parameter 'maxresults' must be an integer between 1 and ${MAX_PAGE}.`);
+  }
+  return n;
+}
+
+function forbidden(ctx: HttpContext, action: string): VaultError {
+  const permission = action === 'versions' ? 'list' : action === 'rotationpolicy' ? 'getrotationpolicy' : 'get';
+  return new VaultError(
+    403,
+    'Forbidden',
+    `The user, group or application 'appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002;iss=https://sts.windows.net/${ctx.tenantId}/' does not have keys ${permission} permission on key vault '${ctx.vaultName};location=${ctx.location}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287`,
+    'AccessDenied',
+  );
+}
+
+function allow(method: string, ...methods: string[]): void {
+  if (!methods.includes(method)) {
+    throw new VaultError(405, 'MethodNotAllowed', `The requested resource does not support http method '${method}'.`);
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badParameter(`The request URI contains an invalid name: ${segment}`);
+  }
+}
+
+function routeNotFound(): VaultError {
+  return new VaultError(404, 'NotFound', 'The requested URI does not represent any resource on the server.');
+}
+
+function ok(body: unknown): Outcome {
+  return { status: 200, body };
+}
+
+function fail(err: VaultError): Outcome {
+  return { status: err.status, body: err.toBody() };
+}
+
+function parseJson(raw: string): unknown {
+  if (raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw badParameter('The request body is not valid JSON.');
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(json),
+    'Cache-Control': 'no-cache',
+  });
+  res.end(json);
+}
