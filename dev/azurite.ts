@@ -1,7 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 // Azurite's published well-known development account (not a secret).
 const ACCOUNT = 'devstoreaccount1';
@@ -16,13 +13,11 @@ export interface RunningAzurite {
 
 /** Starts Azurite (Queues + Tables) in memory on free loopback ports, as a child process that dies with us. */
 export async function startAzurite(): Promise<RunningAzurite> {
-  const location = mkdtempSync(join(tmpdir(), 'cmk-azurite-'));
   const child = spawn(
     process.execPath,
     [
       require.resolve('azurite/dist/src/azurite.js'),
       '--inMemoryPersistence', '--silent', '--disableTelemetry', '--skipApiVersionCheck', '--loose',
-      '--location', location,
       '--blobHost', '127.0.0.1', '--blobPort', '0',
       '--queueHost', '127.0.0.1', '--queuePort', '0',
       '--tableHost', '127.0.0.1', '--tablePort', '0',
@@ -57,11 +52,11 @@ export async function startAzurite(): Promise<RunningAzurite> {
     queueUrl,
     tableUrl,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`,
-    stop: () => stopChild(child, location, killOnExit),
+    stop: () => stopChild(child, killOnExit),
   };
 }
 
-async function stopChild(child: ChildProcess, location: string, killOnExit: () => void): Promise<void> {
+async function stopChild(child: ChildProcess, killOnExit: () => void): Promise<void> {
   process.removeListener('exit', killOnExit);
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -70,5 +65,4 @@ async function stopChild(child: ChildProcess, location: string, killOnExit: () =
     await exited;
     clearTimeout(timer);
   }
-  rmSync(location, { recursive: true, force: true });
 }

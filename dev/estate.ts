@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import type { ArmStandIn } from './armStandIn';
+import type { KeyVaultStandIn } from './keyVaultStandIn';
+import { LOCAL_SUBSCRIPTION } from './stack';
+
+export const TENANT = '72f988bf-0000-4000-8000-00000000aaaa';
+
+export interface AccountSeed {
+  name: string;
+  kind?: string;
+  resourceGroup?: string;
+  location?: string;
+  /** Key name and version to bind; absent = Microsoft-managed keys (no encryption property). */
+  key?: { vaultUri: string; name: string; version: string };
+  tags?: Record<string, string>;
+}
+
+export function accountArmId(name: string, resourceGroup = 'rg-ai'): string {
+  return `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/${resourceGroup}/providers/Microsoft.CognitiveServices/accounts/${name}`;
+}
+
+/** An account as ARM returns it, in the shape of the Accounts_Create / Get examples. */
+export function accountResource(seed: AccountSeed): Record<string, unknown> {
+  const location = seed.location ?? 'eastus';
+  const properties: Record<string, unknown> = {
+    endpoint: `https://${seed.name}.openai.azure.com/`,
+    provisioningState: 'Succeeded',
+  };
+  if (seed.key) {
+    properties.encryption = {
+      keySource: 'Microsoft.KeyVault',
+      keyVaultProperties: { keyName: seed.key.name, keyVaultUri: seed.key.vaultUri, keyVersion: seed.key.version },
+    };
+  }
+  return {
+    id: accountArmId(seed.name, seed.resourceGroup),
+    name: seed.name,
+    type: 'Microsoft.CognitiveServices/accounts',
+    kind: seed.kind ?? 'OpenAI',
+    location,
+    sku: { name: 'S0' },
+    etag: '"00000000-0000-0000-0000-000000000000"',
+    identity: { type: 'SystemAssigned', principalId: stableGuid(seed.name), tenantId: TENANT },
+    tags: seed.tags ?? {},
+    properties,
+  };
+}
+
+export interface DemoEstate {
+  cmkV1: string;
+  bound: string[];
+  untouched: string[];
+}
+
+/**
+ * The demo estate: key `cmk` (RSA 2048, v1) and five accounts — three bound to cmk/v1 (two
+ * OpenAI, one AIServices), one bound to another key, one on Microsoft-managed keys.
+ */
+export async function seedDemoEstate(vault: KeyVaultStandIn, arm: ArmStandIn): Promise<DemoEstate> {
+  const { version: cmkV1 } = await vault.createKey('cmk', { kty: 'RSA', size: 2048, publish: false });
+  const { version: otherV1 } = await vault.createKey('billing-cmk', { kty: 'RSA', size: 2048, publish: false });
+  const cmk = { vaultUri: vault.vaultUri, name: 'cmk', version: cmkV1 };
+  const seeds: AccountSeed[] = [
+    { name: 'aoai-chat-prod', key: cmk },
+    { name: 'aoai-batch-prod', key: cmk },
+    { name: 'ais-hub-prod', kind: 'AIServices', key: cmk },
+    { name: 'aoai-billing', key: { vaultUri: vault.vaultUri, name: 'billing-cmk', version: otherV1 } },
+    { name: 'aoai-sandbox' },
+  ];
+  for (const seed of seeds) arm.putAccount(accountResource(seed));
+  return {
+    cmkV1,
+    bound: seeds.slice(0, 3).map((s) => accountArmId(s.name)),
+    untouched: seeds.slice(3).map((s) => accountArmId(s.name)),
+  };
+}
+
+/** A GUID derived from a name, so the same seed always gets the same principal id. */
+export function stableGuid(name: string): string {
+  const h = createHash('sha256').update(name).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}

@@ -1,0 +1,91 @@
+import { buildServices, type Services } from '../shared/app';
+import { loadConfig, type Config } from '../shared/config';
+import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from './armStandIn';
+import { startAzurite, type RunningAzurite } from './azurite';
+import { localCredential } from './credential';
+import { startDevHost, type DevHost } from './devHost';
+import type { LogEntry } from './invocations';
+import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions } from './keyVaultStandIn';
+import { selfSignedCertificate } from './tls';
+
+export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
+
+export interface LocalStackOptions {
+  /** Dev host port; 0 (default) picks a free one. */
+  port?: number;
+  /** App settings on top of the local ones (e.g. SWEEP_MODE). */
+  settings?: Record<string, string>;
+  arm?: ArmStandInOptions;
+  onLog?: (entry: LogEntry) => void;
+}
+
+export interface LocalStack {
+  config: Config;
+  services: Services;
+  azurite: RunningAzurite;
+  arm: ArmStandIn;
+  host: DevHost;
+  vaults: KeyVaultStandIn[];
+  /** A stand-in vault whose events go to the dev host's Event Grid webhook, as a system topic would. */
+  addVault(options: Omit<KeyVaultStandInOptions, 'eventWebhook'>): Promise<KeyVaultStandIn>;
+  /** Waits until every event is delivered and every queued job has run. */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Azurite, the ARM and Key Vault stand-ins over HTTPS, and the dev host, wired like Azure would be. */
+export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalStack> {
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    const azurite = await startAzurite();
+    stops.push(azurite.stop);
+    const arm = await startArmStandIn({ throttle: { timeScale: 100 }, ...o.arm });
+    stops.push(arm.close);
+    const config = loadConfig({
+      AzureWebJobsStorage: azurite.connectionString,
+      SUBSCRIPTION_IDS: LOCAL_SUBSCRIPTION,
+      ARM_ENDPOINT: arm.url,
+      KEY_VAULT_HOST_SUFFIXES: '127.0.0.1',
+      ...o.settings,
+    });
+    const services = buildServices(config, {
+      credential: localCredential,
+      trustedCa: selfSignedCertificate().cert,
+      relaxVaultChallenge: true,
+      lroPollMs: 20,
+      retryDelayMs: 10,
+      leaseRetrySeconds: 1,
+    });
+    const host = await startDevHost({
+      services,
+      connectionString: azurite.connectionString,
+      port: o.port ?? 0,
+      retryAfterSeconds: 1,
+      pollMs: 50,
+      ...(o.onLog ? { onLog: o.onLog } : {}),
+    });
+    stops.push(host.stop);
+
+    const vaults: KeyVaultStandIn[] = [];
+    return {
+      config, services, azurite, arm, host, vaults,
+      async addVault(options) {
+        const vault = await startKeyVaultStandIn({ ...options, eventWebhook: host.eventGridWebhook('keyVaultEvents') });
+        stops.push(vault.close);
+        vaults.push(vault);
+        return vault;
+      },
+      async settle() {
+        for (const v of vaults) await v.deliveriesSettled();
+        await host.whenIdle();
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

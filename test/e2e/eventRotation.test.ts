@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { KeyClient } from '@azure/keyvault-keys';
+import { localCredential } from '../../dev/credential';
+import { seedDemoEstate } from '../../dev/estate';
+import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
+import { startLocalStack, type LocalStack } from '../../dev/stack';
+import { selfSignedCertificate } from '../../dev/tls';
+import { readFixture } from '../support/fixtures';
+import { boundScenario, postEvents, readAccounts, versionsOf } from '../support/localStack';
+
+describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)', () => {
+  let stack: LocalStack;
+  let vault: KeyVaultStandIn;
+
+  before(async () => {
+    stack = await startLocalStack();
+    vault = await stack.addVault({ name: 'kv-e2e' });
+  });
+  after(() => stack.stop());
+
+  const patches = (ids: string[]) => ids.map((id) => stack.arm.patchCount(id));
+
+  it('the demo scenario: a rotated key reaches the three bound accounts and nothing else', async () => {
+    const estate = await seedDemoEstate(vault, stack.arm);
+    const untouchedBefore = estate.untouched.map((id) => stack.arm.account(id));
+    const client = new KeyClient(vault.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: selfSignedCertificate().cert } });
+    const v2 = (await client.rotateKey('cmk')).properties.version;
+    await stack.settle();
+
+    const bound = await readAccounts(stack, estate.bound);
+    assert.deepEqual(versionsOf(bound), [v2, v2, v2]);
+    assert.deepEqual(bound.map((a) => a?.provisioningState), ['Succeeded', 'Succeeded', 'Succeeded']);
+    assert.deepEqual(patches(estate.bound), [1, 1, 1]);
+    assert.deepEqual(estate.untouched.map((id) => stack.arm.account(id)), untouchedBefore);
+    assert.deepEqual(patches(estate.untouched), [0, 0]);
+
+    for (const id of estate.bound) {
+      const [row, ...older] = await stack.services.ledger.history(id, 10);
+      assert.equal(older.length, 0);
+      assert.equal(row?.status, 'succeeded');
+      assert.equal(row?.trigger, 'event');
+      assert.equal(row?.eventType, 'Microsoft.KeyVault.KeyNewVersionCreated');
+      assert.equal(row?.fromVersion, estate.cmkV1);
+      assert.equal(row?.toVersion, v2);
+    }
+  });
+
+  it('the same event delivered twice, then in a batch of three copies, PATCHes each account once', async () => {
+    const { ids } = await boundScenario(stack, vault, 'cmk-dup', ['aoai-dup-1', 'aoai-dup-2']);
+    const { version: v2 } = await vault.createKey('cmk-dup', { publish: false });
+    await vault.publish('KeyNewVersionCreated', 'cmk-dup', v2);
+    const event = vault.events.at(-1)?.event;
+    assert.equal((event as { data?: { Version?: string } } | undefined)?.data?.Version, v2);
+    assert.equal((await postEvents(stack, [event])).status, 202);
+    assert.equal((await postEvents(stack, [event, event, event])).status, 202);
+    await stack.settle();
+
+    assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v2, v2]);
+    assert.deepEqual(patches(ids), [1, 1]);
+    for (const id of ids) {
+      const rows = await stack.services.ledger.history(id, 20);
+      assert.equal(rows.length, 5, 'five deliveries, five rebind jobs');
+      assert.equal(rows.filter((r) => r.status === 'succeeded').length, 1);
+      assert.ok(rows.filter((r) => r.status !== 'succeeded').every((r) => r.status === 'already-current' || /^duplicate/.test(r.reason ?? '')), JSON.stringify(rows));
+    }
+  });
+
+  it("an older version's event after a newer one does not downgrade", async () => {
+    const { ids } = await boundScenario(stack, vault, 'cmk-order', ['aoai-order']);
+    const { version: v2 } = await vault.createKey('cmk-order', { publish: false, createdOn: new Date(Date.now() - 3_600_000) });
+    const { version: v3 } = await vault.createKey('cmk-order', { publish: false });
+    await vault.publish('KeyNewVersionCreated', 'cmk-order', v3);
+    await stack.settle();
+    await vault.publish('KeyNewVersionCreated', 'cmk-order', v2);
+    await stack.settle();
+
+    assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v3]);
+    assert.deepEqual(patches(ids), [1]);
+    const [newest] = await stack.services.ledger.history(ids[0] ?? '', 5);
+    assert.equal(newest?.status, 'skipped');
+    assert.equal(newest?.toVersion, v2);
+    assert.match(newest?.reason ?? '', /^stale-target/);
+  });
+
+  it('a secret event and a new version of a same-named key in another vault change nothing', async () => {
+    const { ids } = await boundScenario(stack, vault, 'cmk-iso', ['aoai-iso']);
+    const before = stack.arm.account(ids[0] ?? '');
+    const other = await stack.addVault({ name: 'kv-elsewhere' });
+    const rowsBefore = (await stack.services.ledger.all()).length;
+
+    assert.equal((await postEvents(stack, readFixture('eventgrid/keyvault-SecretNewVersionCreated.eventgrid.json'))).status, 202);
+    await other.createKey('cmk-iso', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+
+    assert.deepEqual(stack.arm.account(ids[0] ?? ''), before);
+    assert.deepEqual(patches(ids), [0]);
+    assert.equal((await stack.services.ledger.all()).length, rowsBefore, 'no ledger row for either event');
+  });
+
+  for (const [what, options, reason] of [
+    ['disabled', { enabled: false }, /key-disabled/],
+    ['4096-bit', { size: 4096 }, /unsupported-key-size/],
+  ] as const) {
+    it(`a ${what} new version is refused, the ledger says why, and the account is untouched`, async () => {
+      const keyName = `cmk-${what}`;
+      const { ids, v1 } = await boundScenario(stack, vault, keyName, [`aoai-${what}`]);
+      const before = stack.arm.account(ids[0] ?? '');
+      await vault.createKey(keyName, { kty: 'RSA', size: 2048, ...options });
+      await stack.settle();
+
+      assert.deepEqual(stack.arm.account(ids[0] ?? ''), before);
+      assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v1]);
+      assert.deepEqual(patches(ids), [0]);
+      const [row] = await stack.services.ledger.history(ids[0] ?? '', 5);
+      assert.equal(row?.status, 'refused');
+      assert.match(row?.reason ?? '', reason);
+    });
+  }
+
+  it('answers the Event Grid subscription handshake and rejects a body that is not JSON', async () => {
+    const validation = await postEvents(stack, [{ id: 'v', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' } }], 'SubscriptionValidation');
+    assert.equal(validation.status, 200);
+    assert.deepEqual(await validation.json(), { validationResponse: 'abc-123' });
+    const bad = await fetch(stack.host.eventGridWebhook('keyVaultEvents'), { method: 'POST', headers: { 'aeg-event-type': 'Notification' }, body: '{' });
+    assert.equal(bad.status, 400);
+  });
+});

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { localCredential } from '../../dev/credential';
+import { startKeyVaultStandIn, type KeyVaultStandIn } from '../../dev/keyVaultStandIn';
+import { selfSignedCertificate } from '../../dev/tls';
+import { KeyVaultKeyStore } from '../../shared/adapters/keyVault';
+import { DependencyError, VaultNotAllowedError } from '../../shared/errors';
+import { newestUsableVersion } from '../../shared/usecases/keyVersions';
+
+describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', () => {
+  let vault: KeyVaultStandIn;
+  let keys: KeyVaultKeyStore;
+
+  before(async () => {
+    vault = await startKeyVaultStandIn({ name: 'kv-adapter', versionsPageSize: 2 });
+    keys = new KeyVaultKeyStore({
+      credential: localCredential,
+      allowedHostSuffixes: ['127.0.0.1'],
+      clientOptions: { disableChallengeResourceVerification: true, tlsOptions: { ca: selfSignedCertificate().cert }, retryOptions: { maxRetries: 0 } },
+    });
+  });
+  after(() => vault.close());
+
+  it('reads a version: type, size from the modulus, operations, dates, recovery level', async () => {
+    const exp = new Date('2027-01-01T00:00:00Z');
+    const { version } = await vault.createKey('rsa4k', { kty: 'RSA-HSM', size: 4096, expiresOn: exp, publish: false });
+    const key = await keys.getKeyVersion(vault.vaultUri, 'rsa4k', version);
+    assert.equal(key?.version, version);
+    assert.equal(key?.kty, 'RSA-HSM');
+    assert.equal(key?.keySize, 4096);
+    assert.ok(key?.keyOps.includes('wrapKey') && key.keyOps.includes('unwrapKey'));
+    assert.equal(key?.expiresOn?.toISOString(), exp.toISOString());
+    assert.ok(key?.createdOn instanceof Date);
+    assert.equal(key?.recoveryLevel, 'Recoverable');
+  });
+
+  it('reads the latest version without a version, and undefined for a missing key or version', async () => {
+    await vault.createKey('latest', { publish: false, createdOn: new Date('2026-01-01T00:00:00Z') });
+    const { version: newest } = await vault.createKey('latest', { publish: false, createdOn: new Date('2026-02-01T00:00:00Z') });
+    assert.equal((await keys.getKeyVersion(vault.vaultUri, 'latest'))?.version, newest);
+    assert.equal(await keys.getKeyVersion(vault.vaultUri, 'no-such-key'), undefined);
+    assert.equal(await keys.getKeyVersion(vault.vaultUri, 'latest', 'f'.repeat(32)), undefined);
+  });
+
+  it('lists every version across pages', async () => {
+    for (let i = 0; i < 5; i++) await vault.createKey('paged', { publish: false });
+    assert.equal((await keys.listVersions(vault.vaultUri, 'paged')).length, 5);
+    assert.deepEqual(await keys.listVersions(vault.vaultUri, 'no-such-key'), []);
+  });
+
+  it('finds the newest usable version, passing over newer disabled and 4096-bit ones', async () => {
+    const { version: good } = await vault.createKey('pick', { publish: false, createdOn: new Date('2026-01-01T00:00:00Z') });
+    await vault.createKey('pick', { publish: false, size: 4096, createdOn: new Date('2026-02-01T00:00:00Z') });
+    await vault.createKey('pick', { publish: false, enabled: false, createdOn: new Date('2026-03-01T00:00:00Z') });
+    const found = await newestUsableVersion(keys, vault.vaultUri, 'pick', { allowedKeySizes: [2048], expiryMarginMs: 0 }, new Date());
+    assert.equal(found?.version, good);
+  });
+
+  it('turns 403 into a DependencyError that is not retried', async () => {
+    const { version } = await vault.createKey('denied', { publish: false });
+    vault.denyAccess('denied');
+    await assert.rejects(keys.getKeyVersion(vault.vaultUri, 'denied', version), (e: unknown) => {
+      assert.ok(e instanceof DependencyError);
+      assert.equal(e.statusCode, 403);
+      assert.equal(e.retryable, false);
+      return true;
+    });
+  });
+
+  it('never calls a vault outside the allowed host suffixes', async () => {
+    const before = vault.requests.length;
+    await assert.rejects(keys.getKeyVersion(vault.vaultUri.replace('127.0.0.1', 'localhost'), 'cmk'), VaultNotAllowedError);
+    await assert.rejects(keys.getKeyVersion('https://evil.example.net/', 'cmk'), VaultNotAllowedError);
+    assert.equal(vault.requests.length, before);
+    assert.equal(keys.isAllowedVault('https://kv.vault.azure.net/'), false);
+    const prod = new KeyVaultKeyStore({ credential: localCredential, allowedHostSuffixes: ['.vault.azure.net'] });
+    assert.equal(prod.isAllowedVault('https://kv.vault.azure.net/'), true);
+    assert.equal(prod.isAllowedVault('https://kv.vault.azure.net.evil.com/'), false);
+    assert.equal(prod.isAllowedVault('http://kv.vault.azure.net/'), false);
+  });
+});
