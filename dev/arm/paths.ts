@@ -1,0 +1,88 @@
+/** The ARM routes the stand-in serves; ARM matches paths case-insensitively. */
+export type ArmRoute =
+  | { kind: 'accountsInSubscription'; subscription: string }
+  | { kind: 'accountsInResourceGroup'; subscription: string; resourceGroup: string }
+  | { kind: 'account'; subscription: string; resourceGroup: string; name: string }
+  | { kind: 'operationStatus'; subscription: string; location: string; operationId: string }
+  | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
+  | { kind: 'vault'; subscription: string; resourceGroup: string; name: string };
+
+const seg = '([^/]+)';
+const sub = `/subscriptions/${seg}`;
+const rg = `${sub}/resourcegroups/${seg}`;
+const cs = 'providers/microsoft\\.cognitiveservices';
+
+const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
+  [route(`${sub}/${cs}/accounts`), (m) => ({ kind: 'accountsInSubscription', subscription: at(m, 1) })],
+  [
+    route(`${rg}/${cs}/accounts`),
+    (m) => ({ kind: 'accountsInResourceGroup', subscription: at(m, 1), resourceGroup: at(m, 2) }),
+  ],
+  [
+    route(`${rg}/${cs}/accounts/${seg}`),
+    (m) => ({ kind: 'account', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
+  ],
+  [
+    route(`${sub}/${cs}/locations/${seg}/operationstatuses/${seg}`),
+    (m) => ({ kind: 'operationStatus', subscription: at(m, 1), location: at(m, 2), operationId: at(m, 3) }),
+  ],
+  [
+    route(`${sub}/${cs}/locations/${seg}/operationresults/${seg}`),
+    (m) => ({ kind: 'operationResult', subscription: at(m, 1), location: at(m, 2), operationId: at(m, 3) }),
+  ],
+  [
+    route(`${rg}/providers/microsoft\\.keyvault/vaults/${seg}`),
+    (m) => ({ kind: 'vault', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
+  ],
+];
+
+function route(source: string): RegExp {
+  return new RegExp(`^${source}/?$`, 'i');
+}
+
+function at(match: string[], index: number): string {
+  return decodeURIComponent(match[index] ?? '');
+}
+
+export function parseArmPath(pathname: string): ArmRoute | undefined {
+  for (const [pattern, build] of patterns) {
+    const match = pattern.exec(pathname);
+    if (match) return build([...match]);
+  }
+  return undefined;
+}
+
+/** The subscription a request counts against for throttling ('' outside /subscriptions). */
+export function subscriptionOf(pathname: string): string {
+  return (/^\/subscriptions\/([^/]+)/i.exec(pathname)?.[1] ?? '').toLowerCase();
+}
+
+/** A resource id's lookup key: ARM ids compare case-insensitively, without a trailing slash. */
+export function resourceKey(id: string): string {
+  return id.replace(/\/+$/, '').toLowerCase();
+}
+
+export interface ResourceIdParts {
+  subscription: string;
+  resourceGroup: string;
+  name: string;
+}
+
+export type ResourceType = 'Microsoft.CognitiveServices/accounts' | 'Microsoft.KeyVault/vaults';
+
+export function parseResourceId(id: string, type: ResourceType): ResourceIdParts {
+  const [namespace, resourceType] = type.split('/');
+  const pattern = new RegExp(`^${rg}/providers/${namespace?.replace('.', '\\.')}/${resourceType}/${seg}/?$`, 'i');
+  const match = pattern.exec(id);
+  if (!match) throw new Error(`Not a ${type} resource id: ${id}`);
+  return { subscription: at([...match], 1), resourceGroup: at([...match], 2), name: at([...match], 3) };
+}
+
+export function resourceId(type: ResourceType, subscription: string, resourceGroup: string, name: string): string {
+  return `/subscriptions/${subscription}/resourceGroups/${resourceGroup}/providers/${type}/${name}`;
+}
+
+/** ARM location names are lower case without spaces ("West US" -> "westus"). */
+export function normaliseLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase();
+}

@@ -1,0 +1,159 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenHttps } from './tls';
+import { AccountService, ResourceStore, type OperationError } from './arm/accountService';
+import { FaultInjector, type FaultRule } from './arm/faults';
+import { deepCopy, delay, Exchange, isJsonObject, readBody, retryAfterHeaders, type JsonObject } from './arm/http';
+import { parseArmPath, parseResourceId, resourceKey, subscriptionOf } from './arm/paths';
+import { handleRoute, type RouteContext } from './arm/routes';
+import { requestKind, SubscriptionThrottle, type ThrottleOptions } from './arm/throttle';
+
+export type { FaultRule } from './arm/faults';
+export type { BucketLimits, ThrottleOptions } from './arm/throttle';
+export { publicCloudLimits } from './arm/throttle';
+
+export interface ArmStandInOptions {
+  /** Delay before each answer. */
+  latencyMs?: number;
+  /** List page size (default 100); further pages are reached through an absolute nextLink. */
+  pageSize?: number;
+  /** Status polls that answer InProgress before an update finishes (default 2). */
+  lroPolls?: number;
+  /** Token buckets per subscription (default: public-cloud limits); false turns throttling off. */
+  throttle?: ThrottleOptions | false;
+  /** Clock for operation times, etags and token refill. */
+  now?: () => Date;
+  /** Tenant reported on system-assigned identities of accounts created with PUT. */
+  tenantId?: string;
+}
+
+export interface ArmRequestRecord {
+  method: string;
+  /** Request path without the query string, as sent. */
+  path: string;
+  /** Answered status; 0 when the connection was reset. */
+  status: number;
+}
+
+export interface ArmStandIn {
+  /** https://127.0.0.1:<port>/ */
+  url: string;
+  /** Seeds (or replaces) a Microsoft.CognitiveServices/accounts resource; `id` is required. */
+  putAccount(resource: object): void;
+  /** The stored account JSON (a copy), or undefined. */
+  account(id: string): any | undefined;
+  /** Seeds (or replaces) a Microsoft.KeyVault/vaults resource; `id` is required. */
+  putVault(resource: object): void;
+  /** Injects a fault for matching requests (an ARM error answer, or a connection reset). */
+  fail(rule: FaultRule): void;
+  /** The next update of that account ends with status Failed and changes nothing but provisioningState. */
+  failLro(accountId: string, error: OperationError): void;
+  /** Every request in arrival order of its answer. */
+  requests: ArmRequestRecord[];
+  /** PATCH requests sent to that account, whatever their answer. */
+  patchCount(accountId: string): number;
+  close(): Promise<void>;
+}
+
+/** Starts an HTTPS stand-in for the ARM calls cmk-rotator makes (Cognitive Services accounts, Key Vault vaults). */
+export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<ArmStandIn> {
+  const now = options.now ?? (() => new Date());
+  const accounts = new AccountService({
+    lroPolls: options.lroPolls ?? 2,
+    now,
+    tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
+  });
+  const vaults = new ResourceStore();
+  const faults = new FaultInjector();
+  const throttle =
+    options.throttle === false ? undefined : new SubscriptionThrottle(options.throttle ?? {}, () => now().getTime());
+  const requests: ArmRequestRecord[] = [];
+  const context: RouteContext = { baseUrl: '', pageSize: options.pageSize ?? 100, accounts, vaults };
+
+  const answer = async (exchange: Exchange): Promise<void> => {
+    if (options.latencyMs) await delay(options.latencyMs);
+    if (!/^Bearer\s+\S+/i.test(exchange.req.headers.authorization ?? '')) {
+      exchange.error(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.", {
+        'WWW-Authenticate':
+          'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."',
+      });
+      return;
+    }
+    if (!exchange.apiVersion) {
+      const message = 'The api-version query parameter (?api-version=) is required for all requests.';
+      exchange.error(400, 'MissingApiVersionParameter', message);
+      return;
+    }
+    if (throttle && !takeToken(throttle, exchange)) return;
+    if (faults.apply(exchange)) return;
+    const route = parseArmPath(exchange.url.pathname);
+    if (!route) {
+      exchange.error(404, 'InvalidResourceType', `The stand-in serves no resource type at '${exchange.url.pathname}'.`);
+      return;
+    }
+    handleRoute(context, exchange, route);
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', context.baseUrl);
+    const method = (req.method ?? 'GET').toUpperCase();
+    const record = (status: number): void => {
+      requests.push({ method, path: url.pathname, status });
+    };
+    void readBody(req)
+      .then((body) => {
+        const exchange = new Exchange(req, res, url, body, record);
+        return answer(exchange).catch((error: unknown) => {
+          const reason = error instanceof Error ? error.message : String(error);
+          exchange.error(500, 'InternalServerError', `Stand-in failure: ${reason}`);
+        });
+      })
+      .catch(() => req.socket.destroy());
+  };
+
+  const server = await listenHttps(handler);
+  context.baseUrl = server.url;
+
+  return {
+    url: server.url,
+    requests,
+    putAccount: (resource) => accounts.seed(asResource(resource)),
+    account: (id) => {
+      const found = accounts.store.get(id);
+      return found ? deepCopy(found) : undefined;
+    },
+    putVault: (resource) => {
+      const vault = asResource(resource);
+      parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');
+      vaults.put(deepCopy(vault));
+    },
+    fail: (rule) => faults.add(rule),
+    failLro: (id, error) => accounts.failNextUpdate(id, error),
+    patchCount: (id) =>
+      requests.filter((r) => r.method === 'PATCH' && resourceKey(decodeURIComponent(r.path)) === resourceKey(id))
+        .length,
+    close: () => server.close(),
+  };
+}
+
+/** Spends one token of the request's bucket; an empty bucket is answered with 429 here. */
+function takeToken(throttle: SubscriptionThrottle, exchange: Exchange): boolean {
+  const kind = requestKind(exchange.method);
+  const subscription = subscriptionOf(exchange.url.pathname);
+  const taken = throttle.take(subscription, kind);
+  exchange.header(`x-ms-ratelimit-remaining-subscription-${kind}`, String(taken.remaining));
+  if (taken.allowed) return true;
+  const headers = retryAfterHeaders(taken.retryAfterMs);
+  exchange.error(
+    429,
+    'TooManyRequests',
+    `Number of '${kind === 'reads' ? 'read' : 'write'}' requests for subscription '${subscription}' exceeded. Please try again after '${headers['Retry-After']}' seconds after additional tokens are available.`,
+    headers,
+  );
+  return false;
+}
+
+function asResource(resource: object): JsonObject {
+  const copy: unknown = JSON.parse(JSON.stringify(resource));
+  if (!isJsonObject(copy) || typeof copy['id'] !== 'string') throw new Error('A resource needs a string id');
+  return copy;
+}
