@@ -78,7 +78,12 @@ export class QueueTrigger {
         try {
           await this.invoke(item.messageText, item.dequeueCount, item.messageId, item.insertedOn);
           await this.o.queue.deleteMessage(item.messageId, item.popReceipt);
-        } catch {
+        } catch (error) {
+          // As the host does, a failed invocation is logged with its cause.
+          this.o.logHandler(this.o.functionName, item.messageId)('error', `Executed '${this.o.functionName}' (Failed, attempt ${item.dequeueCount}): ${(error as Error).message}`, {
+            messageId: item.messageId,
+            dequeueCount: item.dequeueCount,
+          });
           if (item.dequeueCount >= this.o.maxDequeueCount) {
             await this.o.poison.sendMessage(item.messageText);
             await this.o.queue.deleteMessage(item.messageId, item.popReceipt);

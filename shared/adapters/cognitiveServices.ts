@@ -2,7 +2,7 @@ import { CognitiveServicesManagementClient, type Account, type CognitiveServices
 import type { TokenCredential } from '@azure/identity';
 import { parseAccountId } from '../domain/accounts';
 import type { AccountState, KeySource } from '../domain/model';
-import { toDependencyError } from '../errors';
+import { DependencyError, toDependencyError } from '../errors';
 import type { AccountStore, EncryptionChange } from '../ports';
 
 export interface CognitiveServicesOptions {
@@ -56,16 +56,20 @@ export class CognitiveServicesAccountStore implements AccountStore {
             },
           }
         : { keySource: change.keySource };
+    const what = `updating encryption of account ${ref.name}`;
+    const poller = await this.client(ref.subscriptionId)
+      .accounts.beginUpdate(ref.resourceGroup, ref.name, { properties: { encryption } }, { updateIntervalInMs: this.options.lroPollMs })
+      .catch((error: unknown) => {
+        throw toDependencyError(error, what);
+      });
     try {
-      const poller = await this.client(ref.subscriptionId).accounts.beginUpdate(
-        ref.resourceGroup,
-        ref.name,
-        { properties: { encryption } },
-        { updateIntervalInMs: this.options.lroPollMs },
-      );
       await poller.pollUntilDone();
     } catch (error) {
-      throw toDependencyError(error, `updating encryption of account ${ref.name}`);
+      // The operation ran and ARM reported it Failed: trying the same PATCH again will not help.
+      if (poller.getOperationState().status === 'failed') {
+        throw new DependencyError('operation-failed', `${what}: ${(error as Error).message}`, false);
+      }
+      throw toDependencyError(error, what);
     }
   }
 

@@ -118,6 +118,44 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     });
   }
 
+  it('a PATCH that keeps failing with 500 is recorded, retried by the queue, and lands on a later attempt', async () => {
+    const { ids } = await boundScenario(stack, vault, 'cmk-flaky', ['aoai-flaky']);
+    // More 500s than the SDK's own retries, so the queue's retry has to finish the job.
+    stack.arm.fail({ method: 'PATCH', path: /aoai-flaky$/i, status: 500, times: 4 });
+    const { version: v2 } = await vault.createKey('cmk-flaky', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+
+    assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v2]);
+    const [row] = await stack.services.ledger.history(ids[0] ?? '', 5);
+    assert.equal(row?.status, 'succeeded');
+    assert.equal(row?.attempt, 2);
+    assert.ok(stack.host.logs.some((l) => l.level === 'warning' && /will retry/.test(String(l.fields.reason))));
+  });
+
+  it('a long-running operation that ends Failed is recorded as failed, reported, and not retried', async () => {
+    const { ids, v1 } = await boundScenario(stack, vault, 'cmk-lro', ['aoai-lro']);
+    stack.arm.failLro(ids[0] ?? '', { code: 'KeyVaultAccessForbidden', message: 'identity cannot unwrap' });
+    await vault.createKey('cmk-lro', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+
+    assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v1]);
+    assert.equal(stack.arm.patchCount(ids[0] ?? ''), 1);
+    const [row] = await stack.services.ledger.history(ids[0] ?? '', 5);
+    assert.equal(row?.status, 'failed');
+    assert.match(row?.reason ?? '', /KeyVaultAccessForbidden/);
+    assert.ok(stack.host.logs.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationFailed') && l.fields.accountId === ids[0]));
+  });
+
+  it('a malformed queue message ends in the poison queue and writes nothing', async () => {
+    const rowsBefore = (await stack.services.ledger.all()).length;
+    await stack.services.queue.enqueue({ kind: 'rebind', jobId: 'x' } as never);
+    await stack.settle();
+    const poison = await stack.host.poisonMessages();
+    assert.ok(poison.some((m) => m.includes('"jobId":"x"')));
+    assert.equal((await stack.services.ledger.all()).length, rowsBefore);
+    assert.ok(stack.host.logs.some((l) => l.level === 'error' && /Malformed rotation job: .*vaultUri/.test(l.message)));
+  });
+
   it('answers the Event Grid subscription handshake and rejects a body that is not JSON', async () => {
     const validation = await postEvents(stack, [{ id: 'v', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' } }], 'SubscriptionValidation');
     assert.equal(validation.status, 200);
