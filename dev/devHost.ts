@@ -1,13 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { keyVaultEvents } from '../functions/keyVaultEvents';
-import { rotationWorker } from '../functions/rotationWorker';
 import { POISON_QUEUE, queueClient, ROTATION_QUEUE } from '../shared/adapters/queue';
 import { useServices, type Services } from '../shared/app';
 import { QUEUE_SETTINGS } from '../shared/queueSettings';
-import { reply, serveEventGrid } from './eventGridWebhook';
+import { randomBytes } from 'node:crypto';
+import { reply, serveEventGrid, type EventGridHandler } from './eventGridWebhook';
+import { compileRoutes, serveHttp } from './httpTrigger';
 import { LogCollector, type LogEntry } from './invocations';
-import { QueueTrigger } from './queueTrigger';
+import { QueueTrigger, type QueueHandler } from './queueTrigger';
+import { loadFunctions } from './registry';
 
 export interface DevHostOptions {
   services: Services;
@@ -18,11 +19,14 @@ export interface DevHostOptions {
   /** Seconds a failed message waits before its retry (host.json visibilityTimeout; 30 s in Azure). */
   retryAfterSeconds?: number;
   pollMs?: number;
+  /** Key for authLevel function routes; generated when absent. */
+  functionKey?: string;
   onLog?: (entry: LogEntry) => void;
 }
 
 export interface DevHost {
   url: string;
+  functionKey: string;
   eventGridWebhook: (functionName: string) => string;
   logs: LogEntry[];
   poisonMessages(): Promise<string[]>;
@@ -33,28 +37,36 @@ export interface DevHost {
 /** Serves the same handlers as the Functions host, for machines without Core Tools. */
 export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
   useServices(o.services);
+  const functions = loadFunctions();
+  const worker = functions.storageQueue.get('rotationWorker');
+  if (!worker || worker.queueName !== ROTATION_QUEUE) throw new Error(`functions/ registers no queue trigger on ${ROTATION_QUEUE}`);
+  const eventGrid: Record<string, EventGridHandler> = Object.fromEntries([...functions.eventGrid].map(([name, f]) => [name, f.handler as EventGridHandler]));
+  const routes = compileRoutes(functions.http);
+  const functionKey = o.functionKey ?? randomBytes(24).toString('base64url');
   const logs = new LogCollector(o.onLog);
   const poison = queueClient({ connectionString: o.connectionString }, POISON_QUEUE);
-  const worker = new QueueTrigger({
+  const queueTrigger = new QueueTrigger({
     functionName: 'rotationWorker',
     queue: queueClient({ connectionString: o.connectionString }, ROTATION_QUEUE),
     poison,
-    handler: rotationWorker,
+    handler: worker.handler as QueueHandler,
     logHandler: logs.handlerFor,
     batchSize: QUEUE_SETTINGS.batchSize,
     maxDequeueCount: QUEUE_SETTINGS.maxDequeueCount,
     retryAfterSeconds: o.retryAfterSeconds ?? 30,
     pollMs: o.pollMs ?? 100,
   });
-  await worker.start();
+  await queueTrigger.start();
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.toLowerCase();
     const handled =
       path === '/runtime/webhooks/eventgrid'
-        ? serveEventGrid(req, res, url, { keyVaultEvents }, logs.handlerFor)
-        : Promise.resolve(reply(res, 404, { error: `no route for ${url.pathname}` }));
+        ? serveEventGrid(req, res, url, eventGrid, logs.handlerFor)
+        : path.startsWith('/api/')
+          ? serveHttp(req, res, url, routes, functionKey, logs.handlerFor)
+          : Promise.resolve(reply(res, 404, { error: `no route for ${url.pathname}` }));
     handled.catch(() => {
       if (!res.headersSent) reply(res, 500, { error: 'dev host error' });
     });
@@ -67,19 +79,20 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
 
   return {
     url,
+    functionKey,
     eventGridWebhook: (functionName) => `${url}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(functionName)}`,
     logs: logs.entries,
     poisonMessages: async () => {
       const peeked = await poison.peekMessages({ numberOfMessages: 32 });
       return peeked.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
     },
-    whenIdle: (timeoutMs) => worker.whenIdle(timeoutMs),
+    whenIdle: (timeoutMs) => queueTrigger.whenIdle(timeoutMs),
     stop: async () => {
       await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       });
-      await worker.stop();
+      await queueTrigger.stop();
       useServices(undefined);
     },
   };

@@ -4,11 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LogHandler } from './invocations';
 
+export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<unknown>;
+
 export interface QueueTriggerOptions {
   functionName: string;
   queue: QueueClient;
   poison: QueueClient;
-  handler: (message: unknown, context: InvocationContext) => Promise<unknown>;
+  handler: QueueHandler;
   logHandler: (functionName: string, invocationId: string) => LogHandler;
   batchSize: number;
   maxDequeueCount: number;

@@ -1,0 +1,37 @@
+import {
+  app,
+  type EventGridFunctionOptions,
+  type HttpFunctionOptions,
+  type StorageQueueFunctionOptions,
+  type TimerFunctionOptions,
+} from '@azure/functions';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What the function modules registered, captured the way the Functions host would index them. */
+export interface Registrations {
+  http: Map<string, HttpFunctionOptions>;
+  eventGrid: Map<string, EventGridFunctionOptions>;
+  storageQueue: Map<string, StorageQueueFunctionOptions>;
+  timer: Map<string, TimerFunctionOptions>;
+}
+
+const registrations: Registrations = { http: new Map(), eventGrid: new Map(), storageQueue: new Map(), timer: new Map() };
+let loaded = false;
+
+/**
+ * Loads every module in functions/ (what package.json `main` points the host at) with app.*
+ * captured, so the dev host serves exactly the functions, triggers and options they register.
+ */
+export function loadFunctions(): Registrations {
+  if (loaded) return registrations;
+  const register = app as unknown as Record<string, unknown>;
+  register.http = (name: string, options: HttpFunctionOptions) => void registrations.http.set(name, options);
+  register.eventGrid = (name: string, options: EventGridFunctionOptions) => void registrations.eventGrid.set(name, options);
+  register.storageQueue = (name: string, options: StorageQueueFunctionOptions) => void registrations.storageQueue.set(name, options);
+  register.timer = (name: string, options: TimerFunctionOptions) => void registrations.timer.set(name, options);
+  const dir = join(__dirname, '..', 'functions');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) require(join(dir, file));
+  loaded = true;
+  return registrations;
+}
