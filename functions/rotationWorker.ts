@@ -3,21 +3,32 @@ import { ROTATION_QUEUE } from '../shared/adapters/queue';
 import { services } from '../shared/app';
 import { parseJob } from '../shared/domain/jobs';
 import { invocationLogger } from '../shared/logging';
+import { runDisableCmk, runSwitchKey } from '../shared/usecases/encryptionChange';
 import { fanOut } from '../shared/usecases/fanOut';
 import { runRebind } from '../shared/usecases/rebind';
 
-/** Queue "rotation-jobs": a fan-out job becomes one rebind job per bound account; a rebind job runs the rules. */
+/** Queue "rotation-jobs": a fan-out job becomes one rebind job per bound account; account jobs run the rules. */
 export async function rotationWorker(message: unknown, context: InvocationContext): Promise<void> {
   const parsed = parseJob(message);
   // Nothing can process a malformed job: it fails, and after maxDequeueCount the host keeps it in the poison queue.
   if (!parsed.ok) throw new Error(`Malformed rotation job: ${parsed.problem}`);
   const log = invocationLogger(context);
+  const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const s = services();
-  if (parsed.job.kind === 'fan-out') {
-    await fanOut(parsed.job, s, log);
-    return;
+  const job = parsed.job;
+  switch (job.kind) {
+    case 'fan-out':
+      await fanOut(job, s, log);
+      return;
+    case 'rebind':
+      await runRebind(job, attempt, s, log);
+      return;
+    case 'switch-key':
+      await runSwitchKey(job, attempt, s, log);
+      return;
+    case 'disable-cmk':
+      await runDisableCmk(job, attempt, s, log);
   }
-  await runRebind(parsed.job, Number(context.triggerMetadata?.dequeueCount ?? 1), s, log);
 }
 
 app.storageQueue('rotationWorker', { queueName: ROTATION_QUEUE, connection: 'AzureWebJobsStorage', handler: rotationWorker });

@@ -1,4 +1,5 @@
 // The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
+import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
 import type { AccountState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
 
@@ -7,6 +8,8 @@ export interface KeyStore {
   getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined>;
   /** Every version's attributes (no key type or size: read a version for those). */
   listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]>;
+  /** Creates a new version now (Key Vault rotate); its KeyNewVersionCreated event follows. */
+  rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo>;
 }
 
 export interface EncryptionChange {
@@ -25,6 +28,10 @@ export interface Ledger {
   /** Upserts the row for (account, job): the same job moves one row through its states. */
   record(row: RotationRecord): Promise<void>;
   history(accountId: string, limit: number): Promise<RotationRecord[]>;
+  /** One page of an account's rows, newest first; pass the token back for the next page. */
+  historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }>;
+  /** The rows of one job (one per account it touched); empty when the job is unknown. */
+  job(jobId: string): Promise<RotationRecord[]>;
 }
 
 export interface Lease {
@@ -74,4 +81,24 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+}
+
+export interface VaultDirectory {
+  /** The vault whose vaultUri has this host; undefined when no listed subscription holds it. */
+  findVault(vaultUri: string): Promise<VaultInfo | undefined>;
+}
+
+export interface FindingStore {
+  /** Makes the account's stored findings exactly this set (the latest sweep's verdict). */
+  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<void>;
+  list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;
+  /** Drops the findings of accounts that are gone or no longer CMK-bound; returns how many accounts. */
+  removeAccountsNotIn(accountIds: Set<string>): Promise<number>;
+}
+
+export interface SweepStore {
+  /** Upserts the run's row: the same sweep moves one row from running to its end. */
+  record(summary: SweepSummary): Promise<void>;
+  latest(): Promise<SweepSummary | undefined>;
+  get(sweepId: string): Promise<SweepSummary | undefined>;
 }

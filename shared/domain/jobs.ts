@@ -38,10 +38,30 @@ export const rebindJob = z.strictObject({
   force: z.boolean().default(false),
 });
 
-export const rotationJob = z.discriminatedUnion('kind', [fanOutJob, rebindJob]);
+/** A person moves an account to another key in the same vault (newest usable version). */
+export const switchKeyJob = z.strictObject({
+  kind: z.literal('switch-key'),
+  ...origin,
+  ...key,
+  accountId: z.string().min(1),
+});
+
+/** A person moves an account back to Microsoft-managed keys. */
+export const disableCmkJob = z.strictObject({
+  kind: z.literal('disable-cmk'),
+  ...origin,
+  ...key,
+  accountId: z.string().min(1),
+});
+
+export const rotationJob = z.discriminatedUnion('kind', [fanOutJob, rebindJob, switchKeyJob, disableCmkJob]);
 
 export type FanOutJob = z.infer<typeof fanOutJob>;
 export type RebindJob = z.infer<typeof rebindJob>;
+export type SwitchKeyJob = z.infer<typeof switchKeyJob>;
+export type DisableCmkJob = z.infer<typeof disableCmkJob>;
+/** Jobs that change one account under its lease. */
+export type AccountJob = RebindJob | SwitchKeyJob | DisableCmkJob;
 export type RotationJob = z.infer<typeof rotationJob>;
 
 export function parseJob(message: unknown): { ok: true; job: RotationJob } | { ok: false; problem: string } {

@@ -63,6 +63,12 @@ export class FakeKeyStore implements KeyStore {
     if (!version) return [...same].sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0))[0];
     return same.find((v) => v.version === version);
   }
+  async rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo> {
+    const latest = await this.getKeyVersion(vaultUri, keyName);
+    const next = keyVersion(hex(this.versions.length + 100), { vaultUri, keyName, createdOn: new Date((latest?.createdOn?.getTime() ?? 0) + 1000) });
+    this.versions.push(next);
+    return next;
+  }
   async listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]> {
     return this.versions
       .filter((v) => v.vaultUri === vaultUri && v.keyName === keyName)
@@ -109,7 +115,16 @@ export class MemoryLedger implements Ledger {
     this.rows.set(`${row.accountId.toLowerCase()}|${row.jobId}`, structuredClone(row));
   }
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
-    return [...this.rows.values()].filter((r) => r.accountId.toLowerCase() === accountId.toLowerCase()).slice(0, limit);
+    return [...this.rows.values()].filter((r) => r.accountId.toLowerCase() === accountId.toLowerCase()).reverse().slice(0, limit);
+  }
+  async historyPage(accountId: string, limit: number, token?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
+    const all = await this.history(accountId, Number.MAX_SAFE_INTEGER);
+    const start = Number(token ?? 0);
+    const rows = all.slice(start, start + limit);
+    return start + limit < all.length ? { rows, continuationToken: String(start + limit) } : { rows };
+  }
+  async job(jobId: string): Promise<RotationRecord[]> {
+    return [...this.rows.values()].filter((r) => r.jobId === jobId);
   }
 }
 

@@ -32,6 +32,17 @@ export class TableLedger implements Ledger {
     return [];
   }
 
+  async historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
+    const table = await this.storage.table(TABLES.rotations);
+    const pages = table
+      .listEntities<RotationRecord>({ queryOptions: { filter: `PartitionKey eq ${odata(accountKey(accountId))}` } })
+      .byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
+    for await (const page of pages) {
+      return { rows: page.map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
+    }
+    return { rows: [] };
+  }
+
   /** Every row of one job (one per account it touched). */
   async job(jobId: string): Promise<RotationRecord[]> {
     const table = await this.storage.table(TABLES.rotations);

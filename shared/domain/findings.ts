@@ -1,0 +1,332 @@
+// Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
+import { unusableReasons, type KeyPolicy } from './keys';
+import type { AccountState, KeyVersionInfo } from './model';
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+export type FindingCode =
+  | 'version-drift'
+  | 'key-near-expiry'
+  | 'key-expired'
+  | 'key-disabled'
+  | 'key-missing'
+  | 'key-access-denied'
+  | 'unsupported-key'
+  | 'vault-not-recoverable'
+  | 'identity-missing'
+  | 'identity-not-system-assigned'
+  | 'region-mismatch'
+  | 'tenant-mismatch'
+  | 'access-missing'
+  | 'access-unverifiable'
+  | 'provisioning-failed'
+  | 'vault-unreadable';
+
+export type Evidence = Record<string, string | number | boolean | null>;
+
+export interface Finding {
+  code: FindingCode;
+  severity: Severity;
+  /** The values read that led to the finding. */
+  evidence: Evidence;
+  /** One line: what a person should do. */
+  remedy: string;
+}
+
+/** What the sweep read of the bound key, once per key. */
+export type KeyView =
+  | {
+      status: 'ok';
+      /** The bound version read in full; undefined if that version no longer exists. */
+      bound: KeyVersionInfo | undefined;
+      newestUsable: KeyVersionInfo | undefined;
+    }
+  | { status: 'missing' }
+  | { status: 'access-denied' };
+
+export interface VaultInfo {
+  id: string;
+  name: string;
+  location: string;
+  tenantId: string;
+  vaultUri: string;
+  enableSoftDelete?: boolean;
+  enablePurgeProtection?: boolean;
+  enableRbacAuthorization?: boolean;
+  accessPolicies: Array<{ tenantId: string; objectId: string; keys: string[] }>;
+}
+
+export type VaultView = { status: 'ok'; vault: VaultInfo } | { status: 'not-found' } | { status: 'error'; reason: string };
+
+/** Severity of every code and why; critical = data access at risk now, warning = will break or violates the Azure doc. */
+export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; why: string }>> = {
+  'key-missing': { severity: 'critical', why: "a key or version that does not exist cannot unwrap the account's data encryption key" },
+  'key-disabled': { severity: 'critical', why: 'Key Vault refuses every operation on a disabled version, so the account loses its data' },
+  'key-expired': { severity: 'critical', why: 'past exp the key must not be used for crypto; a service that re-checks it (SQL TDE does) loses access' },
+  'access-missing': { severity: 'critical', why: 'without get, wrapKey and unwrapKey the identity cannot unwrap; the Azure doc says data becomes inaccessible' },
+  'identity-missing': { severity: 'critical', why: 'no identity means nothing can reach the vault; the doc says disabling it makes data inaccessible' },
+  'tenant-mismatch': { severity: 'critical', why: 'a vault authorises only principals of its own tenant, so an identity from another tenant cannot unwrap' },
+  'provisioning-failed': { severity: 'critical', why: 'a Failed account usually means its last encryption change could not use the key' },
+  'key-access-denied': { severity: 'warning', why: "the 403 is the rotator's own identity: rotation will fail, but it says nothing of the account's access" },
+  'key-near-expiry': { severity: 'warning', why: 'the binding works today and breaks at expiry unless a newer version is bound first' },
+  'version-drift': { severity: 'warning', why: 'the old version still works, but the Azure OpenAI doc requires rebinding after rotation' },
+  'unsupported-key': { severity: 'warning', why: 'the binding works, but the Azure OpenAI doc supports RSA 2048 only and rule 2 refuses it as a target' },
+  'vault-not-recoverable': { severity: 'warning', why: 'works today, but a purge would lose the data for good; the doc requires soft delete and purge protection' },
+  'identity-not-system-assigned': { severity: 'warning', why: 'the Azure OpenAI CMK doc requires a system-assigned identity' },
+  'region-mismatch': { severity: 'warning', why: "the doc requires the vault in the account's region; a cross-region binding may stop being accepted" },
+  'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or Reader role' },
+  'access-unverifiable': { severity: 'info', why: 'RBAC role assignments are not read, so the access check is not made rather than guessed' },
+};
+
+export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
+export const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
+
+const REQUIRED_KEY_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'] as const;
+const RSA_TYPES = new Set(['RSA', 'RSA-HSM']);
+const DAY_MS = 86_400_000;
+
+export interface AccountEvaluation {
+  account: AccountState;
+  key: KeyView;
+  vault: VaultView;
+  policy: KeyPolicy;
+  nearExpiryDays: number;
+  now: Date;
+}
+
+/** Every finding for one account, at most one per code, critical first. */
+export function evaluateAccount(input: AccountEvaluation): Finding[] {
+  const findings = [
+    ...accountFindings(input.account),
+    ...keyFindings(input),
+    ...recoverability(input.key, input.vault),
+    ...vaultFindings(input.account, input.vault),
+  ];
+  const rank = (f: Finding): number => SEVERITIES.indexOf(f.severity) * 100 + FINDING_CODES.indexOf(f.code);
+  return findings.sort((a, b) => rank(a) - rank(b));
+}
+
+export interface FindingCounts {
+  findingsByCode: Record<string, number>;
+  findingsBySeverity: Record<Severity, number>;
+}
+
+/** Counts for the Sweeps row; one finding per code per account, so a code's count is its number of accounts. */
+export function summarise(perAccount: Iterable<readonly Finding[]>): FindingCounts {
+  const byCode = new Map<FindingCode, number>();
+  const findingsBySeverity: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
+  for (const findings of perAccount) {
+    for (const f of findings) {
+      byCode.set(f.code, (byCode.get(f.code) ?? 0) + 1);
+      findingsBySeverity[f.severity] += 1;
+    }
+  }
+  const findingsByCode: Record<string, number> = {};
+  for (const code of FINDING_CODES) {
+    const count = byCode.get(code);
+    if (count) findingsByCode[code] = count;
+  }
+  return { findingsByCode, findingsBySeverity };
+}
+
+function finding(code: FindingCode, evidence: Evidence, remedy: string): Finding {
+  return { code, severity: FINDING_RULES[code].severity, evidence, remedy };
+}
+
+/** Identity types in lower case without 'None': 'SystemAssigned, UserAssigned' -> {systemassigned, userassigned}. */
+function identityTypes(account: AccountState): Set<string> {
+  const parts = (account.identity?.type ?? '').split(',').map((t) => t.trim().toLowerCase());
+  return new Set(parts.filter((t) => t !== '' && t !== 'none'));
+}
+
+function accountFindings(account: AccountState): Finding[] {
+  const out: Finding[] = [];
+  if (account.provisioningState?.toLowerCase() === 'failed') {
+    out.push(finding('provisioning-failed', { provisioningState: account.provisioningState },
+      'Read the failed operation in the activity log, fix its cause (often key access), then apply the encryption settings again.'));
+  }
+  const types = identityTypes(account);
+  if (types.size === 0) {
+    out.push(finding('identity-missing', { identityType: account.identity?.type ?? null },
+      'Turn on the system-assigned managed identity and grant it get, wrapKey and unwrapKey on the vault.'));
+  } else if (!types.has('systemassigned')) {
+    out.push(finding('identity-not-system-assigned', { identityType: account.identity?.type ?? null },
+      'Turn on the system-assigned identity (the Azure OpenAI CMK doc requires it) and grant it access to the key.'));
+  }
+  return out;
+}
+
+function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvaluation): Finding[] {
+  const where: Evidence = {
+    vaultUri: account.binding?.vaultUri ?? null,
+    keyName: account.binding?.keyName ?? null,
+    boundVersion: account.binding?.keyVersion ?? null,
+  };
+  if (key.status === 'missing') {
+    return [finding('key-missing', { ...where, reason: 'key-not-found' },
+      'Recover the deleted key in its vault, or switch the account to an existing key in the same vault.')];
+  }
+  if (key.status === 'access-denied') {
+    return [finding('key-access-denied', where,
+      "Grant the rotator's identity get and list on the vault's keys so that the key can be checked and rotated.")];
+  }
+  const out: Finding[] = [];
+  const { bound } = key;
+  // Rule 2 is checked here too, so a stale or careless caller cannot make drift point at an unusable version.
+  const usable = key.newestUsable && unusableReasons(key.newestUsable, policy, now).length === 0 ? key.newestUsable : undefined;
+  if (!bound) {
+    out.push(finding('key-missing', { ...where, reason: 'version-not-found' },
+      usable ? `Rebind the account to version ${usable.version}.` : 'Create a usable version of the key and bind the account to it.'));
+  } else {
+    out.push(...boundVersionFindings(bound, where, policy, nearExpiryDays, now));
+  }
+  if (usable && isNewer(usable, bound, account.binding?.keyVersion)) {
+    out.push(finding('version-drift', {
+      ...where,
+      boundCreatedOn: iso(bound?.createdOn),
+      newestUsableVersion: usable.version,
+      newestUsableCreatedOn: iso(usable.createdOn),
+    }, `Rebind the account to version ${usable.version} (DESIGN §2; the rotator does it in enforce mode).`));
+  }
+  return out;
+}
+
+function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: KeyPolicy, nearExpiryDays: number, now: Date): Finding[] {
+  const out: Finding[] = [];
+  if (!bound.enabled) {
+    out.push(finding('key-disabled', { ...where, enabled: false }, 'Enable the bound version again, or bind a newer enabled version.'));
+  }
+  const exp = bound.expiresOn?.getTime();
+  if (exp !== undefined) {
+    const evidence = { ...where, expiresOn: iso(bound.expiresOn), now: now.toISOString(), nearExpiryDays };
+    // Expiring exactly at now + nearExpiryDays already counts as near: the window is inclusive at both ends.
+    if (exp <= now.getTime()) {
+      out.push(finding('key-expired', evidence, 'Extend the expiry of the bound version, or bind a version that has not expired.'));
+    } else if (exp <= now.getTime() + nearExpiryDays * DAY_MS) {
+      out.push(finding('key-near-expiry', evidence, 'Rotate the key (or extend its expiry) and bind the new version before it expires.'));
+    }
+  }
+  const typeOk = bound.kty !== undefined && RSA_TYPES.has(bound.kty);
+  const sizeOk = bound.keySize !== undefined && policy.allowedKeySizes.includes(bound.keySize);
+  if (!typeOk || !sizeOk) {
+    out.push(finding('unsupported-key', {
+      ...where, kty: bound.kty ?? null, keySize: bound.keySize ?? null, allowedKeySizes: policy.allowedKeySizes.join(','),
+    }, `Create an RSA or RSA-HSM key version of ${policy.allowedKeySizes.join(' or ')} bits and bind the account to it.`));
+  }
+  return out;
+}
+
+/** Newer than what is bound; with no bound version left to compare, any usable version is the way back. */
+function isNewer(candidate: KeyVersionInfo, bound: KeyVersionInfo | undefined, boundVersion: string | undefined): boolean {
+  const current = bound?.version ?? boundVersion ?? '';
+  if (candidate.version.toLowerCase() === current.toLowerCase()) return false;
+  if (!bound) return true;
+  if (!candidate.createdOn || !bound.createdOn) return true;
+  return candidate.createdOn.getTime() > bound.createdOn.getTime();
+}
+
+/** Soft delete with purge protection; '+ProtectedSubscription' adds a guard on top, so it passes too. */
+export function protectsFromPurge(recoveryLevel: string): boolean {
+  const parts = recoveryLevel.split('+').map((p) => p.trim().toLowerCase());
+  return (parts[0] === 'recoverable' || parts[0] === 'customizedrecoverable') && !parts.includes('purgeable');
+}
+
+function recoverability(key: KeyView, view: VaultView): Finding[] {
+  const level = key.status === 'ok' ? (key.bound ?? key.newestUsable)?.recoveryLevel : undefined;
+  const vault = view.status === 'ok' ? view.vault : undefined;
+  const levelBad = level !== undefined && !protectsFromPurge(level);
+  // ARM turns soft delete on when it is not set, so only an explicit false counts against it.
+  const vaultBad = vault !== undefined && (vault.enableSoftDelete === false || vault.enablePurgeProtection !== true);
+  if (!levelBad && !vaultBad) return [];
+  return [finding('vault-not-recoverable', {
+    recoveryLevel: level ?? null,
+    vaultName: vault?.name ?? null,
+    enableSoftDelete: vault?.enableSoftDelete ?? null,
+    enablePurgeProtection: vault?.enablePurgeProtection ?? null,
+  }, `Turn on soft delete and purge protection on vault ${vault?.name ?? 'of the key'} (purge protection cannot be turned off again).`)];
+}
+
+function vaultFindings(account: AccountState, view: VaultView): Finding[] {
+  if (view.status !== 'ok') {
+    const reason = view.status === 'error' ? view.reason : 'no vault with this URI in the configured subscriptions';
+    return [finding('vault-unreadable', { vaultUri: account.binding?.vaultUri ?? null, status: view.status, reason },
+      "Add the vault's subscription to SUBSCRIPTION_IDS and give the rotator Reader on the vault.")];
+  }
+  const vault = view.vault;
+  const out: Finding[] = [];
+  if (account.location && vault.location && compactLocation(account.location) !== compactLocation(vault.location)) {
+    out.push(finding('region-mismatch', { accountLocation: account.location, vaultLocation: vault.location, vaultName: vault.name },
+      `Use a key in a vault in ${account.location} (the Azure OpenAI doc requires the same region).`));
+  }
+  const tenant = account.identity?.tenantId;
+  if (tenant && vault.tenantId && tenant.toLowerCase() !== vault.tenantId.toLowerCase()) {
+    out.push(finding('tenant-mismatch', { identityTenantId: tenant, vaultTenantId: vault.tenantId, vaultName: vault.name },
+      "Use a key in a vault of the account identity's tenant."));
+  }
+  return [...out, ...accessFindings(account, vault)];
+}
+
+/** ARM location names compare without case or spaces ('West US' is 'westus'). */
+function compactLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase();
+}
+
+function accessFindings(account: AccountState, vault: VaultInfo): Finding[] {
+  if (vault.enableRbacAuthorization === true) {
+    return [finding('access-unverifiable', { vaultName: vault.name, enableRbacAuthorization: true, reason: 'role assignments are not read' },
+      'Confirm the account identity holds Key Vault Crypto Service Encryption User (or Crypto User) on the vault or key.')];
+  }
+  // identity-missing already says there is no one to grant access to.
+  if (identityTypes(account).size === 0) return [];
+  const userAssigned = account.binding?.identityClientId;
+  const principalId = userAssigned ? undefined : account.identity?.principalId;
+  if (!principalId) {
+    const reason = userAssigned ? 'the key is read by a user-assigned identity whose object id is not read' : 'the identity reports no principal id';
+    return [finding('access-unverifiable', { vaultName: vault.name, enableRbacAuthorization: false, identityClientId: userAssigned ?? null, reason },
+      `Confirm the identity that reads the key has get, wrapKey and unwrapKey in the access policies of ${vault.name}.`)];
+  }
+  const tenant = (account.identity?.tenantId ?? vault.tenantId).toLowerCase();
+  const granted = new Set<string>();
+  for (const policy of vault.accessPolicies) {
+    if (policy.objectId.toLowerCase() !== principalId.toLowerCase() || policy.tenantId.toLowerCase() !== tenant) continue;
+    for (const permission of policy.keys) granted.add(permission.toLowerCase());
+  }
+  // The legacy 'all' key permission grants every operation.
+  const missing = granted.has('all') ? [] : REQUIRED_KEY_PERMISSIONS.filter((p) => !granted.has(p.toLowerCase()));
+  if (missing.length === 0) return [];
+  return [finding('access-missing', {
+    vaultName: vault.name, principalId, tenantId: tenant, missing: missing.join(','), granted: [...granted].sort().join(','),
+  }, `Add an access policy on ${vault.name} granting key permissions ${missing.join(', ')} to object ${principalId}.`)];
+}
+
+function iso(date: Date | undefined): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/** One stored finding: the latest sweep's verdict for one account and code. */
+export interface FindingRecord extends Finding {
+  accountId: string;
+  sweepId: string;
+  observedAt: string;
+}
+
+export type SweepTrigger = 'timer' | 'manual';
+export type SweepMode = 'report' | 'enforce';
+export type SweepStatus = 'running' | 'completed' | 'partial' | 'failed';
+
+/** One Sweeps row: what a run saw, found and queued. */
+export interface SweepSummary {
+  sweepId: string;
+  trigger: SweepTrigger;
+  mode: SweepMode;
+  status: SweepStatus;
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
+  accountsSeen: number;
+  keysRead: number;
+  findingsByCode: Record<string, number>;
+  findingsBySeverity: Record<string, number>;
+  remediationsQueued: number;
+  errors: string[];
+}
