@@ -31,7 +31,12 @@ export function loadFunctions(): Registrations {
   register.storageQueue = (name: string, options: StorageQueueFunctionOptions) => void registrations.storageQueue.set(name, options);
   register.timer = (name: string, options: TimerFunctionOptions) => void registrations.timer.set(name, options);
   const dir = join(__dirname, '..', 'functions');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) require(join(dir, file));
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
+    // A module loaded before the capture registered nothing; load it again now.
+    const path = require.resolve(join(dir, file));
+    delete require.cache[path];
+    require(path);
+  }
   loaded = true;
   return registrations;
 }

@@ -1,5 +1,5 @@
 import { sameKey } from '../domain/keys';
-import type { FanOutJob, RebindJob } from '../domain/jobs';
+import type { AccountJob, FanOutJob, RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
 import type { AccountStore, BindingIndex, Clock, JobQueue, Ledger, Logger } from '../ports';
 
@@ -44,30 +44,34 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
       ...(job.eventType ? { eventType: job.eventType } : {}),
       ...(job.actor ? { actor: job.actor } : {}),
     };
-    // Intent first: the queued row exists before the job can run.
-    await deps.ledger.record({
-      jobId: rebind.jobId,
-      accountId: account.id,
-      trigger: rebind.trigger,
-      vaultUri: rebind.vaultUri,
-      keyName: rebind.keyName,
-      status: 'queued',
-      attempt: 0,
-      queuedAt: rebind.createdAt,
-      ...(account.binding ? { fromVersion: account.binding.keyVersion } : {}),
-      ...(rebind.targetVersion ? { toVersion: rebind.targetVersion } : {}),
-      ...(rebind.eventId ? { eventId: rebind.eventId } : {}),
-      ...(rebind.eventType ? { eventType: rebind.eventType } : {}),
-      ...(rebind.actor ? { actor: rebind.actor } : {}),
-    });
-    await deps.queue.enqueue(rebind);
+    await queueAccountJob(rebind, account, deps);
     jobs.push(rebind);
   }
   log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound.length, queued: jobs.length });
   return jobs;
 }
 
-async function discoverBoundAccounts(job: FanOutJob, deps: FanOutDeps): Promise<AccountState[]> {
+/** Intent first: the queued ledger row exists before the job can run. */
+export async function queueAccountJob(job: AccountJob, account: AccountState, deps: Pick<FanOutDeps, 'ledger' | 'queue'>): Promise<void> {
+  await deps.ledger.record({
+    jobId: job.jobId,
+    accountId: job.accountId,
+    trigger: job.trigger,
+    vaultUri: job.vaultUri,
+    keyName: job.keyName,
+    status: 'queued',
+    attempt: 0,
+    queuedAt: job.createdAt,
+    ...(account.binding ? { fromVersion: account.binding.keyVersion } : {}),
+    ...('targetVersion' in job && job.targetVersion ? { toVersion: job.targetVersion } : {}),
+    ...(job.eventId ? { eventId: job.eventId } : {}),
+    ...(job.eventType ? { eventType: job.eventType } : {}),
+    ...(job.actor ? { actor: job.actor } : {}),
+  });
+  await deps.queue.enqueue(job);
+}
+
+export async function discoverBoundAccounts(job: { vaultUri: string; keyName: string }, deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>): Promise<AccountState[]> {
   const bound: AccountState[] = [];
   for (const subscriptionId of deps.subscriptionIds) {
     for await (const account of deps.accounts.listAccounts(subscriptionId)) {

@@ -33,3 +33,21 @@ export async function postEvents(stack: LocalStack, body: unknown, eventType = '
     body: JSON.stringify(body),
   });
 }
+
+/** Calls the dev host's HTTP API with the function key (unless `key` says otherwise). */
+export async function api(
+  stack: LocalStack,
+  method: string,
+  path: string,
+  body?: unknown,
+  options: { key?: string | null; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Headers; json: any }> {
+  const key = options.key === undefined ? stack.host.functionKey : options.key;
+  const response = await fetch(`${stack.host.url}${path}`, {
+    method,
+    headers: { ...(key ? { 'x-functions-key': key } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...options.headers },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : undefined };
+}

@@ -1,0 +1,66 @@
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { services } from '../shared/app';
+import type { RotationRecord } from '../shared/domain/model';
+import { actorOf, problemResponse, readJsonBody, refusalProblem, validate } from '../shared/http/problem';
+import { encryptionRequest, historyQuery, jobIdParam, rotationRequest } from '../shared/http/schemas';
+import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../shared/usecases/manual';
+
+// Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
+
+function deps(): ManualDeps {
+  const s = services();
+  return { ...s, isAllowedVault: (uri) => s.keys.isAllowedVault(uri) };
+}
+
+function accepted(result: Result<QueuedJob[]>): HttpResponseInit {
+  if (!result.ok) return problemResponse(refusalProblem(result.refusal));
+  const jobs = result.value.map((j) => ({ ...j, location: `/api/rotations/${j.jobId}` }));
+  return { status: 202, headers: jobs[0] ? { Location: jobs[0].location } : {}, jsonBody: { jobs } };
+}
+
+export async function createRotation(request: HttpRequest): Promise<HttpResponseInit> {
+  const body = await readJsonBody(request);
+  const req = body.ok ? validate(rotationRequest, body.value) : body;
+  if (!req.ok) return problemResponse(req.problem);
+  if (req.value.dryRun) {
+    const plan = await planRotation(req.value, deps());
+    return plan.ok ? { status: 200, jsonBody: { dryRun: true, plan: plan.value } } : problemResponse(refusalProblem(plan.refusal));
+  }
+  return accepted(await requestRotation(req.value, actorOf(request), deps()));
+}
+
+export async function changeEncryption(request: HttpRequest): Promise<HttpResponseInit> {
+  const body = await readJsonBody(request);
+  const req = body.ok ? validate(encryptionRequest, body.value) : body;
+  if (!req.ok) return problemResponse(req.problem);
+  const result = await requestEncryptionChange(req.value, actorOf(request), deps());
+  return accepted(result.ok ? { ok: true, value: [result.value] } : result);
+}
+
+export async function getRotation(request: HttpRequest): Promise<HttpResponseInit> {
+  const params = validate(jobIdParam, { jobId: request.params.jobId });
+  if (!params.ok) return problemResponse(params.problem);
+  const rows = await services().ledger.job(params.value.jobId);
+  if (!rows.length) return problemResponse(refusalProblem({ code: 'job-not-found', detail: `No job ${params.value.jobId}` }));
+  return { status: 200, jsonBody: rows.length === 1 ? jobView(rows[0] as RotationRecord) : { jobId: params.value.jobId, accounts: rows.map(jobView) } };
+}
+
+export async function listRotations(request: HttpRequest): Promise<HttpResponseInit> {
+  // `code` is the function key when sent as a query parameter, not part of the API.
+  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
+  const query = validate(historyQuery, params);
+  if (!query.ok) return problemResponse(query.problem);
+  const page = await services().ledger.historyPage(query.value.accountId, query.value.limit, query.value.continuationToken);
+  return { status: 200, jsonBody: { rotations: page.rows.map(jobView), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) } };
+}
+
+/** A ledger row as the API shows it: `attempts` is how many times the job has run. */
+function jobView(row: RotationRecord) {
+  const { attempt, ...rest } = row;
+  return { ...rest, attempts: attempt };
+}
+
+app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: createRotation });
+app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: listRotations });
+app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: getRotation });
+app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: changeEncryption });

@@ -1,0 +1,69 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { z } from 'zod';
+
+/** An RFC 9457 problem with a stable `code`; the HTTP edge is the only place that speaks status codes. */
+export interface Problem {
+  status: number;
+  code: string;
+  title: string;
+  detail: string;
+  errors?: Array<{ field: string; message: string }>;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+
+export function problemResponse(p: Problem): HttpResponseInit {
+  return {
+    status: p.status,
+    headers: { 'Content-Type': 'application/problem+json' },
+    body: JSON.stringify({ type: `urn:cmk-rotator:problem:${p.code}`, ...p }),
+  };
+}
+
+export function badRequest(code: string, detail: string, errors?: Problem['errors']): Problem {
+  return { status: 400, code, title: 'The request is not valid', detail, ...(errors ? { errors } : {}) };
+}
+
+/** Validates a schema, naming each bad field; unknown fields are errors too. */
+export function validate<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return { ok: true, value: result.data };
+  const errors = result.error.issues.flatMap((issue) => {
+    const at = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => ({ field: at ? `${at}.${k}` : k, message: 'is not a known field' }));
+    return [{ field: at || 'body', message: issue.message }];
+  });
+  return { ok: false, problem: badRequest('invalid-request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors) };
+}
+
+/** Reads a JSON object body; malformed JSON is a 400 that names the problem. */
+export async function readJsonBody(request: HttpRequest): Promise<Parsed<unknown>> {
+  const text = await request.text();
+  try {
+    return { ok: true, value: text.trim() ? JSON.parse(text) : {} };
+  } catch (error) {
+    return { ok: false, problem: badRequest('malformed-json', `The body is not valid JSON: ${(error as Error).message}`) };
+  }
+}
+
+/** App Service authentication's principal when present; otherwise the caller proved only the function key. */
+export function actorOf(request: HttpRequest): string {
+  return request.headers.get('x-ms-client-principal-name')?.trim() || 'function-key';
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  'account-not-found': 404,
+  'job-not-found': 404,
+  'key-version-not-found': 404,
+  'no-bound-accounts': 404,
+  'account-not-cmk': 409,
+  'key-not-usable': 409,
+  'sweep-running': 409,
+};
+
+/** A use case's refusal as a problem: 404 for what does not exist, 409 for a state that forbids it, else 400. */
+export function refusalProblem(r: { code: string; detail: string; field?: string }): Problem {
+  const status = STATUS_BY_CODE[r.code] ?? 400;
+  const title = status === 404 ? 'Not found' : status === 409 ? 'Conflict with the current state' : 'The request is not valid';
+  return { status, code: r.code, title, detail: r.detail, ...(r.field ? { errors: [{ field: r.field, message: r.detail }] } : {}) };
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { parseAccountId } from '../domain/accounts';
+
+// Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
+
+const accountId = z.string().refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
+const vaultUri = z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' });
+const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
+const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
+
+export const rotationRequest = z
+  .strictObject({
+    accountId: accountId.optional(),
+    vaultUri: vaultUri.optional(),
+    keyName: keyName.optional(),
+    keyVersion: keyVersion.optional(),
+    rotateKey: z.boolean().optional(),
+    dryRun: z.boolean().optional(),
+    force: z.boolean().optional(),
+  })
+  .superRefine((v, ctx) => {
+    const byKey = v.vaultUri !== undefined || v.keyName !== undefined;
+    if (v.accountId !== undefined && byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'give accountId, or vaultUri and keyName, not both' });
+    if (v.accountId === undefined && !byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'is required (or vaultUri and keyName)' });
+    if (byKey && v.vaultUri === undefined) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'is required with keyName' });
+    if (byKey && v.keyName === undefined) ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'is required with vaultUri' });
+    if (v.rotateKey && v.keyVersion) ctx.addIssue({ code: 'custom', path: ['keyVersion'], message: 'cannot be given with rotateKey (the new version is the target)' });
+  });
+export type RotationRequest = z.infer<typeof rotationRequest>;
+
+export const encryptionRequest = z
+  .strictObject({
+    accountId,
+    keyName: keyName.optional(),
+    vaultUri: vaultUri.optional(),
+    keySource: z.literal('Microsoft.CognitiveServices', { error: 'can only be Microsoft.CognitiveServices (to disable CMK)' }).optional(),
+    confirm: z.string().optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.keyName === undefined) === (v.keySource === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'give keyName (switch key) or keySource (disable CMK), exactly one' });
+    }
+    if (v.keySource && v.confirm !== parseAccountId(v.accountId)?.name) {
+      ctx.addIssue({ code: 'custom', path: ['confirm'], message: "must be the account's exact name to disable customer-managed keys" });
+    }
+    if (v.keySource && v.vaultUri) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'does not apply when disabling CMK' });
+  });
+export type EncryptionRequest = z.infer<typeof encryptionRequest>;
+
+export const historyQuery = z.strictObject({
+  accountId,
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  continuationToken: z.string().min(1).optional(),
+});
+
+export const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });

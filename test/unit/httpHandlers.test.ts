@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { HttpRequest } from '@azure/functions';
+import { loadFunctions } from '../../dev/registry';
+import { changeEncryption, createRotation, getRotation } from '../../functions/rotationsApi';
+import { useServices, type Services } from '../../shared/app';
+import { accountId, boundAccount, FakeKeyStore, hex, keyVersion, MemoryBindings, rebindDeps, SUB, VAULT } from '../support/fakes';
+
+function post(path: string, body: unknown, headers: Record<string, string> = {}): HttpRequest {
+  return new HttpRequest({ method: 'POST', url: `http://localhost/api/${path}`, body: { string: typeof body === 'string' ? body : JSON.stringify(body) }, headers });
+}
+
+describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () => {
+  let deps: ReturnType<typeof rebindDeps>;
+  let ids = 0;
+
+  beforeEach(() => {
+    deps = rebindDeps();
+    deps.keys.add(keyVersion(hex(1)), keyVersion(hex(2), { createdOn: new Date('2026-02-01T00:00:00Z') }));
+    deps.accounts.put(boundAccount('a1', hex(1)), boundAccount('a2', hex(1)));
+    const keys = Object.assign(deps.keys as FakeKeyStore, { isAllowedVault: (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net') });
+    useServices({ ...deps, keys, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
+  });
+  afterEach(() => useServices(undefined));
+
+  it('queues one rebind job per bound account, records the actor, and points at each job', async () => {
+    const res = await createRotation(post('rotations', { vaultUri: VAULT, keyName: 'cmk' }, { 'x-ms-client-principal-name': 'ops@contoso.com' }));
+    assert.equal(res.status, 202);
+    const jobs = (res.jsonBody as { jobs: Array<{ jobId: string; location: string }> }).jobs;
+    assert.equal(jobs.length, 2);
+    assert.deepEqual(res.headers, { Location: `/api/rotations/${jobs[0]?.jobId}` });
+    assert.deepEqual(deps.queue.jobs.map((j) => j.job.kind), ['rebind', 'rebind']);
+    assert.deepEqual([...deps.ledger.rows.values()].map((r) => [r.status, r.actor, r.trigger]), [['queued', 'ops@contoso.com', 'manual'], ['queued', 'ops@contoso.com', 'manual']]);
+  });
+
+  it('records function-key as the actor when App Service authentication sent no principal', async () => {
+    await createRotation(post('rotations', { accountId: accountId('a1') }));
+    assert.equal([...deps.ledger.rows.values()][0]?.actor, 'function-key');
+  });
+
+  it('dryRun returns the plan and writes nothing', async () => {
+    const res = await createRotation(post('rotations', { accountId: accountId('a1'), dryRun: true }));
+    assert.equal(res.status, 200);
+    assert.deepEqual((res.jsonBody as { plan: unknown[] }).plan, [{ accountId: accountId('a1'), fromVersion: hex(1), toVersion: hex(2), decision: 'patch' }]);
+    assert.equal(deps.ledger.writes.length + deps.queue.jobs.length, 0);
+  });
+
+  const invalid: Array<[string, unknown, string, string]> = [
+    ['malformed JSON', '{', 'malformed-json', ''],
+    ['an unknown field', { accountId: accountId('a1'), extra: 1 }, 'invalid-request', 'extra'],
+    ['accountId and vaultUri together', { accountId: accountId('a1'), vaultUri: VAULT, keyName: 'cmk' }, 'invalid-request', 'accountId'],
+    ['nothing to target', {}, 'invalid-request', 'accountId'],
+    ['a version that is not hex', { accountId: accountId('a1'), keyVersion: 'zz' }, 'invalid-request', 'keyVersion'],
+    ['keyVersion with rotateKey', { accountId: accountId('a1'), keyVersion: hex(2), rotateKey: true }, 'invalid-request', 'keyVersion'],
+    ['an http vault URI', { vaultUri: 'http://kv-one.vault.azure.net/', keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
+    ['a vault outside the allowed suffixes', { vaultUri: 'https://kv.evil.net/', keyName: 'cmk' }, 'vault-not-allowed', 'vaultUri'],
+    ['a non-boolean dryRun', { accountId: accountId('a1'), dryRun: 'yes' }, 'invalid-request', 'dryRun'],
+  ];
+  for (const [what, body, code, field] of invalid) {
+    it(`400 ${code} for ${what}, nothing written`, async () => {
+      const res = await createRotation(post('rotations', body));
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.headers, { 'Content-Type': 'application/problem+json' });
+      const problem = JSON.parse(String(res.body));
+      assert.equal(problem.code, code);
+      assert.equal(problem.type, `urn:cmk-rotator:problem:${code}`);
+      if (field) assert.ok(problem.errors.some((e: { field: string }) => e.field === field), JSON.stringify(problem));
+      assert.equal(deps.ledger.writes.length + deps.queue.jobs.length + deps.accounts.patches.length, 0);
+    });
+  }
+
+  it('disable CMK needs the exact account name', async () => {
+    const res = await changeEncryption(post('accounts/encryption', { accountId: accountId('a1'), keySource: 'Microsoft.CognitiveServices', confirm: 'A1' }));
+    assert.equal(res.status, 400);
+    assert.equal(deps.ledger.writes.length, 0);
+    const ok = await changeEncryption(post('accounts/encryption', { accountId: accountId('a1'), keySource: 'Microsoft.CognitiveServices', confirm: 'a1' }));
+    assert.equal(ok.status, 202);
+    assert.equal(deps.queue.jobs[0]?.job.kind, 'disable-cmk');
+  });
+
+  it('404 for an unknown job, 200 with attempts for a known one', async () => {
+    const missing = await getRotation(new HttpRequest({ method: 'GET', url: 'http://localhost/api/rotations/job-99999999', params: { jobId: 'job-99999999' } }));
+    assert.equal(missing.status, 404);
+    await createRotation(post('rotations', { accountId: accountId('a1') }));
+    const jobId = deps.queue.jobs[0]?.job.jobId ?? '';
+    const found = await getRotation(new HttpRequest({ method: 'GET', url: `http://localhost/api/rotations/${jobId}`, params: { jobId } }));
+    assert.equal(found.status, 200);
+    assert.equal((found.jsonBody as { attempts: number; status: string }).attempts, 0);
+  });
+});
+
+describe('function registrations', () => {
+  it('registers every HTTP function with authLevel function', () => {
+    const { http } = loadFunctions();
+    assert.ok(http.size >= 4);
+    for (const [name, options] of http) assert.equal(options.authLevel, 'function', `${name} is registered with authLevel ${options.authLevel}`);
+  });
+  it('registers the Event Grid function and the queue worker on rotation-jobs', () => {
+    const { eventGrid, storageQueue } = loadFunctions();
+    assert.ok(eventGrid.has('keyVaultEvents'));
+    assert.equal(storageQueue.get('rotationWorker')?.queueName, 'rotation-jobs');
+    assert.equal(storageQueue.get('rotationWorker')?.connection, 'AzureWebJobsStorage');
+  });
+});
