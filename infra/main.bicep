@@ -1,0 +1,370 @@
+// cmk-rotator: a Flex Consumption Function App that keeps Azure OpenAI accounts bound to the newest usable
+// version of their customer-managed key. One azd environment watches one existing Key Vault.
+targetScope = 'subscription'
+
+metadata description = 'cmk-rotator: Function App, storage, monitoring, Key Vault Event Grid subscription and least-privilege access.'
+
+// ---------------------------------------------------------------------------------------------------------
+// Placement
+// ---------------------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; seeds the resource token and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region of the app resources; it must offer the Flex Consumption plan.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group for the app resources; empty means rg-<environmentName>.')
+param resourceGroupName string = ''
+
+// ---------------------------------------------------------------------------------------------------------
+// What the service watches and may change
+// ---------------------------------------------------------------------------------------------------------
+
+@minLength(1)
+@description('Resource id of the EXISTING Key Vault that holds the customer-managed keys (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.KeyVault/vaults/<name>). It may be in another resource group or subscription.')
+param keyVaultResourceId string
+
+@allowed([
+  'accessPolicy'
+  'rbac'
+])
+@description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy".')
+param vaultPermissionModel string = 'rbac'
+
+@minLength(1)
+@description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
+param accountScopes string
+
+@description('Comma-separated subscription ids the compliance sweep scans (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes.')
+param subscriptionIds string = ''
+
+@description('Name of the vault\'s Event Grid system topic. Azure allows one system topic per vault: if the vault already has one in its own resource group, give its name and it is adopted (a system-assigned identity is added for dead-lettering); empty means egst-<vault name>.')
+param keyVaultSystemTopicName string = ''
+
+@description('Comma-separated key names whose events are delivered (exact, case-insensitive subject filter); empty means every key in the vault.')
+param keyNames string = ''
+
+// ---------------------------------------------------------------------------------------------------------
+// Event delivery and alerting
+// ---------------------------------------------------------------------------------------------------------
+
+@description('Create the Event Grid subscription. False on the first provision because Event Grid resolves the keyVaultEvents function when the subscription is created; the postdeploy hook sets it to true and provisions again.')
+param deployEventSubscription bool = false
+
+@minValue(1)
+@maxValue(30)
+@description('Event Grid delivery attempts before an event is dead-lettered.')
+param eventMaxDeliveryAttempts int = 30
+
+@minValue(1)
+@maxValue(1440)
+@description('Minutes Event Grid keeps retrying an event before it is dead-lettered.')
+param eventTimeToLiveInMinutes int = 1440
+
+@minLength(3)
+@description('E-mail address that receives failed-rotation, critical-finding and dead-letter alerts.')
+param alertEmailAddress string
+
+// ---------------------------------------------------------------------------------------------------------
+// Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value
+// ---------------------------------------------------------------------------------------------------------
+
+@description('SWEEP_SCHEDULE: six-field NCRONTAB of the compliance sweep.')
+param sweepSchedule string = '0 0 */6 * * *'
+
+@allowed([
+  'report'
+  'enforce'
+])
+@description('SWEEP_MODE: "report" records findings only; "enforce" also enqueues rebinds.')
+param sweepMode string = 'report'
+
+@allowed([
+  'rotate'
+  'bind-newer'
+  'notify'
+])
+@description('NEAR_EXPIRY_ACTION: what a KeyNearExpiry event triggers.')
+param nearExpiryAction string = 'bind-newer'
+
+@minValue(1)
+@maxValue(365)
+@description('NEAR_EXPIRY_DAYS: a key expiring within this many days is treated as near expiry.')
+param nearExpiryDays int = 30
+
+@description('ALLOWED_KEY_SIZES: comma-separated RSA sizes a target key version may have.')
+param allowedKeySizes string = '2048'
+
+@description('OPT_OUT_TAG: accounts carrying this tag are never rebound.')
+param optOutTag string = 'cmk-rotator:opt-out'
+
+@minValue(0)
+@maxValue(2160)
+@description('KEY_EXPIRY_MARGIN_HOURS: a key version expiring sooner than this is not bound.')
+param keyExpiryMarginHours int = 24
+
+@description('ARM_ENDPOINT: Resource Manager origin; empty means this cloud\'s.')
+param armEndpoint string = environment().resourceManager
+
+@description('KEY_VAULT_HOST_SUFFIXES: comma-separated vault host suffixes the service may call; empty means this cloud\'s.')
+param keyVaultHostSuffixes string = environment().suffixes.keyvaultDns
+
+// ---------------------------------------------------------------------------------------------------------
+// Capacity
+// ---------------------------------------------------------------------------------------------------------
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption instance ceiling; kept low because ARM allows about 10 writes per second per subscription.')
+param functionMaximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory per Flex Consumption instance, in MB.')
+param functionInstanceMemoryMB int = 2048
+
+// ---------------------------------------------------------------------------------------------------------
+// Derived values
+// ---------------------------------------------------------------------------------------------------------
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+// The vault is addressed by id because it usually lives outside this environment's resource group.
+var keyVaultIdSegments = split(keyVaultResourceId, '/')
+var keyVaultSubscriptionId = keyVaultIdSegments[2]
+var keyVaultResourceGroupName = keyVaultIdSegments[4]
+var keyVaultName = last(keyVaultIdSegments)
+
+// "/subscriptions/<id>" splits into 3 segments, "/subscriptions/<id>/resourceGroups/<name>" into 5.
+var accountScopeList = filter(map(split(accountScopes, ','), accountScope => trim(accountScope)), accountScope => !empty(accountScope))
+var accountSubscriptionScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 3)
+var accountResourceGroupScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 5)
+var accountSubscriptionIds = union(map(accountScopeList, accountScope => split(accountScope, '/')[2]), [])
+var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), keyName => !empty(keyName))
+
+// Names the code uses: shared/adapters/tables/storage.ts (TABLES) and shared/adapters/queue.ts (ROTATION_QUEUE).
+var tableNames = [
+  'Rotations'
+  'Bindings'
+  'Leases'
+  'JobKeys'
+  'Findings'
+  'Sweeps'
+]
+var rotationQueueName = 'rotation-jobs'
+// The Functions host moves a message here after host.json maxDequeueCount failed attempts.
+var rotationPoisonQueueName = '${rotationQueueName}-poison'
+
+var functionAppName = '${abbrs.webSitesFunctions}cmk-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+var deadLetterContainerName = 'eventgrid-deadletter'
+
+// The custom role's id is stable per environment so re-provisioning updates it instead of adding another.
+var accountsRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-account-key-binder')
+
+// Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
+var serviceSettings = {
+  SUBSCRIPTION_IDS: empty(subscriptionIds) ? join(accountSubscriptionIds, ',') : subscriptionIds
+  ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
+  KEY_VAULT_HOST_SUFFIXES: empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
+  SWEEP_SCHEDULE: sweepSchedule
+  SWEEP_MODE: sweepMode
+  NEAR_EXPIRY_ACTION: nearExpiryAction
+  NEAR_EXPIRY_DAYS: string(nearExpiryDays)
+  ALLOWED_KEY_SIZES: allowedKeySizes
+  OPT_OUT_TAG: optOutTag
+  KEY_EXPIRY_MARGIN_HOURS: string(keyExpiryMarginHours)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// App resource group
+// ---------------------------------------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'cmk-monitoring-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}cmk-${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}cmk-${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'cmk-storage-${resourceToken}'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+    deadLetterContainerName: deadLetterContainerName
+    tableNames: tableNames
+    queueNames: [
+      rotationQueueName
+      rotationPoisonQueueName
+    ]
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'cmk-function-app-${resourceToken}'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}cmk-${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appSettings: serviceSettings
+    maximumInstanceCount: functionMaximumInstanceCount
+    instanceMemoryMB: functionInstanceMemoryMB
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Key Vault side (the vault's resource group): system topic, then the service's access to keys
+// ---------------------------------------------------------------------------------------------------------
+
+module keyVaultTopic 'modules/key-vault-topic.bicep' = {
+  name: 'cmk-vault-topic-${resourceToken}'
+  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
+  params: {
+    keyVaultName: keyVaultName
+    systemTopicName: !empty(keyVaultSystemTopicName) ? keyVaultSystemTopicName : '${abbrs.eventGridSystemTopics}${keyVaultName}'
+    tags: tags
+  }
+}
+
+module storageAccess 'modules/storage-access.bicep' = {
+  name: 'cmk-storage-access-${resourceToken}'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    functionPrincipalId: functionApp.outputs.principalId
+    deadLetterContainerName: deadLetterContainerName
+    deadLetterPrincipalId: keyVaultTopic.outputs.principalId
+  }
+}
+
+// One custom role for the accounts' scopes (and the vault, for its control-plane read) instead of Contributor.
+module accountsRole 'modules/accounts-role.bicep' = {
+  name: 'cmk-accounts-role-${resourceToken}'
+  params: {
+    roleDefinitionName: accountsRoleDefinitionName
+    roleName: 'cmk-rotator account key binder (${environmentName}-${resourceToken})'
+    assignableScopes: union(accountScopeList, [
+      keyVaultResourceId
+    ])
+  }
+}
+
+module keyVaultAccess 'modules/key-vault-access.bicep' = {
+  name: 'cmk-vault-access-${resourceToken}'
+  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
+  params: {
+    keyVaultName: keyVaultName
+    principalId: functionApp.outputs.principalId
+    permissionModel: vaultPermissionModel
+    accountsRoleDefinitionName: accountsRole.outputs.roleDefinitionName
+  }
+}
+
+// Resource-group scopes get a resource-group assignment; only scopes given as a subscription get a subscription one.
+module accountsAccessResourceGroups 'modules/accounts-access-rg.bicep' = [for (accountScope, i) in accountResourceGroupScopes: {
+  name: 'cmk-accounts-access-${resourceToken}-${i}'
+  scope: resourceGroup(split(accountScope, '/')[2], split(accountScope, '/')[4])
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionName: accountsRole.outputs.roleDefinitionName
+  }
+}]
+
+module accountsAccessSubscriptions 'modules/accounts-access-subscription.bicep' = [for (accountScope, i) in accountSubscriptionScopes: {
+  name: 'cmk-accounts-access-sub-${resourceToken}-${i}'
+  scope: subscription(split(accountScope, '/')[2])
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionName: accountsRole.outputs.roleDefinitionName
+  }
+}]
+
+// Second provision only: Event Grid needs the deployed keyVaultEvents function to create the subscription.
+module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSubscription) {
+  name: 'cmk-event-subscription-${resourceToken}'
+  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
+  params: {
+    name: '${abbrs.eventGridEventSubscriptions}cmk-${resourceToken}'
+    systemTopicName: keyVaultTopic.outputs.name
+    functionAppId: functionApp.outputs.id
+    deadLetterStorageAccountId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+    keyNames: keyNameList
+    maxDeliveryAttempts: eventMaxDeliveryAttempts
+    eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+  }
+  // The system topic's identity must be able to write dead letters before events can fail.
+  dependsOn: [
+    storageAccess
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'cmk-alerts-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    alertRulePrefix: abbrs.alertRules
+    actionGroupName: '${abbrs.insightsActionGroups}cmk-${resourceToken}'
+    alertEmailAddress: alertEmailAddress
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    systemTopicId: keyVaultTopic.outputs.id
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Outputs (azd stores them in the environment)
+// ---------------------------------------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output SERVICE_API_NAME string = functionApp.outputs.name
+output FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output KEY_VAULT_NAME string = keyVaultName
+output KEY_VAULT_SYSTEM_TOPIC_NAME string = keyVaultTopic.outputs.name
+output DEAD_LETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
+output ACCOUNTS_ROLE_DEFINITION_ID string = accountsRole.outputs.roleDefinitionId
+output ACCOUNT_SCOPES_GRANTED array = accountScopeList
+output EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription

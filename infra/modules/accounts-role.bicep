@@ -1,0 +1,42 @@
+// Custom role for the Azure OpenAI accounts, used instead of Contributor: it can read an account, PATCH its
+// encryption (accounts/write), follow the PATCH's long-running operation, and read the vault the binding names.
+targetScope = 'subscription'
+
+@description('Stable GUID name of the role definition.')
+param roleDefinitionName string
+
+@description('Display name; unique in the tenant.')
+param roleName string
+
+@description('Where the role may be assigned: the accounts\' resource groups or subscriptions, and the vault.')
+param assignableScopes array
+
+// The PATCH is a long-running operation polled under locations/<region>/operationResults. The provider's published
+// operations list one async-status action ("Read the status of an asynchronous operation") and no operationsStatus one.
+var accountKeyBinderActions = [
+  'Microsoft.CognitiveServices/accounts/read'
+  'Microsoft.CognitiveServices/accounts/write'
+  'Microsoft.CognitiveServices/locations/operationResults/read'
+  'Microsoft.KeyVault/vaults/read'
+]
+
+resource accountKeyBinder 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: roleDefinitionName
+  properties: {
+    roleName: roleName
+    description: 'cmk-rotator: read Azure OpenAI / AI services accounts and rebind their customer-managed key version; read the Key Vault they use. No listKeys, no delete.'
+    type: 'CustomRole'
+    assignableScopes: assignableScopes
+    permissions: [
+      {
+        actions: accountKeyBinderActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+  }
+}
+
+output roleDefinitionName string = accountKeyBinder.name
+output roleDefinitionId string = accountKeyBinder.id

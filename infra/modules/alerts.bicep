@@ -1,0 +1,166 @@
+// Azure Monitor alerts: failed rotations and critical compliance findings (from the app's log records) and Key
+// Vault events that Event Grid gave up on (dead-lettered). All notify one e-mail action group.
+
+@description('Region of the log alert rules.')
+param location string
+
+@description('Tags for every resource.')
+param tags object
+
+@description('Resource token that keeps names unique per environment.')
+param resourceToken string
+
+@description('Name prefix of the alert rules.')
+param alertRulePrefix string
+
+@description('Action group name.')
+param actionGroupName string
+
+@description('E-mail address that receives the alerts.')
+param alertEmailAddress string
+
+@description('Application Insights component the Function App logs to.')
+param applicationInsightsId string
+
+@description('The Key Vault Event Grid system topic.')
+param systemTopicId string
+
+// The service starts these log records' messages with these names: TELEMETRY in shared/telemetry.ts
+// (test/infra/bicep.test.ts fails if the two drift apart).
+var rotationFailedRecord = 'CmkRotationFailed'
+var criticalFindingRecord = 'CmkCriticalFinding'
+
+// context.log/error messages arrive in the traces table; the structured fields are part of the message text.
+var rotationFailedQuery = 'traces | where message startswith "${rotationFailedRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+var criticalFindingQuery = 'traces | where message startswith "${criticalFindingRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: actionGroupName
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: 'cmkrotator'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'cmk-rotator-owners'
+        emailAddress: alertEmailAddress
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+resource rotationFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertRulePrefix}cmk-rotation-failed-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'cmk-rotator: key version rebind failed'
+    description: 'An Azure OpenAI account could not be moved to the new key version after all retries; it still uses the previous one. See the Rotations table for the job.'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: rotationFailedQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    // Each failed rebind is its own incident; do not auto-resolve it when the next window is quiet.
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource criticalFindingAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertRulePrefix}cmk-critical-finding-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'cmk-rotator: critical CMK compliance finding'
+    description: 'The compliance sweep found an account whose customer-managed key binding is broken or about to break (for example a disabled or expiring key version, or a lost identity).'
+    severity: 1
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: criticalFindingQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// A dead-lettered event is a key version the service never heard about; the sweep catches it later, but say so now.
+resource deadLetterAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${alertRulePrefix}cmk-event-dead-lettered-${resourceToken}'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Event Grid could not deliver a Key Vault key event to keyVaultEvents and wrote it to the dead-letter container.'
+    severity: 2
+    enabled: true
+    scopes: [
+      systemTopicId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'DeadLetteredEvents'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
