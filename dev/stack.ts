@@ -16,6 +16,8 @@ export interface LocalStackOptions {
   /** App settings on top of the local ones (e.g. SWEEP_MODE). */
   settings?: Record<string, string>;
   arm?: ArmStandInOptions;
+  /** Key for the HTTP API; generated when absent. */
+  functionKey?: string;
   onLog?: (entry: LogEntry) => void;
 }
 
@@ -65,6 +67,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       port: o.port ?? 0,
       retryAfterSeconds: 1,
       pollMs: 50,
+      ...(o.functionKey ? { functionKey: o.functionKey } : {}),
       ...(o.onLog ? { onLog: o.onLog } : {}),
     });
     stops.push(host.stop);
