@@ -5,7 +5,8 @@ export type ArmRoute =
   | { kind: 'account'; subscription: string; resourceGroup: string; name: string }
   | { kind: 'operationStatus'; subscription: string; location: string; operationId: string }
   | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
-  | { kind: 'vault'; subscription: string; resourceGroup: string; name: string };
+  | { kind: 'vault'; subscription: string; resourceGroup: string; name: string }
+  | { kind: 'vaultsInSubscription'; subscription: string };
 
 const seg = '([^/]+)';
 const sub = `/subscriptions/${seg}`;
@@ -30,6 +31,7 @@ const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
     route(`${sub}/${cs}/locations/${seg}/operationresults/${seg}`),
     (m) => ({ kind: 'operationResult', subscription: at(m, 1), location: at(m, 2), operationId: at(m, 3) }),
   ],
+  [route(`${sub}/providers/microsoft\\.keyvault/vaults`), (m) => ({ kind: 'vaultsInSubscription', subscription: at(m, 1) })],
   [
     route(`${rg}/providers/microsoft\\.keyvault/vaults/${seg}`),
     (m) => ({ kind: 'vault', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),

@@ -1,7 +1,7 @@
 import { notFound, type AccountService, type AsyncOperation, type ResourceStore } from './accountService';
 import type { ArmProblem } from './accountBody';
 import { deepCopy, parseJsonBody, type Exchange, type JsonObject } from './http';
-import { resourceId, type ArmRoute } from './paths';
+import { parseResourceId, resourceId, type ArmRoute } from './paths';
 
 export interface RouteContext {
   /** The stand-in's base URL with a trailing slash; ARM's nextLink and polling URLs are absolute. */
@@ -18,6 +18,7 @@ const allowed: Record<ArmRoute['kind'], string[]> = {
   operationStatus: ['GET'],
   operationResult: ['GET'],
   vault: ['GET'],
+  vaultsInSubscription: ['GET'],
 };
 
 export function handleRoute(context: RouteContext, exchange: Exchange, route: ArmRoute): void {
@@ -46,7 +47,18 @@ export function handleRoute(context: RouteContext, exchange: Exchange, route: Ar
       else problem(exchange, notFound(id));
       return;
     }
+    case 'vaultsInSubscription':
+      return listPage(context, exchange, vaultsIn(context.vaults, route.subscription));
   }
+}
+
+/** Vaults of one subscription; ARM compares subscription ids without case. */
+function vaultsIn(vaults: ResourceStore, subscription: string): JsonObject[] {
+  const wanted = subscription.toLowerCase();
+  return vaults.values().filter((vault) => {
+    const parts = parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');
+    return parts.subscription.toLowerCase() === wanted;
+  });
 }
 
 function problem(exchange: Exchange, answer: ArmProblem): void {

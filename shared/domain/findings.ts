@@ -5,22 +5,9 @@ import type { AccountState, KeyVersionInfo } from './model';
 export type Severity = 'critical' | 'warning' | 'info';
 
 export type FindingCode =
-  | 'version-drift'
-  | 'key-near-expiry'
-  | 'key-expired'
-  | 'key-disabled'
-  | 'key-missing'
-  | 'key-access-denied'
-  | 'unsupported-key'
-  | 'vault-not-recoverable'
-  | 'identity-missing'
-  | 'identity-not-system-assigned'
-  | 'region-mismatch'
-  | 'tenant-mismatch'
-  | 'access-missing'
-  | 'access-unverifiable'
-  | 'provisioning-failed'
-  | 'vault-unreadable';
+  | 'version-drift' | 'key-near-expiry' | 'key-expired' | 'key-disabled' | 'key-missing' | 'key-access-denied'
+  | 'unsupported-key' | 'vault-not-recoverable' | 'identity-missing' | 'identity-not-system-assigned' | 'region-mismatch'
+  | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable';
 
 export type Evidence = Record<string, string | number | boolean | null>;
 
@@ -199,7 +186,7 @@ function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: Ke
   const exp = bound.expiresOn?.getTime();
   if (exp !== undefined) {
     const evidence = { ...where, expiresOn: iso(bound.expiresOn), now: now.toISOString(), nearExpiryDays };
-    // Expiring exactly at now + nearExpiryDays already counts as near: the window is inclusive at both ends.
+    // Near is (now, now + nearExpiryDays]: expiring exactly at the far edge already counts as near.
     if (exp <= now.getTime()) {
       out.push(finding('key-expired', evidence, 'Extend the expiry of the bound version, or bind a version that has not expired.'));
     } else if (exp <= now.getTime() + nearExpiryDays * DAY_MS) {
@@ -243,14 +230,16 @@ function recoverability(key: KeyView, view: VaultView): Finding[] {
     vaultName: vault?.name ?? null,
     enableSoftDelete: vault?.enableSoftDelete ?? null,
     enablePurgeProtection: vault?.enablePurgeProtection ?? null,
-  }, `Turn on soft delete and purge protection on vault ${vault?.name ?? 'of the key'} (purge protection cannot be turned off again).`)];
+  }, `Turn on soft delete and purge protection on vault ${vault?.name ?? 'that holds the key'} (purge protection cannot be turned off again).`)];
 }
 
 function vaultFindings(account: AccountState, view: VaultView): Finding[] {
   if (view.status !== 'ok') {
     const reason = view.status === 'error' ? view.reason : 'no vault with this URI in the configured subscriptions';
-    return [finding('vault-unreadable', { vaultUri: account.binding?.vaultUri ?? null, status: view.status, reason },
-      "Add the vault's subscription to SUBSCRIPTION_IDS and give the rotator Reader on the vault.")];
+    const remedy = view.status === 'error'
+      ? "Check the rotator's Reader role on the vault's subscription; the next sweep reads it again."
+      : "Add the vault's subscription to SUBSCRIPTION_IDS and give the rotator Reader on the vault.";
+    return [finding('vault-unreadable', { vaultUri: account.binding?.vaultUri ?? null, status: view.status, reason }, remedy)];
   }
   const vault = view.vault;
   const out: Finding[] = [];

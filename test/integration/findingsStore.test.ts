@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startAzurite, type RunningAzurite } from '../../dev/azurite';
+import { TableFindingStore, TableSweepStore } from '../../shared/adapters/tables/findings';
+import { TableStorage } from '../../shared/adapters/tables/storage';
+import { FINDING_RULES, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
+import { accountId } from '../support/fakes';
+
+const finding = (code: FindingCode, evidence: Finding['evidence'] = {}): Finding => ({
+  code, severity: FINDING_RULES[code].severity, evidence, remedy: `fix ${code}`,
+});
+
+describe('Findings and Sweeps tables against Azurite', () => {
+  let azurite: RunningAzurite;
+  let findings: TableFindingStore;
+  let sweeps: TableSweepStore;
+  let latestBeforeAnySweep: SweepSummary | undefined;
+
+  before(async () => {
+    azurite = await startAzurite();
+    const storage = new TableStorage({ connectionString: azurite.connectionString });
+    findings = new TableFindingStore(storage);
+    sweeps = new TableSweepStore(storage);
+    // Read before any test writes, so the empty case does not depend on test order.
+    latestBeforeAnySweep = await sweeps.latest();
+  });
+  after(() => azurite.stop());
+
+  it('replaceForAccount keeps exactly the new set: stale codes go, kept codes take the new sweep', async () => {
+    const a = accountId('replace-a');
+    const neighbour = accountId('replace-b');
+    await findings.replaceForAccount(neighbour, [finding('version-drift')], 'sweep-1', '2026-06-01T00:00:00.000Z');
+    await findings.replaceForAccount(a, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' }), finding('access-unverifiable')],
+      'sweep-1', '2026-06-01T00:00:00.000Z');
+    await findings.replaceForAccount(a, [finding('key-near-expiry', { expiresOn: 'y' }), finding('key-disabled')], 'sweep-2', '2026-06-02T00:00:00.000Z');
+
+    const rows = await findings.list({ accountId: a });
+    assert.deepEqual(rows.map((r) => r.code), ['key-disabled', 'key-near-expiry'], 'critical first; drift and unverifiable removed');
+    assert.deepEqual(rows.map((r) => r.sweepId), ['sweep-2', 'sweep-2']);
+    assert.equal(rows[1]?.observedAt, '2026-06-02T00:00:00.000Z');
+    assert.deepEqual(rows[1]?.evidence, { expiresOn: 'y' });
+    assert.equal(rows[0]?.accountId, a);
+    assert.deepEqual((await findings.list({ accountId: neighbour })).map((r) => r.code), ['version-drift'], 'other accounts untouched');
+
+    await findings.replaceForAccount(a, [], 'sweep-3', '2026-06-03T00:00:00.000Z');
+    assert.deepEqual(await findings.list({ accountId: a }), [], 'a healthy account has no rows left');
+  });
+
+  it('list filters by severity, and by severity and account together', async () => {
+    const x = accountId('severity-x');
+    const y = accountId('severity-y');
+    await findings.replaceForAccount(x, [finding('access-missing'), finding('region-mismatch')], 's', '2026-06-01T00:00:00.000Z');
+    await findings.replaceForAccount(y, [finding('identity-missing'), finding('access-unverifiable')], 's', '2026-06-01T00:00:00.000Z');
+    const critical = (await findings.list({ severity: 'critical' })).filter((r) => r.accountId === x || r.accountId === y);
+    assert.deepEqual(critical.map((r) => [r.accountId, r.code]), [[x, 'access-missing'], [y, 'identity-missing']]);
+    assert.ok((await findings.list({ severity: 'critical' })).every((r) => r.severity === 'critical'));
+    assert.deepEqual((await findings.list({ severity: 'info', accountId: y })).map((r) => r.code), ['access-unverifiable']);
+    assert.deepEqual(await findings.list({ severity: 'info', accountId: x }), []);
+  });
+
+  it('evidence round-trips as an object (strings, numbers, booleans, null, quotes)', async () => {
+    const evidence = { vaultUri: "https://kv.vault.azure.net/it's", keySize: 4096, enabled: false, expiresOn: null, missing: 'get,unwrapKey' };
+    const id = accountId('evidence-a');
+    await findings.replaceForAccount(id, [finding('unsupported-key', evidence)], 'sweep-e', '2026-06-01T00:00:00.000Z');
+    const [row] = await findings.list({ accountId: id });
+    assert.deepEqual(row, {
+      accountId: id, code: 'unsupported-key', severity: 'warning', evidence, remedy: 'fix unsupported-key', sweepId: 'sweep-e', observedAt: '2026-06-01T00:00:00.000Z',
+    });
+  });
+
+  it('removeAccountsNotIn drops the findings of accounts no longer seen and counts accounts', async () => {
+    const seen = accountId('remove-seen');
+    const gone = [accountId('remove-gone-1'), accountId('remove-gone-2')];
+    for (const id of [seen, ...gone]) {
+      await findings.replaceForAccount(id, [finding('version-drift'), finding('vault-unreadable')], 's', '2026-06-01T00:00:00.000Z');
+    }
+    // Rows other tests wrote stay, so this test does not depend on their order.
+    const others = (await findings.list()).map((r) => r.accountId).filter((id) => id !== seen && !gone.includes(id));
+    const removed = await findings.removeAccountsNotIn(new Set([seen.toUpperCase(), ...others]));
+    assert.equal(removed, 2);
+    const left = new Set((await findings.list()).map((r) => r.accountId));
+    assert.ok(left.has(seen), 'account ids compare without case');
+    assert.ok(gone.every((id) => !left.has(id)));
+    assert.equal(await findings.removeAccountsNotIn(new Set([seen, ...others])), 0);
+  });
+
+  it('sweeps: one row per run moved through its states; latest is the newest start; get by id', async () => {
+    assert.equal(latestBeforeAnySweep, undefined, 'no sweep yet');
+    const running: SweepSummary = {
+      sweepId: 'sweep-b', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2026-06-01T06:00:00.000Z',
+      accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
+    };
+    await sweeps.record(running);
+    assert.deepEqual(await sweeps.latest(), running);
+    const done: SweepSummary = {
+      ...running, status: 'partial', finishedAt: '2026-06-01T06:01:30.000Z', durationMs: 90_000, accountsSeen: 12, keysRead: 3,
+      findingsByCode: { 'version-drift': 4, 'key-near-expiry': 1 }, findingsBySeverity: { critical: 0, warning: 5, info: 0 },
+      remediationsQueued: 4, errors: ['listing accounts in subscription s2: 503'],
+    };
+    await sweeps.record(done);
+    await sweeps.record({ ...running, sweepId: 'sweep-a', startedAt: '2026-06-01T00:00:00.000Z', trigger: 'manual', mode: 'enforce' });
+    await sweeps.record({ ...running, sweepId: 'sweep-c', startedAt: '2026-06-01T12:00:00.000Z' });
+
+    assert.equal((await sweeps.latest())?.sweepId, 'sweep-c', 'the newest start wins, whatever the write order');
+    assert.deepEqual(await sweeps.get('sweep-b'), done, 'the completed row replaced the running one');
+    const a = await sweeps.get('sweep-a');
+    assert.deepEqual([a?.trigger, a?.mode, a?.finishedAt], ['manual', 'enforce', undefined]);
+    assert.equal(await sweeps.get('no-such-sweep'), undefined);
+  });
+
+  it('sweeps: a long error list is cut to fit one column and says how many were left out', async () => {
+    const errors = Array.from({ length: 500 }, (_, i) => `account ${i}: ${'x'.repeat(200)}`);
+    await sweeps.record({
+      sweepId: 'sweep-errors', trigger: 'timer', mode: 'report', status: 'failed', startedAt: '2020-01-01T00:00:00.000Z',
+      accountsSeen: 500, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors,
+    });
+    const stored = (await sweeps.get('sweep-errors'))?.errors ?? [];
+    assert.ok(stored.length > 10 && stored.length < 500, `kept ${stored.length}`);
+    assert.deepEqual(stored.slice(0, -1), errors.slice(0, stored.length - 1));
+    assert.equal(stored.at(-1), `... and ${500 - (stored.length - 1)} more`);
+  });
+});

@@ -1,0 +1,271 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  evaluateAccount, FINDING_CODES, FINDING_RULES, protectsFromPurge, summarise,
+  type AccountEvaluation, type Finding, type FindingCode, type VaultInfo,
+} from '../../shared/domain/findings';
+import type { KeyVersionInfo } from '../../shared/domain/model';
+import { boundAccount, hex, keyVersion, VAULT } from '../support/fakes';
+
+const now = new Date('2026-06-01T00:00:00Z');
+const DAY = 86_400_000;
+const policy = { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 };
+const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+const vault: VaultInfo = {
+  id: '/subscriptions/s/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-one',
+  name: 'kv-one', location: 'East US', tenantId: 'T', vaultUri: 'https://kv-one.vault.azure.net',
+  enableSoftDelete: true, enablePurgeProtection: true, enableRbacAuthorization: false,
+  accessPolicies: [{ tenantId: 't', objectId: 'P', keys: ['Get', 'WrapKey', 'UnwrapKey', 'List'] }],
+};
+
+/** A healthy account (bound to v1, the newest usable version) with one part changed. */
+function evaluate(over: Partial<AccountEvaluation> = {}): Finding[] {
+  return evaluateAccount({
+    account: boundAccount('a1', v1.version),
+    key: { status: 'ok', bound: v1, newestUsable: v1 },
+    vault: { status: 'ok', vault },
+    policy, nearExpiryDays: 30, now, ...over,
+  });
+}
+const codes = (findings: Finding[]): FindingCode[] => findings.map((f) => f.code);
+const only = (findings: Finding[], code: FindingCode): Finding => {
+  const found = findings.find((f) => f.code === code);
+  assert.ok(found, `expected ${code} in [${codes(findings).join(', ')}]`);
+  return found;
+};
+const withBound = (bound: KeyVersionInfo): Finding[] => evaluate({ key: { status: 'ok', bound, newestUsable: v1 } });
+const withVault = (changes: Partial<VaultInfo>): Finding[] => evaluate({ vault: { status: 'ok', vault: { ...vault, ...changes } } });
+
+describe('a healthy account', () => {
+  it('has no findings (locations and permissions compare without case or spaces)', () => {
+    assert.deepEqual(evaluate(), []);
+  });
+});
+
+describe('version-drift', () => {
+  it('reports a newer usable version with both versions as evidence', () => {
+    const f = only(evaluate({ key: { status: 'ok', bound: v1, newestUsable: v2 } }), 'version-drift');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.evidence['boundVersion'], v1.version);
+    assert.equal(f.evidence['newestUsableVersion'], v2.version);
+    assert.match(f.remedy, new RegExp(v2.version));
+  });
+  it('is not reported when the only usable version is older than the bound one (never downgrade)', () => {
+    const bound4k = { ...v2, keySize: 4096 };
+    assert.ok(!codes(evaluate({ key: { status: 'ok', bound: bound4k, newestUsable: v1 } })).includes('version-drift'));
+  });
+  it('is not reported when the newer version handed in is not usable by rule 2', () => {
+    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: { ...v2, enabled: false } } }), []);
+    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: { ...v2, keySize: 4096 } } }), []);
+  });
+  it('is not reported when there is no usable version at all', () => {
+    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: undefined } }), []);
+  });
+  it('matches the bound version without regard to case', () => {
+    assert.deepEqual(evaluate({ account: boundAccount('a1', v1.version.toUpperCase()) }), []);
+  });
+});
+
+describe('key expiry of the bound version (nearExpiryDays = 30)', () => {
+  const at = (offsetMs: number): FindingCode[] =>
+    codes(withBound({ ...v1, expiresOn: new Date(now.getTime() + offsetMs) })).filter((c) => c.startsWith('key-'));
+  it('exactly at now + 30 days counts as near', () => assert.deepEqual(at(30 * DAY), ['key-near-expiry']));
+  it('one second before that boundary is near', () => assert.deepEqual(at(30 * DAY - 1000), ['key-near-expiry']));
+  it('one second after that boundary is not near', () => assert.deepEqual(at(30 * DAY + 1000), []));
+  it('exactly at now is expired, not near', () => assert.deepEqual(at(0), ['key-expired']));
+  it('one second after now is near, not expired', () => assert.deepEqual(at(1000), ['key-near-expiry']));
+  it('one second before now is expired', () => assert.deepEqual(at(-1000), ['key-expired']));
+  it('severities: expired is critical, near is warning; evidence carries the expiry', () => {
+    const expired = only(withBound({ ...v1, expiresOn: now }), 'key-expired');
+    assert.equal(expired.severity, 'critical');
+    assert.equal(expired.evidence['expiresOn'], now.toISOString());
+    assert.equal(only(withBound({ ...v1, expiresOn: new Date(now.getTime() + DAY) }), 'key-near-expiry').severity, 'warning');
+  });
+  it('an expiry years away is no finding', () => assert.deepEqual(at(365 * DAY * 10), []));
+});
+
+describe('key-disabled, key-missing, key-access-denied', () => {
+  it('a disabled bound version is critical', () => {
+    const f = only(withBound({ ...v1, enabled: false }), 'key-disabled');
+    assert.equal(f.severity, 'critical');
+  });
+  it('a missing key (404) is critical and the only key finding', () => {
+    const findings = evaluate({ key: { status: 'missing' } });
+    assert.deepEqual(codes(findings), ['key-missing']);
+    assert.equal(findings[0]?.severity, 'critical');
+    assert.equal(findings[0]?.evidence['reason'], 'key-not-found');
+  });
+  it('a bound version that no longer exists is missing, and the newest usable version is the way back', () => {
+    const findings = evaluate({ key: { status: 'ok', bound: undefined, newestUsable: v2 } });
+    assert.deepEqual(codes(findings), ['key-missing', 'version-drift']);
+    assert.equal(only(findings, 'key-missing').evidence['reason'], 'version-not-found');
+    assert.equal(only(findings, 'version-drift').evidence['newestUsableVersion'], v2.version);
+  });
+  it('a 403 reading the key is reported with the binding as evidence', () => {
+    const f = only(evaluate({ key: { status: 'access-denied' } }), 'key-access-denied');
+    assert.equal(f.severity, FINDING_RULES['key-access-denied'].severity);
+    assert.equal(f.evidence['keyName'], 'cmk');
+    assert.equal(f.evidence['vaultUri'], VAULT);
+  });
+});
+
+describe('unsupported-key', () => {
+  const flagged = (bound: KeyVersionInfo, sizes = [2048]): boolean =>
+    codes(evaluate({ key: { status: 'ok', bound, newestUsable: bound }, policy: { ...policy, allowedKeySizes: sizes } })).includes('unsupported-key');
+  it('RSA 2048 passes with the default policy', () => assert.equal(flagged(v1), false));
+  it('RSA 4096 is flagged with the default policy', () => assert.equal(flagged({ ...v1, keySize: 4096 }), true));
+  it('RSA 4096 passes when the policy allows it', () => assert.equal(flagged({ ...v1, keySize: 4096 }, [2048, 4096]), false));
+  it('RSA-HSM 2048 passes', () => assert.equal(flagged({ ...v1, kty: 'RSA-HSM' }), false));
+  it('an EC key is flagged, with type and size as evidence', () => {
+    const f = only(withBound({ ...v1, kty: 'EC', keySize: undefined }), 'unsupported-key');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.evidence['kty'], 'EC');
+    assert.equal(f.evidence['keySize'], null);
+  });
+});
+
+describe('vault-not-recoverable', () => {
+  const levels: Array<[string, boolean]> = [
+    ['Recoverable', true], ['CustomizedRecoverable', true], ['Recoverable+ProtectedSubscription', true],
+    ['CustomizedRecoverable+ProtectedSubscription', true], ['Recoverable+Purgeable', false],
+    ['CustomizedRecoverable+Purgeable', false], ['Purgeable', false],
+  ];
+  for (const [level, protectedFromPurge] of levels) {
+    it(`recoveryLevel ${level} ${protectedFromPurge ? 'passes' : 'is flagged'}`, () => {
+      assert.equal(protectsFromPurge(level), protectedFromPurge);
+      const found = codes(withBound({ ...v1, recoveryLevel: level })).includes('vault-not-recoverable');
+      assert.equal(found, !protectedFromPurge);
+    });
+  }
+  it('a vault without purge protection is flagged with both sources as evidence', () => {
+    const { enablePurgeProtection: _p, ...noPurge } = vault;
+    const f = only(evaluate({ vault: { status: 'ok', vault: noPurge } }), 'vault-not-recoverable');
+    assert.equal(f.severity, 'warning');
+    assert.deepEqual(
+      [f.evidence['recoveryLevel'], f.evidence['enableSoftDelete'], f.evidence['enablePurgeProtection']],
+      ['Recoverable', true, null],
+    );
+  });
+  it('soft delete explicitly off is flagged; soft delete unset is ARM default on', () => {
+    assert.ok(codes(withVault({ enableSoftDelete: false })).includes('vault-not-recoverable'));
+    const { enableSoftDelete: _s, ...unset } = vault;
+    assert.deepEqual(evaluate({ vault: { status: 'ok', vault: unset } }), []);
+  });
+});
+
+describe('identity', () => {
+  it('no identity is critical, and no access finding is added on top', () => {
+    const { identity: _i, ...rest } = boundAccount('a1', v1.version);
+    assert.deepEqual(codes(evaluate({ account: rest })), ['identity-missing']);
+    assert.equal(only(evaluate({ account: rest }), 'identity-missing').severity, 'critical');
+  });
+  it("type 'None' is missing", () => {
+    const account = boundAccount('a1', v1.version, { identity: { type: 'None' } });
+    assert.deepEqual(codes(evaluate({ account })), ['identity-missing']);
+  });
+  it('user-assigned only is a warning (the access check cannot name its principal)', () => {
+    const account = boundAccount('a1', v1.version, { identity: { type: 'UserAssigned', tenantId: 't' } });
+    const findings = evaluate({ account });
+    assert.equal(only(findings, 'identity-not-system-assigned').severity, 'warning');
+    assert.ok(codes(findings).includes('access-unverifiable'));
+  });
+  it("'SystemAssigned, UserAssigned' is fine", () => {
+    const account = boundAccount('a1', v1.version, { identity: { type: 'SystemAssigned, UserAssigned', principalId: 'p', tenantId: 't' } });
+    assert.deepEqual(evaluate({ account }), []);
+  });
+});
+
+describe('region and tenant', () => {
+  it('a vault in another region is flagged', () => {
+    const f = only(withVault({ location: 'westus' }), 'region-mismatch');
+    assert.equal(f.severity, 'warning');
+    assert.deepEqual([f.evidence['accountLocation'], f.evidence['vaultLocation']], ['eastus', 'westus']);
+  });
+  it("'West US' and 'westus' are the same region", () => {
+    const account = boundAccount('a1', v1.version, { location: 'westus' });
+    assert.deepEqual(evaluate({ account, vault: { status: 'ok', vault: { ...vault, location: 'West US' } } }), []);
+  });
+  it('a vault in another tenant is critical', () => {
+    const f = only(withVault({ tenantId: 'other-tenant' }), 'tenant-mismatch');
+    assert.equal(f.severity, 'critical');
+    assert.deepEqual([f.evidence['identityTenantId'], f.evidence['vaultTenantId']], ['t', 'other-tenant']);
+  });
+});
+
+describe('access to the key', () => {
+  const policyFor = (objectId: string, keys: string[], tenantId = 't') => ({ accessPolicies: [{ tenantId, objectId, keys }] });
+  it('lists the one missing permission', () => {
+    const f = only(withVault(policyFor('p', ['get', 'wrapKey'])), 'access-missing');
+    assert.equal(f.severity, 'critical');
+    assert.equal(f.evidence['missing'], 'unwrapKey');
+    assert.equal(f.evidence['principalId'], 'p');
+  });
+  it('a policy for another object grants nothing', () => {
+    assert.equal(only(withVault(policyFor('someone-else', ['get', 'wrapKey', 'unwrapKey'])), 'access-missing').evidence['missing'], 'get,wrapKey,unwrapKey');
+  });
+  it('a policy for the same object id in another tenant grants nothing', () => {
+    assert.ok(codes(withVault(policyFor('p', ['get', 'wrapKey', 'unwrapKey'], 'other'))).includes('access-missing'));
+  });
+  it('permissions split across two entries add up; the legacy "all" grants everything', () => {
+    assert.deepEqual(withVault({ accessPolicies: [{ tenantId: 't', objectId: 'p', keys: ['get'] }, { tenantId: 't', objectId: 'p', keys: ['wrapkey', 'UNWRAPKEY'] }] }), []);
+    assert.deepEqual(withVault(policyFor('p', ['all'])), []);
+  });
+  it('an RBAC vault is unverifiable (info), never guessed missing', () => {
+    const findings = withVault({ enableRbacAuthorization: true, accessPolicies: [] });
+    assert.deepEqual(codes(findings), ['access-unverifiable']);
+    assert.equal(findings[0]?.severity, 'info');
+  });
+  it('a key read through a user-assigned identity is unverifiable', () => {
+    const account = boundAccount('a1', v1.version, { binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'c1' } });
+    const findings = evaluate({ account });
+    assert.deepEqual(codes(findings), ['access-unverifiable']);
+    assert.equal(findings[0]?.evidence['identityClientId'], 'c1');
+  });
+});
+
+describe('provisioning-failed and vault-unreadable', () => {
+  it('a Failed account is critical', () => {
+    const f = only(evaluate({ account: boundAccount('a1', v1.version, { provisioningState: 'Failed' }) }), 'provisioning-failed');
+    assert.equal(f.severity, 'critical');
+    assert.deepEqual(evaluate({ account: boundAccount('a1', v1.version, { provisioningState: 'Accepted' }) }), []);
+  });
+  it('a vault not found or not readable skips the vault checks and says why', () => {
+    const notFound = evaluate({ vault: { status: 'not-found' }, account: boundAccount('a1', v1.version, { identity: { type: 'SystemAssigned', principalId: 'p', tenantId: 'x' } }) });
+    assert.deepEqual(codes(notFound), ['vault-unreadable']);
+    assert.equal(notFound[0]?.evidence['status'], 'not-found');
+    const error = only(evaluate({ vault: { status: 'error', reason: 'AuthorizationFailed (403)' } }), 'vault-unreadable');
+    assert.equal(error.evidence['reason'], 'AuthorizationFailed (403)');
+    assert.equal(error.severity, FINDING_RULES['vault-unreadable'].severity);
+  });
+  it('the key recovery level is still judged without the vault', () => {
+    const findings = evaluate({ vault: { status: 'not-found' }, key: { status: 'ok', bound: { ...v1, recoveryLevel: 'Recoverable+Purgeable' }, newestUsable: undefined } });
+    assert.deepEqual(codes(findings).sort(), ['vault-not-recoverable', 'vault-unreadable']);
+  });
+});
+
+describe('ordering and summary', () => {
+  it('critical findings come first', () => {
+    const findings = evaluate({
+      account: boundAccount('a1', v1.version, { provisioningState: 'Failed' }),
+      key: { status: 'ok', bound: { ...v1, enabled: false, keySize: 4096 }, newestUsable: v2 },
+    });
+    const severities = findings.map((f) => f.severity);
+    assert.deepEqual(severities, [...severities].sort((a, b) => ['critical', 'warning', 'info'].indexOf(a) - ['critical', 'warning', 'info'].indexOf(b)));
+    assert.deepEqual(codes(findings).slice(0, 2).sort(), ['key-disabled', 'provisioning-failed']);
+  });
+  it('summarise counts by code and by severity across accounts', () => {
+    const a = evaluate({ key: { status: 'ok', bound: v1, newestUsable: v2 } });
+    const b = evaluate({ key: { status: 'ok', bound: { ...v1, enabled: false }, newestUsable: v2 } });
+    const c = evaluate();
+    assert.deepEqual(summarise([a, b, c]), {
+      findingsByCode: { 'key-disabled': 1, 'version-drift': 2 },
+      findingsBySeverity: { critical: 1, warning: 2, info: 0 },
+    });
+    assert.deepEqual(summarise([]), { findingsByCode: {}, findingsBySeverity: { critical: 0, warning: 0, info: 0 } });
+  });
+  it('every code has a severity and a reason', () => {
+    assert.equal(FINDING_CODES.length, 16);
+    for (const code of FINDING_CODES) assert.ok(FINDING_RULES[code].why.length > 20, code);
+  });
+});
