@@ -1,9 +1,10 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { POISON_QUEUE, queueClient, ROTATION_QUEUE } from '../shared/adapters/queue';
 import { useServices, type Services } from '../shared/app';
 import { QUEUE_SETTINGS } from '../shared/queueSettings';
-import { randomBytes } from 'node:crypto';
+import { InvocationContext } from '@azure/functions';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { reply, serveEventGrid, type EventGridHandler } from './eventGridWebhook';
 import { compileRoutes, serveHttp } from './httpTrigger';
 import { LogCollector, type LogEntry } from './invocations';
@@ -30,6 +31,8 @@ export interface DevHost {
   eventGridWebhook: (functionName: string) => string;
   logs: LogEntry[];
   poisonMessages(): Promise<string[]>;
+  /** Runs a timer function now, as Core Tools' POST /admin/functions/{name} does. */
+  runTimer(name: string): Promise<void>;
   whenIdle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -58,13 +61,28 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
   });
   await queueTrigger.start();
 
+  const runTimer = async (name: string): Promise<void> => {
+    const timer = functions.timer.get(name);
+    if (!timer) throw new Error(`no timer function named "${name}"`);
+    const invocationId = randomUUID();
+    const context = new InvocationContext({ invocationId, functionName: name, logHandler: logs.handlerFor(name, invocationId) });
+    try {
+      await timer.handler({ isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    } catch (error) {
+      logs.handlerFor(name, invocationId)('error', `Executed '${name}' (Failed): ${(error as Error).message}`);
+      throw error;
+    }
+  };
+
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.toLowerCase();
     const handled =
       path === '/runtime/webhooks/eventgrid'
         ? serveEventGrid(req, res, url, eventGrid, logs.handlerFor)
-        : path.startsWith('/api/')
+        : path.startsWith('/admin/functions/') && req.method === 'POST'
+          ? serveAdmin(req, res, url, functionKey, runTimer)
+          : path.startsWith('/api/')
           ? serveHttp(req, res, url, routes, functionKey, logs.handlerFor)
           : Promise.resolve(reply(res, 404, { error: `no route for ${url.pathname}` }));
     handled.catch(() => {
@@ -86,6 +104,7 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
       const peeked = await poison.peekMessages({ numberOfMessages: 32 });
       return peeked.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString('utf8'));
     },
+    runTimer,
     whenIdle: (timeoutMs) => queueTrigger.whenIdle(timeoutMs),
     stop: async () => {
       await new Promise<void>((resolve) => {
@@ -96,4 +115,18 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
       useServices(undefined);
     },
   };
+}
+
+/** Core Tools' admin endpoint for non-HTTP functions: POST /admin/functions/{name} runs a timer now (202). */
+async function serveAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  functionKey: string,
+  runTimer: (name: string) => Promise<void>,
+): Promise<void> {
+  if ((req.headers['x-functions-key'] ?? url.searchParams.get('code')) !== functionKey) return reply(res, 401);
+  const name = decodeURIComponent(url.pathname.split('/')[3] ?? '');
+  reply(res, 202);
+  await runTimer(name).catch(() => undefined);
 }

@@ -13,6 +13,8 @@ export interface AccountSeed {
   /** Key name and version to bind; absent = Microsoft-managed keys (no encryption property). */
   key?: { vaultUri: string; name: string; version: string };
   tags?: Record<string, string>;
+  /** Default: system-assigned in TENANT. */
+  identity?: Record<string, unknown>;
 }
 
 export function accountArmId(name: string, resourceGroup = 'rg-ai'): string {
@@ -40,7 +42,7 @@ export function accountResource(seed: AccountSeed): Record<string, unknown> {
     location,
     sku: { name: 'S0' },
     etag: '"00000000-0000-0000-0000-000000000000"',
-    identity: { type: 'SystemAssigned', principalId: stableGuid(seed.name), tenantId: TENANT },
+    identity: seed.identity ?? { type: 'SystemAssigned', principalId: principalOf(seed.name), tenantId: TENANT },
     tags: seed.tags ?? {},
     properties,
   };
@@ -79,4 +81,34 @@ export async function seedDemoEstate(vault: KeyVaultStandIn, arm: ArmStandIn): P
 export function stableGuid(name: string): string {
   const h = createHash('sha256').update(name).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** The system-assigned principal id the seed gives an account. */
+export function principalOf(accountName: string): string {
+  return stableGuid(accountName);
+}
+
+/** A Microsoft.KeyVault/vaults resource for a stand-in vault, in the shape of Vaults_Get. */
+export function vaultResource(
+  vault: KeyVaultStandIn,
+  o: { location?: string; purgeProtection?: boolean; softDelete?: boolean; rbac?: boolean; grantKeysTo?: string[] } = {},
+): Record<string, unknown> {
+  return {
+    id: vault.armId,
+    name: vault.name,
+    type: 'Microsoft.KeyVault/vaults',
+    location: o.location ?? 'eastus',
+    tags: {},
+    properties: {
+      tenantId: TENANT,
+      sku: { family: 'A', name: 'standard' },
+      accessPolicies: (o.grantKeysTo ?? []).map((objectId) => ({ tenantId: TENANT, objectId, permissions: { keys: ['get', 'wrapKey', 'unwrapKey'] } })),
+      vaultUri: vault.vaultUri,
+      enableSoftDelete: o.softDelete ?? true,
+      ...(o.purgeProtection === false ? {} : { enablePurgeProtection: true }),
+      enableRbacAuthorization: o.rbac ?? false,
+      provisioningState: 'Succeeded',
+      publicNetworkAccess: 'Enabled',
+    },
+  };
 }

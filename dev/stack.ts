@@ -76,7 +76,11 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     return {
       config, services, azurite, arm, host, vaults,
       async addVault(options) {
-        const vault = await startKeyVaultStandIn({ ...options, eventWebhook: host.eventGridWebhook('keyVaultEvents') });
+        const vault = await startKeyVaultStandIn({
+          armId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/${options.name}`,
+          ...options,
+          eventWebhook: host.eventGridWebhook('keyVaultEvents'),
+        });
         stops.push(vault.close);
         vaults.push(vault);
         return vault;

@@ -9,7 +9,7 @@ import { acceptKeyEvent } from '../shared/usecases/acceptKeyEvent';
  */
 export async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const s = services();
-  await acceptKeyEvent(event, { queue: s.queue, clock: s.clock, newId: s.newId, isAllowedVault: (uri) => s.keys.isAllowedVault(uri) }, invocationLogger(context));
+  await acceptKeyEvent(event, s, invocationLogger(context));
 }
 
 app.eventGrid('keyVaultEvents', { handler: keyVaultEvents });

@@ -6,8 +6,9 @@ import { invocationLogger } from '../shared/logging';
 import { runDisableCmk, runSwitchKey } from '../shared/usecases/encryptionChange';
 import { fanOut } from '../shared/usecases/fanOut';
 import { runRebind } from '../shared/usecases/rebind';
+import { sweepOnce } from '../shared/usecases/sweep';
 
-/** Queue "rotation-jobs": a fan-out job becomes one rebind job per bound account; account jobs run the rules. */
+/** Queue "rotation-jobs": fan-out jobs become one job per bound account; account jobs run the rules; sweeps asked for over HTTP run here. */
 export async function rotationWorker(message: unknown, context: InvocationContext): Promise<void> {
   const parsed = parseJob(message);
   // Nothing can process a malformed job: it fails, and after maxDequeueCount the host keeps it in the poison queue.
@@ -28,6 +29,9 @@ export async function rotationWorker(message: unknown, context: InvocationContex
       return;
     case 'disable-cmk':
       await runDisableCmk(job, attempt, s, log);
+      return;
+    case 'sweep':
+      await sweepOnce(job.jobId, 'manual', s, log);
   }
 }
 

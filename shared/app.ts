@@ -7,14 +7,17 @@ import { TableBindingIndex } from './adapters/tables/bindings';
 import { TableJobKeyStore, TableLeaseStore } from './adapters/tables/coordination';
 import { TableLedger } from './adapters/tables/ledger';
 import { TableStorage } from './adapters/tables/storage';
+import { TableFindingStore, TableSweepStore } from './adapters/tables/findings';
+import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
 import { loadConfig, type Config } from './config';
 import type { KeyPolicy } from './domain/keys';
 import type { Clock } from './ports';
 import { QUEUE_SETTINGS } from './queueSettings';
 import type { FanOutDeps } from './usecases/fanOut';
 import type { RebindDeps } from './usecases/rebind';
+import type { SweepDeps } from './usecases/sweep';
 
-export interface Services extends FanOutDeps, RebindDeps {
+export interface Services extends FanOutDeps, RebindDeps, SweepDeps {
   config: Config;
   keys: KeyVaultKeyStore;
   ledger: TableLedger;
@@ -43,15 +46,21 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   };
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
   const storage = new TableStorage(storageTarget);
+  const keys = new KeyVaultKeyStore({
+    credential,
+    allowedHostSuffixes: config.keyVaultHostSuffixes,
+    clientOptions: { ...pipeline, disableChallengeResourceVerification: env.relaxVaultChallenge ?? false },
+  });
   const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
   return {
     config,
     storage,
-    keys: new KeyVaultKeyStore({
-      credential,
-      allowedHostSuffixes: config.keyVaultHostSuffixes,
-      clientOptions: { ...pipeline, disableChallengeResourceVerification: env.relaxVaultChallenge ?? false },
-    }),
+    keys,
+    isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
+    vaultDirectory: () =>
+      new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: pipeline }),
+    findings: new TableFindingStore(storage),
+    sweeps: new TableSweepStore(storage, clock),
     accounts: new CognitiveServicesAccountStore({
       credential,
       endpoint: config.armEndpoint,
@@ -68,6 +77,9 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     policy,
     subscriptionIds: config.subscriptionIds,
     optOutTag: config.optOutTag,
+    nearExpiryDays: config.nearExpiryDays,
+    sweepMode: config.sweepMode,
+    nearExpiryAction: config.nearExpiryAction,
     leaseTtlMs: 15 * 60_000,
     leaseRetrySeconds: env.leaseRetrySeconds ?? 30,
     maxAttempts: QUEUE_SETTINGS.maxDequeueCount,

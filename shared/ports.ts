@@ -91,6 +91,8 @@ export interface VaultDirectory {
 export interface FindingStore {
   /** Makes the account's stored findings exactly this set (the latest sweep's verdict). */
   replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<void>;
+  /** Adds or replaces these codes only (an event's verdict on the key), leaving the others. */
+  upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void>;
   list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;
   /** Drops the findings of accounts that are gone or no longer CMK-bound; returns how many accounts. */
   removeAccountsNotIn(accountIds: Set<string>): Promise<number>;
@@ -101,4 +103,7 @@ export interface SweepStore {
   record(summary: SweepSummary): Promise<void>;
   latest(): Promise<SweepSummary | undefined>;
   get(sweepId: string): Promise<SweepSummary | undefined>;
+  /** One sweep at a time: 'held' names the running sweep; a lock older than staleAfterMs is taken over. */
+  lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }>;
+  unlock(sweepId: string): Promise<void>;
 }

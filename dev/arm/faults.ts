@@ -12,6 +12,8 @@ export interface FaultRule {
   reset?: boolean;
   /** How many matching requests the rule hits before it is used up (default 1). */
   times?: number;
+  /** Matching requests let through before the rule starts hitting (default 0): "fail half-way". */
+  after?: number;
   retryAfterMs?: number;
 }
 
@@ -31,6 +33,7 @@ const defaultCodes: Record<number, string> = {
 interface ActiveFault {
   rule: FaultRule;
   left: number;
+  pass: number;
 }
 
 /** Injected faults, first matching rule wins, each used up after `times` hits. */
@@ -38,7 +41,7 @@ export class FaultInjector {
   private readonly active: ActiveFault[] = [];
 
   add(rule: FaultRule): void {
-    this.active.push({ rule, left: rule.times ?? 1 });
+    this.active.push({ rule, left: rule.times ?? 1, pass: rule.after ?? 0 });
   }
 
   /** Answers the request with the first matching fault; false when none matched. */
@@ -51,6 +54,10 @@ export class FaultInjector {
     );
     const fault = this.active[index];
     if (!fault) return false;
+    if (fault.pass > 0) {
+      fault.pass -= 1;
+      return false;
+    }
     fault.left -= 1;
     if (fault.left <= 0) this.active.splice(index, 1);
     const { rule } = fault;

@@ -25,6 +25,10 @@ export const fanOutJob = z.strictObject({
   /** A version to bind, or absent for "the newest usable version". */
   targetVersion: z.string().regex(HEX32).optional(),
   force: z.boolean().default(false),
+  /** bind: queue rebinds; rotate: create a version first unless a newer usable one exists; notify / expired: findings only. */
+  action: z.enum(['bind', 'rotate', 'notify', 'expired']).default('bind'),
+  /** The version an expiry event is about. */
+  eventVersion: z.string().regex(HEX32).optional(),
 });
 
 /** One per account: the rebind rules run here, under the account's lease. */
@@ -54,12 +58,19 @@ export const disableCmkJob = z.strictObject({
   accountId: z.string().min(1),
 });
 
-export const rotationJob = z.discriminatedUnion('kind', [fanOutJob, rebindJob, switchKeyJob, disableCmkJob]);
+/** A sweep asked for over HTTP; its id was returned to the caller and holds the sweep lock. */
+export const sweepJob = z.strictObject({
+  kind: z.literal('sweep'),
+  ...origin,
+});
+
+export const rotationJob = z.discriminatedUnion('kind', [fanOutJob, rebindJob, switchKeyJob, disableCmkJob, sweepJob]);
 
 export type FanOutJob = z.infer<typeof fanOutJob>;
 export type RebindJob = z.infer<typeof rebindJob>;
 export type SwitchKeyJob = z.infer<typeof switchKeyJob>;
 export type DisableCmkJob = z.infer<typeof disableCmkJob>;
+export type SweepJob = z.infer<typeof sweepJob>;
 /** Jobs that change one account under its lease. */
 export type AccountJob = RebindJob | SwitchKeyJob | DisableCmkJob;
 export type RotationJob = z.infer<typeof rotationJob>;

@@ -8,15 +8,18 @@ export interface Problem {
   title: string;
   detail: string;
   errors?: Array<{ field: string; message: string }>;
+  /** Extension members (RFC 9457), e.g. the running sweep's id. */
+  extensions?: Record<string, string>;
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };
 
 export function problemResponse(p: Problem): HttpResponseInit {
+  const { extensions, ...members } = p;
   return {
     status: p.status,
     headers: { 'Content-Type': 'application/problem+json' },
-    body: JSON.stringify({ type: `urn:cmk-rotator:problem:${p.code}`, ...p }),
+    body: JSON.stringify({ type: `urn:cmk-rotator:problem:${p.code}`, ...members, ...extensions }),
   };
 }
 

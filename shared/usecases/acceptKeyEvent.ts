@@ -1,5 +1,6 @@
 import { normaliseKeyVaultEvent } from '../domain/events';
 import type { FanOutJob } from '../domain/jobs';
+import type { NearExpiryAction } from '../config';
 import type { Clock, JobQueue, Logger } from '../ports';
 
 export interface AcceptKeyEventDeps {
@@ -7,7 +8,10 @@ export interface AcceptKeyEventDeps {
   clock: Clock;
   newId: () => string;
   isAllowedVault: (vaultUri: string) => boolean;
+  nearExpiryAction: NearExpiryAction;
 }
+
+const NEAR_EXPIRY: Record<NearExpiryAction, FanOutJob['action']> = { 'bind-newer': 'bind', rotate: 'rotate', notify: 'notify' };
 
 export type AcceptResult =
   | { outcome: 'enqueued'; job: FanOutJob }
@@ -44,9 +48,14 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
     vaultUri: event.vaultUri,
     keyName: event.keyName,
     force: false,
+    action: 'bind',
   };
-  // A new version names its target; expiry events ask for the newest usable version instead.
+  // A new version names its target; a near-expiry event follows NEAR_EXPIRY_ACTION; an expired key is only reported.
   if (event.type === 'KeyNewVersionCreated') job.targetVersion = event.version;
+  else {
+    job.eventVersion = event.version;
+    job.action = event.type === 'KeyExpired' ? 'expired' : NEAR_EXPIRY[deps.nearExpiryAction];
+  }
   await deps.queue.enqueue(job);
   log.info('Queued fan-out job', { jobId: job.jobId, eventId: event.id, eventType: event.type, keyName: event.keyName, version: event.version });
   return { outcome: 'enqueued', job };

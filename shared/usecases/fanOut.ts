@@ -1,10 +1,19 @@
 import { sameKey } from '../domain/keys';
 import type { AccountJob, FanOutJob, RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
-import type { AccountStore, BindingIndex, Clock, JobQueue, Ledger, Logger } from '../ports';
+import type { AccountStore, BindingIndex, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
+import { evaluateAccount, type FindingCode } from '../domain/findings';
+import type { KeyPolicy } from '../domain/keys';
+import { TELEMETRY } from '../telemetry';
+import { readKey } from './keyViews';
+import { newestUsableAmong } from './keyVersions';
 
 export interface FanOutDeps {
   accounts: AccountStore;
+  keys: KeyStore;
+  findings: FindingStore;
+  policy: KeyPolicy;
+  nearExpiryDays: number;
   bindings: BindingIndex;
   ledger: Ledger;
   queue: JobQueue;
@@ -23,12 +32,18 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
     bound.map((a) => ({ accountId: a.id, keyVersion: a.binding?.keyVersion ?? '' })),
   );
 
+  const eligible = bound.filter((account) => {
+    if (optedOut(account, deps.optOutTag)) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
+    return !optedOut(account, deps.optOutTag);
+  });
+  if (job.action === 'notify' || job.action === 'expired') {
+    await recordKeyFindings(job, eligible, deps, log);
+    return [];
+  }
+  const targetVersion = job.action === 'rotate' && eligible.length ? await versionAfterExpiry(job, deps, log) : job.targetVersion;
+
   const jobs: RebindJob[] = [];
-  for (const account of bound) {
-    if (optedOut(account, deps.optOutTag)) {
-      log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
-      continue;
-    }
+  for (const account of eligible) {
     const rebind: RebindJob = {
       kind: 'rebind',
       jobId: deps.newId(),
@@ -39,7 +54,7 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
       keyName: job.keyName,
       accountId: account.id,
       force: job.force,
-      ...(job.targetVersion ? { targetVersion: job.targetVersion } : {}),
+      ...(targetVersion ? { targetVersion } : {}),
       ...(job.eventId ? { eventId: job.eventId } : {}),
       ...(job.eventType ? { eventType: job.eventType } : {}),
       ...(job.actor ? { actor: job.actor } : {}),
@@ -84,4 +99,43 @@ export async function discoverBoundAccounts(job: { vaultUri: string; keyName: st
 export function optedOut(account: AccountState, tag: string): boolean {
   const entry = Object.entries(account.tags).find(([k]) => k.toLowerCase() === tag.toLowerCase());
   return entry !== undefined && entry[1].toLowerCase() !== 'false';
+}
+
+/**
+ * NEAR_EXPIRY_ACTION=rotate: a version created after the expiring one and usable is bound as it
+ * is; otherwise Key Vault rotates the key once. A retried fan-out finds that version and does not
+ * rotate again.
+ */
+async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<string> {
+  const now = deps.clock.now();
+  const listed = await deps.keys.listVersions(job.vaultUri, job.keyName);
+  const expiring = listed.find((v) => v.version.toLowerCase() === job.eventVersion?.toLowerCase());
+  const since = expiring?.createdOn?.getTime() ?? 0;
+  const later = listed.filter((v) => v !== expiring && (v.createdOn?.getTime() ?? 0) >= since);
+  const newer = await newestUsableAmong(deps.keys, later, deps.policy, now);
+  if (newer) return newer.version;
+  const rotated = await deps.keys.rotateKey(job.vaultUri, job.keyName);
+  log.info('Rotated a key near expiry', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: rotated.version });
+  return rotated.version;
+}
+
+const KEY_CODES: ReadonlySet<FindingCode> = new Set(['key-near-expiry', 'key-expired', 'key-disabled', 'key-missing', 'key-access-denied']);
+
+/** notify / expired: re-read the key (never trust the event) and record what it says about each bound account. */
+async function recordKeyFindings(job: FanOutJob, accounts: AccountState[], deps: FanOutDeps, log: Logger): Promise<void> {
+  if (!accounts.length) return;
+  const now = deps.clock.now();
+  const key = await readKey(deps.keys, job.vaultUri, job.keyName, accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
+  if (!key.ok) throw new Error(key.error);
+  for (const account of accounts) {
+    const findings = evaluateAccount({
+      account, key: key.view(account.binding?.keyVersion ?? ''), vault: { status: 'error', reason: 'not read for an event' },
+      policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
+    }).filter((f) => KEY_CODES.has(f.code));
+    await deps.findings.upsert(account.id, findings, job.eventId ?? job.jobId, now.toISOString());
+    for (const f of findings.filter((f) => f.severity === 'critical')) {
+      log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { jobId: job.jobId, accountId: account.id, code: f.code, remedy: f.remedy });
+    }
+  }
+  log.info('Recorded key findings from an expiry event', { jobId: job.jobId, action: job.action, keyName: job.keyName, accounts: accounts.length });
 }

@@ -2,10 +2,7 @@ import { newestFirst, unusableReasons, type KeyPolicy } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import type { KeyStore } from '../ports';
 
-/**
- * The newest version that passes rule 2. Listing gives attributes only, so candidates are read
- * one by one, newest first, skipping those the listing already shows as disabled or expired.
- */
+/** The newest version that passes rule 2, listing the key's versions first. */
 export async function newestUsableVersion(
   keys: KeyStore,
   vaultUri: string,
@@ -13,9 +10,24 @@ export async function newestUsableVersion(
   policy: KeyPolicy,
   now: Date,
 ): Promise<KeyVersionInfo | undefined> {
-  for (const listed of newestFirst(await keys.listVersions(vaultUri, keyName))) {
-    if (!listed.enabled || (listed.expiresOn && listed.expiresOn.getTime() <= now.getTime())) continue;
-    const full = await keys.getKeyVersion(vaultUri, keyName, listed.version);
+  return newestUsableAmong(keys, await keys.listVersions(vaultUri, keyName), policy, now);
+}
+
+/**
+ * The newest listed version that passes rule 2. Listing gives attributes only, so candidates are
+ * read one by one, newest first (through `read`, which a caller may cache), skipping those the
+ * listing already shows as disabled or expired.
+ */
+export async function newestUsableAmong(
+  keys: KeyStore,
+  listed: readonly KeyVersionInfo[],
+  policy: KeyPolicy,
+  now: Date,
+  read: (v: KeyVersionInfo) => Promise<KeyVersionInfo | undefined> = (v) => keys.getKeyVersion(v.vaultUri, v.keyName, v.version),
+): Promise<KeyVersionInfo | undefined> {
+  for (const candidate of newestFirst(listed)) {
+    if (!candidate.enabled || (candidate.expiresOn && candidate.expiresOn.getTime() <= now.getTime())) continue;
+    const full = await read(candidate);
     if (full && unusableReasons(full, policy, now).length === 0) return full;
   }
   return undefined;

@@ -3,8 +3,8 @@ import { accountKey } from '../../domain/accounts';
 import {
   FINDING_CODES, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity, type SweepSummary,
 } from '../../domain/findings';
-import type { FindingStore, SweepStore } from '../../ports';
-import { odata, TABLES, type TableStorage } from './storage';
+import type { Clock, FindingStore, SweepStore } from '../../ports';
+import { expect, odata, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
   accountId: string;
@@ -25,17 +25,17 @@ export class TableFindingStore implements FindingStore {
     const table = await this.storage.table(TABLES.findings);
     const partitionKey = accountKey(accountId);
     const byCode = new Map(findings.map((f) => [f.code, f]));
-    const actions: TransactionAction[] = [...byCode.values()].map((f) => {
-      const entity: FindingEntity = {
-        accountId, code: f.code, severity: f.severity, evidence: JSON.stringify(f.evidence), remedy: f.remedy, sweepId, observedAt,
-      };
-      return ['upsert', { partitionKey, rowKey: f.code, ...entity }, 'Replace'];
-    });
+    const actions = upserts(accountId, [...byCode.values()], sweepId, observedAt);
     for (const rowKey of await rowKeys(table, partitionKey)) {
       if (!byCode.has(rowKey as FindingCode)) actions.push(['delete', { partitionKey, rowKey }]);
     }
     // One partition, at most one row per code: a single transaction, so a reader never sees half a verdict.
     if (actions.length > 0) await table.submitTransaction(actions);
+  }
+
+  async upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void> {
+    const actions = upserts(accountId, findings, sourceId, observedAt);
+    if (actions.length > 0) await (await this.storage.table(TABLES.findings)).submitTransaction(actions);
   }
 
   /** Critical first, then by account and code. */
@@ -74,6 +74,16 @@ export class TableFindingStore implements FindingStore {
   }
 }
 
+function upserts(accountId: string, findings: Finding[], sweepId: string, observedAt: string): TransactionAction[] {
+  const partitionKey = accountKey(accountId);
+  return findings.map((f) => {
+    const entity: FindingEntity = {
+      accountId, code: f.code, severity: f.severity, evidence: JSON.stringify(f.evidence), remedy: f.remedy, sweepId, observedAt,
+    };
+    return ['upsert', { partitionKey, rowKey: f.code, ...entity }, 'Replace'];
+  });
+}
+
 async function rowKeys(table: TableClient, partitionKey: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const e of table.listEntities({ queryOptions: { filter: `PartitionKey eq ${odata(partitionKey)}`, select: ['RowKey'] } })) {
@@ -87,6 +97,8 @@ const SWEEP_PARTITION = 'sweep';
 const MAX_MS = 8_640_000_000_000_000;
 // A string property holds at most 32K UTF-16 characters; keep the errors column well inside it.
 const MAX_ERRORS_CHARS = 30_000;
+
+const LOCK_PARTITION = 'lock';
 
 interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsBySeverity' | 'errors'> {
   findingsByCode: string;
@@ -102,7 +114,31 @@ export function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>
 
 /** The Sweeps table: one summary row per run, newest first. */
 export class TableSweepStore implements SweepStore {
-  constructor(private readonly storage: TableStorage) {}
+  constructor(
+    private readonly storage: TableStorage,
+    private readonly clock: Clock = { now: () => new Date() },
+  ) {}
+
+  async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+    const table = await this.storage.table(TABLES.sweeps);
+    const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
+    if (await expect(table.createEntity(entity), 409, undefined)) return { held: false };
+    const current = await expect(table.getEntity<{ sweepId: string; lockedAt: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+    if (!current) return this.lock(sweepId, staleAfterMs);
+    if (current.sweepId === sweepId) return { held: false };
+    // A sweep that died without unlocking must not block every later one.
+    if (Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime()) {
+      const taken = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
+      if (taken) return { held: false };
+    }
+    return { held: true, sweepId: current.sweepId };
+  }
+
+  async unlock(sweepId: string): Promise<void> {
+    const table = await this.storage.table(TABLES.sweeps);
+    const current = await expect(table.getEntity<{ sweepId: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+    if (current?.sweepId === sweepId) await expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined);
+  }
 
   async record(summary: SweepSummary): Promise<void> {
     const table = await this.storage.table(TABLES.sweeps);

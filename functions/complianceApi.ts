@@ -1,0 +1,35 @@
+import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import { services } from '../shared/app';
+import { SEVERITIES } from '../shared/domain/findings';
+import { actorOf, problemResponse, refusalProblem, validate } from '../shared/http/problem';
+import { SWEEP_LOCK_MS } from '../shared/usecases/sweep';
+
+const complianceQuery = z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]]).optional() });
+
+/** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
+export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {
+  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
+  const query = validate(complianceQuery, params);
+  if (!query.ok) return problemResponse(query.problem);
+  const s = services();
+  const severity = query.value.severity as (typeof SEVERITIES)[number] | undefined;
+  const [sweep, findings] = await Promise.all([s.sweeps.latest(), s.findings.list(severity ? { severity } : {})]);
+  return { status: 200, jsonBody: { sweep: sweep ?? null, findings } };
+}
+
+/** POST /api/compliance/sweeps: runs a sweep now through the queue; 409 while one runs. */
+export async function startSweep(request: HttpRequest): Promise<HttpResponseInit> {
+  const s = services();
+  const sweepId = s.newId();
+  const lock = await s.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  if (lock.held) {
+    const problem = refusalProblem({ code: 'sweep-running', detail: `Sweep ${lock.sweepId} is running` });
+    return problemResponse({ ...problem, extensions: { runningSweepId: lock.sweepId } });
+  }
+  await s.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: s.clock.now().toISOString(), actor: actorOf(request) });
+  return { status: 202, headers: { Location: '/api/compliance' }, jsonBody: { sweepId, status: 'queued', location: '/api/compliance' } };
+}
+
+app.http('complianceGet', { route: 'compliance', methods: ['GET'], authLevel: 'function', handler: getCompliance });
+app.http('complianceSweepsCreate', { route: 'compliance/sweeps', methods: ['POST'], authLevel: 'function', handler: startSweep });

@@ -1,0 +1,51 @@
+import type { KeyView } from '../domain/findings';
+import type { KeyPolicy } from '../domain/keys';
+import type { KeyVersionInfo } from '../domain/model';
+import { DependencyError } from '../errors';
+import type { KeyStore } from '../ports';
+import { newestUsableAmong } from './keyVersions';
+
+export type KeyRead = { ok: true; view: (boundVersion: string) => KeyView; newestUsable?: KeyVersionInfo } | { ok: false; error: string };
+
+/**
+ * Reads one key for every account bound to it: one listing, one read per distinct bound version,
+ * and the reads the newest-usable search needs (shared with the bound ones). Calls grow with keys
+ * and versions, not with accounts.
+ */
+export async function readKey(
+  keys: KeyStore,
+  vaultUri: string,
+  keyName: string,
+  boundVersions: Iterable<string>,
+  policy: KeyPolicy,
+  now: Date,
+): Promise<KeyRead> {
+  const cache = new Map<string, Promise<KeyVersionInfo | undefined>>();
+  const read = (version: string) => {
+    const k = version.toLowerCase();
+    let p = cache.get(k);
+    if (!p) {
+      p = keys.getKeyVersion(vaultUri, keyName, version);
+      cache.set(k, p);
+    }
+    return p;
+  };
+  try {
+    const listed = await keys.listVersions(vaultUri, keyName);
+    if (listed.length === 0 && !(await keys.getKeyVersion(vaultUri, keyName))) {
+      return { ok: true, view: () => ({ status: 'missing' }) };
+    }
+    const bound = new Map<string, KeyVersionInfo | undefined>();
+    for (const version of new Set([...boundVersions].map((v) => v.toLowerCase()))) bound.set(version, await read(version));
+    const newestUsable = await newestUsableAmong(keys, listed, policy, now, (v) => read(v.version));
+    return {
+      ok: true,
+      view: (boundVersion) => ({ status: 'ok', bound: bound.get(boundVersion.toLowerCase()), newestUsable }),
+      ...(newestUsable ? { newestUsable } : {}),
+    };
+  } catch (error) {
+    if (error instanceof DependencyError && error.statusCode === 403) return { ok: true, view: () => ({ status: 'access-denied' }) };
+    if (error instanceof DependencyError) return { ok: false, error: `key ${keyName} in ${vaultUri}: ${error.message}` };
+    throw error;
+  }
+}

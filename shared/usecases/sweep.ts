@@ -1,0 +1,180 @@
+import { evaluateAccount, summarise, type Finding, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
+import type { RebindJob } from '../domain/jobs';
+import { vaultHost } from '../domain/keys';
+import type { AccountState } from '../domain/model';
+import type { NearExpiryAction, SweepMode } from '../config';
+import { DependencyError } from '../errors';
+import type { Logger, SweepStore, VaultDirectory } from '../ports';
+import { TELEMETRY } from '../telemetry';
+import { optedOut, queueAccountJob, type FanOutDeps } from './fanOut';
+import { readKey, type KeyRead } from './keyViews';
+
+export interface SweepDeps
+  extends Pick<FanOutDeps, 'accounts' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'subscriptionIds' | 'optOutTag' | 'policy' | 'nearExpiryDays'> {
+  isAllowedVault: (vaultUri: string) => boolean;
+  /** A fresh directory per sweep: vault listings are read once per run. */
+  vaultDirectory: () => VaultDirectory;
+  sweeps: SweepStore;
+  sweepMode: SweepMode;
+  nearExpiryAction: NearExpiryAction;
+}
+
+interface KeyGroup {
+  vaultUri: string;
+  keyName: string;
+  accounts: AccountState[];
+}
+
+/**
+ * The compliance sweep: discover CMK-bound accounts, read each key and vault once, store each
+ * account's findings, and in enforce mode queue the repairs. A run that could not read
+ * everything is recorded as partial, never as healthy.
+ */
+export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary> {
+  const started = deps.clock.now();
+  const summary: SweepSummary = {
+    sweepId, trigger, mode: deps.sweepMode, status: 'running', startedAt: started.toISOString(),
+    accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
+  };
+  await deps.sweeps.record(summary);
+
+  const { accounts, complete } = await discover(deps, summary.errors);
+  summary.accountsSeen = accounts.length;
+  const vaults = deps.vaultDirectory();
+  const vaultViews = new Map<string, Promise<VaultView>>();
+  const perAccount: Finding[][] = [];
+  const evaluated = new Set<string>();
+
+  for (const group of groupByKey(accounts)) {
+    if (!deps.isAllowedVault(group.vaultUri)) {
+      summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (${group.accounts.length} accounts unchecked)`);
+      continue;
+    }
+    const now = deps.clock.now();
+    const key = await readKey(deps.keys, group.vaultUri, group.keyName, group.accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
+    if (!key.ok) {
+      summary.errors.push(key.error);
+      continue;
+    }
+    summary.keysRead += 1;
+    const host = vaultHost(group.vaultUri);
+    if (!vaultViews.has(host)) vaultViews.set(host, readVault(vaults, group.vaultUri));
+    const vault = await (vaultViews.get(host) as Promise<VaultView>);
+
+    const nearExpiry: AccountState[] = [];
+    for (const account of group.accounts) {
+      const findings = evaluateAccount({
+        account, key: key.view(account.binding?.keyVersion ?? ''), vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
+      });
+      await deps.findings.replaceForAccount(account.id, findings, sweepId, now.toISOString());
+      for (const f of findings.filter((f) => f.severity === 'critical')) {
+        log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
+      }
+      perAccount.push(findings);
+      evaluated.add(account.id);
+      if (deps.sweepMode !== 'enforce') continue;
+      if (findings.some((f) => f.code === 'version-drift') && key.newestUsable) {
+        await queueRemediation(account, group, key.newestUsable.version, sweepId, deps);
+        summary.remediationsQueued += 1;
+      } else if (findings.some((f) => f.code === 'key-near-expiry')) {
+        nearExpiry.push(account);
+      }
+    }
+    summary.remediationsQueued += await remedyNearExpiry(nearExpiry, group, key, sweepId, deps, log);
+  }
+
+  // Only a complete discovery may say that an account without a row is no longer CMK-bound.
+  if (complete) await deps.findings.removeAccountsNotIn(evaluated);
+  const finished = deps.clock.now();
+  Object.assign(summary, summarise(perAccount), {
+    status: summary.errors.length ? 'partial' : 'completed',
+    finishedAt: finished.toISOString(),
+    durationMs: finished.getTime() - started.getTime(),
+  });
+  await deps.sweeps.record(summary);
+  log.info('Sweep done', {
+    sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
+    critical: summary.findingsBySeverity.critical, remediations: summary.remediationsQueued, errors: summary.errors.length,
+  });
+  return summary;
+}
+
+async function discover(deps: SweepDeps, errors: string[]): Promise<{ accounts: AccountState[]; complete: boolean }> {
+  const accounts: AccountState[] = [];
+  let complete = true;
+  for (const subscriptionId of deps.subscriptionIds) {
+    try {
+      for await (const account of deps.accounts.listAccounts(subscriptionId)) {
+        if (account.keySource === 'Microsoft.KeyVault' && account.binding && !optedOut(account, deps.optOutTag)) accounts.push(account);
+      }
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      complete = false;
+      errors.push(`subscription ${subscriptionId}: listing accounts failed part-way: ${error.message}`);
+    }
+  }
+  return { accounts, complete };
+}
+
+function groupByKey(accounts: AccountState[]): KeyGroup[] {
+  const groups = new Map<string, KeyGroup>();
+  for (const account of accounts) {
+    const b = account.binding;
+    if (!b) continue;
+    const id = `${vaultHost(b.vaultUri)}|${b.keyName.toLowerCase()}`;
+    const group = groups.get(id) ?? { vaultUri: b.vaultUri, keyName: b.keyName, accounts: [] };
+    group.accounts.push(account);
+    groups.set(id, group);
+  }
+  return [...groups.values()];
+}
+
+async function readVault(vaults: VaultDirectory, vaultUri: string): Promise<VaultView> {
+  try {
+    const vault = await vaults.findVault(vaultUri);
+    return vault ? { status: 'ok', vault } : { status: 'not-found' };
+  } catch (error) {
+    if (error instanceof DependencyError) return { status: 'error', reason: error.message };
+    throw error;
+  }
+}
+
+/** NEAR_EXPIRY_ACTION for accounts whose bound version nears expiry with nothing newer to bind. */
+async function remedyNearExpiry(accounts: AccountState[], group: KeyGroup, key: Extract<KeyRead, { ok: true }>, sweepId: string, deps: SweepDeps, log: Logger): Promise<number> {
+  if (!accounts.length || deps.nearExpiryAction !== 'rotate') return 0;
+  // Once per key: its KeyNewVersionCreated event arrives too, and dedupe keeps that to one PATCH per account.
+  const rotated = await deps.keys.rotateKey(group.vaultUri, group.keyName);
+  log.info('Rotated a key near expiry', { sweepId, keyName: group.keyName, version: rotated.version, previous: key.newestUsable?.version });
+  for (const account of accounts) await queueRemediation(account, group, rotated.version, sweepId, deps);
+  return accounts.length;
+}
+
+async function queueRemediation(account: AccountState, group: KeyGroup, version: string, sweepId: string, deps: SweepDeps): Promise<void> {
+  const job: RebindJob = {
+    kind: 'rebind', jobId: deps.newId(), parentJobId: sweepId, trigger: 'sweep', createdAt: deps.clock.now().toISOString(),
+    vaultUri: group.vaultUri, keyName: group.keyName, accountId: account.id, targetVersion: version, force: false,
+  };
+  await queueAccountJob(job, account, deps);
+}
+
+/** Longest a sweep may hold the lock before a later one takes over. */
+export const SWEEP_LOCK_MS = 60 * 60_000;
+
+/** Runs a sweep unless one is running; the lock is released however the run ends. */
+export async function sweepOnce(
+  sweepId: string,
+  trigger: SweepTrigger,
+  deps: SweepDeps,
+  log: Logger,
+): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
+  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  if (lock.held) {
+    log.warn('A sweep is already running; this one is skipped', { sweepId, runningSweepId: lock.sweepId });
+    return { ran: false, runningSweepId: lock.sweepId };
+  }
+  try {
+    return { ran: true, summary: await runSweep(sweepId, trigger, deps, log) };
+  } finally {
+    await deps.sweeps.unlock(sweepId);
+  }
+}

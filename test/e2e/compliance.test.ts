@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { seedComplianceEstate, type ComplianceEstate } from '../../dev/complianceEstate';
+import { startLocalStack, type LocalStack } from '../../dev/stack';
+import { api } from '../support/localStack';
+
+async function findingsByLabel(stack: LocalStack, estate: ComplianceEstate): Promise<Record<string, string[]>> {
+  const all = await stack.services.findings.list();
+  return Object.fromEntries(
+    Object.entries(estate.accounts).map(([label, id]) => [label, all.filter((f) => f.accountId === id).map((f) => f.code).sort()]),
+  );
+}
+
+const sorted = (expected: Record<string, string[]>) => Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, [...v].sort()]));
+
+describe('compliance sweep over a mixed estate, report mode', () => {
+  let stack: LocalStack;
+  let estate: ComplianceEstate;
+  before(async () => {
+    stack = await startLocalStack({ settings: { SWEEP_MODE: 'report' }, arm: { pageSize: 3 } });
+    estate = await seedComplianceEstate(stack);
+  });
+  after(() => stack.stop());
+
+  it('reports exactly the expected findings, a summary row, and changes nothing', async () => {
+    const accountsBefore = Object.values(estate.accounts).map((id) => stack.arm.account(id));
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+
+    assert.deepEqual(await findingsByLabel(stack, estate), sorted(estate.expected));
+    const sweep = await stack.services.sweeps.latest();
+    assert.equal(sweep?.status, 'completed');
+    assert.equal(sweep?.trigger, 'timer');
+    assert.equal(sweep?.mode, 'report');
+    assert.equal(sweep?.accountsSeen, 7);
+    assert.equal(sweep?.keysRead, 4);
+    assert.equal(sweep?.remediationsQueued, 0);
+    assert.deepEqual(sweep?.findingsBySeverity, { critical: 0, warning: 6, info: 1 });
+    assert.equal(sweep?.findingsByCode['version-drift'], 1);
+    assert.deepEqual(Object.values(estate.accounts).map((id) => stack.arm.account(id)), accountsBefore);
+    assert.equal(stack.arm.requests.filter((r) => r.method === 'PATCH').length, 0);
+    assert.deepEqual(await stack.services.ledger.all(), []);
+  });
+
+  it('GET /api/compliance returns the latest summary and filters findings by severity', async () => {
+    const all = await api(stack, 'GET', '/api/compliance');
+    assert.equal(all.status, 200);
+    assert.equal(all.json.sweep.status, 'completed');
+    assert.equal(all.json.findings.length, 7);
+    const info = await api(stack, 'GET', '/api/compliance?severity=info');
+    assert.deepEqual(info.json.findings.map((f: any) => f.code), ['access-unverifiable']);
+    const bad = await api(stack, 'GET', '/api/compliance?severity=urgent');
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.errors[0].field, 'severity');
+  });
+
+  it('POST /api/compliance/sweeps runs one now (202), and answers 409 with the running id while one runs', async () => {
+    const held = await stack.services.sweeps.lock('sweep-in-progress', 60_000);
+    assert.equal(held.held, false);
+    const busy = await api(stack, 'POST', '/api/compliance/sweeps');
+    assert.equal(busy.status, 409);
+    assert.equal(busy.json.code, 'sweep-running');
+    assert.equal(busy.json.runningSweepId, 'sweep-in-progress');
+    await stack.services.sweeps.unlock('sweep-in-progress');
+
+    const started = await api(stack, 'POST', '/api/compliance/sweeps');
+    assert.equal(started.status, 202);
+    await stack.settle();
+    const latest = await stack.services.sweeps.latest();
+    assert.equal(latest?.sweepId, started.json.sweepId);
+    assert.equal(latest?.trigger, 'manual');
+    assert.equal(latest?.status, 'completed');
+  });
+
+  it('a sweep that loses the ARM connection half-way is recorded as partial and keeps earlier findings', async () => {
+    const before = await findingsByLabel(stack, estate);
+    // The first page of accounts arrives, then the connection drops for every retry.
+    stack.arm.fail({ method: 'GET', path: /Microsoft\.CognitiveServices\/accounts$/i, reset: true, after: 1, times: 20 });
+    await stack.host.runTimer('complianceSweep');
+    const sweep = await stack.services.sweeps.latest();
+    assert.equal(sweep?.status, 'partial');
+    assert.match(sweep?.errors.join(' ') ?? '', /listing accounts failed part-way/);
+    assert.ok((sweep?.accountsSeen ?? 0) < 7);
+    assert.deepEqual(await findingsByLabel(stack, estate), before, 'accounts not seen keep their findings');
+  });
+});
+
+describe('compliance sweep, enforce mode', () => {
+  let stack: LocalStack;
+  let estate: ComplianceEstate;
+  before(async () => {
+    stack = await startLocalStack({ settings: { SWEEP_MODE: 'enforce', NEAR_EXPIRY_ACTION: 'notify' } });
+    estate = await seedComplianceEstate(stack, 'e');
+  });
+  after(() => stack.stop());
+
+  it('fixes only the drift, through the same worker and rules, recorded with trigger sweep', async () => {
+    const others = Object.entries(estate.accounts).filter(([label]) => label !== 'drift');
+    const othersBefore = others.map(([, id]) => stack.arm.account(id));
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+
+    const drift = estate.accounts.drift ?? '';
+    assert.equal((await stack.services.accounts.getAccount(drift))?.binding?.keyVersion, estate.driftTarget);
+    assert.equal(stack.arm.patchCount(drift), 1);
+    assert.deepEqual(others.map(([, id]) => stack.arm.account(id)), othersBefore);
+    const rows = await stack.services.ledger.all();
+    assert.deepEqual(rows.map((r) => [r.accountId, r.trigger, r.status, r.toVersion]), [[drift, 'sweep', 'succeeded', estate.driftTarget]]);
+    assert.equal((await stack.services.sweeps.latest())?.remediationsQueued, 1);
+  });
+});
+
+describe('Key Vault expiry events', () => {
+  let stack: LocalStack;
+  before(async () => {
+    stack = await startLocalStack({ settings: { NEAR_EXPIRY_ACTION: 'rotate' } });
+  });
+  after(() => stack.stop());
+
+  it('KeyNearExpiry with rotate: one new version, one PATCH per account, though its own event arrives too', async () => {
+    const vault = await stack.addVault({ name: 'kv-expiry' });
+    const { version } = await vault.createKey('cmk-exp', { publish: false, expiresOn: new Date(Date.now() + 5 * 86_400_000) });
+    const { accountArmId, accountResource } = await import('../../dev/estate');
+    for (const name of ['aoai-exp-1', 'aoai-exp-2']) stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: 'cmk-exp', version } }));
+    const ids = ['aoai-exp-1', 'aoai-exp-2'].map((n) => accountArmId(n));
+    const eventsBefore = vault.events.length;
+
+    await vault.publish('KeyNearExpiry', 'cmk-exp', version);
+    await stack.settle();
+    // The same near-expiry event again (at-least-once delivery) must not rotate a second time.
+    await vault.publish('KeyNearExpiry', 'cmk-exp', version);
+    await stack.settle();
+
+    const created = vault.events.slice(eventsBefore).filter((e: any) => e.event.eventType === 'Microsoft.KeyVault.KeyNewVersionCreated');
+    assert.equal(created.length, 1, 'exactly one rotation');
+    const v2 = (created[0]?.event as any).data.Version;
+    for (const id of ids) {
+      assert.equal((await stack.services.accounts.getAccount(id))?.binding?.keyVersion, v2);
+      assert.equal(stack.arm.patchCount(id), 1);
+    }
+  });
+
+  it('KeyExpired re-reads the key and records a critical finding; nothing is bound', async () => {
+    const vault = await stack.addVault({ name: 'kv-expired' });
+    const { version } = await vault.createKey('cmk-dead', { publish: false, expiresOn: new Date(Date.now() - 60_000) });
+    const { accountArmId, accountResource } = await import('../../dev/estate');
+    stack.arm.putAccount(accountResource({ name: 'aoai-dead', key: { vaultUri: vault.vaultUri, name: 'cmk-dead', version } }));
+    const id = accountArmId('aoai-dead');
+
+    await vault.publish('KeyExpired', 'cmk-dead', version);
+    await stack.settle();
+    const findings = await stack.services.findings.list({ accountId: id });
+    assert.deepEqual(findings.map((f) => [f.code, f.severity]), [['key-expired', 'critical']]);
+    assert.equal(stack.arm.patchCount(id), 0);
+    assert.ok(stack.host.logs.some((l) => l.message.startsWith('CmkCriticalFinding: key-expired')));
+  });
+});
+
+describe('sweep cost', () => {
+  let stack: LocalStack;
+  before(async () => {
+    stack = await startLocalStack({ arm: { pageSize: 100 } });
+  });
+  after(() => stack.stop());
+
+  it('Key Vault calls grow with keys, not with accounts; ARM calls do not grow per account', async () => {
+    const { accountResource, vaultResource } = await import('../../dev/estate');
+    const vault = await stack.addVault({ name: 'kv-cost' });
+    stack.arm.putVault(vaultResource(vault));
+    const keys = await Promise.all(['k1', 'k2'].map(async (name) => ({ name, version: (await vault.createKey(name, { publish: false })).version })));
+    const addAccounts = (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) {
+        const key = keys[i % keys.length] ?? { name: 'k1', version: '' };
+        stack.arm.putAccount(accountResource({ name: `aoai-cost-${i}`, key: { vaultUri: vault.vaultUri, name: key.name, version: key.version } }));
+      }
+    };
+    const measure = async () => {
+      const kv = vault.requests.length;
+      const arm = stack.arm.requests.length;
+      await stack.host.runTimer('complianceSweep');
+      return { kv: vault.requests.length - kv, arm: stack.arm.requests.length - arm };
+    };
+    addAccounts(0, 4);
+    await measure(); // the first call of each client is Key Vault's 401 challenge
+    const small = await measure();
+    addAccounts(4, 36);
+    const large = await measure();
+    assert.equal((await stack.services.sweeps.latest())?.accountsSeen, 40);
+    assert.equal(large.kv, small.kv, `Key Vault calls: ${small.kv} for 4 accounts, ${large.kv} for 40`);
+    assert.equal(large.arm, small.arm, `ARM calls: ${small.arm} for 4 accounts, ${large.arm} for 40`);
+    assert.equal(small.kv, 4, 'per key: one version listing and one read of the bound (= newest usable) version');
+  });
+});
