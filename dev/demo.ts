@@ -6,9 +6,10 @@ import type { LogEntry } from './invocations';
 import { startLocalStack } from './stack';
 import { selfSignedCertificate } from './tls';
 
+import { complianceDemo } from './demoCompliance';
+import { out, short, table } from './print';
+
 // The main job on the embedded local stack: a new key version reaches every bound account.
-const out = (line = ''): void => void process.stdout.write(`${line}\n`);
-const short = (v: string | undefined): string => (v ? `${v.slice(0, 8)}…` : '-');
 
 function progress(entry: LogEntry): void {
   const f = entry.fields;
@@ -19,13 +20,7 @@ function progress(entry: LogEntry): void {
   else if (entry.level === 'error' || entry.level === 'warning') out(`   [${entry.functionName}] ${entry.level}: ${entry.message}`);
 }
 
-function table(rows: string[][]): void {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  for (const r of rows) out(`   ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}`);
-}
-
-async function main(): Promise<number> {
-  const started = Date.now();
+async function rotationDemo(started: number): Promise<number> {
   out('cmk-rotator demo: Azurite (Tables, Queues), Key Vault and ARM stand-ins over HTTPS, dev host');
   const stack = await startLocalStack({ onLog: progress });
   try {
@@ -78,6 +73,15 @@ async function main(): Promise<number> {
   } finally {
     await stack.stop();
   }
+}
+
+function main(): Promise<number> {
+  const i = process.argv.indexOf('--scenario');
+  const scenario = i >= 0 ? process.argv[i + 1] : 'rotation';
+  if (scenario === 'compliance') return complianceDemo(Date.now());
+  if (scenario === 'rotation') return rotationDemo(Date.now());
+  process.stderr.write(`unknown scenario "${scenario}": use rotation (default) or compliance\n`);
+  return Promise.resolve(2);
 }
 
 main().then(
