@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { NearExpiryAction } from '../../shared/config';
+import { acceptKeyEvent } from '../../shared/usecases/acceptKeyEvent';
+import { fixedClock, MemoryQueue, silentLogger } from '../support/fakes';
+
+const VERSION = 'a'.repeat(32);
+
+function event(type: string, host = 'kv.vault.azure.net') {
+  return {
+    id: `evt-${type}`, eventType: `Microsoft.KeyVault.${type}`, subject: 'cmk', topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
+    data: { Id: `https://${host}/keys/cmk/${VERSION}`, VaultName: 'kv', ObjectType: 'Key', ObjectName: 'cmk', Version: VERSION, NBF: null, EXP: 1900000000 },
+  };
+}
+
+function deps(nearExpiryAction: NearExpiryAction = 'bind-newer') {
+  return {
+    queue: new MemoryQueue(),
+    clock: fixedClock(),
+    newId: () => 'job-00000001',
+    isAllowedVault: (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net'),
+    nearExpiryAction,
+  };
+}
+
+describe('acceptKeyEvent: one fan-out job per key event, nothing else', () => {
+  it('a new version targets that version', async () => {
+    const d = deps();
+    const result = await acceptKeyEvent(event('KeyNewVersionCreated'), d, silentLogger());
+    assert.equal(result.outcome, 'enqueued');
+    assert.deepEqual(d.queue.jobs.map((j) => [j.job.kind, 'targetVersion' in j.job ? j.job.targetVersion : undefined, 'action' in j.job ? j.job.action : undefined]), [['fan-out', VERSION, 'bind']]);
+  });
+
+  const nearExpiry: Array<[NearExpiryAction, string]> = [['bind-newer', 'bind'], ['rotate', 'rotate'], ['notify', 'notify']];
+  for (const [setting, action] of nearExpiry) {
+    it(`KeyNearExpiry with NEAR_EXPIRY_ACTION=${setting} asks for ${action}, with no target version`, async () => {
+      const d = deps(setting);
+      await acceptKeyEvent(event('KeyNearExpiry'), d, silentLogger());
+      const job = d.queue.jobs[0]?.job;
+      assert.equal(job?.kind === 'fan-out' && job.action, action);
+      assert.equal(job?.kind === 'fan-out' && job.targetVersion, undefined);
+      assert.equal(job?.kind === 'fan-out' && job.eventVersion, VERSION);
+    });
+  }
+
+  it('KeyExpired only asks for findings, whatever NEAR_EXPIRY_ACTION says', async () => {
+    const d = deps('rotate');
+    await acceptKeyEvent(event('KeyExpired'), d, silentLogger());
+    const job = d.queue.jobs[0]?.job;
+    assert.equal(job?.kind === 'fan-out' && job.action, 'expired');
+  });
+
+  it('ignores a vault outside KEY_VAULT_HOST_SUFFIXES without queueing', async () => {
+    const d = deps();
+    const log = silentLogger();
+    const result = await acceptKeyEvent(event('KeyNewVersionCreated', 'kv.vault.evil.example'), d, log);
+    assert.equal(result.outcome, 'ignored');
+    assert.equal(d.queue.jobs.length, 0);
+    assert.ok(log.lines.some((l) => l.level === 'warn' && /KEY_VAULT_HOST_SUFFIXES/.test(l.message)));
+  });
+
+  it('a malformed event queues nothing and says why', async () => {
+    const d = deps();
+    const result = await acceptKeyEvent({ ...event('KeyNewVersionCreated'), data: { Id: 'nope' } }, d, silentLogger());
+    assert.equal(result.outcome, 'invalid');
+    assert.match(result.outcome === 'invalid' ? result.problem : '', /data\.Id/);
+    assert.equal(d.queue.jobs.length, 0);
+  });
+
+  it('an enqueue failure is thrown so that Event Grid delivers again', async () => {
+    const d = deps();
+    d.queue.enqueue = async () => {
+      throw new Error('queue unavailable');
+    };
+    await assert.rejects(acceptKeyEvent(event('KeyNewVersionCreated'), d, silentLogger()), /queue unavailable/);
+  });
+});
