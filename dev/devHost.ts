@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { POISON_QUEUE, queueClient, ROTATION_QUEUE } from '../shared/adapters/queue';
 import { useServices, type Services } from '../shared/app';
 import { QUEUE_SETTINGS } from '../shared/queueSettings';
-import { InvocationContext } from '@azure/functions';
+import { InvocationContext, type TimerFunctionOptions } from '@azure/functions';
+import { nextOccurrence } from './ncrontab';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { reply, serveEventGrid, type EventGridHandler } from './eventGridWebhook';
 import { compileRoutes, serveHttp } from './httpTrigger';
@@ -22,6 +23,8 @@ export interface DevHostOptions {
   pollMs?: number;
   /** Key for authLevel function routes; generated when absent. */
   functionKey?: string;
+  /** App settings for %NAME% references in trigger options (e.g. the timer's %SWEEP_SCHEDULE%). */
+  appSettings?: Record<string, string | undefined>;
   onLog?: (entry: LogEntry) => void;
 }
 
@@ -74,6 +77,8 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
     }
   };
 
+  const schedules = scheduleTimers(functions.timer, o.appSettings ?? process.env, (name) => runTimer(name).catch(() => undefined));
+
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.toLowerCase();
@@ -111,6 +116,7 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
         server.closeAllConnections();
         server.close(() => resolve());
       });
+      schedules.stop();
       await queueTrigger.stop();
       useServices(undefined);
     },
@@ -129,4 +135,37 @@ async function serveAdmin(
   const name = decodeURIComponent(url.pathname.split('/')[3] ?? '');
   reply(res, 202);
   await runTimer(name).catch(() => undefined);
+}
+
+/** Runs each timer function on its schedule (NCRONTAB or hh:mm:ss, %SETTING% resolved), as the host does. */
+function scheduleTimers(
+  timers: Map<string, TimerFunctionOptions>,
+  settings: Record<string, string | undefined>,
+  run: (name: string) => Promise<unknown>,
+): { stop(): void } {
+  const handles = new Map<string, NodeJS.Timeout>();
+  const arm = (name: string, schedule: string): void => {
+    const delay = Math.max(0, nextOccurrence(schedule, new Date()).getTime() - Date.now());
+    // Node timers hold 32-bit delays; a later occurrence is re-armed on the way.
+    const handle = setTimeout(() => {
+      if (delay > 2 ** 31 - 1) return arm(name, schedule);
+      void run(name).finally(() => handles.has(name) && arm(name, schedule));
+    }, Math.min(delay, 2 ** 31 - 1));
+    handle.unref();
+    handles.set(name, handle);
+  };
+  for (const [name, options] of timers) {
+    const schedule = options.schedule.replace(/%(\w+)%/g, (_, key: string) => {
+      const value = settings[key];
+      if (!value) throw new Error(`timer ${name}: app setting ${key} is not set`);
+      return value;
+    });
+    arm(name, schedule);
+  }
+  return {
+    stop: () => {
+      for (const handle of handles.values()) clearTimeout(handle);
+      handles.clear();
+    },
+  };
 }

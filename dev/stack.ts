@@ -46,13 +46,15 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     stops.push(azurite.stop);
     const arm = await startArmStandIn({ throttle: { timeScale: 100 }, ...o.arm });
     stops.push(arm.close);
-    const config = loadConfig({
+    const appSettings = {
       AzureWebJobsStorage: azurite.connectionString,
       SUBSCRIPTION_IDS: LOCAL_SUBSCRIPTION,
       ARM_ENDPOINT: arm.url,
       KEY_VAULT_HOST_SUFFIXES: '127.0.0.1',
+      SWEEP_SCHEDULE: '0 0 */6 * * *',
       ...o.settings,
-    });
+    };
+    const config = loadConfig(appSettings);
     const services = buildServices(config, {
       credential: localCredential,
       trustedCa: selfSignedCertificate().cert,
@@ -67,6 +69,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       port: o.port ?? 0,
       retryAfterSeconds: 1,
       pollMs: 50,
+      appSettings,
       ...(o.functionKey ? { functionKey: o.functionKey } : {}),
       ...(o.onLog ? { onLog: o.onLog } : {}),
     });

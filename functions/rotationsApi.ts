@@ -7,10 +7,7 @@ import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps
 
 // Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
 
-function deps(): ManualDeps {
-  const s = services();
-  return { ...s, isAllowedVault: (uri) => s.keys.isAllowedVault(uri) };
-}
+const deps = (): ManualDeps => services();
 
 function accepted(result: Result<QueuedJob[]>): HttpResponseInit {
   if (!result.ok) return problemResponse(refusalProblem(result.refusal));

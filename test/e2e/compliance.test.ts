@@ -191,3 +191,21 @@ describe('sweep cost', () => {
     assert.equal(small.kv, 4, 'per key: one version listing and one read of the bound (= newest usable) version');
   });
 });
+
+describe('the dev host runs the timer on SWEEP_SCHEDULE', () => {
+  let stack: LocalStack;
+  before(async () => {
+    stack = await startLocalStack({ settings: { SWEEP_SCHEDULE: '* * * * * *' } });
+  });
+  after(() => stack.stop());
+
+  it('a sweep runs within a couple of seconds when the schedule says every second', async () => {
+    const deadline = Date.now() + 10_000;
+    let sweep = await stack.services.sweeps.latest();
+    while (!sweep && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      sweep = await stack.services.sweeps.latest();
+    }
+    assert.equal(sweep?.trigger, 'timer');
+  });
+});
