@@ -1,55 +1,17 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { request } from 'node:https';
-import { basename } from 'node:path';
 import { test } from 'node:test';
-import { CognitiveServicesManagementClient, type Account } from '@azure/arm-cognitiveservices';
-import { KeyVaultManagementClient } from '@azure/arm-keyvault';
-import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
-import { localCredential } from '../../dev/credential';
-import { listenHttps, selfSignedCertificate } from '../../dev/tls';
-import { fixtureFiles, fixturesDir, readFixture } from '../support/fixtures';
+import type { Account } from '@azure/arm-cognitiveservices';
+import { selfSignedCertificate } from '../../dev/tls';
+import {
+  accountPath, cmkAccount, collect, csClient, encryption, fast, kvClient, sub, withStandIn, type Example,
+} from '../support/armTestKit';
+import { readFixture } from '../support/fixtures';
 
-const sub = '00000000-1111-2222-3333-444444444444';
-const fast = { updateIntervalInMs: 1 };
+// Behaviour of the ARM stand-in; its contract with the REST examples is in armStandIn.contract.test.ts.
+
 const bearer = { authorization: 'Bearer x' };
-const accountPath = (rg: string, name: string): string =>
-  `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.CognitiveServices/accounts/${name}`;
-const clientOptions = (url: string) => ({
-  endpoint: url,
-  tlsOptions: { ca: selfSignedCertificate().cert },
-  retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 50 },
-});
-const csClient = (url: string, subscriptionId = sub) =>
-  new CognitiveServicesManagementClient(localCredential, subscriptionId, clientOptions(url));
-const kvClient = (url: string, subscriptionId = sub) =>
-  new KeyVaultManagementClient(localCredential, subscriptionId, clientOptions(url));
-
-const vaultKey = { keyName: 'cmk', keyVaultUri: 'https://kv1.vault.azure.net/' };
-const encryption = (keyVersion: string) => ({
-  keySource: 'Microsoft.KeyVault',
-  keyVaultProperties: { ...vaultKey, keyVersion } as Record<string, string>,
-});
 const encryptionTo = (keyVersion: string): Account => ({ properties: { encryption: encryption(keyVersion) } });
-
-function cmkAccount(rg: string, name: string, keyVersion = 'v1') {
-  return {
-    id: accountPath(rg, name), name, type: 'Microsoft.CognitiveServices/accounts', location: 'eastus', kind: 'OpenAI',
-    identity: { type: 'SystemAssigned', principalId: 'p', tenantId: 't' },
-    properties: {
-      provisioningState: 'Succeeded', endpoint: `https://${name}.openai.azure.com/`, encryption: encryption(keyVersion),
-    } as Record<string, unknown>,
-  };
-}
-
-async function withStandIn(options: ArmStandInOptions, body: (standIn: ArmStandIn) => Promise<void>): Promise<void> {
-  const standIn = await startArmStandIn(options);
-  try {
-    await body(standIn);
-  } finally {
-    await standIn.close();
-  }
-}
 
 interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: any }
 
@@ -70,144 +32,6 @@ function raw(url: string, method: string, headers: Record<string, string> = {}, 
 function restError(e: unknown, statusCode: number): e is Error & { statusCode: number; code?: string } {
   return e instanceof Error && e.name === 'RestError' && (e as { statusCode?: number }).statusCode === statusCode;
 }
-
-/** Field names and value types, recursively; the values themselves are ignored. */
-type Shape = string | Shape[] | { [key: string]: Shape };
-function shapeOf(value: unknown): Shape {
-  if (value === null) return 'null';
-  if (value instanceof Date) return 'Date';
-  if (Array.isArray(value)) return value.map(shapeOf);
-  if (typeof value !== 'object') return typeof value;
-  const shape: { [key: string]: Shape } = {};
-  for (const [key, field] of Object.entries(value).sort(([a], [b]) => a.localeCompare(b))) {
-    if (field !== undefined) shape[key] = shapeOf(field);
-  }
-  return shape;
-}
-
-async function collect<T extends { id?: string }>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all.sort((a, b) => (a.id ?? '').toLowerCase().localeCompare((b.id ?? '').toLowerCase()));
-}
-
-// ---------- 1. Contract against the REST examples ----------
-
-interface Example {
-  operationId?: string;
-  parameters: Record<string, any>;
-  responses?: Record<string, { body?: any }>;
-}
-interface Contract {
-  /** The example response the SDK's final result is compared with. */
-  status: string;
-  seed(standIn: ArmStandIn, body: any): void;
-  call(url: string, p: Record<string, any>): Promise<unknown>;
-}
-
-const seedOne = (standIn: ArmStandIn, body: object): void => standIn.putAccount(body);
-const seedList = (standIn: ArmStandIn, body: { value: object[] }): void =>
-  body.value.forEach((account) => standIn.putAccount(account));
-const contracts: Record<string, Contract> = {
-  Accounts_Get: {
-    status: '200', seed: seedOne,
-    call: (url, p) => csClient(url, p['subscriptionId']).accounts.get(p['resourceGroupName'], p['accountName']),
-  },
-  Accounts_List: {
-    status: '200', seed: seedList, call: (url, p) => collect(csClient(url, p['subscriptionId']).accounts.list()),
-  },
-  Accounts_ListByResourceGroup: {
-    status: '200', seed: seedList,
-    call: (url, p) => collect(csClient(url, p['subscriptionId']).accounts.listByResourceGroup(p['resourceGroupName'])),
-  },
-  // The final result of an update is the 200 body; the 202 body is only the first answer.
-  Accounts_Update: {
-    status: '200', seed: seedOne,
-    call: (url, p) => csClient(url, p['subscriptionId'])
-      .accounts.beginUpdateAndWait(p['resourceGroupName'], p['accountName'], p['account'], fast),
-  },
-  // A PUT of a new account answers 201, so the 201 example is the one to match.
-  Accounts_Create: {
-    status: '201', seed: () => undefined,
-    call: (url, p) => csClient(url, p['subscriptionId'])
-      .accounts.beginCreateAndWait(p['resourceGroupName'], p['accountName'], p['account'], fast),
-  },
-  Vaults_Get: {
-    status: '200', seed: (standIn, body) => standIn.putVault(body),
-    call: (url, p) => kvClient(url, p['subscriptionId']).vaults.get(p['resourceGroupName'], p['vaultName']),
-  },
-};
-// Older examples carry no operationId.
-const operationByFile: Record<string, string> = {
-  'CreateAccount.json': 'Accounts_Create', 'CreateAccountMin.json': 'Accounts_Create', 'GetAccount.json': 'Accounts_Get',
-  'ListAccountsByResourceGroup.json': 'Accounts_ListByResourceGroup', 'getVault.json': 'Vaults_Get',
-  'ListAccountsBySubscription.json': 'Accounts_List', 'UpdateAccount.json': 'Accounts_Update',
-};
-
-/** Serves one example response verbatim, whatever is asked, and remembers what was asked. */
-async function exampleServer(status: string, body: unknown) {
-  const asked: string[] = [];
-  const server = await listenHttps((req, res) => {
-    asked.push(`${req.method} ${new URL(req.url ?? '/', 'https://x').pathname}`.toLowerCase());
-    req.resume();
-    res.writeHead(Number(status), { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  });
-  return { ...server, asked };
-}
-
-test('contract: the SDK reads stand-in answers with the same shape as the REST examples', async (t) => {
-  const examples = readdirSync(fixturesDir)
-    .filter((folder) => /^(cognitiveservices|keyvault-mgmt)-/.test(folder))
-    .flatMap((folder) => fixtureFiles(folder))
-    .map((file) => ({ file, example: readFixture<Example>(file) }))
-    .filter(({ example }) => example.responses !== undefined);
-  const covered: string[] = [];
-  for (const { file, example } of examples) {
-    const operation = example.operationId ?? operationByFile[basename(file)];
-    assert.ok(operation, `${file}: unknown operation; map it in operationByFile`);
-    const contract = contracts[operation];
-    const name = `${file} (${operation})`;
-    if (!contract) {
-      await t.test(name, { skip: 'the stand-in does not implement this operation' }, () => undefined);
-      continue;
-    }
-    await t.test(name, async () => {
-      const answer = example.responses?.[contract.status] ?? example.responses?.['200'];
-      assert.ok(answer?.body, `${file} has a response body`);
-      const p = example.parameters;
-      const server = await exampleServer(contract.status, answer.body);
-      try {
-        const expected = await contract.call(server.url, p);
-        await withStandIn({}, async (standIn) => {
-          contract.seed(standIn, structuredClone(answer.body));
-          const actual = await contract.call(standIn.url, p);
-          assert.deepEqual(shapeOf(actual), shapeOf(expected));
-          const first = standIn.requests[0];
-          assert.equal(`${first?.method} ${first?.path}`.toLowerCase(), server.asked[0], 'same operation called');
-        });
-      } finally {
-        await server.close();
-      }
-      covered.push(file);
-    });
-  }
-  assert.ok(covered.length > 0, 'at least one example is covered');
-  t.diagnostic(`covered: ${covered.join(', ')}`);
-});
-
-test('an account without properties.encryption has no encryption through the SDK (no default keySource)', async () => {
-  await withStandIn({}, async (standIn) => {
-    const plain = cmkAccount('rg', 'plain');
-    delete plain.properties['encryption'];
-    standIn.putAccount(plain);
-    const account = await csClient(standIn.url).accounts.get('rg', 'plain');
-    assert.equal(account.properties?.provisioningState, 'Succeeded');
-    assert.equal(account.properties?.encryption, undefined);
-  });
-});
-
-// ---------- 2. Behaviour ----------
 
 test('lists page through absolute nextLinks; ids match case-insensitively and keep their casing', async () => {
   await withStandIn({ pageSize: 2 }, async (standIn) => {

@@ -18,8 +18,9 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     deps = rebindDeps();
     deps.keys.add(keyVersion(hex(1)), keyVersion(hex(2), { createdOn: new Date('2026-02-01T00:00:00Z') }));
     deps.accounts.put(boundAccount('a1', hex(1)), boundAccount('a2', hex(1)));
-    const keys = Object.assign(deps.keys as FakeKeyStore, { isAllowedVault: (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net') });
-    useServices({ ...deps, keys, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
+    const isAllowedVault = (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net');
+    const keys = Object.assign(deps.keys as FakeKeyStore, { isAllowedVault });
+    useServices({ ...deps, keys, isAllowedVault, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
   });
   afterEach(() => useServices(undefined));
 

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, test, type TestContext } from 'node:test';
+import { keyClient, vault } from '../support/keyVaultTestKit';
+
+// The Key Vault stand-in's Event Grid system topic, delivered to a local webhook.
+
+interface Delivery { headers: IncomingHttpHeaders; body: any }
+async function webhook(t: TestContext, statuses: number[] = []): Promise<{ url: string; deliveries: Delivery[] }> {
+  const deliveries: Delivery[] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    req.on('end', () => {
+      deliveries.push({ headers: req.headers, body: JSON.parse(text) });
+      res.writeHead(statuses.shift() ?? 200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/events`, deliveries };
+}
+
+describe('Event Grid system topic', () => {
+  test('createRsaKey emits one KeyNewVersionCreated in Event Grid schema', async (t) => {
+    const hook = await webhook(t);
+    const v = await vault(t, { name: 'cmk-demo', eventWebhook: hook.url });
+    const key = await keyClient(v.vaultUri).createRsaKey('cmk', { keySize: 2048 });
+    await v.deliveriesSettled();
+
+    assert.equal(hook.deliveries.length, 1);
+    const { headers, body } = hook.deliveries[0]!;
+    assert.equal(headers['aeg-event-type'], 'Notification');
+    assert.match(headers['content-type'] ?? '', /^application\/json/);
+    assert.ok(Array.isArray(body) && body.length === 1);
+    const [event] = body;
+    assert.match(event.id, /^[0-9a-f-]{36}$/);
+    assert.equal(event.topic, v.armId);
+    assert.equal(event.subject, 'cmk');
+    assert.equal(event.eventType, 'Microsoft.KeyVault.KeyNewVersionCreated');
+    assert.ok(!Number.isNaN(Date.parse(event.eventTime)));
+    assert.equal(event.dataVersion, '1');
+    assert.equal(event.metadataVersion, '1');
+    assert.deepEqual(event.data, {
+      Id: key.id, VaultName: 'cmk-demo', ObjectType: 'Key', ObjectName: 'cmk',
+      Version: key.properties.version, NBF: null, EXP: null,
+    });
+  });
+
+  test('emits CloudEvents 1.0 batches when configured, and expiry events on request', async (t) => {
+    const hook = await webhook(t);
+    const v = await vault(t, { eventWebhook: hook.url, eventSchema: 'CloudEventSchemaV1_0' });
+    const expiresOn = new Date(Date.UTC(2030, 0, 1));
+    const { version, kid } = await v.createKey('cmk', { expiresOn });
+    await v.publish('KeyNearExpiry', 'cmk', version);
+    await v.deliveriesSettled();
+
+    assert.equal(hook.deliveries.length, 2);
+    assert.match(hook.deliveries[0]!.headers['content-type'] ?? '', /^application\/cloudevents-batch\+json/);
+    const types = hook.deliveries.map((d) => d.body[0].type).sort();
+    assert.deepEqual(types, ['Microsoft.KeyVault.KeyNearExpiry', 'Microsoft.KeyVault.KeyNewVersionCreated']);
+    const event = hook.deliveries[0]!.body[0];
+    assert.equal(event.specversion, '1.0');
+    assert.equal(event.source, v.armId);
+    assert.equal(event.subject, 'cmk');
+    assert.ok(!Number.isNaN(Date.parse(event.time)));
+    assert.equal(event.data.Id, kid);
+    assert.equal(event.data.EXP, expiresOn.getTime() / 1000);
+  });
+
+  test('retries a failed delivery, as Event Grid does', async (t) => {
+    const hook = await webhook(t, [503, 500]);
+    const v = await vault(t, { eventWebhook: hook.url, deliveryBackoffMs: 5 });
+    await v.createKey('cmk');
+    await v.deliveriesSettled();
+    assert.deepEqual(hook.deliveries.map((d) => d.headers['aeg-delivery-count']), ['0', '1', '2']);
+    assert.equal(new Set(hook.deliveries.map((d) => d.body[0].id)).size, 1);
+    assert.equal(v.events[0]?.outcome, 'delivered');
+  });
+});

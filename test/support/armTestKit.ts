@@ -1,0 +1,63 @@
+/** What the ARM stand-in's contract and behaviour tests share: SDK clients, seed accounts and a stand-in per test. */
+import { CognitiveServicesManagementClient } from '@azure/arm-cognitiveservices';
+import { KeyVaultManagementClient } from '@azure/arm-keyvault';
+import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
+import { localCredential } from '../../dev/credential';
+import { selfSignedCertificate } from '../../dev/tls';
+
+export const sub = '00000000-1111-2222-3333-444444444444';
+/** Poll long-running operations without waiting. */
+export const fast = { updateIntervalInMs: 1 };
+export const accountPath = (rg: string, name: string): string =>
+  `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.CognitiveServices/accounts/${name}`;
+const clientOptions = (url: string) => ({
+  endpoint: url,
+  tlsOptions: { ca: selfSignedCertificate().cert },
+  retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 50 },
+});
+export const csClient = (url: string, subscriptionId = sub) =>
+  new CognitiveServicesManagementClient(localCredential, subscriptionId, clientOptions(url));
+export const kvClient = (url: string, subscriptionId = sub) =>
+  new KeyVaultManagementClient(localCredential, subscriptionId, clientOptions(url));
+
+const vaultKey = { keyName: 'cmk', keyVaultUri: 'https://kv1.vault.azure.net/' };
+export const encryption = (keyVersion: string) => ({
+  keySource: 'Microsoft.KeyVault',
+  keyVaultProperties: { ...vaultKey, keyVersion } as Record<string, string>,
+});
+
+export function cmkAccount(rg: string, name: string, keyVersion = 'v1') {
+  return {
+    id: accountPath(rg, name), name, type: 'Microsoft.CognitiveServices/accounts', location: 'eastus', kind: 'OpenAI',
+    identity: { type: 'SystemAssigned', principalId: 'p', tenantId: 't' },
+    properties: {
+      provisioningState: 'Succeeded', endpoint: `https://${name}.openai.azure.com/`, encryption: encryption(keyVersion),
+    } as Record<string, unknown>,
+  };
+}
+
+export async function withStandIn(
+  options: ArmStandInOptions,
+  body: (standIn: ArmStandIn) => Promise<void>,
+): Promise<void> {
+  const standIn = await startArmStandIn(options);
+  try {
+    await body(standIn);
+  } finally {
+    await standIn.close();
+  }
+}
+
+/** Every item of a paged list, sorted by id without regard to case. */
+export async function collect<T extends { id?: string }>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all.sort((a, b) => (a.id ?? '').toLowerCase().localeCompare((b.id ?? '').toLowerCase()));
+}
+
+/** A REST API example from the fixtures: the request's parameters and the responses by status. */
+export interface Example {
+  operationId?: string;
+  parameters: Record<string, any>;
+  responses?: Record<string, { body?: any }>;
+}
