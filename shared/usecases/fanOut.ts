@@ -33,8 +33,9 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
   );
 
   const eligible = bound.filter((account) => {
-    if (optedOut(account, deps.optOutTag)) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
-    return !optedOut(account, deps.optOutTag);
+    const out = optedOut(account, deps.optOutTag);
+    if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
+    return !out;
   });
   if (job.action === 'notify' || job.action === 'expired') {
     await recordKeyFindings(job, eligible, deps, log);

@@ -156,6 +156,18 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     assert.ok(stack.host.logs.some((l) => l.level === 'error' && /Malformed rotation job: .*vaultUri/.test(l.message)));
   });
 
+  it('leaves an account tagged with OPT_OUT_TAG alone (unless the tag says false)', async () => {
+    const { version: v1 } = await vault.createKey('cmk-optout', { kty: 'RSA', size: 2048, publish: false });
+    const { accountArmId, accountResource } = await import('../../dev/estate');
+    const key = { vaultUri: vault.vaultUri, name: 'cmk-optout', version: v1 };
+    stack.arm.putAccount(accountResource({ name: 'aoai-opted-out', key, tags: { 'cmk-rotator:opt-out': 'true' } }));
+    stack.arm.putAccount(accountResource({ name: 'aoai-opted-in', key, tags: { 'CMK-ROTATOR:OPT-OUT': 'false' } }));
+    const { version: v2 } = await vault.createKey('cmk-optout', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+    assert.deepEqual(versionsOf(await readAccounts(stack, [accountArmId('aoai-opted-out'), accountArmId('aoai-opted-in')])), [v1, v2]);
+    assert.equal(stack.arm.patchCount(accountArmId('aoai-opted-out')), 0);
+  });
+
   it('answers the Event Grid subscription handshake and rejects a body that is not JSON', async () => {
     const validation = await postEvents(stack, [{ id: 'v', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' } }], 'SubscriptionValidation');
     assert.equal(validation.status, 200);
