@@ -74,7 +74,7 @@ export async function planRotation(req: RotationRequest, deps: ManualDeps): Prom
       lines.push({ accountId: account.id, ...(from ? { fromVersion: from } : {}), decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
       continue;
     }
-    const current = from ? await deps.keys.getKeyVersion(vaultUri, keyName, from).catch(() => undefined) : undefined;
+    const current = from ? await deps.keys.getKeyVersion(vaultUri, keyName, from) : undefined;
     const decision = decideRebind({ account, request: { vaultUri, keyName, force: req.force ?? false }, target, current, policy: deps.policy, now });
     lines.push({
       accountId: account.id,

@@ -35,7 +35,7 @@ export async function runRebind(job: RebindJob, attempt: number, deps: RebindDep
     async plan(account) {
       const bound = account.binding?.keyVersion;
       const current = bound && bound.toLowerCase() !== to.version.toLowerCase()
-        ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, bound).catch(() => undefined)
+        ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, bound)
         : undefined;
       const decision = decideRebind({
         account,

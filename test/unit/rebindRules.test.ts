@@ -81,6 +81,21 @@ describe('rule 3: never downgrade unless a person forces it', () => {
   });
 });
 
+describe('rule 3 under a failing read', () => {
+  it('does not PATCH when the bound version cannot be read for the age check; the queue retries', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v2.version));
+    const read = deps.keys.getKeyVersion.bind(deps.keys);
+    deps.keys.getKeyVersion = async (vault, key, version) => {
+      if (version === v2.version) throw new DependencyError('ServiceUnavailable', 'Key Vault is busy', true, 503);
+      return read(vault, key, version);
+    };
+    await assert.rejects(runRebind(job({ targetVersion: v1.version }), 1, deps, silentLogger()), /Key Vault is busy/);
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+});
+
 describe('rule 4: the same version already bound', () => {
   it('answers already-current without a PATCH, whatever the case of the version', () => {
     const d = decide({ account: boundAccount('a1', v2.version.toUpperCase()), current: undefined });
