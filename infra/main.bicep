@@ -44,7 +44,7 @@ param vaultPermissionModel string = 'rbac'
 @description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
 param accountScopes string
 
-@description('Comma-separated subscription ids the compliance sweep scans (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes.')
+@description('Comma-separated subscription ids the service lists accounts and vaults in (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes. Each gets the read-only discovery role at subscription scope.')
 param subscriptionIds string = ''
 
 @description('Name of the vault\'s Event Grid system topic. Azure allows one system topic per vault: if the vault already has one in its own resource group, give its name and it is adopted (a system-assigned identity is added for dead-lettering); empty means egst-<vault name>.')
@@ -155,7 +155,10 @@ var keyVaultName = last(keyVaultIdSegments)
 var accountScopeList = filter(map(split(accountScopes, ','), accountScope => trim(accountScope)), accountScope => !empty(accountScope))
 var accountSubscriptionScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 3)
 var accountResourceGroupScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 5)
-var accountSubscriptionIds = union(map(accountScopeList, accountScope => split(accountScope, '/')[2]), [])
+var accountSubscriptionIds = union(map(accountScopeList, accountScope => toLower(split(accountScope, '/')[2])), [])
+var subscriptionIdList = filter(map(split(subscriptionIds, ','), subscriptionId => toLower(trim(subscriptionId))), subscriptionId => !empty(subscriptionId))
+// SUBSCRIPTION_IDS as deployed; the discovery reader role is assigned at exactly these subscriptions.
+var sweepSubscriptionIds = empty(subscriptionIdList) ? accountSubscriptionIds : union(subscriptionIdList, [])
 var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), keyName => !empty(keyName))
 
 // Names the code uses: shared/adapters/tables/storage.ts (TABLES) and shared/adapters/queue.ts (ROTATION_QUEUE).
@@ -175,12 +178,13 @@ var functionAppName = '${abbrs.webSitesFunctions}cmk-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
-// The custom role's id is stable per environment so re-provisioning updates it instead of adding another.
+// The custom roles' ids are stable per environment so re-provisioning updates them instead of adding others.
 var accountsRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-account-key-binder')
+var discoveryRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-discovery-reader')
 
 // Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
 var serviceSettings = {
-  SUBSCRIPTION_IDS: empty(subscriptionIds) ? join(accountSubscriptionIds, ',') : subscriptionIds
+  SUBSCRIPTION_IDS: join(sweepSubscriptionIds, ',')
   ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
   KEY_VAULT_HOST_SUFFIXES: empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
   SWEEP_SCHEDULE: sweepSchedule
@@ -273,15 +277,23 @@ module storageAccess 'modules/storage-access.bicep' = {
   }
 }
 
-// One custom role for the accounts' scopes (and the vault, for its control-plane read) instead of Contributor.
+// Two custom roles instead of Contributor: the writer at the accounts' scopes, the read-only discovery role at the
+// subscriptions the service lists accounts and vaults in (list calls are authorised at the subscription).
 module accountsRole 'modules/accounts-role.bicep' = {
   name: 'cmk-accounts-role-${resourceToken}'
   params: {
     roleDefinitionName: accountsRoleDefinitionName
     roleName: 'cmk-rotator account key binder (${environmentName}-${resourceToken})'
-    assignableScopes: union(accountScopeList, [
-      keyVaultResourceId
-    ])
+    assignableScopes: accountScopeList
+  }
+}
+
+module discoveryRole 'modules/discovery-role.bicep' = {
+  name: 'cmk-discovery-role-${resourceToken}'
+  params: {
+    roleDefinitionName: discoveryRoleDefinitionName
+    roleName: 'cmk-rotator discovery reader (${environmentName}-${resourceToken})'
+    assignableScopes: map(sweepSubscriptionIds, subscriptionId => '/subscriptions/${subscriptionId}')
   }
 }
 
@@ -292,7 +304,6 @@ module keyVaultAccess 'modules/key-vault-access.bicep' = {
     keyVaultName: keyVaultName
     principalId: functionApp.outputs.principalId
     permissionModel: vaultPermissionModel
-    accountsRoleDefinitionName: accountsRole.outputs.roleDefinitionName
   }
 }
 
@@ -312,6 +323,16 @@ module accountsAccessSubscriptions 'modules/accounts-access-subscription.bicep' 
   params: {
     principalId: functionApp.outputs.principalId
     roleDefinitionName: accountsRole.outputs.roleDefinitionName
+  }
+}]
+
+// Subscription scope by design: the discovery role reads only, and the list calls need it at the subscription.
+module discoveryAccess 'modules/discovery-access-subscription.bicep' = [for (subscriptionId, i) in sweepSubscriptionIds: {
+  name: 'cmk-discovery-access-${resourceToken}-${i}'
+  scope: subscription(subscriptionId)
+  params: {
+    principalId: functionApp.outputs.principalId
+    roleDefinitionName: discoveryRole.outputs.roleDefinitionName
   }
 }]
 
@@ -367,4 +388,6 @@ output KEY_VAULT_SYSTEM_TOPIC_NAME string = keyVaultTopic.outputs.name
 output DEAD_LETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
 output ACCOUNTS_ROLE_DEFINITION_ID string = accountsRole.outputs.roleDefinitionId
 output ACCOUNT_SCOPES_GRANTED array = accountScopeList
+output DISCOVERY_ROLE_DEFINITION_ID string = discoveryRole.outputs.roleDefinitionId
+output DISCOVERY_SUBSCRIPTIONS_GRANTED array = sweepSubscriptionIds
 output EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription

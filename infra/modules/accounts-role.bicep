@@ -1,5 +1,6 @@
 // Custom role for the Azure OpenAI accounts, used instead of Contributor: it can read an account, PATCH its
-// encryption (accounts/write), follow the PATCH's long-running operation, and read the vault the binding names.
+// encryption (accounts/write) and follow the PATCH's long-running operation. Listing accounts and vaults is the
+// discovery reader's job (discovery-role.bicep, at subscription scope).
 targetScope = 'subscription'
 
 @description('Stable GUID name of the role definition.')
@@ -8,7 +9,7 @@ param roleDefinitionName string
 @description('Display name; unique in the tenant.')
 param roleName string
 
-@description('Where the role may be assigned: the accounts\' resource groups or subscriptions, and the vault.')
+@description('Where the role may be assigned: the accounts\' resource groups or subscriptions (accountScopes).')
 param assignableScopes array
 
 // The PATCH is a long-running operation polled under locations/<region>/operationResults. The provider's published
@@ -17,14 +18,13 @@ var accountKeyBinderActions = [
   'Microsoft.CognitiveServices/accounts/read'
   'Microsoft.CognitiveServices/accounts/write'
   'Microsoft.CognitiveServices/locations/operationResults/read'
-  'Microsoft.KeyVault/vaults/read'
 ]
 
 resource accountKeyBinder 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: roleDefinitionName
   properties: {
     roleName: roleName
-    description: 'cmk-rotator: read Azure OpenAI / AI services accounts and rebind their customer-managed key version; read the Key Vault they use. No listKeys, no delete.'
+    description: 'cmk-rotator: read Azure OpenAI / AI services accounts and rebind their customer-managed key version. No listKeys, no delete.'
     type: 'CustomRole'
     assignableScopes: assignableScopes
     permissions: [

@@ -1,5 +1,6 @@
-// The service's access to the existing Key Vault, in the vault's resource group: read keys and their versions,
-// rotate a key, read its rotation policy, and read the vault's ARM properties for the CMK precondition audit.
+// The service's data-plane access to the existing Key Vault, in the vault's resource group: read keys and their
+// versions, rotate a key, read its rotation policy. The precondition audit reads the vault's ARM properties by listing
+// the vaults of each SUBSCRIPTION_IDS subscription, which the discovery reader role grants at subscription scope.
 
 @description('Name of the existing Key Vault in this resource group.')
 param keyVaultName string
@@ -13,9 +14,6 @@ param principalId string
 ])
 @description('The vault\'s permission model (properties.enableRbacAuthorization true means rbac).')
 param permissionModel string
-
-@description('GUID name of the cmk-rotator custom role; here it grants only Microsoft.KeyVault/vaults/read.')
-param accountsRoleDefinitionName string
 
 // Access-policy vaults: exactly the data-plane calls the service makes (get key/version, list versions, rotate, get rotation policy).
 var keyPermissions = [
@@ -56,17 +54,6 @@ resource keyCryptoOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoOfficerRoleId)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-// The audit reads soft delete and purge protection from ARM even when the vault is outside the accounts' scopes.
-resource vaultReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, principalId, accountsRoleDefinitionName)
-  scope: vault
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', accountsRoleDefinitionName)
     principalId: principalId
     principalType: 'ServicePrincipal'
   }

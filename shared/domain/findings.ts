@@ -61,7 +61,7 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
   'vault-not-recoverable': { severity: 'warning', why: 'works today, but a purge would lose the data for good; the doc requires soft delete and purge protection' },
   'identity-not-system-assigned': { severity: 'warning', why: 'the Azure OpenAI CMK doc requires a system-assigned identity' },
   'region-mismatch': { severity: 'warning', why: "the doc requires the vault in the account's region; a cross-region binding may stop being accepted" },
-  'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or Reader role' },
+  'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or the discovery reader role' },
   'access-unverifiable': { severity: 'info', why: 'RBAC role assignments are not read, so the access check is not made rather than guessed' },
 };
 
@@ -237,8 +237,8 @@ function vaultFindings(account: AccountState, view: VaultView): Finding[] {
   if (view.status !== 'ok') {
     const reason = view.status === 'error' ? view.reason : 'no vault with this URI in the configured subscriptions';
     const remedy = view.status === 'error'
-      ? "Check the rotator's Reader role on the vault's subscription; the next sweep reads it again."
-      : "Add the vault's subscription to SUBSCRIPTION_IDS and give the rotator Reader on the vault.";
+      ? "Check the rotator's discovery reader role on the vault's subscription; the next sweep reads it again."
+      : "Add the vault's subscription to SUBSCRIPTION_IDS (the deployment grants the discovery reader role there).";
     return [finding('vault-unreadable', { vaultUri: account.binding?.vaultUri ?? null, status: view.status, reason }, remedy)];
   }
   const vault = view.vault;

@@ -32,13 +32,14 @@ import {
 
 const ROOT = repoRoot();
 
-/** The custom role for the accounts: exactly these actions, nothing more (see infra/modules/accounts-role.bicep). */
+/** The writer role at the accounts' scopes: read an account, PATCH it, poll the PATCH (infra/modules/accounts-role.bicep). */
 const ACCOUNT_ROLE_ACTIONS = [
   'Microsoft.CognitiveServices/accounts/read',
   'Microsoft.CognitiveServices/accounts/write',
   'Microsoft.CognitiveServices/locations/operationResults/read',
-  'Microsoft.KeyVault/vaults/read',
 ];
+/** The discovery reader at each SUBSCRIPTION_IDS subscription: accounts.list() and vaults.listBySubscription() (infra/modules/discovery-role.bicep). */
+const DISCOVERY_ROLE_ACTIONS = ['Microsoft.CognitiveServices/accounts/read', 'Microsoft.KeyVault/vaults/read'];
 const KEY_EVENT_TYPES = [
   'Microsoft.KeyVault.KeyNewVersionCreated',
   'Microsoft.KeyVault.KeyNearExpiry',
@@ -60,6 +61,13 @@ const ACCOUNT_ASSIGNMENT_MODULES = {
   resourceGroup: 'infra/modules/accounts-access-rg.bicep',
   subscription: 'infra/modules/accounts-access-subscription.bicep',
 };
+/** The one other scope-less assignment: the read-only discovery role, subscription-wide by design (list calls are authorised there). */
+const DISCOVERY_ASSIGNMENT_MODULE = 'infra/modules/discovery-access-subscription.bicep';
+/** Parameter values for evaluating main.bicep: mixed-case ids, spaces, a repeated subscription and an empty entry. */
+const SUB_A = '0b1e5e7a-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
+const SUB_B = '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f';
+const SUB_C = '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a';
+const ACCOUNT_SCOPES = `/subscriptions/${SUB_A.toUpperCase()}/resourceGroups/rg-openai, /subscriptions/${SUB_A}/resourceGroups/rg-ai ,,/subscriptions/${SUB_B}`;
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 
 let files: BicepFile[] = [];
@@ -80,11 +88,11 @@ function readText(rel: string): string {
   return readFileSync(path.join(ROOT, rel), 'utf8');
 }
 
-/** The module call in main.bicep for a module path, and the module's scope with its params bound to the call. */
-function moduleCall(target: string): { call: Declaration; scope: Scope } {
+/** The module call in main.bicep for a module path, and the module's scope with its params bound to the call (and main's params to `bound`). */
+function moduleCall(target: string, bound: ReadonlyMap<string, Value> = new Map()): { call: Declaration; scope: Scope } {
   const call = main.of('module').find((m) => m.target === target);
   assert.ok(call, `main.bicep does not call ${target}`);
-  return { call, scope: new Scope(main).module(files, call) };
+  return { call, scope: new Scope(main, undefined, bound).module(files, call) };
 }
 
 function only(scope: Scope, type: string): Declaration {
@@ -295,8 +303,8 @@ describe('Function App', () => {
 });
 
 /** The Function App's app settings as deployed: the `appsettings` config resource, evaluated through main's arguments. */
-function appSettings(): Record<string, Value> {
-  const { scope } = moduleCall('modules/function-app.bicep');
+function appSettings(bound: ReadonlyMap<string, Value> = new Map()): Record<string, Value> {
+  const { scope } = moduleCall('modules/function-app.bicep', bound);
   const config = scope.file.resources('Microsoft.Web/sites/config').find((r) => stringLiteral(property(r.body, 'name')) === 'appsettings');
   assert.ok(config, 'function-app.bicep should declare the appsettings config resource');
   const settings = value(scope, config.body, 'properties');
@@ -420,7 +428,7 @@ function roleIds(scope: Scope, assignment: Declaration): string[] {
 }
 
 describe('least privilege', () => {
-  test('role assignments: resource scope (or the accounts\' scopes from the parameter), guid() names, role ids in named variables', () => {
+  test('role assignments: resource scope (or the accounts\' scopes from the parameter, or the discovery reader\'s subscriptions), guid() names, role ids in named variables', () => {
     const assignments = files.flatMap((f) => f.resources('Microsoft.Authorization/roleAssignments').map((a) => ({ file: f, a })));
     assert.ok(assignments.length >= 7, `expected the storage, telemetry, dead-letter, vault and accounts assignments, found ${assignments.length}`);
     for (const { file, a } of assignments) {
@@ -440,8 +448,8 @@ describe('least privilege', () => {
         continue;
       }
       // No scope: the assignment applies to the module's own resource group or subscription.
-      const allowed = file.targetScope === 'subscription' ? ACCOUNT_ASSIGNMENT_MODULES.subscription : ACCOUNT_ASSIGNMENT_MODULES.resourceGroup;
-      assert.equal(file.rel, allowed, `${at} has no resource scope; only the accounts' assignment modules may do that`);
+      const allowed = file.targetScope === 'subscription' ? [ACCOUNT_ASSIGNMENT_MODULES.subscription, DISCOVERY_ASSIGNMENT_MODULE] : [ACCOUNT_ASSIGNMENT_MODULES.resourceGroup];
+      assert.ok(allowed.includes(file.rel), `${at} has no resource scope; only the accounts' and the discovery assignment modules may do that`);
     }
     assert.equal(main.resources('Microsoft.Authorization/roleAssignments').length, 0, 'main.bicep assigns nothing at the subscription itself');
 
@@ -453,6 +461,45 @@ describe('least privilege', () => {
       const segments = kind === 'subscription' ? '3' : '5';
       const filter = reachable(main, call.loop.iterable).find((n) => n.type === 'binary_expression' && n.text.includes('split(') && n.text.endsWith(`== ${segments}`));
       assert.ok(filter, `${rel} only receives ${kind} ids (${segments} path segments)`);
+      assert.equal(propertyPath(call.body, 'params.roleDefinitionName')?.text, 'accountsRole.outputs.roleDefinitionName', `${rel} assigns the writer role`);
+    }
+
+    // Evaluated with real parameter values: resource-group entries stay resource groups, subscription entries subscriptions.
+    const scope = new Scope(main, undefined, new Map([['accountScopes', ACCOUNT_SCOPES]]));
+    const iterated = (rel: string): Value => scope.evaluate(moduleCall(path.posix.relative('infra', rel)).call.loop?.iterable);
+    assert.deepEqual(iterated(ACCOUNT_ASSIGNMENT_MODULES.resourceGroup), [`/subscriptions/${SUB_A.toUpperCase()}/resourceGroups/rg-openai`, `/subscriptions/${SUB_A}/resourceGroups/rg-ai`]);
+    assert.deepEqual(iterated(ACCOUNT_ASSIGNMENT_MODULES.subscription), [`/subscriptions/${SUB_B}`]);
+  });
+
+  test('the discovery reader is assigned at every subscription in the effective SUBSCRIPTION_IDS, and nowhere else', () => {
+    const { call } = moduleCall(path.posix.relative('infra', DISCOVERY_ASSIGNMENT_MODULE));
+    assert.ok(call.loop, 'the discovery assignment module is called once per subscription');
+    const [subscriptionVariable] = call.loop.variables;
+    const target = property(call.body, 'scope');
+    assert.equal(target?.type, 'call_expression');
+    assert.equal(target?.childForFieldName('function')?.text, 'subscription', 'deployed at subscription scope');
+    assert.deepEqual(target?.childForFieldName('arguments')?.namedChildren.map((n) => n.text), [subscriptionVariable], 'at the subscription of the current iteration');
+    assert.equal(propertyPath(call.body, 'params.roleDefinitionName')?.text, 'discoveryRole.outputs.roleDefinitionName', 'assigns the discovery reader, never the writer');
+    assert.equal(propertyPath(call.body, 'params.principalId')?.text, 'functionApp.outputs.principalId');
+    const module = infraFile(DISCOVERY_ASSIGNMENT_MODULE);
+    assert.equal(module.targetScope, 'subscription');
+    const assignments = module.resources('Microsoft.Authorization/roleAssignments');
+    assert.equal(assignments.length, 1);
+    assert.equal(property(assignments[0]?.body, 'scope'), undefined, 'the assignment covers the whole subscription');
+
+    // The subscriptions iterated are exactly the app's SUBSCRIPTION_IDS, for each way of setting the parameters.
+    const cases: { subscriptionIds: string; expected: string[] }[] = [
+      { subscriptionIds: '', expected: [SUB_A, SUB_B] },
+      { subscriptionIds: ' , ', expected: [SUB_A, SUB_B] },
+      { subscriptionIds: `${SUB_C}, ${SUB_A.toUpperCase()},${SUB_C}`, expected: [SUB_C, SUB_A] },
+    ];
+    for (const { subscriptionIds, expected } of cases) {
+      const bound = new Map<string, Value>([['accountScopes', ACCOUNT_SCOPES], ['subscriptionIds', subscriptionIds]]);
+      const settings = appSettings(bound);
+      assert.equal(settings.SUBSCRIPTION_IDS, expected.join(','), `SUBSCRIPTION_IDS for subscriptionIds="${subscriptionIds}"`);
+      assert.deepEqual(new Scope(main, undefined, bound).evaluate(call.loop.iterable), expected, `discovery assignments for subscriptionIds="${subscriptionIds}"`);
+      const role = moduleCall('modules/discovery-role.bicep', bound);
+      assert.deepEqual(value(role.scope, only(role.scope, 'Microsoft.Authorization/roleDefinitions').body, 'properties.assignableScopes'), expected.map((id) => `/subscriptions/${id}`), 'assignable exactly there');
     }
   });
 
@@ -464,18 +511,32 @@ describe('least privilege', () => {
     }
   });
 
-  test('the accounts\' custom role has exactly the chosen actions and no data actions', () => {
-    const { call, scope } = moduleCall('modules/accounts-role.bicep');
+  test('two custom roles: the writer and the discovery reader, each with exactly its actions and no data actions', () => {
     const definitions = files.flatMap((f) => f.resources('Microsoft.Authorization/roleDefinitions'));
-    assert.equal(definitions.length, 1, 'one custom role');
-    const role = only(scope, 'Microsoft.Authorization/roleDefinitions');
-    assert.equal(value(scope, role.body, 'properties.type'), 'CustomRole');
-    const permissions = value(scope, role.body, 'properties.permissions');
-    assert.ok(Array.isArray(permissions) && permissions.length === 1 && isPlainObject(permissions[0]));
-    const [permission] = permissions as { [key: string]: Value }[];
-    assert.deepEqual(asStrings(permission?.actions ?? null, 'actions'), ACCOUNT_ROLE_ACTIONS);
-    for (const key of ['notActions', 'dataActions', 'notDataActions']) assert.deepEqual(permission?.[key] ?? [], [], key);
-    assert.ok(paramsUsed(main, propertyPath(call.body, 'params.assignableScopes') as Node).has('accountScopes'), 'assignable at the accounts\' scopes');
+    assert.equal(definitions.length, 2, 'the writer and the discovery reader');
+    for (const [module, actions] of [
+      ['modules/accounts-role.bicep', ACCOUNT_ROLE_ACTIONS],
+      ['modules/discovery-role.bicep', DISCOVERY_ROLE_ACTIONS],
+    ] as const) {
+      const { scope } = moduleCall(module);
+      const role = only(scope, 'Microsoft.Authorization/roleDefinitions');
+      assert.equal(value(scope, role.body, 'properties.type'), 'CustomRole');
+      const permissions = value(scope, role.body, 'properties.permissions');
+      assert.ok(Array.isArray(permissions) && permissions.length === 1 && isPlainObject(permissions[0]));
+      const [permission] = permissions as { [key: string]: Value }[];
+      assert.deepEqual(asStrings(permission?.actions ?? null, 'actions'), [...actions], `${module} actions`);
+      for (const key of ['notActions', 'dataActions', 'notDataActions']) assert.deepEqual(permission?.[key] ?? [], [], `${module} ${key}`);
+      const actionsNode = propertyPath(role.body, 'properties.permissions')?.namedChildren[0];
+      assert.equal(symbolAt(scope.file, property(actionsNode, 'actions'))?.kind, 'var', `${module} keeps its actions in a named variable`);
+    }
+    // The role names differ per environment, so two environments in one tenant do not collide.
+    assert.notEqual(main.byName.get('accountsRoleDefinitionName')?.value?.text, main.byName.get('discoveryRoleDefinitionName')?.value?.text);
+    const writer = moduleCall('modules/accounts-role.bicep', new Map([['accountScopes', ACCOUNT_SCOPES]]));
+    assert.deepEqual(
+      value(writer.scope, only(writer.scope, 'Microsoft.Authorization/roleDefinitions').body, 'properties.assignableScopes'),
+      [`/subscriptions/${SUB_A.toUpperCase()}/resourceGroups/rg-openai`, `/subscriptions/${SUB_A}/resourceGroups/rg-ai`, `/subscriptions/${SUB_B}`],
+      'the writer is assignable at the accounts\' scopes only (not at the vault)',
+    );
   });
 
   test('Key Vault: access policy ADDS get/list/rotate/getrotationpolicy, or RBAC grants Crypto Officer, chosen by vaultPermissionModel', () => {
@@ -499,6 +560,8 @@ describe('least privilege', () => {
     assert.equal(rbac.length, 1);
     assert.match(rbac[0]?.condition?.text ?? '', /'rbac'/);
     assert.deepEqual(roleIds(scope, rbac[0] as Declaration), [ROLE.keyVaultCryptoOfficer]);
+    // The vault's ARM properties come from listing its subscription's vaults (discovery reader); a vault-scoped read adds nothing.
+    assert.equal(scope.file.resources('Microsoft.Authorization/roleAssignments').length, 1, 'no other role at the vault');
   });
 
   test('storage and telemetry roles for the app are the data roles the host and the service need, on their resources', () => {
