@@ -2,6 +2,7 @@ import { InvocationContext } from '@azure/functions';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LogHandler } from './invocations';
+import { readBody } from './readBody';
 
 export type EventGridHandler = (event: unknown, context: InvocationContext) => Promise<unknown>;
 
@@ -55,15 +56,6 @@ export async function serveEventGrid(
   );
   const failed = results.filter((r) => r.status === 'rejected').length;
   return failed ? reply(res, 500, { error: `${failed} of ${events.length} events failed` }) : reply(res, 202);
-}
-
-export function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 export function reply(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {

@@ -1,7 +1,8 @@
 import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResponseInit } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody, reply } from './eventGridWebhook';
+import { reply } from './eventGridWebhook';
+import { readBody } from './readBody';
 import type { LogHandler } from './invocations';
 
 interface Route {

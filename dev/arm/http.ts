@@ -64,15 +64,6 @@ export class Exchange {
   }
 }
 
-export function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 /** Parses a request body; undefined means "not JSON", which ARM answers with InvalidRequestContent. */
 export function parseJsonBody(text: string): Json | undefined {
   if (text.trim() === '') return {};

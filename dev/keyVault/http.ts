@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../readBody';
 import type { Found, Page, VaultState } from './vault';
 import { VaultError, badParameter, type Wire } from './wire';
 import { parseCreate, parsePatch, parsePolicy } from './requests';
@@ -214,12 +215,6 @@ function parseJson(raw: string): unknown {
   } catch {
     throw badParameter('The request body is not valid JSON.');
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
