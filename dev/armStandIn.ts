@@ -46,6 +46,8 @@ export interface ArmStandIn {
   putVault(resource: object): void;
   /** Injects a fault for matching requests (an ARM error answer, or a connection reset). */
   fail(rule: FaultRule): void;
+  /** Drops every injected fault not yet used up. */
+  clearFaults(): void;
   /** The next update of that account ends with status Failed and changes nothing but provisioningState. */
   failLro(accountId: string, error: OperationError): void;
   /** Every request in arrival order of its answer. */
@@ -128,6 +130,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
       vaults.put(deepCopy(vault));
     },
     fail: (rule) => faults.add(rule),
+    clearFaults: () => faults.clear(),
     failLro: (id, error) => accounts.failNextUpdate(id, error),
     patchCount: (id) =>
       requests.filter((r) => r.method === 'PATCH' && resourceKey(decodeURIComponent(r.path)) === resourceKey(id))

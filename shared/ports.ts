@@ -30,6 +30,8 @@ export interface Ledger {
   history(accountId: string, limit: number): Promise<RotationRecord[]>;
   /** One page of an account's rows, newest first; pass the token back for the next page. */
   historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }>;
+  /** One job's row for one account (its queuedAt and jobId make the row key). */
+  get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined>;
   /** The rows of one job (one per account it touched); empty when the job is unknown. */
   job(jobId: string): Promise<RotationRecord[]>;
 }
@@ -52,8 +54,8 @@ export interface JobKeyStore {
    * flight); a job's own retry gets 'claimed' again.
    */
   claim(accountId: string, dedupeKey: string, jobId: string, staleAfterMs: number): Promise<'claimed' | 'duplicate'>;
-  /** Marks the claim done, or lets it go so that a later job may try again. */
-  settle(accountId: string, dedupeKey: string, outcome: 'done' | 'release'): Promise<void>;
+  /** Marks the job's claim done (from now on), or lets it go so that a later job may try again. */
+  settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void>;
 }
 
 export interface BoundAccount {

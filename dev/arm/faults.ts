@@ -40,6 +40,10 @@ interface ActiveFault {
 export class FaultInjector {
   private readonly active: ActiveFault[] = [];
 
+  clear(): void {
+    this.active.length = 0;
+  }
+
   add(rule: FaultRule): void {
     this.active.push({ rule, left: rule.times ?? 1, pass: rule.after ?? 0 });
   }

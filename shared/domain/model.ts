@@ -82,6 +82,8 @@ export interface RotationRecord {
   attempt: number;
   queuedAt: string;
   startedAt?: string;
+  /** When the intent row was written: from then on the PATCH may have been sent. */
+  intentAt?: string;
   finishedAt?: string;
   durationMs?: number;
 }

@@ -7,6 +7,7 @@ import type { KeyPolicy } from '../domain/keys';
 
 export interface AccountJobDeps {
   keys: KeyStore;
+  newId: () => string;
   accounts: AccountStore;
   ledger: Ledger;
   leases: LeaseStore;
@@ -88,7 +89,8 @@ export async function runAccountJob(
   }
 
   // Rule 7: one writer per account; a held lease sends the job back to the queue, not to the bin.
-  const lease = await deps.leases.acquire(job.accountId, job.jobId, deps.leaseTtlMs);
+  // The holder is this invocation, so two deliveries of one message cannot both hold it.
+  const lease = await deps.leases.acquire(job.accountId, `${job.jobId}:${deps.newId()}`, deps.leaseTtlMs);
   if (!lease) {
     await deps.queue.enqueue(job, { delaySeconds: deps.leaseRetrySeconds });
     log.info('Account lease held by another job; job re-queued', { jobId: job.jobId, accountId: job.accountId, delaySeconds: deps.leaseRetrySeconds });
@@ -99,16 +101,33 @@ export async function runAccountJob(
   try {
     const account = await deps.accounts.getAccount(job.accountId);
     if (!account) return await finish('skipped', { reason: 'account-missing: the account no longer exists' });
+    if (account.provisioningState && !SETTLED_STATES.has(account.provisioningState)) {
+      throw new DependencyError('account-busy', `account ${account.name} is ${account.provisioningState}: an update is still running`, true);
+    }
     if (account.binding) base.fromVersion = account.binding.keyVersion;
     const plan = await steps.plan(account);
     if (plan.action === 'none') {
-      if (plan.status === 'already-current') settled = 'done';
+      if (plan.status === 'already-current') {
+        settled = 'done';
+        // An earlier attempt of this job sent the PATCH and died before recording it: record it now.
+        const earlier = attempt > 1 ? await deps.ledger.get(job.accountId, job.createdAt, job.jobId) : undefined;
+        if (earlier?.intentAt) {
+          return await finish('succeeded', {
+            ...pick(earlier, ['keyName', 'fromVersion', 'toVersion', 'intentAt']),
+            reason: `the update sent on an earlier attempt took effect${earlier.reason && earlier.status !== 'failed' ? `; ${earlier.reason}` : ''}`,
+          });
+        }
+      }
       return await finish(plan.status, { reason: plan.reason });
     }
 
     // Rule 6: the intent row is written before the PATCH; if it cannot be, nothing is changed.
-    const intent = { keyName: plan.keyName, ...(plan.from ? { fromVersion: plan.from } : {}), ...(plan.to ? { toVersion: plan.to } : {}) };
-    Object.assign(base, intent);
+    Object.assign(base, {
+      keyName: plan.keyName,
+      intentAt: deps.clock.now().toISOString(),
+      ...(plan.from ? { fromVersion: plan.from } : {}),
+      ...(plan.to ? { toVersion: plan.to } : {}),
+    });
     await deps.ledger.record({ ...base, status: 'running' });
     await deps.accounts.updateEncryption(job.accountId, plan.change);
     const verified = steps.verify(await deps.accounts.getAccount(job.accountId), plan);
@@ -118,9 +137,23 @@ export async function runAccountJob(
   } catch (error) {
     return await failed(error, finish, attempt, deps.maxAttempts, 'updating the account');
   } finally {
-    if (steps.dedupeKey) await deps.jobKeys.settle(job.accountId, steps.dedupeKey, settled);
-    await deps.leases.release(lease);
+    // Both heal by themselves (claims and leases go stale): a failure here must not undo the outcome.
+    if (steps.dedupeKey) {
+      await deps.jobKeys.settle(job.accountId, steps.dedupeKey, job.jobId, settled).catch((e: unknown) =>
+        log.warn('Could not settle the dedupe claim; it goes stale by itself', { jobId: job.jobId, error: (e as Error).message }),
+      );
+    }
+    await deps.leases.release(lease).catch((e: unknown) =>
+      log.warn('Could not release the account lease; it expires by itself', { jobId: job.jobId, error: (e as Error).message }),
+    );
   }
+}
+
+/** Provisioning states in which no update is running (DESIGN §4 lists the others). */
+const SETTLED_STATES = new Set(['Succeeded', 'Failed', 'Canceled']);
+
+function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
 }
 
 /** Records the failure; a retryable one before the last attempt is rethrown so the queue tries again. */

@@ -4,9 +4,10 @@ import type { AccountState } from '../domain/model';
 import type { AccountStore, BindingIndex, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
 import { evaluateAccount, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
+import { DependencyError } from '../errors';
 import { TELEMETRY } from '../telemetry';
 import { readKey } from './keyViews';
-import { newestUsableAmong } from './keyVersions';
+import { newestUsableAmong, rotationHelps } from './keyVersions';
 
 export interface FanOutDeps {
   accounts: AccountStore;
@@ -25,25 +26,28 @@ export interface FanOutDeps {
 
 /** Discovers every account bound to the job's key, refreshes the Bindings index, and queues one rebind job each. */
 export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<RebindJob[]> {
-  const bound = await discoverBoundAccounts(job, deps);
-  await deps.bindings.replace(
-    job.vaultUri,
-    job.keyName,
-    bound.map((a) => ({ accountId: a.id, keyVersion: a.binding?.keyVersion ?? '' })),
-  );
+  // A subscription that cannot be listed does not hold back the others; the job fails afterwards so the queue retries it.
+  const failures: string[] = [];
+  const bound = await discoverBoundAccounts(job, deps, failures);
+  if (!failures.length) {
+    await deps.bindings.replace(job.vaultUri, job.keyName, bound.map((a) => ({ accountId: a.id, keyVersion: a.binding?.keyVersion ?? '' })));
+  }
 
   const eligible = bound.filter((account) => {
     const out = optedOut(account, deps.optOutTag);
     if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
     return !out;
   });
-  if (job.action === 'notify' || job.action === 'expired') {
-    await recordKeyFindings(job, eligible, deps, log);
-    return [];
-  }
-  const targetVersion = job.action === 'rotate' && eligible.length ? await versionAfterExpiry(job, deps, log) : job.targetVersion;
-
   const jobs: RebindJob[] = [];
+  if (job.action === 'notify' || job.action === 'expired') await recordKeyFindings(job, eligible, deps, log);
+  else await queueRebinds(job, eligible, deps, log, jobs);
+  if (failures.length) throw new Error(`Fan-out incomplete, will retry: ${failures.join('; ')}`);
+  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound.length, queued: jobs.length });
+  return jobs;
+}
+
+async function queueRebinds(job: FanOutJob, eligible: AccountState[], deps: FanOutDeps, log: Logger, jobs: RebindJob[]): Promise<void> {
+  const targetVersion = job.action === 'rotate' && eligible.length ? await versionAfterExpiry(job, deps, log) : job.targetVersion;
   for (const account of eligible) {
     const rebind: RebindJob = {
       kind: 'rebind',
@@ -63,8 +67,6 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
     await queueAccountJob(rebind, account, deps);
     jobs.push(rebind);
   }
-  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound.length, queued: jobs.length });
-  return jobs;
 }
 
 /** Intent first: the queued ledger row exists before the job can run. */
@@ -87,14 +89,31 @@ export async function queueAccountJob(job: AccountJob, account: AccountState, de
   await deps.queue.enqueue(job);
 }
 
-export async function discoverBoundAccounts(job: { vaultUri: string; keyName: string }, deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>): Promise<AccountState[]> {
-  const bound: AccountState[] = [];
+/**
+ * Every account in SUBSCRIPTION_IDS that uses a Key Vault key. With `failures`, a subscription
+ * that cannot be listed is noted there and the others are still returned; without, it throws.
+ */
+export async function discoverCmkAccounts(deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>, failures?: string[]): Promise<AccountState[]> {
+  const found: AccountState[] = [];
   for (const subscriptionId of deps.subscriptionIds) {
-    for await (const account of deps.accounts.listAccounts(subscriptionId)) {
-      if (account.keySource === 'Microsoft.KeyVault' && account.binding && sameKey(account.binding, job)) bound.push(account);
+    try {
+      for await (const account of deps.accounts.listAccounts(subscriptionId)) {
+        if (account.keySource === 'Microsoft.KeyVault' && account.binding) found.push(account);
+      }
+    } catch (error) {
+      if (!failures || !(error instanceof DependencyError)) throw error;
+      failures.push(`subscription ${subscriptionId}: listing accounts failed part-way: ${error.message}`);
     }
   }
-  return bound;
+  return found;
+}
+
+export async function discoverBoundAccounts(
+  key: { vaultUri: string; keyName: string },
+  deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>,
+  failures?: string[],
+): Promise<AccountState[]> {
+  return (await discoverCmkAccounts(deps, failures)).filter((a) => a.binding && sameKey(a.binding, key));
 }
 
 export function optedOut(account: AccountState, tag: string): boolean {
@@ -107,7 +126,7 @@ export function optedOut(account: AccountState, tag: string): boolean {
  * is; otherwise Key Vault rotates the key once. A retried fan-out finds that version and does not
  * rotate again.
  */
-async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<string> {
+async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<string | undefined> {
   const now = deps.clock.now();
   const listed = await deps.keys.listVersions(job.vaultUri, job.keyName);
   const expiring = listed.find((v) => v.version.toLowerCase() === job.eventVersion?.toLowerCase());
@@ -115,6 +134,10 @@ async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger)
   const later = listed.filter((v) => v !== expiring && (v.createdOn?.getTime() ?? 0) >= since);
   const newer = await newestUsableAmong(deps.keys, later, deps.policy, now);
   if (newer) return newer.version;
+  if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, now)) {
+    log.warn('Not rotating: the expiring version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
+    return undefined;
+  }
   const rotated = await deps.keys.rotateKey(job.vaultUri, job.keyName);
   log.info('Rotated a key near expiry', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: rotated.version });
   return rotated.version;

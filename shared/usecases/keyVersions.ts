@@ -32,3 +32,12 @@ export async function newestUsableAmong(
   }
   return undefined;
 }
+
+/**
+ * Rotating only helps a version that has lived longer than the near-expiry window: a younger one
+ * near expiry means the key's versions live shorter than the window, and each new one would be
+ * near expiry at birth (rotating on every sweep or event).
+ */
+export function rotationHelps(expiring: KeyVersionInfo, nearExpiryDays: number, now: Date): boolean {
+  return expiring.createdOn !== undefined && expiring.createdOn.getTime() + nearExpiryDays * 86_400_000 <= now.getTime();
+}

@@ -6,8 +6,9 @@ import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
 import type { Logger, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
-import { optedOut, queueAccountJob, type FanOutDeps } from './fanOut';
+import { discoverCmkAccounts, optedOut, queueAccountJob, type FanOutDeps } from './fanOut';
 import { readKey, type KeyRead } from './keyViews';
+import { rotationHelps } from './keyVersions';
 
 export interface SweepDeps
   extends Pick<FanOutDeps, 'accounts' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'subscriptionIds' | 'optOutTag' | 'policy' | 'nearExpiryDays'> {
@@ -37,83 +38,89 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
   };
   await deps.sweeps.record(summary);
-
-  const { accounts, complete } = await discover(deps, summary.errors);
-  summary.accountsSeen = accounts.length;
-  const vaults = deps.vaultDirectory();
-  const vaultViews = new Map<string, Promise<VaultView>>();
   const perAccount: Finding[][] = [];
-  const evaluated = new Set<string>();
-
-  for (const group of groupByKey(accounts)) {
-    if (!deps.isAllowedVault(group.vaultUri)) {
-      summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (${group.accounts.length} accounts unchecked)`);
-      continue;
-    }
-    const now = deps.clock.now();
-    const key = await readKey(deps.keys, group.vaultUri, group.keyName, group.accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
-    if (!key.ok) {
-      summary.errors.push(key.error);
-      continue;
-    }
-    summary.keysRead += 1;
-    const host = vaultHost(group.vaultUri);
-    if (!vaultViews.has(host)) vaultViews.set(host, readVault(vaults, group.vaultUri));
-    const vault = await (vaultViews.get(host) as Promise<VaultView>);
-
-    const nearExpiry: AccountState[] = [];
-    for (const account of group.accounts) {
-      const findings = evaluateAccount({
-        account, key: key.view(account.binding?.keyVersion ?? ''), vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
-      });
-      await deps.findings.replaceForAccount(account.id, findings, sweepId, now.toISOString());
-      for (const f of findings.filter((f) => f.severity === 'critical')) {
-        log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
-      }
-      perAccount.push(findings);
-      evaluated.add(account.id);
-      if (deps.sweepMode !== 'enforce') continue;
-      if (findings.some((f) => f.code === 'version-drift') && key.newestUsable) {
-        await queueRemediation(account, group, key.newestUsable.version, sweepId, deps);
-        summary.remediationsQueued += 1;
-      } else if (findings.some((f) => f.code === 'key-near-expiry')) {
-        nearExpiry.push(account);
+  try {
+    const listing: string[] = [];
+    const accounts = (await discoverCmkAccounts(deps, listing)).filter((a) => !optedOut(a, deps.optOutTag));
+    const complete = listing.length === 0;
+    summary.errors.push(...listing);
+    summary.accountsSeen = accounts.length;
+    const vaults = deps.vaultDirectory();
+    const vaultViews = new Map<string, Promise<VaultView>>();
+    for (const group of groupByKey(accounts)) {
+      // One key's trouble (a throttled read, a refused rotation, a Tables fault) must not end the run.
+      try {
+        await sweepKey(group, sweepId, deps, log, summary, perAccount, (uri) => {
+          const host = vaultHost(uri);
+          if (!vaultViews.has(host)) vaultViews.set(host, readVault(vaults, uri));
+          return vaultViews.get(host) as Promise<VaultView>;
+        });
+      } catch (error) {
+        summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: ${(error as Error).message}`);
       }
     }
-    summary.remediationsQueued += await remedyNearExpiry(nearExpiry, group, key, sweepId, deps, log);
+    // Only a complete discovery may say that an account without a row is no longer CMK-bound; accounts
+    // seen but not evaluated (their key could not be read) keep their last findings.
+    if (complete) await deps.findings.removeAccountsNotIn(new Set(accounts.map((a) => a.id)));
+    summary.status = summary.errors.length ? 'partial' : 'completed';
+  } catch (error) {
+    summary.status = 'failed';
+    summary.errors.push((error as Error).message);
+    throw error;
+  } finally {
+    const finished = deps.clock.now();
+    Object.assign(summary, summarise(perAccount), { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
+    await deps.sweeps.record(summary);
+    log.info('Sweep done', {
+      sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
+      critical: summary.findingsBySeverity.critical, remediations: summary.remediationsQueued, errors: summary.errors.length,
+    });
   }
-
-  // Only a complete discovery may say that an account without a row is no longer CMK-bound.
-  if (complete) await deps.findings.removeAccountsNotIn(evaluated);
-  const finished = deps.clock.now();
-  Object.assign(summary, summarise(perAccount), {
-    status: summary.errors.length ? 'partial' : 'completed',
-    finishedAt: finished.toISOString(),
-    durationMs: finished.getTime() - started.getTime(),
-  });
-  await deps.sweeps.record(summary);
-  log.info('Sweep done', {
-    sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
-    critical: summary.findingsBySeverity.critical, remediations: summary.remediationsQueued, errors: summary.errors.length,
-  });
   return summary;
 }
 
-async function discover(deps: SweepDeps, errors: string[]): Promise<{ accounts: AccountState[]; complete: boolean }> {
-  const accounts: AccountState[] = [];
-  let complete = true;
-  for (const subscriptionId of deps.subscriptionIds) {
-    try {
-      for await (const account of deps.accounts.listAccounts(subscriptionId)) {
-        if (account.keySource === 'Microsoft.KeyVault' && account.binding && !optedOut(account, deps.optOutTag)) accounts.push(account);
-      }
-    } catch (error) {
-      if (!(error instanceof DependencyError)) throw error;
-      complete = false;
-      errors.push(`subscription ${subscriptionId}: listing accounts failed part-way: ${error.message}`);
+/** One key: read it once, judge each account bound to it, and in enforce mode queue the repairs. */
+async function sweepKey(
+  group: KeyGroup,
+  sweepId: string,
+  deps: SweepDeps,
+  log: Logger,
+  summary: SweepSummary,
+  perAccount: Finding[][],
+  vaultView: (vaultUri: string) => Promise<VaultView>,
+): Promise<void> {
+  if (!deps.isAllowedVault(group.vaultUri)) {
+    summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (${group.accounts.length} accounts unchecked)`);
+    return;
+  }
+  const now = deps.clock.now();
+  const key = await readKey(deps.keys, group.vaultUri, group.keyName, group.accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
+  if (!key.ok) {
+    summary.errors.push(key.error);
+    return;
+  }
+  summary.keysRead += 1;
+  const vault = await vaultView(group.vaultUri);
+
+  const nearExpiry: AccountState[] = [];
+  for (const account of group.accounts) {
+    const view = key.view(account.binding?.keyVersion ?? '');
+    const findings = evaluateAccount({ account, key: view, vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now });
+    await deps.findings.replaceForAccount(account.id, findings, sweepId, now.toISOString());
+    for (const f of findings.filter((f) => f.severity === 'critical')) {
+      log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
+    }
+    perAccount.push(findings);
+    if (deps.sweepMode !== 'enforce') continue;
+    if (findings.some((f) => f.code === 'version-drift') && key.newestUsable) {
+      await queueRemediation(account, group, key.newestUsable.version, sweepId, deps);
+      summary.remediationsQueued += 1;
+    } else if (findings.some((f) => f.code === 'key-near-expiry') && view.status === 'ok' && view.bound) {
+      if (rotationHelps(view.bound, deps.nearExpiryDays, now)) nearExpiry.push(account);
+      else log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId, accountId: account.id, keyName: group.keyName });
     }
   }
-  return { accounts, complete };
+  summary.remediationsQueued += await remedyNearExpiry(nearExpiry, group, key, sweepId, deps, log);
 }
 
 function groupByKey(accounts: AccountState[]): KeyGroup[] {

@@ -83,6 +83,18 @@ describe('compliance sweep over a mixed estate, report mode', () => {
     assert.ok((sweep?.accountsSeen ?? 0) < 7);
     assert.deepEqual(await findingsByLabel(stack, estate), before, 'accounts not seen keep their findings');
   });
+  it('a key that cannot be read makes the run partial, and its accounts keep their last findings', async () => {
+    stack.arm.clearFaults();
+    const before = await findingsByLabel(stack, estate);
+    const purgeableVault = stack.vaults.find((v) => v.name.endsWith('kv-purgeable'));
+    await purgeableVault?.close();
+    await stack.host.runTimer('complianceSweep');
+    const sweep = await stack.services.sweeps.latest();
+    assert.equal(sweep?.status, 'partial');
+    assert.match(sweep?.errors.join(' ') ?? '', /cmk-purge/);
+    assert.deepEqual((await findingsByLabel(stack, estate)).purgeable, before.purgeable);
+    assert.deepEqual(before.purgeable, ['vault-not-recoverable']);
+  });
 });
 
 describe('compliance sweep, enforce mode', () => {
@@ -119,7 +131,8 @@ describe('Key Vault expiry events', () => {
 
   it('KeyNearExpiry with rotate: one new version, one PATCH per account, though its own event arrives too', async () => {
     const vault = await stack.addVault({ name: 'kv-expiry' });
-    const { version } = await vault.createKey('cmk-exp', { publish: false, expiresOn: new Date(Date.now() + 5 * 86_400_000) });
+    // A version that lived 60 days and expires in 5: rotating helps (a new one will not be near expiry at birth).
+    const { version } = await vault.createKey('cmk-exp', { publish: false, createdOn: new Date(Date.now() - 60 * 86_400_000), expiresOn: new Date(Date.now() + 5 * 86_400_000) });
     const { accountArmId, accountResource } = await import('../../dev/estate');
     for (const name of ['aoai-exp-1', 'aoai-exp-2']) stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: 'cmk-exp', version } }));
     const ids = ['aoai-exp-1', 'aoai-exp-2'].map((n) => accountArmId(n));
@@ -138,6 +151,18 @@ describe('Key Vault expiry events', () => {
       assert.equal((await stack.services.accounts.getAccount(id))?.binding?.keyVersion, v2);
       assert.equal(stack.arm.patchCount(id), 1);
     }
+  });
+
+  it('KeyNearExpiry with rotate does not rotate a version younger than NEAR_EXPIRY_DAYS (a new one would be near expiry too)', async () => {
+    const vault = await stack.addVault({ name: 'kv-short-lived' });
+    const { version } = await vault.createKey('cmk-short', { publish: false, expiresOn: new Date(Date.now() + 5 * 86_400_000) });
+    const { accountArmId, accountResource } = await import('../../dev/estate');
+    stack.arm.putAccount(accountResource({ name: 'aoai-short', key: { vaultUri: vault.vaultUri, name: 'cmk-short', version } }));
+    await vault.publish('KeyNearExpiry', 'cmk-short', version);
+    await stack.settle();
+    assert.equal(vault.events.filter((e: any) => e.event.eventType === 'Microsoft.KeyVault.KeyNewVersionCreated').length, 0);
+    assert.equal(stack.arm.patchCount(accountArmId('aoai-short')), 0);
+    assert.ok(stack.host.logs.some((l) => l.level === 'warning' && /Not rotating/.test(l.message)));
   });
 
   it('KeyExpired re-reads the key and records a critical finding; nothing is bound', async () => {

@@ -123,6 +123,10 @@ export class MemoryLedger implements Ledger {
     const rows = all.slice(start, start + limit);
     return start + limit < all.length ? { rows, continuationToken: String(start + limit) } : { rows };
   }
+  async get(accountId: string, _queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
+    const row = this.rows.get(`${accountId.toLowerCase()}|${jobId}`);
+    return row && structuredClone(row);
+  }
   async job(jobId: string): Promise<RotationRecord[]> {
     return [...this.rows.values()].filter((r) => r.jobId === jobId);
   }
@@ -150,8 +154,9 @@ export class MemoryJobKeys implements JobKeyStore {
     this.claims.set(k, { jobId, state: 'claimed' });
     return 'claimed';
   }
-  async settle(accountId: string, dedupeKey: string, outcome: 'done' | 'release'): Promise<void> {
+  async settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void> {
     const k = `${accountId.toLowerCase()}|${dedupeKey}`;
+    if (this.claims.get(k)?.jobId !== jobId) return;
     if (outcome === 'release') this.claims.delete(k);
     else {
       const c = this.claims.get(k);
@@ -205,6 +210,10 @@ export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
     clock: fixedClock(),
     policy: { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 },
     leaseTtlMs: 60_000,
+    newId: (() => {
+      let n = 0;
+      return () => `id-${++n}`;
+    })(),
     leaseRetrySeconds: 30,
     maxAttempts: 5,
     ...over,

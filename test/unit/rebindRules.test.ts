@@ -225,3 +225,50 @@ describe('target resolution', () => {
     assert.equal(deps.accounts.patches[0]?.change.binding?.keyVersion, v2.version);
   });
 });
+
+describe('retries and crashes part-way', () => {
+  it('a retry after the PATCH landed records succeeded with the original from-version, not already-current', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v1.version));
+    // Attempt 1: the PATCH lands, then reading the account back fails.
+    const get = deps.accounts.getAccount.bind(deps.accounts);
+    let reads = 0;
+    deps.accounts.getAccount = async (id) => {
+      reads += 1;
+      if (reads === 2) throw new DependencyError('ServiceUnavailable', 'ARM read failed', true, 503);
+      return get(id);
+    };
+    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /ARM read failed/);
+    const retry = await runRebind(job(), 2, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.equal(retry.outcome === 'recorded' && retry.record.fromVersion, v1.version);
+    assert.equal(retry.outcome === 'recorded' && retry.record.toVersion, v2.version);
+    assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it('an account whose update is still running is not PATCHed again; the queue retries', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v2.version, { provisioningState: 'Accepted' }));
+    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /Accepted/);
+    assert.equal(deps.accounts.patches.length, 0);
+    assert.equal(deps.jobKeys.claims.size, 0, 'the claim is let go for the retry');
+  });
+
+  it('a failure to settle the claim or release the lease does not undo a success', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v1.version));
+    deps.jobKeys.settle = async () => {
+      throw new Error('tables unavailable');
+    };
+    deps.leases.release = async () => {
+      throw new Error('tables unavailable');
+    };
+    const log = silentLogger();
+    const result = await runRebind(job(), 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.equal(log.lines.filter((l) => l.level === 'warn').length, 2);
+  });
+});

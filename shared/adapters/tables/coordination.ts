@@ -57,7 +57,11 @@ interface JobKeyEntity {
   claimedAt: string;
 }
 
-/** Exactly once per (account, target) (rule 8): a JobKeys row created with createEntity. */
+/**
+ * Exactly once per (account, target) (rule 8): a JobKeys row created with createEntity. A row in
+ * flight or finished within staleAfterMs makes later jobs duplicates; after that it may be taken
+ * over, so an account that someone moved back can be repaired (rule 4 still stops a second PATCH).
+ */
 export class TableJobKeyStore implements JobKeyStore {
   constructor(
     private readonly storage: TableStorage,
@@ -74,20 +78,22 @@ export class TableJobKeyStore implements JobKeyStore {
     const current = await expect(table.getEntity<JobKeyEntity>(partitionKey, dedupeKey), 404, undefined);
     if (!current) return this.claim(accountId, dedupeKey, jobId, staleAfterMs);
     if (current.jobId === jobId) return 'claimed';
-    // A claim left behind by a job that died in flight may be taken over once it is stale.
-    const stale = current.state === 'claimed' && Date.parse(current.claimedAt) + staleAfterMs < this.clock.now().getTime();
+    const stale = Date.parse(current.claimedAt) + staleAfterMs < this.clock.now().getTime();
     if (!stale) return 'duplicate';
     const updated = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
     return updated ? 'claimed' : 'duplicate';
   }
 
-  async settle(accountId: string, dedupeKey: string, outcome: 'done' | 'release'): Promise<void> {
+  async settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void> {
     const table = await this.storage.table(TABLES.jobKeys);
     const partitionKey = accountKey(accountId);
-    if (outcome === 'release') {
-      await expect(table.deleteEntity(partitionKey, dedupeKey), 404, undefined);
-      return;
-    }
-    await table.updateEntity({ partitionKey, rowKey: dedupeKey, state: 'done' }, 'Merge');
+    const current = await expect(table.getEntity<JobKeyEntity>(partitionKey, dedupeKey), 404, undefined);
+    // Only the job that holds the claim settles it; another may have taken it over meanwhile.
+    if (!current || current.jobId !== jobId) return;
+    const settled =
+      outcome === 'release'
+        ? table.deleteEntity(partitionKey, dedupeKey, { etag: current.etag })
+        : table.updateEntity({ partitionKey, rowKey: dedupeKey, state: 'done', claimedAt: this.clock.now().toISOString() }, 'Merge', { etag: current.etag });
+    await expect(settled, 412, undefined);
   }
 }

@@ -2,7 +2,11 @@ import type { TableEntity } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
 import type { Ledger } from '../../ports';
-import { odata, plain, TABLES, type TableStorage } from './storage';
+import { expect, odata, plain, TABLES, type TableStorage } from './storage';
+
+// Job index rows live in the same table under "job~<id>" partitions; account keys start with a subscription GUID.
+const JOB_PREFIX = 'job~';
+const jobPartition = (jobId: string): string => `${JOB_PREFIX}${jobId}`;
 
 // Row keys sort newest first: inverted milliseconds, zero-padded, then the job id.
 const MAX_MS = 8_640_000_000_000_000;
@@ -19,8 +23,18 @@ export class TableLedger implements Ledger {
   async record(row: RotationRecord): Promise<void> {
     const table = await this.storage.table(TABLES.rotations);
     const entity: TableEntity<RotationRecord> = { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...row };
+    // The job index row lets GET /api/rotations/{jobId} read points instead of scanning the ledger.
+    if (row.status === 'queued') {
+      await table.upsertEntity({ partitionKey: jobPartition(row.jobId), rowKey: entity.partitionKey, rotationRowKey: entity.rowKey }, 'Replace');
+    }
     // Every call carries the whole row, so Replace drops what an earlier attempt said.
     await table.upsertEntity(stripUndefined(entity), 'Replace');
+  }
+
+  async get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
+    const table = await this.storage.table(TABLES.rotations);
+    const row = await expect(table.getEntity<RotationRecord>(accountKey(accountId), ledgerRowKey({ queuedAt, jobId })), 404, undefined);
+    return row && plain(row);
   }
 
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
@@ -43,20 +57,23 @@ export class TableLedger implements Ledger {
     return { rows: [] };
   }
 
-  /** Every row of one job (one per account it touched). */
+  /** Every row of one job (one per account it touched), through the job index rows. */
   async job(jobId: string): Promise<RotationRecord[]> {
     const table = await this.storage.table(TABLES.rotations);
     const rows: RotationRecord[] = [];
-    for await (const e of table.listEntities<RotationRecord>({ queryOptions: { filter: `jobId eq ${odata(jobId)}` } })) {
-      rows.push(plain(e));
+    const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: `PartitionKey eq ${odata(jobPartition(jobId))}` } });
+    for await (const entry of index) {
+      const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
+      if (row) rows.push(plain(row));
     }
     return rows;
   }
 
+  /** Every ledger row (the demo and tests read the whole ledger back). */
   async all(): Promise<RotationRecord[]> {
     const table = await this.storage.table(TABLES.rotations);
     const rows: RotationRecord[] = [];
-    for await (const e of table.listEntities<RotationRecord>()) rows.push(plain(e));
+    for await (const e of table.listEntities<RotationRecord>()) if (!e.partitionKey?.startsWith(JOB_PREFIX)) rows.push(plain(e));
     return rows;
   }
 }
