@@ -52,6 +52,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       ARM_ENDPOINT: arm.url,
       KEY_VAULT_HOST_SUFFIXES: '127.0.0.1',
       SWEEP_SCHEDULE: '0 0 */6 * * *',
+      // The dev host stands in for App Service authentication: callers may name themselves.
+      WEBSITE_AUTH_ENABLED: 'true',
       ...o.settings,
     };
     const config = loadConfig(appSettings);

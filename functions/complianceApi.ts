@@ -2,7 +2,7 @@ import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { services } from '../shared/app';
 import { SEVERITIES } from '../shared/domain/findings';
-import { actorOf, problemResponse, refusalProblem, validate } from '../shared/http/problem';
+import { actorOf, problemResponse, refusalProblem, validate, withProblems } from '../shared/http/problem';
 import { SWEEP_LOCK_MS } from '../shared/usecases/sweep';
 
 const complianceQuery = z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]]).optional() });
@@ -27,9 +27,15 @@ export async function startSweep(request: HttpRequest): Promise<HttpResponseInit
     const problem = refusalProblem({ code: 'sweep-running', detail: `Sweep ${lock.sweepId} is running` });
     return problemResponse({ ...problem, extensions: { runningSweepId: lock.sweepId } });
   }
-  await s.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: s.clock.now().toISOString(), actor: actorOf(request) });
+  try {
+    await s.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: s.clock.now().toISOString(), actor: actorOf(request, s.config) });
+  } catch (error) {
+    // A sweep that was never queued must not hold the lock for an hour.
+    await s.sweeps.unlock(sweepId);
+    throw error;
+  }
   return { status: 202, headers: { Location: '/api/compliance' }, jsonBody: { sweepId, status: 'queued', location: '/api/compliance' } };
 }
 
-app.http('complianceGet', { route: 'compliance', methods: ['GET'], authLevel: 'function', handler: getCompliance });
-app.http('complianceSweepsCreate', { route: 'compliance/sweeps', methods: ['POST'], authLevel: 'function', handler: startSweep });
+app.http('complianceGet', { route: 'compliance', methods: ['GET'], authLevel: 'function', handler: withProblems(getCompliance) });
+app.http('complianceSweepsCreate', { route: 'compliance/sweeps', methods: ['POST'], authLevel: 'function', handler: withProblems(startSweep) });

@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { services } from '../shared/app';
 import type { RotationRecord } from '../shared/domain/model';
-import { actorOf, problemResponse, readJsonBody, refusalProblem, validate } from '../shared/http/problem';
+import { actorOf, problemResponse, readJsonBody, refusalProblem, validate, withProblems } from '../shared/http/problem';
 import { encryptionRequest, historyQuery, jobIdParam, rotationRequest } from '../shared/http/schemas';
 import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../shared/usecases/manual';
 
@@ -23,14 +23,14 @@ export async function createRotation(request: HttpRequest): Promise<HttpResponse
     const plan = await planRotation(req.value, deps());
     return plan.ok ? { status: 200, jsonBody: { dryRun: true, plan: plan.value } } : problemResponse(refusalProblem(plan.refusal));
   }
-  return accepted(await requestRotation(req.value, actorOf(request), deps()));
+  return accepted(await requestRotation(req.value, actorOf(request, services().config), deps()));
 }
 
 export async function changeEncryption(request: HttpRequest): Promise<HttpResponseInit> {
   const body = await readJsonBody(request);
   const req = body.ok ? validate(encryptionRequest, body.value) : body;
   if (!req.ok) return problemResponse(req.problem);
-  const result = await requestEncryptionChange(req.value, actorOf(request), deps());
+  const result = await requestEncryptionChange(req.value, actorOf(request, services().config), deps());
   return accepted(result.ok ? { ok: true, value: [result.value] } : result);
 }
 
@@ -57,7 +57,7 @@ function jobView(row: RotationRecord) {
   return { ...rest, attempts: attempt };
 }
 
-app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: createRotation });
-app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: listRotations });
-app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: getRotation });
-app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: changeEncryption });
+app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: withProblems(createRotation) });
+app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: withProblems(listRotations) });
+app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: withProblems(getRotation) });
+app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: withProblems(changeEncryption) });

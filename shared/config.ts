@@ -17,6 +17,8 @@ export interface Config {
   optOutTag: string;
   /** A key version whose expiry is closer than this is not bound. */
   expiryMarginHours: number;
+  /** App Service authentication is on (WEBSITE_AUTH_ENABLED, set by the platform), so its principal header can be trusted. */
+  trustClientPrincipal: boolean;
 }
 
 /** Every setting the service reads; infra and local.settings.sample.json must carry each one. */
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedKeySizes,
     optOutTag: text('OPT_OUT_TAG', 'cmk-rotator:opt-out'),
     expiryMarginHours: integer('KEY_EXPIRY_MARGIN_HOURS', 24, 0, 24 * 90),
+    trustClientPrincipal: env.WEBSITE_AUTH_ENABLED?.trim().toLowerCase() === 'true',
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

@@ -1,4 +1,5 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
+import { DependencyError } from '../errors';
 import type { z } from 'zod';
 
 /** An RFC 9457 problem with a stable `code`; the HTTP edge is the only place that speaks status codes. */
@@ -49,9 +50,13 @@ export async function readJsonBody(request: HttpRequest): Promise<Parsed<unknown
   }
 }
 
-/** App Service authentication's principal when present; otherwise the caller proved only the function key. */
-export function actorOf(request: HttpRequest): string {
-  return request.headers.get('x-ms-client-principal-name')?.trim() || 'function-key';
+/**
+ * App Service authentication's principal when it is on (it sets the header and strips a forged
+ * one); otherwise the caller proved only the function key, whatever headers it sent.
+ */
+export function actorOf(request: HttpRequest, config: { trustClientPrincipal: boolean }): string {
+  const principal = config.trustClientPrincipal ? request.headers.get('x-ms-client-principal-name')?.trim() : undefined;
+  return principal || 'function-key';
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -69,4 +74,27 @@ export function refusalProblem(r: { code: string; detail: string; field?: string
   const status = STATUS_BY_CODE[r.code] ?? 400;
   const title = status === 404 ? 'Not found' : status === 409 ? 'Conflict with the current state' : 'The request is not valid';
   return { status, code: r.code, title, detail: r.detail, ...(r.field ? { errors: [{ field: r.field, message: r.detail }] } : {}) };
+}
+
+/**
+ * Every route's wrapper: Azure answering badly (throttled, down, refusing the service) becomes a
+ * problem too, 429 with Retry-After when throttled, else 502; anything else is a bug and rethrown.
+ */
+export function withProblems(handler: HttpHandler): HttpHandler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      context.warn('An Azure dependency failed the request', { code: error.code, status: error.statusCode });
+      const throttled = error.statusCode === 429;
+      const response = problemResponse({
+        status: throttled ? 429 : 502,
+        code: throttled ? 'dependency-throttled' : 'dependency-failed',
+        title: throttled ? 'Azure is throttling the service' : 'An Azure dependency failed',
+        detail: error.message,
+      });
+      return throttled ? { ...response, headers: { ...response.headers, 'Retry-After': '10' } } : response;
+    }
+  };
 }

@@ -47,10 +47,20 @@ export const encryptionRequest = z
   });
 export type EncryptionRequest = z.infer<typeof encryptionRequest>;
 
+/** A token this API handed out: Table Storage's base64 JSON with the next partition key. */
+function isContinuationToken(token: string): boolean {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+    return typeof decoded === 'object' && decoded !== null && typeof (decoded as { nextPartitionKey?: unknown }).nextPartitionKey === 'string';
+  } catch {
+    return false;
+  }
+}
+
 export const historyQuery = z.strictObject({
   accountId,
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  continuationToken: z.string().min(1).optional(),
+  continuationToken: z.string().refine(isContinuationToken, 'is not a continuation token from a previous page').optional(),
 });
 
 export const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });

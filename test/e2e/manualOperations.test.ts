@@ -144,6 +144,7 @@ describe('manual operations over HTTP through the dev host', () => {
       ['an unknown job', 'GET', '/api/rotations/00000000-0000-4000-8000-000000000000', undefined, 404, 'job-not-found'],
       ['history without accountId', 'GET', '/api/rotations?limit=5', undefined, 400, 'invalid-request', 'accountId'],
       ['a limit out of range', 'GET', '/api/rotations?accountId=@id&limit=1000', undefined, 400, 'invalid-request', 'limit'],
+      ['a continuation token that is not one', 'GET', '/api/rotations?accountId=@id&continuationToken=not-a-token', undefined, 400, 'invalid-request', 'continuationToken'],
       ['switch and disable at once', 'POST', '/api/accounts/encryption', { accountId: '@id', keyName: 'x', keySource: 'Microsoft.CognitiveServices', confirm: 'aoai-4xx' }, 400, 'invalid-request', 'keyName'],
       ['an unusable key to switch to', 'POST', '/api/accounts/encryption', { accountId: '@id', keyName: 'no-such-key' }, 409, 'key-not-usable', 'keyName'],
     ];

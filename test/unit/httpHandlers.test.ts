@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { HttpRequest } from '@azure/functions';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { withProblems } from '../../shared/http/problem';
+import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
 import { changeEncryption, createRotation, getRotation } from '../../functions/rotationsApi';
-import { useServices, type Services } from '../../shared/app';
+import { services, useServices, type Services } from '../../shared/app';
 import { accountId, boundAccount, FakeKeyStore, hex, keyVersion, MemoryBindings, rebindDeps, SUB, VAULT } from '../support/fakes';
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}): HttpRequest {
@@ -20,7 +22,7 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     deps.accounts.put(boundAccount('a1', hex(1)), boundAccount('a2', hex(1)));
     const isAllowedVault = (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net');
     const keys = Object.assign(deps.keys as FakeKeyStore, { isAllowedVault });
-    useServices({ ...deps, keys, isAllowedVault, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
+    useServices({ ...deps, keys, isAllowedVault, config: { trustClientPrincipal: true }, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
   });
   afterEach(() => useServices(undefined));
 
@@ -37,6 +39,22 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
   it('records function-key as the actor when App Service authentication sent no principal', async () => {
     await createRotation(post('rotations', { accountId: accountId('a1') }));
     assert.equal([...deps.ledger.rows.values()][0]?.actor, 'function-key');
+  });
+
+  it('ignores a principal header when App Service authentication is off (anyone could send it)', async () => {
+    useServices({ ...services(), config: { trustClientPrincipal: false } } as unknown as Services);
+    await createRotation(post('rotations', { accountId: accountId('a1') }, { 'x-ms-client-principal-name': 'mallory@evil.example' }));
+    assert.equal([...deps.ledger.rows.values()][0]?.actor, 'function-key');
+  });
+
+  it('answers a throttled Azure dependency with 429 problem+json and writes nothing', async () => {
+    deps.accounts.getAccount = async () => {
+      throw new DependencyError('TooManyRequests', 'ARM throttled the read', true, 429);
+    };
+    const res = await withProblems(createRotation)(post('rotations', { accountId: accountId('a1') }), new InvocationContext());
+    assert.equal(res.status, 429);
+    assert.equal(JSON.parse(String(res.body)).code, 'dependency-throttled');
+    assert.equal(deps.ledger.writes.length + deps.queue.jobs.length, 0);
   });
 
   it('dryRun returns the plan and writes nothing', async () => {

@@ -125,7 +125,11 @@ export class TableSweepStore implements SweepStore {
     if (await expect(table.createEntity(entity), 409, undefined)) return { held: false };
     const current = await expect(table.getEntity<{ sweepId: string; lockedAt: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
     if (!current) return this.lock(sweepId, staleAfterMs);
-    if (current.sweepId === sweepId) return { held: false };
+    if (current.sweepId === sweepId) {
+      // The queued sweep starting now: its lock counts from here, not from the request that queued it.
+      const renewed = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
+      return renewed ? { held: false } : this.lock(sweepId, staleAfterMs);
+    }
     // A sweep that died without unlocking must not block every later one.
     if (Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime()) {
       const taken = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
