@@ -17,6 +17,8 @@ interface StageHook {
   INSTALL: string;
   stagePackage(root: string, run: (command: string, cwd: string) => void): string;
 }
+// The hook is plain JavaScript run by azd, outside the TypeScript build: load it by path.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const hook = require(path.join(ROOT, 'infra', 'hooks', 'stage-package.js')) as StageHook;
 
 function readText(rel: string): string {
