@@ -1,6 +1,6 @@
 import type { AccountJob } from '../domain/jobs';
 import type { AccountState, RotationRecord, RotationStatus } from '../domain/model';
-import { DependencyError } from '../errors';
+import { DependencyError, toDependencyError } from '../errors';
 import type { AccountStore, Clock, EncryptionChange, JobKeyStore, JobQueue, KeyStore, Ledger, LeaseStore, Logger } from '../ports';
 import { TELEMETRY } from '../telemetry';
 import type { KeyPolicy } from '../domain/keys';
@@ -158,13 +158,14 @@ function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial
 
 /** Records the failure; a retryable one before the last attempt is rethrown so the queue tries again. */
 export async function failed(error: unknown, finish: Finish, attempt: number, maxAttempts: number, what: string): Promise<JobOutcome> {
-  if (!(error instanceof DependencyError)) throw error;
-  const retry = error.retryable && attempt < maxAttempts;
+  // Any Azure error counts, Table Storage's included; anything else is a bug and goes up as it is.
+  const e = toDependencyError(error, 'Azure call');
+  const retry = e.retryable && attempt < maxAttempts;
   const outcome = await finish(
     'failed',
-    { reason: `${what}: ${error.code}: ${error.message}${retry ? ` (attempt ${attempt} of ${maxAttempts}, will retry)` : ''}` },
+    { reason: `${what}: ${e.code}: ${e.message}${retry ? ` (attempt ${attempt} of ${maxAttempts}, will retry)` : ''}` },
     retry,
   );
-  if (retry) throw error;
+  if (retry) throw e;
   return outcome;
 }

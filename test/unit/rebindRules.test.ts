@@ -177,6 +177,32 @@ describe('rule 6: intent before action, success only when verified', () => {
   });
 });
 
+describe('failures that are not already DependencyErrors', () => {
+  it('an Azure RestError on the last attempt is recorded as failed and reported', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v1.version));
+    deps.accounts.updateEncryption = async () => {
+      throw Object.assign(new Error('Internal error'), { name: 'RestError', statusCode: 500 });
+    };
+    const log = silentLogger();
+    const result = await runRebind(job(), 5, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.match(result.outcome === 'recorded' ? (result.record.reason ?? '') : '', /http-500/);
+    assert.ok(log.lines.some((l) => l.message.startsWith('CmkRotationFailed')));
+  });
+  it('a programming error is not recorded as an Azure failure: it goes up as it is', async () => {
+    const deps = rebindDeps();
+    deps.keys.add(v1, v2);
+    deps.accounts.put(boundAccount('a1', v1.version));
+    deps.accounts.updateEncryption = async () => {
+      throw new TypeError('undefined is not a function');
+    };
+    await assert.rejects(runRebind(job(), 5, deps, silentLogger()), TypeError);
+    assert.deepEqual([...deps.ledger.rows.values()].map((r) => r.status), ['running']);
+  });
+});
+
 describe('rule 7: one writer per account', () => {
   it('re-queues the job with a delay when the lease is held, and changes nothing', async () => {
     const deps = rebindDeps();
