@@ -33,6 +33,10 @@ var criticalFindingRecord = 'CmkCriticalFinding'
 // context.log/error messages arrive in the traces table; the structured fields are part of the message text.
 var rotationFailedQuery = 'traces | where message startswith "${rotationFailedRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
 var criticalFindingQuery = 'traces | where message startswith "${criticalFindingRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+// The host logs "... Moving message to queue '<queue>-poison'" when a job failed maxDequeueCount times.
+@description('The queue whose poison queue is watched (ROTATION_QUEUE in shared/adapters/queue.ts).')
+param rotationQueueName string = 'rotation-jobs'
+var poisonQueueQuery = 'traces | where message has "${rotationQueueName}-poison" | project timestamp, severityLevel, message, operation_Name, operation_Id'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -109,6 +113,45 @@ resource criticalFindingAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01
       allOf: [
         {
           query: criticalFindingQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// A job in the poison queue was given up on: a fan-out that never ran, or a rebind nobody will retry.
+resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertRulePrefix}cmk-job-poisoned-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'cmk-rotator: a job was moved to the poison queue'
+    description: 'A rotation job failed on every attempt and now waits in rotation-jobs-poison; read it, fix the cause, and re-run it (POST /api/rotations).'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT5M'
+    criteria: {
+      allOf: [
+        {
+          query: poisonQueueQuery
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

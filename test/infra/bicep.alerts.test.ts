@@ -2,6 +2,7 @@
 // action group; dead-lettered events alert too.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { POISON_QUEUE } from '../../shared/adapters/queue';
 import { TELEMETRY } from '../../shared/telemetry';
 import { isPlainObject, paramsUsed, property, propertyPath, reachable, type Node } from './bicep';
 import { loadInfraFixture, main, moduleCall, only, symbolAt, value } from './infraFixture';
@@ -24,6 +25,15 @@ describe('alerts', () => {
         `no alert query selects traces whose message starts with "${name}"; queries: ${queries.join(' || ')}`,
       );
     }
+  });
+
+  test('a job moved to the poison queue raises an alert', () => {
+    const { scope } = moduleCall('modules/alerts.bicep');
+    const queries = scope.file.resources('Microsoft.Insights/scheduledQueryRules').flatMap((rule) => {
+      const allOf = value(scope, rule.body, 'properties.criteria.allOf');
+      return Array.isArray(allOf) ? allOf.filter(isPlainObject).map((c) => String(c.query)) : [];
+    });
+    assert.ok(queries.some((q) => q.includes(`"${POISON_QUEUE}"`)), `no alert query watches ${POISON_QUEUE}; queries: ${queries.join(' || ')}`);
   });
 
   test('alerts notify the e-mail action group; dead-lettered events alert too', () => {
