@@ -44,6 +44,7 @@ export interface DevHost {
 export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
   useServices(o.services);
   const functions = loadFunctions();
+  for (const hook of functions.appStart) await hook();
   const worker = functions.storageQueue.get('rotationWorker');
   if (!worker || worker.queueName !== ROTATION_QUEUE) throw new Error(`functions/ registers no queue trigger on ${ROTATION_QUEUE}`);
   const eventGrid: Record<string, EventGridHandler> = Object.fromEntries([...functions.eventGrid].map(([name, f]) => [name, f.handler as EventGridHandler]));

@@ -14,9 +14,11 @@ export interface Registrations {
   eventGrid: Map<string, EventGridFunctionOptions>;
   storageQueue: Map<string, StorageQueueFunctionOptions>;
   timer: Map<string, TimerFunctionOptions>;
+  /** app.hook.appStart handlers, run by the host once before any function. */
+  appStart: Array<() => unknown>;
 }
 
-const registrations: Registrations = { http: new Map(), eventGrid: new Map(), storageQueue: new Map(), timer: new Map() };
+const registrations: Registrations = { http: new Map(), eventGrid: new Map(), storageQueue: new Map(), timer: new Map(), appStart: [] };
 let loaded = false;
 
 /**
@@ -30,6 +32,11 @@ export function loadFunctions(): Registrations {
   register.eventGrid = (name: string, options: EventGridFunctionOptions) => void registrations.eventGrid.set(name, options);
   register.storageQueue = (name: string, options: StorageQueueFunctionOptions) => void registrations.storageQueue.set(name, options);
   register.timer = (name: string, options: TimerFunctionOptions) => void registrations.timer.set(name, options);
+  const hooks = app.hook as unknown as Record<string, unknown>;
+  hooks.appStart = (handler: () => unknown) => {
+    registrations.appStart.push(handler);
+    return { dispose: () => undefined };
+  };
   const dir = join(__dirname, '..', 'functions');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
     // A module loaded before the capture registered nothing; load it again now.

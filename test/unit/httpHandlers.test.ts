@@ -109,6 +109,21 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
 });
 
 describe('function registrations', () => {
+  it('validates the settings when the app starts, naming the bad one', async () => {
+    const { appStart } = loadFunctions();
+    assert.equal(appStart.length, 1);
+    const saved = { ...process.env };
+    useServices(undefined);
+    process.env.AzureWebJobsStorage = 'UseDevelopmentStorage=true';
+    process.env.SUBSCRIPTION_IDS = 'not-a-guid';
+    try {
+      await assert.rejects(async () => appStart[0]?.(), /SUBSCRIPTION_IDS has "not-a-guid"/);
+    } finally {
+      process.env = saved;
+      useServices(undefined);
+    }
+  });
+
   it('registers every HTTP function with authLevel function', () => {
     const { http } = loadFunctions();
     assert.ok(http.size >= 4);
