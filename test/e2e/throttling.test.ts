@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { accountArmId, accountResource } from '../../dev/estate';
+import { startLocalStack, type LocalStack } from '../../dev/stack';
+
+describe('a key bound to many accounts under ARM write throttling', () => {
+  let stack: LocalStack;
+  before(async () => {
+    // ARM's write bucket, shrunk: a burst of 5 and 10 per second (sped up 20 times).
+    stack = await startLocalStack({ arm: { throttle: { timeScale: 20, writes: { burst: 5, perSecond: 10 } } } });
+  });
+  after(() => stack.stop());
+
+  it('every account ends on the new version, through 429s, with one succeeded ledger row each', async () => {
+    const vault = await stack.addVault({ name: 'kv-many' });
+    const { version: v1 } = await vault.createKey('cmk-many', { publish: false });
+    const names = Array.from({ length: 60 }, (_, i) => `aoai-many-${i}`);
+    for (const name of names) stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: 'cmk-many', version: v1 } }));
+
+    const { version: v2 } = await vault.createKey('cmk-many', {});
+    await stack.settle();
+
+    const accounts = await Promise.all(names.map((n) => stack.services.accounts.getAccount(accountArmId(n))));
+    assert.deepEqual(new Set(accounts.map((a) => a?.binding?.keyVersion)), new Set([v2]));
+    assert.ok(stack.arm.requests.some((r) => r.method === 'PATCH' && r.status === 429), 'the write bucket ran dry at least once');
+    const rows = await stack.services.ledger.all();
+    const succeeded = rows.filter((r) => r.status === 'succeeded' && r.toVersion === v2);
+    assert.equal(succeeded.length, 60);
+    assert.equal(new Set(succeeded.map((r) => r.accountId)).size, 60);
+    assert.deepEqual(rows.filter((r) => r.status === 'failed'), []);
+  });
+});
