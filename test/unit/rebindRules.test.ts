@@ -83,9 +83,7 @@ describe('rule 3: never downgrade unless a person forces it', () => {
 
 describe('rule 3 under a failing read', () => {
   it('does not PATCH when the bound version cannot be read for the age check; the queue retries', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v2.version));
+    const deps = boundTo(v2.version);
     const read = deps.keys.getKeyVersion.bind(deps.keys);
     deps.keys.getKeyVersion = async (vault, key, version) => {
       if (version === v2.version) throw new DependencyError('ServiceUnavailable', 'Key Vault is busy', true, 503);
@@ -112,6 +110,14 @@ describe('rule 5: only keyVersion changes', () => {
   });
 });
 
+/** Fakes with key versions v1 and v2 and account a1 bound to `version`. */
+function boundTo(version: string, over: Partial<Parameters<typeof boundAccount>[2]> = {}) {
+  const deps = rebindDeps();
+  deps.keys.add(v1, v2);
+  deps.accounts.put(boundAccount('a1', version, over));
+  return deps;
+}
+
 function job(over: Partial<RebindJob> = {}): RebindJob {
   return {
     kind: 'rebind', jobId: 'job-00000001', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk',
@@ -121,9 +127,7 @@ function job(over: Partial<RebindJob> = {}): RebindJob {
 
 describe('rule 6: intent before action, success only when verified', () => {
   it('writes the running row before the PATCH and succeeded after reading the account back', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     let rowsAtPatch: string[] = [];
     const patch = deps.accounts.updateEncryption.bind(deps.accounts);
     deps.accounts.updateEncryption = async (id, change) => {
@@ -139,18 +143,14 @@ describe('rule 6: intent before action, success only when verified', () => {
     ]);
   });
   it('does not PATCH when the intent row cannot be written', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.ledger.failOn = (row) => row.status === 'running';
     await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /ledger unavailable/);
     assert.equal(deps.accounts.patches.length, 0);
     assert.equal(deps.leases.held.size, 0, 'lease released');
   });
   it('records failed when the account does not report the target version after the update', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.accounts.afterPatch = (a) => ({ ...a, provisioningState: 'Failed' });
     const result = await runRebind(job(), 1, deps, silentLogger());
     assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
@@ -163,9 +163,7 @@ describe('rule 6: intent before action, success only when verified', () => {
     assert.equal(verifyRebind(boundAccount('a', v2.version), v2.version).ok, true);
   });
   it('rethrows a retryable failure before the last attempt and reports it on the last', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.accounts.updateEncryption = async () => {
       throw new DependencyError('ServiceUnavailable', 'ARM is down', true, 503);
     };
@@ -179,9 +177,7 @@ describe('rule 6: intent before action, success only when verified', () => {
 
 describe('failures that are not already DependencyErrors', () => {
   it('an Azure RestError on the last attempt is recorded as failed and reported', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.accounts.updateEncryption = async () => {
       throw Object.assign(new Error('Internal error'), { name: 'RestError', statusCode: 500 });
     };
@@ -192,9 +188,7 @@ describe('failures that are not already DependencyErrors', () => {
     assert.ok(log.lines.some((l) => l.message.startsWith('CmkRotationFailed')));
   });
   it('a programming error is not recorded as an Azure failure: it goes up as it is', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.accounts.updateEncryption = async () => {
       throw new TypeError('undefined is not a function');
     };
@@ -205,9 +199,7 @@ describe('failures that are not already DependencyErrors', () => {
 
 describe('rule 7: one writer per account', () => {
   it('re-queues the job with a delay when the lease is held, and changes nothing', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.leases.held.set(job().accountId.toLowerCase(), 'another-job');
     const result = await runRebind(job(), 1, deps, silentLogger());
     assert.equal(result.outcome, 'deferred');
@@ -220,9 +212,7 @@ describe('rule 7: one writer per account', () => {
 
 describe('rule 8: exactly once per (account, target version)', () => {
   it('a second job for the same version is skipped as a duplicate, with one PATCH in all', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     await runRebind(job({ jobId: 'job-first-0001' }), 1, deps, silentLogger());
     const second = await runRebind(job({ jobId: 'job-second-002' }), 1, deps, silentLogger());
     assert.equal(deps.accounts.patches.length, 1);
@@ -230,9 +220,7 @@ describe('rule 8: exactly once per (account, target version)', () => {
     assert.match(second.outcome === 'recorded' ? (second.record.reason ?? '') : '', /^duplicate/);
   });
   it("a job's own retry is not its own duplicate", async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     await deps.jobKeys.claim(job().accountId, v2.version, job().jobId);
     const result = await runRebind(job(), 2, deps, silentLogger());
     assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
@@ -254,9 +242,7 @@ describe('target resolution', () => {
 
 describe('retries and crashes part-way', () => {
   it('a retry after the PATCH landed records succeeded with the original from-version, not already-current', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     // Attempt 1: the PATCH lands, then reading the account back fails.
     const get = deps.accounts.getAccount.bind(deps.accounts);
     let reads = 0;
@@ -283,9 +269,7 @@ describe('retries and crashes part-way', () => {
   });
 
   it('a failure to settle the claim or release the lease does not undo a success', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v1.version));
+    const deps = boundTo(v1.version);
     deps.jobKeys.settle = async () => {
       throw new Error('tables unavailable');
     };
