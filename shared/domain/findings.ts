@@ -1,5 +1,5 @@
 // Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
-import { unusableReasons, type KeyPolicy } from './keys';
+import { keyShapeProblem, unusableReasons, type KeyPolicy } from './keys';
 import type { AccountState, KeyVersionInfo } from './model';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -69,7 +69,6 @@ export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
 export const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
 
 const REQUIRED_KEY_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'] as const;
-const RSA_TYPES = new Set(['RSA', 'RSA-HSM']);
 const DAY_MS = 86_400_000;
 
 export interface AccountEvaluation {
@@ -193,9 +192,7 @@ function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: Ke
       out.push(finding('key-near-expiry', evidence, 'Rotate the key (or extend its expiry) and bind the new version before it expires.'));
     }
   }
-  const typeOk = bound.kty !== undefined && RSA_TYPES.has(bound.kty);
-  const sizeOk = bound.keySize !== undefined && policy.allowedKeySizes.includes(bound.keySize);
-  if (!typeOk || !sizeOk) {
+  if (keyShapeProblem(bound, policy)) {
     out.push(finding('unsupported-key', {
       ...where, kty: bound.kty ?? null, keySize: bound.keySize ?? null, allowedKeySizes: policy.allowedKeySizes.join(','),
     }, `Create an RSA or RSA-HSM key version of ${policy.allowedKeySizes.join(' or ')} bits and bind the account to it.`));

@@ -27,10 +27,17 @@ export function unusableReasons(key: KeyVersionInfo, policy: KeyPolicy, now: Dat
     if (key.expiresOn.getTime() <= now.getTime()) reasons.push('key-expired');
     else if (key.expiresOn.getTime() <= now.getTime() + policy.expiryMarginMs) reasons.push('key-expires-too-soon');
   }
-  if (!key.kty || !RSA_TYPES.has(key.kty)) reasons.push('unsupported-key-type');
-  else if (key.keySize === undefined || !policy.allowedKeySizes.includes(key.keySize)) reasons.push('unsupported-key-size');
+  const shape = keyShapeProblem(key, policy);
+  if (shape) reasons.push(shape);
   if (!REQUIRED_OPS.every((op) => key.keyOps.includes(op))) reasons.push('missing-key-operations');
   return reasons;
+}
+
+/** What the Azure OpenAI CMK doc supports: RSA or RSA-HSM, of an allowed size. */
+export function keyShapeProblem(key: KeyVersionInfo, policy: KeyPolicy): 'unsupported-key-type' | 'unsupported-key-size' | undefined {
+  if (!key.kty || !RSA_TYPES.has(key.kty)) return 'unsupported-key-type';
+  if (key.keySize === undefined || !policy.allowedKeySizes.includes(key.keySize)) return 'unsupported-key-size';
+  return undefined;
 }
 
 export function describeKey(key: KeyVersionInfo): string {
