@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RotationRecord, RotationStatus } from './model';
 
 // Queue messages on "rotation-jobs". Validated on the way in: a malformed message writes nothing.
 
@@ -90,4 +91,22 @@ function safeJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** A job's ledger row as far as the job itself says: the queued row and the start of each attempt. */
+export function ledgerRow(job: AccountJob, status: RotationStatus, attempt: number): RotationRecord {
+  return {
+    jobId: job.jobId,
+    accountId: job.accountId,
+    trigger: job.trigger,
+    vaultUri: job.vaultUri,
+    keyName: job.keyName,
+    status,
+    attempt,
+    queuedAt: job.createdAt,
+    ...('targetVersion' in job && job.targetVersion ? { toVersion: job.targetVersion } : {}),
+    ...(job.eventId ? { eventId: job.eventId } : {}),
+    ...(job.eventType ? { eventType: job.eventType } : {}),
+    ...(job.actor ? { actor: job.actor } : {}),
+  };
 }

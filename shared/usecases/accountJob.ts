@@ -1,4 +1,4 @@
-import type { AccountJob } from '../domain/jobs';
+import { ledgerRow, type AccountJob } from '../domain/jobs';
 import type { AccountState, RotationRecord, RotationStatus } from '../domain/model';
 import { DependencyError, toDependencyError } from '../errors';
 import type { AccountStore, Clock, EncryptionChange, JobKeyStore, JobQueue, KeyStore, Ledger, LeaseStore, Logger } from '../ports';
@@ -43,21 +43,7 @@ export type Finish = (status: RotationStatus, extra: Partial<RotationRecord>, re
 /** The ledger row of a job and the one place a job's final state is written and logged. */
 export function jobRecorder(job: AccountJob, attempt: number, deps: Pick<AccountJobDeps, 'ledger' | 'clock'>, log: Logger) {
   const startedAt = deps.clock.now();
-  const base: RotationRecord = {
-    jobId: job.jobId,
-    accountId: job.accountId,
-    trigger: job.trigger,
-    vaultUri: job.vaultUri,
-    keyName: job.keyName,
-    status: 'running',
-    attempt,
-    queuedAt: job.createdAt,
-    startedAt: startedAt.toISOString(),
-    ...('targetVersion' in job && job.targetVersion ? { toVersion: job.targetVersion } : {}),
-    ...(job.eventId ? { eventId: job.eventId } : {}),
-    ...(job.eventType ? { eventType: job.eventType } : {}),
-    ...(job.actor ? { actor: job.actor } : {}),
-  };
+  const base: RotationRecord = { ...ledgerRow(job, 'running', attempt), startedAt: startedAt.toISOString() };
   const finish: Finish = async (status, extra, retrying = false) => {
     const finishedAt = deps.clock.now();
     const record: RotationRecord = { ...base, ...extra, status, finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() };

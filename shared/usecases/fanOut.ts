@@ -1,5 +1,5 @@
 import { sameKey } from '../domain/keys';
-import type { AccountJob, FanOutJob, RebindJob } from '../domain/jobs';
+import { ledgerRow, type AccountJob, type FanOutJob, type RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
 import type { AccountStore, BindingIndex, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
 import { evaluateAccount, type FindingCode } from '../domain/findings';
@@ -71,21 +71,7 @@ async function queueRebinds(job: FanOutJob, eligible: AccountState[], deps: FanO
 
 /** Intent first: the queued ledger row exists before the job can run. */
 export async function queueAccountJob(job: AccountJob, account: AccountState, deps: Pick<FanOutDeps, 'ledger' | 'queue'>): Promise<void> {
-  await deps.ledger.record({
-    jobId: job.jobId,
-    accountId: job.accountId,
-    trigger: job.trigger,
-    vaultUri: job.vaultUri,
-    keyName: job.keyName,
-    status: 'queued',
-    attempt: 0,
-    queuedAt: job.createdAt,
-    ...(account.binding ? { fromVersion: account.binding.keyVersion } : {}),
-    ...('targetVersion' in job && job.targetVersion ? { toVersion: job.targetVersion } : {}),
-    ...(job.eventId ? { eventId: job.eventId } : {}),
-    ...(job.eventType ? { eventType: job.eventType } : {}),
-    ...(job.actor ? { actor: job.actor } : {}),
-  });
+  await deps.ledger.record({ ...ledgerRow(job, 'queued', 0), ...(account.binding ? { fromVersion: account.binding.keyVersion } : {}) });
   await deps.queue.enqueue(job);
 }
 
