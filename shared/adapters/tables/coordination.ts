@@ -1,7 +1,6 @@
-import type { TableClient } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { Clock, JobKeyStore, Lease, LeaseStore } from '../../ports';
-import { expect, statusOf, TABLES, type TableStorage } from './storage';
+import { claimRow, expect, statusOf, TABLES, type TableStorage } from './storage';
 
 interface LeaseEntity {
   holder: string;
@@ -19,14 +18,10 @@ export class TableLeaseStore implements LeaseStore {
     const table = await this.storage.table(TABLES.leases);
     const partitionKey = accountKey(accountId);
     const entity = { partitionKey, rowKey: 'lease', holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString() };
-    const created = await expect(table.createEntity(entity), 409, undefined);
-    if (created?.etag) return { accountId, holder, etag: created.etag };
-
-    const current = await expect(table.getEntity<LeaseEntity>(partitionKey, 'lease'), 404, undefined);
-    if (!current) return this.acquire(accountId, holder, ttlMs);
-    const live = Date.parse(current.expiresAt) > this.clock.now().getTime();
-    if (live && current.holder !== holder) return undefined;
-    return this.takeOver(table, entity, current.etag, accountId, holder);
+    const claim = await claimRow<LeaseEntity>(table, entity, (current) =>
+      Date.parse(current.expiresAt) > this.clock.now().getTime() && current.holder !== holder ? 'held' : 'take',
+    );
+    return claim.held ? undefined : { accountId, holder, etag: claim.etag };
   }
 
   async release(lease: Lease): Promise<void> {
@@ -37,17 +32,6 @@ export class TableLeaseStore implements LeaseStore {
       // Already gone, or taken over after it expired: either way it is no longer ours.
       if (statusOf(error) !== 404 && statusOf(error) !== 412) throw error;
     }
-  }
-
-  private async takeOver(
-    table: TableClient,
-    entity: { partitionKey: string; rowKey: string } & LeaseEntity,
-    etag: string,
-    accountId: string,
-    holder: string,
-  ): Promise<Lease | undefined> {
-    const updated = await expect(table.updateEntity(entity, 'Replace', { etag }), 412, undefined);
-    return updated?.etag ? { accountId, holder, etag: updated.etag } : undefined;
   }
 }
 
@@ -72,16 +56,11 @@ export class TableJobKeyStore implements JobKeyStore {
     const table = await this.storage.table(TABLES.jobKeys);
     const partitionKey = accountKey(accountId);
     const entity = { partitionKey, rowKey: dedupeKey, jobId, state: 'claimed' as const, claimedAt: this.clock.now().toISOString() };
-    const created = await expect(table.createEntity(entity), 409, undefined);
-    if (created) return 'claimed';
-
-    const current = await expect(table.getEntity<JobKeyEntity>(partitionKey, dedupeKey), 404, undefined);
-    if (!current) return this.claim(accountId, dedupeKey, jobId, staleAfterMs);
-    if (current.jobId === jobId) return 'claimed';
-    const stale = Date.parse(current.claimedAt) + staleAfterMs < this.clock.now().getTime();
-    if (!stale) return 'duplicate';
-    const updated = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
-    return updated ? 'claimed' : 'duplicate';
+    const claim = await claimRow<JobKeyEntity>(table, entity, (current) => {
+      if (current.jobId === jobId) return 'keep';
+      return Date.parse(current.claimedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+    });
+    return claim.held ? 'duplicate' : 'claimed';
   }
 
   async settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void> {

@@ -4,7 +4,7 @@ import {
   FINDING_CODES, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity, type SweepSummary,
 } from '../../domain/findings';
 import type { Clock, FindingStore, SweepStore } from '../../ports';
-import { expect, odata, TABLES, type TableStorage } from './storage';
+import { claimRow, expect, odata, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
   accountId: string;
@@ -122,20 +122,13 @@ export class TableSweepStore implements SweepStore {
   async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
     const table = await this.storage.table(TABLES.sweeps);
     const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
-    if (await expect(table.createEntity(entity), 409, undefined)) return { held: false };
-    const current = await expect(table.getEntity<{ sweepId: string; lockedAt: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
-    if (!current) return this.lock(sweepId, staleAfterMs);
-    if (current.sweepId === sweepId) {
-      // The queued sweep starting now: its lock counts from here, not from the request that queued it.
-      const renewed = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
-      return renewed ? { held: false } : this.lock(sweepId, staleAfterMs);
-    }
-    // A sweep that died without unlocking must not block every later one.
-    if (Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime()) {
-      const taken = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
-      if (taken) return { held: false };
-    }
-    return { held: true, sweepId: current.sweepId };
+    const claim = await claimRow<{ sweepId: string; lockedAt: string }>(table, entity, (current) => {
+      // The queued sweep starting now renews its lock: it counts from here, not from the request that queued it.
+      if (current.sweepId === sweepId) return 'take';
+      // A sweep that died without unlocking must not block every later one.
+      return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+    });
+    return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
   }
 
   async unlock(sweepId: string): Promise<void> {

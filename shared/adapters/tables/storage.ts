@@ -1,4 +1,4 @@
-import { TableClient, type TableServiceClientOptions } from '@azure/data-tables';
+import { TableClient, type TableEntity, type TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 
 export const TABLES = {
@@ -69,4 +69,27 @@ export function plain<T extends object>(entity: T & { partitionKey?: string; row
 /** Escapes a value for an OData filter string literal. */
 export function odata(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */
+export type ClaimDecision = 'keep' | 'take' | 'held';
+
+/**
+ * A row that marks ownership (lease, dedupe claim, sweep lock): created if absent, otherwise judged
+ * by `decide` and replaced under the ETag just read. Losing a race re-reads and judges again.
+ */
+export async function claimRow<T extends object>(
+  table: TableClient,
+  entity: TableEntity<T>,
+  decide: (current: T) => ClaimDecision,
+): Promise<{ held: false; etag: string } | { held: true; current: T }> {
+  const created = await expect(table.createEntity(entity), 409, undefined);
+  if (created?.etag) return { held: false, etag: created.etag };
+  const current = await expect(table.getEntity<T>(entity.partitionKey, entity.rowKey), 404, undefined);
+  if (!current) return claimRow(table, entity, decide);
+  const decision = decide(current);
+  if (decision === 'held') return { held: true, current };
+  if (decision === 'keep') return { held: false, etag: current.etag };
+  const replaced = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
+  return replaced?.etag ? { held: false, etag: replaced.etag } : claimRow(table, entity, decide);
 }
