@@ -2,15 +2,14 @@ import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { services } from '../shared/app';
 import { SEVERITIES } from '../shared/domain/findings';
-import { actorOf, problemResponse, refusalProblem, validate, withProblems } from '../shared/http/problem';
+import { actorOf, apiQuery, problemResponse, refusalProblem, validate, withProblems } from '../shared/http/problem';
 import { SWEEP_LOCK_MS } from '../shared/usecases/sweep';
 
 const complianceQuery = z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]]).optional() });
 
 /** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
 export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {
-  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
-  const query = validate(complianceQuery, params);
+  const query = validate(complianceQuery, apiQuery(request));
   if (!query.ok) return problemResponse(query.problem);
   const s = services();
   const severity = query.value.severity as (typeof SEVERITIES)[number] | undefined;

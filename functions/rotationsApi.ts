@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
 import { services } from '../shared/app';
 import type { RotationRecord } from '../shared/domain/model';
-import { actorOf, problemResponse, readJsonBody, refusalProblem, validate, withProblems } from '../shared/http/problem';
+import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate, withProblems } from '../shared/http/problem';
 import { encryptionRequest, historyQuery, jobIdParam, rotationRequest } from '../shared/http/schemas';
 import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../shared/usecases/manual';
 
@@ -43,9 +43,7 @@ export async function getRotation(request: HttpRequest): Promise<HttpResponseIni
 }
 
 export async function listRotations(request: HttpRequest): Promise<HttpResponseInit> {
-  // `code` is the function key when sent as a query parameter, not part of the API.
-  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
-  const query = validate(historyQuery, params);
+  const query = validate(historyQuery, apiQuery(request));
   if (!query.ok) return problemResponse(query.problem);
   const page = await services().ledger.historyPage(query.value.accountId, query.value.limit, query.value.continuationToken);
   return { status: 200, jsonBody: { rotations: page.rows.map(jobView), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) } };

@@ -50,6 +50,12 @@ export async function readJsonBody(request: HttpRequest): Promise<Parsed<unknown
   }
 }
 
+/** The query parameters of the API: `code` is the function key when sent in the query, not an API field. */
+export function apiQuery(request: HttpRequest): Record<string, string> {
+  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
+  return params;
+}
+
 /**
  * App Service authentication's principal when it is on (it sets the header and strips a forged
  * one); otherwise the caller proved only the function key, whatever headers it sent.
