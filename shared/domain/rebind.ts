@@ -73,12 +73,20 @@ export function decideRebind(input: {
 }
 
 /** Rule 6: the account proves the rebind only when it reports the target version and Succeeded. */
-export function verifyRebind(account: AccountState | undefined, to: string): { ok: true } | { ok: false; reason: string } {
+export function verifyRebind(account: AccountState | undefined, to: string): Verified {
   if (!account) return { ok: false, reason: 'account not found after update' };
   const bound = account.binding?.keyVersion;
   if (account.keySource !== 'Microsoft.KeyVault' || bound?.toLowerCase() !== to.toLowerCase()) {
     return { ok: false, reason: `account reports key version ${bound ?? 'none'} after update, expected ${to}` };
   }
+  return verifyProvisioned(account);
+}
+
+export type Verified = { ok: true } | { ok: false; reason: string };
+
+/** Rule 6 for every change: an account read back after the update must exist and report Succeeded. */
+export function verifyProvisioned(account: AccountState | undefined): Verified {
+  if (!account) return { ok: false, reason: 'account not found after update' };
   if (account.provisioningState !== 'Succeeded') {
     return { ok: false, reason: `account provisioningState is ${account.provisioningState ?? 'unknown'} after update` };
   }

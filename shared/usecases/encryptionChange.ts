@@ -1,5 +1,6 @@
 import type { DisableCmkJob, SwitchKeyJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
+import { verifyProvisioned } from '../domain/rebind';
 import type { Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome } from './accountJob';
 import { newestUsableVersion } from './keyVersions';
@@ -35,7 +36,7 @@ export function runSwitchKey(job: SwitchKeyJob, attempt: number, deps: AccountJo
       if (b?.keyName.toLowerCase() !== plan.keyName.toLowerCase() || b.keyVersion.toLowerCase() !== plan.to?.toLowerCase()) {
         return { ok: false, reason: `account reports ${b ? `${b.keyName}/${b.keyVersion}` : 'no key'} after update, expected ${plan.keyName}/${plan.to}` };
       }
-      return account?.provisioningState === 'Succeeded' ? { ok: true } : { ok: false, reason: `provisioningState is ${account?.provisioningState}` };
+      return verifyProvisioned(account);
     },
   });
 }
@@ -57,7 +58,7 @@ export function runDisableCmk(job: DisableCmkJob, attempt: number, deps: Account
     },
     verify(account) {
       if (account?.keySource === 'Microsoft.KeyVault') return { ok: false, reason: 'account still reports keySource Microsoft.KeyVault' };
-      return account?.provisioningState === 'Succeeded' ? { ok: true } : { ok: false, reason: `provisioningState is ${account?.provisioningState}` };
+      return verifyProvisioned(account);
     },
   });
 }
