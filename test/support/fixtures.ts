@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** The project root: the nearest folder above this file that holds package.json. */
 export function projectRoot(): string {
@@ -12,8 +12,8 @@ export function projectRoot(): string {
   return dir;
 }
 
-/** ../shared/fixtures beside the checkout (design data, not the project's shared/ code). */
-export const fixturesDir = resolve(projectRoot(), '..', 'shared', 'fixtures');
+/** REST and event examples vendored into the repository (provenance in SOURCES.md there). */
+export const fixturesDir = join(projectRoot(), 'test', 'fixtures');
 
 export function readFixture<T = unknown>(relativePath: string): T {
   return JSON.parse(readFileSync(join(fixturesDir, relativePath), 'utf8')) as T;

@@ -5,7 +5,7 @@ import { fixtureFiles, readFixture } from '../support/fixtures';
 
 const VERSION = 'ee059b2bb5bc48398a53b168c6cdcb10';
 
-/** Every event sample in ../shared/fixtures, single events and arrays alike. */
+/** Every event sample in test/fixtures, single events and arrays alike. */
 function fixtureEvents(): Array<[string, Record<string, unknown>]> {
   const files = [
     ...fixtureFiles('eventgrid'),
