@@ -3,7 +3,7 @@ import { listenHttps } from './tls';
 import { AccountService, ResourceStore, type OperationError } from './arm/accountService';
 import { FaultInjector, type FaultRule } from './arm/faults';
 import { deepCopy, delay, Exchange, isJsonObject, retryAfterHeaders, type JsonObject } from './arm/http';
-import { readBody } from './readBody';
+import { text } from 'node:stream/consumers';
 import { parseArmPath, parseResourceId, resourceKey, subscriptionOf } from './arm/paths';
 import { handleRoute, type RouteContext } from './arm/routes';
 import { requestKind, SubscriptionThrottle, type ThrottleOptions } from './arm/throttle';
@@ -38,6 +38,8 @@ export interface ArmRequestRecord {
 export interface ArmStandIn {
   /** https://127.0.0.1:<port>/ */
   url: string;
+  /** The PEM its clients must trust. */
+  ca: string;
   /** Seeds (or replaces) a Microsoft.CognitiveServices/accounts resource; `id` is required. */
   putAccount(resource: object): void;
   /** The stored account JSON (a copy), or undefined; untyped so that tests can read any ARM path. */
@@ -103,7 +105,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     const record = (status: number): void => {
       requests.push({ method, path: url.pathname, status });
     };
-    void readBody(req)
+    void text(req)
       .then((body) => {
         const exchange = new Exchange(req, res, url, body, record);
         return answer(exchange).catch((error: unknown) => {
@@ -119,6 +121,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
 
   return {
     url: server.url,
+    ca: server.ca,
     requests,
     putAccount: (resource) => accounts.seed(asResource(resource)),
     account: (id) => {

@@ -4,7 +4,6 @@ import { localCredential } from './credential';
 import { seedDemoEstate } from './estate';
 import type { LogEntry } from './invocations';
 import { startLocalStack } from './stack';
-import { selfSignedCertificate } from './tls';
 
 import { complianceDemo } from './demoCompliance';
 import { out, short, table } from './print';
@@ -32,7 +31,7 @@ async function rotationDemo(started: number): Promise<number> {
     for (const id of [...estate.bound, ...estate.untouched]) before.set(id, await stack.services.accounts.getAccount(id));
     out(`\n1. Key cmk v1 = ${estate.cmkV1}; accounts: ${[...before.values()].map((a) => `${a?.name} (${a?.kind}, ${a?.binding ? `${a.binding.keyName}/${short(a.binding.keyVersion)}` : 'Microsoft-managed'})`).join(', ')}`);
 
-    const client = new KeyClient(vault.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: selfSignedCertificate().cert } });
+    const client = new KeyClient(vault.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca } });
     const rotated = await client.rotateKey('cmk');
     const v2 = rotated.properties.version ?? '';
     out(`\n2. Rotated cmk through the Key Vault API: new version ${v2}; Key Vault publishes KeyNewVersionCreated`);

@@ -2,7 +2,7 @@ import { InvocationContext } from '@azure/functions';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { LogHandler } from './invocations';
-import { readBody } from './readBody';
+import { text } from 'node:stream/consumers';
 
 export type EventGridHandler = (event: unknown, context: InvocationContext) => Promise<unknown>;
 
@@ -32,7 +32,7 @@ export async function serveEventGrid(
 
   let body: unknown;
   try {
-    body = JSON.parse(await readBody(req));
+    body = JSON.parse(await text(req));
   } catch {
     return reply(res, 400, { error: 'body is not JSON' });
   }

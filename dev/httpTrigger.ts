@@ -2,7 +2,7 @@ import { HttpRequest, InvocationContext, type HttpFunctionOptions, type HttpResp
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reply } from './eventGridWebhook';
-import { readBody } from './readBody';
+import { text as readText } from 'node:stream/consumers';
 import type { LogHandler } from './invocations';
 
 interface Route {
@@ -54,7 +54,7 @@ export async function serveHttp(
   const match = route.pattern.exec(url.pathname);
   const params = Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(match?.[i + 1] ?? '')]));
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
-  const body = await readBody(req);
+  const body = await readText(req);
   const request = new HttpRequest({ method, url: url.toString(), headers, params, body: { string: body } });
   const invocationId = randomUUID();
   const context = new InvocationContext({ invocationId, functionName: route.name, logHandler: logHandler(route.name, invocationId) });

@@ -61,6 +61,8 @@ export interface AttributeChanges {
 export interface KeyVaultStandIn {
   /** https://127.0.0.1:<port>/ */
   vaultUri: string;
+  /** The PEM its clients must trust. */
+  ca: string;
   armId: string;
   name: string;
   /** Adds a version (the first creates the key); resolves before its event is delivered. */
@@ -114,7 +116,7 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
   vaultUri = server.url;
 
   return {
-    vaultUri, armId, name: o.name, requests,
+    vaultUri, ca: server.ca, armId, name: o.name, requests,
     events: events.published,
     async createKey(name, k = {}) {
       const ec = k.kty?.startsWith('EC') ?? false;

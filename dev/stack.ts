@@ -6,7 +6,7 @@ import { localCredential } from './credential';
 import { startDevHost, type DevHost } from './devHost';
 import type { LogEntry } from './invocations';
 import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions } from './keyVaultStandIn';
-import { selfSignedCertificate } from './tls';
+import { localCa } from './tls';
 
 export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
 
@@ -59,7 +59,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     const config = loadConfig(appSettings);
     const services = buildServices(config, {
       credential: localCredential,
-      trustedCa: selfSignedCertificate().cert,
+      trustedCa: await localCa(),
       relaxVaultChallenge: true,
       lroPollMs: 20,
       retryDelayMs: 10,

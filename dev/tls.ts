@@ -1,49 +1,49 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { generate } from 'selfsigned';
 
 export interface TlsMaterial {
   key: string;
   cert: string;
 }
 
-let cached: TlsMaterial | undefined;
+let material: Promise<TlsMaterial> | undefined;
 
 /**
  * A self-signed certificate for 127.0.0.1 / localhost, made once per process: the ARM and
  * Key Vault SDKs refuse bearer tokens over plain http, so the stand-ins must speak HTTPS.
  */
-export function selfSignedCertificate(): TlsMaterial {
-  if (cached) return cached;
-  const dir = mkdtempSync(join(tmpdir(), 'cmk-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+export function selfSignedCertificate(): Promise<TlsMaterial> {
+  material ??= (async () => {
+    const notBeforeDate = new Date(Date.now() - 60_000);
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
+      notBeforeDate,
+      notAfterDate: new Date(notBeforeDate.getTime() + 2 * 86_400_000),
+      extensions: [
+        { name: 'basicConstraints', cA: false },
+        { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
       ],
-      { stdio: 'ignore' },
-    );
-    cached = {
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-    };
-    return cached;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    });
+    return { key: pems.private, cert: pems.cert };
+  })();
+  return material;
+}
+
+/** The PEM that clients of the local stand-ins trust (their certificate is its own CA). */
+export async function localCa(): Promise<string> {
+  return (await selfSignedCertificate()).cert;
 }
 
 export interface RunningServer {
   /** Base URL with a trailing slash, e.g. https://127.0.0.1:40123/ */
   url: string;
   port: number;
+  /** The PEM a client must trust to reach it. */
+  ca: string;
   close(): Promise<void>;
 }
 
@@ -51,7 +51,8 @@ export interface RunningServer {
 export async function listenHttps(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<RunningServer> {
-  const server: Server = createServer(selfSignedCertificate(), handler);
+  const tls = await selfSignedCertificate();
+  const server: Server = createServer(tls, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -60,6 +61,7 @@ export async function listenHttps(
   return {
     url: `https://127.0.0.1:${port}/`,
     port,
+    ca: tls.cert,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

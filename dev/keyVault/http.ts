@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../readBody';
+import { text } from 'node:stream/consumers';
 import type { Found, Page, VaultState } from './vault';
 import { VaultError, badParameter, type Wire } from './wire';
 import { parseCreate, parsePatch, parsePolicy } from './requests';
@@ -48,7 +48,7 @@ export function createKeyVaultHandler(ctx: HttpContext): (req: IncomingMessage, 
 }
 
 async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const raw = await readBody(req);
+  const raw = await text(req);
   if (ctx.latencyMs > 0) await new Promise((r) => setTimeout(r, ctx.latencyMs));
   const url = new URL(req.url ?? '/', ctx.vaultUri());
   const method = req.method ?? 'GET';

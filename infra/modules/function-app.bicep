@@ -1,4 +1,4 @@
-// Flex Consumption Function App (Linux, Node 20) with a system-assigned identity. Every connection is
+// Flex Consumption Function App (Linux, Node 22) with a system-assigned identity. Every connection is
 // identity-based: storage by account name, Application Insights with Authorization=AAD.
 
 @description('Function App name.')
@@ -95,7 +95,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }

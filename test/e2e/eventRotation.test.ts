@@ -5,7 +5,6 @@ import { localCredential } from '../../dev/credential';
 import { seedDemoEstate } from '../../dev/estate';
 import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
-import { selfSignedCertificate } from '../../dev/tls';
 import { readFixture } from '../support/fixtures';
 import { boundScenario, postEvents, readAccounts, versionsOf } from '../support/localStack';
 
@@ -24,7 +23,7 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
   it('the demo scenario: a rotated key reaches the three bound accounts and nothing else', async () => {
     const estate = await seedDemoEstate(vault, stack.arm);
     const untouchedBefore = estate.untouched.map((id) => stack.arm.account(id));
-    const client = new KeyClient(vault.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: selfSignedCertificate().cert } });
+    const client = new KeyClient(vault.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca } });
     const v2 = (await client.rotateKey('cmk')).properties.version;
     await stack.settle();
 

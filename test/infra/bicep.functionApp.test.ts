@@ -9,7 +9,7 @@ import { appSettings, loadInfraFixture, moduleCall, only, readText, symbolAt, va
 before(loadInfraFixture);
 
 describe('Function App', () => {
-  test('Flex Consumption (FC1), Linux, Node 20, system-assigned identity, package pulled with that identity', () => {
+  test('Flex Consumption (FC1), Linux, Node 22, system-assigned identity, package pulled with that identity', () => {
     const { scope } = moduleCall('modules/function-app.bicep');
     const plan = only(scope, 'Microsoft.Web/serverfarms');
     assert.deepEqual(value(scope, plan.body, 'sku'), { name: 'FC1', tier: 'FlexConsumption' });
@@ -17,8 +17,17 @@ describe('Function App', () => {
     const site = only(scope, 'Microsoft.Web/sites');
     assert.match(String(value(scope, site.body, 'kind')), /\blinux\b/);
     assert.equal(value(scope, site.body, 'identity.type'), 'SystemAssigned');
-    assert.deepEqual(value(scope, site.body, 'properties.functionAppConfig.runtime'), { name: 'node', version: '20' });
+    assert.deepEqual(value(scope, site.body, 'properties.functionAppConfig.runtime'), { name: 'node', version: '22' });
     assert.equal(value(scope, site.body, 'properties.functionAppConfig.deployment.storage.authentication.type'), 'SystemAssignedIdentity');
+  });
+
+  test('the deployed Node major is the one package.json, .nvmrc and the pinned dev toolchain use', () => {
+    const { scope } = moduleCall('modules/function-app.bicep');
+    const deployed = String((value(scope, only(scope, 'Microsoft.Web/sites').body, 'properties.functionAppConfig.runtime') as { version: string }).version);
+    const pkg = JSON.parse(readText('package.json')) as { engines: { node: string }; devDependencies: Record<string, string> };
+    assert.equal(pkg.engines.node, `>=${deployed}`);
+    assert.equal(readText('.nvmrc').trim(), deployed);
+    assert.equal(pkg.devDependencies['node']?.split('.')[0], deployed);
   });
 
   test('app settings carry every setting in SETTINGS, and local.settings.sample.json does too', () => {

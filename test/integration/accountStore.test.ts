@@ -3,7 +3,6 @@ import { after, before, describe, it } from 'node:test';
 import { startArmStandIn, type ArmStandIn } from '../../dev/armStandIn';
 import { localCredential } from '../../dev/credential';
 import { accountArmId, accountResource } from '../../dev/estate';
-import { selfSignedCertificate } from '../../dev/tls';
 import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveServices';
 import { DependencyError } from '../../shared/errors';
 import { LOCAL_SUBSCRIPTION } from '../../dev/stack';
@@ -22,7 +21,7 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
       credential: localCredential,
       endpoint: arm.url,
       lroPollMs: 5,
-      clientOptions: { tlsOptions: { ca: selfSignedCertificate().cert }, retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20, maxRetries: 2 } },
+      clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20, maxRetries: 2 } },
     });
     for (let i = 1; i <= 4; i++) arm.putAccount(accountResource({ name: `list-${i}`, key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
     arm.putAccount(accountResource({ name: 'mmk' }));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { test } from 'node:test';
 import type { Account } from '@azure/arm-cognitiveservices';
-import { selfSignedCertificate } from '../../dev/tls';
+import { localCa } from '../../dev/tls';
 import {
   accountPath, cmkAccount, collect, csClient, encryption, fast, kvClient, sub, withStandIn, type Example,
 } from '../support/armTestKit';
@@ -15,9 +15,10 @@ const encryptionTo = (keyVersion: string): Account => ({ properties: { encryptio
 
 interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: any }
 
-function raw(url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<RawAnswer> {
+async function raw(url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<RawAnswer> {
+  const ca = await localCa();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, ca: selfSignedCertificate().cert }, (res) => {
+    const req = request(url, { method, headers, ca }, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
       res.on('end', () =>
@@ -36,7 +37,7 @@ function restError(e: unknown, statusCode: number): e is Error & { statusCode: n
 test('lists page through absolute nextLinks; ids match case-insensitively and keep their casing', async () => {
   await withStandIn({ pageSize: 2 }, async (standIn) => {
     for (let i = 0; i < 5; i++) standIn.putAccount(cmkAccount(i < 3 ? 'rg-A' : 'rg-b', `acct${i}`));
-    const cs = csClient(standIn.url);
+    const cs = csClient(standIn);
     const all = await collect(cs.accounts.list());
     assert.deepEqual(all.map((a) => a.name), ['acct0', 'acct1', 'acct2', 'acct3', 'acct4']);
     assert.equal(standIn.requests.filter((r) => r.path.endsWith('/accounts')).length, 3);
@@ -54,7 +55,7 @@ test('beginUpdate changes only keyVersion: Accepted while polling, Succeeded aft
     const id = accountPath('rg', 'oai');
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
     const before = standIn.account(id);
-    const poller = await csClient(standIn.url).accounts.beginUpdate('rg', 'oai', encryptionTo('v2'), fast);
+    const poller = await csClient(standIn).accounts.beginUpdate('rg', 'oai', encryptionTo('v2'), fast);
     assert.equal(standIn.account(id).properties.provisioningState, 'Accepted');
     const result = await poller.pollUntilDone();
     assert.equal(result.properties?.encryption?.keyVaultProperties?.keyVersion, 'v2');
@@ -70,7 +71,7 @@ test('beginUpdate changes only keyVersion: Accepted while polling, Succeeded aft
 test('a second update while one runs is refused with 409', async () => {
   await withStandIn({ lroPolls: 2 }, async (standIn) => {
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
-    const cs = csClient(standIn.url);
+    const cs = csClient(standIn);
     const running = await cs.accounts.beginUpdate('rg', 'oai', encryptionTo('v2'), fast);
     const second = cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v3'), fast);
     await assert.rejects(second, (e) => restError(e, 409));
@@ -84,7 +85,7 @@ test('failLro: the SDK throws, nothing is applied and the account shows Failed',
     const id = accountPath('rg', 'oai');
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
     standIn.failLro(id, { code: 'KeyVaultAccessForbidden', message: 'The identity cannot unwrap the key.' });
-    const cs = csClient(standIn.url);
+    const cs = csClient(standIn);
     const update = cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v2'), fast);
     await assert.rejects(update, /KeyVaultAccessForbidden/);
     const after = standIn.account(id);
@@ -103,7 +104,7 @@ test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad 
     bound.keyVaultProperties['identityClientId'] = 'c1';
     seeded.properties['encryption'] = bound;
     standIn.putAccount(seeded);
-    const cs = csClient(standIn.url);
+    const cs = csClient(standIn);
     await cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v1'), fast);
     const replaced = standIn.account(id).properties.encryption.keyVaultProperties;
     assert.equal(replaced.identityClientId, undefined, 'not merged');
@@ -125,7 +126,7 @@ test('faults: a 429 with retry-after-ms and a reset are retried by the SDK; 404 
     standIn.putAccount(cmkAccount('rg', 'oai'));
     standIn.fail({ method: 'GET', path: /\/accounts\/oai$/i, status: 429, retryAfterMs: 10 });
     standIn.fail({ method: 'GET', path: /\/accounts\/oai$/i, reset: true });
-    const cs = csClient(standIn.url);
+    const cs = csClient(standIn);
     assert.equal((await cs.accounts.get('rg', 'oai')).name, 'oai');
     assert.deepEqual(standIn.requests.map((r) => r.status), [429, 0, 200]);
     await assert.rejects(cs.accounts.get('rg', 'missing'), (e) => restError(e, 404) && e.code === 'ResourceNotFound');
@@ -173,7 +174,7 @@ test('vaults.get through KeyVaultManagementClient returns the stored vault', asy
   await withStandIn({}, async (standIn) => {
     const example = readFixture<Example>('keyvault-mgmt-2026-02-01/getVault.json');
     standIn.putVault(example.responses?.['200']?.body);
-    const kv = kvClient(standIn.url, example.parameters['subscriptionId']);
+    const kv = kvClient(standIn, example.parameters['subscriptionId']);
     const vault = await kv.vaults.get('SAMPLE-resource-group', 'sample-vault');
     assert.equal(vault.properties.vaultUri, 'https://sample-vault.vault.azure.net');
     const keyPermissions = vault.properties.accessPolicies?.[0]?.permissions.keys ?? [];

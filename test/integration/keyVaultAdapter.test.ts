@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { localCredential } from '../../dev/credential';
 import { startKeyVaultStandIn, type KeyVaultStandIn } from '../../dev/keyVaultStandIn';
-import { selfSignedCertificate } from '../../dev/tls';
 import { KeyVaultKeyStore } from '../../shared/adapters/keyVault';
 import { DependencyError, VaultNotAllowedError } from '../../shared/errors';
 import { newestUsableVersion } from '../../shared/usecases/keyVersions';
@@ -16,7 +15,7 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     keys = new KeyVaultKeyStore({
       credential: localCredential,
       allowedHostSuffixes: ['127.0.0.1'],
-      clientOptions: { disableChallengeResourceVerification: true, tlsOptions: { ca: selfSignedCertificate().cert }, retryOptions: { maxRetries: 0 } },
+      clientOptions: { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca }, retryOptions: { maxRetries: 0 } },
     });
   });
   after(() => vault.close());

@@ -115,10 +115,10 @@ describe('contract: SDK reads the stand-in like the recorded service responses',
       t.after(() => recorded.close());
       const standIn = await vault(t);
       const bodies: string[] = [];
-      const standInClient = keyClient(standIn.vaultUri, bodies);
+      const standInClient = keyClient(standIn.vaultUri, standIn.ca, bodies);
       const name = (fx.parameters['key-name'] as string | undefined) ?? 'first-key';
 
-      const expected = await scenario.run(keyClient(recorded.url), { name, version: fx.parameters['key-version'] }, fx);
+      const expected = await scenario.run(keyClient(recorded.url, recorded.ca), { name, version: fx.parameters['key-version'] }, fx);
       const version = await scenario.seed(standIn, standInClient, fx);
       const actual = await scenario.run(standInClient, { name, version }, fx);
 

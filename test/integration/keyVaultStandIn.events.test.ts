@@ -26,7 +26,7 @@ describe('Event Grid system topic', () => {
   test('createRsaKey emits one KeyNewVersionCreated in Event Grid schema', async (t) => {
     const hook = await webhook(t);
     const v = await vault(t, { name: 'cmk-demo', eventWebhook: hook.url });
-    const key = await keyClient(v.vaultUri).createRsaKey('cmk', { keySize: 2048 });
+    const key = await keyClient(v.vaultUri, v.ca).createRsaKey('cmk', { keySize: 2048 });
     await v.deliveriesSettled();
 
     assert.equal(hook.deliveries.length, 1);

@@ -2,16 +2,17 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { describe, test } from 'node:test';
-import { selfSignedCertificate } from '../../dev/tls';
+import { localCa } from '../../dev/tls';
 import { keyClient, vault } from '../support/keyVaultTestKit';
 
 // Behaviour of the Key Vault stand-in; its contract is in keyVaultStandIn.contract.test.ts, its Event Grid
 // deliveries in keyVaultStandIn.events.test.ts.
 
 interface RawResponse { status: number; headers: IncomingHttpHeaders; body: any }
-function raw(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+async function raw(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+  const ca = await localCa();
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method, headers, ca: selfSignedCertificate().cert }, (res) => {
+    const req = httpsRequest(url, { method, headers, ca }, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
@@ -26,7 +27,7 @@ describe('Key Vault behaviour through the real KeyClient', () => {
   test('answers the token challenge, then serves the request', async (t) => {
     const v = await vault(t, { tenantId: '11111111-2222-3333-4444-555555555555' });
     const { version } = await v.createKey('k1', { publish: false });
-    const key = await keyClient(v.vaultUri).getKey('k1');
+    const key = await keyClient(v.vaultUri, v.ca).getKey('k1');
     assert.equal(key.properties.version, version);
     assert.equal(key.properties.recoveryLevel, 'Recoverable');
     assert.equal(key.properties.recoverableDays, 90);
@@ -46,7 +47,7 @@ describe('Key Vault behaviour through the real KeyClient', () => {
     const missing = await raw(`${v.vaultUri}keys/k1`, BEARER);
     assert.equal(missing.status, 400);
     assert.equal(missing.body.error.code, 'BadParameter');
-    await keyClient(v.vaultUri).getKey('k1');
+    await keyClient(v.vaultUri, v.ca).getKey('k1');
     assert.equal(v.requests.at(-1)?.apiVersion, '2025-07-01');
   });
 
@@ -55,7 +56,7 @@ describe('Key Vault behaviour through the real KeyClient', () => {
     const created = new Set<string>();
     for (let i = 0; i < 5; i++) created.add((await v.createKey('paged', { publish: false })).version);
     const listed = [];
-    for await (const p of keyClient(v.vaultUri).listPropertiesOfKeyVersions('paged')) listed.push(p.version);
+    for await (const p of keyClient(v.vaultUri, v.ca).listPropertiesOfKeyVersions('paged')) listed.push(p.version);
     assert.deepEqual(new Set(listed), created);
     assert.equal(listed.length, 5);
     assert.equal(v.requests.filter((r) => r.path === '/keys/paged/versions' && r.status === 200).length, 3);
@@ -70,7 +71,7 @@ describe('Key Vault behaviour through the real KeyClient', () => {
 
   test('answers KeyNotFound for unknown and deleted keys, Forbidden when access is denied', async (t) => {
     const v = await vault(t);
-    const client = keyClient(v.vaultUri);
+    const client = keyClient(v.vaultUri, v.ca);
     await assert.rejects(client.getKey('missing'), { name: 'RestError', statusCode: 404, code: 'KeyNotFound' });
     await v.createKey('gone', { publish: false });
     v.deleteKey('gone');
@@ -87,7 +88,7 @@ describe('Key Vault behaviour through the real KeyClient', () => {
 
   test('rotate adds a version like the current one, which becomes the latest', async (t) => {
     const v = await vault(t);
-    const client = keyClient(v.vaultUri);
+    const client = keyClient(v.vaultUri, v.ca);
     const original = await client.createRsaKey('rotating', { keySize: 3072, keyOps: ['wrapKey', 'unwrapKey'] });
     const rotated = await client.rotateKey('rotating');
     assert.notEqual(rotated.properties.version, original.properties.version);

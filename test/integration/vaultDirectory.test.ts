@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startArmStandIn, type ArmStandIn } from '../../dev/armStandIn';
 import { localCredential } from '../../dev/credential';
-import { selfSignedCertificate } from '../../dev/tls';
 import { KeyVaultManagementDirectory } from '../../shared/adapters/keyVaultManagement';
 import { DependencyError } from '../../shared/errors';
 import { readFixture } from '../support/fixtures';
@@ -31,7 +30,7 @@ describe('KeyVaultManagementDirectory: the real KeyVaultManagementClient against
       credential: localCredential,
       endpoint: arm.url,
       subscriptionIds,
-      clientOptions: { tlsOptions: { ca: selfSignedCertificate().cert }, retryOptions: { maxRetries: 0 } },
+      clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { maxRetries: 0 } },
     });
   const listings = (subscription: string): number =>
     arm.requests.filter((r) => r.path.toLowerCase() === `/subscriptions/${subscription}/providers/microsoft.keyvault/vaults`).length;

@@ -3,22 +3,26 @@ import { CognitiveServicesManagementClient } from '@azure/arm-cognitiveservices'
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
 import { localCredential } from '../../dev/credential';
-import { selfSignedCertificate } from '../../dev/tls';
 
 export const sub = '00000000-1111-2222-3333-444444444444';
 /** Poll long-running operations without waiting. */
 export const fast = { updateIntervalInMs: 1 };
 export const accountPath = (rg: string, name: string): string =>
   `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.CognitiveServices/accounts/${name}`;
-const clientOptions = (url: string) => ({
+/** A local HTTPS server: a stand-in or one serving a recorded answer. */
+export interface Server {
+  url: string;
+  ca: string;
+}
+const clientOptions = ({ url, ca }: Server) => ({
   endpoint: url,
-  tlsOptions: { ca: selfSignedCertificate().cert },
+  tlsOptions: { ca },
   retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 50 },
 });
-export const csClient = (url: string, subscriptionId = sub) =>
-  new CognitiveServicesManagementClient(localCredential, subscriptionId, clientOptions(url));
-export const kvClient = (url: string, subscriptionId = sub) =>
-  new KeyVaultManagementClient(localCredential, subscriptionId, clientOptions(url));
+export const csClient = (server: Server, subscriptionId = sub) =>
+  new CognitiveServicesManagementClient(localCredential, subscriptionId, clientOptions(server));
+export const kvClient = (server: Server, subscriptionId = sub) =>
+  new KeyVaultManagementClient(localCredential, subscriptionId, clientOptions(server));
 
 const vaultKey = { keyName: 'cmk', keyVaultUri: 'https://kv1.vault.azure.net/' };
 export const encryption = (keyVersion: string) => ({

@@ -3,13 +3,12 @@ import type { TestContext } from 'node:test';
 import { KeyClient } from '@azure/keyvault-keys';
 import { localCredential } from '../../dev/credential';
 import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions } from '../../dev/keyVaultStandIn';
-import { selfSignedCertificate } from '../../dev/tls';
 
-/** `bodies`, when given, receives every raw response body the client reads. */
-export function keyClient(vaultUri: string, bodies?: string[]): KeyClient {
+/** A client of a local HTTPS server (a stand-in or a recorded answer); `bodies`, when given, receives every raw response body it reads. */
+export function keyClient(vaultUri: string, ca: string, bodies?: string[]): KeyClient {
   return new KeyClient(vaultUri, localCredential, {
     disableChallengeResourceVerification: true,
-    tlsOptions: { ca: selfSignedCertificate().cert },
+    tlsOptions: { ca },
     retryOptions: { retryDelayInMs: 10, maxRetries: 2 },
     additionalPolicies: bodies ? [{
       position: 'perCall',

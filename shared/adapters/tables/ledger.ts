@@ -1,8 +1,8 @@
-import type { TableEntity } from '@azure/data-tables';
+import { odata, type TableEntity } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
 import type { Ledger } from '../../ports';
-import { expect, odata, plain, TABLES, type TableStorage } from './storage';
+import { expect, plain, TABLES, type TableStorage } from './storage';
 
 // Job index rows live in the same table under "job~<id>" partitions; account keys start with a subscription GUID.
 const JOB_PREFIX = 'job~';
@@ -40,7 +40,7 @@ export class TableLedger implements Ledger {
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
     const table = await this.storage.table(TABLES.rotations);
     const pages = table
-      .listEntities<RotationRecord>({ queryOptions: { filter: `PartitionKey eq ${odata(accountKey(accountId))}` } })
+      .listEntities<RotationRecord>({ queryOptions: { filter: odata`PartitionKey eq ${accountKey(accountId)}` } })
       .byPage({ maxPageSize: limit });
     for await (const page of pages) return page.slice(0, limit).map((e) => plain(e));
     return [];
@@ -49,7 +49,7 @@ export class TableLedger implements Ledger {
   async historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
     const table = await this.storage.table(TABLES.rotations);
     const pages = table
-      .listEntities<RotationRecord>({ queryOptions: { filter: `PartitionKey eq ${odata(accountKey(accountId))}` } })
+      .listEntities<RotationRecord>({ queryOptions: { filter: odata`PartitionKey eq ${accountKey(accountId)}` } })
       .byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
     for await (const page of pages) {
       return { rows: page.map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
@@ -61,7 +61,7 @@ export class TableLedger implements Ledger {
   async job(jobId: string): Promise<RotationRecord[]> {
     const table = await this.storage.table(TABLES.rotations);
     const rows: RotationRecord[] = [];
-    const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: `PartitionKey eq ${odata(jobPartition(jobId))}` } });
+    const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: odata`PartitionKey eq ${jobPartition(jobId)}` } });
     for await (const entry of index) {
       const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
       if (row) rows.push(plain(row));

@@ -66,11 +66,6 @@ export function plain<T extends object>(entity: T & { partitionKey?: string; row
   return rest as T;
 }
 
-/** Escapes a value for an OData filter string literal. */
-export function odata(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
 /** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */
 export type ClaimDecision = 'keep' | 'take' | 'held';
 
