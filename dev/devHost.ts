@@ -4,7 +4,7 @@ import { POISON_QUEUE, queueClient, ROTATION_QUEUE } from '../shared/adapters/qu
 import { useServices, type Services } from '../shared/app';
 import { QUEUE_SETTINGS } from '../shared/queueSettings';
 import { InvocationContext, type TimerFunctionOptions } from '@azure/functions';
-import { nextOccurrence } from './ncrontab';
+import { parseSchedule } from '../shared/schedule';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { reply, serveEventGrid, type EventGridHandler } from './eventGridWebhook';
 import { compileRoutes, serveHttp } from './httpTrigger';
@@ -63,8 +63,6 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
     retryAfterSeconds: o.retryAfterSeconds ?? 30,
     pollMs: o.pollMs ?? 100,
   });
-  await queueTrigger.start();
-
   const runTimer = async (name: string): Promise<void> => {
     const timer = functions.timer.get(name);
     if (!timer) throw new Error(`no timer function named "${name}"`);
@@ -78,7 +76,9 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
     }
   };
 
+  // A bad schedule stops the host before anything runs, as the Functions host refuses to index the function.
   const schedules = scheduleTimers(functions.timer, o.appSettings ?? process.env, (name) => runTimer(name).catch(() => undefined));
+  await queueTrigger.start();
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -138,30 +138,32 @@ async function serveAdmin(
   await runTimer(name).catch(() => undefined);
 }
 
-/** Runs each timer function on its schedule (NCRONTAB or hh:mm:ss, %SETTING% resolved), as the host does. */
+/** Runs each timer function on its NCRONTAB schedule (%SETTING% resolved), with the parser the settings check uses. */
 function scheduleTimers(
   timers: Map<string, TimerFunctionOptions>,
   settings: Record<string, string | undefined>,
   run: (name: string) => Promise<unknown>,
 ): { stop(): void } {
   const handles = new Map<string, NodeJS.Timeout>();
-  const arm = (name: string, schedule: string): void => {
-    const delay = Math.max(0, nextOccurrence(schedule, new Date()).getTime() - Date.now());
+  const arm = (name: string, next: (after: Date) => Date): void => {
+    const delay = Math.max(0, next(new Date()).getTime() - Date.now());
     // Node timers hold 32-bit delays; a later occurrence is re-armed on the way.
     const handle = setTimeout(() => {
-      if (delay > 2 ** 31 - 1) return arm(name, schedule);
-      void run(name).finally(() => handles.has(name) && arm(name, schedule));
+      if (delay > 2 ** 31 - 1) return arm(name, next);
+      void run(name).finally(() => handles.has(name) && arm(name, next));
     }, Math.min(delay, 2 ** 31 - 1));
     handle.unref();
     handles.set(name, handle);
   };
   for (const [name, options] of timers) {
-    const schedule = options.schedule.replace(/%(\w+)%/g, (_, key: string) => {
+    const expression = options.schedule.replace(/%(\w+)%/g, (_, key: string) => {
       const value = settings[key];
       if (!value) throw new Error(`timer ${name}: app setting ${key} is not set`);
       return value;
     });
-    arm(name, schedule);
+    const schedule = parseSchedule(expression);
+    if (!schedule.ok) throw new Error(`timer ${name}: schedule "${options.schedule}" ${schedule.problem} (got "${expression}")`);
+    arm(name, schedule.next);
   }
   return {
     stop: () => {

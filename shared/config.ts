@@ -1,4 +1,5 @@
 // App settings, read and validated once: a bad value stops start-up with a message naming the setting.
+import { parseSchedule } from './schedule';
 
 export type SweepMode = 'report' | 'enforce';
 export type NearExpiryAction = 'rotate' | 'bind-newer' | 'notify';
@@ -45,8 +46,6 @@ export class ConfigError extends Error {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// NCRONTAB: six fields (seconds first), or a TimeSpan such as 06:00:00.
-const NCRONTAB = /^(\S+\s+){5}\S+$|^\d{1,2}:\d{2}:\d{2}$/;
 const RSA_SIZES = new Set([2048, 3072, 4096]);
 
 type Env = Record<string, string | undefined>;
@@ -100,9 +99,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const sweepSchedule = text('SWEEP_SCHEDULE', '0 0 */6 * * *');
-  if (!NCRONTAB.test(sweepSchedule)) {
-    problems.push(`SWEEP_SCHEDULE must be a six-field NCRONTAB expression or hh:mm:ss (got "${sweepSchedule}")`);
-  }
+  const schedule = parseSchedule(sweepSchedule);
+  if (!schedule.ok) problems.push(`SWEEP_SCHEDULE ${schedule.problem} (got "${sweepSchedule}")`);
 
   const allowedKeySizes = list('ALLOWED_KEY_SIZES', '2048').map(Number);
   if (!allowedKeySizes.length || allowedKeySizes.some((n) => !RSA_SIZES.has(n))) {
