@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttps } from './tls';
-import { AccountService, ResourceStore, type OperationError } from './arm/accountService';
-import { FaultInjector, type FaultRule } from './arm/faults';
+import { AccountService, ResourceStore, type OperationError, type PatchRecord } from './arm/accountService';
+import { FaultInjector, type FaultRule } from './faults';
 import { deepCopy, delay, Exchange, isJsonObject, retryAfterHeaders, type JsonObject } from './arm/http';
 import { text } from 'node:stream/consumers';
 import { parseArmPath, parseResourceId, resourceKey, subscriptionOf } from './arm/paths';
 import { handleRoute, type RouteContext } from './arm/routes';
 import { requestKind, SubscriptionThrottle, type ThrottleOptions } from './arm/throttle';
 
-export type { FaultRule } from './arm/faults';
+export type { FaultRule } from './faults';
+export type { PatchRecord } from './arm/accountService';
 export type { BucketLimits, ThrottleOptions } from './arm/throttle';
 export { publicCloudLimits } from './arm/throttle';
 
@@ -17,14 +18,28 @@ export interface ArmStandInOptions {
   latencyMs?: number;
   /** List page size (default 100); further pages are reached through an absolute nextLink. */
   pageSize?: number;
-  /** Status polls that answer InProgress before an update finishes (default 2). */
-  lroPolls?: number;
+  /** Every page with items is preceded by an empty page that still carries nextLink (ARM does this). */
+  emptyPages?: boolean;
+  /** How long an update operation runs (default 30 ms); operations advance with the clock, not with polls. */
+  operationMs?: number;
+  /** After an update ends, GETs still report Accepted for this long (recorded lag; default 0). */
+  settleLagMs?: number;
+  /** Retry-After seconds on PATCH and polling answers; the recorded service sends none (default). */
+  retryAfterSeconds?: number;
+  /** 'async' (default): 202 with Azure-AsyncOperation and Location; 'sync': 200 with the account and no polling headers. */
+  updateAnswer?: 'async' | 'sync';
+  /** What the operation's Location URL answers once done: the account (default), an empty 200, or 204. */
+  finalResult?: 'account' | 'empty' | 'no-content';
   /** Token buckets per subscription (default: public-cloud limits); false turns throttling off. */
   throttle?: ThrottleOptions | false;
   /** Clock for operation times, etags and token refill. */
   now?: () => Date;
+  /** Random source of probabilistic faults (seed it to repeat a run). */
+  random?: () => number;
   /** Tenant reported on system-assigned identities of accounts created with PUT. */
   tenantId?: string;
+  /** Called with each request as it is answered (e.g. to stop a worker right after its PATCH). */
+  onAnswer?: (record: ArmRequestRecord) => void;
 }
 
 export interface ArmRequestRecord {
@@ -33,6 +48,7 @@ export interface ArmRequestRecord {
   path: string;
   /** Answered status; 0 when the connection was reset. */
   status: number;
+  userAgent: string;
 }
 
 export interface ArmStandIn {
@@ -55,6 +71,10 @@ export interface ArmStandIn {
   failLro(accountId: string, error: OperationError): void;
   /** Every request in arrival order of its answer. */
   requests: ArmRequestRecord[];
+  /** Every PATCH of an account with the key version it asked for, in arrival order. */
+  patches: PatchRecord[];
+  /** Requests answered by each injected fault kind ("429", "503", "reset", ...). */
+  faultHits: ReadonlyMap<string, number>;
   /** PATCH requests sent to that account, whatever their answer. */
   patchCount(accountId: string): number;
   close(): Promise<void>;
@@ -64,16 +84,26 @@ export interface ArmStandIn {
 export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<ArmStandIn> {
   const now = options.now ?? (() => new Date());
   const accounts = new AccountService({
-    lroPolls: options.lroPolls ?? 2,
+    operationMs: options.operationMs ?? 30,
+    settleLagMs: options.settleLagMs ?? 0,
     now,
     tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
   });
   const vaults = new ResourceStore();
-  const faults = new FaultInjector();
+  const faults = new FaultInjector(options.random);
   const throttle =
     options.throttle === false ? undefined : new SubscriptionThrottle(options.throttle ?? {}, () => now().getTime());
   const requests: ArmRequestRecord[] = [];
-  const context: RouteContext = { baseUrl: '', pageSize: options.pageSize ?? 100, accounts, vaults };
+  const context: RouteContext = {
+    baseUrl: '',
+    pageSize: options.pageSize ?? 100,
+    accounts,
+    vaults,
+    updateAnswer: options.updateAnswer ?? 'async',
+    finalResult: options.finalResult ?? 'account',
+    emptyPages: options.emptyPages ?? false,
+    ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
+  };
 
   const answer = async (exchange: Exchange): Promise<void> => {
     if (options.latencyMs) await delay(options.latencyMs);
@@ -90,7 +120,12 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
       return;
     }
     if (throttle && !takeToken(throttle, exchange)) return;
-    if (faults.apply(exchange)) return;
+    const fault = faults.hit(exchange.method, exchange.url.pathname);
+    if (fault?.reset) return exchange.reset();
+    if (fault) {
+      const headers = fault.retryAfterMs === undefined ? {} : retryAfterHeaders(fault.retryAfterMs);
+      return exchange.error(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${exchange.method} ${exchange.url.pathname}.`, headers);
+    }
     const route = parseArmPath(exchange.url.pathname);
     if (!route) {
       exchange.error(404, 'InvalidResourceType', `The stand-in serves no resource type at '${exchange.url.pathname}'.`);
@@ -103,7 +138,9 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     const url = new URL(req.url ?? '/', context.baseUrl);
     const method = (req.method ?? 'GET').toUpperCase();
     const record = (status: number): void => {
-      requests.push({ method, path: url.pathname, status });
+      const entry = { method, path: url.pathname, status, userAgent: String(req.headers['user-agent'] ?? '') };
+      requests.push(entry);
+      options.onAnswer?.(entry);
     };
     void text(req)
       .then((body) => {
@@ -123,11 +160,10 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     url: server.url,
     ca: server.ca,
     requests,
+    patches: accounts.patches,
+    faultHits: faults.hits,
     putAccount: (resource) => accounts.seed(asResource(resource)),
-    account: (id) => {
-      const found = accounts.store.get(id);
-      return found ? deepCopy(found) : undefined;
-    },
+    account: (id) => accounts.read(id),
     putVault: (resource) => {
       const vault = asResource(resource);
       parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');

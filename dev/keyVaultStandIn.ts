@@ -1,3 +1,4 @@
+import { FaultInjector, type FaultRule } from './faults';
 import { listenHttps } from './tls';
 import { EventPublisher, type EventSchema, type KeyEventType, type PublishedEvent } from './keyVault/events';
 import { createKeyVaultHandler, type RequestRecord } from './keyVault/http';
@@ -34,7 +35,12 @@ export interface KeyVaultStandInOptions {
   versionsPageSize?: number;
   /** Delay before each response. */
   latencyMs?: number;
+  /** Every list page with items is preceded by an empty page that still carries nextLink (the service does this). */
+  emptyPages?: boolean;
+  /** Clock for created/updated (whole epoch seconds, as the service keeps them): versions made in one second tie. */
   now?: () => Date;
+  /** Random source of probabilistic faults (seed it to repeat a run). */
+  random?: () => number;
 }
 
 export interface SeedKeyOptions {
@@ -72,6 +78,11 @@ export interface KeyVaultStandIn {
   deleteKey(name: string): void;
   /** GETs of that key answer 403 Forbidden, as when the caller lacks the permission. */
   denyAccess(name: string, denied?: boolean): void;
+  /** Injects a fault for matching authorised requests (a Key Vault error answer, or a connection reset). */
+  fail(rule: FaultRule): void;
+  clearFaults(): void;
+  /** Requests answered by each injected fault kind ("429", "503", "reset", ...). */
+  faultHits: ReadonlyMap<string, number>;
   /** Emits an event as the system topic would; resolves when its delivery succeeded or was given up. */
   publish(eventType: KeyEventType, name: string, version: string): Promise<void>;
   /** Resolves when every webhook delivery started so far has finished. */
@@ -102,9 +113,11 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
   const emit = (type: KeyEventType, { entry, v }: Found, after?: Promise<void>): Promise<void> =>
     events.publish(type, { kid: wire.kid(entry.name, v.version), name: entry.name, version: v.version, nbf: v.nbf, exp: v.exp }, after);
   const requests: RequestRecord[] = [];
+  const faults = new FaultInjector(o.random);
 
   const server = await listenHttps(createKeyVaultHandler({
-    state, wire, requests,
+    state, wire, requests, faults,
+    emptyPages: o.emptyPages ?? false,
     vaultUri: () => vaultUri,
     vaultName: o.name,
     tenantId: o.tenantId ?? ZERO_GUID,
@@ -142,6 +155,9 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
       });
     },
     deleteKey: (name) => state.delete(name),
+    fail: (rule) => faults.add(rule),
+    clearFaults: () => faults.clear(),
+    faultHits: faults.hits,
     denyAccess: (name, denied = true) => state.deny(name, denied),
     publish: async (eventType, name, version) => emit(eventType, state.find(name, version)),
     deliveriesSettled: () => events.settled(),

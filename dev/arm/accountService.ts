@@ -15,18 +15,32 @@ export interface OperationError {
   message: string;
 }
 
+/** The status values recorded for Cognitive Services account operations. */
+export type OperationStatus = 'Accepted' | 'Updating' | 'Succeeded' | 'Failed';
+
 export interface AsyncOperation {
   id: string;
   accountKey: string;
   subscription: string;
-  location: string;
+  /** The region as ARM writes it in operation URLs: upper case, no spaces. */
+  region: string;
   patch: JsonObject;
-  pollsLeft: number;
-  status: 'InProgress' | 'Succeeded' | 'Failed';
+  status: OperationStatus;
   startTime: string;
+  /** When the operation ends, on the stand-in's clock. */
+  endsAt: number;
   endTime?: string;
   error?: OperationError;
   failure?: OperationError;
+}
+
+/** One PATCH an account received, whatever its answer: what a downgrade check reads. */
+export interface PatchRecord {
+  accountId: string;
+  at: string;
+  status: number;
+  keySource?: string;
+  keyVersion?: string;
 }
 
 /** Resources keyed case-insensitively by id; the stored JSON keeps the casing it was given. */
@@ -49,16 +63,22 @@ export class ResourceStore {
 }
 
 export interface AccountServiceOptions {
-  lroPolls: number;
+  /** How long an update runs; operations advance with the clock, not with polls. */
+  operationMs: number;
+  /** After an update ends, the account still reports Accepted for this long (ARM's recorded lag). */
+  settleLagMs: number;
   now: () => Date;
   tenantId: string;
 }
 
-/** Cognitive Services accounts and their update operations, which advance only when polled. */
+/** Cognitive Services accounts and their update operations, as the recorded service runs them. */
 export class AccountService {
   readonly store = new ResourceStore();
+  readonly patches: PatchRecord[] = [];
   private readonly operations = new Map<string, AsyncOperation>();
   private readonly failNext = new Map<string, OperationError>();
+  /** Account key -> time until which a finished account still reports Accepted. */
+  private readonly lagUntil = new Map<string, number>();
 
   constructor(private readonly options: AccountServiceOptions) {}
 
@@ -69,32 +89,41 @@ export class AccountService {
     this.store.put(deepCopy(resource));
   }
 
+  /** The account as a GET answers it now: during an update and its lag, provisioningState says Accepted or Updating. */
+  read(id: string): JsonObject | undefined {
+    this.advance();
+    const stored = this.store.get(id);
+    if (!stored) return undefined;
+    const copy = deepCopy(stored);
+    const state = this.visibleState(resourceKey(id));
+    if (state) setProvisioningState(copy, state);
+    return copy;
+  }
+
   list(subscription: string, resourceGroup?: string): JsonObject[] {
-    return this.store.values().filter((account) => {
-      const parts = parseResourceId(String(account['id']), 'Microsoft.CognitiveServices/accounts');
-      return (
-        parts.subscription.toLowerCase() === subscription.toLowerCase() &&
-        (resourceGroup === undefined || parts.resourceGroup.toLowerCase() === resourceGroup.toLowerCase())
-      );
-    });
+    this.advance();
+    return this.store.values()
+      .filter((account) => {
+        const parts = parseResourceId(String(account['id']), 'Microsoft.CognitiveServices/accounts');
+        return parts.subscription.toLowerCase() === subscription.toLowerCase()
+          && (resourceGroup === undefined || parts.resourceGroup.toLowerCase() === resourceGroup.toLowerCase());
+      })
+      .map((account) => this.read(String(account['id'])) ?? account);
   }
 
   failNextUpdate(id: string, error: OperationError): void {
     this.failNext.set(resourceKey(id), { ...error });
   }
 
-  create(
-    id: string,
-    name: string,
-    request: Json | undefined,
-  ): { resource: JsonObject; created: boolean } | { problem: ArmProblem } {
+  create(id: string, name: string, request: Json | undefined): { resource: JsonObject; created: boolean } | { problem: ArmProblem } {
+    this.advance();
     const read = readAccountBody(request);
     if ('problem' in read) return read;
     const { body } = read;
     const existing = this.store.get(id);
     if (existing) {
-      const busy = this.busy(id) ?? checkLocation(existing, body);
-      if (busy) return { problem: busy };
+      const refused = this.busy(id) ?? checkLocation(existing, body);
+      if (refused) return { problem: refused };
     }
     const built = buildCreatedAccount(body, {
       id: typeof existing?.['id'] === 'string' ? existing['id'] : id,
@@ -108,81 +137,131 @@ export class AccountService {
     return { resource: deepCopy(built.resource), created: !existing };
   }
 
-  /** Starts Accounts_Update: the account shows Accepted until the operation is polled to its end. */
-  beginUpdate(
-    id: string,
-    request: Json | undefined,
-  ): { accepted: JsonObject; operation: AsyncOperation } | { problem: ArmProblem } {
-    const account = this.store.get(id);
-    if (!account) return { problem: notFound(id) };
-    const read = readAccountBody(request);
-    if ('problem' in read) return read;
-    const { body } = read;
-    const refused = this.busy(id) ?? checkLocation(account, body);
-    if (refused) return { problem: refused };
+  /**
+   * Accounts_Update. Async: an operation that runs operationMs, the account Accepted meanwhile, and the
+   * 202 body already showing the requested change (as recorded). Sync: applied at once, 200 with the account.
+   */
+  update(id: string, request: Json | undefined, mode: 'async' | 'sync'):
+    | { accepted: JsonObject; operation: AsyncOperation }
+    | { done: JsonObject }
+    | { problem: ArmProblem } {
+    this.advance();
+    const problem = this.refuseUpdate(id, request);
+    if (problem) {
+      this.recordPatch(id, request, problem.status);
+      return { problem };
+    }
+    const account = this.store.get(id) as JsonObject;
+    const body = request as JsonObject;
     const key = resourceKey(id);
     const failure = this.failNext.get(key);
     this.failNext.delete(key);
+    const now = this.options.now();
+    if (mode === 'sync' && !failure) {
+      this.recordPatch(id, request, 200);
+      this.apply(key, body);
+      return { done: this.read(id) ?? account };
+    }
+    this.recordPatch(id, request, 202);
     const operation: AsyncOperation = {
       id: randomUUID(),
       accountKey: key,
       subscription: parseResourceId(id, 'Microsoft.CognitiveServices/accounts').subscription,
-      location: normaliseLocation(String(account['location'] ?? 'global')),
+      region: normaliseLocation(String(account['location'] ?? 'global')).toUpperCase(),
       patch: deepCopy(body),
-      pollsLeft: this.options.lroPolls,
-      status: 'InProgress',
-      startTime: this.options.now().toISOString(),
+      status: 'Accepted',
+      startTime: now.toISOString(),
+      endsAt: now.getTime() + this.options.operationMs,
       ...(failure ? { failure } : {}),
     };
     this.operations.set(operation.id, operation);
-    setProvisioningState(account, 'Accepted');
-    return { accepted: deepCopy(account), operation };
+    const accepted = applyAccountPatch(account, body);
+    setProvisioningState(accepted, 'Accepted');
+    return { accepted, operation };
   }
 
-  /** One status poll: answers InProgress `lroPolls` times, then finishes the operation. */
-  poll(operationId: string, subscription: string): AsyncOperation | undefined {
+  /** An operation as its status URL answers it now. */
+  operation(operationId: string, subscription: string): AsyncOperation | undefined {
+    this.advance();
     const operation = this.operations.get(operationId.toLowerCase());
     if (!operation || operation.subscription.toLowerCase() !== subscription.toLowerCase()) return undefined;
-    if (operation.status === 'InProgress') {
-      if (operation.pollsLeft > 0) operation.pollsLeft -= 1;
-      else this.finish(operation);
-    }
     return operation;
   }
 
-  current(operation: AsyncOperation): JsonObject | undefined {
-    const account = this.store.get(operation.accountKey);
-    return account ? deepCopy(account) : undefined;
+  /** Finishes every operation whose time has come, and reports the others as Updating after their first third. */
+  private advance(): void {
+    const now = this.options.now().getTime();
+    for (const operation of this.operations.values()) {
+      if (operation.status === 'Succeeded' || operation.status === 'Failed') continue;
+      if (now >= operation.endsAt) this.finish(operation);
+      else if (now >= operation.endsAt - (this.options.operationMs * 2) / 3) operation.status = 'Updating';
+    }
   }
 
   private finish(operation: AsyncOperation): void {
     const account = this.store.get(operation.accountKey);
-    operation.endTime = this.options.now().toISOString();
+    operation.endTime = new Date(operation.endsAt).toISOString();
     if (!account || operation.failure) {
       operation.status = 'Failed';
       operation.error = operation.failure ?? { code: 'ResourceNotFound', message: 'The account no longer exists.' };
       if (account) setProvisioningState(account, 'Failed');
       return;
     }
-    const updated = applyAccountPatch(account, operation.patch);
+    this.apply(operation.accountKey, operation.patch);
+    operation.status = 'Succeeded';
+    if (this.options.settleLagMs > 0) this.lagUntil.set(operation.accountKey, operation.endsAt + this.options.settleLagMs);
+  }
+
+  private apply(key: string, patch: JsonObject): void {
+    const account = this.store.get(key);
+    if (!account) return;
+    const updated = applyAccountPatch(account, patch);
     setProvisioningState(updated, 'Succeeded');
     if (typeof updated['etag'] === 'string') updated['etag'] = accountEtag(this.options.now());
     this.store.put(updated);
-    operation.status = 'Succeeded';
   }
 
-  private busy(id: string): ArmProblem | undefined {
-    const key = resourceKey(id);
+  /** What a GET shows instead of the stored provisioningState, while an update runs or lags. */
+  private visibleState(key: string): string | undefined {
     for (const operation of this.operations.values()) {
-      if (operation.accountKey === key && operation.status === 'InProgress') {
-        return {
-          status: 409,
-          code: 'Conflict',
-          message: `Another operation (${operation.id}) is in progress on account '${id}'. Retry after it completes.`,
-        };
-      }
+      if (operation.accountKey === key && (operation.status === 'Accepted' || operation.status === 'Updating')) return 'Accepted';
     }
+    const lag = this.lagUntil.get(key);
+    if (lag !== undefined && this.options.now().getTime() < lag) return 'Accepted';
     return undefined;
+  }
+
+  private refuseUpdate(id: string, request: Json | undefined): ArmProblem | undefined {
+    const account = this.store.get(id);
+    if (!account) return notFound(id);
+    const read = readAccountBody(request);
+    if ('problem' in read) return read.problem;
+    return this.busy(id) ?? checkLocation(account, read.body);
+  }
+
+  /** A busy account is refused with 400 AccountProvisioningStateInvalid, not 409 (recorded, DESIGN §9). */
+  private busy(id: string): ArmProblem | undefined {
+    const state = this.visibleState(resourceKey(id));
+    if (!state) return undefined;
+    return {
+      status: 400,
+      code: 'AccountProvisioningStateInvalid',
+      message: `Call to Microsoft.CognitiveServices/accounts failed. Error message: Account ${id} in state ${state}`,
+    };
+  }
+
+  private recordPatch(id: string, request: Json | undefined, status: number): void {
+    const properties = isJsonObject(request) && isJsonObject(request['properties']) ? request['properties'] : undefined;
+    const encryption = properties && isJsonObject(properties['encryption']) ? properties['encryption'] : undefined;
+    const vault = encryption && isJsonObject(encryption['keyVaultProperties']) ? encryption['keyVaultProperties'] : undefined;
+    const stored = this.store.get(id);
+    this.patches.push({
+      accountId: typeof stored?.['id'] === 'string' ? stored['id'] : id,
+      at: this.options.now().toISOString(),
+      status,
+      ...(typeof encryption?.['keySource'] === 'string' ? { keySource: encryption['keySource'] } : {}),
+      ...(typeof vault?.['keyVersion'] === 'string' ? { keyVersion: vault['keyVersion'] } : {}),
+    });
   }
 }
 

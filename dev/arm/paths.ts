@@ -3,7 +3,6 @@ export type ArmRoute =
   | { kind: 'accountsInSubscription'; subscription: string }
   | { kind: 'accountsInResourceGroup'; subscription: string; resourceGroup: string }
   | { kind: 'account'; subscription: string; resourceGroup: string; name: string }
-  | { kind: 'operationStatus'; subscription: string; location: string; operationId: string }
   | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
   | { kind: 'vault'; subscription: string; resourceGroup: string; name: string }
   | { kind: 'vaultsInSubscription'; subscription: string };
@@ -22,10 +21,6 @@ const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
   [
     route(`${rg}/${cs}/accounts/${seg}`),
     (m) => ({ kind: 'account', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
-  ],
-  [
-    route(`${sub}/${cs}/locations/${seg}/operationstatuses/${seg}`),
-    (m) => ({ kind: 'operationStatus', subscription: at(m, 1), location: at(m, 2), operationId: at(m, 3) }),
   ],
   [
     route(`${sub}/${cs}/locations/${seg}/operationresults/${seg}`),

@@ -9,13 +9,20 @@ export interface RouteContext {
   pageSize: number;
   accounts: AccountService;
   vaults: ResourceStore;
+  /** How a PATCH is answered: 202 with polling headers, or 200 with the account and none. */
+  updateAnswer: 'async' | 'sync';
+  /** What the operation's Location URL answers once it succeeded. */
+  finalResult: 'account' | 'empty' | 'no-content';
+  /** Retry-After (seconds) on PATCH and polling answers; the recorded service sends none. */
+  retryAfterSeconds?: number;
+  /** Every page that has items is preceded by an empty page that still carries nextLink. */
+  emptyPages: boolean;
 }
 
 const allowed: Record<ArmRoute['kind'], string[]> = {
   accountsInSubscription: ['GET'],
   accountsInResourceGroup: ['GET'],
   account: ['GET', 'PATCH', 'PUT'],
-  operationStatus: ['GET'],
   operationResult: ['GET'],
   vault: ['GET'],
   vaultsInSubscription: ['GET'],
@@ -36,10 +43,12 @@ export function handleRoute(context: RouteContext, exchange: Exchange, route: Ar
       const id = resourceId('Microsoft.CognitiveServices/accounts', route.subscription, route.resourceGroup, route.name);
       return account(context, exchange, id, route.name);
     }
-    case 'operationStatus':
-      return operationStatus(context, exchange, context.accounts.poll(route.operationId, route.subscription));
-    case 'operationResult':
-      return operationResult(context, exchange, context.accounts.poll(route.operationId, route.subscription));
+    case 'operationResult': {
+      const operation = context.accounts.operation(route.operationId, route.subscription);
+      if (!operation) return operationNotFound(exchange);
+      const asLocation = exchange.url.searchParams.get('operationResultResponseType')?.toLowerCase() === 'location';
+      return asLocation ? operationResult(context, exchange, operation) : operationStatus(context, exchange, operation);
+    }
     case 'vault': {
       const id = resourceId('Microsoft.KeyVault/vaults', route.subscription, route.resourceGroup, route.name);
       const vault = context.vaults.get(id);
@@ -65,29 +74,56 @@ function problem(exchange: Exchange, answer: ArmProblem): void {
   exchange.error(answer.status, answer.code, answer.message);
 }
 
-/** One page of a list; the absolute nextLink carries the offset as $skiptoken. */
+interface PageToken {
+  offset: number;
+  /** The empty page before this offset was served already. */
+  gap: boolean;
+}
+
+/** $skiptoken is opaque to clients, as ARM's is; this one carries the offset. */
+function encodeToken(token: PageToken): string {
+  return Buffer.from(JSON.stringify({ o: token.offset, g: token.gap ? 1 : 0 })).toString('base64url');
+}
+
+function decodeToken(text: string | null): PageToken | undefined {
+  if (text === null) return { offset: 0, gap: false };
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as { o?: unknown; g?: unknown };
+    if (typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0) return { offset: parsed.o, gap: parsed.g === 1 };
+  } catch {
+    // falls through
+  }
+  return undefined;
+}
+
+/** One page of a list; the absolute nextLink carries an opaque $skiptoken (and, as ARM may, the explicit port). */
 function listPage(context: RouteContext, exchange: Exchange, items: JsonObject[]): void {
-  const token = exchange.url.searchParams.get('$skiptoken') ?? '0';
-  const skip = Number(token);
-  if (!Number.isInteger(skip) || skip < 0) {
-    exchange.error(400, 'InvalidSkipToken', `The $skiptoken '${token}' is not valid.`);
+  const given = exchange.url.searchParams.get('$skiptoken');
+  const token = decodeToken(given);
+  if (!token) {
+    exchange.error(400, 'InvalidSkipToken', `The $skiptoken '${given ?? ''}' is not valid.`);
     return;
   }
-  const end = skip + context.pageSize;
-  const body: JsonObject = { value: items.slice(skip, end).map((item) => deepCopy(item)) };
-  if (end < items.length) {
-    const next = new URL(exchange.url.pathname.replace(/^\//, ''), context.baseUrl);
-    next.searchParams.set('api-version', exchange.apiVersion ?? '');
-    next.searchParams.set('$skiptoken', String(end));
-    body['nextLink'] = next.toString();
+  const next = (t: PageToken): string => {
+    const link = new URL(exchange.url.pathname.replace(/^\//, ''), context.baseUrl);
+    link.searchParams.set('api-version', exchange.apiVersion ?? '');
+    link.searchParams.set('$skiptoken', encodeToken(t));
+    return link.toString();
+  };
+  if (context.emptyPages && !token.gap && token.offset < items.length) {
+    exchange.json(200, { value: [], nextLink: next({ offset: token.offset, gap: true }) });
+    return;
   }
+  const end = token.offset + context.pageSize;
+  const body: JsonObject = { value: items.slice(token.offset, end).map((item) => deepCopy(item)) };
+  if (end < items.length) body['nextLink'] = next({ offset: end, gap: false });
   exchange.json(200, body);
 }
 
 function account(context: RouteContext, exchange: Exchange, id: string, name: string): void {
   if (exchange.method === 'GET') {
-    const found = context.accounts.store.get(id);
-    if (found) exchange.json(200, deepCopy(found));
+    const found = context.accounts.read(id);
+    if (found) exchange.json(200, found);
     else problem(exchange, notFound(id));
     return;
   }
@@ -98,17 +134,19 @@ function account(context: RouteContext, exchange: Exchange, id: string, name: st
     else exchange.json(outcome.created ? 201 : 200, outcome.resource);
     return;
   }
-  const outcome = context.accounts.beginUpdate(id, body);
-  if ('problem' in outcome) {
-    problem(exchange, outcome.problem);
-    return;
-  }
+  const outcome = context.accounts.update(id, body, context.updateAnswer);
+  if ('problem' in outcome) return problem(exchange, outcome.problem);
+  if ('done' in outcome) return exchange.json(200, outcome.done);
   const links = operationLinks(context, exchange, outcome.operation);
   exchange.json(202, outcome.accepted, {
     'Azure-AsyncOperation': links.status,
     Location: links.result,
-    'Retry-After': '0',
+    ...retryAfter(context),
   });
+}
+
+function retryAfter(context: RouteContext): Record<string, string> {
+  return context.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(context.retryAfterSeconds) };
 }
 
 interface OperationLinks {
@@ -116,18 +154,14 @@ interface OperationLinks {
   result: string;
 }
 
+/** As recorded: .../locations/{REGION}/operationResults/{id}, and the same URL with operationResultResponseType=Location. */
 function operationLinks(context: RouteContext, exchange: Exchange, operation: AsyncOperation): OperationLinks {
-  const provider = `providers/Microsoft.CognitiveServices/locations/${operation.location}`;
-  const base = `${context.baseUrl}subscriptions/${operation.subscription}/${provider}`;
-  const query = `?api-version=${encodeURIComponent(exchange.apiVersion ?? '')}`;
-  return {
-    status: `${base}/operationStatuses/${operation.id}${query}`,
-    result: `${base}/operationResults/${operation.id}${query}`,
-  };
+  const provider = `providers/Microsoft.CognitiveServices/locations/${operation.region}`;
+  const status = `${context.baseUrl}subscriptions/${operation.subscription}/${provider}/operationResults/${operation.id}?api-version=${encodeURIComponent(exchange.apiVersion ?? '')}`;
+  return { status, result: `${status}&operationResultResponseType=Location` };
 }
 
-function operationStatus(context: RouteContext, exchange: Exchange, operation: AsyncOperation | undefined): void {
-  if (!operation) return operationNotFound(exchange);
+function operationStatus(context: RouteContext, exchange: Exchange, operation: AsyncOperation): void {
   const body: JsonObject = {
     id: new URL(operationLinks(context, exchange, operation).status).pathname,
     name: operation.id,
@@ -136,7 +170,8 @@ function operationStatus(context: RouteContext, exchange: Exchange, operation: A
   };
   if (operation.endTime) body['endTime'] = operation.endTime;
   if (operation.error) body['error'] = { ...operation.error };
-  exchange.json(200, body);
+  const running = operation.status === 'Accepted' || operation.status === 'Updating';
+  exchange.json(200, body, running ? retryAfter(context) : {});
 }
 
 function operationNotFound(exchange: Exchange): void {
@@ -144,12 +179,10 @@ function operationNotFound(exchange: Exchange): void {
   exchange.error(404, 'OperationNotFound', `The operation '${operationId}' was not found.`);
 }
 
-/** The Location URL: 202 while running, then the updated account (the SDK's final result). */
-function operationResult(context: RouteContext, exchange: Exchange, operation: AsyncOperation | undefined): void {
-  if (!operation) return operationNotFound(exchange);
-  if (operation.status === 'InProgress') {
-    const headers = { Location: operationLinks(context, exchange, operation).result, 'Retry-After': '0' };
-    exchange.json(202, undefined, headers);
+/** The Location URL: 202 while running, then the final result (the account, an empty 200 or a 204). */
+function operationResult(context: RouteContext, exchange: Exchange, operation: AsyncOperation): void {
+  if (operation.status === 'Accepted' || operation.status === 'Updating') {
+    exchange.json(202, undefined, { Location: operationLinks(context, exchange, operation).result, ...retryAfter(context) });
     return;
   }
   if (operation.status === 'Failed') {
@@ -157,7 +190,9 @@ function operationResult(context: RouteContext, exchange: Exchange, operation: A
     exchange.error(400, error.code, error.message);
     return;
   }
-  const updated = context.accounts.current(operation);
+  if (context.finalResult === 'no-content') return exchange.json(204);
+  if (context.finalResult === 'empty') return exchange.json(200);
+  const updated = context.accounts.read(operation.accountKey);
   if (updated) exchange.json(200, updated);
   else exchange.json(204);
 }

@@ -4,6 +4,7 @@ import { text } from 'node:stream/consumers';
 import type { Found, Page, VaultState } from './vault';
 import { VaultError, badParameter, type Wire } from './wire';
 import { parseCreate, parsePatch, parsePolicy } from './requests';
+import type { FaultInjector } from '../faults';
 
 export interface RequestRecord {
   method: string;
@@ -24,6 +25,9 @@ export interface HttpContext {
   pageSize: number;
   latencyMs: number;
   requests: RequestRecord[];
+  faults: FaultInjector;
+  /** Every page that has items is preceded by an empty page that still carries nextLink. */
+  emptyPages: boolean;
   /** Called for each version created over HTTP; `sent` resolves once the response has gone out. */
   onNewVersion(found: Found, sent: Promise<void>): void;
 }
@@ -63,7 +67,19 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   if (typeof clientRequestId === 'string') headers['x-ms-client-request-id'] = clientRequestId;
 
   let outcome: Outcome;
-  if (!authorized) {
+  const fault = authorized ? ctx.faults.hit(method, url.pathname) : undefined;
+  if (fault?.reset) {
+    ctx.requests.push({ method, path: url.pathname, status: 0, apiVersion, authorized });
+    req.socket.destroy();
+    return;
+  }
+  if (fault) {
+    if (fault.retryAfterMs !== undefined) {
+      headers['Retry-After'] = String(Math.max(1, Math.ceil(fault.retryAfterMs / 1000)));
+      headers['retry-after-ms'] = String(Math.max(1, Math.ceil(fault.retryAfterMs)));
+    }
+    outcome = fail(new VaultError(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${method} ${url.pathname}.`));
+  } else if (!authorized) {
     // The SDK's first request carries no token and no body; this challenge tells it where to get one.
     headers['WWW-Authenticate'] = `Bearer authorization="https://login.microsoftonline.com/${ctx.tenantId}", resource="https://vault.azure.net"`;
     outcome = fail(new VaultError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'));
@@ -116,6 +132,8 @@ function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, b
     }
     case 'versions': {
       allow(method, 'GET');
+      // Recorded: the versions of a key that does not exist are an empty list, not a 404.
+      if (!ctx.state.exists(name)) return ok({ value: [], nextLink: null });
       const page = ctx.state.versionsPage(name, marker(url), pageSize(ctx, url));
       const entryName = ctx.state.entry(name).name;
       return ok(listBody(ctx, page, (f) => ctx.wire.item(f.entry, f.v, true), url, `keys/${entryName}/versions`, apiVersion));
@@ -141,13 +159,28 @@ function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, b
 function listBody(
   ctx: HttpContext, page: Page<Found>, render: (f: Found) => object, url: URL, path: string, apiVersion: string,
 ): object {
+  const link = (marker: string, gap: boolean): string => {
+    const token = Buffer.from(JSON.stringify({ NextMarker: marker, TargetLocation: 0, ...(gap ? { Gap: 1 } : {}) })).toString('base64url');
+    const maxresults = url.searchParams.get('maxresults');
+    // Absolute, like the service's own links, so the SDK follows it as given.
+    return `${ctx.vaultUri()}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}`
+      + (maxresults ? `&maxresults=${encodeURIComponent(maxresults)}` : '');
+  };
+  const first = page.items[0];
+  if (ctx.emptyPages && first && !gapServed(url)) return { value: [], nextLink: link(page.start ?? '', true) };
   if (page.nextMarker === undefined) return { value: page.items.map(render), nextLink: null };
-  const token = Buffer.from(JSON.stringify({ NextMarker: page.nextMarker, TargetLocation: 0 })).toString('base64url');
-  const maxresults = url.searchParams.get('maxresults');
-  // Absolute, like the service's own links, so the SDK follows it as given.
-  const nextLink = `${ctx.vaultUri()}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}`
-    + (maxresults ? `&maxresults=${encodeURIComponent(maxresults)}` : '');
-  return { value: page.items.map(render), nextLink };
+  return { value: page.items.map(render), nextLink: link(page.nextMarker, false) };
+}
+
+/** The empty page in front of this one was already answered (its link says so). */
+function gapServed(url: URL): boolean {
+  const token = url.searchParams.get('$skiptoken');
+  if (!token) return false;
+  try {
+    return (JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { Gap?: unknown }).Gap === 1;
+  } catch {
+    return false;
+  }
 }
 
 function marker(url: URL): string | undefined {

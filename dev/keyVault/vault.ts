@@ -39,6 +39,8 @@ export interface Found {
 
 export interface Page<T> {
   items: T[];
+  /** The sort marker of the first item (where a link back to this page starts). */
+  start?: string;
   nextMarker?: string;
 }
 
@@ -53,6 +55,13 @@ export class VaultState {
     private readonly now: () => Date,
     private readonly softDelete: boolean,
   ) {}
+
+  /** Whether the key exists (and is not deleted). */
+  exists(name: string): boolean {
+    checkName(name);
+    const entry = this.keys.get(name.toLowerCase());
+    return entry !== undefined && !entry.deleted && entry.versions.size > 0;
+  }
 
   entry(name: string): KeyEntry {
     checkName(name);
@@ -188,7 +197,7 @@ function paginate<T>(rows: Array<{ sort: string; item: T }>, marker: string | un
   const sorted = rows.sort((a, b) => (a.sort < b.sort ? -1 : a.sort > b.sort ? 1 : 0));
   const rest = marker === undefined ? sorted : sorted.filter((r) => r.sort >= marker);
   const next = rest[max];
-  return { items: rest.slice(0, max).map((r) => r.item), nextMarker: next?.sort };
+  return { items: rest.slice(0, max).map((r) => r.item), start: rest[0]?.sort, nextMarker: next?.sort };
 }
 
 function checkName(name: string): void {

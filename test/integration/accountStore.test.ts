@@ -16,7 +16,7 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
   let store: CognitiveServicesAccountStore;
 
   before(async () => {
-    arm = await startArmStandIn({ pageSize: 2, lroPolls: 2, throttle: false });
+    arm = await startArmStandIn({ pageSize: 2, operationMs: 10, throttle: false });
     store = new CognitiveServicesAccountStore({
       credential: localCredential,
       endpoint: arm.url,

@@ -50,50 +50,158 @@ test('lists page through absolute nextLinks; ids match case-insensitively and ke
   });
 });
 
-test('beginUpdate changes only keyVersion: Accepted while polling, Succeeded after, one PATCH', async () => {
-  await withStandIn({ lroPolls: 2 }, async (standIn) => {
+/** A stand-in on a clock the test moves, and raw HTTPS calls to it. */
+function manualClock(start = '2026-01-01T00:00:00Z') {
+  let at = Date.parse(start);
+  return { now: () => new Date(at), advance: (ms: number) => (at += ms) };
+}
+
+async function patchRaw(standIn: { url: string }, rg: string, name: string, keyVersion: string): Promise<RawAnswer> {
+  const url = `${standIn.url}${accountPath(rg, name).slice(1)}?api-version=2025-06-01`;
+  return raw(url, 'PATCH', { ...bearer, 'content-type': 'application/json' }, JSON.stringify(encryptionTo(keyVersion)));
+}
+
+test('an update runs on the clock: 202 with the recorded polling URLs, Accepted -> Updating -> Succeeded, no Retry-After', async () => {
+  const clock = manualClock();
+  await withStandIn({ now: clock.now, operationMs: 300 }, async (standIn) => {
+    const id = accountPath('rg', 'oai');
+    standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
+    const accepted = await patchRaw(standIn, 'rg', 'oai', 'v2');
+    assert.equal(accepted.status, 202);
+    assert.equal(accepted.headers['retry-after'], undefined);
+    assert.equal(accepted.body.properties.encryption.keyVaultProperties.keyVersion, 'v2', 'the 202 body already shows the request');
+    assert.equal(accepted.body.properties.provisioningState, 'Accepted');
+    const status = String(accepted.headers['azure-asyncoperation']);
+    assert.match(status, new RegExp(`/subscriptions/${sub}/providers/Microsoft.CognitiveServices/locations/EASTUS/operationResults/[0-9a-f-]{36}\\?api-version=2025-06-01$`));
+    assert.equal(accepted.headers['location'], `${status}&operationResultResponseType=Location`);
+
+    const poll = async () => (await raw(status, 'GET', bearer)).body.status;
+    assert.equal(await poll(), 'Accepted');
+    assert.equal(await poll(), 'Accepted', 'polling does not move an operation');
+    assert.equal(standIn.account(id).properties.encryption.keyVaultProperties.keyVersion, 'v1', 'GET shows the old binding while it runs');
+    assert.equal(standIn.account(id).properties.provisioningState, 'Accepted');
+    assert.equal((await raw(String(accepted.headers['location']), 'GET', bearer)).status, 202);
+    clock.advance(150);
+    assert.equal(await poll(), 'Updating');
+    clock.advance(150);
+    const done = await raw(status, 'GET', bearer);
+    assert.equal(done.body.status, 'Succeeded');
+    assert.ok(done.body.endTime);
+    const result = await raw(String(accepted.headers['location']), 'GET', bearer);
+    assert.equal(result.status, 200);
+    assert.equal(result.body.properties.encryption.keyVaultProperties.keyVersion, 'v2');
+    assert.equal(standIn.account(id).properties.provisioningState, 'Succeeded');
+    assert.deepEqual(standIn.patches.map((p) => [p.keyVersion, p.status]), [['v2', 202]]);
+  });
+});
+
+test('the SDK follows an update to its end: only keyVersion changes, one PATCH', async () => {
+  await withStandIn({ operationMs: 20 }, async (standIn) => {
     const id = accountPath('rg', 'oai');
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
     const before = standIn.account(id);
-    const poller = await csClient(standIn).accounts.beginUpdate('rg', 'oai', encryptionTo('v2'), fast);
-    assert.equal(standIn.account(id).properties.provisioningState, 'Accepted');
-    const result = await poller.pollUntilDone();
+    const result = await csClient(standIn).accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v2'), fast);
     assert.equal(result.properties?.encryption?.keyVaultProperties?.keyVersion, 'v2');
     assert.equal(result.properties?.provisioningState, 'Succeeded');
     before.properties.encryption.keyVaultProperties.keyVersion = 'v2';
     assert.deepEqual(standIn.account(id), before);
     assert.equal(standIn.patchCount(id.toUpperCase()), 1);
-    const polls = standIn.requests.filter((r) => /operationStatuses/.test(r.path));
-    assert.equal(polls.length, 3, 'two InProgress answers, then Succeeded');
   });
 });
 
-test('a second update while one runs is refused with 409', async () => {
-  await withStandIn({ lroPolls: 2 }, async (standIn) => {
+test('a busy account answers a PATCH with 400 AccountProvisioningStateInvalid, during the update and its lag', async () => {
+  const clock = manualClock();
+  await withStandIn({ now: clock.now, operationMs: 100, settleLagMs: 200 }, async (standIn) => {
+    const id = accountPath('rg', 'oai');
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
-    const cs = csClient(standIn);
-    const running = await cs.accounts.beginUpdate('rg', 'oai', encryptionTo('v2'), fast);
-    const second = cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v3'), fast);
-    await assert.rejects(second, (e) => restError(e, 409));
-    assert.equal((await running.pollUntilDone()).properties?.encryption?.keyVaultProperties?.keyVersion, 'v2');
-    assert.deepEqual(standIn.requests.filter((r) => r.method === 'PATCH').map((r) => r.status), [202, 409]);
+    assert.equal((await patchRaw(standIn, 'rg', 'oai', 'v2')).status, 202);
+    const busy = await patchRaw(standIn, 'rg', 'oai', 'v3');
+    assert.equal(busy.status, 400);
+    assert.equal(busy.body.error.code, 'AccountProvisioningStateInvalid');
+    assert.match(busy.body.error.message, /in state Accepted$/);
+    clock.advance(100);
+    assert.equal(standIn.account(id).properties.encryption.keyVaultProperties.keyVersion, 'v2');
+    assert.equal(standIn.account(id).properties.provisioningState, 'Accepted', 'the recorded lag after the operation');
+    assert.equal((await patchRaw(standIn, 'rg', 'oai', 'v3')).status, 400);
+    clock.advance(200);
+    assert.equal(standIn.account(id).properties.provisioningState, 'Succeeded');
+    assert.equal((await patchRaw(standIn, 'rg', 'oai', 'v3')).status, 202);
+    assert.deepEqual(standIn.patches.map((p) => [p.keyVersion, p.status]), [['v2', 202], ['v3', 400], ['v3', 400], ['v3', 202]]);
   });
 });
 
-test('failLro: the SDK throws, nothing is applied and the account shows Failed', async () => {
-  await withStandIn({ lroPolls: 1 }, async (standIn) => {
+test('knobs: a PATCH answered 200 without polling headers, Retry-After when asked, a final result that is empty or 204', async () => {
+  await withStandIn({ updateAnswer: 'sync' }, async (standIn) => {
+    standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
+    const done = await patchRaw(standIn, 'rg', 'oai', 'v2');
+    assert.equal(done.status, 200);
+    assert.equal(done.headers['azure-asyncoperation'], undefined);
+    assert.equal(done.headers['location'], undefined);
+    assert.equal(done.body.properties.provisioningState, 'Succeeded');
+    assert.equal(standIn.account(accountPath('rg', 'oai')).properties.encryption.keyVaultProperties.keyVersion, 'v2');
+  });
+  for (const [finalResult, status, body] of [['empty', 200, undefined], ['no-content', 204, undefined]] as const) {
+    await withStandIn({ finalResult, operationMs: 0, retryAfterSeconds: 3 }, async (standIn) => {
+      standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
+      const accepted = await patchRaw(standIn, 'rg', 'oai', 'v2');
+      assert.equal(accepted.headers['retry-after'], '3');
+      const result = await raw(String(accepted.headers['location']), 'GET', bearer);
+      assert.equal(result.status, status);
+      assert.equal(result.body, body);
+    });
+  }
+});
+
+test('failLro: the operation ends Failed with its error, nothing is applied and the account shows Failed', async () => {
+  await withStandIn({ operationMs: 0 }, async (standIn) => {
     const id = accountPath('rg', 'oai');
     standIn.putAccount(cmkAccount('rg', 'oai', 'v1'));
     standIn.failLro(id, { code: 'KeyVaultAccessForbidden', message: 'The identity cannot unwrap the key.' });
-    const cs = csClient(standIn);
-    const update = cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v2'), fast);
-    await assert.rejects(update, /KeyVaultAccessForbidden/);
+    const accepted = await patchRaw(standIn, 'rg', 'oai', 'v2');
+    const status = await raw(String(accepted.headers['azure-asyncoperation']), 'GET', bearer);
+    assert.equal(status.body.status, 'Failed');
+    assert.deepEqual(status.body.error, { code: 'KeyVaultAccessForbidden', message: 'The identity cannot unwrap the key.' });
     const after = standIn.account(id);
     assert.equal(after.properties.provisioningState, 'Failed');
     assert.equal(after.properties.encryption.keyVaultProperties.keyVersion, 'v1');
-    const next = await cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v3'), fast);
-    assert.equal(next.properties?.encryption?.keyVaultProperties?.keyVersion, 'v3', 'only the next update fails');
+    const cs = csClient(standIn);
+    await assert.rejects(cs.accounts.beginUpdateAndWait('rg', 'oai', encryptionTo('v2'), fast).then(() => {
+      throw new Error('the next update succeeds');
+    }), /the next update succeeds/, 'only the next update fails');
   });
+});
+
+test('paging: the $skiptoken is opaque, and with emptyPages an empty page still carries nextLink', async () => {
+  await withStandIn({ pageSize: 2, emptyPages: true }, async (standIn) => {
+    for (let i = 0; i < 3; i++) standIn.putAccount(cmkAccount('rg', `acct${i}`));
+    const listUrl = `${standIn.url}subscriptions/${sub}/providers/Microsoft.CognitiveServices/accounts?api-version=2025-06-01`;
+    const first = await raw(listUrl, 'GET', bearer);
+    assert.deepEqual(first.body.value, []);
+    const token = new URL(first.body.nextLink).searchParams.get('$skiptoken') ?? '';
+    assert.ok(token && !/^\d+$/.test(token), 'not a bare offset');
+    assert.equal((await raw(`${listUrl}&$skiptoken=42`, 'GET', bearer)).status, 400);
+    const all = await collect(csClient(standIn).accounts.list());
+    assert.deepEqual(all.map((a) => a.name), ['acct0', 'acct1', 'acct2']);
+  });
+});
+
+test('probabilistic faults follow the seeded random source, and are counted by kind', async () => {
+  const { seededRandom } = await import('../../dev/faults');
+  const run = async (seed: number): Promise<number[]> => {
+    let statuses: number[] = [];
+    await withStandIn({ random: seededRandom(seed), throttle: false }, async (standIn) => {
+      standIn.putAccount(cmkAccount('rg', 'oai'));
+      standIn.fail({ method: 'GET', status: 503, probability: 0.5, times: Infinity });
+      const url = `${standIn.url}${accountPath('rg', 'oai').slice(1)}?api-version=2025-06-01`;
+      for (let i = 0; i < 20; i++) await raw(url, 'GET', bearer);
+      statuses = standIn.requests.map((r) => r.status);
+      assert.equal(standIn.faultHits.get('503'), statuses.filter((s) => s === 503).length);
+    });
+    return statuses;
+  };
+  const a = await run(7);
+  assert.deepEqual(await run(7), a);
+  assert.ok(a.includes(503) && a.includes(200));
 });
 
 test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad settings are refused', async () => {
@@ -143,7 +251,7 @@ test('throttling: writes beyond the bucket get 429, Retry-After and retry-after-
       raw(url, 'PATCH', { ...bearer, 'content-type': 'application/json' }, JSON.stringify({ tags: { a: 'b' } }));
     const answers: RawAnswer[] = [];
     for (let i = 0; i < 5; i++) answers.push(await patch());
-    assert.deepEqual(answers.map((a) => a.status), [202, 409, 409, 429, 429], 'refused writes spend tokens too');
+    assert.deepEqual(answers.map((a) => a.status), [202, 400, 400, 429, 429], 'refused writes (the account is busy) spend tokens too');
     const remaining = answers.map((a) => a.headers['x-ms-ratelimit-remaining-subscription-writes']);
     assert.deepEqual(remaining, ['2', '1', '0', '0', '0']);
     const throttled = answers[3];

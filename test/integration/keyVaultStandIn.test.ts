@@ -104,6 +104,55 @@ describe('Key Vault behaviour through the real KeyClient', () => {
     assert.equal(ecKey.id, ec.kid);
   });
 
+  test('as recorded: the versions of a key that does not exist are 200 with an empty list; the key itself is 404', async (t) => {
+    const v = await vault(t);
+    const listed = await raw(`${v.vaultUri}keys/never/versions?api-version=2025-07-01`, BEARER);
+    assert.equal(listed.status, 200);
+    assert.deepEqual(listed.body, { value: [], nextLink: null });
+    const versions = [];
+    for await (const p of keyClient(v.vaultUri, v.ca).listPropertiesOfKeyVersions('never')) versions.push(p);
+    assert.deepEqual(versions, []);
+    assert.equal((await raw(`${v.vaultUri}keys/never/?api-version=2025-07-01`, BEARER)).status, 404);
+  });
+
+  test('versions made in the same second share created; the current version is the last made, whatever the listing order', async (t) => {
+    const second = new Date('2026-03-01T10:00:00.250Z');
+    const v = await vault(t, { now: () => second });
+    const made: string[] = [];
+    for (let i = 0; i < 6; i++) made.push((await v.createKey('tied', { publish: false })).version);
+    const client = keyClient(v.vaultUri, v.ca);
+    const listed = [];
+    for await (const p of client.listPropertiesOfKeyVersions('tied')) listed.push(p);
+    assert.deepEqual(new Set(listed.map((p) => p.createdOn?.toISOString())), new Set(['2026-03-01T10:00:00.000Z']));
+    assert.deepEqual(listed.map((p) => p.version), [...made].sort(), 'the listing is ordered by version id, not by creation');
+    assert.equal((await client.getKey('tied')).properties.version, made.at(-1));
+  });
+
+  test('emptyPages: every page with items comes after an empty page that carries nextLink; the SDK still reads all', async (t) => {
+    const v = await vault(t, { versionsPageSize: 2, emptyPages: true });
+    for (let i = 0; i < 3; i++) await v.createKey('gappy', { publish: false });
+    const first = await raw(`${v.vaultUri}keys/gappy/versions?api-version=2025-07-01`, BEARER);
+    assert.deepEqual(first.body.value, []);
+    assert.ok(first.body.nextLink);
+    const versions = [];
+    for await (const p of keyClient(v.vaultUri, v.ca).listPropertiesOfKeyVersions('gappy')) versions.push(p.version);
+    assert.equal(versions.length, 3);
+  });
+
+  test('faults: injected errors answer in the Key Vault shape, resets drop the connection, both are counted', async (t) => {
+    const v = await vault(t);
+    await v.createKey('k1', { publish: false });
+    v.fail({ method: 'GET', path: /\/keys\/k1/, status: 429, retryAfterMs: 1500 });
+    v.fail({ method: 'GET', path: /\/keys\/k1/, reset: true });
+    const throttled = await raw(`${v.vaultUri}keys/k1?api-version=2025-07-01`, BEARER);
+    assert.equal(throttled.status, 429);
+    assert.equal(throttled.body.error.code, 'TooManyRequests');
+    assert.equal(throttled.headers['retry-after'], '2');
+    await assert.rejects(raw(`${v.vaultUri}keys/k1?api-version=2025-07-01`, BEARER));
+    assert.equal((await raw(`${v.vaultUri}keys/k1?api-version=2025-07-01`, BEARER)).status, 200);
+    assert.deepEqual([...v.faultHits], [['429', 1], ['reset', 1]]);
+  });
+
   test('delays each response by latencyMs', async (t) => {
     const v = await vault(t, { latencyMs: 120 });
     const started = Date.now();
