@@ -50,7 +50,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       AzureWebJobsStorage: azurite.connectionString,
       SUBSCRIPTION_IDS: LOCAL_SUBSCRIPTION,
       ARM_ENDPOINT: arm.url,
-      KEY_VAULT_HOST_SUFFIXES: '127.0.0.1',
+      // The stand-in vaults listen on loopback ports chosen at start-up.
+      KEY_VAULT_HOST_SUFFIXES: '127.0.0.1:*',
       SWEEP_SCHEDULE: '0 0 */6 * * *',
       // The dev host stands in for App Service authentication: callers may name themselves.
       WEBSITE_AUTH_ENABLED: 'true',
@@ -63,7 +64,9 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       relaxVaultChallenge: true,
       lroPollMs: 20,
       retryDelayMs: 10,
-      leaseRetrySeconds: 1,
+      jobRetry: { baseMs: 50, maxMs: 1_000, maxAttempts: 12 },
+      leaseTtlMs: 3_000,
+      settle: { reads: 4, delayMs: 25 },
     });
     const host = await startDevHost({
       services,

@@ -14,7 +14,8 @@ export async function rotationWorker(message: unknown, context: InvocationContex
   // Nothing can process a malformed job: it fails, and after maxDequeueCount the host keeps it in the poison queue.
   if (!parsed.ok) throw new Error(`Malformed rotation job: ${parsed.problem}`);
   const log = invocationLogger(context);
-  const attempt = Number(context.triggerMetadata?.dequeueCount ?? 1);
+  // This message's delivery count; the job adds the attempts it carries from its own earlier re-queues.
+  const delivery = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const s = services();
   const job = parsed.job;
   switch (job.kind) {
@@ -22,16 +23,21 @@ export async function rotationWorker(message: unknown, context: InvocationContex
       await fanOut(job, s, log);
       return;
     case 'rebind':
-      await runRebind(job, attempt, s, log);
+      await runRebind(job, delivery, s, log);
       return;
     case 'switch-key':
-      await runSwitchKey(job, attempt, s, log);
+      await runSwitchKey(job, delivery, s, log);
       return;
     case 'disable-cmk':
-      await runDisableCmk(job, attempt, s, log);
+      await runDisableCmk(job, delivery, s, log);
       return;
     case 'sweep':
       await sweepOnce(job.jobId, 'manual', s, log);
+      return;
+    default: {
+      const unknown: never = job;
+      throw new Error(`Unhandled job ${JSON.stringify(unknown)}`);
+    }
   }
 }
 

@@ -1,8 +1,8 @@
-import { app, type HttpRequest, type HttpResponseInit } from '@azure/functions';
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { services } from '../shared/app';
 import type { RotationRecord } from '../shared/domain/model';
 import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate, withProblems } from '../shared/http/problem';
-import { encryptionRequest, historyQuery, jobIdParam, rotationRequest } from '../shared/http/schemas';
+import { encryptionRequest, historyQuery, jobIdParam, pinRequest, rotationRequest } from '../shared/http/schemas';
 import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../shared/usecases/manual';
 
 // Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
@@ -49,6 +49,17 @@ export async function listRotations(request: HttpRequest): Promise<HttpResponseI
   return { status: 200, jsonBody: { rotations: page.rows.map(jobView), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) } };
 }
 
+/** DELETE /api/accounts/pin: a person releases the account to events and sweeps again (§2a). */
+export async function releasePin(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const body = await readJsonBody(request);
+  const req = body.ok ? validate(pinRequest, body.value) : body;
+  if (!req.ok) return problemResponse(req.problem);
+  const released = await services().pins.release(req.value.accountId);
+  if (!released) return problemResponse(refusalProblem({ code: 'pin-not-found', detail: `${req.value.accountId} is not pinned`, field: 'accountId' }));
+  context.log('Pin released', { accountId: released.accountId, keyVersion: released.keyVersion, pinnedBy: released.actor, releasedBy: actorOf(request, services().config) });
+  return { status: 200, jsonBody: { released } };
+}
+
 /** A ledger row as the API shows it: `attempts` is how many times the job has run. */
 function jobView(row: RotationRecord) {
   const { attempt, ...rest } = row;
@@ -58,4 +69,5 @@ function jobView(row: RotationRecord) {
 app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: withProblems(createRotation) });
 app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: withProblems(listRotations) });
 app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: withProblems(getRotation) });
+app.http('accountsPinDelete', { route: 'accounts/pin', methods: ['DELETE'], authLevel: 'function', handler: withProblems(releasePin) });
 app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: withProblems(changeEncryption) });

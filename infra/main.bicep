@@ -165,8 +165,7 @@ var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), ke
 var tableNames = [
   'Rotations'
   'Bindings'
-  'Leases'
-  'JobKeys'
+  'Pins'
   'Findings'
   'Sweeps'
 ]

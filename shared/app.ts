@@ -4,15 +4,16 @@ import { CognitiveServicesAccountStore } from './adapters/cognitiveServices';
 import { KeyVaultKeyStore } from './adapters/keyVault';
 import { queueClient, ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
 import { TableBindingIndex } from './adapters/tables/bindings';
-import { TableJobKeyStore, TableLeaseStore } from './adapters/tables/coordination';
 import { TableLedger } from './adapters/tables/ledger';
+import { TablePinStore } from './adapters/tables/pins';
 import { TableStorage } from './adapters/tables/storage';
 import { TableFindingStore, TableSweepStore } from './adapters/tables/findings';
 import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
 import { loadConfig, type Config } from './config';
 import type { KeyPolicy } from './domain/keys';
 import type { Clock } from './ports';
-import { QUEUE_SETTINGS } from './queueSettings';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RetryPolicy } from './usecases/accountJob';
 import type { FanOutDeps } from './usecases/fanOut';
 import type { RebindDeps } from './usecases/rebind';
 import type { SweepDeps } from './usecases/sweep';
@@ -31,9 +32,16 @@ export interface Environment {
   trustedCa?: string;
   /** The local Key Vault stand-in is not on a *.vault.azure.net host. */
   relaxVaultChallenge?: boolean;
+  /** Wait between operation polls (ARM sends no Retry-After for these; 5 s in Azure). */
   lroPollMs?: number;
+  /** The SDKs' own retry delay. */
   retryDelayMs?: number;
-  leaseRetrySeconds?: number;
+  /** How a job retries itself (Azure: 5 s doubling to 5 min, 12 attempts). */
+  jobRetry?: RetryPolicy;
+  /** The account lease's lifetime, renewed by a live job every third of it (Azure: 2 min). */
+  leaseTtlMs?: number;
+  /** Reads of a still-busy account after its operation ended, and the first wait (Azure: 4 reads from 2 s). */
+  settle?: { reads: number; delayMs: number };
   clock?: Clock;
 }
 
@@ -46,6 +54,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   };
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
   const storage = new TableStorage(storageTarget);
+  const ledger = new TableLedger(storage, clock);
   const keys = new KeyVaultKeyStore({
     credential,
     allowedHostSuffixes: config.keyVaultHostSuffixes,
@@ -64,12 +73,14 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     accounts: new CognitiveServicesAccountStore({
       credential,
       endpoint: config.armEndpoint,
-      lroPollMs: env.lroPollMs ?? 5_000,
+      pollMs: env.lroPollMs ?? 5_000,
+      // An attempt follows an operation for most of the function timeout (10 min), then hands over.
+      operationTimeoutMs: 8 * 60_000,
       clientOptions: pipeline,
     }),
-    ledger: new TableLedger(storage),
-    leases: new TableLeaseStore(storage, clock),
-    jobKeys: new TableJobKeyStore(storage, clock),
+    ledger,
+    journal: ledger,
+    pins: new TablePinStore(storage),
     bindings: new TableBindingIndex(storage),
     queue: new StorageJobQueue(queueClient(storageTarget, ROTATION_QUEUE)),
     clock,
@@ -80,9 +91,10 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     nearExpiryDays: config.nearExpiryDays,
     sweepMode: config.sweepMode,
     nearExpiryAction: config.nearExpiryAction,
-    leaseTtlMs: 15 * 60_000,
-    leaseRetrySeconds: env.leaseRetrySeconds ?? 30,
-    maxAttempts: QUEUE_SETTINGS.maxDequeueCount,
+    leaseTtlMs: env.leaseTtlMs ?? 2 * 60_000,
+    retry: env.jobRetry ?? { baseMs: 5_000, maxMs: 5 * 60_000, maxAttempts: 12 },
+    settle: env.settle ?? { reads: 4, delayMs: 2_000 },
+    sleep: (ms) => sleep(ms),
   };
 }
 

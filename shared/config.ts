@@ -95,7 +95,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const keyVaultHostSuffixes = list('KEY_VAULT_HOST_SUFFIXES', '.vault.azure.net').map((s) => s.toLowerCase());
   for (const suffix of keyVaultHostSuffixes) {
-    if (!/^[.a-z0-9-]+$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix`);
+    // A host name suffix; a port (or * for any) only when named, for a vault off the default 443 (local stand-ins).
+    if (!/^[.a-z0-9-]+(:(\d{1,5}|\*))?$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix (optionally :port)`);
   }
 
   const sweepSchedule = text('SWEEP_SCHEDULE', '0 0 */6 * * *');

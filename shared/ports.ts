@@ -2,11 +2,14 @@
 import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
 import type { AccountState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
+import type { Pin } from './domain/rebind';
 
 export interface KeyStore {
-  /** One version (or the latest when version is omitted); undefined when the key or version does not exist. */
+  /** One version (or the key's current version when version is omitted); undefined when the key or version does not exist. */
   getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined>;
-  /** Every version's attributes (no key type or size: read a version for those). */
+  /** When a version was created: it never changes, so a store may read it once per process. */
+  versionCreatedOn(vaultUri: string, keyName: string, version: string): Promise<Date | undefined>;
+  /** Every version's attributes (no key type or size: read a version for those); empty when the key does not exist. */
   listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]>;
   /** Creates a new version now (Key Vault rotate); its KeyNewVersionCreated event follows. */
   rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo>;
@@ -17,16 +20,30 @@ export interface EncryptionChange {
   binding?: KeyBinding;
 }
 
+/**
+ * How an update ended, as the operation (never the SDK poller) says: succeeded, with the account when ARM's
+ * final answer already showed it, or failed with the operation's own error.
+ */
+export type UpdateVerdict =
+  | { status: 'succeeded'; account?: AccountState }
+  | { status: 'failed'; code: string; message: string };
+
 export interface AccountStore {
   listAccounts(subscriptionId: string): AsyncIterable<AccountState>;
   getAccount(accountId: string): Promise<AccountState | undefined>;
-  /** PATCHes properties.encryption and waits for the long-running operation to end. */
-  updateEncryption(accountId: string, change: EncryptionChange): Promise<void>;
+  /**
+   * PATCHes properties.encryption and follows its long-running operation to its end. Throws DependencyError
+   * when it cannot say: `notApplied` then tells whether ARM refused the PATCH itself.
+   */
+  updateEncryption(accountId: string, change: EncryptionChange): Promise<UpdateVerdict>;
 }
 
 export interface Ledger {
-  /** Upserts the row for (account, job): the same job moves one row through its states. */
-  record(row: RotationRecord): Promise<void>;
+  /**
+   * Rows of jobs just queued (with their job index rows): created where absent, never written over a row
+   * that a worker already moved on. Call after the job is on the queue, so a queued row always has a message.
+   */
+  recordQueued(rows: RotationRecord[]): Promise<void>;
   history(accountId: string, limit: number): Promise<RotationRecord[]>;
   /** One page of an account's rows, newest first; pass the token back for the next page. */
   historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }>;
@@ -36,26 +53,50 @@ export interface Ledger {
   job(jobId: string): Promise<RotationRecord[]>;
 }
 
-export interface Lease {
-  accountId: string;
+/** The account's lease as read: absent until the first job ever took it. */
+export interface LeaseState {
   holder: string;
+  expiresAt: string;
   etag: string;
 }
 
-export interface LeaseStore {
-  /** undefined when another holder has a live lease. */
-  acquire(accountId: string, holder: string, ttlMs: number): Promise<Lease | undefined>;
-  release(lease: Lease): Promise<void>;
+export interface Lease {
+  accountId: string;
+  holder: string;
+  expiresAt: string;
+  etag: string;
 }
 
-export interface JobKeyStore {
-  /**
-   * Claims (account, dedupe key) for a job. 'duplicate' when another job holds it (done or in
-   * flight); a job's own retry gets 'claimed' again.
-   */
-  claim(accountId: string, dedupeKey: string, jobId: string, staleAfterMs: number): Promise<'claimed' | 'duplicate'>;
-  /** Marks the job's claim done (from now on), or lets it go so that a later job may try again. */
-  settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void>;
+export interface JournalState {
+  accountId: string;
+  lease?: LeaseState;
+  /** This job's ledger row, when an earlier attempt or the queueing wrote one. */
+  row?: RotationRecord;
+}
+
+/**
+ * One account's writer lease and its ledger rows, kept together (one partition) so that taking the lease and
+ * recording the intent, or recording the outcome and releasing the lease, are each one atomic write (rules 6, 7).
+ * Row writes merge: what an earlier attempt recorded (its intent) is never erased by a later one.
+ */
+export interface AccountJournal {
+  open(accountId: string, row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState>;
+  /** Takes the lease only if it is still as `state` read it, and writes the row; undefined when another writer moved first. */
+  begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined>;
+  /** Extends a held lease; undefined when it was taken over meanwhile. */
+  renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
+  /** Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. */
+  finish(lease: Lease, row: RotationRecord): Promise<void>;
+  /** Writes a row that needed no lease. */
+  record(row: RotationRecord): Promise<void>;
+}
+
+export interface PinStore {
+  get(accountId: string): Promise<Pin | undefined>;
+  set(pin: Pin): Promise<void>;
+  /** Removes the account's pin (only the one `jobId` set, when given); returns what was removed. */
+  release(accountId: string, jobId?: string): Promise<Pin | undefined>;
+  list(): Promise<Pin[]>;
 }
 
 export interface BoundAccount {

@@ -2,4 +2,6 @@
 export const TELEMETRY = {
   rotationFailed: 'CmkRotationFailed',
   criticalFinding: 'CmkCriticalFinding',
+  /** A job gave up after sending an update whose outcome it could not read back: a person must look. */
+  outcomeUnknown: 'CmkRotationOutcomeUnknown',
 } as const;

@@ -28,10 +28,11 @@ param systemTopicId string
 // The service starts these log records' messages with these names: TELEMETRY in shared/telemetry.ts
 // (test/infra/bicep.test.ts fails if the two drift apart).
 var rotationFailedRecord = 'CmkRotationFailed'
+var outcomeUnknownRecord = 'CmkRotationOutcomeUnknown'
 var criticalFindingRecord = 'CmkCriticalFinding'
 
 // context.log/error messages arrive in the traces table; the structured fields are part of the message text.
-var rotationFailedQuery = 'traces | where message startswith "${rotationFailedRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+var rotationFailedQuery = 'traces | where message startswith "${rotationFailedRecord}" or message startswith "${outcomeUnknownRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
 var criticalFindingQuery = 'traces | where message startswith "${criticalFindingRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
 // The host logs "... Moving message to queue '<queue>-poison'" when a job failed maxDequeueCount times.
 @description('The queue whose poison queue is watched (ROTATION_QUEUE in shared/adapters/queue.ts).')
@@ -61,8 +62,8 @@ resource rotationFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01'
   tags: tags
   kind: 'LogAlert'
   properties: {
-    displayName: 'cmk-rotator: key version rebind failed'
-    description: 'An Azure OpenAI account could not be moved to the new key version after all retries; it still uses the previous one. See the Rotations table for the job.'
+    displayName: 'cmk-rotator: key version rebind failed, or its outcome is unknown'
+    description: 'An Azure OpenAI account could not be moved to the new key version (it still uses the previous one), or a job gave up after sending an update it could not read back. See the Rotations table for the job.'
     severity: 1
     enabled: true
     scopes: [

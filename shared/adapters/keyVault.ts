@@ -14,9 +14,12 @@ export interface KeyVaultOptions {
 /** KeyStore over @azure/keyvault-keys: one KeyClient per vault, reused. */
 export class KeyVaultKeyStore implements KeyStore {
   private readonly clients = new Map<string, KeyClient>();
+  /** Creation times never change: read once per process, for rule 3 across every account bound to a version. */
+  private readonly created = new Map<string, Date>();
 
   constructor(private readonly options: KeyVaultOptions) {}
 
+  /** Scheme https, a host under an allowed suffix, and the default port unless the entry names one ("host:port" or "host:*"). */
   isAllowedVault(vaultUri: string): boolean {
     let url: URL;
     try {
@@ -24,20 +27,32 @@ export class KeyVaultKeyStore implements KeyStore {
     } catch {
       return false;
     }
+    if (url.protocol !== 'https:' || url.username || url.password) return false;
     const host = url.hostname.toLowerCase();
-    return url.protocol === 'https:' && this.options.allowedHostSuffixes.some((s) => host === s.replace(/^\./, '') || host.endsWith(s.startsWith('.') ? s : `.${s}`));
+    return this.options.allowedHostSuffixes.some((entry) => {
+      const [suffix = '', port] = entry.toLowerCase().split(':');
+      const hostMatches = suffix.startsWith('.') ? host.endsWith(suffix) : host === suffix || host.endsWith(`.${suffix}`);
+      const portMatches = port === '*' || (port === undefined ? url.port === '' : url.port === port);
+      return hostMatches && portMatches;
+    });
   }
 
   async getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined> {
     const client = this.client(vaultUri);
     try {
       const key = await client.getKey(keyName, version ? { version } : {});
-      return toKeyVersionInfo(vaultUri, key);
+      const info = toKeyVersionInfo(vaultUri, key);
+      if (info.createdOn) this.created.set(createdKey(vaultUri, keyName, info.version), info.createdOn);
+      return info;
     } catch (error) {
-      const e = toDependencyError(error, `reading key ${keyName}${version ? `/${version}` : ''}`);
+      const e = toDependencyError(error, `reading key ${keyName}${version ? `/${version}` : ''}`, 'key-vault');
       if (e.statusCode === 404) return undefined;
       throw e;
     }
+  }
+
+  async versionCreatedOn(vaultUri: string, keyName: string, version: string): Promise<Date | undefined> {
+    return this.created.get(createdKey(vaultUri, keyName, version)) ?? (await this.getKeyVersion(vaultUri, keyName, version))?.createdOn;
   }
 
   async listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]> {
@@ -45,12 +60,12 @@ export class KeyVaultKeyStore implements KeyStore {
     const versions: KeyVersionInfo[] = [];
     try {
       for await (const properties of client.listPropertiesOfKeyVersions(keyName)) {
-        versions.push(fromProperties(vaultUri, properties, {}));
+        const info = fromProperties(vaultUri, properties, {});
+        if (info.createdOn) this.created.set(createdKey(vaultUri, keyName, info.version), info.createdOn);
+        versions.push(info);
       }
     } catch (error) {
-      const e = toDependencyError(error, `listing versions of key ${keyName}`);
-      if (e.statusCode === 404) return [];
-      throw e;
+      throw toDependencyError(error, `listing versions of key ${keyName}`, 'key-vault');
     }
     return versions;
   }
@@ -59,7 +74,7 @@ export class KeyVaultKeyStore implements KeyStore {
     try {
       return toKeyVersionInfo(vaultUri, await this.client(vaultUri).rotateKey(keyName));
     } catch (error) {
-      throw toDependencyError(error, `rotating key ${keyName}`);
+      throw toDependencyError(error, `rotating key ${keyName}`, 'key-vault');
     }
   }
 
@@ -73,6 +88,10 @@ export class KeyVaultKeyStore implements KeyStore {
     }
     return client;
   }
+}
+
+function createdKey(vaultUri: string, keyName: string, version: string): string {
+  return `${new URL(vaultUri).host}/${keyName}/${version}`.toLowerCase();
 }
 
 function fromProperties(vaultUri: string, p: KeyProperties, extra: Partial<KeyVersionInfo>): KeyVersionInfo {

@@ -1,6 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import { QueueClient, type StoragePipelineOptions } from '@azure/storage-queue';
 import type { RotationJob } from '../domain/jobs';
+import { toDependencyError } from '../errors';
 import type { JobQueue } from '../ports';
 
 export const ROTATION_QUEUE = 'rotation-jobs';
@@ -31,7 +32,12 @@ export class StorageJobQueue implements JobQueue {
       this.ready = undefined;
       throw error;
     });
-    await this.ready;
-    await this.client.sendMessage(encodeJob(job), options.delaySeconds ? { visibilityTimeout: options.delaySeconds } : {});
+    try {
+      await this.ready;
+      // A queue message holds at most 64 KB; the job's fields are bounded by its schema well inside that.
+      await this.client.sendMessage(encodeJob(job), options.delaySeconds ? { visibilityTimeout: Math.min(options.delaySeconds, 7 * 86_400) } : {});
+    } catch (error) {
+      throw toDependencyError(error, `queueing job ${job.jobId}`, 'storage');
+    }
   }
 }

@@ -25,6 +25,9 @@ export type NormalisedEvent =
 
 const PREFIX = 'microsoft.keyvault.';
 const HEX32 = /^[0-9a-f]{32}$/i;
+/** Key Vault's own limits: an event outside them cannot be real, and must not become a job that fails later. */
+const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+const LIMITS = { eventBytes: 64 * 1024, id: 128, kid: 512, host: 253, topic: 512, vaultName: 64, time: 64 } as const;
 
 /** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
 function lowerKeys(value: unknown): Map<string, unknown> {
@@ -57,6 +60,8 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     return { kind: 'invalid', problem: 'event must be a JSON object' };
   }
+  const size = Buffer.byteLength(JSON.stringify(raw));
+  if (size > LIMITS.eventBytes) return { kind: 'invalid', problem: `event is ${size} bytes; a Key Vault event is a few hundred` };
   const envelope = lowerKeys(raw);
   const eventType = str(envelope, 'eventtype', 'type');
   if (!eventType) return { kind: 'invalid', problem: 'event has no eventType (Event Grid) or type (CloudEvents)' };
@@ -68,6 +73,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
 
   const id = str(envelope, 'id');
   if (!id) return { kind: 'invalid', problem: 'event has no id' };
+  if (id.length > LIMITS.id) return { kind: 'invalid', problem: `event id is ${id.length} characters (at most ${LIMITS.id})` };
   const data = lowerKeys(envelope.get('data'));
   if (data.size === 0) return { kind: 'invalid', problem: `event ${id} has no data object` };
 
@@ -78,6 +84,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
 
   const kid = str(data, 'id');
   if (!kid) return { kind: 'invalid', problem: `event ${id}: data.Id (the versioned key id) is missing` };
+  if (kid.length > LIMITS.kid) return { kind: 'invalid', problem: `event ${id}: data.Id is ${kid.length} characters (at most ${LIMITS.kid})` };
   let parsed: URL;
   try {
     parsed = new URL(kid);
@@ -93,7 +100,11 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   if (keyName.toLowerCase() !== segments[1]?.toLowerCase() || version.toLowerCase() !== segments[2]?.toLowerCase()) {
     return { kind: 'invalid', problem: `event ${id}: data.ObjectName/Version disagree with data.Id (${kid})` };
   }
-  if (!HEX32.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version}")` };
+  if (!HEX32.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version.slice(0, 40)}")` };
+  if (!KEY_NAME.test(keyName)) return { kind: 'invalid', problem: `event ${id}: "${keyName.slice(0, 40)}" is not a Key Vault key name (1-127 letters, digits, dashes)` };
+  if (parsed.hostname.length > LIMITS.host || parsed.username || parsed.password || parsed.search || parsed.hash) {
+    return { kind: 'invalid', problem: `event ${id}: data.Id is not a key id Key Vault issues (${kid.slice(0, 80)})` };
+  }
 
   const nbf = epochSeconds(data.get('nbf'), 'NBF');
   if (!nbf.ok) return { kind: 'invalid', problem: `event ${id}: ${nbf.problem}` };
@@ -110,9 +121,9 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   const vaultName = str(data, 'vaultname');
   const vaultResourceId = str(envelope, 'topic', 'source');
   const time = str(envelope, 'eventtime', 'time');
-  if (vaultName) event.vaultName = vaultName;
-  if (vaultResourceId) event.vaultResourceId = vaultResourceId;
-  if (time) event.time = time;
+  if (vaultName && vaultName.length <= LIMITS.vaultName) event.vaultName = vaultName;
+  if (vaultResourceId && vaultResourceId.length <= LIMITS.topic) event.vaultResourceId = vaultResourceId;
+  if (time && time.length <= LIMITS.time && !Number.isNaN(Date.parse(time))) event.time = new Date(time).toISOString();
   if (nbf.date) event.notBefore = nbf.date;
   if (exp.date) event.expiresOn = exp.date;
   return { kind: 'key-event', event };

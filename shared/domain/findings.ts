@@ -1,13 +1,14 @@
 // Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
-import { keyShapeProblem, unusableReasons, type KeyPolicy } from './keys';
+import { keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
 import type { AccountState, KeyVersionInfo } from './model';
+import type { Pin } from './rebind';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
 export type FindingCode =
   | 'version-drift' | 'key-near-expiry' | 'key-expired' | 'key-disabled' | 'key-missing' | 'key-access-denied'
   | 'unsupported-key' | 'vault-not-recoverable' | 'identity-missing' | 'identity-not-system-assigned' | 'region-mismatch'
-  | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable';
+  | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned';
 
 export type Evidence = Record<string, string | number | boolean | null>;
 
@@ -27,6 +28,8 @@ export type KeyView =
       /** The bound version read in full; undefined if that version no longer exists. */
       bound: KeyVersionInfo | undefined;
       newestUsable: KeyVersionInfo | undefined;
+      /** DESIGN §2 rule 3's order of this key's versions. */
+      order: VersionOrder;
     }
   | { status: 'missing' }
   | { status: 'access-denied' };
@@ -63,6 +66,7 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
   'region-mismatch': { severity: 'warning', why: "the doc requires the vault in the account's region; a cross-region binding may stop being accepted" },
   'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or the discovery reader role' },
   'access-unverifiable': { severity: 'info', why: 'RBAC role assignments are not read, so the access check is not made rather than guessed' },
+  pinned: { severity: 'info', why: "a person pinned the account to a version (a rollback); events and sweeps leave it there until a person releases it" },
 };
 
 export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
@@ -73,6 +77,8 @@ const DAY_MS = 86_400_000;
 
 export interface AccountEvaluation {
   account: AccountState;
+  /** A person's pin (§2a): reported, and drift is then not a finding. */
+  pin?: Pin | undefined;
   key: KeyView;
   vault: VaultView;
   policy: KeyPolicy;
@@ -84,9 +90,10 @@ export interface AccountEvaluation {
 export function evaluateAccount(input: AccountEvaluation): Finding[] {
   const findings = [
     ...accountFindings(input.account),
-    ...keyFindings(input),
+    ...keyFindings(input).filter((f) => !(input.pin && f.code === 'version-drift')),
     ...recoverability(input.key, input.vault),
     ...vaultFindings(input.account, input.vault),
+    ...pinFindings(input),
   ];
   const rank = (f: Finding): number => SEVERITIES.indexOf(f.severity) * 100 + FINDING_CODES.indexOf(f.code);
   return findings.sort((a, b) => rank(a) - rank(b));
@@ -166,7 +173,7 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
   } else {
     out.push(...boundVersionFindings(bound, where, policy, nearExpiryDays, now));
   }
-  if (usable && isNewer(usable, bound, account.binding?.keyVersion)) {
+  if (usable && isNewer(usable, bound, account.binding?.keyVersion, key.order)) {
     out.push(finding('version-drift', {
       ...where,
       boundCreatedOn: iso(bound?.createdOn),
@@ -200,13 +207,19 @@ function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: Ke
   return out;
 }
 
-/** Newer than what is bound; with no bound version left to compare, any usable version is the way back. */
-function isNewer(candidate: KeyVersionInfo, bound: KeyVersionInfo | undefined, boundVersion: string | undefined): boolean {
+/** Newer than what is bound, in rule 3's order; with no bound version left to compare, any usable version is the way back. */
+function isNewer(candidate: KeyVersionInfo, bound: KeyVersionInfo | undefined, boundVersion: string | undefined, order: VersionOrder): boolean {
   const current = bound?.version ?? boundVersion ?? '';
   if (candidate.version.toLowerCase() === current.toLowerCase()) return false;
   if (!bound) return true;
-  if (!candidate.createdOn || !bound.createdOn) return true;
-  return candidate.createdOn.getTime() > bound.createdOn.getTime();
+  return (order.compare(candidate, bound) ?? 0) > 0;
+}
+
+function pinFindings({ account, pin }: AccountEvaluation): Finding[] {
+  if (!pin) return [];
+  return [finding('pinned', {
+    pinnedVersion: pin.keyVersion, boundVersion: account.binding?.keyVersion ?? null, actor: pin.actor, reason: pin.reason, pinnedAt: pin.pinnedAt,
+  }, 'Release the pin (DELETE /api/accounts/pin, or a manual rotation without force) once the newer version is fixed.')];
 }
 
 /** Soft delete with purge protection; '+ProtectedSubscription' adds a guard on top, so it passes too. */

@@ -5,18 +5,21 @@ import type { RotationRecord, RotationStatus } from './model';
 
 const HEX32 = /^[0-9a-f]{32}$/i;
 const trigger = z.enum(['event', 'sweep', 'manual']);
+// Every field is bounded: a queue message holds 64 KB and a Table property 32K characters.
 const origin = {
-  jobId: z.string().min(8),
+  jobId: z.string().min(8).max(64).regex(/^[0-9A-Za-z-]+$/),
   trigger,
   createdAt: z.iso.datetime(),
-  eventId: z.string().optional(),
-  eventType: z.string().optional(),
-  actor: z.string().optional(),
+  eventId: z.string().max(128).optional(),
+  eventType: z.string().max(128).optional(),
+  actor: z.string().max(256).optional(),
 };
 const key = {
-  vaultUri: z.url({ protocol: /^https$/ }),
+  vaultUri: z.url({ protocol: /^https$/ }).max(512),
   keyName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/),
 };
+/** Attempts made before this message (a job re-queued by its own retry carries its count; the queue's dequeueCount restarts). */
+const priorAttempts = z.number().int().min(0).max(1_000).default(0);
 
 /** One per event: finds every account bound to the key and enqueues a rebind job for each. */
 export const fanOutJob = z.strictObject({
@@ -38,9 +41,12 @@ export const rebindJob = z.strictObject({
   ...origin,
   ...key,
   parentJobId: z.string().optional(),
-  accountId: z.string().min(1),
+  accountId: z.string().min(1).max(512),
   targetVersion: z.string().regex(HEX32).optional(),
   force: z.boolean().default(false),
+  /** A person's why, kept with the pin a forced rebind sets (e.g. "v7 breaks fine-tuning"). */
+  reason: z.string().max(500).optional(),
+  priorAttempts,
 });
 
 /** A person moves an account to another key in the same vault (newest usable version). */
@@ -48,7 +54,8 @@ export const switchKeyJob = z.strictObject({
   kind: z.literal('switch-key'),
   ...origin,
   ...key,
-  accountId: z.string().min(1),
+  accountId: z.string().min(1).max(512),
+  priorAttempts,
 });
 
 /** A person moves an account back to Microsoft-managed keys. */
@@ -56,7 +63,8 @@ export const disableCmkJob = z.strictObject({
   kind: z.literal('disable-cmk'),
   ...origin,
   ...key,
-  accountId: z.string().min(1),
+  accountId: z.string().min(1).max(512),
+  priorAttempts,
 });
 
 /** A sweep asked for over HTTP; its id was returned to the caller and holds the sweep lock. */

@@ -59,7 +59,43 @@ export function vaultHost(vaultUri: string): string {
   }
 }
 
-/** Newest first by creation time; versions without a creation time last. */
-export function newestFirst(versions: readonly KeyVersionInfo[]): KeyVersionInfo[] {
-  return [...versions].sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
+/** What the version order needs of a version: its id and when Key Vault created it. */
+export type VersionStamp = Pick<KeyVersionInfo, 'version' | 'createdOn'>;
+
+/**
+ * DESIGN §2 rule 3: the one order of a key's versions, used by rule 3, the sweep's drift check, bind-newer
+ * and the manual default. Newest by `created`; Key Vault keeps it in whole seconds, so versions made in
+ * the same second are ordered by Key Vault's own current version (GET /keys/{name}/, the newest), never by
+ * listing order. Two tied versions of which neither is current cannot be ordered: compare says undefined.
+ */
+export interface VersionOrder {
+  /** The key's current version, as Key Vault names it. */
+  readonly current: string | undefined;
+  /** > 0 when a is newer, < 0 when b is, 0 for the same version, undefined when it cannot be known. */
+  compare(a: VersionStamp, b: VersionStamp): number | undefined;
+  /** Newest first: the current version, then by created; ties that cannot be ordered keep a stable (id) order. */
+  newestFirst<T extends VersionStamp>(versions: readonly T[]): T[];
+}
+
+export function versionOrder(currentVersion: string | undefined): VersionOrder {
+  const current = currentVersion?.toLowerCase();
+  const isCurrent = (v: VersionStamp): boolean => current !== undefined && v.version.toLowerCase() === current;
+  const compare = (a: VersionStamp, b: VersionStamp): number | undefined => {
+    if (a.version.toLowerCase() === b.version.toLowerCase()) return 0;
+    if (isCurrent(a)) return 1;
+    if (isCurrent(b)) return -1;
+    const at = a.createdOn?.getTime();
+    const bt = b.createdOn?.getTime();
+    if (at === undefined || bt === undefined || at === bt) return undefined;
+    return at > bt ? 1 : -1;
+  };
+  return {
+    current: currentVersion,
+    compare,
+    newestFirst: (versions) =>
+      [...versions].sort((a, b) =>
+        Number(isCurrent(b)) - Number(isCurrent(a))
+        || (b.createdOn?.getTime() ?? -Infinity) - (a.createdOn?.getTime() ?? -Infinity)
+        || a.version.localeCompare(b.version)),
+  };
 }

@@ -82,8 +82,10 @@ export interface RotationRecord {
   attempt: number;
   queuedAt: string;
   startedAt?: string;
-  /** When the intent row was written: from then on the PATCH may have been sent. */
+  /** When the first intent was recorded: from then on the PATCH may have been sent. Never erased. */
   intentAt?: string;
+  /** The attempt that recorded that intent. */
+  intentAttempt?: number;
   finishedAt?: string;
   durationMs?: number;
 }

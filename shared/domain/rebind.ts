@@ -1,31 +1,46 @@
-import { describeKey, sameKey, unusableReasons, type KeyPolicy } from './keys';
-import type { AccountState, KeyBinding, KeyVersionInfo, RotationStatus } from './model';
+import { describeKey, sameKey, unusableReasons, type KeyPolicy, type VersionOrder, type VersionStamp } from './keys';
+import type { AccountState, KeyBinding, KeyVersionInfo, RotationStatus, Trigger } from './model';
 
 /** What a rebind job asks for: the key it is about and the version it wants bound. */
 export interface RebindRequest {
   vaultUri: string;
   keyName: string;
-  /** A person may move an account to an older version on purpose (rule 3). */
+  /** A person may move an account to an older version on purpose (rule 3); it pins the account (§2a). */
   force: boolean;
+  trigger: Trigger;
+}
+
+/** §2a: a person's forced rebind holds the account at that version until a person releases it. */
+export interface Pin {
+  accountId: string;
+  keyVersion: string;
+  actor: string;
+  reason: string;
+  pinnedAt: string;
+  jobId: string;
 }
 
 export type RebindDecision =
-  | { action: 'patch'; binding: KeyBinding; from: string; to: string }
+  | { action: 'patch'; binding: KeyBinding; from: string; to: string; downgrade: boolean }
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string };
 
 /**
- * DESIGN §2 rules 1-5: decides whether an account moves to `target`. Pure: the caller has read
- * the account, the target version and (for rule 3) the version currently bound.
+ * DESIGN §2 rules 1-5 and the pin of §2a: decides whether an account moves to `target`. Pure: the
+ * caller has read the account, the target version, when the bound version was created, and the key's
+ * current version (which orders versions made in the same second).
  */
 export function decideRebind(input: {
   account: AccountState;
   request: RebindRequest;
   target: KeyVersionInfo | undefined;
-  current: KeyVersionInfo | undefined;
+  /** The bound version as rule 3 needs it; undefined when Key Vault no longer has it. */
+  bound: VersionStamp | undefined;
+  order: VersionOrder;
+  pin?: Pin | undefined;
   policy: KeyPolicy;
   now: Date;
 }): RebindDecision {
-  const { account, request, target, current, policy, now } = input;
+  const { account, request, target, bound, order, pin, policy, now } = input;
   const binding = account.binding;
 
   // Rule 1: the account must still be bound to the job's key.
@@ -40,6 +55,11 @@ export function decideRebind(input: {
     };
   }
 
+  // §2a: events and sweeps leave a pinned account where a person put it.
+  if (pin && request.trigger !== 'manual') {
+    return { action: 'none', status: 'skipped', reason: `pinned by ${pin.actor} to ${pin.keyVersion}: ${pin.reason}` };
+  }
+
   // Rule 2: the target version must be usable.
   if (!target) return { action: 'none', status: 'refused', reason: 'key-missing: target version not found in Key Vault' };
   const unusable = unusableReasons(target, policy, now);
@@ -52,14 +72,20 @@ export function decideRebind(input: {
     return { action: 'none', status: 'already-current', reason: `already bound to ${target.version}` };
   }
 
-  // Rule 3: never move to an older version unless a person forces it.
-  const currentCreated = current?.createdOn?.getTime();
-  const targetCreated = target.createdOn?.getTime();
-  if (!request.force && currentCreated !== undefined && targetCreated !== undefined && currentCreated > targetCreated) {
+  // Rule 3: never move to an older version, or to one whose age against the bound one cannot be known.
+  const age = bound ? order.compare(target, bound) : 1;
+  if (!request.force && age === undefined) {
     return {
       action: 'none',
       status: 'skipped',
-      reason: `stale-target: bound version ${binding.keyVersion} (created ${new Date(currentCreated).toISOString()}) is newer than ${target.version}`,
+      reason: `stale-target: ${target.version} and the bound ${binding.keyVersion} were created in the same second and neither is the key's current version (${order.current ?? 'unknown'}), so ${target.version} is not known to be newer`,
+    };
+  }
+  if (!request.force && age !== undefined && age < 0) {
+    return {
+      action: 'none',
+      status: 'skipped',
+      reason: `stale-target: bound version ${binding.keyVersion} (created ${bound?.createdOn?.toISOString() ?? 'unknown'}) is newer than ${target.version}`,
     };
   }
 
@@ -69,26 +95,40 @@ export function decideRebind(input: {
     binding: { ...binding, keyVersion: target.version },
     from: binding.keyVersion,
     to: target.version,
+    downgrade: age === undefined || age < 0,
   };
 }
 
-/** Rule 6: the account proves the rebind only when it reports the target version and Succeeded. */
-export function verifyRebind(account: AccountState | undefined, to: string): Verified {
-  if (!account) return { ok: false, reason: 'account not found after update' };
-  const bound = account.binding?.keyVersion;
-  if (account.keySource !== 'Microsoft.KeyVault' || bound?.toLowerCase() !== to.toLowerCase()) {
-    return { ok: false, reason: `account reports key version ${bound ?? 'none'} after update, expected ${to}` };
-  }
-  return verifyProvisioned(account);
+/**
+ * Rule 6's read-back, three ways: the change took effect (the account reports it and Succeeded); the account
+ * is still busy, so only a later read can tell; or it settled without the change, so it is known not to have moved.
+ */
+export type ReadBack =
+  | { verdict: 'applied' }
+  | { verdict: 'unsettled'; reason: string }
+  | { verdict: 'not-applied'; reason: string };
+
+/** Provisioning states in which no update is running (DESIGN §4 lists the others). */
+const SETTLED_STATES = new Set(['succeeded', 'failed', 'canceled']);
+
+export function isSettled(account: AccountState): boolean {
+  return account.provisioningState === undefined || SETTLED_STATES.has(account.provisioningState.toLowerCase());
 }
 
-export type Verified = { ok: true } | { ok: false; reason: string };
-
-/** Rule 6 for every change: an account read back after the update must exist and report Succeeded. */
-export function verifyProvisioned(account: AccountState | undefined): Verified {
-  if (!account) return { ok: false, reason: 'account not found after update' };
-  if (account.provisioningState !== 'Succeeded') {
-    return { ok: false, reason: `account provisioningState is ${account.provisioningState ?? 'unknown'} after update` };
+export function readBack(account: AccountState | undefined, applied: (account: AccountState) => string | undefined): ReadBack {
+  if (!account) return { verdict: 'not-applied', reason: 'the account no longer exists' };
+  if (!isSettled(account)) return { verdict: 'unsettled', reason: `the account is still ${account.provisioningState}` };
+  const missing = applied(account);
+  if (missing) return { verdict: 'not-applied', reason: missing };
+  if (account.provisioningState?.toLowerCase() === 'failed') {
+    return { verdict: 'not-applied', reason: 'the account reports the change but provisioningState Failed' };
   }
-  return { ok: true };
+  return { verdict: 'applied' };
+}
+
+/** Rule 6 for a rebind: what is missing when the account does not report the target version. */
+export function reportsVersion(account: AccountState, to: string): string | undefined {
+  const bound = account.binding?.keyVersion;
+  if (account.keySource === 'Microsoft.KeyVault' && bound?.toLowerCase() === to.toLowerCase()) return undefined;
+  return `the account reports key version ${bound || 'none'}, not ${to}`;
 }

@@ -68,6 +68,7 @@ export function actorOf(request: HttpRequest, config: { trustClientPrincipal: bo
 const STATUS_BY_CODE: Record<string, number> = {
   'account-not-found': 404,
   'job-not-found': 404,
+  'pin-not-found': 404,
   'key-version-not-found': 404,
   'no-bound-accounts': 404,
   'account-not-cmk': 409,
@@ -83,8 +84,9 @@ export function refusalProblem(r: { code: string; detail: string; field?: string
 }
 
 /**
- * Every route's wrapper: Azure answering badly (throttled, down, refusing the service) becomes a
- * problem too, 429 with Retry-After when throttled, else 502; anything else is a bug and rethrown.
+ * Every route's wrapper: an Azure dependency answering badly becomes a problem too. Table Storage (the
+ * service's own state) unavailable: 503 with Retry-After. Azure throttling: 429 with its own wait. Anything
+ * else Azure refused or failed: 502. Anything that is not an Azure error is a bug, and rethrown.
  */
 export function withProblems(handler: HttpHandler): HttpHandler {
   return async (request, context) => {
@@ -92,15 +94,23 @@ export function withProblems(handler: HttpHandler): HttpHandler {
       return await handler(request, context);
     } catch (error) {
       if (!(error instanceof DependencyError)) throw error;
-      context.warn('An Azure dependency failed the request', { code: error.code, status: error.statusCode });
-      const throttled = error.statusCode === 429;
-      const response = problemResponse({
-        status: throttled ? 429 : 502,
-        code: throttled ? 'dependency-throttled' : 'dependency-failed',
-        title: throttled ? 'Azure is throttling the service' : 'An Azure dependency failed',
-        detail: error.message,
-      });
-      return throttled ? { ...response, headers: { ...response.headers, 'Retry-After': '10' } } : response;
+      context.warn('An Azure dependency failed the request', { code: error.code, status: error.statusCode, dependency: error.dependency });
+      const { problem, retryAfterSeconds } = dependencyProblem(error);
+      const response = problemResponse(problem);
+      return retryAfterSeconds === undefined ? response : { ...response, headers: { ...response.headers, 'Retry-After': String(retryAfterSeconds) } };
     }
   };
+}
+
+function dependencyProblem(error: DependencyError): { problem: Problem; retryAfterSeconds?: number } {
+  const wait = Math.max(1, Math.ceil((error.retryAfterMs ?? 10_000) / 1000));
+  // The message names what failed, never more than a line: an input it echoes is already bounded by the schemas.
+  const detail = error.message.slice(0, 500);
+  if (error.dependency === 'storage') {
+    return { problem: { status: 503, code: 'storage-unavailable', title: "The service's storage is unavailable; try again", detail }, retryAfterSeconds: wait };
+  }
+  if (error.statusCode === 429) {
+    return { problem: { status: 429, code: 'dependency-throttled', title: 'Azure is throttling the service', detail }, retryAfterSeconds: wait };
+  }
+  return { problem: { status: 502, code: 'dependency-failed', title: 'An Azure dependency failed', detail } };
 }

@@ -3,8 +3,10 @@ import { parseAccountId } from '../domain/accounts';
 
 // Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
 
-const accountId = z.string().refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
-const vaultUri = z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' });
+// Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
+const accountId = z.string().max(512, 'must be at most 512 characters')
+  .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
+const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
 const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
 const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
 
@@ -17,6 +19,8 @@ export const rotationRequest = z
     rotateKey: z.boolean().optional(),
     dryRun: z.boolean().optional(),
     force: z.boolean().optional(),
+    /** Why a person forces a version (kept with the pin), e.g. "v7 breaks fine-tuning". */
+    reason: z.string().max(500, 'must be at most 500 characters').optional(),
   })
   .superRefine((v, ctx) => {
     const byKey = v.vaultUri !== undefined || v.keyName !== undefined;
@@ -34,7 +38,7 @@ export const encryptionRequest = z
     keyName: keyName.optional(),
     vaultUri: vaultUri.optional(),
     keySource: z.literal('Microsoft.CognitiveServices', { error: 'can only be Microsoft.CognitiveServices (to disable CMK)' }).optional(),
-    confirm: z.string().optional(),
+    confirm: z.string().max(64).optional(),
   })
   .superRefine((v, ctx) => {
     if ((v.keyName === undefined) === (v.keySource === undefined)) {
@@ -47,11 +51,16 @@ export const encryptionRequest = z
   });
 export type EncryptionRequest = z.infer<typeof encryptionRequest>;
 
-/** A token this API handed out: Table Storage's base64 JSON with the next partition key. */
+/** A token this API handed out: Table Storage's base64 JSON with the (opaque, service-encoded) next partition and row keys. */
+const CONTINUATION_KEY = /^[\w!+/=.~:-]{1,1024}$/;
+
 function isContinuationToken(token: string): boolean {
+  if (token.length > 2048) return false;
   try {
-    const decoded: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-    return typeof decoded === 'object' && decoded !== null && typeof (decoded as { nextPartitionKey?: unknown }).nextPartitionKey === 'string';
+    const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { nextPartitionKey?: unknown; nextRowKey?: unknown };
+    return typeof decoded === 'object' && decoded !== null
+      && typeof decoded.nextPartitionKey === 'string' && CONTINUATION_KEY.test(decoded.nextPartitionKey)
+      && typeof decoded.nextRowKey === 'string' && CONTINUATION_KEY.test(decoded.nextRowKey);
   } catch {
     return false;
   }
@@ -64,3 +73,5 @@ export const historyQuery = z.strictObject({
 });
 
 export const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });
+
+export const pinRequest = z.strictObject({ accountId });

@@ -1,4 +1,5 @@
 import { normaliseKeyVaultEvent } from '../domain/events';
+import { derivedId } from '../domain/ids';
 import type { FanOutJob } from '../domain/jobs';
 import type { NearExpiryAction } from '../config';
 import type { Clock, JobQueue, Logger } from '../ports';
@@ -6,7 +7,6 @@ import type { Clock, JobQueue, Logger } from '../ports';
 export interface AcceptKeyEventDeps {
   queue: JobQueue;
   clock: Clock;
-  newId: () => string;
   isAllowedVault: (vaultUri: string) => boolean;
   nearExpiryAction: NearExpiryAction;
 }
@@ -40,9 +40,10 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
 
   const job: FanOutJob = {
     kind: 'fan-out',
-    jobId: deps.newId(),
+    // Event Grid delivers at least once: a re-delivered event names the same fan-out, and so the same rebind jobs.
+    jobId: derivedId('fan-out', event.id, event.type),
     trigger: 'event',
-    createdAt: deps.clock.now().toISOString(),
+    createdAt: event.time ?? deps.clock.now().toISOString(),
     eventId: event.id,
     eventType: `Microsoft.KeyVault.${event.type}`,
     vaultUri: event.vaultUri,

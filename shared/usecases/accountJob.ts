@@ -1,157 +1,333 @@
 import { ledgerRow, type AccountJob } from '../domain/jobs';
-import type { AccountState, RotationRecord, RotationStatus } from '../domain/model';
-import { DependencyError, toDependencyError } from '../errors';
-import type { AccountStore, Clock, EncryptionChange, JobKeyStore, JobQueue, KeyStore, Ledger, LeaseStore, Logger } from '../ports';
-import { TELEMETRY } from '../telemetry';
 import type { KeyPolicy } from '../domain/keys';
+import { finalStatuses, type AccountState, type RotationRecord, type RotationStatus } from '../domain/model';
+import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
+import { DependencyError, toDependencyError } from '../errors';
+import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore } from '../ports';
+import { TELEMETRY } from '../telemetry';
 
-export interface AccountJobDeps {
-  keys: KeyStore;
-  newId: () => string;
-  accounts: AccountStore;
-  ledger: Ledger;
-  leases: LeaseStore;
-  jobKeys: JobKeyStore;
-  queue: JobQueue;
-  clock: Clock;
-  policy: KeyPolicy;
-  /** Longest a PATCH may hold an account; a lease or claim older than this is taken over. */
-  leaseTtlMs: number;
-  /** When the account's lease is held, the job comes back after this long. */
-  leaseRetrySeconds: number;
-  /** The queue's maxDequeueCount: the last attempt reports the failure instead of retrying. */
+export interface RetryPolicy {
+  /** First wait before a retry; doubles per attempt, with jitter, up to maxMs (a Retry-After wins). */
+  baseMs: number;
+  maxMs: number;
+  /** Attempts in all, the queue's re-deliveries and the job's own re-queues together. */
   maxAttempts: number;
 }
 
-/** What a job decided for the account it read under the lease. */
+export interface AccountJobDeps {
+  keys: KeyStore;
+  accounts: AccountStore;
+  journal: AccountJournal;
+  pins: PinStore;
+  queue: JobQueue;
+  clock: Clock;
+  newId: () => string;
+  policy: KeyPolicy;
+  /** A lease not renewed for this long is taken over; a running job renews it every third of it. */
+  leaseTtlMs: number;
+  retry: RetryPolicy;
+  /** After the operation ended: how many more reads while the account still reports itself busy, and the first wait. */
+  settle: { reads: number; delayMs: number };
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** What happens to the account's pin (§2a) with this job's decision. */
+export type PinEffect = { set: Pin } | { release: true };
+
+export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect };
 export type Plan =
-  | { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string }
-  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string };
+  | PatchPlan
+  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect };
 
 export interface AccountJobSteps {
-  /** Rule 8: claimed before the lease; absent for jobs that are their own intent. */
-  dedupeKey?: string;
-  plan(account: AccountState): Promise<Plan>;
-  /** Rule 6: what the account must report after the update for the row to say succeeded. */
-  verify(account: AccountState | undefined, plan: Extract<Plan, { action: 'patch' }>): { ok: true } | { ok: false; reason: string };
+  /** Rules 1-5 on a fresh read of the account (and its pin). */
+  plan(read: { account: AccountState; pin: Pin | undefined }): Promise<Plan>;
+  /** Rule 6: what is missing when the account does not report the change; undefined when it does. */
+  missing(account: AccountState, plan: PatchPlan): string | undefined;
 }
 
-export type JobOutcome = { outcome: 'recorded'; record: RotationRecord } | { outcome: 'deferred' };
-
-export type Finish = (status: RotationStatus, extra: Partial<RotationRecord>, retrying?: boolean) => Promise<JobOutcome>;
-
-/** The ledger row of a job and the one place a job's final state is written and logged. */
-export function jobRecorder(job: AccountJob, attempt: number, deps: Pick<AccountJobDeps, 'ledger' | 'clock'>, log: Logger) {
-  const startedAt = deps.clock.now();
-  const base: RotationRecord = { ...ledgerRow(job, 'running', attempt), startedAt: startedAt.toISOString() };
-  const finish: Finish = async (status, extra, retrying = false) => {
-    const finishedAt = deps.clock.now();
-    const record: RotationRecord = { ...base, ...extra, status, finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - startedAt.getTime() };
-    await deps.ledger.record(record);
-    const fields = { jobId: job.jobId, kind: job.kind, accountId: job.accountId, attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason };
-    if (status === 'failed' && !retrying) log.error(`${TELEMETRY.rotationFailed}: ${record.reason ?? 'unknown'}`, fields);
-    else if (status === 'failed') log.warn('Job attempt failed; the queue will retry', fields);
-    else log.info(`Rebind ${status}`, fields);
-    return { outcome: 'recorded', record };
-  };
-  return { base, finish };
-}
+export type JobOutcome =
+  | { outcome: 'recorded'; record: RotationRecord }
+  | { outcome: 'deferred'; reason: string }
+  | { outcome: 'already-finished'; record: RotationRecord };
 
 /**
- * DESIGN §2 rules 6-8 for any change to one account: dedupe, lease, plan on a fresh read,
- * intent row, PATCH, read back, outcome row. Planning is the caller's (rules 1-5).
+ * DESIGN §2 rules 6-7 for any change to one account: read the journal, the account and its pin together,
+ * plan, take the lease and record the intent in one write, PATCH, follow the operation, read the account
+ * back, record the outcome and release the lease in one write. Retryable trouble re-queues the job with
+ * back-off and its attempt count; a row says `failed` only when the account is known not to have moved.
  */
-export async function runAccountJob(
-  job: AccountJob,
-  attempt: number,
-  deps: AccountJobDeps,
-  log: Logger,
-  steps: AccountJobSteps,
-  recorder = jobRecorder(job, attempt, deps, log),
-): Promise<JobOutcome> {
-  const { base, finish } = recorder;
-  if (steps.dedupeKey && (await deps.jobKeys.claim(job.accountId, steps.dedupeKey, job.jobId, deps.leaseTtlMs)) === 'duplicate') {
-    return finish('skipped', { reason: `duplicate: ${base.toVersion ?? steps.dedupeKey} is already done or in flight for this account` });
+export async function runAccountJob(job: AccountJob, dequeueCount: number, deps: AccountJobDeps, log: Logger, steps: AccountJobSteps): Promise<JobOutcome> {
+  return new AccountJobRun(job, (job.priorAttempts ?? 0) + dequeueCount, deps, log, steps).run();
+}
+
+type Prepared =
+  | { step: 'plan'; plan: Plan }
+  | { step: 'finished'; record: RotationRecord }
+  | { step: 'skip'; reason: string }
+  | { step: 'wait'; reason: string };
+
+class AccountJobRun {
+  private readonly startedAt: Date;
+  private readonly row: RotationRecord;
+  private state: JournalState | undefined;
+  /** What this job did to the account's pin, added to the row's reason. */
+  private pinNote: string | undefined;
+
+  constructor(
+    private readonly job: AccountJob,
+    private readonly attempt: number,
+    private readonly deps: AccountJobDeps,
+    private readonly log: Logger,
+    private readonly steps: AccountJobSteps,
+  ) {
+    this.startedAt = deps.clock.now();
+    this.row = { ...ledgerRow(job, 'running', attempt), startedAt: this.startedAt.toISOString() };
   }
 
-  // Rule 7: one writer per account; a held lease sends the job back to the queue, not to the bin.
-  // The holder is this invocation, so two deliveries of one message cannot both hold it.
-  const lease = await deps.leases.acquire(job.accountId, `${job.jobId}:${deps.newId()}`, deps.leaseTtlMs);
-  if (!lease) {
-    await deps.queue.enqueue(job, { delaySeconds: deps.leaseRetrySeconds });
-    log.info('Account lease held by another job; job re-queued', { jobId: job.jobId, accountId: job.accountId, delaySeconds: deps.leaseRetrySeconds });
-    return { outcome: 'deferred' };
+  async run(): Promise<JobOutcome> {
+    let prepared: Prepared;
+    try {
+      prepared = await this.prepare();
+    } catch (error) {
+      return this.later(failure(error, 'reading the account, its key or its journal'), asDependency(error));
+    }
+    switch (prepared.step) {
+      case 'finished':
+        this.log.info('Job already finished; nothing to do', { jobId: this.job.jobId, accountId: this.job.accountId, status: prepared.record.status });
+        return { outcome: 'already-finished', record: prepared.record };
+      case 'skip':
+        return this.finish('skipped', { reason: prepared.reason });
+      case 'wait':
+        return this.later(prepared.reason);
+      case 'plan':
+        break;
+    }
+    const plan = prepared.plan;
+    if (plan.action === 'none') return this.decided(plan);
+    const lease = this.state?.lease;
+    const now = this.deps.clock.now().getTime();
+    if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) {
+      return this.later('the account lease is held by another job', undefined, Date.parse(lease.expiresAt) - now);
+    }
+    return this.change(plan);
   }
 
-  let settled: 'done' | 'release' = 'release';
-  try {
-    const account = await deps.accounts.getAccount(job.accountId);
-    if (!account) return await finish('skipped', { reason: 'account-missing: the account no longer exists' });
-    if (account.provisioningState && !SETTLED_STATES.has(account.provisioningState)) {
-      throw new DependencyError('account-busy', `account ${account.name} is ${account.provisioningState}: an update is still running`, true);
-    }
-    if (account.binding) base.fromVersion = account.binding.keyVersion;
-    const plan = await steps.plan(account);
-    if (plan.action === 'none') {
-      if (plan.status === 'already-current') {
-        settled = 'done';
-        // An earlier attempt of this job sent the PATCH and died before recording it: record it now.
-        const earlier = attempt > 1 ? await deps.ledger.get(job.accountId, job.createdAt, job.jobId) : undefined;
-        if (earlier?.intentAt) {
-          return await finish('succeeded', {
-            ...pick(earlier, ['keyName', 'fromVersion', 'toVersion', 'intentAt']),
-            reason: `the update sent on an earlier attempt took effect${earlier.reason && earlier.status !== 'failed' ? `; ${earlier.reason}` : ''}`,
-          });
-        }
-      }
-      return await finish(plan.status, { reason: plan.reason });
-    }
+  /** The journal, the account and its pin read together, then rules 1-5 on what was read. */
+  private async prepare(): Promise<Prepared> {
+    const [state, account, pin] = await Promise.all([
+      this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }),
+      this.deps.accounts.getAccount(this.job.accountId),
+      this.deps.pins.get(this.job.accountId),
+    ]);
+    this.state = state;
+    if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
+    if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
+    if (account.binding) this.row.fromVersion = account.binding.keyVersion;
+    if (!isSettled(account)) return { step: 'wait', reason: `the account is ${account.provisioningState}: an update is still running` };
+    return { step: 'plan', plan: await this.steps.plan({ account, pin }) };
+  }
 
-    // Rule 6: the intent row is written before the PATCH; if it cannot be, nothing is changed.
-    Object.assign(base, {
+  /** A decision that changes nothing: recorded as it is, unless an earlier attempt's PATCH explains it. */
+  private async decided(plan: Extract<Plan, { action: 'none' }>): Promise<JobOutcome> {
+    try {
+      await this.applyPin(plan.pin, plan.status);
+    } catch (error) {
+      return this.later(failure(error, 'writing the pin'), asDependency(error));
+    }
+    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
+    if (earlier && plan.status === 'already-current') {
+      return this.finish('succeeded', {
+        reason: `the update sent on attempt ${earlier.intentAttempt ?? '?'} took effect`,
+        ...pick(earlier, ['fromVersion', 'toVersion', 'keyName']),
+      });
+    }
+    const note = earlier ? `; the update sent on attempt ${earlier.intentAttempt ?? '?'} is moot` : '';
+    return this.finish(plan.status, { reason: `${plan.reason}${note}` });
+  }
+
+  /** Rule 6: intent and lease in one write, then the PATCH, then the account read back. */
+  private async change(plan: PatchPlan): Promise<JobOutcome> {
+    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
+    const intent: Partial<RotationRecord> = {
       keyName: plan.keyName,
-      intentAt: deps.clock.now().toISOString(),
+      intentAt: earlier?.intentAt ?? this.deps.clock.now().toISOString(),
+      intentAttempt: earlier?.intentAttempt ?? this.attempt,
       ...(plan.from ? { fromVersion: plan.from } : {}),
       ...(plan.to ? { toVersion: plan.to } : {}),
-    });
-    await deps.ledger.record({ ...base, status: 'running' });
-    await deps.accounts.updateEncryption(job.accountId, plan.change);
-    const verified = steps.verify(await deps.accounts.getAccount(job.accountId), plan);
-    if (!verified.ok) return await finish('failed', { reason: `verification: ${verified.reason}` });
-    settled = 'done';
-    return await finish('succeeded', plan.reason ? { reason: plan.reason } : {});
-  } catch (error) {
-    return await failed(error, finish, attempt, deps.maxAttempts, 'updating the account');
-  } finally {
-    // Both heal by themselves (claims and leases go stale): a failure here must not undo the outcome.
-    if (steps.dedupeKey) {
-      await deps.jobKeys.settle(job.accountId, steps.dedupeKey, job.jobId, settled).catch((e: unknown) =>
-        log.warn('Could not settle the dedupe claim; it goes stale by itself', { jobId: job.jobId, error: (e as Error).message }),
-      );
+      ...(plan.reason ? { reason: plan.reason } : {}),
+    };
+    let lease: Lease | undefined;
+    try {
+      const holder = `${this.job.jobId}:${this.deps.newId()}`;
+      lease = await this.deps.journal.begin(this.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
+      // Only a recorded intent is this job's claim that an update may have been sent.
+      if (lease) Object.assign(this.row, intent);
+      if (lease) await this.applyPin(plan.pin, 'running');
+    } catch (error) {
+      return this.later(failure(error, 'recording the intent'), asDependency(error), undefined, lease);
     }
-    await deps.leases.release(lease).catch((e: unknown) =>
-      log.warn('Could not release the account lease; it expires by itself', { jobId: job.jobId, error: (e as Error).message }),
-    );
+    if (!lease) return this.later('another job took the account lease first');
+
+    const keeper = new LeaseKeeper(lease, this.deps, this.log);
+    let truth: ReadBack | undefined;
+    let trouble: DependencyError | undefined;
+    try {
+      const verdict = await this.deps.accounts.updateEncryption(this.job.accountId, plan.change);
+      truth = await this.readBack(plan, verdict.status === 'succeeded' ? verdict.account : undefined);
+      if (verdict.status === 'failed' && truth.verdict !== 'applied') {
+        return await this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`, plan);
+      }
+    } catch (error) {
+      trouble = toDependencyError(error, 'updating the account');
+      truth = await this.readBack(plan).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
+    }
+    if (truth?.verdict === 'applied') {
+      const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
+      const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified;
+      return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note, plan);
+    }
+    if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
+      return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`, plan);
+    }
+    const reason = trouble ? failure(trouble, 'updating the account') : (truth?.reason ?? 'the account could not be read back');
+    return this.later(reason, trouble, undefined, await keeper.stop(), truth);
+  }
+
+  /** Reads the account until it settles (bounded): the only source of the outcome (rule 6). */
+  private async readBack(plan: PatchPlan, first?: AccountState): Promise<ReadBack> {
+    const missing = (a: AccountState): string | undefined => this.steps.missing(a, plan);
+    let result = readBack(first ?? (await this.deps.accounts.getAccount(this.job.accountId)), missing);
+    for (let i = 0; result.verdict === 'unsettled' && i < this.deps.settle.reads; i++) {
+      await this.deps.sleep(this.deps.settle.delayMs * 2 ** i);
+      result = readBack(await this.deps.accounts.getAccount(this.job.accountId), missing);
+    }
+    return result;
+  }
+
+  private async end(keeper: LeaseKeeper, status: RotationStatus, reason: string | undefined, plan: PatchPlan): Promise<JobOutcome> {
+    const lease = await keeper.stop();
+    // A forced rollback that did not happen must not hold the account at a version it is not on.
+    if (status === 'failed' && plan.pin && 'set' in plan.pin) await this.deps.pins.release(this.job.accountId, this.job.jobId);
+    return this.finish(status, reason ? { reason } : {}, lease);
+  }
+
+  /**
+   * Not now: re-queue with back-off and the attempt count, or, after the last attempt, record what is known:
+   * nothing sent means failed; a sent update is judged by the account; an unreadable one stays running, reported.
+   */
+  private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
+    const sent = this.row.intentAt !== undefined || this.state?.row?.intentAt !== undefined;
+    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth);
+    const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
+    await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
+    const status = sent ? 'running' : (this.state?.row?.status ?? 'queued');
+    const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
+    if (lease) await this.deps.journal.finish(lease, row);
+    else await this.deps.journal.record(row);
+    this.log.warn('Rebind attempt deferred; the job is re-queued', { ...this.fields(status), reason, delayMs });
+    return { outcome: 'deferred', reason };
+  }
+
+  private async giveUp(reason: string, sent: boolean, lease: Lease | undefined, truth: ReadBack | undefined): Promise<JobOutcome> {
+    const tried = `gave up after ${this.attempt} attempts: ${reason}`;
+    if (!sent) return this.finish('failed', { reason: `${tried} (no update was sent)` }, lease);
+    if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
+    if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
+    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; the account could not be read back settled` };
+    if (lease) await this.deps.journal.finish(lease, row);
+    else await this.deps.journal.record(row);
+    this.log.error(`${TELEMETRY.outcomeUnknown}: ${row.reason}`, this.fields('running'));
+    return { outcome: 'recorded', record: row };
+  }
+
+  private async applyPin(effect: PinEffect | undefined, status: string): Promise<void> {
+    if (!effect) return;
+    if ('release' in effect) {
+      const released = await this.deps.pins.release(this.job.accountId);
+      if (released) this.pinNote = `released the pin to ${released.keyVersion} set by ${released.actor}`;
+    } else if (status !== 'refused' && status !== 'skipped') {
+      await this.deps.pins.set(effect.set);
+      this.pinNote = `pinned to ${effect.set.keyVersion}: ${effect.set.reason}`;
+    }
+  }
+
+  /** The one place a job's final row is written and logged. */
+  private async finish(status: RotationStatus, extra: Partial<RotationRecord>, lease?: Lease): Promise<JobOutcome> {
+    const finishedAt = this.deps.clock.now();
+    const reason = [extra.reason ?? this.row.reason, this.pinNote].filter(Boolean).join('; ');
+    const record: RotationRecord = {
+      ...this.row, ...extra, status,
+      ...(reason ? { reason } : {}),
+      finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - this.startedAt.getTime(),
+    };
+    if (lease) await this.deps.journal.finish(lease, record);
+    else await this.deps.journal.record(record);
+    const fields = this.fields(status, record);
+    if (status === 'failed') this.log.error(`${TELEMETRY.rotationFailed}: ${record.reason ?? 'unknown'}`, fields);
+    else this.log.info(`Rebind ${status}`, fields);
+    return { outcome: 'recorded', record };
+  }
+
+  private fields(status: string, record: RotationRecord = this.row) {
+    return {
+      jobId: this.job.jobId, kind: this.job.kind, accountId: this.job.accountId, attempt: this.attempt, status,
+      from: record.fromVersion, to: record.toVersion, reason: record.reason,
+    };
   }
 }
 
-/** Provisioning states in which no update is running (DESIGN §4 lists the others). */
-const SETTLED_STATES = new Set(['Succeeded', 'Failed', 'Canceled']);
+/** Renews the lease every third of its life while the update runs, so a live job keeps it and a dead one loses it. */
+class LeaseKeeper {
+  private lease: Lease | undefined;
+  private renewing: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(lease: Lease, deps: Pick<AccountJobDeps, 'journal' | 'leaseTtlMs'>, log: Logger) {
+    this.lease = lease;
+    this.timer = setInterval(() => {
+      this.renewing = this.renewing.then(async () => {
+        if (!this.lease) return;
+        try {
+          this.lease = await deps.journal.renew(this.lease, deps.leaseTtlMs);
+          if (!this.lease) log.warn('The account lease was taken over while the update ran', { accountId: lease.accountId });
+        } catch (error) {
+          log.warn('Could not renew the account lease; trying again', { accountId: lease.accountId, error: (error as Error).message });
+        }
+      });
+    }, Math.max(10, Math.floor(deps.leaseTtlMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Stops renewing; the lease as last renewed, or undefined when it was lost. */
+  async stop(): Promise<Lease | undefined> {
+    clearInterval(this.timer);
+    await this.renewing;
+    return this.lease;
+  }
+}
+
+/** Exponential back-off with full jitter over the upper half, and the service's Retry-After when it sent one. */
+export function backoff(attempt: number, policy: RetryPolicy, retryAfterMs?: number): number {
+  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
+  return Math.max(jittered, retryAfterMs ?? 0);
+}
+
+function asDependency(error: unknown): DependencyError | undefined {
+  try {
+    return toDependencyError(error, 'Azure call');
+  } catch {
+    return undefined;
+  }
+}
+
+/** A failure's one-line reason; a bug (not an Azure error) goes up as it is. */
+function failure(error: unknown, what: string): string {
+  const e = toDependencyError(error, what);
+  return `${e.code}: ${e.message}`;
+}
 
 function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
   return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
-}
-
-/** Records the failure; a retryable one before the last attempt is rethrown so the queue tries again. */
-export async function failed(error: unknown, finish: Finish, attempt: number, maxAttempts: number, what: string): Promise<JobOutcome> {
-  // Any Azure error counts, Table Storage's included; anything else is a bug and goes up as it is.
-  const e = toDependencyError(error, 'Azure call');
-  const retry = e.retryable && attempt < maxAttempts;
-  const outcome = await finish(
-    'failed',
-    { reason: `${what}: ${e.code}: ${e.message}${retry ? ` (attempt ${attempt} of ${maxAttempts}, will retry)` : ''}` },
-    retry,
-  );
-  if (retry) throw e;
-  return outcome;
 }

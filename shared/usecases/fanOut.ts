@@ -1,3 +1,5 @@
+import { accountKey } from '../domain/accounts';
+import { derivedId } from '../domain/ids';
 import { sameKey } from '../domain/keys';
 import { ledgerRow, type AccountJob, type FanOutJob, type RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
@@ -6,8 +8,9 @@ import { evaluateAccount, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
 import { DependencyError } from '../errors';
 import { TELEMETRY } from '../telemetry';
+import { forEachLimited } from './concurrency';
 import { readKey } from './keyViews';
-import { newestUsableAmong, rotationHelps } from './keyVersions';
+import { newestUsableVersion, rotationHelps } from './keyVersions';
 
 export interface FanOutDeps {
   accounts: AccountStore;
@@ -49,30 +52,42 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
 async function queueRebinds(job: FanOutJob, eligible: AccountState[], deps: FanOutDeps, log: Logger, jobs: RebindJob[]): Promise<void> {
   const targetVersion = job.action === 'rotate' && eligible.length ? await versionAfterExpiry(job, deps, log) : job.targetVersion;
   for (const account of eligible) {
-    const rebind: RebindJob = {
+    jobs.push({
       kind: 'rebind',
-      jobId: deps.newId(),
+      // The same fan-out (a re-delivered event, a retry) names the same rebind jobs: one row and one PATCH each.
+      jobId: derivedId(job.jobId, accountKey(account.id)),
       parentJobId: job.jobId,
       trigger: job.trigger,
-      createdAt: deps.clock.now().toISOString(),
+      createdAt: job.createdAt,
       vaultUri: job.vaultUri,
       keyName: job.keyName,
       accountId: account.id,
       force: job.force,
+      priorAttempts: 0,
       ...(targetVersion ? { targetVersion } : {}),
       ...(job.eventId ? { eventId: job.eventId } : {}),
       ...(job.eventType ? { eventType: job.eventType } : {}),
       ...(job.actor ? { actor: job.actor } : {}),
-    };
-    await queueAccountJob(rebind, account, deps);
-    jobs.push(rebind);
+    });
   }
+  await queueAccountJobs(jobs.map((rebind, i) => ({ job: rebind, account: eligible[i] })), deps);
 }
 
-/** Intent first: the queued ledger row exists before the job can run. */
-export async function queueAccountJob(job: AccountJob, account: AccountState, deps: Pick<FanOutDeps, 'ledger' | 'queue'>): Promise<void> {
-  await deps.ledger.record({ ...ledgerRow(job, 'queued', 0), ...(account.binding ? { fromVersion: account.binding.keyVersion } : {}) });
-  await deps.queue.enqueue(job);
+/** How many jobs are being queued at once. */
+export const QUEUE_CONCURRENCY = 16;
+
+/**
+ * The message first, then its row: a queued row always has a message behind it (a failed send leaves no row),
+ * and the row is only created where absent, so it never overwrites what a fast worker already recorded.
+ */
+export async function queueAccountJobs(
+  items: Array<{ job: AccountJob; account?: AccountState | undefined }>,
+  deps: Pick<FanOutDeps, 'ledger' | 'queue'>,
+): Promise<void> {
+  await forEachLimited(items, QUEUE_CONCURRENCY, async ({ job, account }) => {
+    await deps.queue.enqueue(job);
+    await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding ? { fromVersion: account.binding.keyVersion } : {}) }]);
+  });
 }
 
 /**
@@ -114,12 +129,9 @@ export function optedOut(account: AccountState, tag: string): boolean {
  */
 async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<string | undefined> {
   const now = deps.clock.now();
-  const listed = await deps.keys.listVersions(job.vaultUri, job.keyName);
-  const expiring = listed.find((v) => v.version.toLowerCase() === job.eventVersion?.toLowerCase());
-  const since = expiring?.createdOn?.getTime() ?? 0;
-  const later = listed.filter((v) => v !== expiring && (v.createdOn?.getTime() ?? 0) >= since);
-  const newer = await newestUsableAmong(deps.keys, later, deps.policy, now);
-  if (newer) return newer.version;
+  const { version: newest, order } = await newestUsableVersion(deps.keys, job.vaultUri, job.keyName, deps.policy, now);
+  const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
+  if (newest && (!expiring || (order.compare(newest, expiring) ?? 0) > 0)) return newest.version;
   if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, now)) {
     log.warn('Not rotating: the expiring version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
     return undefined;

@@ -1,31 +1,74 @@
-import { newestFirst, unusableReasons, type KeyPolicy } from '../domain/keys';
+import { unusableReasons, versionOrder, type KeyPolicy, type VersionOrder, type VersionStamp } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import type { KeyStore } from '../ports';
 
-/** The newest version that passes rule 2, listing the key's versions first. */
+/** What rules 2-3 read of Key Vault for one key: the target version, the bound version's age, and the order. */
+export interface RebindKeys {
+  target: KeyVersionInfo | undefined;
+  bound: VersionStamp | undefined;
+  order: VersionOrder;
+}
+
+const same = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase();
+
+/**
+ * Reads the key's current version first (it orders same-second versions and is usually the target), then
+ * the target when it is another version or, without one, the newest usable version; the bound version's
+ * creation time comes from whatever was read already, or the store's cache.
+ */
+export async function readRebindKeys(
+  keys: KeyStore,
+  key: { vaultUri: string; keyName: string; targetVersion?: string | undefined },
+  boundVersion: string | undefined,
+  policy: KeyPolicy,
+  now: Date,
+): Promise<RebindKeys> {
+  const { vaultUri, keyName, targetVersion } = key;
+  let target: KeyVersionInfo | undefined;
+  let order: VersionOrder;
+  if (targetVersion) {
+    const current = await keys.getKeyVersion(vaultUri, keyName);
+    order = versionOrder(current?.version);
+    target = same(current?.version, targetVersion) ? current : await keys.getKeyVersion(vaultUri, keyName, targetVersion);
+  } else {
+    ({ version: target, order } = await newestUsableVersion(keys, vaultUri, keyName, policy, now));
+  }
+  let bound: VersionStamp | undefined;
+  if (boundVersion && same(boundVersion, target?.version)) bound = target;
+  else if (boundVersion) {
+    const createdOn = await keys.versionCreatedOn(vaultUri, keyName, boundVersion);
+    bound = createdOn ? { version: boundVersion, createdOn } : undefined;
+  }
+  return { target, bound, order };
+}
+
+/** The newest version that passes rule 2, in the one version order (DESIGN §2 rule 3). */
 export async function newestUsableVersion(
   keys: KeyStore,
   vaultUri: string,
   keyName: string,
   policy: KeyPolicy,
   now: Date,
-): Promise<KeyVersionInfo | undefined> {
-  return newestUsableAmong(keys, await keys.listVersions(vaultUri, keyName), policy, now);
+): Promise<{ version: KeyVersionInfo | undefined; order: VersionOrder }> {
+  const [listed, current] = await Promise.all([keys.listVersions(vaultUri, keyName), keys.getKeyVersion(vaultUri, keyName)]);
+  const order = versionOrder(current?.version);
+  const read = (v: KeyVersionInfo) => (same(v.version, current?.version) ? Promise.resolve(current) : keys.getKeyVersion(vaultUri, keyName, v.version));
+  return { version: await newestUsableAmong(listed, order, policy, now, read), order };
 }
 
 /**
- * The newest listed version that passes rule 2. Listing gives attributes only, so candidates are
- * read one by one, newest first (through `read`, which a caller may cache), skipping those the
- * listing already shows as disabled or expired.
+ * The newest listed version that passes rule 2. Listing gives attributes only, so candidates are read one
+ * by one, newest first (through `read`, which a caller may cache), skipping those the listing already shows
+ * as disabled or expired.
  */
 export async function newestUsableAmong(
-  keys: KeyStore,
   listed: readonly KeyVersionInfo[],
+  order: VersionOrder,
   policy: KeyPolicy,
   now: Date,
-  read: (v: KeyVersionInfo) => Promise<KeyVersionInfo | undefined> = (v) => keys.getKeyVersion(v.vaultUri, v.keyName, v.version),
+  read: (v: KeyVersionInfo) => Promise<KeyVersionInfo | undefined>,
 ): Promise<KeyVersionInfo | undefined> {
-  for (const candidate of newestFirst(listed)) {
+  for (const candidate of order.newestFirst(listed)) {
     if (!candidate.enabled || (candidate.expiresOn && candidate.expiresOn.getTime() <= now.getTime())) continue;
     const full = await read(candidate);
     if (full && unusableReasons(full, policy, now).length === 0) return full;

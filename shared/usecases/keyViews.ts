@@ -1,5 +1,5 @@
 import type { KeyView } from '../domain/findings';
-import type { KeyPolicy } from '../domain/keys';
+import { versionOrder, type KeyPolicy } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import { DependencyError } from '../errors';
 import type { KeyStore } from '../ports';
@@ -8,9 +8,9 @@ import { newestUsableAmong } from './keyVersions';
 export type KeyRead = { ok: true; view: (boundVersion: string) => KeyView; newestUsable?: KeyVersionInfo } | { ok: false; error: string };
 
 /**
- * Reads one key for every account bound to it: one listing, one read per distinct bound version,
- * and the reads the newest-usable search needs (shared with the bound ones). Calls grow with keys
- * and versions, not with accounts.
+ * Reads one key for every account bound to it: one listing, the current version (it orders versions made
+ * in the same second), one read per distinct bound version, and the reads the newest-usable search needs
+ * (shared with the bound ones). Calls grow with keys and versions, not with accounts.
  */
 export async function readKey(
   keys: KeyStore,
@@ -31,16 +31,16 @@ export async function readKey(
     return p;
   };
   try {
-    const listed = await keys.listVersions(vaultUri, keyName);
-    if (listed.length === 0 && !(await keys.getKeyVersion(vaultUri, keyName))) {
-      return { ok: true, view: () => ({ status: 'missing' }) };
-    }
+    const [listed, current] = await Promise.all([keys.listVersions(vaultUri, keyName), keys.getKeyVersion(vaultUri, keyName)]);
+    if (!current) return { ok: true, view: () => ({ status: 'missing' }) };
+    cache.set(current.version.toLowerCase(), Promise.resolve(current));
+    const order = versionOrder(current.version);
     const bound = new Map<string, KeyVersionInfo | undefined>();
     for (const version of new Set([...boundVersions].map((v) => v.toLowerCase()))) bound.set(version, await read(version));
-    const newestUsable = await newestUsableAmong(keys, listed, policy, now, (v) => read(v.version));
+    const newestUsable = await newestUsableAmong(listed, order, policy, now, (v) => read(v.version));
     return {
       ok: true,
-      view: (boundVersion) => ({ status: 'ok', bound: bound.get(boundVersion.toLowerCase()), newestUsable }),
+      view: (boundVersion) => ({ status: 'ok', bound: bound.get(boundVersion.toLowerCase()), newestUsable, order }),
       ...(newestUsable ? { newestUsable } : {}),
     };
   } catch (error) {

@@ -1,11 +1,11 @@
 import type { AccountJob, DisableCmkJob, RebindJob, SwitchKeyJob } from '../domain/jobs';
 import { sameKey, vaultHost } from '../domain/keys';
-import type { AccountState, KeyVersionInfo } from '../domain/model';
-import { decideRebind } from '../domain/rebind';
+import type { AccountState } from '../domain/model';
 import type { EncryptionRequest, RotationRequest } from '../http/schemas';
 import type { AccountJobDeps } from './accountJob';
-import { discoverBoundAccounts, optedOut, queueAccountJob, type FanOutDeps } from './fanOut';
+import { discoverBoundAccounts, optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import { newestUsableVersion } from './keyVersions';
+import { planRebind } from './rebind';
 
 export type ManualDeps = AccountJobDeps & FanOutDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
 
@@ -54,18 +54,13 @@ async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<R
   return { ok: true, value: { vaultUri, keyName, accounts } };
 }
 
-/** POST /api/rotations with dryRun: what each account's job would decide now; nothing is written or queued. */
+/** POST /api/rotations with dryRun: what each account's job would decide now, by the worker's own planner; nothing is written or queued. */
 export async function planRotation(req: RotationRequest, deps: ManualDeps): Promise<Result<PlanLine[]>> {
   const targets = await resolveTargets(req, deps);
   if (!targets.ok) return targets;
   const { vaultUri, keyName, accounts } = targets.value;
-  const now = deps.clock.now();
-  let target: KeyVersionInfo | undefined;
-  if (req.keyVersion) {
-    target = await deps.keys.getKeyVersion(vaultUri, keyName, req.keyVersion);
-    if (!target) return refuse('key-version-not-found', `Key ${keyName} has no version ${req.keyVersion}`, 'keyVersion');
-  } else if (!req.rotateKey) {
-    target = await newestUsableVersion(deps.keys, vaultUri, keyName, deps.policy, now);
+  if (req.keyVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, req.keyVersion))) {
+    return refuse('key-version-not-found', `Key ${keyName} has no version ${req.keyVersion}`, 'keyVersion');
   }
   const lines: PlanLine[] = [];
   for (const account of accounts) {
@@ -74,14 +69,14 @@ export async function planRotation(req: RotationRequest, deps: ManualDeps): Prom
       lines.push({ accountId: account.id, ...(from ? { fromVersion: from } : {}), decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
       continue;
     }
-    const current = from ? await deps.keys.getKeyVersion(vaultUri, keyName, from) : undefined;
-    const decision = decideRebind({ account, request: { vaultUri, keyName, force: req.force ?? false }, target, current, policy: deps.policy, now });
+    const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const };
+    const { decision, target } = await planRebind(ask, account, await deps.pins.get(account.id), deps);
     lines.push({
       accountId: account.id,
       ...(from ? { fromVersion: from } : {}),
       ...(target ? { toVersion: target.version } : {}),
       decision: decision.action === 'patch' ? 'patch' : decision.status,
-      ...(decision.action === 'none' ? { reason: decision.reason } : {}),
+      ...(decision.action === 'none' ? { reason: decision.reason } : decision.downgrade ? { reason: 'forced downgrade; the account would be pinned' } : {}),
     });
   }
   return { ok: true, value: lines };
@@ -96,11 +91,10 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   if (targetVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, targetVersion))) {
     return refuse('key-version-not-found', `Key ${keyName} has no version ${targetVersion}`, 'keyVersion');
   }
-  // The new version's own KeyNewVersionCreated event also arrives; dedupe and rule 4 keep it to one PATCH.
+  // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
   if (req.rotateKey) targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;
 
-  const jobs: QueuedJob[] = [];
-  for (const account of accounts) {
+  const items = accounts.map((account) => {
     const job: RebindJob = {
       ...origin(actor, deps),
       kind: 'rebind',
@@ -108,12 +102,14 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
       keyName,
       accountId: account.id,
       force: req.force ?? false,
+      priorAttempts: 0,
       ...(targetVersion ? { targetVersion } : {}),
+      ...(req.reason ? { reason: req.reason } : {}),
     };
-    await queueAccountJob(job, account, deps);
-    jobs.push(queued(job));
-  }
-  return { ok: true, value: jobs };
+    return { job, account };
+  });
+  await queueAccountJobs(items, deps);
+  return { ok: true, value: items.map(({ job }) => queued(job)) };
 }
 
 /** POST /api/accounts/encryption: switch key in the same vault, or disable CMK (confirmed by name). */
@@ -125,8 +121,8 @@ export async function requestEncryptionChange(req: EncryptionRequest, actor: str
   }
   const binding = account.binding;
   if (req.keySource) {
-    const job: DisableCmkJob = { ...origin(actor, deps), kind: 'disable-cmk', vaultUri: binding.vaultUri, keyName: binding.keyName, accountId: account.id };
-    await queueAccountJob(job, account, deps);
+    const job: DisableCmkJob = { ...origin(actor, deps), kind: 'disable-cmk', vaultUri: binding.vaultUri, keyName: binding.keyName, accountId: account.id, priorAttempts: 0 };
+    await queueAccountJobs([{ job, account }], deps);
     return { ok: true, value: queued(job) };
   }
 
@@ -138,10 +134,10 @@ export async function requestEncryptionChange(req: EncryptionRequest, actor: str
   if (sameKey(binding, { vaultUri: binding.vaultUri, keyName })) {
     return refuse('key-not-usable', `${account.name} is already bound to ${keyName}; use POST /api/rotations to change its version`, 'keyName');
   }
-  const target = await newestUsableVersion(deps.keys, binding.vaultUri, keyName, deps.policy, deps.clock.now());
+  const { version: target } = await newestUsableVersion(deps.keys, binding.vaultUri, keyName, deps.policy, deps.clock.now());
   if (!target) return refuse('key-not-usable', `Key ${keyName} has no version that passes preflight (enabled, valid, RSA ${deps.policy.allowedKeySizes.join('/')}, wrapKey+unwrapKey)`, 'keyName');
-  const job: SwitchKeyJob = { ...origin(actor, deps), kind: 'switch-key', vaultUri: binding.vaultUri, keyName, accountId: account.id };
-  await queueAccountJob(job, account, deps);
+  const job: SwitchKeyJob = { ...origin(actor, deps), kind: 'switch-key', vaultUri: binding.vaultUri, keyName, accountId: account.id, priorAttempts: 0 };
+  await queueAccountJobs([{ job, account }], deps);
   return { ok: true, value: queued(job) };
 }
 

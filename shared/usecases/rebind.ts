@@ -1,61 +1,79 @@
 import type { RebindJob } from '../domain/jobs';
-import type { KeyVersionInfo } from '../domain/model';
-import { decideRebind, verifyRebind } from '../domain/rebind';
+import type { KeyPolicy } from '../domain/keys';
+import type { AccountState, KeyVersionInfo, Trigger } from '../domain/model';
+import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
-import type { Logger } from '../ports';
-import { failed, jobRecorder, runAccountJob, type AccountJobDeps, type JobOutcome } from './accountJob';
-import { newestUsableVersion } from './keyVersions';
+import type { Clock, KeyStore, Logger } from '../ports';
+import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
+import { readRebindKeys } from './keyVersions';
 
 export type RebindDeps = AccountJobDeps;
-export type RebindOutcome = JobOutcome;
 
-/** DESIGN §2 for one account and one key: resolve the target, then rules 1-5 under the lease. */
-export async function runRebind(job: RebindJob, attempt: number, deps: RebindDeps, log: Logger): Promise<RebindOutcome> {
-  const recorder = jobRecorder(job, attempt, deps, log);
-  const { finish } = recorder;
-  let target: KeyVersionInfo | undefined;
+/** What a rebind is asked to do, from a job or a dry run. */
+export interface RebindAsk {
+  vaultUri: string;
+  keyName: string;
+  targetVersion?: string | undefined;
+  force: boolean;
+  trigger: Trigger;
+}
+
+/** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
+export async function planRebind(
+  ask: RebindAsk,
+  account: AccountState,
+  pin: Pin | undefined,
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
+): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
+  const now = deps.clock.now();
+  let keys;
   try {
-    target = job.targetVersion
-      ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.targetVersion)
-      : await newestUsableVersion(deps.keys, job.vaultUri, job.keyName, deps.policy, deps.clock.now());
+    keys = await readRebindKeys(deps.keys, ask, account.binding?.keyVersion, deps.policy, now);
   } catch (error) {
-    if (error instanceof VaultNotAllowedError) return finish('refused', { reason: error.message });
-    return failed(error, finish, attempt, deps.maxAttempts, 'reading the target key version');
+    if (error instanceof VaultNotAllowedError) return { decision: { action: 'none', status: 'refused', reason: error.message } };
+    throw error;
   }
-  if (!target) {
-    const reason = job.targetVersion ? 'key-missing: target version not found in Key Vault' : 'no-usable-version: the key has no version that passes preflight';
-    return finish('refused', { reason });
+  if (!keys.target && !ask.targetVersion) {
+    return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
   }
-  const to = target;
-  recorder.base.toVersion = to.version;
+  const decision = decideRebind({
+    account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger },
+    target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now,
+  });
+  return { decision, ...(keys.target ? { target: keys.target } : {}) };
+}
 
-  return runAccountJob(job, attempt, deps, log, {
-    // Rule 8: one job per (account, target version); a forced job is a person's own intent.
-    dedupeKey: job.force ? `manual-${job.jobId}` : to.version.toLowerCase(),
-    async plan(account) {
-      const bound = account.binding?.keyVersion;
-      const current = bound && bound.toLowerCase() !== to.version.toLowerCase()
-        ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, bound)
-        : undefined;
-      const decision = decideRebind({
-        account,
-        request: { vaultUri: job.vaultUri, keyName: job.keyName, force: job.force },
-        target: to,
-        current,
-        policy: deps.policy,
-        now: deps.clock.now(),
-      });
-      if (decision.action === 'none') return decision;
-      const downgrade = current?.createdOn && to.createdOn && current.createdOn > to.createdOn;
+/** DESIGN §2 for one account and one key, under the account's lease. */
+export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
+  return runAccountJob(job, dequeueCount, deps, log, {
+    async plan({ account, pin }): Promise<Plan> {
+      const { decision } = await planRebind(job, account, pin, deps);
+      const effect = pinEffect(job, decision, deps.clock.now());
+      if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
       return {
         action: 'patch',
         change: { keySource: 'Microsoft.KeyVault', binding: decision.binding },
         from: decision.from,
         to: decision.to,
         keyName: job.keyName,
-        ...(downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}` } : {}),
+        ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
+        ...(effect ? { pin: effect } : {}),
       };
     },
-    verify: (account, plan) => verifyRebind(account, plan.to ?? ''),
-  }, recorder);
+    missing: (account, plan) => reportsVersion(account, plan.to ?? ''),
+  });
+}
+
+/** §2a: a person's forced rebind pins the account to its version; a person's plain rotation releases a pin. */
+function pinEffect(job: RebindJob, decision: RebindDecision, now: Date): PinEffect | undefined {
+  if (job.trigger !== 'manual') return undefined;
+  if (!job.force) return { release: true };
+  const version = decision.action === 'patch' ? decision.to : job.targetVersion;
+  if (!version) return undefined;
+  return {
+    set: {
+      accountId: job.accountId, keyVersion: version, actor: job.actor ?? 'a person', jobId: job.jobId, pinnedAt: now.toISOString(),
+      reason: job.reason ?? 'forced rebind',
+    },
+  };
 }

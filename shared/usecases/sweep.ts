@@ -1,12 +1,15 @@
+import { accountKey } from '../domain/accounts';
 import { evaluateAccount, summarise, type Finding, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
+import { derivedId } from '../domain/ids';
 import type { RebindJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
 import type { AccountState } from '../domain/model';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { Logger, SweepStore, VaultDirectory } from '../ports';
+import type { Pin } from '../domain/rebind';
+import type { Logger, PinStore, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
-import { discoverCmkAccounts, optedOut, queueAccountJob, type FanOutDeps } from './fanOut';
+import { discoverCmkAccounts, optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import { readKey, type KeyRead } from './keyViews';
 import { rotationHelps } from './keyVersions';
 
@@ -16,6 +19,7 @@ export interface SweepDeps
   /** A fresh directory per sweep: vault listings are read once per run. */
   vaultDirectory: () => VaultDirectory;
   sweeps: SweepStore;
+  pins: PinStore;
   sweepMode: SweepMode;
   nearExpiryAction: NearExpiryAction;
 }
@@ -45,12 +49,13 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     const complete = listing.length === 0;
     summary.errors.push(...listing);
     summary.accountsSeen = accounts.length;
+    const pins = new Map((await deps.pins.list()).map((p) => [p.accountId.toLowerCase(), p]));
     const vaults = deps.vaultDirectory();
     const vaultViews = new Map<string, Promise<VaultView>>();
     for (const group of groupByKey(accounts)) {
       // One key's trouble (a throttled read, a refused rotation, a Tables fault) must not end the run.
       try {
-        await sweepKey(group, sweepId, deps, log, summary, perAccount, (uri) => {
+        await sweepKey(group, sweepId, deps, log, summary, perAccount, pins, (uri) => {
           const host = vaultHost(uri);
           if (!vaultViews.has(host)) vaultViews.set(host, readVault(vaults, uri));
           return vaultViews.get(host) as Promise<VaultView>;
@@ -87,6 +92,7 @@ async function sweepKey(
   log: Logger,
   summary: SweepSummary,
   perAccount: Finding[][],
+  pins: ReadonlyMap<string, Pin>,
   vaultView: (vaultUri: string) => Promise<VaultView>,
 ): Promise<void> {
   if (!deps.isAllowedVault(group.vaultUri)) {
@@ -103,22 +109,28 @@ async function sweepKey(
   const vault = await vaultView(group.vaultUri);
 
   const nearExpiry: AccountState[] = [];
+  const drifting: AccountState[] = [];
   for (const account of group.accounts) {
     const view = key.view(account.binding?.keyVersion ?? '');
-    const findings = evaluateAccount({ account, key: view, vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now });
+    const pin = pins.get(account.id.toLowerCase());
+    const findings = evaluateAccount({ account, pin, key: view, vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now });
     await deps.findings.replaceForAccount(account.id, findings, sweepId, now.toISOString());
     for (const f of findings.filter((f) => f.severity === 'critical')) {
       log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
     }
     perAccount.push(findings);
-    if (deps.sweepMode !== 'enforce') continue;
+    // A pinned account stays where a person put it (§2a).
+    if (deps.sweepMode !== 'enforce' || pin) continue;
     if (findings.some((f) => f.code === 'version-drift') && key.newestUsable) {
-      await queueRemediation(account, group, key.newestUsable.version, sweepId, deps);
-      summary.remediationsQueued += 1;
+      drifting.push(account);
     } else if (findings.some((f) => f.code === 'key-near-expiry') && view.status === 'ok' && view.bound) {
       if (rotationHelps(view.bound, deps.nearExpiryDays, now)) nearExpiry.push(account);
       else log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId, accountId: account.id, keyName: group.keyName });
     }
+  }
+  if (drifting.length && key.newestUsable) {
+    await queueRemediations(drifting, group, key.newestUsable.version, sweepId, deps);
+    summary.remediationsQueued += drifting.length;
   }
   summary.remediationsQueued += await remedyNearExpiry(nearExpiry, group, key, sweepId, deps, log);
 }
@@ -152,16 +164,19 @@ async function remedyNearExpiry(accounts: AccountState[], group: KeyGroup, key: 
   // Once per key: its KeyNewVersionCreated event arrives too, and dedupe keeps that to one PATCH per account.
   const rotated = await deps.keys.rotateKey(group.vaultUri, group.keyName);
   log.info('Rotated a key near expiry', { sweepId, keyName: group.keyName, version: rotated.version, previous: key.newestUsable?.version });
-  for (const account of accounts) await queueRemediation(account, group, rotated.version, sweepId, deps);
+  await queueRemediations(accounts, group, rotated.version, sweepId, deps);
   return accounts.length;
 }
 
-async function queueRemediation(account: AccountState, group: KeyGroup, version: string, sweepId: string, deps: SweepDeps): Promise<void> {
-  const job: RebindJob = {
-    kind: 'rebind', jobId: deps.newId(), parentJobId: sweepId, trigger: 'sweep', createdAt: deps.clock.now().toISOString(),
-    vaultUri: group.vaultUri, keyName: group.keyName, accountId: account.id, targetVersion: version, force: false,
-  };
-  await queueAccountJob(job, account, deps);
+async function queueRemediations(accounts: AccountState[], group: KeyGroup, version: string, sweepId: string, deps: SweepDeps): Promise<void> {
+  const createdAt = deps.clock.now().toISOString();
+  await queueAccountJobs(accounts.map((account) => {
+    const job: RebindJob = {
+      kind: 'rebind', jobId: derivedId(sweepId, accountKey(account.id), version), parentJobId: sweepId, trigger: 'sweep', createdAt,
+      vaultUri: group.vaultUri, keyName: group.keyName, accountId: account.id, targetVersion: version, force: false, priorAttempts: 0,
+    };
+    return { job, account };
+  }), deps);
 }
 
 /** Longest a sweep may hold the lock before a later one takes over. */

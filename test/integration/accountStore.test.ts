@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startArmStandIn, type ArmStandIn } from '../../dev/armStandIn';
+import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
 import { localCredential } from '../../dev/credential';
 import { accountArmId, accountResource } from '../../dev/estate';
 import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveServices';
 import { DependencyError } from '../../shared/errors';
 import { LOCAL_SUBSCRIPTION } from '../../dev/stack';
+import { listenHttps } from '../../dev/tls';
 
 const VAULT = 'https://kv-arm.vault.azure.net/';
 const V1 = 'a'.repeat(32);
@@ -20,7 +21,8 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     store = new CognitiveServicesAccountStore({
       credential: localCredential,
       endpoint: arm.url,
-      lroPollMs: 5,
+      pollMs: 5,
+      operationTimeoutMs: 5_000,
       clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20, maxRetries: 2 } },
     });
     for (let i = 1; i <= 4; i++) arm.putAccount(accountResource({ name: `list-${i}`, key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
@@ -47,23 +49,87 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     assert.equal(await store.getAccount(accountArmId('nope')), undefined);
   });
 
-  it('PATCHes keyVersion through the long-running operation and keeps identityClientId', async () => {
+  it('PATCHes keyVersion, follows the operation to Succeeded, and takes the account from its final result (no second GET)', async () => {
     const id = accountArmId('list-3');
-    await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'client-1' } });
+    const before = arm.requests.length;
+    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'client-1' } });
+    assert.equal(verdict.status, 'succeeded');
+    assert.equal(verdict.status === 'succeeded' && verdict.account?.binding?.keyVersion, V2);
     const after = arm.account(id);
     assert.deepEqual(after.properties.encryption, {
       keySource: 'Microsoft.KeyVault',
       keyVaultProperties: { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'client-1' },
     });
-    assert.equal(after.properties.provisioningState, 'Succeeded');
     assert.equal(arm.patchCount(id), 1);
+    const made = arm.requests.slice(before);
+    assert.equal(made.filter((r) => r.method === 'GET' && /\/accounts\/list-3$/i.test(r.path)).length, 0, 'the Location answer was the account');
   });
 
-  it('a failed long-running operation is a DependencyError and changes no binding', async () => {
+  it('an operation that ends Failed is the verdict, with its code, and changes no binding', async () => {
     const id = accountArmId('list-4');
     arm.failLro(id, { code: 'KeyVaultAccessDenied', message: 'The identity cannot unwrap the key' });
-    await assert.rejects(store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } }), DependencyError);
+    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } });
+    assert.deepEqual(verdict, { status: 'failed', code: 'KeyVaultAccessDenied', message: 'The identity cannot unwrap the key' });
     assert.equal(arm.account(id).properties.encryption.keyVaultProperties.keyVersion, V1);
+  });
+
+  it('keeps following through a 429 without Retry-After, a 503, a reset on the status URL and a 500 on the final result', async () => {
+    const id = accountArmId('list-1');
+    arm.fail({ method: 'GET', path: /operationResults/i, status: 429, times: 1 });
+    arm.fail({ method: 'GET', path: /operationResults/i, status: 503, times: 1 });
+    arm.fail({ method: 'GET', path: /operationResults/i, reset: true, times: 1 });
+    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } });
+    assert.equal(verdict.status, 'succeeded');
+    assert.equal(arm.account(id).properties.encryption.keyVaultProperties.keyVersion, V2);
+  });
+
+  it('a busy account refuses the PATCH with a retryable, not-applied error', async () => {
+    const slow = await startArmStandIn({ operationMs: 400, throttle: false });
+    try {
+      const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: slow.url, pollMs: 5, operationTimeoutMs: 5_000, clientOptions: { tlsOptions: { ca: slow.ca } } });
+      slow.putAccount(accountResource({ name: 'busy', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+      const change = { keySource: 'Microsoft.KeyVault' as const, binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } };
+      const first = s.updateEncryption(accountArmId('busy'), change);
+      while (!slow.patches.length) await new Promise((r) => setTimeout(r, 2));
+      await assert.rejects(s.updateEncryption(accountArmId('busy'), change), (e: unknown) =>
+        e instanceof DependencyError && e.code === 'AccountProvisioningStateInvalid' && e.retryable && e.notApplied && e.statusCode === 400);
+      assert.equal((await first).status, 'succeeded');
+    } finally {
+      await slow.close();
+    }
+  });
+
+  for (const [knob, expected] of [[{ updateAnswer: 'sync' }, true], [{ finalResult: 'no-content' }, false], [{ finalResult: 'empty' }, false]] as Array<[ArmStandInOptions, boolean]>) {
+    it(`reads ARM's other recorded answers: ${JSON.stringify(knob)}`, async () => {
+      const other = await startArmStandIn({ ...knob, operationMs: 5, throttle: false });
+      try {
+        const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: other.url, pollMs: 2, operationTimeoutMs: 5_000, clientOptions: { tlsOptions: { ca: other.ca } } });
+        other.putAccount(accountResource({ name: 'knob', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+        const verdict = await s.updateEncryption(accountArmId('knob'), { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } });
+        assert.equal(verdict.status, 'succeeded');
+        assert.equal(verdict.status === 'succeeded' && verdict.account !== undefined, expected, 'the account only when the answer carried it');
+        assert.equal(other.account(accountArmId('knob')).properties.encryption.keyVaultProperties.keyVersion, V2);
+      } finally {
+        await other.close();
+      }
+    });
+  }
+
+  it('never follows an operation URL off the configured ARM endpoint (the bearer token stays home)', async () => {
+    const asked: string[] = [];
+    const rogue = await listenHttps((req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(202, { 'azure-asyncoperation': 'https://attacker.example/steal?api-version=1', 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    try {
+      const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: rogue.url, pollMs: 2, operationTimeoutMs: 1_000, clientOptions: { tlsOptions: { ca: rogue.ca } } });
+      await assert.rejects(s.updateEncryption(accountArmId('x'), { keySource: 'Microsoft.CognitiveServices' }), (e: unknown) => e instanceof DependencyError && e.code === 'untrusted-url');
+      assert.equal(asked.length, 1, 'only the PATCH');
+    } finally {
+      await rogue.close();
+    }
   });
 
   it('retries a throttled read that carries retry-after-ms', async () => {

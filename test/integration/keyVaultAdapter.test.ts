@@ -14,7 +14,7 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     vault = await startKeyVaultStandIn({ name: 'kv-adapter', versionsPageSize: 2 });
     keys = new KeyVaultKeyStore({
       credential: localCredential,
-      allowedHostSuffixes: ['127.0.0.1'],
+      allowedHostSuffixes: ['127.0.0.1:*'],
       clientOptions: { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca }, retryOptions: { maxRetries: 0 } },
     });
   });
@@ -52,7 +52,15 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     await vault.createKey('pick', { publish: false, size: 4096, createdOn: new Date('2026-02-01T00:00:00Z') });
     await vault.createKey('pick', { publish: false, enabled: false, createdOn: new Date('2026-03-01T00:00:00Z') });
     const found = await newestUsableVersion(keys, vault.vaultUri, 'pick', { allowedKeySizes: [2048], expiryMarginMs: 0 }, new Date());
-    assert.equal(found?.version, good);
+    assert.equal(found.version?.version, good);
+  });
+
+  it('reads when a version was created once per process: it never changes', async () => {
+    const { version } = await vault.createKey('aged', { publish: false, createdOn: new Date('2026-01-01T00:00:07Z') });
+    const before = vault.requests.length;
+    assert.equal((await keys.versionCreatedOn(vault.vaultUri, 'aged', version))?.toISOString(), '2026-01-01T00:00:07.000Z');
+    assert.equal((await keys.versionCreatedOn(vault.vaultUri, 'aged', version))?.toISOString(), '2026-01-01T00:00:07.000Z');
+    assert.equal(vault.requests.length - before, 1);
   });
 
   it('turns 403 into a DependencyError that is not retried', async () => {
@@ -76,5 +84,12 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     assert.equal(prod.isAllowedVault('https://kv.vault.azure.net/'), true);
     assert.equal(prod.isAllowedVault('https://kv.vault.azure.net.evil.com/'), false);
     assert.equal(prod.isAllowedVault('http://kv.vault.azure.net/'), false);
+    // Scheme, host and port: a vault name on another port is not the vault.
+    assert.equal(prod.isAllowedVault('https://kv.vault.azure.net:8443/'), false);
+    assert.equal(prod.isAllowedVault('https://kv.vault.azure.net:443/'), true, ':443 is the default port');
+    assert.equal(prod.isAllowedVault('https://user:pw@kv.vault.azure.net/'), false);
+    const pinned = new KeyVaultKeyStore({ credential: localCredential, allowedHostSuffixes: ['127.0.0.1:8443'] });
+    assert.equal(pinned.isAllowedVault('https://127.0.0.1:8443/'), true);
+    assert.equal(pinned.isAllowedVault('https://127.0.0.1:8444/'), false);
   });
 });

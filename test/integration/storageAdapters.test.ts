@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { startAzurite, type RunningAzurite } from '../../dev/azurite';
 import { encodeJob, queueClient, StorageJobQueue } from '../../shared/adapters/queue';
 import { TableBindingIndex } from '../../shared/adapters/tables/bindings';
-import { TableJobKeyStore, TableLeaseStore } from '../../shared/adapters/tables/coordination';
 import { TableLedger } from '../../shared/adapters/tables/ledger';
+import { TablePinStore } from '../../shared/adapters/tables/pins';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { RotationRecord } from '../../shared/domain/model';
@@ -26,62 +26,71 @@ describe('storage adapters against Azurite', () => {
     status: 'queued', attempt: 0, queuedAt, ...over,
   });
 
-  it('ledger: one row per job moved through its states, history newest first', async () => {
-    const ledger = new TableLedger(storage);
-    await ledger.record(row('job-old', '2026-05-01T00:00:00Z'));
-    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { reason: 'attempt 1 failed' }));
-    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'succeeded', toVersion: 'b'.repeat(32), attempt: 2 }));
+  it('ledger: a queued row is created only where absent; later writes merge, so an intent is never erased', async () => {
+    const ledger = new TableLedger(storage, clock);
+    await ledger.recordQueued([row('job-old', '2026-05-01T00:00:00Z')]);
+    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'running', intentAt: '2026-05-02T00:00:01.000Z', intentAttempt: 1, toVersion: 'b'.repeat(32) }));
+    // The fan-out's queued row arriving after the worker started must not turn it back to queued.
+    await ledger.recordQueued([row('job-new', '2026-05-02T00:00:00Z')]);
+    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'succeeded', attempt: 2, reason: 'the update sent on attempt 1 took effect' }));
     const history = await ledger.history(accountId('ledger-a'), 10);
     assert.deepEqual(history.map((r) => [r.jobId, r.status]), [['job-new', 'succeeded'], ['job-old', 'queued']]);
-    assert.equal(history[0]?.reason, undefined, 'a later state replaces what an earlier attempt said');
-    assert.equal(history[0]?.attempt, 2);
+    assert.deepEqual([history[0]?.intentAt, history[0]?.intentAttempt, history[0]?.toVersion, history[0]?.attempt], ['2026-05-02T00:00:01.000Z', 1, 'b'.repeat(32), 2]);
     assert.equal((await ledger.history(accountId('ledger-a'), 1)).length, 1);
     assert.deepEqual((await ledger.job('job-old')).map((r) => r.status), ['queued']);
+    assert.equal(Object.keys(history[0] ?? {}).some((k) => k.startsWith('odata')), false, 'no storage metadata in rows');
   });
 
-  it('leases: one holder at a time, released by ETag, taken over once expired', async () => {
-    const leases = new TableLeaseStore(storage, clock);
-    const id = accountId('lease-a');
-    const first = await leases.acquire(id, 'job-1', 60_000);
-    assert.equal(first?.holder, 'job-1');
-    assert.equal(await leases.acquire(id, 'job-2', 60_000), undefined);
-    assert.equal((await leases.acquire(id, 'job-1', 60_000))?.holder, 'job-1', 'the holder may renew');
-    clock.set('2026-06-01T00:02:00Z');
-    const taken = await leases.acquire(id, 'job-2', 60_000);
-    assert.equal(taken?.holder, 'job-2');
-    if (first) await leases.release(first);
-    assert.equal(await leases.acquire(id, 'job-3', 60_000), undefined, "a stale release does not free job-2's lease");
-    if (taken) await leases.release(taken);
-    assert.equal((await leases.acquire(id, 'job-3', 60_000))?.holder, 'job-3');
-    clock.set('2026-06-01T00:00:00Z');
+  it('journal: the lease and the intent in one transaction, guarded by the ETag the job read', async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-a');
+    const intent = { ...row('job-j1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const, intentAt: '2026-06-01T00:00:00.000Z' };
+    const opened = await journal.open(id, intent);
+    assert.equal(opened.lease, undefined);
+    const lease = await journal.begin(opened, 'job-j1:a', 60_000, intent);
+    assert.ok(lease);
+    assert.equal((await journal.begin(opened, 'job-j2:b', 60_000, { ...intent, jobId: 'job-j2' })), undefined, 'the lease as read is gone');
+    const reopened = await journal.open(id, intent);
+    assert.deepEqual([reopened.lease?.holder, reopened.row?.status, reopened.row?.intentAt], ['job-j1:a', 'running', intent.intentAt]);
+    const renewed = await journal.renew(lease, 120_000);
+    assert.ok(renewed && renewed.etag !== lease.etag);
+    assert.equal(await journal.renew(lease, 120_000), undefined, 'a stale ETag cannot renew');
+    await journal.finish(renewed, { ...intent, status: 'succeeded' });
+    const closed = await journal.open(id, intent);
+    assert.deepEqual([closed.lease?.holder, closed.row?.status, closed.row?.intentAt], ['', 'succeeded', intent.intentAt]);
   });
 
-  it('leases: of two racing jobs exactly one wins', async () => {
-    const leases = new TableLeaseStore(storage, clock);
-    const id = accountId('lease-race');
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => leases.acquire(id, `job-${i}`, 60_000)));
+  it('journal: of six jobs racing for one lease exactly one wins', async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-race');
+    const base = { ...row('job-r', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const };
+    const state = await journal.open(id, base);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => journal.begin(state, `job-r${i}:x`, 60_000, { ...base, jobId: `job-r${i}` })));
     assert.equal(results.filter(Boolean).length, 1);
   });
 
-  it('job keys: created once; a duplicate is refused, the same job retries, a release lets another try', async () => {
-    const keys = new TableJobKeyStore(storage, clock);
-    const id = accountId('dedupe-a');
-    const racing = await Promise.all(['job-a', 'job-b', 'job-c'].map((j) => keys.claim(id, 'v2', j, 60_000)));
-    assert.equal(racing.filter((r) => r === 'claimed').length, 1);
-    const winner = ['job-a', 'job-b', 'job-c'][racing.indexOf('claimed')] ?? '';
-    assert.equal(await keys.claim(id, 'v2', winner, 60_000), 'claimed');
-    await keys.settle(id, 'v2', winner, 'done');
-    assert.equal(await keys.claim(id, 'v2', 'job-late', 60_000), 'duplicate', 'a claim finished within the window is a duplicate');
-    await keys.settle(id, 'v2', 'job-late', 'release');
-    assert.equal(await keys.claim(id, 'v2', 'job-late-2', 60_000), 'duplicate', 'only the holder settles a claim');
-    clock.set('2026-06-02T00:00:00Z');
-    assert.equal(await keys.claim(id, 'v2', 'job-next-day', 60_000), 'claimed', 'a finished claim can be taken over later, so a moved-back account can be repaired');
-    await keys.claim(id, 'v3', 'job-dead', 60_000);
-    clock.set('2026-06-03T00:00:00Z');
-    assert.equal(await keys.claim(id, 'v3', 'job-next', 60_000), 'claimed', 'a claim left in flight is taken over once stale');
-    await keys.settle(id, 'v3', 'job-next', 'release');
-    assert.equal(await keys.claim(id, 'v3', 'job-after', 60_000), 'claimed');
-    clock.set('2026-06-01T00:00:00Z');
+  it('journal: the outcome is recorded even when the lease was taken over meanwhile', async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-taken');
+    const intent = { ...row('job-t1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const };
+    const lease = await journal.begin(await journal.open(id, intent), 'job-t1:a', 1, intent);
+    assert.ok(lease);
+    const other = await journal.begin(await journal.open(id, intent), 'job-t2:b', 60_000, { ...intent, jobId: 'job-t2' });
+    assert.ok(other);
+    await journal.finish(lease, { ...intent, status: 'failed', reason: 'the operation ended Failed' });
+    const after = await journal.open(id, intent);
+    assert.deepEqual([after.row?.status, after.lease?.holder], ['failed', 'job-t2:b'], "the new holder's lease stays");
+  });
+
+  it('pins: set, read, listed, and released only by the job that set it when it says so', async () => {
+    const pins = new TablePinStore(storage);
+    const pin = { accountId: accountId('pinned-a'), keyVersion: 'a'.repeat(32), actor: 'alice', reason: 'v2 breaks fine-tuning', pinnedAt: '2026-06-01T00:00:00.000Z', jobId: 'job-pin-1' };
+    await pins.set(pin);
+    assert.deepEqual(await pins.get(pin.accountId), pin);
+    assert.ok((await pins.list()).some((p) => p.accountId === pin.accountId));
+    assert.equal(await pins.release(pin.accountId, 'job-other'), undefined);
+    assert.deepEqual(await pins.release(pin.accountId), pin);
+    assert.equal(await pins.get(pin.accountId), undefined);
   });
 
   it('bindings: replace keeps exactly what discovery found', async () => {
@@ -97,7 +106,7 @@ describe('storage adapters against Azurite', () => {
     const queue = new StorageJobQueue(client);
     const job: RebindJob = {
       kind: 'rebind', jobId: 'job-queue-1', trigger: 'event', createdAt: '2026-06-01T00:00:00.000Z', vaultUri: 'https://kv.vault.azure.net/',
-      keyName: 'cmk', accountId: accountId('q1'), force: false,
+      keyName: 'cmk', accountId: accountId('q1'), force: false, priorAttempts: 0,
     };
     await queue.enqueue(job);
     await queue.enqueue({ ...job, jobId: 'job-queue-2' }, { delaySeconds: 60 });

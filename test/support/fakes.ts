@@ -1,8 +1,10 @@
 // Hand-written in-memory fakes of the ports, for domain and use-case tests.
 import type { RotationJob } from '../../shared/domain/jobs';
 import type { AccountState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
+import type { Pin } from '../../shared/domain/rebind';
 import type {
-  AccountStore, BindingIndex, BoundAccount, Clock, EncryptionChange, JobKeyStore, JobQueue, KeyStore, Lease, LeaseStore, Ledger, Logger,
+  AccountJournal, AccountStore, BindingIndex, BoundAccount, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
+  PinStore, UpdateVerdict,
 } from '../../shared/ports';
 import type { RebindDeps } from '../../shared/usecases/rebind';
 
@@ -57,11 +59,15 @@ export class FakeKeyStore implements KeyStore {
     this.versions.push(...v);
     return this;
   }
+  /** Without a version: the key's current version, the one added last (Key Vault's latest, whatever its created). */
   async getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined> {
     this.reads += 1;
     const same = this.versions.filter((v) => v.vaultUri === vaultUri && v.keyName === keyName);
-    if (!version) return [...same].sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0))[0];
+    if (!version) return same.at(-1);
     return same.find((v) => v.version === version);
+  }
+  async versionCreatedOn(vaultUri: string, keyName: string, version: string): Promise<Date | undefined> {
+    return (await this.getKeyVersion(vaultUri, keyName, version))?.createdOn;
   }
   async rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo> {
     const latest = await this.getKeyVersion(vaultUri, keyName);
@@ -97,22 +103,63 @@ export class FakeAccountStore implements AccountStore {
     const a = this.accounts.get(id.toLowerCase());
     return a && structuredClone(a);
   }
-  async updateEncryption(id: string, change: EncryptionChange): Promise<void> {
+  /** The operation's verdict; default: succeeded (and the change applied by afterPatch). */
+  verdict: (change: EncryptionChange) => UpdateVerdict = () => ({ status: 'succeeded' });
+  async updateEncryption(id: string, change: EncryptionChange): Promise<UpdateVerdict> {
     this.patches.push({ accountId: id, change: structuredClone(change) });
+    const verdict = this.verdict(change);
     const a = this.accounts.get(id.toLowerCase());
-    if (a) this.accounts.set(id.toLowerCase(), this.afterPatch(a, change));
+    if (a && verdict.status === 'succeeded') this.accounts.set(id.toLowerCase(), this.afterPatch(a, change));
+    return verdict;
   }
 }
 
-export class MemoryLedger implements Ledger {
+/** The ledger and each account's journal in memory, with ETags as Table Storage keeps them. */
+export class MemoryLedger implements Ledger, AccountJournal {
   readonly rows = new Map<string, RotationRecord>();
   /** Every write in order, to check that intent came before the change. */
   readonly writes: RotationRecord[] = [];
+  readonly leases = new Map<string, { holder: string; expiresAt: string; etag: string }>();
   failOn?: (row: RotationRecord) => boolean;
-  async record(row: RotationRecord): Promise<void> {
+  private etags = 0;
+  constructor(private readonly clock: Clock = { now: () => new Date() }) {}
+
+  private write(row: RotationRecord, merge = true): void {
     if (this.failOn?.(row)) throw new Error('ledger unavailable');
-    this.writes.push(structuredClone(row));
-    this.rows.set(`${row.accountId.toLowerCase()}|${row.jobId}`, structuredClone(row));
+    const key = `${row.accountId.toLowerCase()}|${row.jobId}`;
+    const defined = Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as RotationRecord;
+    const next = merge ? { ...(this.rows.get(key) ?? {}), ...defined } : defined;
+    this.writes.push(structuredClone(next));
+    this.rows.set(key, structuredClone(next));
+  }
+  private lease(accountId: string, holder: string, ttlMs: number): Lease {
+    const lease = { holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString(), etag: `e${++this.etags}` };
+    this.leases.set(accountId.toLowerCase(), lease);
+    return { accountId, ...lease };
+  }
+  async recordQueued(rows: RotationRecord[]): Promise<void> {
+    for (const row of rows) if (!this.rows.has(`${row.accountId.toLowerCase()}|${row.jobId}`)) this.write(row, false);
+  }
+  async open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState> {
+    const lease = this.leases.get(accountId.toLowerCase());
+    const row = this.rows.get(`${accountId.toLowerCase()}|${ref.jobId}`);
+    return { accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row) } : {}) };
+  }
+  async begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
+    if (this.leases.get(state.accountId.toLowerCase())?.etag !== state.lease?.etag) return undefined;
+    this.write(row);
+    return this.lease(state.accountId, holder, ttlMs);
+  }
+  async renew(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    if (this.leases.get(lease.accountId.toLowerCase())?.etag !== lease.etag) return undefined;
+    return this.lease(lease.accountId, lease.holder, ttlMs);
+  }
+  async finish(lease: Lease, row: RotationRecord): Promise<void> {
+    this.write(row);
+    if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
+  }
+  async record(row: RotationRecord): Promise<void> {
+    this.write(row);
   }
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
     return [...this.rows.values()].filter((r) => r.accountId.toLowerCase() === accountId.toLowerCase()).reverse().slice(0, limit);
@@ -132,36 +179,22 @@ export class MemoryLedger implements Ledger {
   }
 }
 
-export class MemoryLeases implements LeaseStore {
-  readonly held = new Map<string, string>();
-  async acquire(accountId: string, holder: string): Promise<Lease | undefined> {
-    const current = this.held.get(accountId.toLowerCase());
-    if (current && current !== holder) return undefined;
-    this.held.set(accountId.toLowerCase(), holder);
-    return { accountId, holder, etag: holder };
+export class MemoryPins implements PinStore {
+  readonly pins = new Map<string, Pin>();
+  async get(accountId: string): Promise<Pin | undefined> {
+    return this.pins.get(accountId.toLowerCase());
   }
-  async release(lease: Lease): Promise<void> {
-    if (this.held.get(lease.accountId.toLowerCase()) === lease.holder) this.held.delete(lease.accountId.toLowerCase());
+  async set(pin: Pin): Promise<void> {
+    this.pins.set(pin.accountId.toLowerCase(), { ...pin });
   }
-}
-
-export class MemoryJobKeys implements JobKeyStore {
-  readonly claims = new Map<string, { jobId: string; state: 'claimed' | 'done' }>();
-  async claim(accountId: string, dedupeKey: string, jobId: string): Promise<'claimed' | 'duplicate'> {
-    const k = `${accountId.toLowerCase()}|${dedupeKey}`;
-    const current = this.claims.get(k);
-    if (current && current.jobId !== jobId) return 'duplicate';
-    this.claims.set(k, { jobId, state: 'claimed' });
-    return 'claimed';
+  async release(accountId: string, jobId?: string): Promise<Pin | undefined> {
+    const pin = this.pins.get(accountId.toLowerCase());
+    if (!pin || (jobId && pin.jobId !== jobId)) return undefined;
+    this.pins.delete(accountId.toLowerCase());
+    return pin;
   }
-  async settle(accountId: string, dedupeKey: string, jobId: string, outcome: 'done' | 'release'): Promise<void> {
-    const k = `${accountId.toLowerCase()}|${dedupeKey}`;
-    if (this.claims.get(k)?.jobId !== jobId) return;
-    if (outcome === 'release') this.claims.delete(k);
-    else {
-      const c = this.claims.get(k);
-      if (c) c.state = 'done';
-    }
+  async list(): Promise<Pin[]> {
+    return [...this.pins.values()];
   }
 }
 
@@ -198,24 +231,27 @@ export function silentLogger(): Logger & { lines: Array<{ level: string; message
 }
 
 export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
-  keys: FakeKeyStore; accounts: FakeAccountStore; ledger: MemoryLedger; leases: MemoryLeases; jobKeys: MemoryJobKeys; queue: MemoryQueue;
+  keys: FakeKeyStore; accounts: FakeAccountStore; journal: MemoryLedger; ledger: MemoryLedger; pins: MemoryPins; queue: MemoryQueue;
 } {
+  const clock = over.clock ?? fixedClock();
+  const ledger = new MemoryLedger(clock);
   return {
     keys: new FakeKeyStore(),
     accounts: new FakeAccountStore(),
-    ledger: new MemoryLedger(),
-    leases: new MemoryLeases(),
-    jobKeys: new MemoryJobKeys(),
+    journal: ledger,
+    ledger,
+    pins: new MemoryPins(),
     queue: new MemoryQueue(),
-    clock: fixedClock(),
+    clock,
     policy: { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 },
     leaseTtlMs: 60_000,
     newId: (() => {
       let n = 0;
       return () => `id-${++n}`;
     })(),
-    leaseRetrySeconds: 30,
-    maxAttempts: 5,
+    retry: { baseMs: 1_000, maxMs: 60_000, maxAttempts: 5 },
+    settle: { reads: 2, delayMs: 1 },
+    sleep: async () => undefined,
     ...over,
   } as never;
 }

@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   evaluateAccount, FINDING_CODES, FINDING_RULES, protectsFromPurge, summarise,
   type AccountEvaluation, type Finding, type FindingCode, type VaultInfo,
 } from '../../shared/domain/findings';
+import { versionOrder } from '../../shared/domain/keys';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 import { boundAccount, hex, keyVersion, VAULT } from '../support/fakes';
+import { projectRoot } from '../support/fixtures';
 
 const now = new Date('2026-06-01T00:00:00Z');
 const DAY = 86_400_000;
 const policy = { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 };
 const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
 const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+/** No current version named: versions ordered by created alone. */
+const byCreated = versionOrder(undefined);
 const vault: VaultInfo = {
   id: '/subscriptions/s/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-one',
   name: 'kv-one', location: 'East US', tenantId: 'T', vaultUri: 'https://kv-one.vault.azure.net',
@@ -23,7 +29,7 @@ const vault: VaultInfo = {
 function evaluate(over: Partial<AccountEvaluation> = {}): Finding[] {
   return evaluateAccount({
     account: boundAccount('a1', v1.version),
-    key: { status: 'ok', bound: v1, newestUsable: v1 },
+    key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v1 },
     vault: { status: 'ok', vault },
     policy, nearExpiryDays: 30, now, ...over,
   });
@@ -34,7 +40,7 @@ const only = (findings: Finding[], code: FindingCode): Finding => {
   assert.ok(found, `expected ${code} in [${codes(findings).join(', ')}]`);
   return found;
 };
-const withBound = (bound: KeyVersionInfo): Finding[] => evaluate({ key: { status: 'ok', bound, newestUsable: v1 } });
+const withBound = (bound: KeyVersionInfo): Finding[] => evaluate({ key: { status: 'ok', order: byCreated, bound, newestUsable: v1 } });
 const withVault = (changes: Partial<VaultInfo>): Finding[] => evaluate({ vault: { status: 'ok', vault: { ...vault, ...changes } } });
 
 describe('a healthy account', () => {
@@ -45,7 +51,7 @@ describe('a healthy account', () => {
 
 describe('version-drift', () => {
   it('reports a newer usable version with both versions as evidence', () => {
-    const f = only(evaluate({ key: { status: 'ok', bound: v1, newestUsable: v2 } }), 'version-drift');
+    const f = only(evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } }), 'version-drift');
     assert.equal(f.severity, 'warning');
     assert.equal(f.evidence['boundVersion'], v1.version);
     assert.equal(f.evidence['newestUsableVersion'], v2.version);
@@ -53,17 +59,42 @@ describe('version-drift', () => {
   });
   it('is not reported when the only usable version is older than the bound one (never downgrade)', () => {
     const bound4k = { ...v2, keySize: 4096 };
-    assert.ok(!codes(evaluate({ key: { status: 'ok', bound: bound4k, newestUsable: v1 } })).includes('version-drift'));
+    assert.ok(!codes(evaluate({ key: { status: 'ok', order: byCreated, bound: bound4k, newestUsable: v1 } })).includes('version-drift'));
   });
   it('is not reported when the newer version handed in is not usable by rule 2', () => {
-    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: { ...v2, enabled: false } } }), []);
-    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: { ...v2, keySize: 4096 } } }), []);
+    assert.deepEqual(evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: { ...v2, enabled: false } } }), []);
+    assert.deepEqual(evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: { ...v2, keySize: 4096 } } }), []);
   });
   it('is not reported when there is no usable version at all', () => {
-    assert.deepEqual(evaluate({ key: { status: 'ok', bound: v1, newestUsable: undefined } }), []);
+    assert.deepEqual(evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: undefined } }), []);
   });
   it('matches the bound version without regard to case', () => {
     assert.deepEqual(evaluate({ account: boundAccount('a1', v1.version.toUpperCase()) }), []);
+  });
+});
+
+describe('version-drift in the one version order (created has one-second resolution)', () => {
+  const second = new Date('2026-05-01T12:00:00Z');
+  const [a, b, c] = [hex(10), hex(11), hex(12)].map((v) => keyVersion(v, { createdOn: second }));
+  it('a version made in the same second as the bound one is newer only when it is the current version', () => {
+    const drift = evaluate({ account: boundAccount('a1', a!.version), key: { status: 'ok', order: versionOrder(c!.version), bound: a, newestUsable: c } });
+    assert.equal(only(drift, 'version-drift').evidence['newestUsableVersion'], c!.version);
+    // Bound to the current version: the tie-mates are older, whatever their listing order.
+    assert.deepEqual(evaluate({ account: boundAccount('a1', c!.version), key: { status: 'ok', order: versionOrder(c!.version), bound: c, newestUsable: c } }), []);
+  });
+  it('two tied versions neither of which is current cannot be ordered: no drift is claimed', () => {
+    assert.deepEqual(evaluate({ account: boundAccount('a1', a!.version), key: { status: 'ok', order: versionOrder(hex(99)), bound: a, newestUsable: b } }), []);
+  });
+});
+
+describe('pinned', () => {
+  const pin = { accountId: boundAccount('a1', v1.version).id, keyVersion: v1.version, actor: 'alice@contoso.com', reason: 'v2 breaks fine-tuning', pinnedAt: '2026-05-30T00:00:00.000Z', jobId: 'job-1' };
+  it('reports the pin (info, who and why) instead of drift, which a person chose', () => {
+    const findings = evaluate({ pin, key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } });
+    assert.deepEqual(codes(findings), ['pinned']);
+    const f = only(findings, 'pinned');
+    assert.equal(f.severity, 'info');
+    assert.deepEqual([f.evidence['pinnedVersion'], f.evidence['actor'], f.evidence['reason']], [v1.version, 'alice@contoso.com', 'v2 breaks fine-tuning']);
   });
 });
 
@@ -97,7 +128,7 @@ describe('key-disabled, key-missing, key-access-denied', () => {
     assert.equal(findings[0]?.evidence['reason'], 'key-not-found');
   });
   it('a bound version that no longer exists is missing, and the newest usable version is the way back', () => {
-    const findings = evaluate({ key: { status: 'ok', bound: undefined, newestUsable: v2 } });
+    const findings = evaluate({ key: { status: 'ok', order: byCreated, bound: undefined, newestUsable: v2 } });
     assert.deepEqual(codes(findings), ['key-missing', 'version-drift']);
     assert.equal(only(findings, 'key-missing').evidence['reason'], 'version-not-found');
     assert.equal(only(findings, 'version-drift').evidence['newestUsableVersion'], v2.version);
@@ -112,7 +143,7 @@ describe('key-disabled, key-missing, key-access-denied', () => {
 
 describe('unsupported-key', () => {
   const flagged = (bound: KeyVersionInfo, sizes = [2048]): boolean =>
-    codes(evaluate({ key: { status: 'ok', bound, newestUsable: bound }, policy: { ...policy, allowedKeySizes: sizes } })).includes('unsupported-key');
+    codes(evaluate({ key: { status: 'ok', order: byCreated, bound, newestUsable: bound }, policy: { ...policy, allowedKeySizes: sizes } })).includes('unsupported-key');
   it('RSA 2048 passes with the default policy', () => assert.equal(flagged(v1), false));
   it('RSA 4096 is flagged with the default policy', () => assert.equal(flagged({ ...v1, keySize: 4096 }), true));
   it('RSA 4096 passes when the policy allows it', () => assert.equal(flagged({ ...v1, keySize: 4096 }, [2048, 4096]), false));
@@ -239,7 +270,7 @@ describe('provisioning-failed and vault-unreadable', () => {
     assert.equal(error.severity, FINDING_RULES['vault-unreadable'].severity);
   });
   it('the key recovery level is still judged without the vault', () => {
-    const findings = evaluate({ vault: { status: 'not-found' }, key: { status: 'ok', bound: { ...v1, recoveryLevel: 'Recoverable+Purgeable' }, newestUsable: undefined } });
+    const findings = evaluate({ vault: { status: 'not-found' }, key: { status: 'ok', order: byCreated, bound: { ...v1, recoveryLevel: 'Recoverable+Purgeable' }, newestUsable: undefined } });
     assert.deepEqual(codes(findings).sort(), ['vault-not-recoverable', 'vault-unreadable']);
   });
 });
@@ -248,15 +279,15 @@ describe('ordering and summary', () => {
   it('critical findings come first', () => {
     const findings = evaluate({
       account: boundAccount('a1', v1.version, { provisioningState: 'Failed' }),
-      key: { status: 'ok', bound: { ...v1, enabled: false, keySize: 4096 }, newestUsable: v2 },
+      key: { status: 'ok', order: byCreated, bound: { ...v1, enabled: false, keySize: 4096 }, newestUsable: v2 },
     });
     const severities = findings.map((f) => f.severity);
     assert.deepEqual(severities, [...severities].sort((a, b) => ['critical', 'warning', 'info'].indexOf(a) - ['critical', 'warning', 'info'].indexOf(b)));
     assert.deepEqual(codes(findings).slice(0, 2).sort(), ['key-disabled', 'provisioning-failed']);
   });
   it('summarise counts by code and by severity across accounts', () => {
-    const a = evaluate({ key: { status: 'ok', bound: v1, newestUsable: v2 } });
-    const b = evaluate({ key: { status: 'ok', bound: { ...v1, enabled: false }, newestUsable: v2 } });
+    const a = evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } });
+    const b = evaluate({ key: { status: 'ok', order: byCreated, bound: { ...v1, enabled: false }, newestUsable: v2 } });
     const c = evaluate();
     assert.deepEqual(summarise([a, b, c]), {
       findingsByCode: { 'key-disabled': 1, 'version-drift': 2 },
@@ -264,8 +295,11 @@ describe('ordering and summary', () => {
     });
     assert.deepEqual(summarise([]), { findingsByCode: {}, findingsBySeverity: { critical: 0, warning: 0, info: 0 } });
   });
-  it('every code has a severity and a reason', () => {
-    assert.equal(FINDING_CODES.length, 16);
-    for (const code of FINDING_CODES) assert.ok(FINDING_RULES[code].why.length > 20, code);
+  it('every code has a severity and a reason, and every code is documented in README', () => {
+    const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
+    for (const code of FINDING_CODES) {
+      assert.ok(FINDING_RULES[code].why.length > 20, code);
+      assert.match(readme, new RegExp(`\\| \`${code}\` \\| ${FINDING_RULES[code].severity} \\|`), `README lists ${code} as ${FINDING_RULES[code].severity}`);
+    }
   });
 });

@@ -4,12 +4,16 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import { withProblems } from '../../shared/http/problem';
 import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
-import { changeEncryption, createRotation, getRotation } from '../../functions/rotationsApi';
+import { changeEncryption, createRotation, getRotation, listRotations } from '../../functions/rotationsApi';
 import { services, useServices, type Services } from '../../shared/app';
 import { accountId, boundAccount, FakeKeyStore, hex, keyVersion, MemoryBindings, rebindDeps, SUB, VAULT } from '../support/fakes';
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({ method: 'POST', url: `http://localhost/api/${path}`, body: { string: typeof body === 'string' ? body : JSON.stringify(body) }, headers });
+}
+
+function get(path: string): HttpRequest {
+  return new HttpRequest({ method: 'GET', url: `http://localhost/api/${path}` });
 }
 
 describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () => {
@@ -49,12 +53,24 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
 
   it('answers a throttled Azure dependency with 429 problem+json and writes nothing', async () => {
     deps.accounts.getAccount = async () => {
-      throw new DependencyError('TooManyRequests', 'ARM throttled the read', true, 429);
+      throw new DependencyError('TooManyRequests', 'ARM throttled the read', { retryable: true, statusCode: 429, retryAfterMs: 12_000, dependency: 'arm' });
     };
     const res = await withProblems(createRotation)(post('rotations', { accountId: accountId('a1') }), new InvocationContext());
     assert.equal(res.status, 429);
     assert.equal(JSON.parse(String(res.body)).code, 'dependency-throttled');
+    assert.equal((res.headers as Record<string, string>)['Retry-After'], '12', "ARM's own wait");
     assert.equal(deps.ledger.writes.length + deps.queue.jobs.length, 0);
+  });
+
+  it('answers Table Storage being unavailable with 503 problem+json and Retry-After, not a bare 500', async () => {
+    deps.ledger.historyPage = async () => {
+      throw new DependencyError('ServerBusy', 'reading the ledger: the server is busy', { retryable: true, statusCode: 503, dependency: 'storage' });
+    };
+    const res = await withProblems(listRotations)(get(`rotations?accountId=${encodeURIComponent(accountId('a1'))}`), new InvocationContext());
+    assert.equal(res.status, 503);
+    assert.equal((res.headers as Record<string, string>)['Content-Type'], 'application/problem+json');
+    assert.equal(JSON.parse(String(res.body)).code, 'storage-unavailable');
+    assert.ok(Number((res.headers as Record<string, string>)['Retry-After']) >= 1);
   });
 
   it('dryRun returns the plan and writes nothing', async () => {

@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RebindJob } from '../../shared/domain/jobs';
-import { decideRebind, verifyRebind } from '../../shared/domain/rebind';
-import { DependencyError } from '../../shared/errors';
-import { runRebind } from '../../shared/usecases/rebind';
-import { boundAccount, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+import { versionOrder } from '../../shared/domain/keys';
+import { decideRebind, readBack, reportsVersion } from '../../shared/domain/rebind';
+import { boundAccount, hex, keyVersion, VAULT } from '../support/fakes';
 
 const now = new Date('2026-06-01T00:00:00Z');
 const policy = { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 };
 const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
 const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
-const request = { vaultUri: VAULT, keyName: 'cmk', force: false };
+const request = { vaultUri: VAULT, keyName: 'cmk', force: false, trigger: 'event' as const };
+const byCreated = versionOrder(undefined);
 
 function decide(over: Partial<Parameters<typeof decideRebind>[0]> = {}) {
-  return decideRebind({ account: boundAccount('a1', v1.version), request, target: v2, current: v1, policy, now, ...over });
+  return decideRebind({ account: boundAccount('a1', v1.version), request, target: v2, bound: v1, order: byCreated, policy, now, ...over });
 }
 
 describe('rule 1: the account must still be bound to the job key', () => {
@@ -71,32 +70,71 @@ describe('rule 2: the target version must be usable', () => {
 
 describe('rule 3: never downgrade unless a person forces it', () => {
   it('skips a target older than the bound version', () => {
-    const d = decide({ account: boundAccount('a1', v2.version), target: v1, current: v2 });
+    const d = decide({ account: boundAccount('a1', v2.version), target: v1, bound: v2 });
     assert.equal(d.action === 'none' && d.status, 'skipped');
     assert.match(d.action === 'none' ? d.reason : '', /^stale-target/);
   });
   it('moves to the older version when forced', () => {
-    const d = decide({ account: boundAccount('a1', v2.version), target: v1, current: v2, request: { ...request, force: true } });
+    const d = decide({ account: boundAccount('a1', v2.version), target: v1, bound: v2, request: { ...request, force: true } });
     assert.equal(d.action, 'patch');
+    assert.equal(d.action === 'patch' && d.downgrade, true);
   });
 });
 
-describe('rule 3 under a failing read', () => {
-  it('does not PATCH when the bound version cannot be read for the age check; the queue retries', async () => {
-    const deps = boundTo(v2.version);
-    const read = deps.keys.getKeyVersion.bind(deps.keys);
-    deps.keys.getKeyVersion = async (vault, key, version) => {
-      if (version === v2.version) throw new DependencyError('ServiceUnavailable', 'Key Vault is busy', true, 503);
-      return read(vault, key, version);
-    };
-    await assert.rejects(runRebind(job({ targetVersion: v1.version }), 1, deps, silentLogger()), /Key Vault is busy/);
-    assert.equal(deps.accounts.patches.length, 0);
+describe('rule 3: one version order, ties broken by the key\'s current version', () => {
+  // Key Vault's created has one-second resolution: these three were made in the same second.
+  const second = new Date('2026-05-01T12:00:00Z');
+  const [a, b, c] = [hex(10), hex(11), hex(12)].map((v) => keyVersion(v, { createdOn: second }));
+  const tied = (bound: typeof a, target: typeof a, current: string) =>
+    decide({ account: boundAccount('a1', bound!.version), bound, target, order: versionOrder(current) });
+
+  it('moves to the current version from a version made in the same second', () => {
+    assert.equal(tied(a, c, c!.version).action, 'patch');
+  });
+  it('never leaves the current version for a tie-mate, whatever the listing order says', () => {
+    const d = tied(c, a, c!.version);
+    assert.equal(d.action === 'none' && d.status, 'skipped');
+    assert.match(d.action === 'none' ? d.reason : '', /^stale-target: bound version/);
+  });
+  it('does not move between two tied versions of which neither is current: which is newer cannot be known', () => {
+    const d = tied(a, b, c!.version);
+    assert.equal(d.action === 'none' && d.status, 'skipped');
+    assert.match(d.action === 'none' ? d.reason : '', /created in the same second and neither is the key's current version/);
+  });
+  it('a person may still force it', () => {
+    const d = decide({ account: boundAccount('a1', a!.version), bound: a, target: b, order: versionOrder(c!.version), request: { ...request, force: true } });
+    assert.equal(d.action, 'patch');
+  });
+  it('orders newest first: the current version, then by created, ties by a stable id order', () => {
+    const older = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+    const listed = [older, c!, a!, b!];
+    assert.deepEqual(versionOrder(b!.version).newestFirst(listed).map((v) => v.version), [b, a, c, older].map((v) => v!.version));
+    assert.equal(versionOrder(b!.version).compare(b!, c!), 1);
+    assert.equal(versionOrder(b!.version).compare(a!, c!), undefined);
+    assert.equal(versionOrder(b!.version).compare(older, a!), -1);
+  });
+  it('moves when the bound version no longer exists (nothing to be older than)', () => {
+    assert.equal(decide({ bound: undefined }).action, 'patch');
+  });
+});
+
+describe('§2a: a pinned account', () => {
+  const pin = { accountId: boundAccount('a1', v1.version).id, keyVersion: v1.version, actor: 'alice', reason: 'v2 breaks fine-tuning', pinnedAt: now.toISOString(), jobId: 'job-1' };
+  it('is skipped by events and sweeps, naming who pinned it and why', () => {
+    for (const trigger of ['event', 'sweep'] as const) {
+      const d = decide({ pin, request: { ...request, trigger } });
+      assert.equal(d.action === 'none' && d.status, 'skipped');
+      assert.equal(d.action === 'none' ? d.reason : '', `pinned by alice to ${v1.version}: v2 breaks fine-tuning`);
+    }
+  });
+  it('does not stop a person', () => {
+    assert.equal(decide({ pin, request: { ...request, trigger: 'manual' } }).action, 'patch');
   });
 });
 
 describe('rule 4: the same version already bound', () => {
   it('answers already-current without a PATCH, whatever the case of the version', () => {
-    const d = decide({ account: boundAccount('a1', v2.version.toUpperCase()), current: undefined });
+    const d = decide({ account: boundAccount('a1', v2.version.toUpperCase()), bound: undefined });
     assert.equal(d.action === 'none' && d.status, 'already-current');
   });
 });
@@ -110,175 +148,19 @@ describe('rule 5: only keyVersion changes', () => {
   });
 });
 
-/** Fakes with key versions v1 and v2 and account a1 bound to `version`. */
-function boundTo(version: string, over: Partial<Parameters<typeof boundAccount>[2]> = {}) {
-  const deps = rebindDeps();
-  deps.keys.add(v1, v2);
-  deps.accounts.put(boundAccount('a1', version, over));
-  return deps;
-}
-
-function job(over: Partial<RebindJob> = {}): RebindJob {
-  return {
-    kind: 'rebind', jobId: 'job-00000001', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk',
-    accountId: boundAccount('a1', v1.version).id, targetVersion: v2.version, force: false, ...over,
-  };
-}
-
-describe('rule 6: intent before action, success only when verified', () => {
-  it('writes the running row before the PATCH and succeeded after reading the account back', async () => {
-    const deps = boundTo(v1.version);
-    let rowsAtPatch: string[] = [];
-    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
-    deps.accounts.updateEncryption = async (id, change) => {
-      rowsAtPatch = deps.ledger.writes.map((w) => w.status);
-      return patch(id, change);
-    };
-    const result = await runRebind(job(), 1, deps, silentLogger());
-    assert.deepEqual(rowsAtPatch, ['running']);
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
-    assert.deepEqual(deps.ledger.writes.map((w) => [w.status, w.fromVersion, w.toVersion]), [
-      ['running', v1.version, v2.version],
-      ['succeeded', v1.version, v2.version],
-    ]);
+describe('rule 6: the read-back decides, three ways', () => {
+  const missing = (a: Parameters<typeof reportsVersion>[0]) => reportsVersion(a, v2.version);
+  it('applied only when the account reports the target and Succeeded', () => {
+    assert.deepEqual(readBack(boundAccount('a', v2.version), missing), { verdict: 'applied' });
   });
-  it('does not PATCH when the intent row cannot be written', async () => {
-    const deps = boundTo(v1.version);
-    deps.ledger.failOn = (row) => row.status === 'running';
-    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /ledger unavailable/);
-    assert.equal(deps.accounts.patches.length, 0);
-    assert.equal(deps.leases.held.size, 0, 'lease released');
+  it('unsettled while the account reports Accepted or Updating (ARM lags after the operation)', () => {
+    for (const state of ['Accepted', 'Updating', 'Creating']) {
+      assert.equal(readBack(boundAccount('a', v2.version, { provisioningState: state }), missing).verdict, 'unsettled');
+    }
   });
-  it('records failed when the account does not report the target version after the update', async () => {
-    const deps = boundTo(v1.version);
-    deps.accounts.afterPatch = (a) => ({ ...a, provisioningState: 'Failed' });
-    const result = await runRebind(job(), 1, deps, silentLogger());
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
-    assert.match(result.outcome === 'recorded' ? (result.record.reason ?? '') : '', /verification/);
-    assert.equal(deps.jobKeys.claims.size, 0, 'a failed job lets a later one try again');
-  });
-  it('verifyRebind needs both the version and Succeeded', () => {
-    assert.equal(verifyRebind(boundAccount('a', v2.version, { provisioningState: 'Accepted' }), v2.version).ok, false);
-    assert.equal(verifyRebind(boundAccount('a', v1.version), v2.version).ok, false);
-    assert.equal(verifyRebind(boundAccount('a', v2.version), v2.version).ok, true);
-  });
-  it('rethrows a retryable failure before the last attempt and reports it on the last', async () => {
-    const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw new DependencyError('ServiceUnavailable', 'ARM is down', true, 503);
-    };
-    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /ARM is down/);
-    const log = silentLogger();
-    const last = await runRebind(job(), 5, deps, log);
-    assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
-    assert.ok(log.lines.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationFailed')));
-  });
-});
-
-describe('failures that are not already DependencyErrors', () => {
-  it('an Azure RestError on the last attempt is recorded as failed and reported', async () => {
-    const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw Object.assign(new Error('Internal error'), { name: 'RestError', statusCode: 500 });
-    };
-    const log = silentLogger();
-    const result = await runRebind(job(), 5, deps, log);
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
-    assert.match(result.outcome === 'recorded' ? (result.record.reason ?? '') : '', /http-500/);
-    assert.ok(log.lines.some((l) => l.message.startsWith('CmkRotationFailed')));
-  });
-  it('a programming error is not recorded as an Azure failure: it goes up as it is', async () => {
-    const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw new TypeError('undefined is not a function');
-    };
-    await assert.rejects(runRebind(job(), 5, deps, silentLogger()), TypeError);
-    assert.deepEqual([...deps.ledger.rows.values()].map((r) => r.status), ['running']);
-  });
-});
-
-describe('rule 7: one writer per account', () => {
-  it('re-queues the job with a delay when the lease is held, and changes nothing', async () => {
-    const deps = boundTo(v1.version);
-    deps.leases.held.set(job().accountId.toLowerCase(), 'another-job');
-    const result = await runRebind(job(), 1, deps, silentLogger());
-    assert.equal(result.outcome, 'deferred');
-    assert.equal(deps.accounts.patches.length, 0);
-    assert.equal(deps.queue.jobs.length, 1);
-    assert.equal(deps.queue.jobs[0]?.delaySeconds, 30);
-    assert.equal(deps.queue.jobs[0]?.job.jobId, job().jobId);
-  });
-});
-
-describe('rule 8: exactly once per (account, target version)', () => {
-  it('a second job for the same version is skipped as a duplicate, with one PATCH in all', async () => {
-    const deps = boundTo(v1.version);
-    await runRebind(job({ jobId: 'job-first-0001' }), 1, deps, silentLogger());
-    const second = await runRebind(job({ jobId: 'job-second-002' }), 1, deps, silentLogger());
-    assert.equal(deps.accounts.patches.length, 1);
-    assert.equal(second.outcome === 'recorded' && second.record.status, 'skipped');
-    assert.match(second.outcome === 'recorded' ? (second.record.reason ?? '') : '', /^duplicate/);
-  });
-  it("a job's own retry is not its own duplicate", async () => {
-    const deps = boundTo(v1.version);
-    await deps.jobKeys.claim(job().accountId, v2.version, job().jobId);
-    const result = await runRebind(job(), 2, deps, silentLogger());
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
-  });
-});
-
-describe('target resolution', () => {
-  it('without a target version binds the newest usable one, passing over a newer disabled one', async () => {
-    const deps = rebindDeps();
-    const v3 = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), enabled: false });
-    deps.keys.add(v1, v2, v3);
-    deps.accounts.put(boundAccount('a1', v1.version));
-    const { targetVersion: _t, ...rest } = job();
-    const result = await runRebind(rest, 1, deps, silentLogger());
-    assert.equal(result.outcome === 'recorded' && result.record.toVersion, v2.version);
-    assert.equal(deps.accounts.patches[0]?.change.binding?.keyVersion, v2.version);
-  });
-});
-
-describe('retries and crashes part-way', () => {
-  it('a retry after the PATCH landed records succeeded with the original from-version, not already-current', async () => {
-    const deps = boundTo(v1.version);
-    // Attempt 1: the PATCH lands, then reading the account back fails.
-    const get = deps.accounts.getAccount.bind(deps.accounts);
-    let reads = 0;
-    deps.accounts.getAccount = async (id) => {
-      reads += 1;
-      if (reads === 2) throw new DependencyError('ServiceUnavailable', 'ARM read failed', true, 503);
-      return get(id);
-    };
-    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /ARM read failed/);
-    const retry = await runRebind(job(), 2, deps, silentLogger());
-    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
-    assert.equal(retry.outcome === 'recorded' && retry.record.fromVersion, v1.version);
-    assert.equal(retry.outcome === 'recorded' && retry.record.toVersion, v2.version);
-    assert.equal(deps.accounts.patches.length, 1);
-  });
-
-  it('an account whose update is still running is not PATCHed again; the queue retries', async () => {
-    const deps = rebindDeps();
-    deps.keys.add(v1, v2);
-    deps.accounts.put(boundAccount('a1', v2.version, { provisioningState: 'Accepted' }));
-    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /Accepted/);
-    assert.equal(deps.accounts.patches.length, 0);
-    assert.equal(deps.jobKeys.claims.size, 0, 'the claim is let go for the retry');
-  });
-
-  it('a failure to settle the claim or release the lease does not undo a success', async () => {
-    const deps = boundTo(v1.version);
-    deps.jobKeys.settle = async () => {
-      throw new Error('tables unavailable');
-    };
-    deps.leases.release = async () => {
-      throw new Error('tables unavailable');
-    };
-    const log = silentLogger();
-    const result = await runRebind(job(), 1, deps, log);
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
-    assert.equal(log.lines.filter((l) => l.level === 'warn').length, 2);
+  it('not applied when the account settled on another version, or Failed', () => {
+    assert.equal(readBack(boundAccount('a', v1.version), missing).verdict, 'not-applied');
+    assert.equal(readBack(boundAccount('a', v1.version, { provisioningState: 'Failed' }), missing).verdict, 'not-applied');
+    assert.equal(readBack(undefined, missing).verdict, 'not-applied');
   });
 });

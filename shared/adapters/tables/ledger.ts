@@ -1,12 +1,17 @@
-import { odata, type TableEntity } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
-import type { Ledger } from '../../ports';
-import { expect, plain, TABLES, type TableStorage } from './storage';
+import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
+import { expect, plain, statusOf, storage, TABLES, type TableStorage } from './storage';
 
-// Job index rows live in the same table under "job~<id>" partitions; account keys start with a subscription GUID.
+// One partition per account in the Rotations table: its ledger rows (row keys are digits, newest first) and
+// its writer lease (row key "lease", kept for good so that taking it is always an ETag-guarded update).
+// Job index rows live under "job~<id>" partitions; account keys start with a subscription GUID.
 const JOB_PREFIX = 'job~';
 const jobPartition = (jobId: string): string => `${JOB_PREFIX}${jobId}`;
+const LEASE = 'lease';
+/** Ledger row keys start with a digit; control rows such as the lease with a letter. */
+const LEDGER_ROWS_BEFORE = 'a';
 
 // Row keys sort newest first: inverted milliseconds, zero-padded, then the job id.
 const MAX_MS = 8_640_000_000_000_000;
@@ -16,68 +21,148 @@ export function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): s
   return `${String(inverted).padStart(16, '0')}_${row.jobId}`;
 }
 
-/** The Rotations table: one row per (account, job), moved through its states by upserts. */
-export class TableLedger implements Ledger {
-  constructor(private readonly storage: TableStorage) {}
+interface LeaseEntity {
+  holder: string;
+  expiresAt: string;
+}
 
-  async record(row: RotationRecord): Promise<void> {
-    const table = await this.storage.table(TABLES.rotations);
-    const entity: TableEntity<RotationRecord> = { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...row };
-    // The job index row lets GET /api/rotations/{jobId} read points instead of scanning the ledger.
-    if (row.status === 'queued') {
-      await table.upsertEntity({ partitionKey: jobPartition(row.jobId), rowKey: entity.partitionKey, rotationRowKey: entity.rowKey }, 'Replace');
-    }
-    // Every call carries the whole row, so Replace drops what an earlier attempt said.
-    await table.upsertEntity(stripUndefined(entity), 'Replace');
+/** The Rotations table: the ledger, read by the API, and each account's journal, written by the worker. */
+export class TableLedger implements Ledger, AccountJournal {
+  constructor(
+    private readonly tables: TableStorage,
+    private readonly clock: Clock = { now: () => new Date() },
+  ) {}
+
+  recordQueued(rows: RotationRecord[]): Promise<void> {
+    return storage('recording queued jobs in the ledger', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      await Promise.all(rows.map(async (row) => {
+        const entity = toEntity(row);
+        // The job index row lets GET /api/rotations/{jobId} read points instead of scanning the ledger.
+        await Promise.all([
+          expect(table.createEntity({ partitionKey: jobPartition(row.jobId), rowKey: entity.partitionKey, rotationRowKey: entity.rowKey }), 409, undefined),
+          expect(table.createEntity(entity), 409, undefined),
+        ]);
+      }));
+    });
   }
 
-  async get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
-    const table = await this.storage.table(TABLES.rotations);
-    const row = await expect(table.getEntity<RotationRecord>(accountKey(accountId), ledgerRowKey({ queuedAt, jobId })), 404, undefined);
-    return row && plain(row);
+  open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState> {
+    return storage('reading the account journal', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const partitionKey = accountKey(accountId);
+      const rowKey = ledgerRowKey(ref);
+      const state: JournalState = { accountId };
+      const filter = odata`PartitionKey eq ${partitionKey} and (RowKey eq ${LEASE} or RowKey eq ${rowKey})`;
+      for await (const e of table.listEntities<LeaseEntity & RotationRecord>({ queryOptions: { filter } })) {
+        if (e.rowKey === LEASE) state.lease = { holder: e.holder, expiresAt: e.expiresAt, etag: e.etag };
+        else state.row = plain(e);
+      }
+      return state;
+    });
+  }
+
+  begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
+    return storage('taking the account lease and recording the intent', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const lease = { partitionKey: accountKey(state.accountId), rowKey: LEASE, holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString() };
+      const take: TransactionAction = state.lease ? ['update', lease, 'Replace', { etag: state.lease.etag }] : ['create', lease];
+      const etag = await transact(table, [take, ['upsert', toEntity(row), 'Merge']], LEASE);
+      return etag ? { accountId: state.accountId, holder, expiresAt: lease.expiresAt, etag } : undefined;
+    });
+  }
+
+  renew(lease: Lease, ttlMs: number): Promise<Lease | undefined> {
+    return storage('renewing the account lease', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const expiresAt = new Date(this.clock.now().getTime() + ttlMs).toISOString();
+      const entity = { partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: lease.holder, expiresAt };
+      const renewed = await expect(table.updateEntity(entity, 'Replace', { etag: lease.etag }), 412, undefined);
+      return renewed?.etag ? { ...lease, expiresAt, etag: renewed.etag } : undefined;
+    });
+  }
+
+  finish(lease: Lease, row: RotationRecord): Promise<void> {
+    return storage('recording the outcome and releasing the account lease', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const released = { partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() };
+      const written = await transact(table, [['update', released, 'Replace', { etag: lease.etag }], ['upsert', toEntity(row), 'Merge']], LEASE);
+      // The lease was taken over (this job stalled past its lifetime): the outcome is still this job's to record.
+      if (!written) await table.upsertEntity(toEntity(row), 'Merge');
+    });
+  }
+
+  record(row: RotationRecord): Promise<void> {
+    return storage('recording a ledger row', async () => {
+      await (await this.tables.table(TABLES.rotations)).upsertEntity(toEntity(row), 'Merge');
+    });
+  }
+
+  get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
+    return storage('reading a ledger row', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const row = await expect(table.getEntity<RotationRecord>(accountKey(accountId), ledgerRowKey({ queuedAt, jobId })), 404, undefined);
+      return row && plain(row);
+    });
   }
 
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
-    const table = await this.storage.table(TABLES.rotations);
-    const pages = table
-      .listEntities<RotationRecord>({ queryOptions: { filter: odata`PartitionKey eq ${accountKey(accountId)}` } })
-      .byPage({ maxPageSize: limit });
-    for await (const page of pages) return page.slice(0, limit).map((e) => plain(e));
-    return [];
+    return (await this.historyPage(accountId, limit)).rows;
   }
 
-  async historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
-    const table = await this.storage.table(TABLES.rotations);
-    const pages = table
-      .listEntities<RotationRecord>({ queryOptions: { filter: odata`PartitionKey eq ${accountKey(accountId)}` } })
-      .byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
-    for await (const page of pages) {
-      return { rows: page.map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
-    }
-    return { rows: [] };
+  historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
+    return storage('reading the ledger', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const filter = odata`PartitionKey eq ${accountKey(accountId)} and RowKey lt ${LEDGER_ROWS_BEFORE}`;
+      const pages = table.listEntities<RotationRecord>({ queryOptions: { filter } }).byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
+      for await (const page of pages) {
+        return { rows: page.slice(0, limit).map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
+      }
+      return { rows: [] };
+    });
   }
 
   /** Every row of one job (one per account it touched), through the job index rows. */
-  async job(jobId: string): Promise<RotationRecord[]> {
-    const table = await this.storage.table(TABLES.rotations);
-    const rows: RotationRecord[] = [];
-    const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: odata`PartitionKey eq ${jobPartition(jobId)}` } });
-    for await (const entry of index) {
-      const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
-      if (row) rows.push(plain(row));
-    }
-    return rows;
+  job(jobId: string): Promise<RotationRecord[]> {
+    return storage('reading a job', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const rows: RotationRecord[] = [];
+      const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: odata`PartitionKey eq ${jobPartition(jobId)}` } });
+      for await (const entry of index) {
+        const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
+        if (row) rows.push(plain(row));
+      }
+      return rows;
+    });
   }
 
   /** Every ledger row (the demo and tests read the whole ledger back). */
-  async all(): Promise<RotationRecord[]> {
-    const table = await this.storage.table(TABLES.rotations);
-    const rows: RotationRecord[] = [];
-    for await (const e of table.listEntities<RotationRecord>()) if (!e.partitionKey?.startsWith(JOB_PREFIX)) rows.push(plain(e));
-    return rows;
+  all(): Promise<RotationRecord[]> {
+    return storage('reading the whole ledger', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const rows: RotationRecord[] = [];
+      for await (const e of table.listEntities<RotationRecord>({ queryOptions: { filter: odata`RowKey lt ${LEDGER_ROWS_BEFORE}` } })) {
+        if (!e.partitionKey?.startsWith(JOB_PREFIX)) rows.push(plain(e));
+      }
+      return rows;
+    });
   }
 }
 
-function stripUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+/** A ledger row as an entity; undefined fields are left out, so a Merge keeps what an earlier write said. */
+function toEntity(row: RotationRecord): TableEntity<Record<string, unknown>> {
+  const defined = Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));
+  return { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...defined };
+}
+
+/** One entity-group transaction; the ETag of the row `etagOf` names, or undefined when another writer changed or created it first. */
+async function transact(table: TableClient, actions: TransactionAction[], etagOf: string): Promise<string | undefined> {
+  try {
+    const response = await table.submitTransaction(actions);
+    const partitionKey = actions[0]?.[1].partitionKey ?? '';
+    return response.getResponseForEntity(etagOf)?.etag ?? (await table.getEntity(partitionKey, etagOf)).etag;
+  } catch (error) {
+    if (statusOf(error) === 412 || statusOf(error) === 409) return undefined;
+    throw error;
+  }
 }

@@ -1,13 +1,13 @@
 import { TableClient, type TableEntity, type TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
+import { toDependencyError } from '../../errors';
 
 export const TABLES = {
   rotations: 'Rotations',
   bindings: 'Bindings',
-  leases: 'Leases',
-  jobKeys: 'JobKeys',
   findings: 'Findings',
   sweeps: 'Sweeps',
+  pins: 'Pins',
 } as const;
 
 export type StorageTarget = { connectionString: string } | { accountName: string; credential: TokenCredential };
@@ -50,6 +50,15 @@ export function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** Runs Table Storage work; its failures become the domain's DependencyError (storage), so the edges can answer 503. */
+export async function storage<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toDependencyError(error, what, 'storage');
+  }
+}
+
 /** Runs a Tables call and turns the one expected status into a value; anything else is rethrown. */
 export async function expect<T, F>(call: Promise<T>, status: number, fallback: F): Promise<T | F> {
   try {
@@ -60,10 +69,10 @@ export async function expect<T, F>(call: Promise<T>, status: number, fallback: F
   }
 }
 
-/** Drops the system columns so an entity reads as plain data. */
+/** Drops the system columns (and the service's odata.* annotations, which name the storage endpoint) so an entity reads as plain data. */
 export function plain<T extends object>(entity: T & { partitionKey?: string; rowKey?: string; etag?: string; timestamp?: string }): T {
   const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...rest } = entity;
-  return rest as T;
+  return Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('odata.'))) as T;
 }
 
 /** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */

@@ -1,0 +1,43 @@
+import { accountKey } from '../../domain/accounts';
+import type { Pin } from '../../domain/rebind';
+import type { PinStore } from '../../ports';
+import { expect, plain, storage, TABLES, type TableStorage } from './storage';
+
+const PIN = 'pin';
+
+/** The Pins table: one row per pinned account (§2a), listed once by each sweep. */
+export class TablePinStore implements PinStore {
+  constructor(private readonly tables: TableStorage) {}
+
+  get(accountId: string): Promise<Pin | undefined> {
+    return storage('reading the account pin', async () => {
+      const row = await expect((await this.tables.table(TABLES.pins)).getEntity<Pin>(accountKey(accountId), PIN), 404, undefined);
+      return row && plain(row);
+    });
+  }
+
+  set(pin: Pin): Promise<void> {
+    return storage('pinning the account', async () => {
+      await (await this.tables.table(TABLES.pins)).upsertEntity({ partitionKey: accountKey(pin.accountId), rowKey: PIN, ...pin }, 'Replace');
+    });
+  }
+
+  release(accountId: string, jobId?: string): Promise<Pin | undefined> {
+    return storage('releasing the account pin', async () => {
+      const table = await this.tables.table(TABLES.pins);
+      const current = await expect(table.getEntity<Pin>(accountKey(accountId), PIN), 404, undefined);
+      if (!current || (jobId && current.jobId !== jobId)) return undefined;
+      // Only the pin just read goes: one set meanwhile by another person stays.
+      const removed = await expect(table.deleteEntity(accountKey(accountId), PIN, { etag: current.etag }).then(() => true), 412, false);
+      return removed ? plain(current) : undefined;
+    });
+  }
+
+  list(): Promise<Pin[]> {
+    return storage('listing pins', async () => {
+      const pins: Pin[] = [];
+      for await (const e of (await this.tables.table(TABLES.pins)).listEntities<Pin>()) pins.push(plain(e));
+      return pins;
+    });
+  }
+}

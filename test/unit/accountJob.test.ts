@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RebindJob } from '../../shared/domain/jobs';
+import { DependencyError } from '../../shared/errors';
+import { runRebind } from '../../shared/usecases/rebind';
+import { boundAccount, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+
+// The runner of DESIGN §2 rules 6-7 with in-memory fakes: what the ledger says must be what happened.
+
+const now = new Date('2026-06-01T00:00:00Z');
+const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+
+/** Fakes with key versions v1 and v2 (v2 current) and account a1 bound to `version`. */
+function boundTo(version: string, over: Partial<Parameters<typeof boundAccount>[2]> = {}) {
+  const deps = rebindDeps();
+  deps.keys.add(v1, v2);
+  deps.accounts.put(boundAccount('a1', version, over));
+  return deps;
+}
+
+function job(over: Partial<RebindJob> = {}): RebindJob {
+  return {
+    kind: 'rebind', jobId: 'job-00000001', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk',
+    accountId: boundAccount('a1', v1.version).id, targetVersion: v2.version, force: false, priorAttempts: 0, ...over,
+  };
+}
+
+const rowOf = (deps: ReturnType<typeof boundTo>, jobId = job().jobId) => deps.journal.rows.get(`${job().accountId.toLowerCase()}|${jobId}`);
+const unavailable = (message: string, facts: Partial<ConstructorParameters<typeof DependencyError>[2]> = {}) =>
+  new DependencyError('ServiceUnavailable', message, { retryable: true, statusCode: 503, ...facts });
+
+describe('rule 6: intent before action, the outcome from the operation and the read-back', () => {
+  it('writes the running row with its intent before the PATCH, and succeeded after reading the account back', async () => {
+    const deps = boundTo(v1.version);
+    let atPatch: Array<[string, string | undefined]> = [];
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async (id, change) => {
+      atPatch = deps.journal.writes.map((w) => [w.status, w.intentAt]);
+      return patch(id, change);
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.deepEqual(atPatch, [['running', now.toISOString()]]);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.deepEqual([rowOf(deps)?.fromVersion, rowOf(deps)?.toVersion, rowOf(deps)?.intentAttempt], [v1.version, v2.version, 1]);
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '', 'lease released');
+  });
+
+  it('does not PATCH when the intent cannot be written; the job is re-queued', async () => {
+    const deps = boundTo(v1.version);
+    deps.journal.begin = async () => {
+      throw new DependencyError('ServerBusy', 'Table Storage is busy', { retryable: true, statusCode: 503, dependency: 'storage' });
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(deps.accounts.patches.length, 0);
+    assert.equal(deps.queue.jobs[0]?.job.jobId, job().jobId);
+    assert.deepEqual([rowOf(deps)?.status, rowOf(deps)?.intentAt], ['queued', undefined], 'no intent was recorded, so none is claimed');
+  });
+
+  it('an operation that ends Failed is recorded failed (the account did not move), with the operation\'s error', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.verdict = () => ({ status: 'failed', code: 'KeyVaultAccessForbidden', message: 'identity cannot unwrap' });
+    const log = silentLogger();
+    const result = await runRebind(job(), 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /KeyVaultAccessForbidden/);
+    assert.ok(log.lines.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationFailed')));
+    assert.equal(deps.queue.jobs.length, 0, 'not retried');
+  });
+
+  it('an error while following the operation is not a failure: the account is read, and it moved', async () => {
+    const deps = boundTo(v1.version);
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async (id, change) => {
+      await patch(id, change);
+      throw unavailable('a 500 on the final GET of the operation');
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.match(rowOf(deps)?.reason ?? '', /although following the update failed/);
+  });
+
+  it('an account still Accepted after its operation is read again (bounded), and then retried, never failed', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.afterPatch = (a, change) => ({ ...a, binding: change.binding, provisioningState: 'Accepted' });
+    let reads = 0;
+    const get = deps.accounts.getAccount.bind(deps.accounts);
+    deps.accounts.getAccount = async (id) => {
+      reads += 1;
+      return get(id);
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(reads, 1 + 1 + deps.settle.reads, 'the first read, the read-back, and the settle reads');
+    assert.equal(rowOf(deps)?.status, 'running');
+    assert.equal(deps.queue.jobs[0]?.job.kind === 'rebind' && deps.queue.jobs[0].job.priorAttempts, 1);
+    // The next attempt finds it settled on the target: the update sent on attempt 1 took effect.
+    deps.accounts.put(boundAccount('a1', v2.version));
+    const retry = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.equal(retry.outcome === 'recorded' && retry.record.attempt, 2);
+    assert.equal(rowOf(deps)?.reason, 'the update sent on attempt 1 took effect');
+    assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it('ARM refusing the PATCH itself (a 400 that is not "busy") is failed: nothing was applied', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw new DependencyError('InvalidRequestContent', 'bad body', { retryable: false, notApplied: true, statusCode: 400 });
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /ARM refused the update: InvalidRequestContent/);
+  });
+
+  it('a busy account (400 AccountProvisioningStateInvalid) is retried, not failed', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw new DependencyError('AccountProvisioningStateInvalid', 'in state Accepted', { retryable: true, notApplied: true, statusCode: 400 });
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(rowOf(deps)?.status, 'running');
+  });
+
+  it('a programming error goes up as it is, not recorded as an Azure failure', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw new TypeError('undefined is not a function');
+    };
+    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), TypeError);
+  });
+});
+
+describe('retries: the attempt count travels with the job, and the last attempt says only what is known', () => {
+  it('a retryable failure re-queues the job with back-off and its attempt count; dequeueCount restarting does not reset it', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('ARM is down', { retryAfterMs: 7_000 });
+    };
+    deps.accounts.getAccount = async () => {
+      throw unavailable('ARM is down');
+    };
+    const first = await runRebind({ ...job(), priorAttempts: 2 }, 1, deps, silentLogger());
+    assert.equal(first.outcome, 'deferred');
+    const requeued = deps.queue.jobs[0];
+    assert.equal(requeued?.job.kind === 'rebind' && requeued.job.priorAttempts, 3);
+    assert.ok((requeued?.delaySeconds ?? 0) >= 1);
+    assert.equal(rowOf(deps)?.attempt, 3);
+  });
+
+  it('gives up after the last attempt as failed only when no update was ever sent', async () => {
+    const deps = boundTo(v1.version);
+    deps.keys.getKeyVersion = async () => {
+      throw unavailable('Key Vault is down');
+    };
+    const log = silentLogger();
+    const result = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /gave up after 5 attempts.*no update was sent/);
+  });
+
+  it('after a sent update whose outcome cannot be read, the row stays running and says so (never a false failed)', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('connection reset while polling');
+    };
+    const get = deps.accounts.getAccount.bind(deps.accounts);
+    let reads = 0;
+    deps.accounts.getAccount = async (id) => {
+      reads += 1;
+      if (reads > 1) throw unavailable('ARM is down');
+      return get(id);
+    };
+    const log = silentLogger();
+    const result = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'running');
+    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown/);
+    assert.ok(log.lines.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationOutcomeUnknown')));
+  });
+
+  it('a later attempt never erases the intent an earlier attempt recorded', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('reset');
+    };
+    await runRebind(job(), 1, deps, silentLogger());
+    const intent = rowOf(deps)?.intentAt;
+    assert.ok(intent);
+    deps.clock.now = () => new Date('2026-06-01T00:05:00Z');
+    await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(rowOf(deps)?.intentAt, intent);
+    assert.equal(rowOf(deps)?.intentAttempt, 1);
+  });
+
+  it('a job that already finished writes nothing when a duplicate message runs it again', async () => {
+    const deps = boundTo(v1.version);
+    await runRebind(job(), 1, deps, silentLogger());
+    const writes = deps.journal.writes.length;
+    const again = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(again.outcome, 'already-finished');
+    assert.equal(deps.journal.writes.length, writes);
+    assert.equal(rowOf(deps)?.status, 'succeeded');
+  });
+});
+
+describe('rule 7: one writer per account', () => {
+  it('defers while another job holds a live lease, until it expires, and changes nothing', async () => {
+    const deps = boundTo(v1.version);
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'other:1', expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(deps.accounts.patches.length, 0);
+    assert.equal(deps.queue.jobs[0]?.delaySeconds, 20);
+  });
+  it('takes over a lease that was not renewed in time (its holder died)', async () => {
+    const deps = boundTo(v1.version);
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:dead`, expiresAt: new Date(now.getTime() - 1).toISOString(), etag: 'x' });
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+  });
+  it('loses the race cleanly when another writer changes the lease between the read and the intent', async () => {
+    const deps = boundTo(v1.version);
+    const open = deps.journal.open.bind(deps.journal);
+    deps.journal.open = async (...args) => {
+      const state = await open(...args);
+      deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'fast:1', expiresAt: new Date(now.getTime() + 5_000).toISOString(), etag: 'moved' });
+      return state;
+    };
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+  it('does not PATCH an account whose update is still running', async () => {
+    const deps = boundTo(v1.version, { provisioningState: 'Accepted' });
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+});
+
+describe('§2a: pins', () => {
+  const manual = (over: Partial<RebindJob>) => job({ trigger: 'manual', actor: 'alice@contoso.com', jobId: 'job-manual-01', ...over });
+
+  it('a forced rollback pins the account, and a later event job is skipped, naming who and why', async () => {
+    const deps = boundTo(v2.version);
+    await runRebind(manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' }), 1, deps, silentLogger());
+    assert.equal(deps.accounts.patches.length, 1);
+    const pin = await deps.pins.get(job().accountId);
+    assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.reason], [v1.version, 'alice@contoso.com', 'v2 breaks fine-tuning']);
+    assert.match(rowOf(deps, 'job-manual-01')?.reason ?? '', /forced downgrade by alice@contoso.com: v2 breaks fine-tuning/);
+
+    const event = await runRebind(job({ jobId: 'job-event-0001', targetVersion: v2.version }), 1, deps, silentLogger());
+    assert.equal(event.outcome === 'recorded' && event.record.status, 'skipped');
+    assert.match(event.outcome === 'recorded' ? (event.record.reason ?? '') : '', /^pinned by alice@contoso.com/);
+    assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it('a manual rotation without force releases the pin and says so', async () => {
+    const deps = boundTo(v1.version);
+    await deps.pins.set({ accountId: job().accountId, keyVersion: v1.version, actor: 'alice', reason: 'r', pinnedAt: now.toISOString(), jobId: 'x' });
+    const result = await runRebind(manual({ targetVersion: v2.version }), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+    assert.match(rowOf(deps, 'job-manual-01')?.reason ?? '', /released the pin to .* set by alice/);
+  });
+
+  it('a forced rollback that fails does not leave a pin behind', async () => {
+    const deps = boundTo(v2.version);
+    deps.accounts.verdict = () => ({ status: 'failed', code: 'KeyVaultAccessForbidden', message: 'no' });
+    await runRebind(manual({ targetVersion: v1.version, force: true }), 1, deps, silentLogger());
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+  });
+});
