@@ -73,6 +73,8 @@ export interface ArmStandIn {
   requests: ArmRequestRecord[];
   /** Every PATCH of an account with the key version it asked for, in arrival order. */
   patches: PatchRecord[];
+  /** Every update that took effect (its operation succeeded), in order. */
+  applied: ReadonlyArray<Omit<PatchRecord, 'status'>>;
   /** Requests answered by each injected fault kind ("429", "503", "reset", ...). */
   faultHits: ReadonlyMap<string, number>;
   /** PATCH requests sent to that account, whatever their answer. */
@@ -161,6 +163,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     ca: server.ca,
     requests,
     patches: accounts.patches,
+    applied: accounts.applied,
     faultHits: faults.hits,
     putAccount: (resource) => accounts.seed(asResource(resource)),
     account: (id) => accounts.read(id),

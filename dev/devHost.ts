@@ -20,6 +20,8 @@ export interface DevHostOptions {
   port?: number;
   /** Seconds a failed message waits before its retry (host.json visibilityTimeout; 30 s in Azure). */
   retryAfterSeconds?: number;
+  /** Seconds a running message stays invisible, renewed halfway; a dead worker's messages return after it (600 default). */
+  inFlightSeconds?: number;
   pollMs?: number;
   /** Key for authLevel function routes; generated when absent. */
   functionKey?: string;
@@ -59,8 +61,10 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
     handler: worker.handler as QueueHandler,
     logHandler: logs.handlerFor,
     batchSize: QUEUE_SETTINGS.batchSize,
+    newBatchThreshold: QUEUE_SETTINGS.newBatchThreshold,
     maxDequeueCount: QUEUE_SETTINGS.maxDequeueCount,
     retryAfterSeconds: o.retryAfterSeconds ?? 30,
+    inFlightSeconds: o.inFlightSeconds ?? 600,
     pollMs: o.pollMs ?? 100,
   });
   const runTimer = async (name: string): Promise<void> => {

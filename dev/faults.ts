@@ -57,30 +57,31 @@ export class FaultInjector {
     this.active.push({ rule, left: rule.times ?? 1, pass: rule.after ?? 0 });
   }
 
-  /** The fault that answers this request, if any rule matches and hits. */
+  /** The fault that answers this request: the first matching rule that hits (a rule's probability may let it pass to the next). */
   hit(method: string, path: string): Fault | undefined {
-    const index = this.active.findIndex(({ rule }) =>
-      (rule.method === undefined || rule.method.toUpperCase() === method) && (rule.path === undefined || matches(rule.path, path)));
-    const fault = this.active[index];
-    if (!fault) return undefined;
-    if (fault.pass > 0) {
-      fault.pass -= 1;
-      return undefined;
+    for (let index = 0; index < this.active.length; index++) {
+      const fault = this.active[index] as ActiveFault;
+      const { rule } = fault;
+      if ((rule.method !== undefined && rule.method.toUpperCase() !== method) || (rule.path !== undefined && !matches(rule.path, path))) continue;
+      if (fault.pass > 0) {
+        fault.pass -= 1;
+        return undefined;
+      }
+      if (rule.probability !== undefined && this.random() >= rule.probability) continue;
+      fault.left -= 1;
+      if (fault.left <= 0) this.active.splice(index, 1);
+      const kind = rule.reset ? 'reset' : String(rule.status ?? 500);
+      this.hits.set(kind, (this.hits.get(kind) ?? 0) + 1);
+      if (rule.reset) return { reset: true };
+      const status = rule.status ?? 500;
+      return {
+        reset: false,
+        status,
+        code: rule.code ?? defaultCodes[status] ?? 'InjectedFault',
+        ...(rule.retryAfterMs !== undefined ? { retryAfterMs: rule.retryAfterMs } : {}),
+      };
     }
-    if (fault.rule.probability !== undefined && this.random() >= fault.rule.probability) return undefined;
-    fault.left -= 1;
-    if (fault.left <= 0) this.active.splice(index, 1);
-    const { rule } = fault;
-    const kind = rule.reset ? 'reset' : String(rule.status ?? 500);
-    this.hits.set(kind, (this.hits.get(kind) ?? 0) + 1);
-    if (rule.reset) return { reset: true };
-    const status = rule.status ?? 500;
-    return {
-      reset: false,
-      status,
-      code: rule.code ?? defaultCodes[status] ?? 'InjectedFault',
-      ...(rule.retryAfterMs !== undefined ? { retryAfterMs: rule.retryAfterMs } : {}),
-    };
+    return undefined;
   }
 }
 

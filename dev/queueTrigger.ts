@@ -13,20 +13,26 @@ export interface QueueTriggerOptions {
   handler: QueueHandler;
   logHandler: (functionName: string, invocationId: string) => LogHandler;
   batchSize: number;
+  /** When this few messages are left running, the next batch is fetched (host.json newBatchThreshold). */
+  newBatchThreshold: number;
   maxDequeueCount: number;
   /** host.json visibilityTimeout: how long a failed message stays invisible before its next try. */
   retryAfterSeconds: number;
+  /** A running message stays invisible this long and is renewed halfway, so a dead worker's messages come back. */
+  inFlightSeconds: number;
   /** Idle polling interval (the host's maxPollingInterval). */
   pollMs: number;
 }
 
 /**
- * The Functions host's queue trigger, as host.json configures it: receive a batch, run the
- * handler per message, delete on success, hide for retryAfterSeconds on failure, and after
- * maxDequeueCount failures move the message to the poison queue.
+ * The Functions host's queue trigger, as host.json configures it: fetch a batch, run the handler per
+ * message, fetch the next batch once only newBatchThreshold are still running, keep running messages
+ * invisible, delete on success, hide for retryAfterSeconds on failure, and after maxDequeueCount failures
+ * move the message to the poison queue.
  */
 export class QueueTrigger {
   private inFlight = 0;
+  private readonly running = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
 
@@ -41,6 +47,7 @@ export class QueueTrigger {
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.loop;
+    await Promise.allSettled([...this.running]);
   }
 
   /** Resolves when no message is running or waiting (visible or hidden) in the queue. */
@@ -59,9 +66,14 @@ export class QueueTrigger {
   private async run(): Promise<void> {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
+      if (this.inFlight > this.o.newBatchThreshold) {
+        // Wait for a running message to finish before fetching more.
+        await Promise.race([...this.running, delay(this.o.pollMs, undefined, { signal }).catch(() => undefined)]);
+        continue;
+      }
       let received = 0;
       try {
-        received = await this.pollOnce();
+        received = await this.fetch();
       } catch {
         // Storage went away (shutdown or a fault): wait and poll again, as the host does.
       }
@@ -69,35 +81,52 @@ export class QueueTrigger {
     }
   }
 
-  private async pollOnce(): Promise<number> {
+  private async fetch(): Promise<number> {
     const { receivedMessageItems: items } = await this.o.queue.receiveMessages({
       numberOfMessages: this.o.batchSize,
-      visibilityTimeout: 600,
+      visibilityTimeout: this.o.inFlightSeconds,
     });
-    this.inFlight += items.length;
-    await Promise.all(
-      items.map(async (item) => {
-        try {
-          await this.invoke(item.messageText, item.dequeueCount, item.messageId, item.insertedOn);
-          await this.o.queue.deleteMessage(item.messageId, item.popReceipt);
-        } catch (error) {
-          // As the host does, a failed invocation is logged with its cause.
-          this.o.logHandler(this.o.functionName, item.messageId)('error', `Executed '${this.o.functionName}' (Failed, attempt ${item.dequeueCount}): ${(error as Error).message}`, {
-            messageId: item.messageId,
-            dequeueCount: item.dequeueCount,
-          });
-          if (item.dequeueCount >= this.o.maxDequeueCount) {
-            await this.o.poison.sendMessage(item.messageText);
-            await this.o.queue.deleteMessage(item.messageId, item.popReceipt);
-          } else {
-            await this.o.queue.updateMessage(item.messageId, item.popReceipt, undefined, this.o.retryAfterSeconds);
-          }
-        } finally {
-          this.inFlight -= 1;
-        }
-      }),
-    );
+    for (const item of items) {
+      this.inFlight += 1;
+      const done = this.process(item).finally(() => {
+        this.inFlight -= 1;
+        this.running.delete(done);
+      });
+      this.running.add(done);
+    }
     return items.length;
+  }
+
+  private async process(item: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn: Date }): Promise<void> {
+    let popReceipt = item.popReceipt;
+    // Renew the invisibility while the invocation runs, as the host does.
+    const renewal = setInterval(() => {
+      void this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.inFlightSeconds)
+        .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
+        .catch(() => undefined);
+    }, Math.max(100, (this.o.inFlightSeconds * 1000) / 2));
+    try {
+      await this.invoke(item.messageText, item.dequeueCount, item.messageId, item.insertedOn);
+      clearInterval(renewal);
+      await this.o.queue.deleteMessage(item.messageId, popReceipt);
+    } catch (error) {
+      clearInterval(renewal);
+      // As the host does, a failed invocation is logged with its cause.
+      this.o.logHandler(this.o.functionName, item.messageId)('error', `Executed '${this.o.functionName}' (Failed, attempt ${item.dequeueCount}): ${(error as Error).message}`, {
+        messageId: item.messageId,
+        dequeueCount: item.dequeueCount,
+      });
+      try {
+        if (item.dequeueCount >= this.o.maxDequeueCount) {
+          await this.o.poison.sendMessage(item.messageText);
+          await this.o.queue.deleteMessage(item.messageId, popReceipt);
+        } else {
+          await this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.retryAfterSeconds);
+        }
+      } catch {
+        // The message comes back when its invisibility ends.
+      }
+    }
   }
 
   private async invoke(text: string, dequeueCount: number, id: string, insertedOn: Date): Promise<void> {

@@ -1,4 +1,6 @@
-import { buildServices, type Services } from '../shared/app';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { buildServices, type Environment, type Services } from '../shared/app';
 import { loadConfig, type Config } from '../shared/config';
 import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from './armStandIn';
 import { startAzurite, type RunningAzurite } from './azurite';
@@ -9,6 +11,32 @@ import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions
 import { localCa } from './tls';
 
 export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
+
+/** What differs on the local stack: its credential and CA, and fast polls, retries and leases. */
+export function localEnvironment(trustedCa: string, userAgentPrefix?: string): Environment {
+  return {
+    credential: localCredential,
+    trustedCa,
+    relaxVaultChallenge: true,
+    lroPollMs: 20,
+    retryDelayMs: 10,
+    jobRetry: { baseMs: 50, maxMs: 1_000, maxAttempts: 12 },
+    leaseTtlMs: 3_000,
+    settle: { reads: 4, delayMs: 25 },
+    ...(userAgentPrefix ? { userAgentPrefix } : {}),
+  };
+}
+
+/** The dev host's queue timings on the local stack: a failed message back after 1 s, a dead worker's after 3 s. */
+export const LOCAL_HOST_TIMINGS = { retryAfterSeconds: 1, inFlightSeconds: 3, pollMs: 50 } as const;
+
+/** A second instance of the app's queue worker in its own process, as Flex Consumption scales out; stop() kills it. */
+export interface WorkerProcess {
+  /** Prefix of its SDK calls' User-Agent. */
+  tag: string;
+  kill(): void;
+  exited: Promise<void>;
+}
 
 export interface LocalStackOptions {
   /** Dev host port; 0 (default) picks a free one. */
@@ -30,8 +58,10 @@ export interface LocalStack {
   vaults: KeyVaultStandIn[];
   /** A stand-in vault whose events go to the dev host's Event Grid webhook, as a system topic would. */
   addVault(options: Omit<KeyVaultStandInOptions, 'eventWebhook'>): Promise<KeyVaultStandIn>;
+  /** Starts another worker instance in its own process (for tests that stop one mid-job). */
+  spawnWorker(tag: string): Promise<WorkerProcess>;
   /** Waits until every event is delivered and every queued job has run. */
-  settle(): Promise<void>;
+  settle(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,22 +88,13 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       ...o.settings,
     };
     const config = loadConfig(appSettings);
-    const services = buildServices(config, {
-      credential: localCredential,
-      trustedCa: await localCa(),
-      relaxVaultChallenge: true,
-      lroPollMs: 20,
-      retryDelayMs: 10,
-      jobRetry: { baseMs: 50, maxMs: 1_000, maxAttempts: 12 },
-      leaseTtlMs: 3_000,
-      settle: { reads: 4, delayMs: 25 },
-    });
+    const ca = await localCa();
+    const services = buildServices(config, localEnvironment(ca));
     const host = await startDevHost({
       services,
       connectionString: azurite.connectionString,
       port: o.port ?? 0,
-      retryAfterSeconds: 1,
-      pollMs: 50,
+      ...LOCAL_HOST_TIMINGS,
       appSettings,
       ...(o.functionKey ? { functionKey: o.functionKey } : {}),
       ...(o.onLog ? { onLog: o.onLog } : {}),
@@ -93,9 +114,26 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
         vaults.push(vault);
         return vault;
       },
-      async settle() {
+      async spawnWorker(tag) {
+        const child = spawn(process.execPath, [join(__dirname, 'worker.js')], {
+          env: { ...process.env, CMK_APP_SETTINGS: JSON.stringify(appSettings), CMK_LOCAL_CA: ca, CMK_WORKER_TAG: tag },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        const kill = (): void => void child.kill('SIGKILL');
+        stops.push(async () => {
+          kill();
+          await exited;
+        });
+        await new Promise<void>((resolve, reject) => {
+          child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+          void exited.then(() => reject(new Error(`worker ${tag} exited before it was ready`)));
+        });
+        return { tag, kill, exited };
+      },
+      async settle(timeoutMs) {
         for (const v of vaults) await v.deliveriesSettled();
-        await host.whenIdle();
+        await host.whenIdle(timeoutMs);
       },
       stop,
     };

@@ -32,6 +32,8 @@ export interface Environment {
   trustedCa?: string;
   /** The local Key Vault stand-in is not on a *.vault.azure.net host. */
   relaxVaultChallenge?: boolean;
+  /** Prefixed to the SDKs' User-Agent (tells one local worker's calls from another's). */
+  userAgentPrefix?: string;
   /** Wait between operation polls (ARM sends no Retry-After for these; 5 s in Azure). */
   lroPollMs?: number;
   /** The SDKs' own retry delay. */
@@ -50,6 +52,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   const clock = env.clock ?? { now: () => new Date() };
   const pipeline = {
     ...(env.trustedCa ? { tlsOptions: { ca: env.trustedCa } } : {}),
+    ...(env.userAgentPrefix ? { userAgentOptions: { userAgentPrefix: env.userAgentPrefix } } : {}),
     ...(env.retryDelayMs !== undefined ? { retryOptions: { retryDelayInMs: env.retryDelayMs, maxRetryDelayInMs: env.retryDelayMs * 20 } } : {}),
   };
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };

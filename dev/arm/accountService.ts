@@ -75,6 +75,8 @@ export interface AccountServiceOptions {
 export class AccountService {
   readonly store = new ResourceStore();
   readonly patches: PatchRecord[] = [];
+  /** Every update that took effect, when it did: what "the account moved" means for a chaos run. */
+  readonly applied: Array<Omit<PatchRecord, 'status'>> = [];
   private readonly operations = new Map<string, AsyncOperation>();
   private readonly failNext = new Map<string, OperationError>();
   /** Account key -> time until which a finished account still reports Accepted. */
@@ -215,6 +217,11 @@ export class AccountService {
   private apply(key: string, patch: JsonObject): void {
     const account = this.store.get(key);
     if (!account) return;
+    const { keySource, keyVersion } = requested(patch);
+    this.applied.push({
+      accountId: String(account['id']), at: this.options.now().toISOString(),
+      ...(keySource ? { keySource } : {}), ...(keyVersion ? { keyVersion } : {}),
+    });
     const updated = applyAccountPatch(account, patch);
     setProvisioningState(updated, 'Succeeded');
     if (typeof updated['etag'] === 'string') updated['etag'] = accountEtag(this.options.now());
@@ -251,18 +258,27 @@ export class AccountService {
   }
 
   private recordPatch(id: string, request: Json | undefined, status: number): void {
-    const properties = isJsonObject(request) && isJsonObject(request['properties']) ? request['properties'] : undefined;
-    const encryption = properties && isJsonObject(properties['encryption']) ? properties['encryption'] : undefined;
-    const vault = encryption && isJsonObject(encryption['keyVaultProperties']) ? encryption['keyVaultProperties'] : undefined;
+    const { keySource, keyVersion } = requested(request);
     const stored = this.store.get(id);
     this.patches.push({
       accountId: typeof stored?.['id'] === 'string' ? stored['id'] : id,
       at: this.options.now().toISOString(),
       status,
-      ...(typeof encryption?.['keySource'] === 'string' ? { keySource: encryption['keySource'] } : {}),
-      ...(typeof vault?.['keyVersion'] === 'string' ? { keyVersion: vault['keyVersion'] } : {}),
+      ...(keySource ? { keySource } : {}),
+      ...(keyVersion ? { keyVersion } : {}),
     });
   }
+}
+
+/** The key source and version an update body asks for. */
+function requested(body: Json | undefined): { keySource?: string; keyVersion?: string } {
+  const properties = isJsonObject(body) && isJsonObject(body['properties']) ? body['properties'] : undefined;
+  const encryption = properties && isJsonObject(properties['encryption']) ? properties['encryption'] : undefined;
+  const vault = encryption && isJsonObject(encryption['keyVaultProperties']) ? encryption['keyVaultProperties'] : undefined;
+  return {
+    ...(typeof encryption?.['keySource'] === 'string' ? { keySource: encryption['keySource'] } : {}),
+    ...(typeof vault?.['keyVersion'] === 'string' ? { keyVersion: vault['keyVersion'] } : {}),
+  };
 }
 
 function setProvisioningState(account: JsonObject, state: string): void {

@@ -3,7 +3,7 @@ import type { KeyPolicy } from '../domain/keys';
 import { finalStatuses, type AccountState, type RotationRecord, type RotationStatus } from '../domain/model';
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
 import { DependencyError, toDependencyError } from '../errors';
-import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore } from '../ports';
+import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
 import { TELEMETRY } from '../telemetry';
 
 export interface RetryPolicy {
@@ -170,18 +170,17 @@ class AccountJobRun {
     if (!lease) return this.later('another job took the account lease first');
 
     const keeper = new LeaseKeeper(lease, this.deps, this.log);
-    let truth: ReadBack | undefined;
+    let verdict: UpdateVerdict | undefined;
     let trouble: DependencyError | undefined;
     try {
-      const verdict = await this.deps.accounts.updateEncryption(this.job.accountId, plan.change);
-      truth = await this.readBack(plan, verdict.status === 'succeeded' ? verdict.account : undefined);
-      if (verdict.status === 'failed' && truth.verdict !== 'applied') {
-        return await this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`, plan);
-      }
+      verdict = await this.deps.accounts.updateEncryption(this.job.accountId, plan.change);
     } catch (error) {
       trouble = toDependencyError(error, 'updating the account');
-      truth = await this.readBack(plan).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
     }
+    // The operation's own verdict: Failed means the change was not made (DESIGN §2 rule 6).
+    if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`, plan);
+    const first = verdict?.status === 'succeeded' ? verdict.account : undefined;
+    const truth = await this.readBack(plan, first).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
       const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
       const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified;

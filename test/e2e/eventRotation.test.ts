@@ -80,6 +80,20 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     assert.match(newest?.reason ?? '', /^stale-target/);
   });
 
+  it('one impossible event in a batch is ignored with a 2xx; the real one beside it is processed; nothing is poisoned', async () => {
+    const { ids } = await boundScenario(stack, vault, 'cmk-mixed', ['aoai-mixed']);
+    const { version: v2 } = await vault.createKey('cmk-mixed', { publish: false });
+    await vault.publish('KeyNewVersionCreated', 'cmk-mixed', v2);
+    const real = vault.events.at(-1)?.event as Record<string, any>;
+    const impossible = { ...real, id: 'impossible-1', data: { ...real.data, ObjectName: 'cmk_mixed!', Id: `${vault.vaultUri}keys/cmk_mixed!/${v2}` } };
+    const poisonBefore = (await stack.host.poisonMessages()).length;
+    assert.equal((await postEvents(stack, [impossible, real])).status, 202);
+    await stack.settle();
+    assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v2]);
+    assert.equal((await stack.host.poisonMessages()).length, poisonBefore);
+    assert.ok(stack.host.logs.some((l) => l.message === 'Rejected malformed Key Vault event' && /not a Key Vault key name/.test(String(l.fields.problem))));
+  });
+
   it('a secret event and a new version of a same-named key in another vault change nothing', async () => {
     const { ids } = await boundScenario(stack, vault, 'cmk-iso', ['aoai-iso']);
     const before = stack.arm.account(ids[0] ?? '');

@@ -73,6 +73,7 @@ describe('manual operations over HTTP through the dev host', () => {
     const job = await api(stack, 'GET', forced.json.jobs[0].location);
     assert.equal(job.json.status, 'succeeded');
     assert.match(job.json.reason, /forced downgrade/);
+    assert.deepEqual(Object.keys(job.json).filter((k) => k.startsWith('odata') || ['partitionKey', 'rowKey', 'etag', 'timestamp'].includes(k)), [], 'no storage metadata in the answer');
     assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v1]);
   });
 
@@ -145,6 +146,9 @@ describe('manual operations over HTTP through the dev host', () => {
       ['history without accountId', 'GET', '/api/rotations?limit=5', undefined, 400, 'invalid-request', 'accountId'],
       ['a limit out of range', 'GET', '/api/rotations?accountId=@id&limit=1000', undefined, 400, 'invalid-request', 'limit'],
       ['a continuation token that is not one', 'GET', '/api/rotations?accountId=@id&continuationToken=not-a-token', undefined, 400, 'invalid-request', 'continuationToken'],
+      ['a continuation token whose row key is not a string', 'GET', `/api/rotations?accountId=@id&continuationToken=${Buffer.from(JSON.stringify({ nextPartitionKey: 'p', nextRowKey: 7 })).toString('base64')}`, undefined, 400, 'invalid-request', 'continuationToken'],
+      ['an accountId of 600 characters', 'POST', '/api/rotations', { accountId: `/subscriptions/${'x'.repeat(600)}` }, 400, 'invalid-request', 'accountId'],
+      ['a reason of 600 characters', 'POST', '/api/rotations', { accountId: '@id', force: true, reason: 'r'.repeat(600) }, 400, 'invalid-request', 'reason'],
       ['switch and disable at once', 'POST', '/api/accounts/encryption', { accountId: '@id', keyName: 'x', keySource: 'Microsoft.CognitiveServices', confirm: 'aoai-4xx' }, 400, 'invalid-request', 'keyName'],
       ['an unusable key to switch to', 'POST', '/api/accounts/encryption', { accountId: '@id', keyName: 'no-such-key' }, 409, 'key-not-usable', 'keyName'],
     ];
@@ -159,6 +163,7 @@ describe('manual operations over HTTP through the dev host', () => {
         assert.equal(res.json.status, status);
         assert.ok(res.json.type && res.json.title && res.json.detail);
         if (field) assert.ok(res.json.errors?.some((e: any) => e.field === field), JSON.stringify(res.json));
+        assert.ok(JSON.stringify(res.json).length < 2_000, 'the answer does not echo an unbounded input');
         assert.equal(await snapshot([id()]), before);
       });
     }

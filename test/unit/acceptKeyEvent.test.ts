@@ -75,3 +75,44 @@ describe('acceptKeyEvent: one fan-out job per key event, nothing else', () => {
     await assert.rejects(acceptKeyEvent(event('KeyNewVersionCreated'), d, silentLogger()), /queue unavailable/);
   });
 });
+
+describe('events beyond what Key Vault can produce are ignored at the edge, never a job that fails later', () => {
+  const base = event('KeyNewVersionCreated');
+  const withData = (data: Record<string, unknown>) => ({ ...base, data: { ...base.data, ...data } });
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['a key name with characters Key Vault refuses', withData({ Id: `https://kv.vault.azure.net/keys/cmk_under/${VERSION}`, ObjectName: 'cmk_under' }), /not a Key Vault key name/],
+    ['a key name of 128 characters', withData({ Id: `https://kv.vault.azure.net/keys/${'k'.repeat(128)}/${VERSION}`, ObjectName: 'k'.repeat(128) }), /not a Key Vault key name/],
+    ['an id of 200 characters', { ...base, id: 'e'.repeat(200) }, /event id is 200 characters/],
+    ['a data.Id of 600 characters', withData({ Id: `https://${'v'.repeat(520)}.vault.azure.net/keys/cmk/${VERSION}` }), /data.Id is \d+ characters/],
+    ['a body of 70 KB', { ...base, padding: 'x'.repeat(70_000) }, /bytes; a Key Vault event is a few hundred/],
+    ['a data.Id with a query string', withData({ Id: `https://kv.vault.azure.net/keys/cmk/${VERSION}?x=1` }), /not a key id Key Vault issues/],
+  ];
+  for (const [what, raw, problem] of cases) {
+    it(`${what}: ignored with the reason, nothing queued`, async () => {
+      const d = deps();
+      const log = silentLogger();
+      const result = await acceptKeyEvent(raw, d, log);
+      assert.equal(result.outcome, 'invalid');
+      assert.match(result.outcome === 'invalid' ? result.problem : '', problem);
+      assert.equal(d.queue.jobs.length, 0);
+      assert.ok(log.lines.some((l) => l.level === 'warn'));
+    });
+  }
+
+  it('every event it accepts becomes a job the worker accepts (fields within the queue and Table limits)', async () => {
+    const { parseJob } = await import('../../shared/domain/jobs');
+    const d = deps();
+    for (const type of ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired']) {
+      const longest = { ...event(type), id: 'e'.repeat(128), data: { ...event(type).data, Id: `https://kv.vault.azure.net/keys/${'k'.repeat(127)}/${VERSION}`, ObjectName: 'k'.repeat(127) } };
+      assert.equal((await acceptKeyEvent(longest, d, silentLogger())).outcome, 'enqueued');
+    }
+    for (const { job } of d.queue.jobs) assert.equal(parseJob(JSON.parse(JSON.stringify(job))).ok, true, JSON.stringify(job));
+  });
+
+  it('a re-delivered event names the same fan-out job (and so the same rebind jobs)', async () => {
+    const d = deps();
+    await acceptKeyEvent(base, d, silentLogger());
+    await acceptKeyEvent(structuredClone(base), d, silentLogger());
+    assert.equal(new Set(d.queue.jobs.map((j) => j.job.jobId)).size, 1);
+  });
+});
