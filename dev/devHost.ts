@@ -53,10 +53,10 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
   const routes = compileRoutes(functions.http);
   const functionKey = o.functionKey ?? randomBytes(24).toString('base64url');
   const logs = new LogCollector(o.onLog);
-  const poison = queueClient({ connectionString: o.connectionString }, POISON_QUEUE);
+  const poison = await queueClient({ connectionString: o.connectionString }, POISON_QUEUE);
   const queueTrigger = new QueueTrigger({
     functionName: 'rotationWorker',
-    queue: queueClient({ connectionString: o.connectionString }, ROTATION_QUEUE),
+    queue: await queueClient({ connectionString: o.connectionString }, ROTATION_QUEUE),
     poison,
     handler: worker.handler as QueueHandler,
     logHandler: logs.handlerFor,

@@ -1,7 +1,7 @@
 import { app } from '@azure/functions';
-import { services } from '../shared/app';
 
 // Settings are validated when the app starts, not at the first event: a bad one fails start-up naming it.
-app.hook.appStart(() => {
-  services();
+// Only the settings are read here; the SDKs load when a function first needs them.
+app.hook.appStart(async () => {
+  (await import('../shared/app')).services();
 });

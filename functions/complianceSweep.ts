@@ -1,14 +1,9 @@
-import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { services } from '../shared/app';
-import { invocationLogger } from '../shared/logging';
-import { sweepOnce } from '../shared/usecases/sweep';
+import { app } from '@azure/functions';
 
-/** Timer (SWEEP_SCHEDULE): audits every CMK-bound account; a run that is past due still runs, once. */
-export async function complianceSweep(timer: Timer, context: InvocationContext): Promise<void> {
-  const s = services();
-  const log = invocationLogger(context);
-  if (timer.isPastDue) log.warn('Sweep is past due (the app was idle or restarting); running it now');
-  await sweepOnce(s.newId(), 'timer', s, log);
-}
-
-app.timer('complianceSweep', { schedule: '%SWEEP_SCHEDULE%', runOnStartup: false, useMonitor: true, handler: complianceSweep });
+// Timer (SWEEP_SCHEDULE): the compliance sweep; a run that is past due still runs, once.
+app.timer('complianceSweep', {
+  schedule: '%SWEEP_SCHEDULE%',
+  runOnStartup: false,
+  useMonitor: true,
+  handler: async (timer, context) => (await import('../shared/handlers/complianceSweep')).complianceSweep(timer, context),
+});

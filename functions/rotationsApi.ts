@@ -1,73 +1,14 @@
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { services } from '../shared/app';
-import type { RotationRecord } from '../shared/domain/model';
-import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate, withProblems } from '../shared/http/problem';
-import { encryptionRequest, historyQuery, jobIdParam, pinRequest, rotationRequest } from '../shared/http/schemas';
-import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../shared/usecases/manual';
+import { app, type HttpHandler } from '@azure/functions';
 
-// Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
+// Manual operations (DESIGN §6). Each route's code loads on its first request.
+type Route = 'createRotation' | 'listRotations' | 'getRotation' | 'releasePin' | 'changeEncryption';
+const route = (name: Route): HttpHandler => async (request, context) => {
+  const [{ withProblems }, handlers] = await Promise.all([import('../shared/http/problem'), import('../shared/handlers/rotations')]);
+  return withProblems(handlers[name])(request, context);
+};
 
-const deps = (): ManualDeps => services();
-
-function accepted(result: Result<QueuedJob[]>): HttpResponseInit {
-  if (!result.ok) return problemResponse(refusalProblem(result.refusal));
-  const jobs = result.value.map((j) => ({ ...j, location: `/api/rotations/${j.jobId}` }));
-  return { status: 202, headers: jobs[0] ? { Location: jobs[0].location } : {}, jsonBody: { jobs } };
-}
-
-export async function createRotation(request: HttpRequest): Promise<HttpResponseInit> {
-  const body = await readJsonBody(request);
-  const req = body.ok ? validate(rotationRequest, body.value) : body;
-  if (!req.ok) return problemResponse(req.problem);
-  if (req.value.dryRun) {
-    const plan = await planRotation(req.value, deps());
-    return plan.ok ? { status: 200, jsonBody: { dryRun: true, plan: plan.value } } : problemResponse(refusalProblem(plan.refusal));
-  }
-  return accepted(await requestRotation(req.value, actorOf(request, services().config), deps()));
-}
-
-export async function changeEncryption(request: HttpRequest): Promise<HttpResponseInit> {
-  const body = await readJsonBody(request);
-  const req = body.ok ? validate(encryptionRequest, body.value) : body;
-  if (!req.ok) return problemResponse(req.problem);
-  const result = await requestEncryptionChange(req.value, actorOf(request, services().config), deps());
-  return accepted(result.ok ? { ok: true, value: [result.value] } : result);
-}
-
-export async function getRotation(request: HttpRequest): Promise<HttpResponseInit> {
-  const params = validate(jobIdParam, { jobId: request.params.jobId });
-  if (!params.ok) return problemResponse(params.problem);
-  const rows = await services().ledger.job(params.value.jobId);
-  if (!rows.length) return problemResponse(refusalProblem({ code: 'job-not-found', detail: `No job ${params.value.jobId}` }));
-  return { status: 200, jsonBody: rows.length === 1 ? jobView(rows[0] as RotationRecord) : { jobId: params.value.jobId, accounts: rows.map(jobView) } };
-}
-
-export async function listRotations(request: HttpRequest): Promise<HttpResponseInit> {
-  const query = validate(historyQuery, apiQuery(request));
-  if (!query.ok) return problemResponse(query.problem);
-  const page = await services().ledger.historyPage(query.value.accountId, query.value.limit, query.value.continuationToken);
-  return { status: 200, jsonBody: { rotations: page.rows.map(jobView), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) } };
-}
-
-/** DELETE /api/accounts/pin: a person releases the account to events and sweeps again (§2a). */
-export async function releasePin(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const body = await readJsonBody(request);
-  const req = body.ok ? validate(pinRequest, body.value) : body;
-  if (!req.ok) return problemResponse(req.problem);
-  const released = await services().pins.release(req.value.accountId);
-  if (!released) return problemResponse(refusalProblem({ code: 'pin-not-found', detail: `${req.value.accountId} is not pinned`, field: 'accountId' }));
-  context.log('Pin released', { accountId: released.accountId, keyVersion: released.keyVersion, pinnedBy: released.actor, releasedBy: actorOf(request, services().config) });
-  return { status: 200, jsonBody: { released } };
-}
-
-/** A ledger row as the API shows it: `attempts` is how many times the job has run. */
-function jobView(row: RotationRecord) {
-  const { attempt, ...rest } = row;
-  return { ...rest, attempts: attempt };
-}
-
-app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: withProblems(createRotation) });
-app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: withProblems(listRotations) });
-app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: withProblems(getRotation) });
-app.http('accountsPinDelete', { route: 'accounts/pin', methods: ['DELETE'], authLevel: 'function', handler: withProblems(releasePin) });
-app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: withProblems(changeEncryption) });
+app.http('rotationsCreate', { route: 'rotations', methods: ['POST'], authLevel: 'function', handler: route('createRotation') });
+app.http('rotationsList', { route: 'rotations', methods: ['GET'], authLevel: 'function', handler: route('listRotations') });
+app.http('rotationsGet', { route: 'rotations/{jobId}', methods: ['GET'], authLevel: 'function', handler: route('getRotation') });
+app.http('accountsPinDelete', { route: 'accounts/pin', methods: ['DELETE'], authLevel: 'function', handler: route('releasePin') });
+app.http('accountsEncryption', { route: 'accounts/encryption', methods: ['POST'], authLevel: 'function', handler: route('changeEncryption') });

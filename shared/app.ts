@@ -1,8 +1,9 @@
-import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import { CognitiveServicesAccountStore } from './adapters/cognitiveServices';
 import { KeyVaultKeyStore } from './adapters/keyVault';
-import { queueClient, ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
+import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
+import { sdk } from './adapters/sdk';
 import { TableBindingIndex } from './adapters/tables/bindings';
 import { TableLedger } from './adapters/tables/ledger';
 import { TablePinStore } from './adapters/tables/pins';
@@ -48,7 +49,7 @@ export interface Environment {
 }
 
 export function buildServices(config: Config, env: Environment = {}): Services {
-  const credential = env.credential ?? new DefaultAzureCredential();
+  const credential = env.credential ?? lazyDefaultCredential();
   const clock = env.clock ?? { now: () => new Date() };
   const pipeline = {
     ...(env.trustedCa ? { tlsOptions: { ca: env.trustedCa } } : {}),
@@ -85,7 +86,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     journal: ledger,
     pins: new TablePinStore(storage),
     bindings: new TableBindingIndex(storage),
-    queue: new StorageJobQueue(queueClient(storageTarget, ROTATION_QUEUE)),
+    queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
     clock,
     newId: randomUUID,
     policy,
@@ -98,6 +99,17 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     retry: env.jobRetry ?? { baseMs: 5_000, maxMs: 5 * 60_000, maxAttempts: 12 },
     settle: env.settle ?? { reads: 4, delayMs: 2_000 },
     sleep: (ms) => sleep(ms),
+  };
+}
+
+/** DefaultAzureCredential, with @azure/identity loaded at the first token request rather than at start-up. */
+function lazyDefaultCredential(): TokenCredential {
+  let credential: Promise<TokenCredential> | undefined;
+  return {
+    async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+      credential ??= sdk.identity().then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
+      return (await credential).getToken(scopes, options);
+    },
   };
 }
 

@@ -5,8 +5,11 @@ export type SweepMode = 'report' | 'enforce';
 export type NearExpiryAction = 'rotate' | 'bind-newer' | 'notify';
 
 export interface Config {
-  /** Connection string (local) or storage account name (identity-based, `AzureWebJobsStorage__accountName`). */
-  storage: { connectionString: string } | { accountName: string };
+  /**
+   * Connection string (local), or identity-based: the table and queue endpoints from
+   * `AzureWebJobsStorage__tableServiceUri` / `__queueServiceUri` (any cloud), else from `__accountName` (public cloud).
+   */
+  storage: { connectionString: string } | { tableServiceUri: string; queueServiceUri: string };
   subscriptionIds: string[];
   armEndpoint: string;
   keyVaultHostSuffixes: string[];
@@ -79,8 +82,17 @@ export function loadConfig(env: Env = process.env): Config {
 
   const connectionString = env.AzureWebJobsStorage?.trim();
   const accountName = env.AzureWebJobsStorage__accountName?.trim();
-  if (!connectionString && !accountName) {
-    problems.push('AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName is required');
+  const endpoint = (service: 'table' | 'queue'): string => {
+    const name = `AzureWebJobsStorage__${service}ServiceUri`;
+    const given = env[name]?.trim();
+    if (given && !/^https:\/\/[^/\s]+\/?$/i.test(given)) problems.push(`${name} must be an https:// endpoint (got "${given}")`);
+    return (given || `https://${accountName ?? ''}.${service}.core.windows.net`).replace(/\/$/, '');
+  };
+  const tableServiceUri = endpoint('table');
+  const queueServiceUri = endpoint('queue');
+  const hasEndpoints = !!(env.AzureWebJobsStorage__tableServiceUri?.trim() && env.AzureWebJobsStorage__queueServiceUri?.trim());
+  if (!connectionString && !accountName && !hasEndpoints) {
+    problems.push('AzureWebJobsStorage (connection string), AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri is required');
   }
 
   const subscriptionIds = list('SUBSCRIPTION_IDS');
@@ -109,7 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const config: Config = {
-    storage: connectionString ? { connectionString } : { accountName: accountName ?? '' },
+    storage: connectionString ? { connectionString } : { tableServiceUri, queueServiceUri },
     subscriptionIds,
     armEndpoint: armEndpoint.replace(/\/$/, ''),
     keyVaultHostSuffixes,

@@ -1,11 +1,12 @@
-import { CognitiveServicesManagementClient, type Account, type CognitiveServicesManagementClientOptionalParams } from '@azure/arm-cognitiveservices';
-import { createHttpHeaders, createPipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import type { Account, CognitiveServicesManagementClient, CognitiveServicesManagementClientOptionalParams } from '@azure/arm-cognitiveservices';
+import type { PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAccountId } from '../domain/accounts';
 import type { AccountState, KeySource } from '../domain/model';
 import { classify, DependencyError, retryAfter, toDependencyError } from '../errors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
+import { sdk } from './sdk';
 
 export interface CognitiveServicesOptions {
   credential: TokenCredential;
@@ -28,7 +29,7 @@ const FAILED = new Set(['failed', 'canceled', 'cancelled']);
  * 5xx on the final GET), which is not the operation's verdict (DESIGN §9).
  */
 export class CognitiveServicesAccountStore implements AccountStore {
-  private readonly clients = new Map<string, CognitiveServicesManagementClient>();
+  private readonly clients = new Map<string, Promise<CognitiveServicesManagementClient>>();
   private readonly origin: string;
 
   constructor(private readonly options: CognitiveServicesOptions) {
@@ -37,7 +38,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
 
   async *listAccounts(subscriptionId: string): AsyncIterable<AccountState> {
     try {
-      for await (const account of this.client(subscriptionId).accounts.list()) {
+      for await (const account of (await this.client(subscriptionId)).accounts.list()) {
         const state = toAccountState(account);
         if (state) yield state;
       }
@@ -49,7 +50,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
   async getAccount(accountId: string): Promise<AccountState | undefined> {
     const ref = requireRef(accountId);
     try {
-      return toAccountState(await this.client(ref.subscriptionId).accounts.get(ref.resourceGroup, ref.name));
+      return toAccountState(await (await this.client(ref.subscriptionId)).accounts.get(ref.resourceGroup, ref.name));
     } catch (error) {
       const e = toDependencyError(error, `reading account ${ref.name}`, 'arm');
       if (e.statusCode === 404) return undefined;
@@ -59,7 +60,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
 
   async updateEncryption(accountId: string, change: EncryptionChange): Promise<UpdateVerdict> {
     const ref = requireRef(accountId);
-    const client = this.client(ref.subscriptionId);
+    const client = await this.client(ref.subscriptionId);
     const what = `updating encryption of account ${ref.name}`;
     const url = `${this.origin}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}`
       + `/providers/Microsoft.CognitiveServices/accounts/${encodeURIComponent(ref.name)}?api-version=${client.apiVersion}`;
@@ -132,6 +133,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
     }
     let response: PipelineResponse;
     try {
+      const { createHttpHeaders, createPipelineRequest } = await sdk.pipeline();
       response = await client.sendRequest(createPipelineRequest({
         url, method,
         headers: createHttpHeaders(body ? { 'content-type': 'application/json' } : {}),
@@ -150,14 +152,15 @@ export class CognitiveServicesAccountStore implements AccountStore {
     });
   }
 
-  private client(subscriptionId: string): CognitiveServicesManagementClient {
+  private client(subscriptionId: string): Promise<CognitiveServicesManagementClient> {
     let client = this.clients.get(subscriptionId);
     if (!client) {
-      client = new CognitiveServicesManagementClient(this.options.credential, subscriptionId, {
-        ...this.options.clientOptions,
-        endpoint: this.options.endpoint,
-        credentialScopes: [`${this.origin}/.default`],
-      });
+      client = sdk.cognitiveServices().then(({ CognitiveServicesManagementClient }) =>
+        new CognitiveServicesManagementClient(this.options.credential, subscriptionId, {
+          ...this.options.clientOptions,
+          endpoint: this.options.endpoint,
+          credentialScopes: [`${this.origin}/.default`],
+        }));
       this.clients.set(subscriptionId, client);
     }
     return client;

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
-import { KeyClient, type KeyClientOptions, type KeyProperties, type KeyVaultKey } from '@azure/keyvault-keys';
+import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@azure/keyvault-keys';
+import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
 import { toDependencyError, VaultNotAllowedError } from '../errors';
 import type { KeyStore } from '../ports';
@@ -13,7 +14,7 @@ export interface KeyVaultOptions {
 
 /** KeyStore over @azure/keyvault-keys: one KeyClient per vault, reused. */
 export class KeyVaultKeyStore implements KeyStore {
-  private readonly clients = new Map<string, KeyClient>();
+  private readonly clients = new Map<string, Promise<KeyClient>>();
   /** Creation times never change: read once per process, for rule 3 across every account bound to a version. */
   private readonly created = new Map<string, Date>();
 
@@ -38,7 +39,7 @@ export class KeyVaultKeyStore implements KeyStore {
   }
 
   async getKeyVersion(vaultUri: string, keyName: string, version?: string): Promise<KeyVersionInfo | undefined> {
-    const client = this.client(vaultUri);
+    const client = await this.client(vaultUri);
     try {
       const key = await client.getKey(keyName, version ? { version } : {});
       const info = toKeyVersionInfo(vaultUri, key);
@@ -56,7 +57,7 @@ export class KeyVaultKeyStore implements KeyStore {
   }
 
   async listVersions(vaultUri: string, keyName: string): Promise<KeyVersionInfo[]> {
-    const client = this.client(vaultUri);
+    const client = await this.client(vaultUri);
     const versions: KeyVersionInfo[] = [];
     try {
       for await (const properties of client.listPropertiesOfKeyVersions(keyName)) {
@@ -72,18 +73,19 @@ export class KeyVaultKeyStore implements KeyStore {
 
   async rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo> {
     try {
-      return toKeyVersionInfo(vaultUri, await this.client(vaultUri).rotateKey(keyName));
+      return toKeyVersionInfo(vaultUri, await (await this.client(vaultUri)).rotateKey(keyName));
     } catch (error) {
       throw toDependencyError(error, `rotating key ${keyName}`, 'key-vault');
     }
   }
 
-  private client(vaultUri: string): KeyClient {
+  /** Refuses a vault outside the allow-list before anything is sent (the check is synchronous, so it throws at once). */
+  private client(vaultUri: string): Promise<KeyClient> {
     if (!this.isAllowedVault(vaultUri)) throw new VaultNotAllowedError(vaultUri);
     const base = new URL(vaultUri).origin + '/';
     let client = this.clients.get(base);
     if (!client) {
-      client = new KeyClient(base, this.options.credential, this.options.clientOptions);
+      client = sdk.keys().then(({ KeyClient }) => new KeyClient(base, this.options.credential, this.options.clientOptions));
       this.clients.set(base, client);
     }
     return client;

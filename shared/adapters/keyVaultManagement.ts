@@ -1,9 +1,10 @@
-import { KeyVaultManagementClient, type KeyVaultManagementClientOptionalParams, type Vault } from '@azure/arm-keyvault';
+import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/findings';
 import { vaultHost } from '../domain/keys';
 import { toDependencyError } from '../errors';
 import type { VaultDirectory } from '../ports';
+import { sdk } from './sdk';
 
 export interface KeyVaultManagementOptions {
   credential: TokenCredential;
@@ -18,7 +19,7 @@ export interface KeyVaultManagementOptions {
  * by its vaultUri host. The listing lives as long as this instance: build one per sweep, or clear().
  */
 export class KeyVaultManagementDirectory implements VaultDirectory {
-  private readonly clients = new Map<string, KeyVaultManagementClient>();
+  private readonly clients = new Map<string, Promise<KeyVaultManagementClient>>();
   private readonly listings = new Map<string, Promise<Map<string, VaultInfo>>>();
 
   constructor(private readonly options: KeyVaultManagementOptions) {}
@@ -58,26 +59,27 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
   private async list(subscriptionId: string): Promise<Map<string, VaultInfo>> {
     const byHost = new Map<string, VaultInfo>();
     try {
-      for await (const vault of this.client(subscriptionId).vaults.listBySubscription()) {
+      for await (const vault of (await this.client(subscriptionId)).vaults.listBySubscription()) {
         const info = toVaultInfo(vault);
         if (info) byHost.set(vaultHost(info.vaultUri), info);
       }
     } catch (error) {
-      throw toDependencyError(error, `listing key vaults in subscription ${subscriptionId}`);
+      throw toDependencyError(error, `listing key vaults in subscription ${subscriptionId}`, 'arm');
     }
     return byHost;
   }
 
-  private client(subscriptionId: string): KeyVaultManagementClient {
+  private client(subscriptionId: string): Promise<KeyVaultManagementClient> {
     let client = this.clients.get(subscriptionId);
     if (!client) {
       const endpoint = this.options.endpoint.replace(/\/$/, '');
-      client = new KeyVaultManagementClient(this.options.credential, subscriptionId, {
-        ...this.options.clientOptions,
-        endpoint,
-        // This generation of the SDK takes its token scopes from `credentials`, not `credentialScopes`.
-        credentials: { ...this.options.clientOptions?.credentials, scopes: [`${endpoint}/.default`] },
-      });
+      client = sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
+        new KeyVaultManagementClient(this.options.credential, subscriptionId, {
+          ...this.options.clientOptions,
+          endpoint,
+          // This generation of the SDK takes its token scopes from `credentials`, not `credentialScopes`.
+          credentials: { ...this.options.clientOptions?.credentials, scopes: [`${endpoint}/.default`] },
+        }));
       this.clients.set(subscriptionId, client);
     }
     return client;

@@ -1,19 +1,22 @@
 import type { TokenCredential } from '@azure/identity';
-import { QueueClient, type StoragePipelineOptions } from '@azure/storage-queue';
+import type { QueueClient, StoragePipelineOptions } from '@azure/storage-queue';
 import type { RotationJob } from '../domain/jobs';
 import { toDependencyError } from '../errors';
 import type { JobQueue } from '../ports';
+import { sdk } from './sdk';
 
 export const ROTATION_QUEUE = 'rotation-jobs';
 /** The Functions host moves a message here after maxDequeueCount failed attempts. */
 export const POISON_QUEUE = `${ROTATION_QUEUE}-poison`;
 
-export type QueueTarget = { connectionString: string } | { accountName: string; credential: TokenCredential };
+/** A connection string (local), or the account's queue endpoint with the app's identity (Azure, any cloud). */
+export type QueueTarget = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
 
-export function queueClient(target: QueueTarget, name: string, options: StoragePipelineOptions = {}): QueueClient {
+export async function queueClient(target: QueueTarget, name: string, options: StoragePipelineOptions = {}): Promise<QueueClient> {
+  const { QueueClient } = await sdk.queues();
   return 'connectionString' in target
     ? new QueueClient(target.connectionString, name, options)
-    : new QueueClient(`https://${target.accountName}.queue.core.windows.net/${name}`, target.credential, options);
+    : new QueueClient(`${target.queueServiceUri.replace(/\/$/, '')}/${name}`, target.credential, options);
 }
 
 /** Base64 JSON, the Functions host's default queue message encoding. */
@@ -21,21 +24,27 @@ export function encodeJob(job: RotationJob): string {
   return Buffer.from(JSON.stringify(job), 'utf8').toString('base64');
 }
 
-/** JobQueue over @azure/storage-queue; the queue is created once per process. */
+/** JobQueue over @azure/storage-queue; the client is made and the queue created once per process, on first use. */
 export class StorageJobQueue implements JobQueue {
-  private ready: Promise<unknown> | undefined;
+  private ready: Promise<QueueClient> | undefined;
 
-  constructor(private readonly client: QueueClient) {}
+  constructor(
+    private readonly target: QueueTarget,
+    private readonly name: string = ROTATION_QUEUE,
+  ) {}
 
   async enqueue(job: RotationJob, options: { delaySeconds?: number } = {}): Promise<void> {
-    this.ready ??= this.client.createIfNotExists().catch((error: unknown) => {
+    this.ready ??= queueClient(this.target, this.name).then(async (client) => {
+      await client.createIfNotExists();
+      return client;
+    }).catch((error: unknown) => {
       this.ready = undefined;
       throw error;
     });
     try {
-      await this.ready;
+      const client = await this.ready;
       // A queue message holds at most 64 KB; the job's fields are bounded by its schema well inside that.
-      await this.client.sendMessage(encodeJob(job), options.delaySeconds ? { visibilityTimeout: Math.min(options.delaySeconds, 7 * 86_400) } : {});
+      await client.sendMessage(encodeJob(job), options.delaySeconds ? { visibilityTimeout: Math.min(options.delaySeconds, 7 * 86_400) } : {});
     } catch (error) {
       throw toDependencyError(error, `queueing job ${job.jobId}`, 'storage');
     }

@@ -1,59 +1,13 @@
-import { z } from 'zod';
+import type * as Zod from 'zod';
 import { parseAccountId } from '../domain/accounts';
+import { SEVERITIES } from '../domain/findings';
+import { lazy, zod } from '../lazy';
 
 // Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
 
-// Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
-const accountId = z.string().max(512, 'must be at most 512 characters')
-  .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
-const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
-const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
-const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
-
-export const rotationRequest = z
-  .strictObject({
-    accountId: accountId.optional(),
-    vaultUri: vaultUri.optional(),
-    keyName: keyName.optional(),
-    keyVersion: keyVersion.optional(),
-    rotateKey: z.boolean().optional(),
-    dryRun: z.boolean().optional(),
-    force: z.boolean().optional(),
-    /** Why a person forces a version (kept with the pin), e.g. "v7 breaks fine-tuning". */
-    reason: z.string().max(500, 'must be at most 500 characters').optional(),
-  })
-  .superRefine((v, ctx) => {
-    const byKey = v.vaultUri !== undefined || v.keyName !== undefined;
-    if (v.accountId !== undefined && byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'give accountId, or vaultUri and keyName, not both' });
-    if (v.accountId === undefined && !byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'is required (or vaultUri and keyName)' });
-    if (byKey && v.vaultUri === undefined) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'is required with keyName' });
-    if (byKey && v.keyName === undefined) ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'is required with vaultUri' });
-    if (v.rotateKey && v.keyVersion) ctx.addIssue({ code: 'custom', path: ['keyVersion'], message: 'cannot be given with rotateKey (the new version is the target)' });
-  });
-export type RotationRequest = z.infer<typeof rotationRequest>;
-
-export const encryptionRequest = z
-  .strictObject({
-    accountId,
-    keyName: keyName.optional(),
-    vaultUri: vaultUri.optional(),
-    keySource: z.literal('Microsoft.CognitiveServices', { error: 'can only be Microsoft.CognitiveServices (to disable CMK)' }).optional(),
-    confirm: z.string().max(64).optional(),
-  })
-  .superRefine((v, ctx) => {
-    if ((v.keyName === undefined) === (v.keySource === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'give keyName (switch key) or keySource (disable CMK), exactly one' });
-    }
-    if (v.keySource && v.confirm !== parseAccountId(v.accountId)?.name) {
-      ctx.addIssue({ code: 'custom', path: ['confirm'], message: "must be the account's exact name to disable customer-managed keys" });
-    }
-    if (v.keySource && v.vaultUri) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'does not apply when disabling CMK' });
-  });
-export type EncryptionRequest = z.infer<typeof encryptionRequest>;
-
-/** A token this API handed out: Table Storage's base64 JSON with the (opaque, service-encoded) next partition and row keys. */
 const CONTINUATION_KEY = /^[\w!+/=.~:-]{1,1024}$/;
 
+/** A token this API handed out: Table Storage's base64 JSON with the (opaque, service-encoded) next partition and row keys. */
 function isContinuationToken(token: string): boolean {
   if (token.length > 2048) return false;
   try {
@@ -66,12 +20,68 @@ function isContinuationToken(token: string): boolean {
   }
 }
 
-export const historyQuery = z.strictObject({
-  accountId,
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  continuationToken: z.string().refine(isContinuationToken, 'is not a continuation token from a previous page').optional(),
-});
+/** Request bodies and queries of the HTTP API, built with zod on first use (see shared/lazy.ts). */
+function buildSchemas({ z }: typeof Zod) {
+  // Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
+  const accountId = z.string().max(512, 'must be at most 512 characters')
+    .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
+  const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
+  const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
+  const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
 
-export const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });
+  const rotationRequest = z
+    .strictObject({
+      accountId: accountId.optional(),
+      vaultUri: vaultUri.optional(),
+      keyName: keyName.optional(),
+      keyVersion: keyVersion.optional(),
+      rotateKey: z.boolean().optional(),
+      dryRun: z.boolean().optional(),
+      force: z.boolean().optional(),
+      /** Why a person forces a version (kept with the pin), e.g. "v7 breaks fine-tuning". */
+      reason: z.string().max(500, 'must be at most 500 characters').optional(),
+    })
+    .superRefine((v, ctx) => {
+      const byKey = v.vaultUri !== undefined || v.keyName !== undefined;
+      if (v.accountId !== undefined && byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'give accountId, or vaultUri and keyName, not both' });
+      if (v.accountId === undefined && !byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'is required (or vaultUri and keyName)' });
+      if (byKey && v.vaultUri === undefined) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'is required with keyName' });
+      if (byKey && v.keyName === undefined) ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'is required with vaultUri' });
+      if (v.rotateKey && v.keyVersion) ctx.addIssue({ code: 'custom', path: ['keyVersion'], message: 'cannot be given with rotateKey (the new version is the target)' });
+    });
 
-export const pinRequest = z.strictObject({ accountId });
+  const encryptionRequest = z
+    .strictObject({
+      accountId,
+      keyName: keyName.optional(),
+      vaultUri: vaultUri.optional(),
+      keySource: z.literal('Microsoft.CognitiveServices', { error: 'can only be Microsoft.CognitiveServices (to disable CMK)' }).optional(),
+      confirm: z.string().max(64).optional(),
+    })
+    .superRefine((v, ctx) => {
+      if ((v.keyName === undefined) === (v.keySource === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'give keyName (switch key) or keySource (disable CMK), exactly one' });
+      }
+      if (v.keySource && v.confirm !== parseAccountId(v.accountId)?.name) {
+        ctx.addIssue({ code: 'custom', path: ['confirm'], message: "must be the account's exact name to disable customer-managed keys" });
+      }
+      if (v.keySource && v.vaultUri) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'does not apply when disabling CMK' });
+    });
+
+  const historyQuery = z.strictObject({
+    accountId,
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    continuationToken: z.string().refine(isContinuationToken, 'is not a continuation token from a previous page').optional(),
+  });
+
+  const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });
+
+  const pinRequest = z.strictObject({ accountId });
+  const complianceQuery = z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]]).optional() });
+  return { rotationRequest, encryptionRequest, historyQuery, jobIdParam, pinRequest, complianceQuery };
+}
+
+export const httpSchemas = lazy(() => buildSchemas(zod()));
+type Schemas = ReturnType<typeof buildSchemas>;
+export type RotationRequest = Zod.infer<Schemas['rotationRequest']>;
+export type EncryptionRequest = Zod.infer<Schemas['encryptionRequest']>;

@@ -102,8 +102,8 @@ describe('storage adapters against Azurite', () => {
   });
 
   it('queue: jobs go out as base64 JSON, and a delay hides them', async () => {
-    const client = queueClient({ connectionString: azurite.connectionString }, 'adapter-test');
-    const queue = new StorageJobQueue(client);
+    const client = await queueClient({ connectionString: azurite.connectionString }, 'adapter-test');
+    const queue = new StorageJobQueue({ connectionString: azurite.connectionString }, 'adapter-test');
     const job: RebindJob = {
       kind: 'rebind', jobId: 'job-queue-1', trigger: 'event', createdAt: '2026-06-01T00:00:00.000Z', vaultUri: 'https://kv.vault.azure.net/',
       keyName: 'cmk', accountId: accountId('q1'), force: false, priorAttempts: 0,

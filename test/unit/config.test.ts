@@ -31,7 +31,15 @@ describe('config', () => {
   });
   it('takes identity-based storage by account name', () => {
     const c = loadConfig({ AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS });
-    assert.deepEqual(c.storage, { accountName: 'stcmk' });
+    assert.deepEqual(c.storage, { tableServiceUri: 'https://stcmk.table.core.windows.net', queueServiceUri: 'https://stcmk.queue.core.windows.net' });
+  });
+  it('takes the storage endpoints from settings, so sovereign clouds work', () => {
+    const c = loadConfig({
+      AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS,
+      AzureWebJobsStorage__tableServiceUri: 'https://stcmk.table.core.usgovcloudapi.net/', AzureWebJobsStorage__queueServiceUri: 'https://stcmk.queue.core.usgovcloudapi.net',
+    });
+    assert.deepEqual(c.storage, { tableServiceUri: 'https://stcmk.table.core.usgovcloudapi.net', queueServiceUri: 'https://stcmk.queue.core.usgovcloudapi.net' });
+    assert.ok(problems({ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'http://plain.example' }).some((p) => /AzureWebJobsStorage__tableServiceUri must be an https/.test(p)));
   });
   it('reads lists separated by commas, semicolons or spaces', () => {
     const c = loadConfig({ ...valid, SUBSCRIPTION_IDS: `${valid.SUBSCRIPTION_IDS}; 22222222-2222-3333-4444-555555555555`, ALLOWED_KEY_SIZES: '2048, 3072' });

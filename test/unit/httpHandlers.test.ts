@@ -4,7 +4,7 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import { withProblems } from '../../shared/http/problem';
 import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
-import { changeEncryption, createRotation, getRotation, listRotations } from '../../functions/rotationsApi';
+import { changeEncryption, createRotation, getRotation, listRotations } from '../../shared/handlers/rotations';
 import { services, useServices, type Services } from '../../shared/app';
 import { accountId, boundAccount, FakeKeyStore, hex, keyVersion, MemoryBindings, rebindDeps, SUB, VAULT } from '../support/fakes';
 

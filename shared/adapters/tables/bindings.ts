@@ -1,8 +1,7 @@
-import { odata } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import { vaultHost } from '../../domain/keys';
 import type { BindingIndex, BoundAccount } from '../../ports';
-import { TABLES, type TableStorage } from './storage';
+import { TABLES, type TableStorage, odata } from './storage';
 
 /** The Bindings index: key (vault host~key name) -> accounts bound to it, refreshed by discovery. */
 export class TableBindingIndex implements BindingIndex {
@@ -17,14 +16,14 @@ export class TableBindingIndex implements BindingIndex {
       keep.add(rowKey);
       await table.upsertEntity({ partitionKey, rowKey, ...account }, 'Replace');
     }
-    for await (const e of table.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select: ['RowKey'] } })) {
+    for await (const e of table.listEntities({ queryOptions: { filter: await odata`PartitionKey eq ${partitionKey}`, select: ['RowKey'] } })) {
       if (e.rowKey && !keep.has(e.rowKey)) await table.deleteEntity(partitionKey, e.rowKey);
     }
   }
 
   async list(vaultUri: string, keyName: string): Promise<BoundAccount[]> {
     const table = await this.storage.table(TABLES.bindings);
-    const filter = odata`PartitionKey eq ${bindingPartition(vaultUri, keyName)}`;
+    const filter = await odata`PartitionKey eq ${bindingPartition(vaultUri, keyName)}`;
     const accounts: BoundAccount[] = [];
     for await (const e of table.listEntities<BoundAccount>({ queryOptions: { filter } })) {
       accounts.push({ accountId: e.accountId, keyVersion: e.keyVersion });

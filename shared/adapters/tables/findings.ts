@@ -1,10 +1,10 @@
-import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
+import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import {
   FINDING_CODES, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity, type SweepSummary,
 } from '../../domain/findings';
 import type { Clock, FindingStore, SweepStore } from '../../ports';
-import { claimRow, expect, TABLES, type TableStorage } from './storage';
+import { TABLES, type TableStorage, claimRow, expect, odata } from './storage';
 
 interface FindingEntity {
   accountId: string;
@@ -42,8 +42,8 @@ export class TableFindingStore implements FindingStore {
   async list(options: { severity?: Severity; accountId?: string } = {}): Promise<FindingRecord[]> {
     const table = await this.storage.table(TABLES.findings);
     const clauses: string[] = [];
-    if (options.accountId) clauses.push(odata`PartitionKey eq ${accountKey(options.accountId)}`);
-    if (options.severity) clauses.push(odata`severity eq ${options.severity}`);
+    if (options.accountId) clauses.push(await odata`PartitionKey eq ${accountKey(options.accountId)}`);
+    if (options.severity) clauses.push(await odata`severity eq ${options.severity}`);
     const queryOptions = clauses.length > 0 ? { filter: clauses.join(' and ') } : {};
     const records: FindingRecord[] = [];
     for await (const e of table.listEntities<FindingEntity>({ queryOptions })) {
@@ -86,7 +86,7 @@ function upserts(accountId: string, findings: Finding[], sweepId: string, observ
 
 async function rowKeys(table: TableClient, partitionKey: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const e of table.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${partitionKey}`, select: ['RowKey'] } })) {
+  for await (const e of table.listEntities({ queryOptions: { filter: await odata`PartitionKey eq ${partitionKey}`, select: ['RowKey'] } })) {
     if (e.rowKey) keys.push(e.rowKey);
   }
   return keys;
@@ -151,11 +151,11 @@ export class TableSweepStore implements SweepStore {
   }
 
   async latest(): Promise<SweepSummary | undefined> {
-    return this.first(odata`PartitionKey eq ${SWEEP_PARTITION}`);
+    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION}`);
   }
 
   async get(sweepId: string): Promise<SweepSummary | undefined> {
-    return this.first(odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
+    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
   }
 
   private async first(filter: string): Promise<SweepSummary | undefined> {

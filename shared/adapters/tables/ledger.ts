@@ -1,8 +1,8 @@
-import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
 import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
-import { expect, plain, statusOf, storage, TABLES, type TableStorage } from './storage';
+import { TABLES, type TableStorage, expect, odata, plain, statusOf, storage } from './storage';
 
 // One partition per account in the Rotations table: its ledger rows (row keys are digits, newest first) and
 // its writer lease (row key "lease", kept for good so that taking it is always an ETag-guarded update).
@@ -53,7 +53,7 @@ export class TableLedger implements Ledger, AccountJournal {
       const partitionKey = accountKey(accountId);
       const rowKey = ledgerRowKey(ref);
       const state: JournalState = { accountId };
-      const filter = odata`PartitionKey eq ${partitionKey} and (RowKey eq ${LEASE} or RowKey eq ${rowKey})`;
+      const filter = await odata`PartitionKey eq ${partitionKey} and (RowKey eq ${LEASE} or RowKey eq ${rowKey})`;
       for await (const e of table.listEntities<LeaseEntity & RotationRecord>({ queryOptions: { filter } })) {
         if (e.rowKey === LEASE) state.lease = { holder: e.holder, expiresAt: e.expiresAt, etag: e.etag };
         else state.row = plain(e);
@@ -113,7 +113,7 @@ export class TableLedger implements Ledger, AccountJournal {
   historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
     return storage('reading the ledger', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const filter = odata`PartitionKey eq ${accountKey(accountId)} and RowKey lt ${LEDGER_ROWS_BEFORE}`;
+      const filter = await odata`PartitionKey eq ${accountKey(accountId)} and RowKey lt ${LEDGER_ROWS_BEFORE}`;
       const pages = table.listEntities<RotationRecord>({ queryOptions: { filter } }).byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
       for await (const page of pages) {
         return { rows: page.slice(0, limit).map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
@@ -127,7 +127,7 @@ export class TableLedger implements Ledger, AccountJournal {
     return storage('reading a job', async () => {
       const table = await this.tables.table(TABLES.rotations);
       const rows: RotationRecord[] = [];
-      const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: odata`PartitionKey eq ${jobPartition(jobId)}` } });
+      const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: await odata`PartitionKey eq ${jobPartition(jobId)}` } });
       for await (const entry of index) {
         const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
         if (row) rows.push(plain(row));
@@ -141,7 +141,7 @@ export class TableLedger implements Ledger, AccountJournal {
     return storage('reading the whole ledger', async () => {
       const table = await this.tables.table(TABLES.rotations);
       const rows: RotationRecord[] = [];
-      for await (const e of table.listEntities<RotationRecord>({ queryOptions: { filter: odata`RowKey lt ${LEDGER_ROWS_BEFORE}` } })) {
+      for await (const e of table.listEntities<RotationRecord>({ queryOptions: { filter: await odata`RowKey lt ${LEDGER_ROWS_BEFORE}` } })) {
         if (!e.partitionKey?.startsWith(JOB_PREFIX)) rows.push(plain(e));
       }
       return rows;

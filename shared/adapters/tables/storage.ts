@@ -1,6 +1,7 @@
-import { TableClient, type TableEntity, type TableServiceClientOptions } from '@azure/data-tables';
+import type { TableClient, TableEntity, TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import { toDependencyError } from '../../errors';
+import { sdk } from '../sdk';
 
 export const TABLES = {
   rotations: 'Rotations',
@@ -10,7 +11,8 @@ export const TABLES = {
   pins: 'Pins',
 } as const;
 
-export type StorageTarget = { connectionString: string } | { accountName: string; credential: TokenCredential };
+/** A connection string (local), or the account's service endpoints with the app's identity (Azure, any cloud). */
+export type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };
 
 /** Builds one TableClient per table and creates the tables once per process. */
 export class TableStorage {
@@ -32,13 +34,14 @@ export class TableStorage {
   }
 
   private async create(name: string): Promise<TableClient> {
+    const { TableClient } = await sdk.tables();
     const client =
       'connectionString' in this.target
         ? TableClient.fromConnectionString(this.target.connectionString, name, {
             ...this.options,
             allowInsecureConnection: /UseDevelopmentStorage=true|http:\/\//i.test(this.target.connectionString),
           })
-        : new TableClient(`https://${this.target.accountName}.table.core.windows.net`, name, this.target.credential, this.options);
+        : new TableClient(this.target.tableServiceUri, name, this.target.credential, this.options);
     await client.createTable();
     return client;
   }
@@ -82,6 +85,11 @@ export type ClaimDecision = 'keep' | 'take' | 'held';
  * A row that marks ownership (lease, dedupe claim, sweep lock): created if absent, otherwise judged
  * by `decide` and replaced under the ETag just read. Losing a race re-reads and judges again.
  */
+/** The Tables OData filter template (values escaped by the SDK). */
+export async function odata(strings: TemplateStringsArray, ...values: unknown[]): Promise<string> {
+  return (await sdk.tables()).odata(strings, ...values);
+}
+
 export async function claimRow<T extends object>(
   table: TableClient,
   entity: TableEntity<T>,

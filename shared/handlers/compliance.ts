@@ -1,0 +1,35 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { services } from '../app';
+import type { SEVERITIES } from '../domain/findings';
+import { actorOf, apiQuery, problemResponse, refusalProblem, validate } from '../http/problem';
+import { httpSchemas } from '../http/schemas';
+import { SWEEP_LOCK_MS } from '../usecases/sweep';
+
+/** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
+export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {
+  const query = validate(httpSchemas().complianceQuery, apiQuery(request));
+  if (!query.ok) return problemResponse(query.problem);
+  const s = services();
+  const severity = query.value.severity as (typeof SEVERITIES)[number] | undefined;
+  const [sweep, findings] = await Promise.all([s.sweeps.latest(), s.findings.list(severity ? { severity } : {})]);
+  return { status: 200, jsonBody: { sweep: sweep ?? null, findings } };
+}
+
+/** POST /api/compliance/sweeps: runs a sweep now through the queue; 409 while one runs. */
+export async function startSweep(request: HttpRequest): Promise<HttpResponseInit> {
+  const s = services();
+  const sweepId = s.newId();
+  const lock = await s.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  if (lock.held) {
+    const problem = refusalProblem({ code: 'sweep-running', detail: `Sweep ${lock.sweepId} is running` });
+    return problemResponse({ ...problem, extensions: { runningSweepId: lock.sweepId } });
+  }
+  try {
+    await s.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: s.clock.now().toISOString(), actor: actorOf(request, s.config) });
+  } catch (error) {
+    // A sweep that was never queued must not hold the lock for an hour.
+    await s.sweeps.unlock(sweepId);
+    throw error;
+  }
+  return { status: 202, headers: { Location: '/api/compliance' }, jsonBody: { sweepId, status: 'queued', location: '/api/compliance' } };
+}
