@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildServices, type Environment, type Services } from '../shared/app';
+import { PUBLIC_ARM_LIMITS, type ArmLimits } from '../shared/adapters/pacing';
 import { loadConfig, type Config } from '../shared/config';
-import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from './armStandIn';
+import { startArmStandIn, type ArmStandIn, type ArmStandInOptions, type BucketLimits } from './armStandIn';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { localCredential } from './credential';
 import { startDevHost, type DevHost } from './devHost';
@@ -13,8 +14,9 @@ import { localCa } from './tls';
 export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
 
 /** What differs on the local stack: its credential and CA, and fast polls, retries and leases. */
-export function localEnvironment(trustedCa: string, userAgentPrefix?: string): Environment {
+export function localEnvironment(trustedCa: string, armLimits: ArmLimits, userAgentPrefix?: string): Environment {
   return {
+    armLimits,
     credential: localCredential,
     trustedCa,
     relaxVaultChallenge: true,
@@ -25,6 +27,14 @@ export function localEnvironment(trustedCa: string, userAgentPrefix?: string): E
     settle: { reads: 4, delayMs: 25 },
     ...(userAgentPrefix ? { userAgentPrefix } : {}),
   };
+}
+
+/** The buckets a throttled stand-in enforces, as the pacer needs them (no throttling: effectively unpaced). */
+export function pacedLimits(throttle: ArmStandInOptions['throttle']): ArmLimits {
+  if (throttle === false || throttle === undefined) return { reads: { burst: 1e9, perSecond: 1e9 }, writes: { burst: 1e9, perSecond: 1e9 } };
+  const scale = throttle.timeScale ?? 1;
+  const bucket = (given: BucketLimits | undefined, fallback: BucketLimits): BucketLimits => ({ burst: (given ?? fallback).burst, perSecond: (given ?? fallback).perSecond * scale });
+  return { reads: bucket(throttle.reads, PUBLIC_ARM_LIMITS.reads), writes: bucket(throttle.writes, PUBLIC_ARM_LIMITS.writes) };
 }
 
 /** The dev host's queue timings on the local stack: a failed message back after 1 s, a dead worker's after 3 s. */
@@ -74,7 +84,10 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
   try {
     const azurite = await startAzurite();
     stops.push(azurite.stop);
-    const arm = await startArmStandIn({ throttle: { timeScale: 100 }, ...o.arm });
+    const throttle = o.arm?.throttle ?? { timeScale: 100 };
+    const arm = await startArmStandIn({ ...o.arm, throttle });
+    // The service paces its ARM calls to the buckets the stand-in enforces (ARM's, on a faster clock).
+    const armLimits = pacedLimits(throttle);
     stops.push(arm.close);
     const appSettings = {
       AzureWebJobsStorage: azurite.connectionString,
@@ -89,7 +102,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
     };
     const config = loadConfig(appSettings);
     const ca = await localCa();
-    const services = buildServices(config, localEnvironment(ca));
+    const services = buildServices(config, localEnvironment(ca, armLimits));
     const host = await startDevHost({
       services,
       connectionString: azurite.connectionString,
@@ -116,7 +129,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       },
       async spawnWorker(tag) {
         const child = spawn(process.execPath, [join(__dirname, 'worker.js')], {
-          env: { ...process.env, CMK_APP_SETTINGS: JSON.stringify(appSettings), CMK_LOCAL_CA: ca, CMK_WORKER_TAG: tag },
+          env: { ...process.env, CMK_APP_SETTINGS: JSON.stringify(appSettings), CMK_LOCAL_CA: ca, CMK_ARM_LIMITS: JSON.stringify(armLimits), CMK_WORKER_TAG: tag },
           stdio: ['ignore', 'pipe', 'inherit'],
         });
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

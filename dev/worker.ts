@@ -1,3 +1,4 @@
+import type { ArmLimits } from '../shared/adapters/pacing';
 import { buildServices } from '../shared/app';
 import { loadConfig } from '../shared/config';
 import { startDevHost } from './devHost';
@@ -7,7 +8,8 @@ import { LOCAL_HOST_TIMINGS, localEnvironment } from './stack';
 // jobs from the same queue, so a test can kill it in the middle of one (LocalStack.spawnWorker).
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.CMK_APP_SETTINGS ?? '{}') as Record<string, string>;
-  const services = buildServices(loadConfig(settings), localEnvironment(process.env.CMK_LOCAL_CA ?? '', process.env.CMK_WORKER_TAG));
+  const limits = JSON.parse(process.env.CMK_ARM_LIMITS ?? 'null') as ArmLimits;
+  const services = buildServices(loadConfig(settings), localEnvironment(process.env.CMK_LOCAL_CA ?? '', limits, process.env.CMK_WORKER_TAG));
   const host = await startDevHost({ services, connectionString: settings.AzureWebJobsStorage ?? '', ...LOCAL_HOST_TIMINGS, appSettings: settings });
   process.stdout.write('ready\n');
   await new Promise((resolve) => process.once('SIGTERM', resolve));

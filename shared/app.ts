@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CognitiveServicesAccountStore } from './adapters/cognitiveServices';
 import { KeyVaultKeyStore } from './adapters/keyVault';
 import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
+import { ArmPacer, PUBLIC_ARM_LIMITS, type ArmLimits } from './adapters/pacing';
 import { sdk } from './adapters/sdk';
 import { TableBindingIndex } from './adapters/tables/bindings';
 import { TableLedger } from './adapters/tables/ledger';
@@ -21,6 +22,7 @@ import type { SweepDeps } from './usecases/sweep';
 
 export interface Services extends FanOutDeps, RebindDeps, SweepDeps {
   config: Config;
+  pacer: ArmPacer;
   keys: KeyVaultKeyStore;
   ledger: TableLedger;
   storage: TableStorage;
@@ -45,6 +47,8 @@ export interface Environment {
   leaseTtlMs?: number;
   /** Reads of a still-busy account after its operation ended, and the first wait (Azure: 4 reads from 2 s). */
   settle?: { reads: number; delayMs: number };
+  /** ARM's token buckets the calls are paced to (Azure: the published limits). */
+  armLimits?: ArmLimits;
   clock?: Clock;
 }
 
@@ -56,6 +60,9 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     ...(env.userAgentPrefix ? { userAgentOptions: { userAgentPrefix: env.userAgentPrefix } } : {}),
     ...(env.retryDelayMs !== undefined ? { retryOptions: { retryDelayInMs: env.retryDelayMs, maxRetryDelayInMs: env.retryDelayMs * 20 } } : {}),
   };
+  // One pacer for every ARM client of the process: all jobs share ARM's per-subscription buckets.
+  const pacer = new ArmPacer(env.armLimits ?? PUBLIC_ARM_LIMITS);
+  const armPipeline = { ...pipeline, additionalPolicies: [{ policy: pacer.policy(), position: 'perRetry' as const }] };
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
   const storage = new TableStorage(storageTarget);
   const ledger = new TableLedger(storage, clock);
@@ -67,11 +74,12 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
   return {
     config,
+    pacer,
     storage,
     keys,
     isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
     vaultDirectory: () =>
-      new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: pipeline }),
+      new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline }),
     findings: new TableFindingStore(storage),
     sweeps: new TableSweepStore(storage, clock),
     accounts: new CognitiveServicesAccountStore({
@@ -80,7 +88,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
       pollMs: env.lroPollMs ?? 5_000,
       // An attempt follows an operation for most of the function timeout (10 min), then hands over.
       operationTimeoutMs: 8 * 60_000,
-      clientOptions: pipeline,
+      clientOptions: armPipeline,
     }),
     ledger,
     journal: ledger,

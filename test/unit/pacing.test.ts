@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createHttpHeaders, createPipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import { ArmPacer } from '../../shared/adapters/pacing';
+
+const limits = { reads: { burst: 2, perSecond: 100 }, writes: { burst: 1, perSecond: 1_000 } };
+const answer = (status: number, headers: Record<string, string> = {}): PipelineResponse =>
+  ({ status, headers: createHttpHeaders(headers), request: createPipelineRequest({ url: 'https://arm.example' }) });
+
+describe('ARM pacing: a token bucket per subscription and operation type, shared by every job of the process', () => {
+  it('lets the burst through, then spaces requests at the bucket rate (FIFO)', async () => {
+    const pacer = new ArmPacer(limits, () => 0);
+    for (let i = 0; i < 5; i++) await pacer.take('sub-a', 'reads');
+    // The clock stands still: tokens 2, 1, then waits of 10, 20 and 30 ms for the three beyond the burst.
+    assert.equal(pacer.waitedMs, 60);
+  });
+
+  it('keeps subscriptions and operation types apart', async () => {
+    const pacer = new ArmPacer(limits, () => 0);
+    await pacer.take('sub-a', 'reads');
+    await pacer.take('sub-b', 'reads');
+    await pacer.take('sub-a', 'writes');
+    assert.equal(pacer.waitedMs, 0);
+  });
+
+  it('never holds more than ARM says remains (the bucket is shared with the other instances), and a 429 pauses it', async () => {
+    const pacer = new ArmPacer(limits, () => 0);
+    pacer.observe('sub-a', 'reads', answer(200, { 'x-ms-ratelimit-remaining-subscription-reads': '0' }));
+    await pacer.take('sub-a', 'reads');
+    assert.equal(pacer.waitedMs, 10, 'no token left, one more at 100 per second');
+    const paused = new ArmPacer(limits, () => 0);
+    paused.observe('sub-a', 'writes', answer(429, { 'retry-after-ms': '25' }));
+    await paused.take('sub-a', 'writes');
+    assert.equal(paused.waitedMs, 25, "ARM's own wait");
+  });
+
+  it('as a pipeline policy, counts the request against its subscription and kind and reads the answer', async () => {
+    const pacer = new ArmPacer({ reads: { burst: 1, perSecond: 1_000 }, writes: { burst: 1, perSecond: 1_000 } }, () => 0);
+    const policy = pacer.policy();
+    const send = (method: 'GET' | 'PATCH', sub: string) =>
+      policy.sendRequest(createPipelineRequest({ url: `https://arm.example/subscriptions/${sub}/x`, method }), async () => answer(200));
+    await send('GET', 'S1');
+    await send('PATCH', 'S1');
+    assert.equal(pacer.waitedMs, 0);
+    await send('GET', 's1');
+    assert.equal(pacer.waitedMs, 1, 'same subscription whatever the case');
+  });
+});
