@@ -5,6 +5,7 @@ import { FaultInjector, type FaultRule } from './faults';
 import { deepCopy, delay, Exchange, isJsonObject, retryAfterHeaders, type JsonObject } from './arm/http';
 import { text } from 'node:stream/consumers';
 import { parseArmPath, parseResourceId, resourceKey, subscriptionOf } from './arm/paths';
+import { ResourceGraph } from './arm/resourceGraph';
 import { handleRoute, type RouteContext } from './arm/routes';
 import { requestKind, SubscriptionThrottle, type ThrottleOptions } from './arm/throttle';
 
@@ -40,6 +41,8 @@ export interface ArmStandInOptions {
   tenantId?: string;
   /** Called with each request as it is answered (e.g. to stop a worker right after its PATCH). */
   onAnswer?: (record: ArmRequestRecord) => void;
+  /** Resource Graph: queries per quota window (default 15 per 5 s), its lag behind ARM, management groups. */
+  graph?: { quota?: number; windowMs?: number; lagMs?: number; managementGroups?: Record<string, string[]> };
 }
 
 export interface ArmRequestRecord {
@@ -63,6 +66,10 @@ export interface ArmStandIn {
   account(id: string): any | undefined;
   /** Seeds (or replaces) a Microsoft.KeyVault/vaults resource; `id` is required. */
   putVault(resource: object): void;
+  /** Seeds any other resource that only Resource Graph serves (for its contract). */
+  putGraphResource(resource: object): void;
+  /** Resource Graph queries answered (quota refusals excluded). */
+  graphQueries(): number;
   /** Injects a fault for matching requests (an ARM error answer, or a connection reset). */
   fail(rule: FaultRule): void;
   /** Drops every injected fault not yet used up. */
@@ -92,6 +99,14 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
   });
   const vaults = new ResourceStore();
+  const graphOnly = new ResourceStore();
+  const graph = new ResourceGraph({
+    quota: options.graph?.quota ?? 15,
+    windowMs: options.graph?.windowMs ?? 5_000,
+    lagMs: options.graph?.lagMs ?? 0,
+    managementGroups: options.graph?.managementGroups ?? {},
+    now: () => now().getTime(),
+  }, () => [...accounts.all(), ...graphOnly.values()]);
   const faults = new FaultInjector(options.random);
   const throttle =
     options.throttle === false ? undefined : new SubscriptionThrottle(options.throttle ?? {}, () => now().getTime());
@@ -101,6 +116,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     pageSize: options.pageSize ?? 100,
     accounts,
     vaults,
+    graph,
     updateAnswer: options.updateAnswer ?? 'async',
     finalResult: options.finalResult ?? 'account',
     emptyPages: options.emptyPages ?? false,
@@ -121,14 +137,15 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
       exchange.error(400, 'MissingApiVersionParameter', message);
       return;
     }
-    if (throttle && !takeToken(throttle, exchange)) return;
+    const route = parseArmPath(exchange.url.pathname);
+    // Resource Graph has its own per-user quota, not the subscription buckets.
+    if (throttle && route?.kind !== 'resourceGraph' && !takeToken(throttle, exchange)) return;
     const fault = faults.hit(exchange.method, exchange.url.pathname);
     if (fault?.reset) return exchange.reset();
     if (fault) {
       const headers = fault.retryAfterMs === undefined ? {} : retryAfterHeaders(fault.retryAfterMs);
       return exchange.error(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${exchange.method} ${exchange.url.pathname}.`, headers);
     }
-    const route = parseArmPath(exchange.url.pathname);
     if (!route) {
       exchange.error(404, 'InvalidResourceType', `The stand-in serves no resource type at '${exchange.url.pathname}'.`);
       return;
@@ -172,6 +189,8 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
       parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');
       vaults.put(deepCopy(vault));
     },
+    putGraphResource: (resource) => graphOnly.put(asResource(resource)),
+    graphQueries: () => graph.queries,
     fail: (rule) => faults.add(rule),
     clearFaults: () => faults.clear(),
     failLro: (id, error) => accounts.failNextUpdate(id, error),

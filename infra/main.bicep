@@ -112,6 +112,16 @@ param optOutTag string = 'cmk-rotator:opt-out'
 @description('KEY_EXPIRY_MARGIN_HOURS: a key version expiring sooner than this is not bound.')
 param keyExpiryMarginHours int = 24
 
+@allowed([
+  'resource-graph'
+  'arm'
+])
+@description('DISCOVERY: find bound accounts with one Resource Graph query ("resource-graph") or by listing every subscription through ARM ("arm").')
+param discovery string = 'resource-graph'
+
+@description('MANAGEMENT_GROUP_IDS: comma-separated management groups Resource Graph searches too (grant the discovery reader there yourself).')
+param managementGroupIds string = ''
+
 @description('ARM_ENDPOINT: Resource Manager origin; empty means this cloud\'s.')
 param armEndpoint string = environment().resourceManager
 
@@ -164,7 +174,6 @@ var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), ke
 // Names the code uses: shared/adapters/tables/storage.ts (TABLES) and shared/adapters/queue.ts (ROTATION_QUEUE).
 var tableNames = [
   'Rotations'
-  'Bindings'
   'Pins'
   'Findings'
   'Sweeps'
@@ -184,6 +193,8 @@ var discoveryRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-
 // Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
 var serviceSettings = {
   SUBSCRIPTION_IDS: join(sweepSubscriptionIds, ',')
+  MANAGEMENT_GROUP_IDS: managementGroupIds
+  DISCOVERY: discovery
   ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
   KEY_VAULT_HOST_SUFFIXES: empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
   SWEEP_SCHEDULE: sweepSchedule

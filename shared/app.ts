@@ -5,11 +5,13 @@ import { KeyVaultKeyStore } from './adapters/keyVault';
 import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
 import { ArmPacer, PUBLIC_ARM_LIMITS, type ArmLimits } from './adapters/pacing';
 import { sdk } from './adapters/sdk';
-import { TableBindingIndex } from './adapters/tables/bindings';
+import { ArmDiscovery } from './adapters/armDiscovery';
+import { ResourceGraphDiscovery } from './adapters/resourceGraph';
 import { TableLedger } from './adapters/tables/ledger';
 import { TablePinStore } from './adapters/tables/pins';
 import { TableStorage } from './adapters/tables/storage';
-import { TableFindingStore, TableSweepStore } from './adapters/tables/findings';
+import { TableFindingStore } from './adapters/tables/findings';
+import { TableSweepStore } from './adapters/tables/sweeps';
 import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
 import { loadConfig, type Config } from './config';
 import type { KeyPolicy } from './domain/keys';
@@ -66,6 +68,14 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
   const storage = new TableStorage(storageTarget);
   const ledger = new TableLedger(storage, clock);
+  const accounts = new CognitiveServicesAccountStore({
+    credential,
+    endpoint: config.armEndpoint,
+    pollMs: env.lroPollMs ?? 5_000,
+    // An attempt follows an operation for most of the function timeout (10 min), then hands over.
+    operationTimeoutMs: 8 * 60_000,
+    clientOptions: armPipeline,
+  });
   const keys = new KeyVaultKeyStore({
     credential,
     allowedHostSuffixes: config.keyVaultHostSuffixes,
@@ -82,23 +92,19 @@ export function buildServices(config: Config, env: Environment = {}): Services {
       new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline }),
     findings: new TableFindingStore(storage),
     sweeps: new TableSweepStore(storage, clock),
-    accounts: new CognitiveServicesAccountStore({
-      credential,
-      endpoint: config.armEndpoint,
-      pollMs: env.lroPollMs ?? 5_000,
-      // An attempt follows an operation for most of the function timeout (10 min), then hands over.
-      operationTimeoutMs: 8 * 60_000,
-      clientOptions: armPipeline,
-    }),
+    accounts,
     ledger,
     journal: ledger,
     pins: new TablePinStore(storage),
-    bindings: new TableBindingIndex(storage),
+    discovery: config.discovery === 'arm'
+      ? new ArmDiscovery(accounts, config.subscriptionIds)
+      : new ResourceGraphDiscovery({
+        credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline,
+      }),
     queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
     clock,
     newId: randomUUID,
     policy,
-    subscriptionIds: config.subscriptionIds,
     optOutTag: config.optOutTag,
     nearExpiryDays: config.nearExpiryDays,
     sweepMode: config.sweepMode,

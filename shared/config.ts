@@ -2,6 +2,7 @@
 import { parseSchedule } from './schedule';
 
 export type SweepMode = 'report' | 'enforce';
+export type Discovery = 'resource-graph' | 'arm';
 export type NearExpiryAction = 'rotate' | 'bind-newer' | 'notify';
 
 export interface Config {
@@ -11,6 +12,10 @@ export interface Config {
    */
   storage: { connectionString: string } | { tableServiceUri: string; queueServiceUri: string };
   subscriptionIds: string[];
+  /** Management groups whose accounts Resource Graph finds too. */
+  managementGroupIds: string[];
+  /** How accounts bound to a key are found: one Resource Graph query, or listing every subscription through ARM. */
+  discovery: Discovery;
   armEndpoint: string;
   keyVaultHostSuffixes: string[];
   sweepSchedule: string;
@@ -29,6 +34,8 @@ export interface Config {
 export const SETTINGS = [
   'AzureWebJobsStorage',
   'SUBSCRIPTION_IDS',
+  'MANAGEMENT_GROUP_IDS',
+  'DISCOVERY',
   'ARM_ENDPOINT',
   'KEY_VAULT_HOST_SUFFIXES',
   'SWEEP_SCHEDULE',
@@ -95,10 +102,18 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('AzureWebJobsStorage (connection string), AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri is required');
   }
 
-  const subscriptionIds = list('SUBSCRIPTION_IDS');
+  const managementGroupIds = list('MANAGEMENT_GROUP_IDS', '');
+  for (const id of managementGroupIds) {
+    if (!/^[A-Za-z0-9._()-]{1,90}$/.test(id)) problems.push(`MANAGEMENT_GROUP_IDS has "${id}", which is not a management group id`);
+  }
+  // Subscriptions are required unless management groups name the estate (vault checks still list vaults per subscription).
+  const subscriptionIds = managementGroupIds.length ? list('SUBSCRIPTION_IDS', '') : list('SUBSCRIPTION_IDS');
   for (const id of subscriptionIds) {
     if (!GUID.test(id)) problems.push(`SUBSCRIPTION_IDS has "${id}", which is not a subscription id (GUID)`);
   }
+  const discovery = oneOf('DISCOVERY', ['resource-graph', 'arm'] as const, 'resource-graph');
+  if (discovery === 'arm' && managementGroupIds.length) problems.push('MANAGEMENT_GROUP_IDS needs DISCOVERY=resource-graph (ARM lists one subscription at a time)');
+  if (discovery === 'arm' && !subscriptionIds.length) problems.push('SUBSCRIPTION_IDS is required with DISCOVERY=arm');
 
   const armEndpoint = text('ARM_ENDPOINT', 'https://management.azure.com');
   if (!/^https:\/\/[^/\s]+\/?$/i.test(armEndpoint)) {
@@ -123,6 +138,8 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     storage: connectionString ? { connectionString } : { tableServiceUri, queueServiceUri },
     subscriptionIds,
+    managementGroupIds,
+    discovery,
     armEndpoint: armEndpoint.replace(/\/$/, ''),
     keyVaultHostSuffixes,
     sweepSchedule,

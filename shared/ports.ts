@@ -1,5 +1,5 @@
 // The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
-import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
+import type { Finding, FindingCode, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
 import type { AccountState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
 import type { Pin } from './domain/rebind';
@@ -99,15 +99,15 @@ export interface PinStore {
   list(): Promise<Pin[]>;
 }
 
-export interface BoundAccount {
-  accountId: string;
-  keyVersion: string;
-}
-
-export interface BindingIndex {
-  /** Replaces the accounts recorded for one key with what discovery found. */
-  replace(vaultUri: string, keyName: string, accounts: BoundAccount[]): Promise<void>;
-  list(vaultUri: string, keyName: string): Promise<BoundAccount[]>;
+/**
+ * Finds the accounts that use a customer-managed key, page by page. Discovery may lag behind ARM (Resource
+ * Graph does): whatever acts on an account reads it through ARM first.
+ */
+export interface AccountDiscovery {
+  /** The accounts bound to this key. */
+  boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]>;
+  /** Every account bound to a Key Vault (or Managed HSM) key. */
+  cmkAccounts(): AsyncIterable<AccountState[]>;
 }
 
 export interface JobQueue {
@@ -131,14 +131,21 @@ export interface VaultDirectory {
   findVault(vaultUri: string): Promise<VaultInfo | undefined>;
 }
 
+/** Account key -> code -> digest of each stored finding (one listing of the Findings table). */
+export type StoredVerdicts = Map<string, Map<FindingCode, string>>;
+
 export interface FindingStore {
-  /** Makes the account's stored findings exactly this set (the latest sweep's verdict). */
-  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<void>;
+  verdicts(): Promise<StoredVerdicts>;
+  /**
+   * Makes the account's stored findings exactly this set; `stored` (from verdicts()) spares a read, and
+   * findings already stored as they are now are not rewritten. True when anything was written.
+   */
+  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<FindingCode, string>): Promise<boolean>;
   /** Adds or replaces these codes only (an event's verdict on the key), leaving the others. */
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void>;
   list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;
-  /** Drops the findings of accounts that are gone or no longer CMK-bound; returns how many accounts. */
-  removeAccountsNotIn(accountIds: Set<string>): Promise<number>;
+  /** Drops the findings of accounts (ids or account keys) not in `seen`: gone, or no longer CMK-bound; returns how many. */
+  removeAccountsNotIn(seen: ReadonlySet<string>, stored?: StoredVerdicts): Promise<number>;
 }
 
 export interface SweepStore {

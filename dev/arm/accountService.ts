@@ -102,6 +102,11 @@ export class AccountService {
     return copy;
   }
 
+  /** Every account as a GET shows it, in every subscription. */
+  all(): JsonObject[] {
+    return this.store.values().map((account) => this.read(String(account['id'])) ?? account);
+  }
+
   list(subscription: string, resourceGroup?: string): JsonObject[] {
     this.advance();
     return this.store.values()

@@ -5,7 +5,8 @@ export type ArmRoute =
   | { kind: 'account'; subscription: string; resourceGroup: string; name: string }
   | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
   | { kind: 'vault'; subscription: string; resourceGroup: string; name: string }
-  | { kind: 'vaultsInSubscription'; subscription: string };
+  | { kind: 'vaultsInSubscription'; subscription: string }
+  | { kind: 'resourceGraph' };
 
 const seg = '([^/]+)';
 const sub = `/subscriptions/${seg}`;
@@ -13,6 +14,7 @@ const rg = `${sub}/resourcegroups/${seg}`;
 const cs = 'providers/microsoft\\.cognitiveservices';
 
 const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
+  [route('/providers/microsoft\\.resourcegraph/resources'), () => ({ kind: 'resourceGraph' })],
   [route(`${sub}/${cs}/accounts`), (m) => ({ kind: 'accountsInSubscription', subscription: at(m, 1) })],
   [
     route(`${rg}/${cs}/accounts`),

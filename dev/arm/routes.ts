@@ -1,4 +1,5 @@
 import { notFound, type AccountService, type AsyncOperation, type ResourceStore } from './accountService';
+import type { ResourceGraph } from './resourceGraph';
 import type { ArmProblem } from './accountBody';
 import { deepCopy, parseJsonBody, type Exchange, type JsonObject } from './http';
 import { parseResourceId, resourceId, type ArmRoute } from './paths';
@@ -9,6 +10,7 @@ export interface RouteContext {
   pageSize: number;
   accounts: AccountService;
   vaults: ResourceStore;
+  graph: ResourceGraph;
   /** How a PATCH is answered: 202 with polling headers, or 200 with the account and none. */
   updateAnswer: 'async' | 'sync';
   /** What the operation's Location URL answers once it succeeded. */
@@ -26,6 +28,7 @@ const allowed: Record<ArmRoute['kind'], string[]> = {
   operationResult: ['GET'],
   vault: ['GET'],
   vaultsInSubscription: ['GET'],
+  resourceGraph: ['POST'],
 };
 
 export function handleRoute(context: RouteContext, exchange: Exchange, route: ArmRoute): void {
@@ -58,6 +61,8 @@ export function handleRoute(context: RouteContext, exchange: Exchange, route: Ar
     }
     case 'vaultsInSubscription':
       return listPage(context, exchange, vaultsIn(context.vaults, route.subscription));
+    case 'resourceGraph':
+      return context.graph.answer(exchange);
   }
 }
 

@@ -20,6 +20,9 @@ export const PUBLIC_ARM_LIMITS: ArmLimits = {
 
 type Kind = keyof ArmLimits;
 
+/** The share of ARM's rate the pacer uses: headroom for other callers of the same identity and for clock skew. */
+const HEADROOM = 0.9;
+
 interface Bucket {
   tokens: number;
   at: number;
@@ -46,7 +49,7 @@ export class ArmPacer {
   async take(subscription: string, kind: Kind): Promise<void> {
     const bucket = this.refilled(subscription, kind);
     bucket.tokens -= 1;
-    const waitMs = Math.max(bucket.tokens < 0 ? (-bucket.tokens / this.limits[kind].perSecond) * 1000 : 0, bucket.pausedUntil - this.now());
+    const waitMs = Math.max(bucket.tokens < 0 ? (-bucket.tokens / this.rate(kind)) * 1000 : 0, bucket.pausedUntil - this.now());
     if (waitMs > 0) {
       this.waitedMs += waitMs;
       await sleep(waitMs);
@@ -59,7 +62,7 @@ export class ArmPacer {
     const remaining = Number(response.headers.get(`x-ms-ratelimit-remaining-subscription-${kind}`));
     if (Number.isFinite(remaining) && remaining < bucket.tokens) bucket.tokens = remaining;
     if (response.status === 429) {
-      const waitMs = retryAfter(response.headers) ?? 1_000 / this.limits[kind].perSecond;
+      const waitMs = retryAfter(response.headers) ?? 1_000 / this.rate(kind);
       bucket.pausedUntil = Math.max(bucket.pausedUntil, this.now() + waitMs);
       bucket.tokens = Math.min(bucket.tokens, 0);
     }
@@ -80,12 +83,16 @@ export class ArmPacer {
     };
   }
 
+  private rate(kind: Kind): number {
+    return this.limits[kind].perSecond * HEADROOM;
+  }
+
   private refilled(subscription: string, kind: Kind): Bucket {
     const key = `${kind}:${subscription}`;
     const limits = this.limits[kind];
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: limits.burst, at: now, pausedUntil: 0 };
-    bucket.tokens = Math.min(limits.burst, bucket.tokens + ((now - bucket.at) / 1000) * limits.perSecond);
+    bucket.tokens = Math.min(limits.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.rate(kind));
     bucket.at = now;
     this.buckets.set(key, bucket);
     return bucket;

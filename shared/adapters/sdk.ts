@@ -19,5 +19,6 @@ export const sdk = {
   keys: once(() => import('@azure/keyvault-keys')),
   cognitiveServices: once(() => import('@azure/arm-cognitiveservices')),
   keyVaultManagement: once(() => import('@azure/arm-keyvault')),
+  resourceGraph: once(() => import('@azure/arm-resourcegraph')),
   pipeline: once(() => import('@azure/core-rest-pipeline')),
 };

@@ -1,4 +1,5 @@
 // Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
+import { createHash } from 'node:crypto';
 import { keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
 import type { AccountState, KeyVersionInfo } from './model';
 import type { Pin } from './rebind';
@@ -70,6 +71,11 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
 };
 
 export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
+
+/** What identifies a verdict, so that a sweep rewrites only findings that changed (evidence holds no clock). */
+export function findingDigest(f: Finding): string {
+  return createHash('sha256').update(JSON.stringify([f.code, f.severity, f.evidence, f.remedy])).digest('hex').slice(0, 16);
+}
 export const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
 
 const REQUIRED_KEY_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'] as const;
@@ -191,7 +197,7 @@ function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: Ke
   }
   const exp = bound.expiresOn?.getTime();
   if (exp !== undefined) {
-    const evidence = { ...where, expiresOn: iso(bound.expiresOn), now: now.toISOString(), nearExpiryDays };
+    const evidence = { ...where, expiresOn: iso(bound.expiresOn), nearExpiryDays };
     // Near is (now, now + nearExpiryDays]: expiring exactly at the far edge already counts as near.
     if (exp <= now.getTime()) {
       out.push(finding('key-expired', evidence, 'Extend the expiry of the bound version, or bind a version that has not expired.'));

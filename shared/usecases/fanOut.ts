@@ -1,76 +1,75 @@
 import { accountKey } from '../domain/accounts';
 import { derivedId } from '../domain/ids';
-import { sameKey } from '../domain/keys';
 import { ledgerRow, type AccountJob, type FanOutJob, type RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
-import type { AccountStore, BindingIndex, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
+import type { AccountDiscovery, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
 import { evaluateAccount, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
-import { DependencyError } from '../errors';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited } from './concurrency';
-import { readKey } from './keyViews';
+import { KeyReader } from './keyViews';
 import { newestUsableVersion, rotationHelps } from './keyVersions';
 
 export interface FanOutDeps {
-  accounts: AccountStore;
+  discovery: AccountDiscovery;
   keys: KeyStore;
   findings: FindingStore;
   policy: KeyPolicy;
   nearExpiryDays: number;
-  bindings: BindingIndex;
   ledger: Ledger;
   queue: JobQueue;
   clock: Clock;
   newId: () => string;
-  subscriptionIds: readonly string[];
   optOutTag: string;
 }
 
-/** Discovers every account bound to the job's key, refreshes the Bindings index, and queues one rebind job each. */
-export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<RebindJob[]> {
-  // A subscription that cannot be listed does not hold back the others; the job fails afterwards so the queue retries it.
-  const failures: string[] = [];
-  const bound = await discoverBoundAccounts(job, deps, failures);
-  if (!failures.length) {
-    await deps.bindings.replace(job.vaultUri, job.keyName, bound.map((a) => ({ accountId: a.id, keyVersion: a.binding?.keyVersion ?? '' })));
+/**
+ * Discovers every account bound to the job's key and queues one rebind job each, page by page: the first
+ * rebinds start while later pages are still being read, and memory holds one page, not the estate.
+ */
+export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<{ bound: number; queued: number }> {
+  let bound = 0;
+  let queued = 0;
+  let target: { version: string | undefined } | undefined;
+  for await (const page of deps.discovery.boundTo(job)) {
+    bound += page.length;
+    const eligible = page.filter((account) => {
+      const out = optedOut(account, deps.optOutTag);
+      if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
+      return !out;
+    });
+    if (!eligible.length) continue;
+    if (job.action === 'notify' || job.action === 'expired') {
+      await recordKeyFindings(job, eligible, deps, log);
+      continue;
+    }
+    // Decided once, for the first account found (NEAR_EXPIRY_ACTION=rotate rotates at most once).
+    target ??= { version: job.action === 'rotate' ? await versionAfterExpiry(job, deps, log) : job.targetVersion };
+    await queueAccountJobs(eligible.map((account) => ({ job: rebindJobFor(job, account, target?.version), account })), deps);
+    queued += eligible.length;
   }
-
-  const eligible = bound.filter((account) => {
-    const out = optedOut(account, deps.optOutTag);
-    if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
-    return !out;
-  });
-  const jobs: RebindJob[] = [];
-  if (job.action === 'notify' || job.action === 'expired') await recordKeyFindings(job, eligible, deps, log);
-  else await queueRebinds(job, eligible, deps, log, jobs);
-  if (failures.length) throw new Error(`Fan-out incomplete, will retry: ${failures.join('; ')}`);
-  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound.length, queued: jobs.length });
-  return jobs;
+  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound, queued });
+  return { bound, queued };
 }
 
-async function queueRebinds(job: FanOutJob, eligible: AccountState[], deps: FanOutDeps, log: Logger, jobs: RebindJob[]): Promise<void> {
-  const targetVersion = job.action === 'rotate' && eligible.length ? await versionAfterExpiry(job, deps, log) : job.targetVersion;
-  for (const account of eligible) {
-    jobs.push({
-      kind: 'rebind',
-      // The same fan-out (a re-delivered event, a retry) names the same rebind jobs: one row and one PATCH each.
-      jobId: derivedId(job.jobId, accountKey(account.id)),
-      parentJobId: job.jobId,
-      trigger: job.trigger,
-      createdAt: job.createdAt,
-      vaultUri: job.vaultUri,
-      keyName: job.keyName,
-      accountId: account.id,
-      force: job.force,
-      priorAttempts: 0,
-      ...(targetVersion ? { targetVersion } : {}),
-      ...(job.eventId ? { eventId: job.eventId } : {}),
-      ...(job.eventType ? { eventType: job.eventType } : {}),
-      ...(job.actor ? { actor: job.actor } : {}),
-    });
-  }
-  await queueAccountJobs(jobs.map((rebind, i) => ({ job: rebind, account: eligible[i] })), deps);
+function rebindJobFor(job: FanOutJob, account: AccountState, targetVersion: string | undefined): RebindJob {
+  return {
+    kind: 'rebind',
+    // The same fan-out (a re-delivered event, a retry) names the same rebind jobs: one row and one PATCH each.
+    jobId: derivedId(job.jobId, accountKey(account.id)),
+    parentJobId: job.jobId,
+    trigger: job.trigger,
+    createdAt: job.createdAt,
+    vaultUri: job.vaultUri,
+    keyName: job.keyName,
+    accountId: account.id,
+    force: job.force,
+    priorAttempts: 0,
+    ...(targetVersion ? { targetVersion } : {}),
+    ...(job.eventId ? { eventId: job.eventId } : {}),
+    ...(job.eventType ? { eventType: job.eventType } : {}),
+    ...(job.actor ? { actor: job.actor } : {}),
+  };
 }
 
 /** How many jobs are being queued at once. */
@@ -88,33 +87,6 @@ export async function queueAccountJobs(
     await deps.queue.enqueue(job);
     await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding ? { fromVersion: account.binding.keyVersion } : {}) }]);
   });
-}
-
-/**
- * Every account in SUBSCRIPTION_IDS that uses a Key Vault key. With `failures`, a subscription
- * that cannot be listed is noted there and the others are still returned; without, it throws.
- */
-export async function discoverCmkAccounts(deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>, failures?: string[]): Promise<AccountState[]> {
-  const found: AccountState[] = [];
-  for (const subscriptionId of deps.subscriptionIds) {
-    try {
-      for await (const account of deps.accounts.listAccounts(subscriptionId)) {
-        if (account.keySource === 'Microsoft.KeyVault' && account.binding) found.push(account);
-      }
-    } catch (error) {
-      if (!failures || !(error instanceof DependencyError)) throw error;
-      failures.push(`subscription ${subscriptionId}: listing accounts failed part-way: ${error.message}`);
-    }
-  }
-  return found;
-}
-
-export async function discoverBoundAccounts(
-  key: { vaultUri: string; keyName: string },
-  deps: Pick<FanOutDeps, 'accounts' | 'subscriptionIds'>,
-  failures?: string[],
-): Promise<AccountState[]> {
-  return (await discoverCmkAccounts(deps, failures)).filter((a) => a.binding && sameKey(a.binding, key));
 }
 
 export function optedOut(account: AccountState, tag: string): boolean {
@@ -147,11 +119,10 @@ const KEY_CODES: ReadonlySet<FindingCode> = new Set(['key-near-expiry', 'key-exp
 async function recordKeyFindings(job: FanOutJob, accounts: AccountState[], deps: FanOutDeps, log: Logger): Promise<void> {
   if (!accounts.length) return;
   const now = deps.clock.now();
-  const key = await readKey(deps.keys, job.vaultUri, job.keyName, accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
-  if (!key.ok) throw new Error(key.error);
+  const key = new KeyReader(deps.keys, job.vaultUri, job.keyName, deps.policy, now);
   for (const account of accounts) {
     const findings = evaluateAccount({
-      account, key: key.view(account.binding?.keyVersion ?? ''), vault: { status: 'error', reason: 'not read for an event' },
+      account, key: await key.view(account.binding?.keyVersion ?? ''), vault: { status: 'error', reason: 'not read for an event' },
       policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
     }).filter((f) => KEY_CODES.has(f.code));
     await deps.findings.upsert(account.id, findings, job.eventId ?? job.jobId, now.toISOString());

@@ -1,51 +1,69 @@
 import type { KeyView } from '../domain/findings';
-import { versionOrder, type KeyPolicy } from '../domain/keys';
+import { versionOrder, type KeyPolicy, type VersionOrder } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import { DependencyError } from '../errors';
 import type { KeyStore } from '../ports';
 import { newestUsableAmong } from './keyVersions';
 
-export type KeyRead = { ok: true; view: (boundVersion: string) => KeyView; newestUsable?: KeyVersionInfo } | { ok: false; error: string };
+type Base =
+  | { status: 'ok'; order: VersionOrder; newestUsable: KeyVersionInfo | undefined }
+  | { status: 'missing' }
+  | { status: 'access-denied' };
 
 /**
- * Reads one key for every account bound to it: one listing, the current version (it orders versions made
- * in the same second), one read per distinct bound version, and the reads the newest-usable search needs
- * (shared with the bound ones). Calls grow with keys and versions, not with accounts.
+ * One key as the sweep and the expiry events read it, for every account bound to it: the listing, the current
+ * version (it orders versions made in the same second) and the newest usable version are read once, and each
+ * bound version once, when an account first asks for it. Calls grow with keys and versions, not with accounts.
  */
-export async function readKey(
-  keys: KeyStore,
-  vaultUri: string,
-  keyName: string,
-  boundVersions: Iterable<string>,
-  policy: KeyPolicy,
-  now: Date,
-): Promise<KeyRead> {
-  const cache = new Map<string, Promise<KeyVersionInfo | undefined>>();
-  const read = (version: string) => {
-    const k = version.toLowerCase();
-    let p = cache.get(k);
-    if (!p) {
-      p = keys.getKeyVersion(vaultUri, keyName, version);
-      cache.set(k, p);
+export class KeyReader {
+  private readonly versions = new Map<string, Promise<KeyVersionInfo | undefined>>();
+  private base: Promise<Base> | undefined;
+
+  constructor(
+    private readonly keys: KeyStore,
+    readonly vaultUri: string,
+    readonly keyName: string,
+    private readonly policy: KeyPolicy,
+    private readonly now: Date,
+  ) {}
+
+  /** The key for an account bound to `boundVersion`. Throws DependencyError when Key Vault cannot be read (but 403). */
+  async view(boundVersion: string): Promise<KeyView> {
+    const base = await this.read();
+    if (base.status !== 'ok') return base;
+    return { status: 'ok', bound: await this.version(boundVersion), newestUsable: base.newestUsable, order: base.order };
+  }
+
+  /** The newest usable version, when the key could be read. */
+  async newestUsable(): Promise<KeyVersionInfo | undefined> {
+    const base = await this.read();
+    return base.status === 'ok' ? base.newestUsable : undefined;
+  }
+
+  private read(): Promise<Base> {
+    this.base ??= (async (): Promise<Base> => {
+      try {
+        const [listed, current] = await Promise.all([this.keys.listVersions(this.vaultUri, this.keyName), this.keys.getKeyVersion(this.vaultUri, this.keyName)]);
+        if (!current) return { status: 'missing' };
+        this.versions.set(current.version.toLowerCase(), Promise.resolve(current));
+        const order = versionOrder(current.version);
+        const newestUsable = await newestUsableAmong(listed, order, this.policy, this.now, (v) => this.version(v.version));
+        return { status: 'ok', order, newestUsable };
+      } catch (error) {
+        if (error instanceof DependencyError && error.statusCode === 403) return { status: 'access-denied' };
+        throw error;
+      }
+    })();
+    return this.base;
+  }
+
+  private version(version: string): Promise<KeyVersionInfo | undefined> {
+    const key = version.toLowerCase();
+    let read = this.versions.get(key);
+    if (!read) {
+      read = this.keys.getKeyVersion(this.vaultUri, this.keyName, version);
+      this.versions.set(key, read);
     }
-    return p;
-  };
-  try {
-    const [listed, current] = await Promise.all([keys.listVersions(vaultUri, keyName), keys.getKeyVersion(vaultUri, keyName)]);
-    if (!current) return { ok: true, view: () => ({ status: 'missing' }) };
-    cache.set(current.version.toLowerCase(), Promise.resolve(current));
-    const order = versionOrder(current.version);
-    const bound = new Map<string, KeyVersionInfo | undefined>();
-    for (const version of new Set([...boundVersions].map((v) => v.toLowerCase()))) bound.set(version, await read(version));
-    const newestUsable = await newestUsableAmong(listed, order, policy, now, (v) => read(v.version));
-    return {
-      ok: true,
-      view: (boundVersion) => ({ status: 'ok', bound: bound.get(boundVersion.toLowerCase()), newestUsable, order }),
-      ...(newestUsable ? { newestUsable } : {}),
-    };
-  } catch (error) {
-    if (error instanceof DependencyError && error.statusCode === 403) return { ok: true, view: () => ({ status: 'access-denied' }) };
-    if (error instanceof DependencyError) return { ok: false, error: `key ${keyName} in ${vaultUri}: ${error.message}` };
-    throw error;
+    return read;
   }
 }

@@ -3,7 +3,7 @@ import { sameKey, vaultHost } from '../domain/keys';
 import type { AccountState } from '../domain/model';
 import type { EncryptionRequest, RotationRequest } from '../http/schemas';
 import type { AccountJobDeps } from './accountJob';
-import { discoverBoundAccounts, optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import { newestUsableVersion } from './keyVersions';
 import { planRebind } from './rebind';
 
@@ -49,7 +49,8 @@ async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<R
   const vaultUri = req.vaultUri ?? '';
   const keyName = req.keyName ?? '';
   if (!deps.isAllowedVault(vaultUri)) return refuse('vault-not-allowed', `vault ${vaultUri} is outside KEY_VAULT_HOST_SUFFIXES`, 'vaultUri');
-  const accounts = (await discoverBoundAccounts({ vaultUri, keyName }, deps)).filter((a) => !optedOut(a, deps.optOutTag));
+  const accounts: AccountState[] = [];
+  for await (const page of deps.discovery.boundTo({ vaultUri, keyName })) accounts.push(...page.filter((a) => !optedOut(a, deps.optOutTag)));
   if (!accounts.length) return refuse('no-bound-accounts', `No account in SUBSCRIPTION_IDS is bound to ${keyName} in ${vaultUri}`, 'keyName');
   return { ok: true, value: { vaultUri, keyName, accounts } };
 }

@@ -1,20 +1,23 @@
 import { accountKey } from '../domain/accounts';
-import { evaluateAccount, summarise, type Finding, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
+import { evaluateAccount, SEVERITIES, type Finding, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
 import { derivedId } from '../domain/ids';
 import type { RebindJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
 import type { AccountState } from '../domain/model';
+import type { Pin } from '../domain/rebind';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { Pin } from '../domain/rebind';
-import type { Logger, PinStore, SweepStore, VaultDirectory } from '../ports';
+import type { AccountStore, Logger, PinStore, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
-import { discoverCmkAccounts, optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
-import { readKey, type KeyRead } from './keyViews';
+import { forEachLimited } from './concurrency';
+import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import { KeyReader } from './keyViews';
 import { rotationHelps } from './keyVersions';
 
 export interface SweepDeps
-  extends Pick<FanOutDeps, 'accounts' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'subscriptionIds' | 'optOutTag' | 'policy' | 'nearExpiryDays'> {
+  extends Pick<FanOutDeps, 'discovery' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'optOutTag' | 'policy' | 'nearExpiryDays'> {
+  /** Discovery may lag behind ARM: a repair is queued only after ARM confirms the drift. */
+  accounts: AccountStore;
   isAllowedVault: (vaultUri: string) => boolean;
   /** A fresh directory per sweep: vault listings are read once per run. */
   vaultDirectory: () => VaultDirectory;
@@ -24,16 +27,13 @@ export interface SweepDeps
   nearExpiryAction: NearExpiryAction;
 }
 
-interface KeyGroup {
-  vaultUri: string;
-  keyName: string;
-  accounts: AccountState[];
-}
+/** Accounts judged at once, and findings written at once (each account is one Table transaction). */
+const CONCURRENCY = 32;
 
 /**
- * The compliance sweep: discover CMK-bound accounts, read each key and vault once, store each
- * account's findings, and in enforce mode queue the repairs. A run that could not read
- * everything is recorded as partial, never as healthy.
+ * The compliance sweep: stream the CMK-bound accounts page by page, read each key and vault once, write only
+ * the verdicts that changed, and in enforce mode queue the repairs. Memory holds a page, the stored verdicts'
+ * digests and one reader per key, not the estate. A run that could not read everything is partial, never healthy.
  */
 export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary> {
   const started = deps.clock.now();
@@ -42,31 +42,21 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
   };
   await deps.sweeps.record(summary);
-  const perAccount: Finding[][] = [];
+  const run = new SweepRun(sweepId, deps, log, summary);
   try {
-    const listing: string[] = [];
-    const accounts = (await discoverCmkAccounts(deps, listing)).filter((a) => !optedOut(a, deps.optOutTag));
-    const complete = listing.length === 0;
-    summary.errors.push(...listing);
-    summary.accountsSeen = accounts.length;
-    const pins = new Map((await deps.pins.list()).map((p) => [p.accountId.toLowerCase(), p]));
-    const vaults = deps.vaultDirectory();
-    const vaultViews = new Map<string, Promise<VaultView>>();
-    for (const group of groupByKey(accounts)) {
-      // One key's trouble (a throttled read, a refused rotation, a Tables fault) must not end the run.
-      try {
-        await sweepKey(group, sweepId, deps, log, summary, perAccount, pins, (uri) => {
-          const host = vaultHost(uri);
-          if (!vaultViews.has(host)) vaultViews.set(host, readVault(vaults, uri));
-          return vaultViews.get(host) as Promise<VaultView>;
-        });
-      } catch (error) {
-        summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: ${(error as Error).message}`);
-      }
+    await run.prepare();
+    let complete = true;
+    try {
+      for await (const page of deps.discovery.cmkAccounts()) await run.page(page);
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      complete = false;
+      summary.errors.push(`discovery failed part-way: ${error.message}`);
     }
-    // Only a complete discovery may say that an account without a row is no longer CMK-bound; accounts
-    // seen but not evaluated (their key could not be read) keep their last findings.
-    if (complete) await deps.findings.removeAccountsNotIn(new Set(accounts.map((a) => a.id)));
+    await run.finishKeys();
+    // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
+    // judged (their key could not be read) keep their last findings.
+    if (complete) await deps.findings.removeAccountsNotIn(run.seen, run.stored);
     summary.status = summary.errors.length ? 'partial' : 'completed';
   } catch (error) {
     summary.status = 'failed';
@@ -74,7 +64,7 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     throw error;
   } finally {
     const finished = deps.clock.now();
-    Object.assign(summary, summarise(perAccount), { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
+    Object.assign(summary, { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
     await deps.sweeps.record(summary);
     log.info('Sweep done', {
       sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
@@ -84,99 +74,155 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   return summary;
 }
 
-/** One key: read it once, judge each account bound to it, and in enforce mode queue the repairs. */
-async function sweepKey(
-  group: KeyGroup,
-  sweepId: string,
-  deps: SweepDeps,
-  log: Logger,
-  summary: SweepSummary,
-  perAccount: Finding[][],
-  pins: ReadonlyMap<string, Pin>,
-  vaultView: (vaultUri: string) => Promise<VaultView>,
-): Promise<void> {
-  if (!deps.isAllowedVault(group.vaultUri)) {
-    summary.errors.push(`key ${group.keyName} in ${group.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (${group.accounts.length} accounts unchecked)`);
-    return;
-  }
-  const now = deps.clock.now();
-  const key = await readKey(deps.keys, group.vaultUri, group.keyName, group.accounts.map((a) => a.binding?.keyVersion ?? ''), deps.policy, now);
-  if (!key.ok) {
-    summary.errors.push(key.error);
-    return;
-  }
-  summary.keysRead += 1;
-  const vault = await vaultView(group.vaultUri);
-
-  const nearExpiry: AccountState[] = [];
-  const drifting: AccountState[] = [];
-  for (const account of group.accounts) {
-    const view = key.view(account.binding?.keyVersion ?? '');
-    const pin = pins.get(account.id.toLowerCase());
-    const findings = evaluateAccount({ account, pin, key: view, vault, policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now });
-    await deps.findings.replaceForAccount(account.id, findings, sweepId, now.toISOString());
-    for (const f of findings.filter((f) => f.severity === 'critical')) {
-      log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
-    }
-    perAccount.push(findings);
-    // A pinned account stays where a person put it (§2a).
-    if (deps.sweepMode !== 'enforce' || pin) continue;
-    if (findings.some((f) => f.code === 'version-drift') && key.newestUsable) {
-      drifting.push(account);
-    } else if (findings.some((f) => f.code === 'key-near-expiry') && view.status === 'ok' && view.bound) {
-      if (rotationHelps(view.bound, deps.nearExpiryDays, now)) nearExpiry.push(account);
-      else log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId, accountId: account.id, keyName: group.keyName });
-    }
-  }
-  if (drifting.length && key.newestUsable) {
-    await queueRemediations(drifting, group, key.newestUsable.version, sweepId, deps);
-    summary.remediationsQueued += drifting.length;
-  }
-  summary.remediationsQueued += await remedyNearExpiry(nearExpiry, group, key, sweepId, deps, log);
+interface KeyState {
+  reader: KeyReader;
+  /** Accounts whose bound version nears expiry with nothing newer to bind (NEAR_EXPIRY_ACTION=rotate). */
+  nearExpiry: AccountState[];
+  failed?: string;
 }
 
-function groupByKey(accounts: AccountState[]): KeyGroup[] {
-  const groups = new Map<string, KeyGroup>();
-  for (const account of accounts) {
-    const b = account.binding;
-    if (!b) continue;
+class SweepRun {
+  stored: StoredVerdicts = new Map();
+  pins = new Map<string, Pin>();
+  readonly seen = new Set<string>();
+  private readonly keys = new Map<string, KeyState>();
+  private readonly vaultViews = new Map<string, Promise<VaultView>>();
+  private readonly vaults: VaultDirectory;
+  private readonly now: Date;
+
+  constructor(
+    private readonly sweepId: string,
+    private readonly deps: SweepDeps,
+    private readonly log: Logger,
+    private readonly summary: SweepSummary,
+  ) {
+    this.vaults = deps.vaultDirectory();
+    this.now = deps.clock.now();
+    for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
+  }
+
+  async prepare(): Promise<void> {
+    const [stored, pins] = await Promise.all([this.deps.findings.verdicts(), this.deps.pins.list()]);
+    this.stored = stored;
+    this.pins = new Map(pins.map((p) => [p.accountId.toLowerCase(), p]));
+  }
+
+  async page(accounts: AccountState[]): Promise<void> {
+    const drifting: Array<{ account: AccountState; key: KeyState }> = [];
+    await forEachLimited(accounts.filter((a) => a.binding && !optedOut(a, this.deps.optOutTag)), CONCURRENCY, async (account) => {
+      this.summary.accountsSeen += 1;
+      this.seen.add(accountKey(account.id));
+      const key = this.key(account);
+      const findings = await this.judge(account, key);
+      if (!findings) return;
+      if (this.deps.sweepMode !== 'enforce' || this.pins.has(account.id.toLowerCase())) return;
+      if (findings.some((f) => f.code === 'version-drift')) drifting.push({ account, key });
+      else if (findings.some((f) => f.code === 'key-near-expiry')) await this.nearExpiry(account, key);
+    });
+    await this.repair(drifting);
+  }
+
+  /** One account's findings, stored only when they changed; undefined when its key could not be read. */
+  private async judge(account: AccountState, key: KeyState): Promise<Finding[] | undefined> {
+    const bound = account.binding?.keyVersion ?? '';
+    let view;
+    try {
+      if (key.failed) return undefined;
+      view = await key.reader.view(bound);
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      if (!key.failed) this.summary.errors.push(`key ${key.reader.keyName} in ${key.reader.vaultUri}: ${error.message}`);
+      key.failed = error.message;
+      return undefined;
+    }
+    const pin = this.pins.get(account.id.toLowerCase());
+    const findings = evaluateAccount({ account, pin, key: view, vault: await this.vault(account), policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now });
+    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.stored.get(accountKey(account.id)) ?? new Map());
+    for (const f of findings) {
+      this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
+      this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
+      if (f.severity === 'critical') this.log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId: this.sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
+    }
+    return findings;
+  }
+
+  /** Enforce mode: drift seen in discovery is confirmed through ARM (Resource Graph lags) before a repair is queued. */
+  private async repair(drifting: Array<{ account: AccountState; key: KeyState }>): Promise<void> {
+    const confirmed: Array<{ account: AccountState; key: KeyState; version: string }> = [];
+    await forEachLimited(drifting, CONCURRENCY, async ({ account, key }) => {
+      const [now, target] = await Promise.all([this.deps.accounts.getAccount(account.id), key.reader.newestUsable()]);
+      if (target && now?.binding?.keyVersion.toLowerCase() === account.binding?.keyVersion.toLowerCase()) confirmed.push({ account: now ?? account, key, version: target.version });
+    });
+    for (const { account, key, version } of confirmed) await this.queue([account], key, version);
+  }
+
+  private async nearExpiry(account: AccountState, key: KeyState): Promise<void> {
+    const view = await key.reader.view(account.binding?.keyVersion ?? '');
+    if (view.status !== 'ok' || !view.bound) return;
+    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) key.nearExpiry.push(account);
+    else this.log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId: this.sweepId, accountId: account.id, keyName: key.reader.keyName });
+  }
+
+  /** After the last page: NEAR_EXPIRY_ACTION=rotate rotates each key at most once and binds the new version. */
+  async finishKeys(): Promise<void> {
+    for (const key of this.keys.values()) {
+      if (!key.nearExpiry.length || this.deps.nearExpiryAction !== 'rotate') continue;
+      try {
+        const rotated = await this.deps.keys.rotateKey(key.reader.vaultUri, key.reader.keyName);
+        this.log.info('Rotated a key near expiry', { sweepId: this.sweepId, keyName: key.reader.keyName, version: rotated.version });
+        await this.queue(key.nearExpiry, key, rotated.version);
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        this.summary.errors.push(`rotating key ${key.reader.keyName} in ${key.reader.vaultUri}: ${error.message}`);
+      }
+    }
+  }
+
+  private async queue(accounts: AccountState[], key: KeyState, version: string): Promise<void> {
+    const createdAt = this.deps.clock.now().toISOString();
+    await queueAccountJobs(accounts.map((account) => {
+      const job: RebindJob = {
+        kind: 'rebind', jobId: derivedId(this.sweepId, accountKey(account.id), version), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
+        vaultUri: key.reader.vaultUri, keyName: key.reader.keyName, accountId: account.id, targetVersion: version, force: false, priorAttempts: 0,
+      };
+      return { job, account };
+    }), this.deps);
+    this.summary.remediationsQueued += accounts.length;
+  }
+
+  private key(account: AccountState): KeyState {
+    const b = account.binding as NonNullable<AccountState['binding']>;
     const id = `${vaultHost(b.vaultUri)}|${b.keyName.toLowerCase()}`;
-    const group = groups.get(id) ?? { vaultUri: b.vaultUri, keyName: b.keyName, accounts: [] };
-    group.accounts.push(account);
-    groups.set(id, group);
+    let key = this.keys.get(id);
+    if (!key) {
+      key = { reader: new KeyReader(this.deps.keys, b.vaultUri, b.keyName, this.deps.policy, this.now), nearExpiry: [] };
+      if (!this.deps.isAllowedVault(b.vaultUri)) {
+        key.failed = 'vault outside KEY_VAULT_HOST_SUFFIXES';
+        this.summary.errors.push(`key ${b.keyName} in ${b.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (its accounts unchecked)`);
+      } else {
+        this.summary.keysRead += 1;
+      }
+      this.keys.set(id, key);
+    }
+    return key;
   }
-  return [...groups.values()];
-}
 
-async function readVault(vaults: VaultDirectory, vaultUri: string): Promise<VaultView> {
-  try {
-    const vault = await vaults.findVault(vaultUri);
-    return vault ? { status: 'ok', vault } : { status: 'not-found' };
-  } catch (error) {
-    if (error instanceof DependencyError) return { status: 'error', reason: error.message };
-    throw error;
+  private vault(account: AccountState): Promise<VaultView> {
+    const uri = account.binding?.vaultUri ?? '';
+    const host = vaultHost(uri);
+    let view = this.vaultViews.get(host);
+    if (!view) {
+      view = this.vaults.findVault(uri).then(
+        (vault): VaultView => (vault ? { status: 'ok', vault } : { status: 'not-found' }),
+        (error: unknown): VaultView => {
+          if (error instanceof DependencyError) return { status: 'error', reason: error.message };
+          throw error;
+        },
+      );
+      this.vaultViews.set(host, view);
+    }
+    return view;
   }
-}
-
-/** NEAR_EXPIRY_ACTION for accounts whose bound version nears expiry with nothing newer to bind. */
-async function remedyNearExpiry(accounts: AccountState[], group: KeyGroup, key: Extract<KeyRead, { ok: true }>, sweepId: string, deps: SweepDeps, log: Logger): Promise<number> {
-  if (!accounts.length || deps.nearExpiryAction !== 'rotate') return 0;
-  // Once per key: its KeyNewVersionCreated event arrives too, and dedupe keeps that to one PATCH per account.
-  const rotated = await deps.keys.rotateKey(group.vaultUri, group.keyName);
-  log.info('Rotated a key near expiry', { sweepId, keyName: group.keyName, version: rotated.version, previous: key.newestUsable?.version });
-  await queueRemediations(accounts, group, rotated.version, sweepId, deps);
-  return accounts.length;
-}
-
-async function queueRemediations(accounts: AccountState[], group: KeyGroup, version: string, sweepId: string, deps: SweepDeps): Promise<void> {
-  const createdAt = deps.clock.now().toISOString();
-  await queueAccountJobs(accounts.map((account) => {
-    const job: RebindJob = {
-      kind: 'rebind', jobId: derivedId(sweepId, accountKey(account.id), version), parentJobId: sweepId, trigger: 'sweep', createdAt,
-      vaultUri: group.vaultUri, keyName: group.keyName, accountId: account.id, targetVersion: version, force: false, priorAttempts: 0,
-    };
-    return { job, account };
-  }), deps);
 }
 
 /** Longest a sweep may hold the lock before a later one takes over. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { seedComplianceEstate, type ComplianceEstate } from '../../dev/complianceEstate';
+import { accountArmId, accountResource, principalOf, vaultResource } from '../../dev/estate';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 import { api } from '../support/localStack';
 
@@ -74,12 +75,13 @@ describe('compliance sweep over a mixed estate, report mode', () => {
 
   it('a sweep that loses the ARM connection half-way is recorded as partial and keeps earlier findings', async () => {
     const before = await findingsByLabel(stack, estate);
-    // The first page of accounts arrives, then the connection drops for every retry.
-    stack.arm.fail({ method: 'GET', path: /Microsoft\.CognitiveServices\/accounts$/i, reset: true, after: 1, times: 20 });
+    // Resource Graph's connection drops for every retry.
+    stack.arm.fail({ method: 'POST', path: /Microsoft\.ResourceGraph\/resources$/i, reset: true, times: 20 });
     await stack.host.runTimer('complianceSweep');
+    stack.arm.clearFaults();
     const sweep = await stack.services.sweeps.latest();
     assert.equal(sweep?.status, 'partial');
-    assert.match(sweep?.errors.join(' ') ?? '', /listing accounts failed part-way/);
+    assert.match(sweep?.errors.join(' ') ?? '', /discovery failed part-way: querying Resource Graph/);
     assert.ok((sweep?.accountsSeen ?? 0) < 7);
     assert.deepEqual(await findingsByLabel(stack, estate), before, 'accounts not seen keep their findings');
   });
@@ -232,5 +234,32 @@ describe('the dev host runs the timer on SWEEP_SCHEDULE', () => {
       sweep = await stack.services.sweeps.latest();
     }
     assert.equal(sweep?.trigger, 'timer');
+  });
+});
+
+describe('enforce mode when Resource Graph lags behind ARM', () => {
+  let stack: LocalStack;
+  before(async () => {
+    stack = await startLocalStack({ settings: { SWEEP_MODE: 'enforce' }, arm: { graph: { lagMs: 3_600_000 } } });
+  });
+  after(() => stack.stop());
+
+  it('drift seen in a stale Resource Graph index is confirmed through ARM before a repair is queued', async () => {
+    const vault = await stack.addVault({ name: 'kv-lag' });
+    stack.arm.putVault(vaultResource(vault, { grantKeysTo: [principalOf('aoai-lag')] }));
+    const { version: v1 } = await vault.createKey('cmk-lag', { publish: false, createdOn: new Date(Date.now() - 86_400_000) });
+    const key = { vaultUri: vault.vaultUri, name: 'cmk-lag', version: v1 };
+    stack.arm.putAccount(accountResource({ name: 'aoai-lag', key }));
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+    // Resource Graph indexed the account on v1; a new version arrives and someone moves the account to it.
+    const { version: v2 } = await vault.createKey('cmk-lag', { publish: false });
+    stack.arm.putAccount(accountResource({ name: 'aoai-lag', key: { ...key, version: v2 } }));
+    const patches = stack.arm.patchCount(accountArmId('aoai-lag'));
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+    assert.equal(stack.arm.patchCount(accountArmId('aoai-lag')), patches, 'no PATCH for drift that ARM does not confirm');
+    assert.equal((await stack.services.sweeps.latest())?.remediationsQueued, 0);
+    assert.equal(stack.arm.account(accountArmId('aoai-lag')).properties.encryption.keyVaultProperties.keyVersion, v2);
   });
 });

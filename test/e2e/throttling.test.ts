@@ -24,7 +24,8 @@ describe('a key bound to many accounts under ARM write throttling', () => {
     assert.deepEqual(new Set(accounts.map((a) => a?.binding?.keyVersion)), new Set([v2]));
     const patches = stack.arm.requests.filter((r) => r.method === 'PATCH');
     assert.ok(patches.length >= 60);
-    assert.ok(patches.filter((r) => r.status === 429).length <= 3, `the pacer kept writes within the bucket: ${patches.filter((r) => r.status === 429).length} 429s`);
+    const throttled = patches.filter((r) => r.status === 429).length;
+    assert.ok(throttled <= patches.length * 0.1, `the pacer kept writes within the bucket: ${throttled} of ${patches.length} PATCHes answered 429`);
     assert.ok(stack.services.pacer.waitedMs > 0, 'writes waited for tokens: 60 PATCHes do not fit a burst of 5');
     const rows = await stack.services.ledger.all();
     const succeeded = rows.filter((r) => r.status === 'succeeded' && r.toVersion === v2);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startAzurite, type RunningAzurite } from '../../dev/azurite';
-import { TableFindingStore, TableSweepStore } from '../../shared/adapters/tables/findings';
+import { accountKey } from '../../shared/domain/accounts';
+import { TableFindingStore } from '../../shared/adapters/tables/findings';
+import { TableSweepStore } from '../../shared/adapters/tables/sweeps';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import { FINDING_RULES, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
 import { accountId } from '../support/fakes';
@@ -66,6 +68,17 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(row, {
       accountId: id, code: 'unsupported-key', severity: 'warning', evidence, remedy: 'fix unsupported-key', sweepId: 'sweep-e', observedAt: '2026-06-01T00:00:00.000Z',
     });
+  });
+
+  it('verdicts() reads every stored digest in one listing; an unchanged verdict is not rewritten, a changed one is', async () => {
+    const id = accountId('digest-a');
+    assert.equal(await findings.replaceForAccount(id, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' })], 'sweep-1', '2026-06-01T00:00:00.000Z'), true);
+    const stored = (await findings.verdicts()).get(accountKey(id));
+    assert.deepEqual([...(stored?.keys() ?? [])].sort(), ['key-near-expiry', 'version-drift']);
+    assert.equal(await findings.replaceForAccount(id, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' })], 'sweep-2', '2026-06-02T00:00:00.000Z', stored), false);
+    assert.deepEqual((await findings.list({ accountId: id })).map((f) => f.sweepId), ['sweep-1', 'sweep-1'], 'kept as first recorded');
+    assert.equal(await findings.replaceForAccount(id, [finding('key-near-expiry', { expiresOn: 'y' })], 'sweep-3', '2026-06-03T00:00:00.000Z', stored), true);
+    assert.deepEqual((await findings.list({ accountId: id })).map((f) => [f.code, f.sweepId, f.evidence['expiresOn']]), [['key-near-expiry', 'sweep-3', 'y']]);
   });
 
   it('removeAccountsNotIn drops the findings of accounts no longer seen and counts accounts', async () => {

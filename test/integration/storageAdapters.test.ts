@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startAzurite, type RunningAzurite } from '../../dev/azurite';
 import { encodeJob, queueClient, StorageJobQueue } from '../../shared/adapters/queue';
-import { TableBindingIndex } from '../../shared/adapters/tables/bindings';
 import { TableLedger } from '../../shared/adapters/tables/ledger';
 import { TablePinStore } from '../../shared/adapters/tables/pins';
 import { TableStorage } from '../../shared/adapters/tables/storage';
@@ -91,14 +90,6 @@ describe('storage adapters against Azurite', () => {
     assert.equal(await pins.release(pin.accountId, 'job-other'), undefined);
     assert.deepEqual(await pins.release(pin.accountId), pin);
     assert.equal(await pins.get(pin.accountId), undefined);
-  });
-
-  it('bindings: replace keeps exactly what discovery found', async () => {
-    const bindings = new TableBindingIndex(storage);
-    const vault = 'https://127.0.0.1:8443/';
-    await bindings.replace(vault, 'cmk', [{ accountId: accountId('b1'), keyVersion: 'v1' }, { accountId: accountId('b2'), keyVersion: 'v1' }]);
-    await bindings.replace(vault, 'CMK', [{ accountId: accountId('b2'), keyVersion: 'v2' }]);
-    assert.deepEqual(await bindings.list(vault, 'cmk'), [{ accountId: accountId('b2'), keyVersion: 'v2' }]);
   });
 
   it('queue: jobs go out as base64 JSON, and a delay hides them', async () => {

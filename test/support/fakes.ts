@@ -3,7 +3,7 @@ import type { RotationJob } from '../../shared/domain/jobs';
 import type { AccountState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
 import type { Pin } from '../../shared/domain/rebind';
 import type {
-  AccountJournal, AccountStore, BindingIndex, BoundAccount, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
+  AccountDiscovery, AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
   PinStore, UpdateVerdict,
 } from '../../shared/ports';
 import type { RebindDeps } from '../../shared/usecases/rebind';
@@ -205,13 +205,15 @@ export class MemoryQueue implements JobQueue {
   }
 }
 
-export class MemoryBindings implements BindingIndex {
-  readonly index = new Map<string, BoundAccount[]>();
-  async replace(vaultUri: string, keyName: string, accounts: BoundAccount[]): Promise<void> {
-    this.index.set(`${vaultUri}|${keyName}`, accounts);
+/** Discovery over the fake account store: every CMK-bound account, as Resource Graph would find it. */
+export class FakeDiscovery implements AccountDiscovery {
+  constructor(private readonly accounts: FakeAccountStore) {}
+  async *boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
+    yield [...this.accounts.accounts.values()].filter((a) => a.binding && a.binding.keyName.toLowerCase() === key.keyName.toLowerCase()
+      && new URL(a.binding.vaultUri).host === new URL(key.vaultUri).host).map((a) => structuredClone(a));
   }
-  async list(vaultUri: string, keyName: string): Promise<BoundAccount[]> {
-    return this.index.get(`${vaultUri}|${keyName}`) ?? [];
+  async *cmkAccounts(): AsyncIterable<AccountState[]> {
+    yield [...this.accounts.accounts.values()].filter((a) => a.binding).map((a) => structuredClone(a));
   }
 }
 

@@ -6,7 +6,7 @@ import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
 import { changeEncryption, createRotation, getRotation, listRotations } from '../../shared/handlers/rotations';
 import { services, useServices, type Services } from '../../shared/app';
-import { accountId, boundAccount, FakeKeyStore, hex, keyVersion, MemoryBindings, rebindDeps, SUB, VAULT } from '../support/fakes';
+import { accountId, boundAccount, FakeDiscovery, FakeKeyStore, hex, keyVersion, rebindDeps, VAULT } from '../support/fakes';
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({ method: 'POST', url: `http://localhost/api/${path}`, body: { string: typeof body === 'string' ? body : JSON.stringify(body) }, headers });
@@ -26,7 +26,7 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     deps.accounts.put(boundAccount('a1', hex(1)), boundAccount('a2', hex(1)));
     const isAllowedVault = (uri: string) => new URL(uri).hostname.endsWith('.vault.azure.net');
     const keys = Object.assign(deps.keys as FakeKeyStore, { isAllowedVault });
-    useServices({ ...deps, keys, isAllowedVault, config: { trustClientPrincipal: true }, bindings: new MemoryBindings(), subscriptionIds: [SUB], optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
+    useServices({ ...deps, keys, isAllowedVault, config: { trustClientPrincipal: true }, discovery: new FakeDiscovery(deps.accounts), optOutTag: 'cmk-rotator:opt-out', newId: () => `job-${String(++ids).padStart(8, '0')}` } as unknown as Services);
   });
   afterEach(() => useServices(undefined));
 

@@ -5,7 +5,6 @@ import { sdk } from '../sdk';
 
 export const TABLES = {
   rotations: 'Rotations',
-  bindings: 'Bindings',
   findings: 'Findings',
   sweeps: 'Sweeps',
   pins: 'Pins',

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { evaluate, InvalidQuery } from './graphQuery';
+import { deepCopy, isJsonObject, parseJsonBody, type Exchange, type JsonObject } from './http';
+import { subscriptionOf } from './paths';
+
+export interface ResourceGraphOptions {
+  /** Queries each caller may run per window (the documented quota is about 15 per 5 s per user). */
+  quota: number;
+  windowMs: number;
+  /** Resource Graph lags behind ARM: its index is refreshed at most this often (0: always current). */
+  lagMs: number;
+  /** Management group id -> the subscriptions under it. */
+  managementGroups: Record<string, string[]>;
+  now: () => number;
+}
+
+/**
+ * POST /providers/Microsoft.ResourceGraph/resources, as the recorded service answers: the query evaluated
+ * over the resources the stand-in holds (accounts as ARM has them, plus any seeded resource), scoped to the
+ * request's subscriptions or management groups, paged by an opaque $skipToken ($top at most 1000), with the
+ * per-user quota headers and 429 once the quota is spent.
+ */
+export class ResourceGraph {
+  private index: { at: number; rows: JsonObject[] } | undefined;
+  private window = { start: 0, used: 0 };
+  queries = 0;
+
+  constructor(
+    private readonly options: ResourceGraphOptions,
+    private readonly resources: () => JsonObject[],
+  ) {}
+
+  answer(exchange: Exchange): void {
+    const now = this.options.now();
+    if (now - this.window.start >= this.options.windowMs) this.window = { start: now, used: 0 };
+    const resetsAfter = this.options.windowMs - (now - this.window.start);
+    const quotaHeaders = (remaining: number) => ({
+      'x-ms-user-quota-remaining': String(Math.max(0, remaining)),
+      'x-ms-user-quota-resets-after': timespan(resetsAfter),
+    });
+    if (this.window.used >= this.options.quota) {
+      exchange.error(429, 'RateLimiting', 'Please provide below info when asking for support: the client has exceeded its quota of queries.', {
+        ...quotaHeaders(0), 'Retry-After': String(Math.max(1, Math.ceil(resetsAfter / 1000))), 'retry-after-ms': String(Math.max(1, resetsAfter)),
+      });
+      return;
+    }
+    this.window.used += 1;
+    this.queries += 1;
+    const remaining = quotaHeaders(this.options.quota - this.window.used);
+    const body = parseJsonBody(exchange.body);
+    if (!isJsonObject(body) || typeof body['query'] !== 'string') {
+      exchange.error(400, 'BadRequest', "The request body must carry a 'query' string.", remaining);
+      return;
+    }
+    const scope = this.scope(body);
+    if ('problem' in scope) return exchange.error(400, 'BadRequest', scope.problem, remaining);
+    const options = isJsonObject(body['options']) ? body['options'] : {};
+    const digest = createHash('sha256').update(body['query']).digest('hex').slice(0, 12);
+    const token = this.token(options, digest);
+    if (token === undefined) return exchange.error(400, 'BadRequest', 'The $skipToken is not valid for this query.', remaining);
+    // A next page keeps the page size of the first unless the request names one.
+    const top = options['$top'] ?? token.top ?? 1000;
+    if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > 1000) {
+      return exchange.error(400, 'BadRequest', "'$top' must be a whole number from 1 to 1000.", remaining);
+    }
+    let rows: JsonObject[];
+    try {
+      rows = evaluate(body['query'], this.table().filter((r) => scope.subscriptions.has(subscriptionOf(String(r['id'] ?? '')))));
+    } catch (error) {
+      if (!(error instanceof InvalidQuery)) throw error;
+      return exchange.json(400, { error: { code: 'InvalidQuery', message: `Query is invalid: ${error.message}` } }, remaining);
+    }
+    const start = token.start;
+    const page = rows.slice(start, start + top);
+    const answer: JsonObject = {
+      totalRecords: rows.length,
+      count: page.length,
+      data: page,
+      facets: [],
+      resultTruncated: 'false',
+    };
+    if (start + top < rows.length) answer['$skipToken'] = Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest })).toString('base64');
+    exchange.json(200, answer, remaining);
+  }
+
+  /** Where a page starts and the page size it carries: $skipToken (opaque, bound to its query) wins over $skip. */
+  private token(options: JsonObject, digest: string): { start: number; top?: number } | undefined {
+    const token = options['$skipToken'];
+    if (typeof token === 'string') {
+      try {
+        const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { o?: unknown; t?: unknown; q?: unknown };
+        if (typeof parsed.o !== 'number' || parsed.q !== digest) return undefined;
+        return { start: parsed.o, ...(typeof parsed.t === 'number' ? { top: parsed.t } : {}) };
+      } catch {
+        return undefined;
+      }
+    }
+    const skip = options['$skip'] ?? 0;
+    return typeof skip === 'number' && Number.isInteger(skip) && skip >= 0 ? { start: skip } : undefined;
+  }
+
+  private scope(body: JsonObject): { subscriptions: Set<string> } | { problem: string } {
+    const subscriptions = Array.isArray(body['subscriptions']) ? body['subscriptions'].map((s) => String(s).toLowerCase()) : [];
+    const groups = Array.isArray(body['managementGroups']) ? body['managementGroups'].map(String) : [];
+    for (const group of groups) {
+      const members = this.options.managementGroups[group];
+      if (!members) return { problem: `The management group '${group}' was not found or is not accessible.` };
+      subscriptions.push(...members.map((s) => s.toLowerCase()));
+    }
+    if (!subscriptions.length) return { problem: 'The request names no subscriptions or management groups.' };
+    return { subscriptions: new Set(subscriptions) };
+  }
+
+  /** The resources as Resource Graph shows them: type in lower case, and no fresher than its lag allows. */
+  private table(): JsonObject[] {
+    const now = this.options.now();
+    if (!this.index || now - this.index.at >= this.options.lagMs) {
+      this.index = {
+        at: now,
+        rows: this.resources().map((r) => ({ ...deepCopy(r), type: String(r['type'] ?? '').toLowerCase(), subscriptionId: subscriptionOf(String(r['id'] ?? '')) })),
+      };
+    }
+    return this.index.rows;
+  }
+}
+
+/** A TimeSpan (hh:mm:ss[.fffffff]), as the quota header carries it. */
+function timespan(ms: number): string {
+  const total = Math.max(0, ms) / 1000;
+  const s = Math.floor(total);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const fraction = total - s > 0 ? `.${String(Math.round((total - s) * 1e7)).padStart(7, '0')}` : '';
+  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}${fraction}`;
+}

@@ -1,0 +1,106 @@
+import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
+import type { TokenCredential } from '@azure/identity';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { vaultHost } from '../domain/keys';
+import type { AccountState } from '../domain/model';
+import { toDependencyError } from '../errors';
+import type { AccountDiscovery } from '../ports';
+import { toAccountState } from './cognitiveServices';
+import { sdk } from './sdk';
+
+export interface ResourceGraphOptions {
+  credential: TokenCredential;
+  /** ARM_ENDPOINT: Resource Graph answers on the same endpoint. */
+  endpoint: string;
+  subscriptionIds: readonly string[];
+  managementGroupIds: readonly string[];
+  /** Rows per page (the service allows at most 1000). */
+  pageSize?: number;
+  clientOptions?: ResourceGraphClientOptionalParams;
+}
+
+const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts' | where tostring(properties.encryption.keySource) =~ 'Microsoft.KeyVault'";
+const COLUMNS = '| project id, name, type, kind, location, tags, identity, properties | order by id asc';
+
+/** KQL string literal. */
+const kql = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * Discovery through Azure Resource Graph: one query across SUBSCRIPTION_IDS (and MANAGEMENT_GROUP_IDS),
+ * filtered by the service (key source, vault host, key name), paged by $skipToken, within the per-user
+ * quota. Resource Graph lags behind ARM, so what it finds is re-read through ARM before anything acts on it.
+ */
+export class ResourceGraphDiscovery implements AccountDiscovery {
+  private client: Promise<ResourceGraphClient> | undefined;
+  /** When the quota window of the last answer resets, if it was spent. */
+  private quotaResetsAt = 0;
+  queries = 0;
+
+  constructor(private readonly options: ResourceGraphOptions) {}
+
+  boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
+    // keyVaultUri is written with or without a trailing slash, and sometimes with the default port.
+    const host = vaultHost(key.vaultUri);
+    const uris = [`https://${host}`, `https://${host}/`, ...(host.includes(':') ? [] : [`https://${host}:443`, `https://${host}:443/`])];
+    const query = `${ACCOUNTS} | where tolower(tostring(properties.encryption.keyVaultProperties.keyVaultUri)) in~ (${uris.map(kql).join(', ')})`
+      + ` | where tostring(properties.encryption.keyVaultProperties.keyName) =~ ${kql(key.keyName)} ${COLUMNS}`;
+    return this.pages(query);
+  }
+
+  cmkAccounts(): AsyncIterable<AccountState[]> {
+    return this.pages(`${ACCOUNTS} ${COLUMNS}`);
+  }
+
+  private async *pages(query: string): AsyncIterable<AccountState[]> {
+    const scopes = [
+      ...(this.options.managementGroupIds.length ? [{ managementGroups: [...this.options.managementGroupIds] }] : []),
+      ...(this.options.subscriptionIds.length ? [{ subscriptions: [...this.options.subscriptionIds] }] : []),
+    ];
+    // An account under a listed management group and a listed subscription is found once.
+    const seen = scopes.length > 1 ? new Set<string>() : undefined;
+    for (const scope of scopes) {
+      let skipToken: string | undefined;
+      do {
+        const page = await this.query({ ...scope, query, options: { top: this.options.pageSize ?? 1000, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) } });
+        skipToken = page.skipToken;
+        const accounts = (Array.isArray(page.data) ? page.data : []).map((row) => toAccountState(row as object)).filter((a): a is AccountState => !!a);
+        yield seen ? accounts.filter((a) => !seen.has(a.id.toLowerCase()) && seen.add(a.id.toLowerCase())) : accounts;
+      } while (skipToken);
+    }
+  }
+
+  private async query(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ data: unknown; skipToken?: string }> {
+    const wait = this.quotaResetsAt - Date.now();
+    if (wait > 0) await sleep(wait);
+    const client = await this.graph();
+    this.queries += 1;
+    try {
+      return await client.resources(request, {
+        onResponse: (response) => {
+          const remaining = Number(response.headers.get('x-ms-user-quota-remaining'));
+          const resets = timespanMs(response.headers.get('x-ms-user-quota-resets-after'));
+          this.quotaResetsAt = remaining === 0 && resets !== undefined ? Date.now() + resets : 0;
+        },
+      });
+    } catch (error) {
+      throw toDependencyError(error, 'querying Resource Graph', 'resource-graph');
+    }
+  }
+
+  private graph(): Promise<ResourceGraphClient> {
+    const endpoint = this.options.endpoint.replace(/\/$/, '');
+    this.client ??= sdk.resourceGraph().then(({ ResourceGraphClient }) => new ResourceGraphClient(this.options.credential, {
+      ...this.options.clientOptions,
+      endpoint,
+      credentials: { scopes: [`${endpoint}/.default`] },
+    }));
+    return this.client;
+  }
+}
+
+/** hh:mm:ss (the quota header's format) in milliseconds. */
+function timespanMs(value: string | undefined): number | undefined {
+  const m = /^(\d+):(\d{2}):(\d{2})(?:\.(\d+))?$/.exec(value ?? '');
+  if (!m) return undefined;
+  return ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(`0.${m[4] ?? '0'}`) * 1000;
+}

@@ -1,0 +1,109 @@
+import type { SweepSummary } from '../../domain/findings';
+import type { Clock, SweepStore } from '../../ports';
+import { claimRow, expect, odata, TABLES, type TableStorage } from './storage';
+
+const SWEEP_PARTITION = 'sweep';
+// Row keys sort newest first: inverted milliseconds of startedAt, zero-padded, then the sweep id.
+const MAX_MS = 8_640_000_000_000_000;
+// A string property holds at most 32K UTF-16 characters; keep the errors column well inside it.
+const MAX_ERRORS_CHARS = 30_000;
+
+const LOCK_PARTITION = 'lock';
+
+interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsBySeverity' | 'errors'> {
+  findingsByCode: string;
+  findingsBySeverity: string;
+  errors: string;
+}
+
+export function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>): string {
+  const started = Date.parse(summary.startedAt);
+  if (Number.isNaN(started)) throw new Error(`sweep ${summary.sweepId}: startedAt is not a date: ${summary.startedAt}`);
+  return `${String(MAX_MS - started).padStart(16, '0')}_${summary.sweepId}`;
+}
+
+/** The Sweeps table: one summary row per run, newest first. */
+export class TableSweepStore implements SweepStore {
+  constructor(
+    private readonly storage: TableStorage,
+    private readonly clock: Clock = { now: () => new Date() },
+  ) {}
+
+  async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+    const table = await this.storage.table(TABLES.sweeps);
+    const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
+    const claim = await claimRow<{ sweepId: string; lockedAt: string }>(table, entity, (current) => {
+      // The queued sweep starting now renews its lock: it counts from here, not from the request that queued it.
+      if (current.sweepId === sweepId) return 'take';
+      // A sweep that died without unlocking must not block every later one.
+      return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+    });
+    return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
+  }
+
+  async unlock(sweepId: string): Promise<void> {
+    const table = await this.storage.table(TABLES.sweeps);
+    const current = await expect(table.getEntity<{ sweepId: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+    if (current?.sweepId === sweepId) await expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined);
+  }
+
+  async record(summary: SweepSummary): Promise<void> {
+    const table = await this.storage.table(TABLES.sweeps);
+    const entity: SweepEntity = {
+      ...summary,
+      findingsByCode: JSON.stringify(summary.findingsByCode),
+      findingsBySeverity: JSON.stringify(summary.findingsBySeverity),
+      errors: errorsColumn(summary.errors),
+    };
+    const defined = Object.fromEntries(Object.entries(entity).filter(([, v]) => v !== undefined));
+    // Every call carries the whole summary, so Replace drops what the running row said.
+    await table.upsertEntity({ partitionKey: SWEEP_PARTITION, rowKey: sweepRowKey(summary), ...defined }, 'Replace');
+  }
+
+  async latest(): Promise<SweepSummary | undefined> {
+    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION}`);
+  }
+
+  async get(sweepId: string): Promise<SweepSummary | undefined> {
+    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
+  }
+
+  private async first(filter: string): Promise<SweepSummary | undefined> {
+    const table = await this.storage.table(TABLES.sweeps);
+    for await (const page of table.listEntities<SweepEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1 })) {
+      const entity = page[0];
+      if (entity) return toSummary(entity);
+    }
+    return undefined;
+  }
+}
+
+/** The errors as a JSON array that fits one column; what does not fit is counted, not dropped silently. */
+function errorsColumn(errors: string[]): string {
+  const kept: string[] = [];
+  let length = 2;
+  for (const [i, error] of errors.entries()) {
+    const item = error.slice(0, 1_000);
+    length += JSON.stringify(item).length + 1;
+    if (length > MAX_ERRORS_CHARS) {
+      kept.push(`... and ${errors.length - i} more`);
+      break;
+    }
+    kept.push(item);
+  }
+  return JSON.stringify(kept);
+}
+
+function toSummary(e: SweepEntity): SweepSummary {
+  const summary: SweepSummary = {
+    sweepId: e.sweepId, trigger: e.trigger, mode: e.mode, status: e.status, startedAt: e.startedAt,
+    accountsSeen: e.accountsSeen, keysRead: e.keysRead,
+    findingsByCode: JSON.parse(e.findingsByCode) as SweepSummary['findingsByCode'],
+    findingsBySeverity: JSON.parse(e.findingsBySeverity) as SweepSummary['findingsBySeverity'],
+    remediationsQueued: e.remediationsQueued,
+    errors: JSON.parse(e.errors) as string[],
+  };
+  if (e.finishedAt !== undefined) summary.finishedAt = e.finishedAt;
+  if (e.durationMs !== undefined) summary.durationMs = e.durationMs;
+  return summary;
+}

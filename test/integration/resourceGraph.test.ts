@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ResourceGraphClient } from '@azure/arm-resourcegraph';
+import { startArmStandIn, type ArmStandIn } from '../../dev/armStandIn';
+import { localCredential } from '../../dev/credential';
+import { accountResource } from '../../dev/estate';
+import { listenHttps } from '../../dev/tls';
+import { ResourceGraphDiscovery } from '../../shared/adapters/resourceGraph';
+import { DependencyError } from '../../shared/errors';
+import { readFixture } from '../support/fixtures';
+import { shapeOf } from '../support/shape';
+
+const SUB = '5a6e7c1d-0000-4000-8000-00000000c0de';
+const OTHER_SUB = '6b7f8d2e-0000-4000-8000-00000000beef';
+const VAULT = 'https://kv-graph.vault.azure.net/';
+const V1 = 'a'.repeat(32);
+
+interface Example { parameters: { query: { query: string; subscriptions: string[]; options?: Record<string, unknown> } }; responses: { '200': { body: { data: Array<Record<string, unknown>> } } } }
+
+const client = (server: { url: string; ca: string }) =>
+  new ResourceGraphClient(localCredential, { endpoint: server.url, credentials: { scopes: [`${server.url}.default`] }, tlsOptions: { ca: server.ca } });
+
+describe('contract: the SDK reads the Resource Graph stand-in like the recorded service', () => {
+  for (const name of ['ResourcesBasicQuery', 'ResourcesFirstPageQuery', 'ResourcesNextPageQuery', 'ResourcesRandomPageQuery']) {
+    it(`resourcegraph-2024-04-01/${name}.json`, async () => {
+      const example = readFixture<Example>(`resourcegraph-2024-04-01/${name}.json`);
+      const { query, subscriptions, options } = example.parameters.query;
+      const recorded = await listenHttps((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(example.responses['200'].body));
+      });
+      const standIn = await startArmStandIn({ throttle: false });
+      try {
+        // The stand-in holds the example's rows, and enough more for a page at $skip 10.
+        const rows = example.responses['200'].body.data;
+        for (let i = 0; i < 15; i++) for (const row of rows) standIn.putGraphResource({ ...row, id: `${String(row['id'])}-${i}`, name: `${String(row['name'])}test${i}` });
+        const sdkOptions = (options ?? {}) as { $skip?: number; $top?: number; $skipToken?: string };
+        const ask = { skip: sdkOptions.$skip, top: sdkOptions.$top ?? (sdkOptions.$skipToken ? 3 : undefined) };
+        // A $skipToken is the service's own: the stand-in's comes from its first page.
+        const token = sdkOptions.$skipToken ? (await client(standIn).resources({ query, subscriptions, options: { top: 3 } })).skipToken : undefined;
+        const request = (tokenValue?: string) => ({ query, subscriptions, options: { ...(ask.skip !== undefined ? { skip: ask.skip } : {}), ...(ask.top !== undefined && !tokenValue ? { top: ask.top } : {}), ...(tokenValue ? { skipToken: tokenValue } : {}) } });
+        const expected = await client(recorded).resources(request(sdkOptions.$skipToken));
+        const actual = await client(standIn).resources(request(token));
+        assert.deepEqual(shapeOf(actual, { arrays: 'distinct' }), shapeOf(expected, { arrays: 'distinct' }));
+        assert.equal(actual.count, expected.count);
+      } finally {
+        await Promise.all([recorded.close(), standIn.close()]);
+      }
+    });
+  }
+});
+
+describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand-in', () => {
+  let arm: ArmStandIn;
+  const discovery = (o: Partial<ConstructorParameters<typeof ResourceGraphDiscovery>[0]> = {}) => new ResourceGraphDiscovery({
+    credential: localCredential, endpoint: arm.url, subscriptionIds: [SUB], managementGroupIds: [], pageSize: 2,
+    clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } }, ...o,
+  });
+  const collect = async (pages: AsyncIterable<Array<{ name: string }>>) => {
+    const names: string[] = [];
+    for await (const page of pages) names.push(...page.map((a) => a.name));
+    return names.sort();
+  };
+
+  before(async () => {
+    arm = await startArmStandIn({ throttle: false, graph: { quota: 3, windowMs: 300, managementGroups: { 'mg-ai': [OTHER_SUB] } } });
+    const key = (name: string, vaultUri = VAULT) => ({ vaultUri, name, version: V1 });
+    arm.putAccount(accountResource({ name: 'bound-slash', key: key('cmk') }));
+    arm.putAccount(accountResource({ name: 'bound-noslash', key: key('CMK', 'https://KV-GRAPH.vault.azure.net') }));
+    arm.putAccount(accountResource({ name: 'bound-port', key: key('cmk', 'https://kv-graph.vault.azure.net:443/') }));
+    arm.putAccount(accountResource({ name: 'other-key', key: key('billing') }));
+    arm.putAccount(accountResource({ name: 'other-vault', key: key('cmk', 'https://kv-else.vault.azure.net/') }));
+    arm.putAccount(accountResource({ name: 'managed-keys' }));
+    arm.putAccount({ ...accountResource({ name: 'in-mg', key: key('cmk') }), id: `/subscriptions/${OTHER_SUB}/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/in-mg` });
+  });
+  after(() => arm.close());
+
+  it('finds exactly the accounts bound to the key, across pages, whatever the casing, slash or default port of the vault URI', async () => {
+    assert.deepEqual(await collect(discovery().boundTo({ vaultUri: VAULT, keyName: 'cmk' })), ['bound-noslash', 'bound-port', 'bound-slash']);
+  });
+
+  it('every CMK-bound account for the sweep, and management groups too, once each', async () => {
+    assert.deepEqual(await collect(discovery().cmkAccounts()), ['bound-noslash', 'bound-port', 'bound-slash', 'other-key', 'other-vault']);
+    const withGroup = await collect(discovery({ managementGroupIds: ['mg-ai'] }).boundTo({ vaultUri: VAULT, keyName: 'cmk' }));
+    assert.deepEqual(withGroup, ['bound-noslash', 'bound-port', 'bound-slash', 'in-mg']);
+  });
+
+  it('waits for the quota window instead of collecting 429s (x-ms-user-quota-remaining / -resets-after)', async () => {
+    const before = arm.requests.length;
+    // Seven pages at two rows each with a quota of three queries per 300 ms.
+    const names = await collect(discovery({ pageSize: 1 }).cmkAccounts());
+    assert.equal(names.length, 5);
+    assert.equal(arm.requests.slice(before).filter((r) => r.status === 429).length, 0);
+  });
+
+  it('refuses a query it cannot evaluate with 400 InvalidQuery, a DependencyError that is not retried', async () => {
+    await assert.rejects(client(arm).resources({ query: 'resources | summarize count() by type', subscriptions: [SUB] }), (e: any) => e.statusCode === 400 && e.code === 'InvalidQuery');
+    arm.fail({ method: 'POST', path: /ResourceGraph/, status: 403, code: 'AuthorizationFailed' });
+    await assert.rejects(collect(discovery().cmkAccounts()), (e: unknown) => e instanceof DependencyError && e.statusCode === 403 && !e.retryable && e.dependency === 'resource-graph');
+  });
+});
