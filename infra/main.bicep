@@ -37,8 +37,8 @@ param keyVaultResourceId string
   'accessPolicy'
   'rbac'
 ])
-@description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy".')
-param vaultPermissionModel string = 'rbac'
+@description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy". azd\'s preprovision hook reads the vault and sets it; no default, because a wrong guess grants nothing the service can use.')
+param vaultPermissionModel string
 
 @minLength(1)
 @description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
