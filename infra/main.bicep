@@ -40,6 +40,9 @@ param keyVaultResourceId string
 @description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy". azd\'s preprovision hook reads the vault and sets it; no default, because a wrong guess grants nothing the service can use.')
 param vaultPermissionModel string
 
+@description('Resource id of an EXISTING Managed HSM that holds customer-managed keys (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.KeyVault/managedHSMs/<name>); empty means none. HSM keys are authorised by its local RBAC, which azd\'s postprovision hook grants (Managed HSM Crypto User at /keys).')
+param managedHsmResourceId string = ''
+
 @minLength(1)
 @description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
 param accountScopes string
@@ -151,13 +154,10 @@ var keyVaultSubscriptionId = keyVaultIdSegments[2]
 var keyVaultResourceGroupName = keyVaultIdSegments[4]
 var keyVaultName = last(keyVaultIdSegments)
 
-// "/subscriptions/<id>" splits into 3 segments, "/subscriptions/<id>/resourceGroups/<name>" into 5.
 var accountScopeList = filter(map(split(accountScopes, ','), accountScope => trim(accountScope)), accountScope => !empty(accountScope))
-var accountSubscriptionScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 3)
-var accountResourceGroupScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 5)
 var accountSubscriptionIds = union(map(accountScopeList, accountScope => toLower(split(accountScope, '/')[2])), [])
 var subscriptionIdList = filter(map(split(subscriptionIds, ','), subscriptionId => toLower(trim(subscriptionId))), subscriptionId => !empty(subscriptionId))
-// SUBSCRIPTION_IDS as deployed; the discovery reader role is assigned at exactly these subscriptions.
+// SUBSCRIPTION_IDS as deployed; the discovery reader is assigned at exactly these subscriptions.
 var sweepSubscriptionIds = empty(subscriptionIdList) ? accountSubscriptionIds : union(subscriptionIdList, [])
 var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), keyName => !empty(keyName))
 
@@ -177,15 +177,15 @@ var functionAppName = '${abbrs.webSitesFunctions}cmk-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
-// The custom roles' ids are stable per environment so re-provisioning updates them instead of adding others.
-var accountsRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-account-key-binder')
-var discoveryRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-discovery-reader')
+var vaultHostSuffixes = empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
+// The service calls only hosts under KEY_VAULT_HOST_SUFFIXES; HSM hosts are <name>.managedhsm.<the cloud's vault DNS suffix>.
+var managedHsmHostSuffix = replace(environment().suffixes.keyvaultDns, '.vault.', '.managedhsm.')
 
 // Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
 var serviceSettings = {
   SUBSCRIPTION_IDS: join(sweepSubscriptionIds, ',')
   ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
-  KEY_VAULT_HOST_SUFFIXES: empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
+  KEY_VAULT_HOST_SUFFIXES: empty(managedHsmResourceId) ? vaultHostSuffixes : join(union(split(vaultHostSuffixes, ','), [managedHsmHostSuffix]), ',')
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_MODE: sweepMode
   NEAR_EXPIRY_ACTION: nearExpiryAction
@@ -251,7 +251,7 @@ module functionApp 'modules/function-app.bicep' = {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Key Vault side (the vault's resource group): system topic, then the service's access to keys
+// Key Vault side (the vault's resource group): system topic; then every grant outside the app's resource group
 // ---------------------------------------------------------------------------------------------------------
 
 module keyVaultTopic 'modules/key-vault-topic.bicep' = {
@@ -276,64 +276,20 @@ module storageAccess 'modules/storage-access.bicep' = {
   }
 }
 
-// Two custom roles instead of Contributor: the writer at the accounts' scopes, the read-only discovery role at the
-// subscriptions the service lists accounts and vaults in (list calls are authorised at the subscription).
-module accountsRole 'modules/accounts-role.bicep' = {
-  name: 'cmk-accounts-role-${resourceToken}'
+// Custom roles instead of Contributor, one per scope, and the vault's data-plane grant (service-access.bicep).
+module serviceAccess 'modules/service-access.bicep' = {
+  name: 'cmk-service-access-${resourceToken}'
   params: {
-    roleDefinitionName: accountsRoleDefinitionName
-    roleName: 'cmk-rotator account key binder (${environmentName}-${resourceToken})'
-    assignableScopes: accountScopeList
+    environmentName: environmentName
+    resourceToken: resourceToken
+    principalId: functionApp.outputs.principalId
+    accountScopes: accountScopeList
+    sweepSubscriptionIds: sweepSubscriptionIds
+    keyVaultResourceId: keyVaultResourceId
+    vaultPermissionModel: vaultPermissionModel
+    managedHsmResourceId: managedHsmResourceId
   }
 }
-
-module discoveryRole 'modules/discovery-role.bicep' = {
-  name: 'cmk-discovery-role-${resourceToken}'
-  params: {
-    roleDefinitionName: discoveryRoleDefinitionName
-    roleName: 'cmk-rotator discovery reader (${environmentName}-${resourceToken})'
-    assignableScopes: map(sweepSubscriptionIds, subscriptionId => '/subscriptions/${subscriptionId}')
-  }
-}
-
-module keyVaultAccess 'modules/key-vault-access.bicep' = {
-  name: 'cmk-vault-access-${resourceToken}'
-  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
-  params: {
-    keyVaultName: keyVaultName
-    principalId: functionApp.outputs.principalId
-    permissionModel: vaultPermissionModel
-  }
-}
-
-// Resource-group scopes get a resource-group assignment; only scopes given as a subscription get a subscription one.
-module accountsAccessResourceGroups 'modules/accounts-access-rg.bicep' = [for (accountScope, i) in accountResourceGroupScopes: {
-  name: 'cmk-accounts-access-${resourceToken}-${i}'
-  scope: resourceGroup(split(accountScope, '/')[2], split(accountScope, '/')[4])
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: accountsRole.outputs.roleDefinitionName
-  }
-}]
-
-module accountsAccessSubscriptions 'modules/accounts-access-subscription.bicep' = [for (accountScope, i) in accountSubscriptionScopes: {
-  name: 'cmk-accounts-access-sub-${resourceToken}-${i}'
-  scope: subscription(split(accountScope, '/')[2])
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: accountsRole.outputs.roleDefinitionName
-  }
-}]
-
-// Subscription scope by design: the discovery role reads only, and the list calls need it at the subscription.
-module discoveryAccess 'modules/discovery-access-subscription.bicep' = [for (subscriptionId, i) in sweepSubscriptionIds: {
-  name: 'cmk-discovery-access-${resourceToken}-${i}'
-  scope: subscription(subscriptionId)
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: discoveryRole.outputs.roleDefinitionName
-  }
-}]
 
 // Second provision only: Event Grid needs the deployed keyVaultEvents function to create the subscription.
 module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSubscription) {
@@ -385,8 +341,8 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsN
 output KEY_VAULT_NAME string = keyVaultName
 output KEY_VAULT_SYSTEM_TOPIC_NAME string = keyVaultTopic.outputs.name
 output DEAD_LETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
-output ACCOUNTS_ROLE_DEFINITION_ID string = accountsRole.outputs.roleDefinitionId
+output ACCOUNTS_ROLE_DEFINITION_IDS array = serviceAccess.outputs.accountsRoleDefinitionIds
 output ACCOUNT_SCOPES_GRANTED array = accountScopeList
-output DISCOVERY_ROLE_DEFINITION_ID string = discoveryRole.outputs.roleDefinitionId
+output DISCOVERY_ROLE_DEFINITION_IDS array = serviceAccess.outputs.discoveryRoleDefinitionIds
 output DISCOVERY_SUBSCRIPTIONS_GRANTED array = sweepSubscriptionIds
 output EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription
