@@ -104,6 +104,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 // Identity-based connections only; Flex Consumption sets the runtime itself (no FUNCTIONS_WORKER_RUNTIME).
 var platformSettings = {
   AzureWebJobsStorage__accountName: storage.name
+  // The account's own endpoints, so sovereign clouds work: from the name alone, clients assume core.windows.net.
+  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
   AzureWebJobsStorage__credential: 'managedidentity'
   // Not a secret with DisableLocalAuth: it only tells the host where to send telemetry; the token proves who sends it.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
