@@ -4,9 +4,7 @@ targetScope = 'subscription'
 
 metadata description = 'cmk-rotator: Function App, storage, monitoring, Key Vault Event Grid subscription and least-privilege access.'
 
-// ---------------------------------------------------------------------------------------------------------
-// Placement
-// ---------------------------------------------------------------------------------------------------------
+// ---- Placement ------------------------------------------------------------------------------------------
 
 @minLength(1)
 @maxLength(64)
@@ -25,9 +23,7 @@ param location string
 @description('Resource group for the app resources; empty means rg-<environmentName>.')
 param resourceGroupName string = ''
 
-// ---------------------------------------------------------------------------------------------------------
-// What the service watches and may change
-// ---------------------------------------------------------------------------------------------------------
+// ---- What the service watches and may change ------------------------------------------------------------
 
 @minLength(1)
 @description('Resource id of the EXISTING Key Vault that holds the customer-managed keys (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.KeyVault/vaults/<name>). It may be in another resource group or subscription.')
@@ -56,9 +52,21 @@ param keyVaultSystemTopicName string = ''
 @description('Comma-separated key names whose events are delivered (exact, case-insensitive subject filter); empty means every key in the vault.')
 param keyNames string = ''
 
-// ---------------------------------------------------------------------------------------------------------
-// Event delivery and alerting
-// ---------------------------------------------------------------------------------------------------------
+// ---- Network (optional; an empty id means off) ------------------------------------------------------------
+
+@description('Resource id of a subnet for the Function App\'s outbound traffic (Flex Consumption VNet integration, site property virtualNetworkSubnetId), so it can reach a firewalled vault through a private endpoint. The subnet must be delegated to Microsoft.App/environments, be in the app\'s region and serve no other app.')
+param integrationSubnetId string = ''
+
+@description('Resource id of a subnet for private endpoints to the Key Vault (group "vault") and, with managedHsmResourceId, the Managed HSM (group "managedhsm"), created in the subnet\'s resource group and region. Use it with integrationSubnetId: Azure Functions is not a trusted service of the vault firewall.')
+param privateEndpointSubnetId string = ''
+
+@description('Resource id of the privatelink.vaultcore.azure.net private DNS zone that gets the vault endpoint\'s record; empty means DNS is managed elsewhere.')
+param keyVaultPrivateDnsZoneId string = ''
+
+@description('Resource id of the privatelink.managedhsm.azure.net private DNS zone that gets the HSM endpoint\'s record; empty means DNS is managed elsewhere.')
+param managedHsmPrivateDnsZoneId string = ''
+
+// ---- Event delivery and alerting ------------------------------------------------------------------------
 
 @description('Create the Event Grid subscription. False on the first provision because Event Grid resolves the keyVaultEvents function when the subscription is created; the postdeploy hook sets it to true and provisions again.')
 param deployEventSubscription bool = false
@@ -77,9 +85,7 @@ param eventTimeToLiveInMinutes int = 1440
 @description('E-mail address that receives failed-rotation, critical-finding and dead-letter alerts.')
 param alertEmailAddress string
 
-// ---------------------------------------------------------------------------------------------------------
-// Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value
-// ---------------------------------------------------------------------------------------------------------
+// ---- Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value ----
 
 @description('SWEEP_SCHEDULE: six-field NCRONTAB of the compliance sweep.')
 param sweepSchedule string = '0 0 */6 * * *'
@@ -121,9 +127,7 @@ param armEndpoint string = environment().resourceManager
 @description('KEY_VAULT_HOST_SUFFIXES: comma-separated vault host suffixes the service may call; empty means this cloud\'s.')
 param keyVaultHostSuffixes string = environment().suffixes.keyvaultDns
 
-// ---------------------------------------------------------------------------------------------------------
-// Capacity
-// ---------------------------------------------------------------------------------------------------------
+// ---- Capacity -------------------------------------------------------------------------------------------
 
 @minValue(40)
 @maxValue(1000)
@@ -138,9 +142,7 @@ param functionMaximumInstanceCount int = 40
 @description('Memory per Flex Consumption instance, in MB.')
 param functionInstanceMemoryMB int = 2048
 
-// ---------------------------------------------------------------------------------------------------------
-// Derived values
-// ---------------------------------------------------------------------------------------------------------
+// ---- Derived values -------------------------------------------------------------------------------------
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -195,9 +197,7 @@ var serviceSettings = {
   KEY_EXPIRY_MARGIN_HOURS: string(keyExpiryMarginHours)
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// App resource group
-// ---------------------------------------------------------------------------------------------------------
+// ---- App resource group ---------------------------------------------------------------------------------
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -247,12 +247,11 @@ module functionApp 'modules/function-app.bicep' = {
     appSettings: serviceSettings
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+    virtualNetworkSubnetId: integrationSubnetId
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Key Vault side (the vault's resource group): system topic; then every grant outside the app's resource group
-// ---------------------------------------------------------------------------------------------------------
+// ---- Key Vault side (the vault's resource group): system topic; then every grant outside the app's resource group ----
 
 module keyVaultTopic 'modules/key-vault-topic.bicep' = {
   name: 'cmk-vault-topic-${resourceToken}'
@@ -291,6 +290,22 @@ module serviceAccess 'modules/service-access.bicep' = {
   }
 }
 
+// Only with a subnet; the module's own deployments then always have a real subnet id to parse.
+module keyStoreEndpoints 'modules/key-store-endpoints.bicep' = if (!empty(privateEndpointSubnetId)) {
+  name: 'cmk-endpoints-${resourceToken}'
+  params: {
+    subnetId: privateEndpointSubnetId
+    resourceToken: resourceToken
+    tags: tags
+    keyVaultResourceId: keyVaultResourceId
+    keyVaultEndpointName: '${abbrs.networkPrivateEndpoints}cmk-kv-${resourceToken}'
+    keyVaultPrivateDnsZoneId: keyVaultPrivateDnsZoneId
+    managedHsmResourceId: managedHsmResourceId
+    managedHsmEndpointName: '${abbrs.networkPrivateEndpoints}cmk-hsm-${resourceToken}'
+    managedHsmPrivateDnsZoneId: managedHsmPrivateDnsZoneId
+  }
+}
+
 // Second provision only: Event Grid needs the deployed keyVaultEvents function to create the subscription.
 module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSubscription) {
   name: 'cmk-event-subscription-${resourceToken}'
@@ -326,9 +341,7 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Outputs (azd stores them in the environment)
-// ---------------------------------------------------------------------------------------------------------
+// ---- Outputs (azd stores them in the environment) -------------------------------------------------------
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
