@@ -43,7 +43,7 @@ param managedHsmResourceId string = ''
 @description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
 param accountScopes string
 
-@description('Comma-separated subscription ids the service lists accounts and vaults in (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes. Each gets the read-only discovery role at subscription scope.')
+@description('Comma-separated subscription ids the service lists accounts, vaults and Managed HSMs in (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes. Each gets the read-only discovery role at subscription scope.')
 param subscriptionIds string = ''
 
 @description('Name of the vault\'s Event Grid system topic. Azure allows one system topic per vault: if the vault already has one in its own resource group, give its name and it is adopted (a system-assigned identity is added for dead-lettering); empty means egst-<vault name>.')

@@ -15,7 +15,9 @@ const KEYS_SCOPE = '/keys';
 function grantsCryptoUser(assignment, principalId) {
   const roleId = String(assignment?.roleDefinitionId ?? '').toLowerCase();
   const sameRole = roleId.endsWith(`/${MANAGED_HSM_CRYPTO_USER.id}`) || assignment?.roleName === MANAGED_HSM_CRYPTO_USER.name;
-  return sameRole && String(assignment?.principalId ?? '').toLowerCase() === principalId.toLowerCase() && assignment?.scope === KEYS_SCOPE;
+  // The CLI matches "/keys" and "keys" alike; compare the same way.
+  const scope = `/${String(assignment?.scope ?? '').replace(/^\/+/, '')}`;
+  return sameRole && String(assignment?.principalId ?? '').toLowerCase() === principalId.toLowerCase() && scope === KEYS_SCOPE;
 }
 
 /**

@@ -48,8 +48,8 @@ describe('Managed HSM: local RBAC granted after provision', () => {
     assert.match(run.stdout, /assigned Managed HSM Crypto User at \/keys/);
   });
 
-  test('a second provision finds the assignment and creates nothing (by role id or role name)', () => {
-    for (const existing of [assignment(), assignment({ roleName: '' }), assignment({ roleDefinitionId: '', principalId: PRINCIPAL.toUpperCase() })]) {
+  test('a second provision finds the assignment and creates nothing (by role id or role name, scope with or without its slash)', () => {
+    for (const existing of [assignment(), assignment({ roleName: '' }), assignment({ roleDefinitionId: '', principalId: PRINCIPAL.toUpperCase() }), assignment({ scope: 'keys' })]) {
       const cli = withFake({ stdout: JSON.stringify([existing]) });
       const run = cli.runHook(HOOK, ENV);
       assert.equal(run.status, 0, run.stderr);

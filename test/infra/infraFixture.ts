@@ -1,5 +1,6 @@
-// What the infra checks share: infra/ parsed once per test file (call `before(loadInfraFixture)`), main.bicep's
-// module calls evaluated with their arguments, the deployed app settings, and the role ids the assignments grant.
+// What the infra checks share: infra/ parsed once per test file (call `before(loadInfraFixture)`), module calls
+// (at any depth under main.bicep) evaluated with their arguments, the deployments a set of parameters makes, the
+// deployed app settings, and the role ids the assignments grant.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
