@@ -4,9 +4,7 @@ targetScope = 'subscription'
 
 metadata description = 'cmk-rotator: Function App, storage, monitoring, Key Vault Event Grid subscription and least-privilege access.'
 
-// ---------------------------------------------------------------------------------------------------------
-// Placement
-// ---------------------------------------------------------------------------------------------------------
+// ---- Placement ------------------------------------------------------------------------------------------
 
 @minLength(1)
 @maxLength(64)
@@ -25,9 +23,7 @@ param location string
 @description('Resource group for the app resources; empty means rg-<environmentName>.')
 param resourceGroupName string = ''
 
-// ---------------------------------------------------------------------------------------------------------
-// What the service watches and may change
-// ---------------------------------------------------------------------------------------------------------
+// ---- What the service watches and may change ------------------------------------------------------------
 
 @minLength(1)
 @description('Resource id of the EXISTING Key Vault that holds the customer-managed keys (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.KeyVault/vaults/<name>). It may be in another resource group or subscription.')
@@ -37,14 +33,17 @@ param keyVaultResourceId string
   'accessPolicy'
   'rbac'
 ])
-@description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy".')
-param vaultPermissionModel string = 'rbac'
+@description('How the vault authorises data-plane calls: "rbac" when its properties.enableRbacAuthorization is true, else "accessPolicy". azd\'s preprovision hook reads the vault and sets it; no default, because a wrong guess grants nothing the service can use.')
+param vaultPermissionModel string
+
+@description('Resource id of an EXISTING Managed HSM that holds customer-managed keys (/subscriptions/<id>/resourceGroups/<name>/providers/Microsoft.KeyVault/managedHSMs/<name>); empty means none. HSM keys are authorised by its local RBAC, which azd\'s postprovision hook grants (Managed HSM Crypto User at /keys).')
+param managedHsmResourceId string = ''
 
 @minLength(1)
 @description('Comma-separated scopes that hold the Azure OpenAI accounts: resource groups (/subscriptions/<id>/resourceGroups/<name>) or whole subscriptions (/subscriptions/<id>). The service may rebind accounts only here.')
 param accountScopes string
 
-@description('Comma-separated subscription ids the service lists accounts and vaults in (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes. Each gets the read-only discovery role at subscription scope.')
+@description('Comma-separated subscription ids the service lists accounts, vaults and Managed HSMs in (SUBSCRIPTION_IDS); empty means the subscriptions named in accountScopes. Each gets the read-only discovery role at subscription scope.')
 param subscriptionIds string = ''
 
 @description('Name of the vault\'s Event Grid system topic. Azure allows one system topic per vault: if the vault already has one in its own resource group, give its name and it is adopted (a system-assigned identity is added for dead-lettering); empty means egst-<vault name>.')
@@ -53,9 +52,21 @@ param keyVaultSystemTopicName string = ''
 @description('Comma-separated key names whose events are delivered (exact, case-insensitive subject filter); empty means every key in the vault.')
 param keyNames string = ''
 
-// ---------------------------------------------------------------------------------------------------------
-// Event delivery and alerting
-// ---------------------------------------------------------------------------------------------------------
+// ---- Network (optional; an empty id means off) ------------------------------------------------------------
+
+@description('Resource id of a subnet for the Function App\'s outbound traffic (Flex Consumption VNet integration, site property virtualNetworkSubnetId), so it can reach a firewalled vault through a private endpoint. The subnet must be delegated to Microsoft.App/environments, be in the app\'s region and serve no other app.')
+param integrationSubnetId string = ''
+
+@description('Resource id of a subnet for private endpoints to the Key Vault (group "vault") and, with managedHsmResourceId, the Managed HSM (group "managedhsm"), created in the subnet\'s resource group and region. Use it with integrationSubnetId: Azure Functions is not a trusted service of the vault firewall.')
+param privateEndpointSubnetId string = ''
+
+@description('Resource id of the privatelink.vaultcore.azure.net private DNS zone that gets the vault endpoint\'s record; empty means DNS is managed elsewhere.')
+param keyVaultPrivateDnsZoneId string = ''
+
+@description('Resource id of the privatelink.managedhsm.azure.net private DNS zone that gets the HSM endpoint\'s record; empty means DNS is managed elsewhere.')
+param managedHsmPrivateDnsZoneId string = ''
+
+// ---- Event delivery and alerting ------------------------------------------------------------------------
 
 @description('Create the Event Grid subscription. False on the first provision because Event Grid resolves the keyVaultEvents function when the subscription is created; the postdeploy hook sets it to true and provisions again.')
 param deployEventSubscription bool = false
@@ -74,9 +85,7 @@ param eventTimeToLiveInMinutes int = 1440
 @description('E-mail address that receives failed-rotation, critical-finding and dead-letter alerts.')
 param alertEmailAddress string
 
-// ---------------------------------------------------------------------------------------------------------
-// Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value
-// ---------------------------------------------------------------------------------------------------------
+// ---- Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value ----
 
 @description('SWEEP_SCHEDULE: six-field NCRONTAB of the compliance sweep.')
 param sweepSchedule string = '0 0 */6 * * *'
@@ -128,9 +137,7 @@ param armEndpoint string = environment().resourceManager
 @description('KEY_VAULT_HOST_SUFFIXES: comma-separated vault host suffixes the service may call; empty means this cloud\'s.')
 param keyVaultHostSuffixes string = environment().suffixes.keyvaultDns
 
-// ---------------------------------------------------------------------------------------------------------
-// Capacity
-// ---------------------------------------------------------------------------------------------------------
+// ---- Capacity -------------------------------------------------------------------------------------------
 
 @minValue(40)
 @maxValue(1000)
@@ -145,9 +152,7 @@ param functionMaximumInstanceCount int = 40
 @description('Memory per Flex Consumption instance, in MB.')
 param functionInstanceMemoryMB int = 2048
 
-// ---------------------------------------------------------------------------------------------------------
-// Derived values
-// ---------------------------------------------------------------------------------------------------------
+// ---- Derived values -------------------------------------------------------------------------------------
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -161,13 +166,10 @@ var keyVaultSubscriptionId = keyVaultIdSegments[2]
 var keyVaultResourceGroupName = keyVaultIdSegments[4]
 var keyVaultName = last(keyVaultIdSegments)
 
-// "/subscriptions/<id>" splits into 3 segments, "/subscriptions/<id>/resourceGroups/<name>" into 5.
 var accountScopeList = filter(map(split(accountScopes, ','), accountScope => trim(accountScope)), accountScope => !empty(accountScope))
-var accountSubscriptionScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 3)
-var accountResourceGroupScopes = filter(accountScopeList, accountScope => length(split(accountScope, '/')) == 5)
 var accountSubscriptionIds = union(map(accountScopeList, accountScope => toLower(split(accountScope, '/')[2])), [])
 var subscriptionIdList = filter(map(split(subscriptionIds, ','), subscriptionId => toLower(trim(subscriptionId))), subscriptionId => !empty(subscriptionId))
-// SUBSCRIPTION_IDS as deployed; the discovery reader role is assigned at exactly these subscriptions.
+// SUBSCRIPTION_IDS as deployed; the discovery reader is assigned at exactly these subscriptions.
 var sweepSubscriptionIds = empty(subscriptionIdList) ? accountSubscriptionIds : union(subscriptionIdList, [])
 var keyNameList = filter(map(split(keyNames, ','), keyName => trim(keyName)), keyName => !empty(keyName))
 
@@ -186,9 +188,9 @@ var functionAppName = '${abbrs.webSitesFunctions}cmk-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
-// The custom roles' ids are stable per environment so re-provisioning updates them instead of adding others.
-var accountsRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-account-key-binder')
-var discoveryRoleDefinitionName = guid(subscription().id, environmentName, 'cmk-rotator-discovery-reader')
+var vaultHostSuffixes = empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
+// The service calls only hosts under KEY_VAULT_HOST_SUFFIXES; HSM hosts are <name>.managedhsm.<the cloud's vault DNS suffix>.
+var managedHsmHostSuffix = replace(environment().suffixes.keyvaultDns, '.vault.', '.managedhsm.')
 
 // Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
 var serviceSettings = {
@@ -196,7 +198,7 @@ var serviceSettings = {
   MANAGEMENT_GROUP_IDS: managementGroupIds
   DISCOVERY: discovery
   ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
-  KEY_VAULT_HOST_SUFFIXES: empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
+  KEY_VAULT_HOST_SUFFIXES: empty(managedHsmResourceId) ? vaultHostSuffixes : join(union(split(vaultHostSuffixes, ','), [managedHsmHostSuffix]), ',')
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_MODE: sweepMode
   NEAR_EXPIRY_ACTION: nearExpiryAction
@@ -206,9 +208,7 @@ var serviceSettings = {
   KEY_EXPIRY_MARGIN_HOURS: string(keyExpiryMarginHours)
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// App resource group
-// ---------------------------------------------------------------------------------------------------------
+// ---- App resource group ---------------------------------------------------------------------------------
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -258,12 +258,11 @@ module functionApp 'modules/function-app.bicep' = {
     appSettings: serviceSettings
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
+    virtualNetworkSubnetId: integrationSubnetId
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Key Vault side (the vault's resource group): system topic, then the service's access to keys
-// ---------------------------------------------------------------------------------------------------------
+// ---- Key Vault side (the vault's resource group): system topic; then every grant outside the app's resource group ----
 
 module keyVaultTopic 'modules/key-vault-topic.bicep' = {
   name: 'cmk-vault-topic-${resourceToken}'
@@ -287,64 +286,36 @@ module storageAccess 'modules/storage-access.bicep' = {
   }
 }
 
-// Two custom roles instead of Contributor: the writer at the accounts' scopes, the read-only discovery role at the
-// subscriptions the service lists accounts and vaults in (list calls are authorised at the subscription).
-module accountsRole 'modules/accounts-role.bicep' = {
-  name: 'cmk-accounts-role-${resourceToken}'
+// Custom roles instead of Contributor, one per scope, and the vault's data-plane grant (service-access.bicep).
+module serviceAccess 'modules/service-access.bicep' = {
+  name: 'cmk-service-access-${resourceToken}'
   params: {
-    roleDefinitionName: accountsRoleDefinitionName
-    roleName: 'cmk-rotator account key binder (${environmentName}-${resourceToken})'
-    assignableScopes: accountScopeList
+    environmentName: environmentName
+    resourceToken: resourceToken
+    principalId: functionApp.outputs.principalId
+    accountScopes: accountScopeList
+    sweepSubscriptionIds: sweepSubscriptionIds
+    keyVaultResourceId: keyVaultResourceId
+    vaultPermissionModel: vaultPermissionModel
+    managedHsmResourceId: managedHsmResourceId
   }
 }
 
-module discoveryRole 'modules/discovery-role.bicep' = {
-  name: 'cmk-discovery-role-${resourceToken}'
+// Only with a subnet; the module's own deployments then always have a real subnet id to parse.
+module keyStoreEndpoints 'modules/key-store-endpoints.bicep' = if (!empty(privateEndpointSubnetId)) {
+  name: 'cmk-endpoints-${resourceToken}'
   params: {
-    roleDefinitionName: discoveryRoleDefinitionName
-    roleName: 'cmk-rotator discovery reader (${environmentName}-${resourceToken})'
-    assignableScopes: map(sweepSubscriptionIds, subscriptionId => '/subscriptions/${subscriptionId}')
+    subnetId: privateEndpointSubnetId
+    resourceToken: resourceToken
+    tags: tags
+    keyVaultResourceId: keyVaultResourceId
+    keyVaultEndpointName: '${abbrs.networkPrivateEndpoints}cmk-kv-${resourceToken}'
+    keyVaultPrivateDnsZoneId: keyVaultPrivateDnsZoneId
+    managedHsmResourceId: managedHsmResourceId
+    managedHsmEndpointName: '${abbrs.networkPrivateEndpoints}cmk-hsm-${resourceToken}'
+    managedHsmPrivateDnsZoneId: managedHsmPrivateDnsZoneId
   }
 }
-
-module keyVaultAccess 'modules/key-vault-access.bicep' = {
-  name: 'cmk-vault-access-${resourceToken}'
-  scope: resourceGroup(keyVaultSubscriptionId, keyVaultResourceGroupName)
-  params: {
-    keyVaultName: keyVaultName
-    principalId: functionApp.outputs.principalId
-    permissionModel: vaultPermissionModel
-  }
-}
-
-// Resource-group scopes get a resource-group assignment; only scopes given as a subscription get a subscription one.
-module accountsAccessResourceGroups 'modules/accounts-access-rg.bicep' = [for (accountScope, i) in accountResourceGroupScopes: {
-  name: 'cmk-accounts-access-${resourceToken}-${i}'
-  scope: resourceGroup(split(accountScope, '/')[2], split(accountScope, '/')[4])
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: accountsRole.outputs.roleDefinitionName
-  }
-}]
-
-module accountsAccessSubscriptions 'modules/accounts-access-subscription.bicep' = [for (accountScope, i) in accountSubscriptionScopes: {
-  name: 'cmk-accounts-access-sub-${resourceToken}-${i}'
-  scope: subscription(split(accountScope, '/')[2])
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: accountsRole.outputs.roleDefinitionName
-  }
-}]
-
-// Subscription scope by design: the discovery role reads only, and the list calls need it at the subscription.
-module discoveryAccess 'modules/discovery-access-subscription.bicep' = [for (subscriptionId, i) in sweepSubscriptionIds: {
-  name: 'cmk-discovery-access-${resourceToken}-${i}'
-  scope: subscription(subscriptionId)
-  params: {
-    principalId: functionApp.outputs.principalId
-    roleDefinitionName: discoveryRole.outputs.roleDefinitionName
-  }
-}]
 
 // Second provision only: Event Grid needs the deployed keyVaultEvents function to create the subscription.
 module eventSubscription 'modules/event-subscription.bicep' = if (deployEventSubscription) {
@@ -381,9 +352,7 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Outputs (azd stores them in the environment)
-// ---------------------------------------------------------------------------------------------------------
+// ---- Outputs (azd stores them in the environment) -------------------------------------------------------
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
@@ -396,8 +365,8 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsN
 output KEY_VAULT_NAME string = keyVaultName
 output KEY_VAULT_SYSTEM_TOPIC_NAME string = keyVaultTopic.outputs.name
 output DEAD_LETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl
-output ACCOUNTS_ROLE_DEFINITION_ID string = accountsRole.outputs.roleDefinitionId
+output ACCOUNTS_ROLE_DEFINITION_IDS array = serviceAccess.outputs.accountsRoleDefinitionIds
 output ACCOUNT_SCOPES_GRANTED array = accountScopeList
-output DISCOVERY_ROLE_DEFINITION_ID string = discoveryRole.outputs.roleDefinitionId
+output DISCOVERY_ROLE_DEFINITION_IDS array = serviceAccess.outputs.discoveryRoleDefinitionIds
 output DISCOVERY_SUBSCRIPTIONS_GRANTED array = sweepSubscriptionIds
 output EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription

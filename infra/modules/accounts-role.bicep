@@ -1,16 +1,16 @@
 // Custom role for the Azure OpenAI accounts, used instead of Contributor: it can read an account, PATCH its
 // encryption (accounts/write) and follow the PATCH's long-running operation. Listing accounts and vaults is the
-// discovery reader's job (discovery-role.bicep, at subscription scope).
+// discovery reader's job (discovery-role.bicep). One definition per account scope (service-access.bicep).
 targetScope = 'subscription'
 
-@description('Stable GUID name of the role definition.')
+@description('Stable GUID name of the role definition, derived from its scope.')
 param roleDefinitionName string
 
 @description('Display name; unique in the tenant.')
 param roleName string
 
-@description('Where the role may be assigned: the accounts\' resource groups or subscriptions (accountScopes).')
-param assignableScopes array
+@description('The one scope the role may be assigned at: an accounts\' resource group or subscription (accountScopes).')
+param assignableScope string
 
 // The PATCH is a long-running operation polled under locations/<region>/operationResults. The provider's published
 // operations list one async-status action ("Read the status of an asynchronous operation") and no operationsStatus one.
@@ -26,7 +26,9 @@ resource accountKeyBinder 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
     roleName: roleName
     description: 'cmk-rotator: read Azure OpenAI / AI services accounts and rebind their customer-managed key version. No listKeys, no delete.'
     type: 'CustomRole'
-    assignableScopes: assignableScopes
+    assignableScopes: [
+      assignableScope
+    ]
     permissions: [
       {
         actions: accountKeyBinderActions

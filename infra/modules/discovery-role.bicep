@@ -1,30 +1,36 @@
-// Custom role for discovery, assigned at whole subscriptions: the service lists the Azure OpenAI accounts of every
-// subscription in SUBSCRIPTION_IDS (GET /subscriptions/<id>/providers/Microsoft.CognitiveServices/accounts) and lists
-// its Key Vaults to audit the vault a binding names. A list call is authorised at the subscription, so resource-group
-// grants do not cover it; this role reads and nothing else.
+// Custom role for discovery, read only. Assigned at whole subscriptions: the service lists the Azure OpenAI accounts
+// of every subscription in SUBSCRIPTION_IDS and their Key Vaults and Managed HSMs to audit the key store a binding
+// names; a list call is authorised at the subscription, so resource-group grants do not cover it. Also assigned at a
+// vault or HSM whose subscription is not scanned. One definition per scope (service-access.bicep).
 targetScope = 'subscription'
 
-@description('Stable GUID name of the role definition.')
+@description('Stable GUID name of the role definition, derived from its scope.')
 param roleDefinitionName string
 
 @description('Display name; unique in the tenant.')
 param roleName string
 
-@description('Where the role may be assigned: /subscriptions/<id> for each subscription the sweep scans.')
-param assignableScopes array
+@description('The one scope the role may be assigned at: /subscriptions/<id>, or a vault\'s or HSM\'s resource id.')
+param assignableScope string
 
+// Role assignments and definitions at (and inherited by) a vault or HSM show whether an account's identity may use its key.
 var discoveryReaderActions = [
   'Microsoft.CognitiveServices/accounts/read'
   'Microsoft.KeyVault/vaults/read'
+  'Microsoft.KeyVault/managedHSMs/read'
+  'Microsoft.Authorization/roleAssignments/read'
+  'Microsoft.Authorization/roleDefinitions/read'
 ]
 
 resource discoveryReader 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: roleDefinitionName
   properties: {
     roleName: roleName
-    description: 'cmk-rotator: list and read Azure OpenAI / AI services accounts and Key Vaults in a subscription. No writes, no listKeys, no data actions.'
+    description: 'cmk-rotator: list and read Azure OpenAI / AI services accounts, Key Vaults, Managed HSMs and the role assignments on them. No writes, no listKeys, no data actions.'
     type: 'CustomRole'
-    assignableScopes: assignableScopes
+    assignableScopes: [
+      assignableScope
+    ]
     permissions: [
       {
         actions: discoveryReaderActions

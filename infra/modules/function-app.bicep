@@ -38,6 +38,9 @@ param maximumInstanceCount int
 @description('Memory per instance, in MB.')
 param instanceMemoryMB int
 
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty means none.')
+param virtualNetworkSubnetId string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' existing = {
   name: storageAccountName
 }
@@ -75,6 +78,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Flex Consumption routes all outbound traffic through this subnet once it is set.
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     siteConfig: {
       minTlsVersion: '1.2'
     }
@@ -104,6 +109,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 // Identity-based connections only; Flex Consumption sets the runtime itself (no FUNCTIONS_WORKER_RUNTIME).
 var platformSettings = {
   AzureWebJobsStorage__accountName: storage.name
+  // The account's own endpoints, so sovereign clouds work: from the name alone, clients assume core.windows.net.
+  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
   AzureWebJobsStorage__credential: 'managedidentity'
   // Not a secret with DisableLocalAuth: it only tells the host where to send telemetry; the token proves who sends it.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString

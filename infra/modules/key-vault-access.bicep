@@ -1,6 +1,6 @@
 // The service's data-plane access to the existing Key Vault, in the vault's resource group: read keys and their
-// versions, rotate a key, read its rotation policy. The precondition audit reads the vault's ARM properties by listing
-// the vaults of each SUBSCRIPTION_IDS subscription, which the discovery reader role grants at subscription scope.
+// versions, rotate a key, read its rotation policy. ARM reads (the vault's properties, the role assignments on it) are
+// the discovery reader's, at the vault's subscription or, when that is not scanned, at the vault.
 
 @description('Name of the existing Key Vault in this resource group.')
 param keyVaultName string

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { SETTINGS } from '../../shared/config';
-import { BicepFile, bicepParser, isPlainObject, Opaque, reachable, Scope, type Value } from './bicep';
+import { BicepFile, bicepParser, isPlainObject, Opaque, propertyPath, reachable, Scope, type Value } from './bicep';
 import { appSettings, loadInfraFixture, moduleCall, only, readText, symbolAt, value } from './infraFixture';
 
 before(loadInfraFixture);
@@ -38,6 +38,27 @@ describe('Function App', () => {
     }
     const sample = JSON.parse(readText('local.settings.sample.json')) as { Values?: Record<string, string> };
     for (const name of SETTINGS) assert.ok(name in (sample.Values ?? {}), `local.settings.sample.json lacks ${name}`);
+  });
+
+  test('storage service URIs come from the account\'s primaryEndpoints, never from a hard-coded cloud suffix', () => {
+    const settings = appSettings();
+    assert.ok('AzureWebJobsStorage__accountName' in settings);
+    for (const [service, setting] of [['blob', 'AzureWebJobsStorage__blobServiceUri'], ['queue', 'AzureWebJobsStorage__queueServiceUri'], ['table', 'AzureWebJobsStorage__tableServiceUri']] as const) {
+      const uri = settings[setting];
+      assert.ok(uri instanceof Opaque, `${setting} should reference the storage account, got ${String(uri)}`);
+      assert.equal(uri.node.childForFieldName('property')?.text, service, `${setting} is primaryEndpoints.${service}`);
+      const endpoints = uri.node.childForFieldName('object');
+      assert.equal(endpoints?.childForFieldName('property')?.text, 'primaryEndpoints');
+      assert.equal(endpoints?.childForFieldName('object')?.childForFieldName('property')?.text, 'properties');
+      const account = symbolAt(uri.scope.file, endpoints?.childForFieldName('object')?.childForFieldName('object') ?? undefined);
+      assert.equal(account?.target, 'Microsoft.Storage/storageAccounts');
+      assert.equal(propertyPath(account.body, 'name')?.text, 'storageAccountName', 'the Function App\'s own storage account');
+    }
+    assert.equal(propertyPath(moduleCall('modules/function-app.bicep').call.body, 'params.storageAccountName')?.text, 'storage.outputs.name');
+    for (const [key, v] of Object.entries(settings)) {
+      const texts = v instanceof Opaque ? reachable(v.scope.file, v.node).map((n) => n.text) : [JSON.stringify(v)];
+      assert.ok(!texts.some((t) => /core\.(windows|chinacloudapi|usgovcloudapi)\.net/i.test(t)), `${key} hard-codes a storage suffix`);
+    }
   });
 
   test('no keys in app settings: no list*() calls, account keys, SAS or connection strings (Application Insights excepted, with AAD auth)', () => {

@@ -124,8 +124,8 @@ describe('azd conventions', () => {
     assert.match(yaml, /^services:\n {2}api:\n(?: {4}.*\n)*? {4}project: \.\n/m);
     assert.match(yaml, /^ {4}language: ts$/m);
     assert.match(yaml, /^ {4}host: function$/m);
-    const postdeploy = /^ {2}postdeploy:\n((?: {4,}.*\n|\n)+)/m.exec(yaml)?.[1] ?? '';
-    assert.match(postdeploy, /azd env set DEPLOY_EVENT_SUBSCRIPTION true && azd provision/);
+    // The postdeploy hook that turns the subscription on is tested in hooks.eventSubscription.test.ts.
+    assert.match(yaml, /^ {2}postdeploy:\n {4}posix:\n(?: {6}.*\n)*? {6}run: node infra\/hooks\/enable-event-subscription\.js$/m);
     // azd down deletes every resource group the deployment touched, including the vault's and the accounts'.
     const predown = /^ {2}predown:\n((?: {4,}.*\n|\n)+)/m.exec(yaml)?.[1] ?? '';
     for (const shell of ['posix', 'windows']) {

@@ -1,5 +1,6 @@
-// What the infra checks share: infra/ parsed once per test file (call `before(loadInfraFixture)`), main.bicep's
-// module calls evaluated with their arguments, the deployed app settings, and the role ids the assignments grant.
+// What the infra checks share: infra/ parsed once per test file (call `before(loadInfraFixture)`), module calls
+// (at any depth under main.bicep) evaluated with their arguments, the deployments a set of parameters makes, the
+// deployed app settings, and the role ids the assignments grant.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import {
   type Node,
   type Value,
 } from './bicep';
+import { deploymentsOf, firstCall, type Deployment } from './deployments';
 
 export const ROOT = repoRoot();
 
@@ -52,11 +54,19 @@ export function readText(rel: string): string {
   return readFileSync(path.join(ROOT, rel), 'utf8');
 }
 
-/** The module call in main.bicep for a module path, and the module's scope with its params bound to the call (and main's params to `bound`). */
+/**
+ * The first call of a module (path under infra/), in main.bicep or a module it calls, and the module's scope with its
+ * params bound through the calls (and main's params to `bound`); loop variables stay unbound.
+ */
 export function moduleCall(target: string, bound: ReadonlyMap<string, Value> = new Map()): { call: Declaration; scope: Scope } {
-  const call = main.of('module').find((m) => m.target === target);
-  assert.ok(call, `main.bicep does not call ${target}`);
-  return { call, scope: new Scope(main, undefined, bound).module(files, call) };
+  const found = firstCall(files, main, `infra/${target}`, bound);
+  assert.ok(found, `nothing under main.bicep calls ${target}`);
+  return found;
+}
+
+/** Every deployment of a module (path under infra/) for main's params in `bound`: loops expanded, false conditions dropped. */
+export function deployments(target: string, bound: ReadonlyMap<string, Value> = new Map()): Deployment[] {
+  return deploymentsOf(files, main, bound).filter((d) => d.scope.file.rel === `infra/${target}`);
 }
 
 export function only(scope: Scope, type: string): Declaration {
@@ -74,6 +84,13 @@ export function value(scope: Scope, body: Node | undefined, dotted: string): Val
 export function asStrings(v: Value, what: string): string[] {
   assert.ok(Array.isArray(v) && v.every((s) => typeof s === 'string'), `${what} should be a list of literal strings, got ${String(v)}`);
   return v as string[];
+}
+
+/** The value a module's parameter has in this scope (its argument, or its default). */
+export function paramValue(scope: Scope, name: string): Value {
+  const param = scope.file.byName.get(name);
+  assert.equal(param?.kind, 'param', `${scope.file.rel} has no param ${name}`);
+  return scope.evaluate(param.node.namedChildren.find((n) => n.type === 'identifier'));
 }
 
 /** The identifier a property points at, if it is a bare symbol reference. */

@@ -1,5 +1,6 @@
 // Evaluation: literals, variables, parameters (bound to module arguments or their defaults) and a few functions.
 // What cannot be computed offline stays an Opaque value that remembers its expression.
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Node } from 'web-tree-sitter';
 import { property, propertyKey, stringParts } from './literals';
@@ -29,6 +30,11 @@ export class Scope {
     readonly params: ReadonlyMap<string, Value> = new Map(),
     private readonly locals: ReadonlyMap<string, Value> = new Map(),
   ) {}
+
+  /** This scope with loop or lambda variables bound, e.g. one iteration of a module loop. */
+  withLocals(locals: ReadonlyMap<string, Value>): Scope {
+    return new Scope(this.file, this.args, this.params, new Map([...this.locals, ...locals]));
+  }
 
   /** The scope of a module called from this file, with its params bound to the call's arguments. */
   module(files: BicepFile[], declaration: Declaration): Scope {
@@ -81,6 +87,12 @@ export class Scope {
         const [condition, whenTrue, whenFalse] = node.namedChildren;
         const test = this.evaluate(condition, seen);
         if (typeof test === 'boolean') return this.evaluate(test ? whenTrue : whenFalse, seen);
+        return new Opaque(this, node);
+      }
+      case 'member_expression': {
+        const target = this.evaluate(node.childForFieldName('object'), seen);
+        const key = node.childForFieldName('property')?.text ?? '';
+        if (isPlainObject(target) && key in target) return target[key] as Value;
         return new Opaque(this, node);
       }
       case 'subscript_expression': {
@@ -209,11 +221,39 @@ export class Scope {
       case 'string':
         if (args.length === 1 && (typeof args[0] === 'number' || typeof args[0] === 'boolean')) return String(args[0]);
         break;
+      case 'contains':
+        if (Array.isArray(first) && first.every(isLiteral) && isLiteral(second)) return first.includes(second);
+        if (typeof first === 'string' && typeof second === 'string') return first.includes(second);
+        break;
+      case 'replace': {
+        const third = args[2];
+        if (typeof first === 'string' && typeof second === 'string' && typeof third === 'string') return first.split(second).join(third);
+        break;
+      }
+      case 'guid':
+      case 'uniqueString':
+        if (args.length) return standIn(name, args);
+        break;
     }
     return new Opaque(this, node);
   }
 }
 
+function isLiteral(v: Value | undefined): v is string | number | boolean | null {
+  return v === null || ['string', 'number', 'boolean'].includes(typeof v);
+}
+
 export function isPlainObject(v: Value | undefined): v is { [key: string]: Value } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Opaque);
+}
+
+/**
+ * guid() and uniqueString() stand-ins: equal arguments give equal results, as in ARM, but not ARM's values. An opaque
+ * argument (subscription().id) stands for itself by its text, which holds within one deployment scope.
+ */
+function standIn(name: 'guid' | 'uniqueString', args: Value[]): string {
+  const text = JSON.stringify([name, ...args], (_, v: unknown) => (v instanceof Opaque ? v.toString() : v));
+  const hash = createHash('sha256').update(text).digest('hex');
+  if (name === 'uniqueString') return hash.slice(0, 13);
+  return [hash.slice(0, 8), hash.slice(8, 12), hash.slice(12, 16), hash.slice(16, 20), hash.slice(20, 32)].join('-');
 }
