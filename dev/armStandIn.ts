@@ -52,6 +52,8 @@ export interface ArmRequestRecord {
   /** Answered status; 0 when the connection was reset. */
   status: number;
   userAgent: string;
+  /** When it was answered (epoch ms). */
+  at: number;
 }
 
 export interface ArmStandIn {
@@ -157,7 +159,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     const url = new URL(req.url ?? '/', context.baseUrl);
     const method = (req.method ?? 'GET').toUpperCase();
     const record = (status: number): void => {
-      const entry = { method, path: url.pathname, status, userAgent: String(req.headers['user-agent'] ?? '') };
+      const entry = { method, path: url.pathname, status, userAgent: String(req.headers['user-agent'] ?? ''), at: Date.now() };
       requests.push(entry);
       options.onAnswer?.(entry);
     };

@@ -51,10 +51,18 @@ export async function startAzurite(): Promise<RunningAzurite> {
   return {
     queueUrl,
     tableUrl,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`,
+    connectionString: azuriteConnectionString(queueUrl, tableUrl),
     stop: () => stopChild(child, killOnExit),
   };
 }
+
+/** A connection string for Azurite's account at these Queue and Table endpoints (e.g. through a proxy). */
+export function azuriteConnectionString(queueUrl: string, tableUrl: string): string {
+  return `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${ACCOUNT_KEY};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`;
+}
+
+/** The account path Azurite serves under each endpoint. */
+export const AZURITE_ACCOUNT = ACCOUNT;
 
 async function stopChild(child: ChildProcess, killOnExit: () => void): Promise<void> {
   process.removeListener('exit', killOnExit);

@@ -28,6 +28,8 @@ export interface DevHostOptions {
   /** App settings for %NAME% references in trigger options (e.g. the timer's %SWEEP_SCHEDULE%). */
   appSettings?: Record<string, string | undefined>;
   onLog?: (entry: LogEntry) => void;
+  /** Keep every log entry in `logs` (default true). */
+  retainLogs?: boolean;
 }
 
 export interface DevHost {
@@ -52,7 +54,7 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
   const eventGrid: Record<string, EventGridHandler> = Object.fromEntries([...functions.eventGrid].map(([name, f]) => [name, f.handler as EventGridHandler]));
   const routes = compileRoutes(functions.http);
   const functionKey = o.functionKey ?? randomBytes(24).toString('base64url');
-  const logs = new LogCollector(o.onLog);
+  const logs = new LogCollector(o.onLog, o.retainLogs ?? true);
   const poison = await queueClient({ connectionString: o.connectionString }, POISON_QUEUE);
   const queueTrigger = new QueueTrigger({
     functionName: 'rotationWorker',

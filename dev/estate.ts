@@ -8,6 +8,8 @@ export const TENANT = '72f988bf-0000-4000-8000-00000000aaaa';
 export interface AccountSeed {
   name: string;
   kind?: string;
+  /** Default: the local stack's subscription. */
+  subscriptionId?: string;
   resourceGroup?: string;
   location?: string;
   /** Key name and version to bind; absent = Microsoft-managed keys (no encryption property). */
@@ -17,8 +19,8 @@ export interface AccountSeed {
   identity?: Record<string, unknown>;
 }
 
-export function accountArmId(name: string, resourceGroup = 'rg-ai'): string {
-  return `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/${resourceGroup}/providers/Microsoft.CognitiveServices/accounts/${name}`;
+export function accountArmId(name: string, resourceGroup = 'rg-ai', subscriptionId = LOCAL_SUBSCRIPTION): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.CognitiveServices/accounts/${name}`;
 }
 
 /** An account as ARM returns it, in the shape of the Accounts_Create / Get examples. */
@@ -35,7 +37,7 @@ export function accountResource(seed: AccountSeed): Record<string, unknown> {
     };
   }
   return {
-    id: accountArmId(seed.name, seed.resourceGroup),
+    id: accountArmId(seed.name, seed.resourceGroup, seed.subscriptionId),
     name: seed.name,
     type: 'Microsoft.CognitiveServices/accounts',
     kind: seed.kind ?? 'OpenAI',

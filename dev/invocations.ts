@@ -15,7 +15,8 @@ export interface LogEntry {
 export class LogCollector {
   readonly entries: LogEntry[] = [];
 
-  constructor(private readonly sink?: (entry: LogEntry) => void) {}
+  /** retain=false passes entries to the sink only (a long benchmark would otherwise hold every line). */
+  constructor(private readonly sink?: (entry: LogEntry) => void, private readonly retain = true) {}
 
   handlerFor = (functionName: string, invocationId: string): LogHandler => (level, ...args) => {
     const [message, fields] = args;
@@ -27,7 +28,7 @@ export class LogCollector {
       message: String(message),
       fields: fields && typeof fields === 'object' ? (fields as Record<string, unknown>) : {},
     };
-    this.entries.push(entry);
+    if (this.retain) this.entries.push(entry);
     this.sink?.(entry);
   };
 }

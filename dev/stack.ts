@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { buildServices, type Environment, type Services } from '../shared/app';
 import { PUBLIC_ARM_LIMITS, type ArmLimits } from '../shared/adapters/pacing';
 import { loadConfig, type Config } from '../shared/config';
@@ -10,6 +8,7 @@ import { startDevHost, type DevHost } from './devHost';
 import type { LogEntry } from './invocations';
 import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions } from './keyVaultStandIn';
 import { localCa } from './tls';
+import { spawnWorkerProcess, type WorkerProcess } from './workerProcess';
 
 export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
 
@@ -39,14 +38,6 @@ export function pacedLimits(throttle: ArmStandInOptions['throttle']): ArmLimits 
 
 /** The dev host's queue timings on the local stack: a failed message back after 1 s, a dead worker's after 3 s. */
 export const LOCAL_HOST_TIMINGS = { retryAfterSeconds: 1, inFlightSeconds: 3, pollMs: 50 } as const;
-
-/** A second instance of the app's queue worker in its own process, as Flex Consumption scales out; stop() kills it. */
-export interface WorkerProcess {
-  /** Prefix of its SDK calls' User-Agent. */
-  tag: string;
-  kill(): void;
-  exited: Promise<void>;
-}
 
 export interface LocalStackOptions {
   /** Dev host port; 0 (default) picks a free one. */
@@ -128,21 +119,12 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
         return vault;
       },
       async spawnWorker(tag) {
-        const child = spawn(process.execPath, [join(__dirname, 'worker.js')], {
-          env: { ...process.env, CMK_APP_SETTINGS: JSON.stringify(appSettings), CMK_LOCAL_CA: ca, CMK_ARM_LIMITS: JSON.stringify(armLimits), CMK_WORKER_TAG: tag },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        const kill = (): void => void child.kill('SIGKILL');
+        const worker = await spawnWorkerProcess({ tag, settings: appSettings, ca, armLimits });
         stops.push(async () => {
-          kill();
-          await exited;
+          worker.kill();
+          await worker.exited;
         });
-        await new Promise<void>((resolve, reject) => {
-          child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-          void exited.then(() => reject(new Error(`worker ${tag} exited before it was ready`)));
-        });
-        return { tag, kill, exited };
+        return worker;
       },
       async settle(timeoutMs) {
         for (const v of vaults) await v.deliveriesSettled();

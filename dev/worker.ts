@@ -1,17 +1,25 @@
-import type { ArmLimits } from '../shared/adapters/pacing';
 import { buildServices } from '../shared/app';
 import { loadConfig } from '../shared/config';
 import { startDevHost } from './devHost';
 import { LOCAL_HOST_TIMINGS, localEnvironment } from './stack';
+import type { WorkerSpec } from './workerProcess';
 
-// Another instance of the app's queue worker in its own process, as Flex Consumption scales out: it takes
-// jobs from the same queue, so a test can kill it in the middle of one (LocalStack.spawnWorker).
+// Another instance of the app in its own process, as Flex Consumption scales out: it takes jobs from the
+// same queue (so a test can kill it in the middle of one) and serves the same HTTP and Event Grid endpoints.
 async function main(): Promise<void> {
-  const settings = JSON.parse(process.env.CMK_APP_SETTINGS ?? '{}') as Record<string, string>;
-  const limits = JSON.parse(process.env.CMK_ARM_LIMITS ?? 'null') as ArmLimits;
-  const services = buildServices(loadConfig(settings), localEnvironment(process.env.CMK_LOCAL_CA ?? '', limits, process.env.CMK_WORKER_TAG));
-  const host = await startDevHost({ services, connectionString: settings.AzureWebJobsStorage ?? '', ...LOCAL_HOST_TIMINGS, appSettings: settings });
-  process.stdout.write('ready\n');
+  const spec = JSON.parse(process.env.CMK_WORKER ?? '{}') as WorkerSpec;
+  const environment = { ...localEnvironment(spec.ca, spec.armLimits, spec.tag), ...(spec.lroPollMs !== undefined ? { lroPollMs: spec.lroPollMs } : {}) };
+  const services = buildServices(loadConfig(spec.settings), environment);
+  const host = await startDevHost({
+    services,
+    connectionString: spec.hostStorage ?? spec.settings.AzureWebJobsStorage ?? '',
+    ...LOCAL_HOST_TIMINGS,
+    ...(spec.hostPollMs !== undefined ? { pollMs: spec.hostPollMs } : {}),
+    appSettings: spec.settings,
+    retainLogs: false,
+    ...(spec.logJson ? { onLog: (entry) => void process.stdout.write(`${JSON.stringify(entry)}\n`) } : {}),
+  });
+  process.stdout.write(`ready ${host.url} ${host.functionKey}\n`);
   await new Promise((resolve) => process.once('SIGTERM', resolve));
   await host.stop();
 }

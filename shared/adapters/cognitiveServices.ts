@@ -6,13 +6,14 @@ import { parseAccountId } from '../domain/accounts';
 import type { AccountState, KeySource } from '../domain/model';
 import { classify, DependencyError, retryAfter, toDependencyError } from '../errors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
+import { OperationDurations } from './operationDurations';
 import { sdk } from './sdk';
 
 export interface CognitiveServicesOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;
-  /** Wait between status polls when ARM sends no Retry-After (it sends none for these operations). */
+  /** Wait between status polls when ARM sends no Retry-After (it sends none for these operations); the first poll waits as long as recent updates took. */
   pollMs: number;
   /** Longest one attempt follows an operation; a later attempt reads the account instead. */
   operationTimeoutMs: number;
@@ -31,9 +32,11 @@ const FAILED = new Set(['failed', 'canceled', 'cancelled']);
 export class CognitiveServicesAccountStore implements AccountStore {
   private readonly clients = new Map<string, Promise<CognitiveServicesManagementClient>>();
   private readonly origin: string;
+  private readonly durations: OperationDurations;
 
   constructor(private readonly options: CognitiveServicesOptions) {
     this.origin = new URL(options.endpoint).origin;
+    this.durations = new OperationDurations(options.pollMs);
   }
 
   async *listAccounts(subscriptionId: string): AsyncIterable<AccountState> {
@@ -81,11 +84,16 @@ export class CognitiveServicesAccountStore implements AccountStore {
     what: string,
   ): Promise<UpdateVerdict> {
     const pollUrl = 'statusUrl' in operation ? operation.statusUrl : operation.locationUrl;
-    const deadline = Date.now() + this.options.operationTimeoutMs;
-    let waitMs = firstWaitMs ?? this.options.pollMs;
-    for (let failures = 0; ; ) {
+    const began = Date.now();
+    const deadline = began + this.options.operationTimeoutMs;
+    let waitMs = firstWaitMs ?? this.durations.firstWait();
+    for (let failures = 0, polls = 0; ; ) {
       await sleep(waitMs);
-      if (Date.now() > deadline) {
+      const sentAt = Date.now();
+      polls += 1;
+      // Ended by the time this poll was sent: how long updates take here, for the next one's first wait.
+      const ended = (): void => this.durations.observe(sentAt - began, polls === 1);
+      if (sentAt > deadline) {
         throw new DependencyError('operation-still-running', `${what}: the operation had not ended after ${this.options.operationTimeoutMs} ms`, { retryable: true, dependency: 'arm' });
       }
       let answer: PipelineResponse;
@@ -102,12 +110,16 @@ export class CognitiveServicesAccountStore implements AccountStore {
       failures = 0;
       // Only a Location to poll: 202 while it runs, then the final result.
       if (!('statusUrl' in operation)) {
-        if (answer.status !== 202) return { status: 'succeeded', ...accountFrom(answer) };
+        if (answer.status !== 202) {
+          ended();
+          return { status: 'succeeded', ...accountFrom(answer) };
+        }
         waitMs = retryAfter(answer.headers) ?? this.options.pollMs;
         continue;
       }
       const body = json(answer) as { status?: unknown; error?: { code?: unknown; message?: unknown } } | undefined;
       const state = String(body?.status ?? '').toLowerCase();
+      if (DONE.has(state) || FAILED.has(state)) ended();
       if (DONE.has(state)) return { status: 'succeeded', ...(operation.resultUrl ? await this.finalResult(client, operation.resultUrl, what) : {}) };
       if (FAILED.has(state)) {
         return { status: 'failed', code: String(body?.error?.code ?? body?.status), message: String(body?.error?.message ?? `the operation ended ${String(body?.status)}`) };

@@ -11,35 +11,44 @@ export interface RebindKeys {
 
 const same = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase();
 
+/** What rules 2-3 read of the key before the account is known: the target version and the order. */
+export type RebindTarget = Omit<RebindKeys, 'bound'>;
+
 /**
  * Reads the key's current version first (it orders same-second versions and is usually the target), then
- * the target when it is another version or, without one, the newest usable version; the bound version's
- * creation time comes from whatever was read already, or the store's cache.
+ * the target when it is another version or, without one, the newest usable version. It needs nothing of
+ * the account, so a job reads it while it reads the account.
  */
-export async function readRebindKeys(
+export async function readRebindTarget(
   keys: KeyStore,
   key: { vaultUri: string; keyName: string; targetVersion?: string | undefined },
-  boundVersion: string | undefined,
   policy: KeyPolicy,
   now: Date,
-): Promise<RebindKeys> {
+): Promise<RebindTarget> {
   const { vaultUri, keyName, targetVersion } = key;
-  let target: KeyVersionInfo | undefined;
-  let order: VersionOrder;
-  if (targetVersion) {
-    const current = await keys.getKeyVersion(vaultUri, keyName);
-    order = versionOrder(current?.version);
-    target = same(current?.version, targetVersion) ? current : await keys.getKeyVersion(vaultUri, keyName, targetVersion);
-  } else {
-    ({ version: target, order } = await newestUsableVersion(keys, vaultUri, keyName, policy, now));
+  if (!targetVersion) {
+    const { version: target, order } = await newestUsableVersion(keys, vaultUri, keyName, policy, now);
+    return { target, order };
   }
+  const current = await keys.getKeyVersion(vaultUri, keyName);
+  const target = same(current?.version, targetVersion) ? current : await keys.getKeyVersion(vaultUri, keyName, targetVersion);
+  return { target, order: versionOrder(current?.version) };
+}
+
+/** Adds the bound version's creation time: from the target when it is the same version, else the store's cache or one read. */
+export async function readRebindKeys(
+  keys: KeyStore,
+  key: { vaultUri: string; keyName: string },
+  read: RebindTarget,
+  boundVersion: string | undefined,
+): Promise<RebindKeys> {
   let bound: VersionStamp | undefined;
-  if (boundVersion && same(boundVersion, target?.version)) bound = target;
+  if (boundVersion && same(boundVersion, read.target?.version)) bound = read.target;
   else if (boundVersion) {
-    const createdOn = await keys.versionCreatedOn(vaultUri, keyName, boundVersion);
+    const createdOn = await keys.versionCreatedOn(key.vaultUri, key.keyName, boundVersion);
     bound = createdOn ? { version: boundVersion, createdOn } : undefined;
   }
-  return { target, bound, order };
+  return { ...read, bound };
 }
 
 /** The newest version that passes rule 2, in the one version order (DESIGN §2 rule 3). */

@@ -5,7 +5,7 @@ import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
-import { readRebindKeys } from './keyVersions';
+import { readRebindKeys, readRebindTarget, type RebindTarget } from './keyVersions';
 
 export type RebindDeps = AccountJobDeps;
 
@@ -24,11 +24,12 @@ export async function planRebind(
   account: AccountState,
   pin: Pin | undefined,
   deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
+  /** The target read already under way (a job starts it with its other reads). */
+  targetRead: Promise<RebindTarget> = readRebindTarget(deps.keys, ask, deps.policy, deps.clock.now()),
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
-  const now = deps.clock.now();
   let keys;
   try {
-    keys = await readRebindKeys(deps.keys, ask, account.binding?.keyVersion, deps.policy, now);
+    keys = await readRebindKeys(deps.keys, ask, await targetRead, account.binding?.keyVersion);
   } catch (error) {
     if (error instanceof VaultNotAllowedError) return { decision: { action: 'none', status: 'refused', reason: error.message } };
     throw error;
@@ -38,16 +39,19 @@ export async function planRebind(
   }
   const decision = decideRebind({
     account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger },
-    target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now,
+    target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
   });
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
 }
 
 /** DESIGN §2 for one account and one key, under the account's lease. */
 export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
+  // The key is read while the job reads its journal, the account and the pin: one round trip, not two.
+  const targetRead = readRebindTarget(deps.keys, job, deps.policy, deps.clock.now());
+  targetRead.catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
     async plan({ account, pin }): Promise<Plan> {
-      const { decision } = await planRebind(job, account, pin, deps);
+      const { decision } = await planRebind(job, account, pin, deps, targetRead);
       const effect = pinEffect(job, decision, deps.clock.now());
       if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
       return {

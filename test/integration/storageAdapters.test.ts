@@ -25,19 +25,21 @@ describe('storage adapters against Azurite', () => {
     status: 'queued', attempt: 0, queuedAt, ...over,
   });
 
-  it('ledger: a queued row is created only where absent; later writes merge, so an intent is never erased', async () => {
+  it('ledger: a queued job is one index row until the job writes its own; later writes merge, so an intent is never erased', async () => {
     const ledger = new TableLedger(storage, clock);
-    await ledger.recordQueued([row('job-old', '2026-05-01T00:00:00Z')]);
+    await ledger.recordQueued([row('job-old', '2026-05-01T00:00:00Z', { fromVersion: 'a'.repeat(32) })]);
     await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'running', intentAt: '2026-05-02T00:00:01.000Z', intentAttempt: 1, toVersion: 'b'.repeat(32) }));
-    // The fan-out's queued row arriving after the worker started must not turn it back to queued.
+    // The fan-out's queued record arriving after the worker started must not turn the job back to queued.
     await ledger.recordQueued([row('job-new', '2026-05-02T00:00:00Z')]);
     await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'succeeded', attempt: 2, reason: 'the update sent on attempt 1 took effect' }));
     const history = await ledger.history(accountId('ledger-a'), 10);
-    assert.deepEqual(history.map((r) => [r.jobId, r.status]), [['job-new', 'succeeded'], ['job-old', 'queued']]);
+    assert.deepEqual(history.map((r) => [r.jobId, r.status]), [['job-new', 'succeeded']], "the account's history holds what ran on it");
     assert.deepEqual([history[0]?.intentAt, history[0]?.intentAttempt, history[0]?.toVersion, history[0]?.attempt], ['2026-05-02T00:00:01.000Z', 1, 'b'.repeat(32), 2]);
+    assert.deepEqual((await ledger.job('job-new')).map((r) => r.status), ['succeeded']);
+    const [queued] = await ledger.job('job-old');
+    assert.deepEqual([queued?.status, queued?.fromVersion, queued?.accountId], ['queued', 'a'.repeat(32), accountId('ledger-a')]);
+    assert.equal(Object.keys(queued ?? {}).some((k) => k.startsWith('odata') || k === 'rotationRowKey'), false, 'no storage metadata in rows');
     assert.equal((await ledger.history(accountId('ledger-a'), 1)).length, 1);
-    assert.deepEqual((await ledger.job('job-old')).map((r) => r.status), ['queued']);
-    assert.equal(Object.keys(history[0] ?? {}).some((k) => k.startsWith('odata')), false, 'no storage metadata in rows');
   });
 
   it('journal: the lease and the intent in one transaction, guarded by the ETag the job read', async () => {

@@ -33,16 +33,17 @@ export class TableLedger implements Ledger, AccountJournal {
     private readonly clock: Clock = { now: () => new Date() },
   ) {}
 
+  /**
+   * One write per queued job: its index row, which GET /api/rotations/{jobId} reads, carries the queued record
+   * until the job's own row exists (the job writes it with its intent, in the account's partition).
+   */
   recordQueued(rows: RotationRecord[]): Promise<void> {
     return storage('recording queued jobs in the ledger', async () => {
       const table = await this.tables.table(TABLES.rotations);
       await Promise.all(rows.map(async (row) => {
         const entity = toEntity(row);
-        // The job index row lets GET /api/rotations/{jobId} read points instead of scanning the ledger.
-        await Promise.all([
-          expect(table.createEntity({ partitionKey: jobPartition(row.jobId), rowKey: entity.partitionKey, rotationRowKey: entity.rowKey }), 409, undefined),
-          expect(table.createEntity(entity), 409, undefined),
-        ]);
+        const index = { ...entity, partitionKey: jobPartition(row.jobId), rowKey: entity.partitionKey, rotationRowKey: entity.rowKey };
+        await expect(table.createEntity(index), 409, undefined);
       }));
     });
   }
@@ -127,10 +128,12 @@ export class TableLedger implements Ledger, AccountJournal {
     return storage('reading a job', async () => {
       const table = await this.tables.table(TABLES.rotations);
       const rows: RotationRecord[] = [];
-      const index = table.listEntities<{ rotationRowKey: string }>({ queryOptions: { filter: await odata`PartitionKey eq ${jobPartition(jobId)}` } });
+      const index = table.listEntities<RotationRecord & { rotationRowKey: string }>({ queryOptions: { filter: await odata`PartitionKey eq ${jobPartition(jobId)}` } });
       for await (const entry of index) {
         const row = await expect(table.getEntity<RotationRecord>(entry.rowKey ?? '', entry.rotationRowKey), 404, undefined);
-        if (row) rows.push(plain(row));
+        // Not started yet: the index row holds the queued record.
+        const { rotationRowKey: _, ...queued } = plain(entry);
+        rows.push(row ? plain(row) : queued);
       }
       return rows;
     });
@@ -160,7 +163,10 @@ async function transact(table: TableClient, actions: TransactionAction[], etagOf
   try {
     const response = await table.submitTransaction(actions);
     const partitionKey = actions[0]?.[1].partitionKey ?? '';
-    return response.getResponseForEntity(etagOf)?.etag ?? (await table.getEntity(partitionKey, etagOf)).etag;
+    // Sub-responses come in the order of the actions; not every service names the row in each of them.
+    const index = actions.findIndex(([, entity]) => entity.rowKey === etagOf);
+    const etag = response.getResponseForEntity(etagOf)?.etag ?? response.subResponses[index]?.etag;
+    return etag ?? (await table.getEntity(partitionKey, etagOf)).etag;
   } catch (error) {
     if (statusOf(error) === 412 || statusOf(error) === 409) return undefined;
     throw error;

@@ -1,0 +1,155 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PUBLIC_ARM_LIMITS } from '../../shared/adapters/pacing';
+import { accountResource, principalOf, vaultResource } from '../estate';
+import { BenchRig, type CallCounts } from './rig';
+
+/** One measured figure: the project's number, the bound from the same run, and what it means. */
+export interface Figure {
+  value: number;
+  bound: number;
+  unit: 'ms' | 'calls' | 'MiB';
+  note: string;
+}
+
+/** The reads a rotation cannot do without: the account before, one operation poll, the operation's result. */
+export const MINIMAL_READS_PER_ACCOUNT = 3;
+
+/** Seeds `count` accounts bound to v1 of a fresh key in the rig's vault, spread over the rig's subscriptions. */
+async function seedKey(rig: BenchRig, keyName: string, count: number, prefix = keyName): Promise<string> {
+  const { version } = await rig.vault.createKey(keyName, { publish: false, createdOn: new Date(Date.now() - 86_400_000) });
+  const grants: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `${prefix}-${i}`;
+    grants.push(principalOf(name));
+    const subscriptionId = rig.subscriptions[i % rig.subscriptions.length];
+    rig.arm.putAccount(accountResource({ name, key: { vaultUri: rig.vault.vaultUri, name: keyName, version }, ...(subscriptionId ? { subscriptionId } : {}) }));
+  }
+  rig.arm.putVault(vaultResource(rig.vault, { grantKeysTo: grants }));
+  return version;
+}
+
+/**
+ * Figure 1: a new version of a key bound to `accounts` accounts, ARM's public limits on a clock `scale`
+ * times faster. The bound is what the buckets allow: the writes (one PATCH each) or the minimal reads,
+ * whichever takes longer from full buckets.
+ */
+export async function bulkRotation(accounts: number, scale: number): Promise<Figure & { failed: number; throttledWrites: number }> {
+  const rig = await BenchRig.start({ latencyMs: 0, throttle: { timeScale: scale } });
+  try {
+    await seedKey(rig, 'cmk-bulk', accounts, 'aoai');
+    const started = Date.now();
+    const { version } = await rig.vault.createKey('cmk-bulk');
+    await rig.jobsFinished(accounts, 600_000);
+    const elapsed = Date.now() - started;
+    const rows = await rig.rowsTo(version);
+    const { reads, writes } = PUBLIC_ARM_LIMITS;
+    const drain = (calls: number, bucket: { burst: number; perSecond: number }) => Math.max(0, calls - bucket.burst) / (bucket.perSecond * scale) * 1000;
+    const bound = Math.max(drain(accounts, writes), drain(accounts * MINIMAL_READS_PER_ACCOUNT, reads));
+    const throttledWrites = rig.arm.requests.filter((r) => r.method === 'PATCH' && r.status === 429).length;
+    const failed = rows.failed ?? 0;
+    return { value: elapsed, bound, unit: 'ms', failed, throttledWrites, note: `rows ${JSON.stringify(rows)}` };
+  } finally {
+    await rig.stop();
+  }
+}
+
+/** The hops from a Key Vault event to the PATCH that cannot run in parallel (each one remote call). */
+export const EVENT_TO_PATCH_HOPS = [
+  'webhook: queue the fan-out job',
+  'host: receive the fan-out job',
+  'fan-out: Resource Graph query',
+  'fan-out: queue the rebind job',
+  'host: receive the rebind job',
+  'job: journal, account, pin and key version, read in parallel',
+  'job: lease and intent, one transaction',
+  'job: PATCH',
+] as const;
+
+/** The calls one rotation of one account cannot do without (DESIGN §1/§2 with the journal's transactions). */
+export const MINIMAL_CALLS_PER_ROTATION = 11;
+
+/**
+ * Figures 2 and 3 on one rig, 20 ms per remote call: the calls one rotation makes, by service, and the
+ * time from the event to the PATCH against the hops that cannot overlap. A first rotation warms the
+ * clients (tokens, Key Vault's challenge, queue creation); the second is measured.
+ */
+export async function singleRotation(latencyMs: number): Promise<{ calls: CallCounts & { total: number }; eventToPatch: Figure }> {
+  const rig = await BenchRig.start({ latencyMs, throttle: false, hostPollMs: 5 });
+  try {
+    await seedKey(rig, 'cmk-one', 1);
+    await rig.vault.createKey('cmk-one');
+    await rig.jobsFinished(1, 60_000);
+    rig.resetFinished();
+    const before = rig.calls();
+    const started = Date.now();
+    await rig.vault.createKey('cmk-one');
+    await rig.jobsFinished(1, 60_000);
+    const patch = rig.arm.requests.find((r) => r.method === 'PATCH' && r.at >= started);
+    if (!patch) throw new Error('no PATCH reached ARM');
+    const after = rig.calls();
+    const calls = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof CallCounts]])) as unknown as CallCounts;
+    const total = Object.values(calls).reduce((a, b) => a + b, 0);
+    return {
+      calls: { ...calls, total },
+      eventToPatch: { value: patch.at - started, bound: EVENT_TO_PATCH_HOPS.length * latencyMs, unit: 'ms', note: `${EVENT_TO_PATCH_HOPS.length} hops x ${latencyMs} ms` },
+    };
+  } finally {
+    await rig.stop();
+  }
+}
+
+export const GRAPH_PAGE = 1_000;
+
+/**
+ * Figure 4: a report-mode sweep of `accounts` accounts over `keys` keys in `subscriptions` subscriptions, half
+ * of them drifting (so findings exist), 20 ms per call; the second sweep is measured (the first stores the
+ * verdicts). The paging bound: Resource Graph's pages one after another, plus one round trip to read the keys
+ * and one to record the run. Peak RSS is the worker process's high-water mark.
+ */
+export async function sweep(accounts: number, keys: number, subscriptions: number, latencyMs: number): Promise<Figure & { rssMiB: number }> {
+  const subs = Array.from({ length: subscriptions }, (_, i) => `5a6e7c1d-0000-4000-8000-${String(i).padStart(12, '0')}`);
+  const rig = await BenchRig.start({ latencyMs, throttle: false, subscriptions: subs });
+  try {
+    const perKey = Math.ceil(accounts / keys);
+    for (let k = 0; k < keys; k++) {
+      await seedKey(rig, `cmk-${k}`, Math.min(perKey, accounts - k * perKey), `aoai-k${k}`);
+      await rig.vault.createKey(`cmk-${k}`, { publish: false });
+    }
+    await rig.runSweep();
+    const started = Date.now();
+    await rig.runSweep();
+    const elapsed = Date.now() - started;
+    const pages = Math.ceil(accounts / GRAPH_PAGE);
+    return { value: elapsed, bound: (pages + 2) * latencyMs, unit: 'ms', rssMiB: peakRssMiB(rig.worker.pid), note: `${pages} pages + 2 round trips x ${latencyMs} ms` };
+  } finally {
+    await rig.stop();
+  }
+}
+
+/** VmHWM of a live process (Linux). */
+function peakRssMiB(pid: number): number {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return hwm?.[1] ? Number(hwm[1]) / 1024 : Number.NaN;
+}
+
+/** Figure 5: requiring every function module (and validating settings) vs requiring bare @azure/functions, median of `runs` fresh processes. */
+export function coldStart(distRoot: string, runs: number): Figure {
+  const functionsDir = join(distRoot, 'functions');
+  const entries = readdirSync(functionsDir).filter((f) => f.endsWith('.js')).map((f) => join(functionsDir, f));
+  const probe = (requires: string): number => {
+    const script = `const t = process.hrtime.bigint(); ${requires}; process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));`;
+    return Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  };
+  const app = entries.map((e) => `require(${JSON.stringify(e)})`).join(';')
+    + `;require(${JSON.stringify(join(distRoot, 'shared', 'config.js'))}).loadConfig({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' })`;
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const bare: number[] = [];
+  const full: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    bare.push(probe("require('@azure/functions')"));
+    full.push(probe(app));
+  }
+  return { value: median(full), bound: median(bare), unit: 'ms', note: `median of ${runs} fresh processes each` };
+}

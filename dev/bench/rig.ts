@@ -1,0 +1,186 @@
+import { TableLedger } from '../../shared/adapters/tables/ledger';
+import { TableStorage } from '../../shared/adapters/tables/storage';
+import { finalStatuses, type RotationStatus } from '../../shared/domain/model';
+import { startArmStandIn, type ArmRequestRecord, type ArmStandIn, type ThrottleOptions } from '../armStandIn';
+import { AZURITE_ACCOUNT, azuriteConnectionString, startAzurite } from '../azurite';
+import type { LogEntry } from '../invocations';
+import { startKeyVaultStandIn, type KeyVaultStandIn } from '../keyVaultStandIn';
+import { LOCAL_SUBSCRIPTION, pacedLimits } from '../stack';
+import { localCa } from '../tls';
+import { spawnWorkerProcess, type WorkerProcess } from '../workerProcess';
+import { startCountingProxy, type CountingProxy } from './proxy';
+
+export interface RigOptions {
+  /** Added to every remote call: ARM, Resource Graph, Key Vault, Tables and Queues. */
+  latencyMs: number;
+  /** ARM's token buckets (scaled); false: none. */
+  throttle: ThrottleOptions | false;
+  /** How long an encryption update runs in ARM. */
+  operationMs?: number;
+  subscriptions?: string[];
+  /** Resource Graph quota (queries per window). */
+  graphQuota?: number;
+  lroPollMs?: number;
+  hostPollMs?: number;
+  settings?: Record<string, string>;
+}
+
+/** Remote calls the app made, by service (the dev host's own queue polling is not the app's). */
+export interface CallCounts {
+  arm: number;
+  resourceGraph: number;
+  keyVault: number;
+  table: number;
+  queue: number;
+}
+
+const GRAPH_PATH = '/providers/microsoft.resourcegraph/resources';
+const isGraph = (r: ArmRequestRecord): boolean => r.path.toLowerCase() === GRAPH_PATH;
+
+/**
+ * The local stack split in two processes: Azurite (its own process), the ARM and Key Vault stand-ins and
+ * the storage proxies here, and the app — dev host, handlers, SDK clients — in a worker process, so the
+ * stand-ins' work does not run on the app's event loop. Every remote call of the app goes through a hop
+ * that adds the same latency and is counted.
+ */
+export class BenchRig {
+  private readonly finished = new Map<string, RotationStatus>();
+  private readonly waiters = new Set<() => void>();
+  /** Each returns true once it has seen what it waited for. */
+  private readonly logWaiters = new Set<(entry: LogEntry) => boolean>();
+
+  private constructor(
+    readonly arm: ArmStandIn,
+    readonly vault: KeyVaultStandIn,
+    readonly worker: WorkerProcess,
+    readonly ledger: TableLedger,
+    readonly subscriptions: string[],
+    private readonly proxies: { table: CountingProxy; queue: CountingProxy; hostQueue: CountingProxy; hostTable: CountingProxy },
+    private readonly stops: Array<() => Promise<void>>,
+  ) {}
+
+  static async start(o: RigOptions): Promise<BenchRig> {
+    const stops: Array<() => Promise<void>> = [];
+    try {
+      const azurite = await startAzurite();
+      stops.push(azurite.stop);
+      const proxy = async (url: string): Promise<CountingProxy> => {
+        const p = await startCountingProxy(new URL(url).origin, o.latencyMs);
+        stops.push(p.close);
+        return p;
+      };
+      const [table, queue, hostTable, hostQueue] = await Promise.all([proxy(azurite.tableUrl), proxy(azurite.queueUrl), proxy(azurite.tableUrl), proxy(azurite.queueUrl)]);
+      const through = (q: CountingProxy, t: CountingProxy): string => azuriteConnectionString(`${q.origin}/${AZURITE_ACCOUNT}`, `${t.origin}/${AZURITE_ACCOUNT}`);
+      const arm = await startArmStandIn({
+        latencyMs: o.latencyMs, throttle: o.throttle, operationMs: o.operationMs ?? 30,
+        graph: { quota: o.graphQuota ?? 1_000 },
+      });
+      stops.push(arm.close);
+      const subscriptions = o.subscriptions ?? [LOCAL_SUBSCRIPTION];
+      const settings = {
+        AzureWebJobsStorage: through(queue, table),
+        SUBSCRIPTION_IDS: subscriptions.join(','),
+        ARM_ENDPOINT: arm.url,
+        KEY_VAULT_HOST_SUFFIXES: '127.0.0.1:*',
+        SWEEP_SCHEDULE: '0 0 0 1 1 *',
+        ...o.settings,
+      };
+      // The worker's log lines reach the rig once it exists (none that matter come before).
+      const made: { rig?: BenchRig } = {};
+      const worker = await spawnWorkerProcess({
+        tag: 'bench', settings, ca: await localCa(), armLimits: pacedLimits(o.throttle),
+        hostStorage: through(hostQueue, hostTable),
+        ...(o.lroPollMs !== undefined ? { lroPollMs: o.lroPollMs } : {}),
+        ...(o.hostPollMs !== undefined ? { hostPollMs: o.hostPollMs } : {}),
+        logJson: true,
+      }, (entry) => made.rig?.observe(entry));
+      stops.push(async () => {
+        worker.kill();
+        await worker.exited;
+      });
+      const vault = await startKeyVaultStandIn({
+        name: 'kv-bench', latencyMs: o.latencyMs,
+        armId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-bench`,
+        eventWebhook: `${worker.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+      });
+      stops.push(vault.close);
+      const ledger = new TableLedger(new TableStorage({ connectionString: azurite.connectionString }));
+      made.rig = new BenchRig(arm, vault, worker, ledger, subscriptions, { table, queue, hostTable, hostQueue }, stops);
+      return made.rig;
+    } catch (error) {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  calls(): CallCounts {
+    const appArm = this.arm.requests.filter((r) => r.userAgent.startsWith('bench'));
+    const graph = appArm.filter(isGraph).length;
+    return {
+      arm: appArm.length - graph,
+      resourceGraph: graph,
+      keyVault: this.vault.requests.length,
+      table: this.proxies.table.count,
+      queue: this.proxies.queue.count,
+    };
+  }
+
+  /** Resolves once `count` account jobs of the worker have recorded a final row since `since` was taken. */
+  async jobsFinished(count: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.finished.size < count) {
+      if (Date.now() > deadline) throw new Error(`only ${this.finished.size} of ${count} jobs finished within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1_000);
+        this.waiters.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Runs the compliance sweep through the worker's admin endpoint and resolves when it is done. */
+  async runSweep(timeoutMs = 600_000): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the sweep did not finish within ${timeoutMs} ms`)), timeoutMs);
+      this.logWaiters.add((entry) => {
+        if (entry.message !== 'Sweep done') return false;
+        clearTimeout(timer);
+        resolve();
+        return true;
+      });
+    });
+    const answer = await fetch(`${this.worker.url}/admin/functions/complianceSweep`, { method: 'POST', headers: { 'x-functions-key': this.worker.functionKey } });
+    if (answer.status !== 202) throw new Error(`the admin endpoint answered ${answer.status}`);
+    await done;
+  }
+
+  /** Forgets the jobs seen finishing so far (the next figure counts its own). */
+  resetFinished(): void {
+    this.finished.clear();
+  }
+
+  /** The ledger rows of the jobs that moved accounts to this key version, by status. */
+  async rowsTo(version: string): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const row of await this.ledger.all()) {
+      if (row.toVersion === version) counts[row.status] = (counts[row.status] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  async stop(): Promise<void> {
+    for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
+  }
+
+  /** An account job's final row is logged with its status once written (AccountJobRun.finish). */
+  private observe(entry: LogEntry): void {
+    for (const waiter of this.logWaiters) if (waiter(entry)) this.logWaiters.delete(waiter);
+    const { jobId, status, kind } = entry.fields as { jobId?: string; status?: RotationStatus; kind?: string };
+    if (!jobId || !status || kind !== 'rebind' || !finalStatuses.has(status) || /already finished/.test(entry.message)) return;
+    this.finished.set(jobId, status);
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+}

@@ -1,0 +1,55 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ArmLimits } from '../shared/adapters/pacing';
+import type { LogEntry } from './invocations';
+
+/** What a worker process is started with (one JSON value in CMK_WORKER). */
+export interface WorkerSpec {
+  /** Prefix of its SDK calls' User-Agent. */
+  tag: string;
+  /** The app settings, as on the main host. */
+  settings: Record<string, string>;
+  /** PEM of the stand-ins' CA. */
+  ca: string;
+  armLimits: ArmLimits;
+  /** The dev host's own queue connection (its polling), when it differs from the app's AzureWebJobsStorage. */
+  hostStorage?: string;
+  /** The dev host's idle queue poll (default: the local stack's). */
+  hostPollMs?: number;
+  /** Wait between operation polls (default: the local stack's). */
+  lroPollMs?: number;
+  /** Print every log entry as one JSON line on stdout. */
+  logJson?: boolean;
+}
+
+/** An instance of the app's queue worker and HTTP endpoints in its own process, as Flex Consumption scales out. */
+export interface WorkerProcess {
+  tag: string;
+  pid: number;
+  /** Its dev host's base URL and function key. */
+  url: string;
+  functionKey: string;
+  kill(): void;
+  exited: Promise<void>;
+}
+
+/** Starts dev/worker.js with the spec and resolves once it serves; onLog gets its log entries (with logJson). */
+export async function spawnWorkerProcess(spec: WorkerSpec, onLog?: (entry: LogEntry) => void): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [join(__dirname, 'worker.js')], {
+    env: { ...process.env, CMK_WORKER: JSON.stringify(spec) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = (): void => void child.kill('SIGKILL');
+  const lines = createInterface({ input: child.stdout });
+  const ready = await new Promise<{ url: string; functionKey: string }>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const started = /^ready (\S+) (\S+)$/.exec(line);
+      if (started?.[1] && started[2]) resolve({ url: started[1], functionKey: started[2] });
+      else if (onLog && line.startsWith('{')) onLog(JSON.parse(line) as LogEntry);
+    });
+    void exited.then(() => reject(new Error(`worker ${spec.tag} exited before it was ready`)));
+  });
+  return { tag: spec.tag, pid: child.pid ?? 0, ...ready, kill, exited };
+}
