@@ -66,6 +66,9 @@ export interface ArmStandIn {
   /** The stored account JSON (a copy), or undefined; untyped so that tests can read any ARM path. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   account(id: string): any | undefined;
+  /** Every account held, as stored. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  accounts(): any[];
   /** Seeds (or replaces) a Microsoft.KeyVault/vaults resource; `id` is required. */
   putVault(resource: object): void;
   /** Seeds any other resource that only Resource Graph serves (for its contract). */
@@ -186,6 +189,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     faultHits: faults.hits,
     putAccount: (resource) => accounts.seed(asResource(resource)),
     account: (id) => accounts.read(id),
+    accounts: () => accounts.all(),
     putVault: (resource) => {
       const vault = asResource(resource);
       parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');

@@ -30,7 +30,10 @@ export interface WorkerProcess {
   /** Its dev host's base URL and function key. */
   url: string;
   functionKey: string;
+  /** Kills it at once, as a crash would. */
   kill(): void;
+  /** Asks it to stop (SIGTERM: its host stops), killing it if it has not exited within 5 s. */
+  stop(): Promise<void>;
   exited: Promise<void>;
 }
 
@@ -51,5 +54,12 @@ export async function spawnWorkerProcess(spec: WorkerSpec, onLog?: (entry: LogEn
     });
     void exited.then(() => reject(new Error(`worker ${spec.tag} exited before it was ready`)));
   });
-  return { tag: spec.tag, pid: child.pid ?? 0, ...ready, kill, exited };
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(kill, 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { tag: spec.tag, pid: child.pid ?? 0, ...ready, kill, stop, exited };
 }

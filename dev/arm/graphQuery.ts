@@ -37,7 +37,11 @@ export function evaluate(query: string, table: Row[]): Row[] {
         if (!m?.[1]) throw new InvalidQuery(`cannot read "${stage}"`);
         const field = path(m[1]);
         const sign = (m[2] ?? 'desc').toLowerCase() === 'asc' ? 1 : -1;
-        rows = [...rows].sort((a, b) => sign * String(field(a) ?? '').localeCompare(String(field(b) ?? '')));
+        // Kusto orders strings by code point, not by locale.
+        rows = [...rows].sort((a, b) => {
+          const x = String(field(a) ?? ''), y = String(field(b) ?? '');
+          return sign * (x < y ? -1 : x > y ? 1 : 0);
+        });
         break;
       }
       case 'limit':

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { evaluate, InvalidQuery } from './graphQuery';
-import { deepCopy, isJsonObject, parseJsonBody, type Exchange, type JsonObject } from './http';
+import { isJsonObject, parseJsonBody, type Exchange, type JsonObject } from './http';
 import { subscriptionOf } from './paths';
 
 export interface ResourceGraphOptions {
@@ -23,6 +23,8 @@ export interface ResourceGraphOptions {
 export class ResourceGraph {
   private index: { at: number; rows: JsonObject[] } | undefined;
   private window = { start: 0, used: 0 };
+  private readonly cursors = new Map<number, JsonObject[]>();
+  private nextCursor = 0;
   queries = 0;
 
   constructor(
@@ -63,12 +65,15 @@ export class ResourceGraph {
     if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > 1000) {
       return exchange.error(400, 'BadRequest', "'$top' must be a whole number from 1 to 1000.", remaining);
     }
-    let rows: JsonObject[];
-    try {
-      rows = evaluate(body['query'], this.table().filter((r) => scope.subscriptions.has(subscriptionOf(String(r['id'] ?? '')))));
-    } catch (error) {
-      if (!(error instanceof InvalidQuery)) throw error;
-      return exchange.json(400, { error: { code: 'InvalidQuery', message: `Query is invalid: ${error.message}` } }, remaining);
+    // A next page reads the result its first page computed, as a server-side cursor would.
+    let rows = token.cursor === undefined ? undefined : this.cursors.get(token.cursor);
+    if (!rows) {
+      try {
+        rows = evaluate(body['query'], this.table().filter((r) => scope.subscriptions.has(subscriptionOf(String(r['id'] ?? '')))));
+      } catch (error) {
+        if (!(error instanceof InvalidQuery)) throw error;
+        return exchange.json(400, { error: { code: 'InvalidQuery', message: `Query is invalid: ${error.message}` } }, remaining);
+      }
     }
     const start = token.start;
     const page = rows.slice(start, start + top);
@@ -79,18 +84,22 @@ export class ResourceGraph {
       facets: [],
       resultTruncated: 'false',
     };
-    if (start + top < rows.length) answer['$skipToken'] = Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest })).toString('base64');
+    if (token.cursor !== undefined) this.cursors.delete(token.cursor);
+    if (start + top < rows.length) {
+      const cursor = this.remember(rows);
+      answer['$skipToken'] = Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest, c: cursor })).toString('base64');
+    }
     exchange.json(200, answer, remaining);
   }
 
   /** Where a page starts and the page size it carries: $skipToken (opaque, bound to its query) wins over $skip. */
-  private token(options: JsonObject, digest: string): { start: number; top?: number } | undefined {
+  private token(options: JsonObject, digest: string): { start: number; top?: number; cursor?: number } | undefined {
     const token = options['$skipToken'];
     if (typeof token === 'string') {
       try {
-        const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { o?: unknown; t?: unknown; q?: unknown };
+        const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { o?: unknown; t?: unknown; q?: unknown; c?: unknown };
         if (typeof parsed.o !== 'number' || parsed.q !== digest) return undefined;
-        return { start: parsed.o, ...(typeof parsed.t === 'number' ? { top: parsed.t } : {}) };
+        return { start: parsed.o, ...(typeof parsed.t === 'number' ? { top: parsed.t } : {}), ...(typeof parsed.c === 'number' ? { cursor: parsed.c } : {}) };
       } catch {
         return undefined;
       }
@@ -111,13 +120,25 @@ export class ResourceGraph {
     return { subscriptions: new Set(subscriptions) };
   }
 
+  /** Keeps a result for its next pages; the oldest of more than 64 open results is dropped (its token then re-evaluates). */
+  private remember(rows: JsonObject[]): number {
+    const id = this.nextCursor++;
+    this.cursors.set(id, rows);
+    for (const old of this.cursors.keys()) {
+      if (this.cursors.size <= 64) break;
+      this.cursors.delete(old);
+    }
+    return id;
+  }
+
   /** The resources as Resource Graph shows them: type in lower case, and no fresher than its lag allows. */
   private table(): JsonObject[] {
     const now = this.options.now();
     if (!this.index || now - this.index.at >= this.options.lagMs) {
       this.index = {
         at: now,
-        rows: this.resources().map((r) => ({ ...deepCopy(r), type: String(r['type'] ?? '').toLowerCase(), subscriptionId: subscriptionOf(String(r['id'] ?? '')) })),
+        // resources() are copies already; rows are only read.
+        rows: this.resources().map((r) => ({ ...r, type: String(r['type'] ?? '').toLowerCase(), subscriptionId: subscriptionOf(String(r['id'] ?? '')) })),
       };
     }
     return this.index.rows;

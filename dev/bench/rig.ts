@@ -18,6 +18,8 @@ export interface RigOptions {
   /** How long an encryption update runs in ARM. */
   operationMs?: number;
   subscriptions?: string[];
+  /** Vaults to hold the keys (a vault holds at most 1,024 access policies); the first is `vault`. */
+  vaults?: number;
   /** Resource Graph quota (queries per window). */
   graphQuota?: number;
   lroPollMs?: number;
@@ -51,7 +53,7 @@ export class BenchRig {
 
   private constructor(
     readonly arm: ArmStandIn,
-    readonly vault: KeyVaultStandIn,
+    readonly vaults: KeyVaultStandIn[],
     readonly worker: WorkerProcess,
     readonly ledger: TableLedger,
     readonly subscriptions: string[],
@@ -94,23 +96,30 @@ export class BenchRig {
         ...(o.hostPollMs !== undefined ? { hostPollMs: o.hostPollMs } : {}),
         logJson: true,
       }, (entry) => made.rig?.observe(entry));
-      stops.push(async () => {
-        worker.kill();
-        await worker.exited;
-      });
-      const vault = await startKeyVaultStandIn({
-        name: 'kv-bench', latencyMs: o.latencyMs,
-        armId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-bench`,
-        eventWebhook: `${worker.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
-      });
-      stops.push(vault.close);
+      stops.push(worker.stop);
+      const vaults: KeyVaultStandIn[] = [];
+      for (let v = 0; v < (o.vaults ?? 1); v++) {
+        const vault = await startKeyVaultStandIn({
+          name: `kv-bench-${v}`, latencyMs: o.latencyMs,
+          armId: `/subscriptions/${subscriptions[v % subscriptions.length] ?? LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-bench-${v}`,
+          eventWebhook: `${worker.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+        });
+        stops.push(vault.close);
+        vaults.push(vault);
+      }
       const ledger = new TableLedger(new TableStorage({ connectionString: azurite.connectionString }));
-      made.rig = new BenchRig(arm, vault, worker, ledger, subscriptions, { table, queue, hostTable, hostQueue }, stops);
+      made.rig = new BenchRig(arm, vaults, worker, ledger, subscriptions, { table, queue, hostTable, hostQueue }, stops);
       return made.rig;
     } catch (error) {
       for (const stop of stops.reverse()) await stop().catch(() => undefined);
       throw error;
     }
+  }
+
+  get vault(): KeyVaultStandIn {
+    const [first] = this.vaults;
+    if (!first) throw new Error('the rig has no vault');
+    return first;
   }
 
   calls(): CallCounts {
@@ -119,7 +128,7 @@ export class BenchRig {
     return {
       arm: appArm.length - graph,
       resourceGraph: graph,
-      keyVault: this.vault.requests.length,
+      keyVault: this.vaults.reduce((n, v) => n + v.requests.length, 0),
       table: this.proxies.table.count,
       queue: this.proxies.queue.count,
     };

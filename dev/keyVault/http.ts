@@ -13,6 +13,8 @@ export interface RequestRecord {
   status: number;
   apiVersion?: string;
   authorized: boolean;
+  /** When it was answered (epoch ms). */
+  at: number;
 }
 
 export interface HttpContext {
@@ -69,7 +71,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
   let outcome: Outcome;
   const fault = authorized ? ctx.faults.hit(method, url.pathname) : undefined;
   if (fault?.reset) {
-    ctx.requests.push({ method, path: url.pathname, status: 0, apiVersion, authorized });
+    ctx.requests.push({ method, path: url.pathname, status: 0, apiVersion, authorized, at: Date.now() });
     req.socket.destroy();
     return;
   }
@@ -94,7 +96,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     }
   }
 
-  ctx.requests.push({ method, path: url.pathname, status: outcome.status, apiVersion, authorized });
+  ctx.requests.push({ method, path: url.pathname, status: outcome.status, apiVersion, authorized, at: Date.now() });
   if (outcome.created) {
     const sent = new Promise<void>((resolve) => {
       res.once('finish', resolve);

@@ -291,17 +291,31 @@ function accessFindings(account: AccountState, vault: VaultInfo): Finding[] {
       `Confirm the identity that reads the key has get, wrapKey and unwrapKey in the access policies of ${vault.name}.`)];
   }
   const tenant = (account.identity?.tenantId ?? vault.tenantId).toLowerCase();
-  const granted = new Set<string>();
-  for (const policy of vault.accessPolicies) {
-    if (policy.objectId.toLowerCase() !== principalId.toLowerCase() || policy.tenantId.toLowerCase() !== tenant) continue;
-    for (const permission of policy.keys) granted.add(permission.toLowerCase());
-  }
+  const granted = keyPermissions(vault).get(`${tenant}/${principalId.toLowerCase()}`) ?? new Set<string>();
   // The legacy 'all' key permission grants every operation.
   const missing = granted.has('all') ? [] : REQUIRED_KEY_PERMISSIONS.filter((p) => !granted.has(p.toLowerCase()));
   if (missing.length === 0) return [];
   return [finding('access-missing', {
     vaultName: vault.name, principalId, tenantId: tenant, missing: missing.join(','), granted: [...granted].sort().join(','),
   }, `Add an access policy on ${vault.name} granting key permissions ${missing.join(', ')} to object ${principalId}.`)];
+}
+
+const permissionsByVault = new WeakMap<VaultInfo, Map<string, Set<string>>>();
+
+/** A vault's key permissions by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */
+function keyPermissions(vault: VaultInfo): Map<string, Set<string>> {
+  let index = permissionsByVault.get(vault);
+  if (!index) {
+    index = new Map();
+    for (const policy of vault.accessPolicies) {
+      const who = `${policy.tenantId.toLowerCase()}/${policy.objectId.toLowerCase()}`;
+      const granted = index.get(who) ?? new Set<string>();
+      for (const permission of policy.keys) granted.add(permission.toLowerCase());
+      index.set(who, granted);
+    }
+    permissionsByVault.set(vault, index);
+  }
+  return index;
 }
 
 function iso(date: Date | undefined): string | null {

@@ -6,7 +6,7 @@ import type { AccountDiscovery, Clock, FindingStore, JobQueue, KeyStore, Ledger,
 import { evaluateAccount, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
 import { TELEMETRY } from '../telemetry';
-import { forEachLimited } from './concurrency';
+import { forEachLimited, readAhead } from './concurrency';
 import { KeyReader } from './keyViews';
 import { newestUsableVersion, rotationHelps } from './keyVersions';
 
@@ -31,7 +31,7 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
   let bound = 0;
   let queued = 0;
   let target: { version: string | undefined } | undefined;
-  for await (const page of deps.discovery.boundTo(job)) {
+  for await (const page of readAhead(deps.discovery.boundTo(job))) {
     bound += page.length;
     const eligible = page.filter((account) => {
       const out = optedOut(account, deps.optOutTag);

@@ -9,7 +9,7 @@ import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
 import type { AccountStore, Logger, PinStore, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
-import { forEachLimited } from './concurrency';
+import { forEachLimited, readAhead } from './concurrency';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import { KeyReader } from './keyViews';
 import { rotationHelps } from './keyVersions';
@@ -44,19 +44,28 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   await deps.sweeps.record(summary);
   const run = new SweepRun(sweepId, deps, log, summary);
   try {
+    // Discovery's first page is read while the pins and the stored verdicts are, and each next page while one is judged.
+    const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
     await run.prepare();
     let complete = true;
-    try {
-      for await (const page of deps.discovery.cmkAccounts()) await run.page(page);
-    } catch (error) {
-      if (!(error instanceof DependencyError)) throw error;
-      complete = false;
-      summary.errors.push(`discovery failed part-way: ${error.message}`);
+    for (;;) {
+      let next: IteratorResult<AccountState[]>;
+      try {
+        next = await pages.next();
+      } catch (error) {
+        // Only discovery's own failure makes a partial run; a failure to store what was judged fails it.
+        if (!(error instanceof DependencyError)) throw error;
+        complete = false;
+        summary.errors.push(`discovery failed part-way: ${error.message}`);
+        break;
+      }
+      if (next.done) break;
+      await run.page(next.value);
     }
     await run.finishKeys();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
     // judged (their key could not be read) keep their last findings.
-    if (complete) await deps.findings.removeAccountsNotIn(run.seen, run.stored);
+    if (complete) await deps.findings.removeAccountsNotIn(run.seen, await run.storedVerdicts());
     summary.status = summary.errors.length ? 'partial' : 'completed';
   } catch (error) {
     summary.status = 'failed';
@@ -82,7 +91,9 @@ interface KeyState {
 }
 
 class SweepRun {
-  stored: StoredVerdicts = new Map();
+  /** The stored verdicts, still being read while the first page's keys and vaults are. */
+  private stored: Promise<StoredVerdicts> = Promise.resolve(new Map());
+  private verdicts: StoredVerdicts = new Map();
   pins = new Map<string, Pin>();
   readonly seen = new Set<string>();
   private readonly keys = new Map<string, KeyState>();
@@ -102,14 +113,28 @@ class SweepRun {
   }
 
   async prepare(): Promise<void> {
-    const [stored, pins] = await Promise.all([this.deps.findings.verdicts(), this.deps.pins.list()]);
-    this.stored = stored;
+    this.stored = this.deps.findings.verdicts();
+    this.stored.catch(() => undefined);
+    const pins = await this.deps.pins.list();
     this.pins = new Map(pins.map((p) => [p.accountId.toLowerCase(), p]));
+  }
+
+  async storedVerdicts(): Promise<StoredVerdicts> {
+    this.verdicts = await this.stored;
+    return this.verdicts;
   }
 
   async page(accounts: AccountState[]): Promise<void> {
     const drifting: Array<{ account: AccountState; key: KeyState }> = [];
-    await forEachLimited(accounts.filter((a) => a.binding && !optedOut(a, this.deps.optOutTag)), CONCURRENCY, async (account) => {
+    const eligible = accounts.filter((a) => a.binding && !optedOut(a, this.deps.optOutTag));
+    // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
+    for (const account of eligible) {
+      const key = this.key(account);
+      if (!key.failed) key.reader.view(account.binding?.keyVersion ?? '').catch(() => undefined);
+      this.vault(account).catch(() => undefined);
+    }
+    await this.storedVerdicts();
+    await forEachLimited(eligible, CONCURRENCY, async (account) => {
       this.summary.accountsSeen += 1;
       this.seen.add(accountKey(account.id));
       const key = this.key(account);
@@ -137,7 +162,7 @@ class SweepRun {
     }
     const pin = this.pins.get(account.id.toLowerCase());
     const findings = evaluateAccount({ account, pin, key: view, vault: await this.vault(account), policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now });
-    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.stored.get(accountKey(account.id)) ?? new Map());
+    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.verdicts.get(accountKey(account.id)) ?? new Map());
     for (const f of findings) {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
       this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;

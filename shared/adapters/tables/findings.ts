@@ -19,20 +19,29 @@ interface FindingEntity {
   digest: string;
 }
 
+const HEX = '0123456789abcdef';
+/** [from, to) over the whole key space, split at each hex digit: ['', '1'), ['1', '2') ... ['f', ''). */
+const PARTITION_RANGES: ReadonlyArray<readonly [string, string]> = [...HEX].map((digit, i) => [i === 0 ? '' : digit, HEX[i + 1] ?? ''] as const);
+
 /** The Findings table: the latest verdict per (account, code); a row keeps the sweep that first recorded it. */
 export class TableFindingStore implements FindingStore {
   constructor(private readonly tables: TableStorage) {}
 
+  /** Every account's stored digests, read as 16 partition ranges at once (account keys start with a subscription GUID). */
   verdicts(): Promise<StoredVerdicts> {
     return storage('reading the stored findings', async () => {
       const table = await this.tables.table(TABLES.findings);
       const verdicts: StoredVerdicts = new Map();
-      for await (const e of table.listEntities<{ digest?: string }>({ queryOptions: { select: ['PartitionKey', 'RowKey', 'digest'] } })) {
-        if (!e.partitionKey || !e.rowKey) continue;
-        const codes = verdicts.get(e.partitionKey) ?? new Map<FindingCode, string>();
-        codes.set(e.rowKey as FindingCode, e.digest ?? '');
-        verdicts.set(e.partitionKey, codes);
-      }
+      await Promise.all(PARTITION_RANGES.map(async ([from, to]) => {
+        const bounds = [from ? await odata`PartitionKey ge ${from}` : '', to ? await odata`PartitionKey lt ${to}` : ''].filter(Boolean);
+        const queryOptions = { select: ['PartitionKey', 'RowKey', 'digest'], filter: bounds.join(' and ') };
+        for await (const e of table.listEntities<{ digest?: string }>({ queryOptions })) {
+          if (!e.partitionKey || !e.rowKey) continue;
+          const codes = verdicts.get(e.partitionKey) ?? new Map<FindingCode, string>();
+          codes.set(e.rowKey as FindingCode, e.digest ?? '');
+          verdicts.set(e.partitionKey, codes);
+        }
+      }));
       return verdicts;
     });
   }
