@@ -10,7 +10,8 @@ export interface ArmProblem {
 }
 
 const keySources = ['Microsoft.KeyVault', 'Microsoft.CognitiveServices'] as const;
-const requiredKeyVaultFields = ['keyName', 'keyVaultUri', 'keyVersion'] as const;
+// keyVersion is optional: empty or absent is a versionless binding, as Terraform sends it (DESIGN §9).
+const requiredKeyVaultFields = ['keyName', 'keyVaultUri'] as const;
 const readOnlyTopLevel = new Set(['id', 'name', 'type', 'etag', 'systemData', 'location']);
 
 function badRequest(message: string): ArmProblem {
@@ -65,6 +66,10 @@ function validateEncryption(encryption: Json | undefined): ArmProblem | undefine
   }
   if (!isHttpsUrl(vault['keyVaultUri'])) {
     return badRequest("'properties.encryption.keyVaultProperties.keyVaultUri' must be an absolute https URI.");
+  }
+  const keyVersion = vault['keyVersion'];
+  if (keyVersion !== undefined && keyVersion !== null && typeof keyVersion !== 'string') {
+    return invalidContent("'properties.encryption.keyVaultProperties.keyVersion' must be a string.");
   }
   const clientId = vault['identityClientId'];
   if (clientId !== undefined && clientId !== null && typeof clientId !== 'string') {

@@ -209,8 +209,9 @@ export function toAccountState(account: Account): AccountState | undefined {
   const encryption = properties?.encryption;
   if (encryption?.keySource) state.keySource = encryption.keySource as KeySource;
   const kv = encryption?.keyVaultProperties;
-  if (encryption?.keySource === 'Microsoft.KeyVault' && kv?.keyVaultUri && kv.keyName && kv.keyVersion !== undefined) {
-    state.binding = { vaultUri: kv.keyVaultUri, keyName: kv.keyName, keyVersion: kv.keyVersion };
+  // keyVersion is optional in the API: empty or absent is a versionless binding ("latest"), kept as '' (DESIGN §2a).
+  if (encryption?.keySource === 'Microsoft.KeyVault' && kv?.keyVaultUri && kv.keyName) {
+    state.binding = { vaultUri: kv.keyVaultUri, keyName: kv.keyName, keyVersion: kv.keyVersion ?? '' };
     if (kv.identityClientId) state.binding.identityClientId = kv.identityClientId;
   }
   if (account.identity?.type) {

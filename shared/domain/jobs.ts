@@ -48,6 +48,8 @@ function buildSchemas({ z }: typeof Zod) {
     accountId: z.string().min(1).max(512),
     targetVersion: z.string().regex(HEX32).optional(),
     force: z.boolean().default(false),
+    /** A person named targetVersion (not "the newest", not a rotation): only that pins a versionless binding (§2a). */
+    versionNamed: z.boolean().optional(),
     /** A person's why, kept with the pin a forced rebind sets (e.g. "v7 breaks fine-tuning"). */
     reason: z.string().max(500).optional(),
     priorAttempts,

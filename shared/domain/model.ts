@@ -12,11 +12,20 @@ export interface AccountRef {
 export interface KeyBinding {
   vaultUri: string;
   keyName: string;
+  /** '' when the binding is versionless (ARM's keyVersion empty or absent): "the latest version" (DESIGN §2a). */
   keyVersion: string;
   identityClientId?: string;
 }
 
+/** DESIGN §2a: no key version means "latest" in Terraform's sense, the owner's explicit choice; never pinned silently. */
+export function isVersionless(binding: Pick<KeyBinding, 'keyVersion'>): boolean {
+  return binding.keyVersion.trim() === '';
+}
+
 export type KeySource = 'Microsoft.KeyVault' | 'Microsoft.CognitiveServices';
+
+/** Whatever carries a key binding of its own: an account, or one of its encryption scopes. */
+export type BindingHolder = Pick<AccountState, 'keySource' | 'binding' | 'provisioningState'>;
 
 /** What the domain needs to know of an account, read through ARM. */
 export interface AccountState extends AccountRef {

@@ -123,7 +123,7 @@ class AccountJobRun {
     this.state = state;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
-    if (account.binding) this.row.fromVersion = account.binding.keyVersion;
+    if (account.binding?.keyVersion) this.row.fromVersion = account.binding.keyVersion;
     if (!isSettled(account)) return { step: 'wait', reason: `the account is ${account.provisioningState}: an update is still running` };
     return { step: 'plan', plan: await this.steps.plan({ account, pin }) };
   }

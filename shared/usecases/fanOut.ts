@@ -85,7 +85,7 @@ export async function queueAccountJobs(
 ): Promise<void> {
   await forEachLimited(items, QUEUE_CONCURRENCY, async ({ job, account }) => {
     await deps.queue.enqueue(job);
-    await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding ? { fromVersion: account.binding.keyVersion } : {}) }]);
+    await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding?.keyVersion ? { fromVersion: account.binding.keyVersion } : {}) }]);
   });
 }
 

@@ -70,7 +70,7 @@ export async function planRotation(req: RotationRequest, deps: ManualDeps): Prom
       lines.push({ accountId: account.id, ...(from ? { fromVersion: from } : {}), decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
       continue;
     }
-    const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const };
+    const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const, versionNamed: !!req.keyVersion };
     const { decision, target } = await planRebind(ask, account, await deps.pins.get(account.id), deps);
     lines.push({
       accountId: account.id,
@@ -105,6 +105,7 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
       force: req.force ?? false,
       priorAttempts: 0,
       ...(targetVersion ? { targetVersion } : {}),
+      ...(req.keyVersion ? { versionNamed: true } : {}),
       ...(req.reason ? { reason: req.reason } : {}),
     };
     return { job, account };

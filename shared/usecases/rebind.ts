@@ -16,6 +16,7 @@ export interface RebindAsk {
   targetVersion?: string | undefined;
   force: boolean;
   trigger: Trigger;
+  versionNamed?: boolean | undefined;
 }
 
 /** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
@@ -37,7 +38,7 @@ export async function planRebind(
     return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
   }
   const decision = decideRebind({
-    account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger },
+    account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger, versionNamed: ask.versionNamed === true },
     target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now,
   });
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
@@ -57,6 +58,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
         to: decision.to,
         keyName: job.keyName,
         ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
+        ...(decision.from === '' ? { reason: `versionless binding pinned to ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
         ...(effect ? { pin: effect } : {}),
       };
     },

@@ -117,6 +117,7 @@ class SweepRun {
       if (!findings) return;
       if (this.deps.sweepMode !== 'enforce' || this.pins.has(account.id.toLowerCase())) return;
       if (findings.some((f) => f.code === 'version-drift')) drifting.push({ account, key });
+      else if (findings.some((f) => f.code === 'versionless-binding')) await this.leaveVersionless(account, key);
       else if (findings.some((f) => f.code === 'key-near-expiry')) await this.nearExpiry(account, key);
     });
     await this.repair(drifting);
@@ -156,6 +157,12 @@ class SweepRun {
     for (const { account, key, version } of confirmed) await this.queue([account], key, version);
   }
 
+  /** Enforce mode leaves a versionless binding alone and says so: its job records skipped, versionless (§2a); not a repair. */
+  private async leaveVersionless(account: AccountState, key: KeyState): Promise<void> {
+    const target = await key.reader.newestUsable();
+    if (target) await this.queue([account], key, target.version, false);
+  }
+
   private async nearExpiry(account: AccountState, key: KeyState): Promise<void> {
     const view = await key.reader.view(account.binding?.keyVersion ?? '');
     if (view.status !== 'ok' || !view.bound) return;
@@ -178,7 +185,7 @@ class SweepRun {
     }
   }
 
-  private async queue(accounts: AccountState[], key: KeyState, version: string): Promise<void> {
+  private async queue(accounts: AccountState[], key: KeyState, version: string, repair = true): Promise<void> {
     const createdAt = this.deps.clock.now().toISOString();
     await queueAccountJobs(accounts.map((account) => {
       const job: RebindJob = {
@@ -187,7 +194,7 @@ class SweepRun {
       };
       return { job, account };
     }), this.deps);
-    this.summary.remediationsQueued += accounts.length;
+    if (repair) this.summary.remediationsQueued += accounts.length;
   }
 
   private key(account: AccountState): KeyState {

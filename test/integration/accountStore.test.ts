@@ -49,6 +49,18 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     assert.equal(await store.getAccount(accountArmId('nope')), undefined);
   });
 
+  it('keeps a versionless binding (keyVersion "" or absent) as a binding with keyVersion "", and the stand-in accepts both in a PATCH', async () => {
+    arm.putAccount(accountResource({ name: 'latest-empty', key: { vaultUri: VAULT, name: 'cmk', version: '' } }));
+    arm.putAccount(accountResource({ name: 'latest-absent', key: { vaultUri: VAULT, name: 'cmk' } }));
+    for (const name of ['latest-empty', 'latest-absent']) {
+      const account = await store.getAccount(accountArmId(name));
+      assert.deepEqual([account?.keySource, account?.binding], ['Microsoft.KeyVault', { vaultUri: VAULT, keyName: 'cmk', keyVersion: '' }], name);
+    }
+    const verdict = await store.updateEncryption(accountArmId('latest-absent'), { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: '' } });
+    assert.equal(verdict.status, 'succeeded');
+    assert.equal(arm.account(accountArmId('latest-absent')).properties.encryption.keyVaultProperties.keyVersion, '');
+  });
+
   it('PATCHes keyVersion, follows the operation to Succeeded, and takes the account from its final result (no second GET)', async () => {
     const id = accountArmId('list-3');
     const before = arm.requests.length;

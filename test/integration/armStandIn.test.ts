@@ -217,10 +217,15 @@ test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad 
     const replaced = standIn.account(id).properties.encryption.keyVaultProperties;
     assert.equal(replaced.identityClientId, undefined, 'not merged');
     const missing = encryptionTo('v2');
-    delete missing.properties?.encryption?.keyVaultProperties?.keyVersion;
+    delete (missing.properties?.encryption?.keyVaultProperties as { keyName?: string } | undefined)?.keyName;
     await assert.rejects(cs.accounts.beginUpdateAndWait('rg', 'oai', missing, fast), (e) =>
-      restError(e, 400) && /keyVaultProperties\.keyVersion/.test(e.message));
+      restError(e, 400) && /keyVaultProperties\.keyName/.test(e.message));
     assert.equal(standIn.account(id).properties.encryption.keyVaultProperties.keyVersion, 'v1');
+    // keyVersion is optional (DESIGN §9): without it the binding is versionless, as Terraform writes it.
+    const versionless = encryptionTo('v2');
+    delete versionless.properties?.encryption?.keyVaultProperties?.keyVersion;
+    await cs.accounts.beginUpdateAndWait('rg', 'oai', versionless, fast);
+    assert.equal('keyVersion' in standIn.account(id).properties.encryption.keyVaultProperties, false);
     const managed: Account = { properties: { encryption: { keySource: 'Microsoft.CognitiveServices' } } };
     const result = await cs.accounts.beginUpdateAndWait('rg', 'oai', managed, fast);
     assert.equal(result.properties?.encryption, undefined);
