@@ -16,6 +16,8 @@ export type Evidence = Record<string, string | number | boolean | null>;
 
 export interface Finding {
   code: FindingCode;
+  /** The account's encryption scope the finding is about; absent for the account's own binding. */
+  encryptionScope?: string;
   severity: Severity;
   /** The values read that led to the finding. */
   evidence: Evidence;

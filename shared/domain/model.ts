@@ -37,6 +37,20 @@ export interface AccountState extends AccountRef {
   keySource?: KeySource;
   binding?: KeyBinding;
   identity?: { type: string; principalId?: string; tenantId?: string };
+  /** The account's encryption scopes, when discovery listed them (ARM reads of one account leave this out). */
+  encryptionScopes?: EncryptionScopeState[];
+}
+
+/** An accounts/encryptionScopes resource: its own key binding, following the same rules under the account's lease (§2a). */
+export interface EncryptionScopeState {
+  id: string;
+  accountId: string;
+  name: string;
+  keySource?: KeySource;
+  binding?: KeyBinding;
+  provisioningState?: string;
+  /** Enabled or Disabled. */
+  state?: string;
 }
 
 /** One version of a Key Vault key, as the domain needs it (no key material). */
@@ -78,6 +92,8 @@ export const finalStatuses: ReadonlySet<RotationStatus> = new Set([
 export interface RotationRecord {
   jobId: string;
   accountId: string;
+  /** The encryption scope of the account the row is about; absent for the account's own binding. */
+  encryptionScope?: string;
   trigger: Trigger;
   eventId?: string;
   eventType?: string;

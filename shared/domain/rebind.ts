@@ -15,6 +15,8 @@ export interface RebindRequest {
 /** §2a: a person's forced rebind holds the account at that version until a person releases it. */
 export interface Pin {
   accountId: string;
+  /** A pin of one of the account's encryption scopes; absent for the account's own binding. */
+  encryptionScope?: string;
   keyVersion: string;
   actor: string;
   reason: string;

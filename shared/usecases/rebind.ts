@@ -1,6 +1,6 @@
 import type { RebindJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
-import type { AccountState, KeyVersionInfo, Trigger } from '../domain/model';
+import type { BindingHolder, KeyVersionInfo, Trigger } from '../domain/model';
 import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
@@ -22,7 +22,8 @@ export interface RebindAsk {
 /** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
 export async function planRebind(
   ask: RebindAsk,
-  account: AccountState,
+  /** The account, or the encryption scope the job names. */
+  account: BindingHolder,
   pin: Pin | undefined,
   deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
@@ -47,8 +48,8 @@ export async function planRebind(
 /** DESIGN §2 for one account and one key, under the account's lease. */
 export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
   return runAccountJob(job, dequeueCount, deps, log, {
-    async plan({ account, pin }): Promise<Plan> {
-      const { decision } = await planRebind(job, account, pin, deps);
+    async plan({ account, pin, scope }): Promise<Plan> {
+      const { decision } = await planRebind(job, scope ?? account, pin, deps);
       const effect = pinEffect(job, decision, deps.clock.now());
       if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
       return {
@@ -74,7 +75,8 @@ function pinEffect(job: RebindJob, decision: RebindDecision, now: Date): PinEffe
   if (!version) return undefined;
   return {
     set: {
-      accountId: job.accountId, keyVersion: version, actor: job.actor ?? 'a person', jobId: job.jobId, pinnedAt: now.toISOString(),
+      accountId: job.accountId, ...(job.encryptionScope ? { encryptionScope: job.encryptionScope } : {}),
+      keyVersion: version, actor: job.actor ?? 'a person', jobId: job.jobId, pinnedAt: now.toISOString(),
       reason: job.reason ?? 'forced rebind',
     },
   };

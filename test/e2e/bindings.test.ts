@@ -5,9 +5,9 @@ import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 import { api, readAccounts, versionsOf } from '../support/localStack';
 
-const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent'];
+const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'foundry-scoped', 'foundry-mmk'];
 
-describe('versionless bindings through the dev host, enforce mode', () => {
+describe('encryption scopes and versionless bindings through the dev host, enforce mode', () => {
   let stack: LocalStack;
   let vault: KeyVaultStandIn;
 
@@ -83,5 +83,40 @@ describe('versionless bindings through the dev host, enforce mode', () => {
       assert.deepEqual([row?.status, row?.fromVersion, row?.toVersion, row?.actor], ['succeeded', undefined, v2, 'bob@contoso.com'], id);
       assert.match(row?.reason ?? '', new RegExp(`^versionless binding pinned to ${v2} by bob@contoso.com; verified`));
     }
+  });
+
+  it('a KeyNewVersionCreated event rebinds the scopes bound to the key, each under its account\'s lease, each row naming its scope', async () => {
+    const { version: v1 } = await vault.createKey('cmk-scoped', { kty: 'RSA', size: 2048, publish: false, createdOn: new Date(Date.now() - 86_400_000) });
+    const scoped = accountArmId('foundry-scoped');
+    const mmk = accountArmId('foundry-mmk');
+    stack.arm.putAccount(accountResource({ name: 'foundry-scoped', kind: 'AIServices', key: { vaultUri: vault.vaultUri, name: 'cmk-scoped', version: v1 } }));
+    stack.arm.putAccount(accountResource({ name: 'foundry-mmk', kind: 'AIServices' }));
+    const scope = (account: string, name: string, keyVersion?: string) => stack.arm.putScope({
+      id: `${account}/encryptionScopes/${name}`, name,
+      properties: { keySource: 'Microsoft.KeyVault', state: 'Enabled', provisioningState: 'Succeeded', keyVaultProperties: { keyVaultUri: vault.vaultUri, keyName: 'cmk-scoped', ...(keyVersion !== undefined ? { keyVersion } : {}) } },
+    });
+    scope(scoped, 'project-a', v1);
+    scope(scoped, 'project-latest', '');
+    scope(mmk, 'project-b', v1);
+    const { version: v2 } = await vault.createKey('cmk-scoped', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+
+    const keyOf = (id: string) => stack.arm.scope(id)?.properties.keyVaultProperties.keyVersion;
+    assert.deepEqual([keyOf(`${scoped}/encryptionScopes/project-a`), keyOf(`${scoped}/encryptionScopes/project-latest`), keyOf(`${mmk}/encryptionScopes/project-b`)], [v2, '', v2]);
+    assert.equal(stack.arm.account(scoped).properties.encryption.keyVaultProperties.keyVersion, v2, "the account's own binding moved by its own rules");
+    assert.equal('encryption' in stack.arm.account(mmk).properties, false, 'an account on Microsoft-managed keys keeps them; only its scope moved');
+    const rows = (await stack.services.ledger.history(scoped, 10)).map((r) => [r.encryptionScope ?? '', r.status, r.fromVersion, r.toVersion]).sort();
+    assert.deepEqual(rows, [['', 'succeeded', v1, v2], ['project-a', 'succeeded', v1, v2], ['project-latest', 'skipped', undefined, v2]]);
+    const api1 = await api(stack, 'GET', `/api/rotations?accountId=${encodeURIComponent(mmk)}`);
+    assert.deepEqual(api1.json.rotations.map((r: any) => [r.encryptionScope, r.status, r.trigger]), [['project-b', 'succeeded', 'event']]);
+    assert.equal(stack.arm.scopeWrites.filter((w) => w.status < 300).length, 2, 'one PUT per rebound scope; none for the versionless one');
+    assert.equal(stack.arm.patchCount(mmk), 0);
+
+    // The sweep judges each scope by itself: the versionless one is reported, the rebound ones are healthy.
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+    const compliance = await api(stack, 'GET', '/api/compliance');
+    const mine = compliance.json.findings.filter((f: any) => f.accountId === scoped).map((f: any) => `${f.encryptionScope ?? ''}:${f.code}`);
+    assert.deepEqual(mine, ['project-latest:versionless-binding']);
   });
 });
