@@ -7,10 +7,12 @@ import { text } from 'node:stream/consumers';
 import { parseArmPath, parseResourceId, resourceKey, subscriptionOf } from './arm/paths';
 import { ResourceGraph } from './arm/resourceGraph';
 import { handleRoute, type RouteContext } from './arm/routes';
+import { ScopeService, type ScopeWrite } from './arm/scopeService';
 import { requestKind, SubscriptionThrottle, type ThrottleOptions } from './arm/throttle';
 
 export type { FaultRule } from './faults';
 export type { PatchRecord } from './arm/accountService';
+export type { ScopeWrite } from './arm/scopeService';
 export type { BucketLimits, ThrottleOptions } from './arm/throttle';
 export { publicCloudLimits } from './arm/throttle';
 
@@ -31,6 +33,10 @@ export interface ArmStandInOptions {
   updateAnswer?: 'async' | 'sync';
   /** What the operation's Location URL answers once done: the account (default), an empty 200, or 204. */
   finalResult?: 'account' | 'empty' | 'no-content';
+  /** Encryption scope PUT: 'sync' (default, as the examples: 200/201 with the scope) or 'async' (202 + polling headers, like an account update). */
+  scopePutAnswer?: 'sync' | 'async';
+  /** Encryption scope DELETE: 'async' (default, as the examples: 202 with azure-asyncoperation) or 'sync' (204). */
+  scopeDeleteAnswer?: 'async' | 'sync';
   /** Token buckets per subscription (default: public-cloud limits); false turns throttling off. */
   throttle?: ThrottleOptions | false;
   /** Clock for operation times, etags and token refill. */
@@ -69,6 +75,13 @@ export interface ArmStandIn {
   /** Every account held, as stored. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   accounts(): any[];
+  /** Seeds (or replaces) an accounts/encryptionScopes resource of a seeded account; `id` is required. */
+  putScope(resource: object): void;
+  /** The stored scope JSON as a GET shows it (a copy), or undefined. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  scope(id: string): any | undefined;
+  /** Every PUT of an encryption scope with the key version it asked for, whatever its answer. */
+  scopeWrites: ScopeWrite[];
   /** Seeds (or replaces) a Microsoft.KeyVault/vaults resource; `id` is required. */
   putVault(resource: object): void;
   /** Seeds any other resource that only Resource Graph serves (for its contract). */
@@ -103,6 +116,9 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     now,
     tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
   });
+  const scopes = new ScopeService(accounts, {
+    operationMs: options.operationMs ?? 30, now, putAnswer: options.scopePutAnswer ?? 'sync', deleteAnswer: options.scopeDeleteAnswer ?? 'async',
+  });
   const vaults = new ResourceStore();
   const graphOnly = new ResourceStore();
   const graph = new ResourceGraph({
@@ -120,6 +136,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     baseUrl: '',
     pageSize: options.pageSize ?? 100,
     accounts,
+    scopes,
     vaults,
     graph,
     updateAnswer: options.updateAnswer ?? 'async',
@@ -190,6 +207,9 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     putAccount: (resource) => accounts.seed(asResource(resource)),
     account: (id) => accounts.read(id),
     accounts: () => accounts.all(),
+    putScope: (resource) => scopes.seed(asResource(resource)),
+    scope: (id) => scopes.read(id),
+    scopeWrites: scopes.writes,
     putVault: (resource) => {
       const vault = asResource(resource);
       parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');

@@ -12,8 +12,8 @@ export interface AccountSeed {
   subscriptionId?: string;
   resourceGroup?: string;
   location?: string;
-  /** Key name and version to bind; absent = Microsoft-managed keys (no encryption property). */
-  key?: { vaultUri: string; name: string; version: string };
+  /** Key name and version to bind ('' or absent version: versionless); absent key = Microsoft-managed keys (no encryption property). */
+  key?: { vaultUri: string; name: string; version?: string };
   tags?: Record<string, string>;
   /** Default: system-assigned in TENANT. */
   identity?: Record<string, unknown>;
@@ -33,7 +33,7 @@ export function accountResource(seed: AccountSeed): Record<string, unknown> {
   if (seed.key) {
     properties.encryption = {
       keySource: 'Microsoft.KeyVault',
-      keyVaultProperties: { keyName: seed.key.name, keyVaultUri: seed.key.vaultUri, keyVersion: seed.key.version },
+      keyVaultProperties: { keyName: seed.key.name, keyVaultUri: seed.key.vaultUri, ...(seed.key.version !== undefined ? { keyVersion: seed.key.version } : {}) },
     };
   }
   return {

@@ -99,7 +99,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     discovery: config.discovery === 'arm'
       ? new ArmDiscovery(accounts, config.subscriptionIds)
       : new ResourceGraphDiscovery({
-        credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline,
+        credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline, scopes: accounts,
       }),
     queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
     clock,

@@ -1,7 +1,7 @@
 // The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
-import type { Finding, FindingCode, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
+import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
-import type { AccountState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
+import type { AccountState, EncryptionScopeState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
 import type { Pin } from './domain/rebind';
 
 export interface KeyStore {
@@ -25,7 +25,7 @@ export interface EncryptionChange {
  * final answer already showed it, or failed with the operation's own error.
  */
 export type UpdateVerdict =
-  | { status: 'succeeded'; account?: AccountState }
+  | { status: 'succeeded'; account?: AccountState; scope?: EncryptionScopeState }
   | { status: 'failed'; code: string; message: string };
 
 export interface AccountStore {
@@ -36,6 +36,11 @@ export interface AccountStore {
    * when it cannot say: `notApplied` then tells whether ARM refused the PATCH itself.
    */
   updateEncryption(accountId: string, change: EncryptionChange): Promise<UpdateVerdict>;
+  /** The account's encryption scopes (Resource Graph does not index them); empty when the account is gone. */
+  listEncryptionScopes(accountId: string): Promise<EncryptionScopeState[]>;
+  getEncryptionScope(accountId: string, name: string): Promise<EncryptionScopeState | undefined>;
+  /** PUTs the scope back with only its key settings changed, and follows an operation if ARM starts one. */
+  updateEncryptionScope(accountId: string, name: string, change: EncryptionChange): Promise<UpdateVerdict>;
 }
 
 export interface Ledger {
@@ -91,11 +96,12 @@ export interface AccountJournal {
   record(row: RotationRecord): Promise<void>;
 }
 
+/** Pins are per binding: the account's own (no scope) or one of its encryption scopes'. */
 export interface PinStore {
-  get(accountId: string): Promise<Pin | undefined>;
+  get(accountId: string, encryptionScope?: string): Promise<Pin | undefined>;
   set(pin: Pin): Promise<void>;
-  /** Removes the account's pin (only the one `jobId` set, when given); returns what was removed. */
-  release(accountId: string, jobId?: string): Promise<Pin | undefined>;
+  /** Removes the binding's pin (only the one `jobId` set, when given); returns what was removed. */
+  release(accountId: string, jobId?: string, encryptionScope?: string): Promise<Pin | undefined>;
   list(): Promise<Pin[]>;
 }
 
@@ -131,8 +137,8 @@ export interface VaultDirectory {
   findVault(vaultUri: string): Promise<VaultInfo | undefined>;
 }
 
-/** Account key -> code -> digest of each stored finding (one listing of the Findings table). */
-export type StoredVerdicts = Map<string, Map<FindingCode, string>>;
+/** Account key -> finding key (code, or code~scope) -> digest of each stored finding (one listing of the Findings table). */
+export type StoredVerdicts = Map<string, Map<string, string>>;
 
 export interface FindingStore {
   verdicts(): Promise<StoredVerdicts>;
@@ -140,7 +146,7 @@ export interface FindingStore {
    * Makes the account's stored findings exactly this set; `stored` (from verdicts()) spares a read, and
    * findings already stored as they are now are not rewritten. True when anything was written.
    */
-  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<FindingCode, string>): Promise<boolean>;
+  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean>;
   /** Adds or replaces these codes only (an event's verdict on the key), leaving the others. */
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void>;
   list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;

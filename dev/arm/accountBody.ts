@@ -10,7 +10,8 @@ export interface ArmProblem {
 }
 
 const keySources = ['Microsoft.KeyVault', 'Microsoft.CognitiveServices'] as const;
-const requiredKeyVaultFields = ['keyName', 'keyVaultUri', 'keyVersion'] as const;
+// keyVersion is optional: empty or absent is a versionless binding, as Terraform sends it (DESIGN §9).
+const requiredKeyVaultFields = ['keyName', 'keyVaultUri'] as const;
 const readOnlyTopLevel = new Set(['id', 'name', 'type', 'etag', 'systemData', 'location']);
 
 function badRequest(message: string): ArmProblem {
@@ -33,42 +34,46 @@ export function readAccountBody(body: Json | undefined): { body: JsonObject } | 
   }
   const properties = body['properties'];
   const problem = isJsonObject(properties) && properties['encryption'] !== undefined
-    ? validateEncryption(properties['encryption'])
+    ? validateEncryption(properties['encryption'], 'properties.encryption')
     : undefined;
   return problem ? { problem } : { body };
 }
 
-function validateEncryption(encryption: Json | undefined): ArmProblem | undefined {
-  if (!isJsonObject(encryption)) return invalidContent("'properties.encryption' must be an object.");
+/**
+ * Checks an encryption setting: an account's `properties.encryption`, or an encryption scope's `properties`
+ * (the same keySource and keyVaultProperties, one level up); `at` is its path in the body, for the messages.
+ */
+export function validateEncryption(encryption: Json | undefined, at: string): ArmProblem | undefined {
+  if (!isJsonObject(encryption)) return invalidContent(`'${at}' must be an object.`);
   const keySource = encryption['keySource'];
   // The swagger's default keySource is not applied: a caller must say which keys it means.
   if (keySource === undefined || keySource === null) {
-    return badRequest("'properties.encryption.keySource' is required.");
+    return badRequest(`'${at}.keySource' is required.`);
   }
   if (!keySources.some((allowed) => allowed === keySource)) {
     return badRequest(
-      `The value '${String(keySource)}' of 'properties.encryption.keySource' is invalid. Allowed values: ${keySources.join(', ')}.`,
+      `The value '${String(keySource)}' of '${at}.keySource' is invalid. Allowed values: ${keySources.join(', ')}.`,
     );
   }
   if (keySource !== 'Microsoft.KeyVault') return undefined;
   const vault = encryption['keyVaultProperties'];
   if (!isJsonObject(vault)) {
-    return badRequest("'properties.encryption.keyVaultProperties' is required when keySource is Microsoft.KeyVault.");
+    return badRequest(`'${at}.keyVaultProperties' is required when keySource is Microsoft.KeyVault.`);
   }
   for (const field of requiredKeyVaultFields) {
     const value = vault[field];
     if (typeof value !== 'string' || value.trim() === '') {
-      return badRequest(
-        `'properties.encryption.keyVaultProperties.${field}' is required when keySource is Microsoft.KeyVault.`,
-      );
+      return badRequest(`'${at}.keyVaultProperties.${field}' is required when keySource is Microsoft.KeyVault.`);
     }
   }
   if (!isHttpsUrl(vault['keyVaultUri'])) {
-    return badRequest("'properties.encryption.keyVaultProperties.keyVaultUri' must be an absolute https URI.");
+    return badRequest(`'${at}.keyVaultProperties.keyVaultUri' must be an absolute https URI.`);
   }
-  const clientId = vault['identityClientId'];
-  if (clientId !== undefined && clientId !== null && typeof clientId !== 'string') {
-    return invalidContent("'properties.encryption.keyVaultProperties.identityClientId' must be a string.");
+  for (const field of ['keyVersion', 'identityClientId'] as const) {
+    const value = vault[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') {
+      return invalidContent(`'${at}.keyVaultProperties.${field}' must be a string.`);
+    }
   }
   return undefined;
 }

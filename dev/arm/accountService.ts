@@ -32,6 +32,9 @@ export interface AsyncOperation {
   endTime?: string;
   error?: OperationError;
   failure?: OperationError;
+  /** An encryption scope's operation: the scope it writes, and whether it deletes it. */
+  scopeKey?: string;
+  deletes?: boolean;
 }
 
 /** One PATCH an account received, whatever its answer: what a downgrade check reads. */
@@ -55,6 +58,10 @@ export class ResourceStore {
 
   get(id: string): JsonObject | undefined {
     return this.items.get(resourceKey(id));
+  }
+
+  delete(id: string): void {
+    this.items.delete(resourceKey(id));
   }
 
   values(): JsonObject[] {
@@ -198,11 +205,7 @@ export class AccountService {
   /** Finishes every operation whose time has come, and reports the others as Updating after their first third. */
   private advance(): void {
     const now = this.options.now().getTime();
-    for (const operation of this.operations.values()) {
-      if (operation.status === 'Succeeded' || operation.status === 'Failed') continue;
-      if (now >= operation.endsAt) this.finish(operation);
-      else if (now >= operation.endsAt - (this.options.operationMs * 2) / 3) operation.status = 'Updating';
-    }
+    for (const operation of this.operations.values()) advanceOperation(operation, now, this.options.operationMs, (o) => this.finish(o));
   }
 
   private finish(operation: AsyncOperation): void {
@@ -251,8 +254,9 @@ export class AccountService {
     return this.busy(id) ?? checkLocation(account, read.body);
   }
 
-  /** A busy account is refused with 400 AccountProvisioningStateInvalid, not 409 (recorded, DESIGN §9). */
-  private busy(id: string): ArmProblem | undefined {
+  /** A busy account is refused with 400 AccountProvisioningStateInvalid, not 409 (recorded, DESIGN §9); so are writes to its scopes. */
+  busy(id: string): ArmProblem | undefined {
+    this.advance();
     const state = this.visibleState(resourceKey(id));
     if (!state) return undefined;
     return {
@@ -273,6 +277,13 @@ export class AccountService {
       ...(keyVersion ? { keyVersion } : {}),
     });
   }
+}
+
+/** Moves an operation along the clock: Updating after its first third, ended by `finish` at its end. */
+export function advanceOperation(operation: AsyncOperation, now: number, operationMs: number, finish: (operation: AsyncOperation) => void): void {
+  if (operation.status === 'Succeeded' || operation.status === 'Failed') return;
+  if (now >= operation.endsAt) finish(operation);
+  else if (now >= operation.endsAt - (operationMs * 2) / 3) operation.status = 'Updating';
 }
 
 /** The key source and version an update body asks for. */

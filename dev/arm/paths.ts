@@ -3,6 +3,8 @@ export type ArmRoute =
   | { kind: 'accountsInSubscription'; subscription: string }
   | { kind: 'accountsInResourceGroup'; subscription: string; resourceGroup: string }
   | { kind: 'account'; subscription: string; resourceGroup: string; name: string }
+  | { kind: 'encryptionScopes'; subscription: string; resourceGroup: string; account: string }
+  | { kind: 'encryptionScope'; subscription: string; resourceGroup: string; account: string; name: string }
   | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
   | { kind: 'vault'; subscription: string; resourceGroup: string; name: string }
   | { kind: 'vaultsInSubscription'; subscription: string }
@@ -23,6 +25,14 @@ const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
   [
     route(`${rg}/${cs}/accounts/${seg}`),
     (m) => ({ kind: 'account', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
+  ],
+  [
+    route(`${rg}/${cs}/accounts/${seg}/encryptionscopes`),
+    (m) => ({ kind: 'encryptionScopes', subscription: at(m, 1), resourceGroup: at(m, 2), account: at(m, 3) }),
+  ],
+  [
+    route(`${rg}/${cs}/accounts/${seg}/encryptionscopes/${seg}`),
+    (m) => ({ kind: 'encryptionScope', subscription: at(m, 1), resourceGroup: at(m, 2), account: at(m, 3), name: at(m, 4) }),
   ],
   [
     route(`${sub}/${cs}/locations/${seg}/operationresults/${seg}`),

@@ -3,12 +3,15 @@ import type { ResourceGraph } from './resourceGraph';
 import type { ArmProblem } from './accountBody';
 import { deepCopy, parseJsonBody, type Exchange, type JsonObject } from './http';
 import { parseResourceId, resourceId, type ArmRoute } from './paths';
+import type { ScopeService } from './scopeService';
+import { scopeRoute } from './scopeRoutes';
 
 export interface RouteContext {
   /** The stand-in's base URL with a trailing slash; ARM's nextLink and polling URLs are absolute. */
   baseUrl: string;
   pageSize: number;
   accounts: AccountService;
+  scopes: ScopeService;
   vaults: ResourceStore;
   graph: ResourceGraph;
   /** How a PATCH is answered: 202 with polling headers, or 200 with the account and none. */
@@ -25,6 +28,8 @@ const allowed: Record<ArmRoute['kind'], string[]> = {
   accountsInSubscription: ['GET'],
   accountsInResourceGroup: ['GET'],
   account: ['GET', 'PATCH', 'PUT'],
+  encryptionScopes: ['GET'],
+  encryptionScope: ['GET', 'PUT', 'DELETE'],
   operationResult: ['GET'],
   vault: ['GET'],
   vaultsInSubscription: ['GET'],
@@ -46,8 +51,11 @@ export function handleRoute(context: RouteContext, exchange: Exchange, route: Ar
       const id = resourceId('Microsoft.CognitiveServices/accounts', route.subscription, route.resourceGroup, route.name);
       return account(context, exchange, id, route.name);
     }
+    case 'encryptionScopes':
+    case 'encryptionScope':
+      return scopeRoute(context, exchange, route);
     case 'operationResult': {
-      const operation = context.accounts.operation(route.operationId, route.subscription);
+      const operation = context.accounts.operation(route.operationId, route.subscription) ?? context.scopes.operation(route.operationId, route.subscription);
       if (!operation) return operationNotFound(exchange);
       const asLocation = exchange.url.searchParams.get('operationResultResponseType')?.toLowerCase() === 'location';
       return asLocation ? operationResult(context, exchange, operation) : operationStatus(context, exchange, operation);
@@ -75,7 +83,7 @@ function vaultsIn(vaults: ResourceStore, subscription: string): JsonObject[] {
   });
 }
 
-function problem(exchange: Exchange, answer: ArmProblem): void {
+export function problem(exchange: Exchange, answer: ArmProblem): void {
   exchange.error(answer.status, answer.code, answer.message);
 }
 
@@ -102,7 +110,7 @@ function decodeToken(text: string | null): PageToken | undefined {
 }
 
 /** One page of a list; the absolute nextLink carries an opaque $skiptoken (and, as ARM may, the explicit port). */
-function listPage(context: RouteContext, exchange: Exchange, items: JsonObject[]): void {
+export function listPage(context: RouteContext, exchange: Exchange, items: JsonObject[]): void {
   const given = exchange.url.searchParams.get('$skiptoken');
   const token = decodeToken(given);
   if (!token) {
@@ -150,7 +158,7 @@ function account(context: RouteContext, exchange: Exchange, id: string, name: st
   });
 }
 
-function retryAfter(context: RouteContext): Record<string, string> {
+export function retryAfter(context: RouteContext): Record<string, string> {
   return context.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(context.retryAfterSeconds) };
 }
 
@@ -160,7 +168,7 @@ interface OperationLinks {
 }
 
 /** As recorded: .../locations/{REGION}/operationResults/{id}, and the same URL with operationResultResponseType=Location. */
-function operationLinks(context: RouteContext, exchange: Exchange, operation: AsyncOperation): OperationLinks {
+export function operationLinks(context: RouteContext, exchange: Exchange, operation: AsyncOperation): OperationLinks {
   const provider = `providers/Microsoft.CognitiveServices/locations/${operation.region}`;
   const status = `${context.baseUrl}subscriptions/${operation.subscription}/${provider}/operationResults/${operation.id}?api-version=${encodeURIComponent(exchange.apiVersion ?? '')}`;
   return { status, result: `${status}&operationResultResponseType=Location` };
@@ -195,9 +203,9 @@ function operationResult(context: RouteContext, exchange: Exchange, operation: A
     exchange.error(400, error.code, error.message);
     return;
   }
-  if (context.finalResult === 'no-content') return exchange.json(204);
+  if (operation.deletes || context.finalResult === 'no-content') return exchange.json(204);
   if (context.finalResult === 'empty') return exchange.json(200);
-  const updated = context.accounts.read(operation.accountKey);
+  const updated = operation.scopeKey ? context.scopes.read(operation.scopeKey) : context.accounts.read(operation.accountKey);
   if (updated) exchange.json(200, updated);
   else exchange.json(204);
 }

@@ -1,6 +1,7 @@
-import { sameKey } from '../domain/keys';
 import type { AccountState } from '../domain/model';
+import { bindingsTo, cmkBindings } from '../domain/scopes';
 import type { AccountDiscovery, AccountStore } from '../ports';
+import { withScopes } from './scopeDiscovery';
 
 const PAGE = 100;
 
@@ -11,16 +12,16 @@ const PAGE = 100;
  */
 export class ArmDiscovery implements AccountDiscovery {
   constructor(
-    private readonly accounts: Pick<AccountStore, 'listAccounts'>,
+    private readonly accounts: Pick<AccountStore, 'listAccounts' | 'listEncryptionScopes'>,
     private readonly subscriptionIds: readonly string[],
   ) {}
 
   boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
-    return this.pages((a) => !!a.binding && sameKey(a.binding, key));
+    return this.pages((a) => bindingsTo(a, key).length > 0);
   }
 
   cmkAccounts(): AsyncIterable<AccountState[]> {
-    return this.pages(() => true);
+    return this.pages((a) => cmkBindings(a).length > 0);
   }
 
   private async *pages(keep: (account: AccountState) => boolean): AsyncIterable<AccountState[]> {
@@ -32,10 +33,9 @@ export class ArmDiscovery implements AccountDiscovery {
   }
 
   private async collect(subscriptionId: string, keep: (account: AccountState) => boolean): Promise<AccountState[]> {
-    const found: AccountState[] = [];
-    for await (const account of this.accounts.listAccounts(subscriptionId)) {
-      if (account.keySource === 'Microsoft.KeyVault' && account.binding && keep(account)) found.push(account);
-    }
-    return found;
+    const listed: AccountState[] = [];
+    for await (const account of this.accounts.listAccounts(subscriptionId)) listed.push(account);
+    // Each account's encryption scopes too: one more ARM read per account.
+    return (await withScopes(listed, this.accounts)).filter(keep);
   }
 }

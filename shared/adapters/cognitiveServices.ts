@@ -1,9 +1,9 @@
-import type { Account, CognitiveServicesManagementClient, CognitiveServicesManagementClientOptionalParams } from '@azure/arm-cognitiveservices';
+import type { Account, CognitiveServicesManagementClient, CognitiveServicesManagementClientOptionalParams, EncryptionScope, KeyVaultProperties } from '@azure/arm-cognitiveservices';
 import type { PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAccountId } from '../domain/accounts';
-import type { AccountState, KeySource } from '../domain/model';
+import type { AccountState, EncryptionScopeState, KeyBinding, KeySource } from '../domain/model';
 import { classify, DependencyError, retryAfter, toDependencyError } from '../errors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
@@ -19,6 +19,9 @@ export interface CognitiveServicesOptions {
   operationTimeoutMs: number;
   clientOptions?: CognitiveServicesManagementClientOptionalParams;
 }
+
+/** What a finished operation's answer says of the resource it wrote (the account, or a scope). */
+type Result = (response: PipelineResponse) => Omit<Extract<UpdateVerdict, { status: 'succeeded' }>, 'status'>;
 
 const DONE = new Set(['succeeded']);
 const FAILED = new Set(['failed', 'canceled', 'cancelled']);
@@ -65,15 +68,66 @@ export class CognitiveServicesAccountStore implements AccountStore {
     const ref = requireRef(accountId);
     const client = await this.client(ref.subscriptionId);
     const what = `updating encryption of account ${ref.name}`;
-    const url = `${this.origin}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}`
-      + `/providers/Microsoft.CognitiveServices/accounts/${encodeURIComponent(ref.name)}?api-version=${client.apiVersion}`;
+    const url = `${this.accountUrl(ref)}?api-version=${client.apiVersion}`;
     const accepted = await this.send(client, 'PATCH', url, what, { properties: { encryption: encryptionBody(change) } });
-    const status = accepted.headers.get('azure-asyncoperation');
-    const location = accepted.headers.get('location');
-    // 200 without polling headers: the update is done, and the body is the account.
-    if (!status && !location) return { status: 'succeeded', ...accountFrom(accepted) };
+    return this.outcome(client, accepted, what, accountFrom);
+  }
+
+  async listEncryptionScopes(accountId: string): Promise<EncryptionScopeState[]> {
+    const ref = requireRef(accountId);
+    const scopes: EncryptionScopeState[] = [];
+    try {
+      for await (const scope of (await this.client(ref.subscriptionId)).encryptionScopes.list(ref.resourceGroup, ref.name)) {
+        const state = toScopeState(accountId, scope);
+        if (state) scopes.push(state);
+      }
+    } catch (error) {
+      const e = toDependencyError(error, `listing the encryption scopes of account ${ref.name}`, 'arm');
+      if (e.statusCode === 404) return [];
+      throw e;
+    }
+    return scopes;
+  }
+
+  async getEncryptionScope(accountId: string, name: string): Promise<EncryptionScopeState | undefined> {
+    const ref = requireRef(accountId);
+    try {
+      return toScopeState(accountId, await (await this.client(ref.subscriptionId)).encryptionScopes.get(ref.resourceGroup, ref.name, name));
+    } catch (error) {
+      const e = toDependencyError(error, `reading encryption scope ${name} of account ${ref.name}`, 'arm');
+      if (e.statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * A scope's PUT replaces it whole, so the scope is read first and sent back as it was but for its key settings.
+   * The recorded PUT answers 200 with the scope; a 202 with polling headers is followed like an account update.
+   */
+  async updateEncryptionScope(accountId: string, name: string, change: EncryptionChange): Promise<UpdateVerdict> {
+    const ref = requireRef(accountId);
+    const client = await this.client(ref.subscriptionId);
+    const what = `updating encryption scope ${name} of account ${ref.name}`;
+    const url = `${this.accountUrl(ref)}/encryptionScopes/${encodeURIComponent(name)}?api-version=${client.apiVersion}`;
+    const current = (json(await this.send(client, 'GET', url, `${what}: reading it`)) ?? {}) as { tags?: unknown; properties?: Record<string, unknown> };
+    const { provisioningState: _state, keyVaultProperties: _key, ...kept } = current.properties ?? {};
+    const body = { ...(current.tags ? { tags: current.tags } : {}), properties: { ...kept, ...encryptionBody(change) } };
+    const answer = await this.send(client, 'PUT', url, what, body);
+    return this.outcome(client, answer, what, (response) => scopeFrom(accountId, response));
+  }
+
+  private accountUrl(ref: { subscriptionId: string; resourceGroup: string; name: string }): string {
+    return `${this.origin}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}`
+      + `/providers/Microsoft.CognitiveServices/accounts/${encodeURIComponent(ref.name)}`;
+  }
+
+  /** A write's first answer: done (no polling headers, the body is the resource), or an operation followed to its end. */
+  private outcome(client: CognitiveServicesManagementClient, first: PipelineResponse, what: string, result: Result): Promise<UpdateVerdict> {
+    const status = first.headers.get('azure-asyncoperation');
+    const location = first.headers.get('location');
+    if (!status && !location) return Promise.resolve({ status: 'succeeded', ...result(first) });
     const operation = status ? { statusUrl: status, resultUrl: location } : { locationUrl: location ?? '' };
-    return this.follow(client, operation, retryAfter(accepted.headers), what);
+    return this.follow(client, operation, retryAfter(first.headers), what, result);
   }
 
   /** Polls the operation until it ends, through throttling, 5xx and resets; the verdict is the operation's status. */
@@ -82,6 +136,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
     operation: { statusUrl: string; resultUrl: string | undefined } | { locationUrl: string },
     firstWaitMs: number | undefined,
     what: string,
+    result: Result,
   ): Promise<UpdateVerdict> {
     const pollUrl = 'statusUrl' in operation ? operation.statusUrl : operation.locationUrl;
     const began = Date.now();
@@ -112,7 +167,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
       if (!('statusUrl' in operation)) {
         if (answer.status !== 202) {
           ended();
-          return { status: 'succeeded', ...accountFrom(answer) };
+          return { status: 'succeeded', ...result(answer) };
         }
         waitMs = retryAfter(answer.headers) ?? this.options.pollMs;
         continue;
@@ -120,7 +175,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
       const body = json(answer) as { status?: unknown; error?: { code?: unknown; message?: unknown } } | undefined;
       const state = String(body?.status ?? '').toLowerCase();
       if (DONE.has(state) || FAILED.has(state)) ended();
-      if (DONE.has(state)) return { status: 'succeeded', ...(operation.resultUrl ? await this.finalResult(client, operation.resultUrl, what) : {}) };
+      if (DONE.has(state)) return { status: 'succeeded', ...(operation.resultUrl ? await this.finalResult(client, operation.resultUrl, what, result) : {}) };
       if (FAILED.has(state)) {
         return { status: 'failed', code: String(body?.error?.code ?? body?.status), message: String(body?.error?.message ?? `the operation ended ${String(body?.status)}`) };
       }
@@ -128,10 +183,10 @@ export class CognitiveServicesAccountStore implements AccountStore {
     }
   }
 
-  /** The Location answer once the operation succeeded: the account when ARM shows it (no second GET), else nothing. */
-  private async finalResult(client: CognitiveServicesManagementClient, url: string, what: string): Promise<{ account?: AccountState }> {
+  /** The Location answer once the operation succeeded: the resource when ARM shows it (no second GET), else nothing. */
+  private async finalResult(client: CognitiveServicesManagementClient, url: string, what: string, result: Result): Promise<ReturnType<Result>> {
     try {
-      return accountFrom(await this.send(client, 'GET', url, `${what}: reading its result`));
+      return result(await this.send(client, 'GET', url, `${what}: reading its result`));
     } catch (error) {
       toDependencyError(error, what, 'arm');
       return {};
@@ -139,7 +194,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
   }
 
   /** One request through the client's pipeline, only to the configured ARM endpoint; a 4xx/5xx becomes a DependencyError. */
-  private async send(client: CognitiveServicesManagementClient, method: 'GET' | 'PATCH', url: string, what: string, body?: object): Promise<PipelineResponse> {
+  private async send(client: CognitiveServicesManagementClient, method: 'GET' | 'PATCH' | 'PUT', url: string, what: string, body?: object): Promise<PipelineResponse> {
     if (new URL(url).origin !== this.origin) {
       throw new DependencyError('untrusted-url', `${what}: ARM pointed at ${new URL(url).origin}, not ${this.origin}`, { retryable: false, dependency: 'arm' });
     }
@@ -203,6 +258,12 @@ function accountFrom(response: PipelineResponse): { account?: AccountState } {
   return account ? { account } : {};
 }
 
+/** An answer whose body is the scope. */
+function scopeFrom(accountId: string, response: PipelineResponse): { scope?: EncryptionScopeState } {
+  const scope = toScopeState(accountId, (json(response) ?? {}) as EncryptionScope);
+  return scope ? { scope } : {};
+}
+
 function requireRef(accountId: string) {
   const ref = parseAccountId(accountId);
   if (!ref) throw new Error(`not a Microsoft.CognitiveServices/accounts resource id: ${accountId}`);
@@ -220,15 +281,31 @@ export function toAccountState(account: Account): AccountState | undefined {
   if (properties?.provisioningState) state.provisioningState = properties.provisioningState;
   const encryption = properties?.encryption;
   if (encryption?.keySource) state.keySource = encryption.keySource as KeySource;
-  const kv = encryption?.keyVaultProperties;
-  if (encryption?.keySource === 'Microsoft.KeyVault' && kv?.keyVaultUri && kv.keyName && kv.keyVersion !== undefined) {
-    state.binding = { vaultUri: kv.keyVaultUri, keyName: kv.keyName, keyVersion: kv.keyVersion };
-    if (kv.identityClientId) state.binding.identityClientId = kv.identityClientId;
-  }
+  const binding = bindingOf(encryption?.keySource, encryption?.keyVaultProperties);
+  if (binding) state.binding = binding;
   if (account.identity?.type) {
     state.identity = { type: account.identity.type };
     if (account.identity.principalId) state.identity.principalId = account.identity.principalId;
     if (account.identity.tenantId) state.identity.tenantId = account.identity.tenantId;
   }
   return state;
+}
+
+/** Maps an accounts/encryptionScopes resource: its own key source and binding, as an account's are mapped. */
+export function toScopeState(accountId: string, scope: EncryptionScope): EncryptionScopeState | undefined {
+  if (!scope.id || !scope.name) return undefined;
+  const state: EncryptionScopeState = { id: scope.id, accountId, name: scope.name };
+  const p = scope.properties;
+  if (p?.provisioningState) state.provisioningState = p.provisioningState;
+  if (p?.state) state.state = p.state;
+  if (p?.keySource) state.keySource = p.keySource as KeySource;
+  const binding = bindingOf(p?.keySource, p?.keyVaultProperties);
+  if (binding) state.binding = binding;
+  return state;
+}
+
+/** keyVersion is optional in the API: empty or absent is a versionless binding ("latest"), kept as '' (DESIGN §2a). */
+function bindingOf(keySource: string | undefined, kv: KeyVaultProperties | undefined): KeyBinding | undefined {
+  if (keySource !== 'Microsoft.KeyVault' || !kv?.keyVaultUri || !kv.keyName) return undefined;
+  return { vaultUri: kv.keyVaultUri, keyName: kv.keyName, keyVersion: kv.keyVersion ?? '', ...(kv.identityClientId ? { identityClientId: kv.identityClientId } : {}) };
 }

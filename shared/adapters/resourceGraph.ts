@@ -1,11 +1,12 @@
 import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { vaultHost } from '../domain/keys';
 import type { AccountState } from '../domain/model';
 import { toDependencyError } from '../errors';
+import { bindingsTo, cmkBindings } from '../domain/scopes';
 import type { AccountDiscovery } from '../ports';
 import { toAccountState } from './cognitiveServices';
+import { withScopes, type ScopeLister } from './scopeDiscovery';
 import { sdk } from './sdk';
 
 export interface ResourceGraphOptions {
@@ -16,14 +17,13 @@ export interface ResourceGraphOptions {
   managementGroupIds: readonly string[];
   /** Rows per page (the service allows at most 1000). */
   pageSize?: number;
+  /** Lists an account's encryption scopes through ARM: Resource Graph does not index them. */
+  scopes: ScopeLister;
   clientOptions?: ResourceGraphClientOptionalParams;
 }
 
-const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts' | where tostring(properties.encryption.keySource) =~ 'Microsoft.KeyVault'";
-const COLUMNS = '| project id, name, type, kind, location, tags, identity, properties | order by id asc';
-
-/** KQL string literal. */
-const kql = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+// Every account, whatever its key source: Resource Graph indexes accounts but not their encryption scopes.
+const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts' | project id, name, type, kind, location, tags, identity, properties | order by id asc";
 
 /**
  * Discovery through Azure Resource Graph: one query across SUBSCRIPTION_IDS (and MANAGEMENT_GROUP_IDS),
@@ -39,16 +39,18 @@ export class ResourceGraphDiscovery implements AccountDiscovery {
   constructor(private readonly options: ResourceGraphOptions) {}
 
   boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
-    // keyVaultUri is written with or without a trailing slash, and sometimes with the default port.
-    const host = vaultHost(key.vaultUri);
-    const uris = [`https://${host}`, `https://${host}/`, ...(host.includes(':') ? [] : [`https://${host}:443`, `https://${host}:443/`])];
-    const query = `${ACCOUNTS} | where tolower(tostring(properties.encryption.keyVaultProperties.keyVaultUri)) in~ (${uris.map(kql).join(', ')})`
-      + ` | where tostring(properties.encryption.keyVaultProperties.keyName) =~ ${kql(key.keyName)} ${COLUMNS}`;
-    return this.pages(query);
+    // A scope may use the key while its account uses another key, or none: every account is a candidate, and the
+    // account's own binding is matched here (vault host, key name), as the scopes are.
+    return this.withScopes((a) => bindingsTo(a, key).length > 0);
   }
 
   cmkAccounts(): AsyncIterable<AccountState[]> {
-    return this.pages(`${ACCOUNTS} ${COLUMNS}`);
+    return this.withScopes((a) => cmkBindings(a).length > 0);
+  }
+
+  /** Every account in scope, page by page, with its encryption scopes listed through ARM; the bound ones kept. */
+  private async *withScopes(keep: (account: AccountState) => boolean): AsyncIterable<AccountState[]> {
+    for await (const page of this.pages(ACCOUNTS)) yield (await withScopes(page, this.options.scopes)).filter(keep);
   }
 
   private async *pages(query: string): AsyncIterable<AccountState[]> {

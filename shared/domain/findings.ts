@@ -1,7 +1,7 @@
 // Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
 import { createHash } from 'node:crypto';
 import { keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
-import type { AccountState, KeyVersionInfo } from './model';
+import { isVersionless, type AccountState, type KeyVersionInfo } from './model';
 import type { Pin } from './rebind';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -9,12 +9,15 @@ export type Severity = 'critical' | 'warning' | 'info';
 export type FindingCode =
   | 'version-drift' | 'key-near-expiry' | 'key-expired' | 'key-disabled' | 'key-missing' | 'key-access-denied'
   | 'unsupported-key' | 'vault-not-recoverable' | 'identity-missing' | 'identity-not-system-assigned' | 'region-mismatch'
-  | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned';
+  | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned'
+  | 'versionless-binding';
 
 export type Evidence = Record<string, string | number | boolean | null>;
 
 export interface Finding {
   code: FindingCode;
+  /** The account's encryption scope the finding is about; absent for the account's own binding. */
+  encryptionScope?: string;
   severity: Severity;
   /** The values read that led to the finding. */
   evidence: Evidence;
@@ -29,6 +32,8 @@ export type KeyView =
       /** The bound version read in full; undefined if that version no longer exists. */
       bound: KeyVersionInfo | undefined;
       newestUsable: KeyVersionInfo | undefined;
+      /** The key's current version, the one "latest" names (what a versionless binding is checked against). */
+      current?: KeyVersionInfo | undefined;
       /** DESIGN §2 rule 3's order of this key's versions. */
       order: VersionOrder;
     }
@@ -68,6 +73,7 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
   'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or the discovery reader role' },
   'access-unverifiable': { severity: 'info', why: 'RBAC role assignments are not read, so the access check is not made rather than guessed' },
   pinned: { severity: 'info', why: "a person pinned the account to a version (a rollback); events and sweeps leave it there until a person releases it" },
+  'versionless-binding': { severity: 'info', why: 'no key version is named ("latest"): the owner\'s choice, never pinned silently; Azure shows no version in use' },
 };
 
 export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
@@ -159,7 +165,7 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
   const where: Evidence = {
     vaultUri: account.binding?.vaultUri ?? null,
     keyName: account.binding?.keyName ?? null,
-    boundVersion: account.binding?.keyVersion ?? null,
+    boundVersion: account.binding?.keyVersion || null,
   };
   if (key.status === 'missing') {
     return [finding('key-missing', { ...where, reason: 'key-not-found' },
@@ -169,6 +175,7 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
     return [finding('key-access-denied', where,
       "Grant the rotator's identity get and list on the vault's keys so that the key can be checked and rotated.")];
   }
+  if (account.binding && isVersionless(account.binding)) return versionlessFindings(key, where, policy, nearExpiryDays, now);
   const out: Finding[] = [];
   const { bound } = key;
   // Rule 2 is checked here too, so a stale or careless caller cannot make drift point at an unusable version.
@@ -188,6 +195,22 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
     }, `Rebind the account to version ${usable.version} (DESIGN §2; the rotator does it in enforce mode).`));
   }
   return out;
+}
+
+/**
+ * §2a: a versionless binding is reported, never drifted or repaired. Azure shows no version in use, so the key's
+ * current version (the one "latest" names) is checked, and the evidence says which version that was.
+ */
+function versionlessFindings(key: Extract<KeyView, { status: 'ok' }>, where: Evidence, policy: KeyPolicy, nearExpiryDays: number, now: Date): Finding[] {
+  const current = key.current;
+  const checked = current ? { ...where, checkedVersion: current.version } : where;
+  return [
+    finding('versionless-binding', {
+      ...where, currentVersion: current?.version ?? null, newestUsableVersion: key.newestUsable?.version ?? null,
+      versionInUse: 'unknown: Azure shows no version in use for a versionless binding',
+    }, 'Nothing to do if following the latest version is intended (Azure shows no version in use, so this cannot be confirmed); to pin a version, POST /api/rotations with accountId and keyVersion.'),
+    ...(current ? boundVersionFindings(current, checked, policy, nearExpiryDays, now) : []),
+  ];
 }
 
 function boundVersionFindings(bound: KeyVersionInfo, where: Evidence, policy: KeyPolicy, nearExpiryDays: number, now: Date): Finding[] {
@@ -322,30 +345,4 @@ function iso(date: Date | undefined): string | null {
   return date ? date.toISOString() : null;
 }
 
-/** One stored finding: the latest sweep's verdict for one account and code. */
-export interface FindingRecord extends Finding {
-  accountId: string;
-  sweepId: string;
-  observedAt: string;
-}
-
-export type SweepTrigger = 'timer' | 'manual';
-export type SweepMode = 'report' | 'enforce';
-export type SweepStatus = 'running' | 'completed' | 'partial' | 'failed';
-
-/** One Sweeps row: what a run saw, found and queued. */
-export interface SweepSummary {
-  sweepId: string;
-  trigger: SweepTrigger;
-  mode: SweepMode;
-  status: SweepStatus;
-  startedAt: string;
-  finishedAt?: string;
-  durationMs?: number;
-  accountsSeen: number;
-  keysRead: number;
-  findingsByCode: Record<string, number>;
-  findingsBySeverity: Record<string, number>;
-  remediationsQueued: number;
-  errors: string[];
-}
+export type { FindingRecord, SweepMode, SweepStatus, SweepSummary, SweepTrigger } from './sweepRecords';

@@ -1,6 +1,7 @@
 import type * as Zod from 'zod';
 import { lazy, zod } from '../lazy';
 import type { RotationRecord, RotationStatus } from './model';
+import { SCOPE_NAME } from './scopes';
 
 // Queue messages on "rotation-jobs". Validated on the way in: a malformed message writes nothing.
 
@@ -46,8 +47,12 @@ function buildSchemas({ z }: typeof Zod) {
     ...key,
     parentJobId: z.string().optional(),
     accountId: z.string().min(1).max(512),
+    /** One of the account's encryption scopes, rebound under the account's lease; absent: the account's own binding. */
+    encryptionScope: z.string().regex(SCOPE_NAME).optional(),
     targetVersion: z.string().regex(HEX32).optional(),
     force: z.boolean().default(false),
+    /** A person named targetVersion (not "the newest", not a rotation): only that pins a versionless binding (§2a). */
+    versionNamed: z.boolean().optional(),
     /** A person's why, kept with the pin a forced rebind sets (e.g. "v7 breaks fine-tuning"). */
     reason: z.string().max(500).optional(),
     priorAttempts,
@@ -110,6 +115,11 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** The encryption scope a job is about; undefined for the account's own binding. */
+export function scopeOf(job: AccountJob): string | undefined {
+  return 'encryptionScope' in job ? job.encryptionScope : undefined;
+}
+
 /** A job's ledger row as far as the job itself says: the queued row and the start of each attempt. */
 export function ledgerRow(job: AccountJob, status: RotationStatus, attempt: number): RotationRecord {
   return {
@@ -122,6 +132,7 @@ export function ledgerRow(job: AccountJob, status: RotationStatus, attempt: numb
     attempt,
     queuedAt: job.createdAt,
     ...('targetVersion' in job && job.targetVersion ? { toVersion: job.targetVersion } : {}),
+    ...(scopeOf(job) ? { encryptionScope: scopeOf(job) } : {}),
     ...(job.eventId ? { eventId: job.eventId } : {}),
     ...(job.eventType ? { eventType: job.eventType } : {}),
     ...(job.actor ? { actor: job.actor } : {}),

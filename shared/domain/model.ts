@@ -12,11 +12,20 @@ export interface AccountRef {
 export interface KeyBinding {
   vaultUri: string;
   keyName: string;
+  /** '' when the binding is versionless (ARM's keyVersion empty or absent): "the latest version" (DESIGN §2a). */
   keyVersion: string;
   identityClientId?: string;
 }
 
+/** DESIGN §2a: no key version means "latest" in Terraform's sense, the owner's explicit choice; never pinned silently. */
+export function isVersionless(binding: Pick<KeyBinding, 'keyVersion'>): boolean {
+  return binding.keyVersion.trim() === '';
+}
+
 export type KeySource = 'Microsoft.KeyVault' | 'Microsoft.CognitiveServices';
+
+/** Whatever carries a key binding of its own: an account, or one of its encryption scopes. */
+export type BindingHolder = Pick<AccountState, 'keySource' | 'binding' | 'provisioningState'>;
 
 /** What the domain needs to know of an account, read through ARM. */
 export interface AccountState extends AccountRef {
@@ -28,6 +37,20 @@ export interface AccountState extends AccountRef {
   keySource?: KeySource;
   binding?: KeyBinding;
   identity?: { type: string; principalId?: string; tenantId?: string };
+  /** The account's encryption scopes, when discovery listed them (ARM reads of one account leave this out). */
+  encryptionScopes?: EncryptionScopeState[];
+}
+
+/** An accounts/encryptionScopes resource: its own key binding, following the same rules under the account's lease (§2a). */
+export interface EncryptionScopeState {
+  id: string;
+  accountId: string;
+  name: string;
+  keySource?: KeySource;
+  binding?: KeyBinding;
+  provisioningState?: string;
+  /** Enabled or Disabled. */
+  state?: string;
 }
 
 /** One version of a Key Vault key, as the domain needs it (no key material). */
@@ -69,6 +92,8 @@ export const finalStatuses: ReadonlySet<RotationStatus> = new Set([
 export interface RotationRecord {
   jobId: string;
   accountId: string;
+  /** The encryption scope of the account the row is about; absent for the account's own binding. */
+  encryptionScope?: string;
   trigger: Trigger;
   eventId?: string;
   eventType?: string;

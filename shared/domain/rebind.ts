@@ -1,5 +1,5 @@
 import { describeKey, sameKey, unusableReasons, type KeyPolicy, type VersionOrder, type VersionStamp } from './keys';
-import type { AccountState, KeyBinding, KeyVersionInfo, RotationStatus, Trigger } from './model';
+import { isVersionless, type BindingHolder, type KeyBinding, type KeyVersionInfo, type RotationStatus, type Trigger } from './model';
 
 /** What a rebind job asks for: the key it is about and the version it wants bound. */
 export interface RebindRequest {
@@ -8,11 +8,15 @@ export interface RebindRequest {
   /** A person may move an account to an older version on purpose (rule 3); it pins the account (§2a). */
   force: boolean;
   trigger: Trigger;
+  /** A person named the version (keyVersion in the request): only that may pin a versionless binding (§2a). */
+  versionNamed?: boolean;
 }
 
 /** §2a: a person's forced rebind holds the account at that version until a person releases it. */
 export interface Pin {
   accountId: string;
+  /** A pin of one of the account's encryption scopes; absent for the account's own binding. */
+  encryptionScope?: string;
   keyVersion: string;
   actor: string;
   reason: string;
@@ -30,7 +34,8 @@ export type RebindDecision =
  * current version (which orders versions made in the same second).
  */
 export function decideRebind(input: {
-  account: AccountState;
+  /** The account, or one of its encryption scopes: each follows these rules for its own binding. */
+  account: BindingHolder;
   request: RebindRequest;
   target: KeyVersionInfo | undefined;
   /** The bound version as rule 3 needs it; undefined when Key Vault no longer has it. */
@@ -58,6 +63,15 @@ export function decideRebind(input: {
   // §2a: events and sweeps leave a pinned account where a person put it.
   if (pin && request.trigger !== 'manual') {
     return { action: 'none', status: 'skipped', reason: `pinned by ${pin.actor} to ${pin.keyVersion}: ${pin.reason}` };
+  }
+
+  // §2a: a versionless binding is the owner's choice; only a person naming a version pins it.
+  if (isVersionless(binding) && !(request.trigger === 'manual' && request.versionNamed)) {
+    return {
+      action: 'none',
+      status: 'skipped',
+      reason: 'versionless: the binding names no key version ("latest"), so it is left as the owner set it; a person may pin it by naming a keyVersion',
+    };
   }
 
   // Rule 2: the target version must be usable.
@@ -111,11 +125,11 @@ export type ReadBack =
 /** Provisioning states in which no update is running (DESIGN §4 lists the others). */
 const SETTLED_STATES = new Set(['succeeded', 'failed', 'canceled']);
 
-export function isSettled(account: AccountState): boolean {
+export function isSettled(account: Pick<BindingHolder, 'provisioningState'>): boolean {
   return account.provisioningState === undefined || SETTLED_STATES.has(account.provisioningState.toLowerCase());
 }
 
-export function readBack(account: AccountState | undefined, applied: (account: AccountState) => string | undefined): ReadBack {
+export function readBack<T extends BindingHolder>(account: T | undefined, applied: (account: T) => string | undefined): ReadBack {
   if (!account) return { verdict: 'not-applied', reason: 'the account no longer exists' };
   if (!isSettled(account)) return { verdict: 'unsettled', reason: `the account is still ${account.provisioningState}` };
   const missing = applied(account);
@@ -127,7 +141,7 @@ export function readBack(account: AccountState | undefined, applied: (account: A
 }
 
 /** Rule 6 for a rebind: what is missing when the account does not report the target version. */
-export function reportsVersion(account: AccountState, to: string): string | undefined {
+export function reportsVersion(account: BindingHolder, to: string): string | undefined {
   const bound = account.binding?.keyVersion;
   if (account.keySource === 'Microsoft.KeyVault' && bound?.toLowerCase() === to.toLowerCase()) return undefined;
   return `the account reports key version ${bound || 'none'}, not ${to}`;

@@ -54,8 +54,10 @@ export async function releasePin(request: HttpRequest, context: InvocationContex
   const body = await readJsonBody(request);
   const req = body.ok ? validate(httpSchemas().pinRequest, body.value) : body;
   if (!req.ok) return problemResponse(req.problem);
-  const released = await services().pins.release(req.value.accountId);
-  if (!released) return problemResponse(refusalProblem({ code: 'pin-not-found', detail: `${req.value.accountId} is not pinned`, field: 'accountId' }));
+  const { accountId, encryptionScope } = req.value;
+  const released = await services().pins.release(accountId, undefined, encryptionScope);
+  const what = encryptionScope ? `Encryption scope ${encryptionScope} of ${accountId}` : accountId;
+  if (!released) return problemResponse(refusalProblem({ code: 'pin-not-found', detail: `${what} is not pinned`, field: encryptionScope ? 'encryptionScope' : 'accountId' }));
   context.log('Pin released', { accountId: released.accountId, keyVersion: released.keyVersion, pinnedBy: released.actor, releasedBy: actorOf(request, services().config) });
   return { status: 200, jsonBody: { released } };
 }

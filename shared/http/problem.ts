@@ -72,6 +72,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   'key-version-not-found': 404,
   'no-bound-accounts': 404,
   'account-not-cmk': 409,
+  'scope-not-found': 404,
+  'scope-not-cmk': 409,
   'key-not-usable': 409,
   'sweep-running': 409,
 };

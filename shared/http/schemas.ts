@@ -1,6 +1,7 @@
 import type * as Zod from 'zod';
 import { parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
+import { SCOPE_NAME } from '../domain/scopes';
 import { lazy, zod } from '../lazy';
 
 // Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
@@ -28,10 +29,13 @@ function buildSchemas({ z }: typeof Zod) {
   const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
   const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
   const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
+  const encryptionScope = z.string().regex(SCOPE_NAME, 'must be an encryption scope name (letters, digits, - _ .)');
 
   const rotationRequest = z
     .strictObject({
       accountId: accountId.optional(),
+      /** One of the account's encryption scopes instead of the account's own binding. */
+      encryptionScope: encryptionScope.optional(),
       vaultUri: vaultUri.optional(),
       keyName: keyName.optional(),
       keyVersion: keyVersion.optional(),
@@ -47,6 +51,7 @@ function buildSchemas({ z }: typeof Zod) {
       if (v.accountId === undefined && !byKey) ctx.addIssue({ code: 'custom', path: ['accountId'], message: 'is required (or vaultUri and keyName)' });
       if (byKey && v.vaultUri === undefined) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'is required with keyName' });
       if (byKey && v.keyName === undefined) ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'is required with vaultUri' });
+      if (v.encryptionScope !== undefined && v.accountId === undefined) ctx.addIssue({ code: 'custom', path: ['encryptionScope'], message: 'needs accountId (the account the scope belongs to)' });
       if (v.rotateKey && v.keyVersion) ctx.addIssue({ code: 'custom', path: ['keyVersion'], message: 'cannot be given with rotateKey (the new version is the target)' });
     });
 
@@ -76,7 +81,7 @@ function buildSchemas({ z }: typeof Zod) {
 
   const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });
 
-  const pinRequest = z.strictObject({ accountId });
+  const pinRequest = z.strictObject({ accountId, encryptionScope: encryptionScope.optional() });
   const complianceQuery = z.strictObject({ severity: z.enum(SEVERITIES as [string, ...string[]]).optional() });
   return { rotationRequest, encryptionRequest, historyQuery, jobIdParam, pinRequest, complianceQuery };
 }

@@ -1,6 +1,6 @@
-import { ledgerRow, type AccountJob } from '../domain/jobs';
+import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
-import { finalStatuses, type AccountState, type RotationRecord, type RotationStatus } from '../domain/model';
+import { finalStatuses, type AccountState, type BindingHolder, type EncryptionScopeState, type RotationRecord, type RotationStatus } from '../domain/model';
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
 import { DependencyError, toDependencyError } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
@@ -40,10 +40,10 @@ export type Plan =
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect };
 
 export interface AccountJobSteps {
-  /** Rules 1-5 on a fresh read of the account (and its pin). */
-  plan(read: { account: AccountState; pin: Pin | undefined }): Promise<Plan>;
-  /** Rule 6: what is missing when the account does not report the change; undefined when it does. */
-  missing(account: AccountState, plan: PatchPlan): string | undefined;
+  /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
+  plan(read: { account: AccountState; pin: Pin | undefined; scope?: EncryptionScopeState }): Promise<Plan>;
+  /** Rule 6: what is missing when the account (or the job's scope) does not report the change; undefined when it does. */
+  missing(holder: BindingHolder, plan: PatchPlan): string | undefined;
 }
 
 export type JobOutcome =
@@ -70,6 +70,8 @@ type Prepared =
 class AccountJobRun {
   private readonly startedAt: Date;
   private readonly row: RotationRecord;
+  /** The encryption scope the job changes, under the account's lease; undefined: the account's own binding. */
+  private readonly scope: string | undefined;
   private state: JournalState | undefined;
   /** What this job did to the account's pin, added to the row's reason. */
   private pinNote: string | undefined;
@@ -83,6 +85,7 @@ class AccountJobRun {
   ) {
     this.startedAt = deps.clock.now();
     this.row = { ...ledgerRow(job, 'running', attempt), startedAt: this.startedAt.toISOString() };
+    this.scope = scopeOf(job);
   }
 
   async run(): Promise<JobOutcome> {
@@ -113,19 +116,29 @@ class AccountJobRun {
     return this.change(plan);
   }
 
-  /** The journal, the account and its pin read together, then rules 1-5 on what was read. */
+  /** The journal, the account (and the job's scope) and the binding's pin read together, then rules 1-5 on what was read. */
   private async prepare(): Promise<Prepared> {
-    const [state, account, pin] = await Promise.all([
+    const [state, account, pin, scope] = await Promise.all([
       this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }),
       this.deps.accounts.getAccount(this.job.accountId),
-      this.deps.pins.get(this.job.accountId),
+      this.deps.pins.get(this.job.accountId, this.scope),
+      this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
     ]);
     this.state = state;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
-    if (account.binding) this.row.fromVersion = account.binding.keyVersion;
+    if (this.scope && !scope) return { step: 'skip', reason: `scope-missing: the account has no encryption scope ${this.scope}` };
+    const holder: BindingHolder = scope ?? account;
+    if (holder.binding?.keyVersion) this.row.fromVersion = holder.binding.keyVersion;
+    // A busy account refuses writes to its scopes too (400 AccountProvisioningStateInvalid).
     if (!isSettled(account)) return { step: 'wait', reason: `the account is ${account.provisioningState}: an update is still running` };
-    return { step: 'plan', plan: await this.steps.plan({ account, pin }) };
+    if (scope && !isSettled(scope)) return { step: 'wait', reason: `the encryption scope is ${scope.provisioningState}: an update is still running` };
+    return { step: 'plan', plan: await this.steps.plan({ account, pin, ...(scope ? { scope } : {}) }) };
+  }
+
+  /** The binding the job changes: the account's own, or its scope's. */
+  private read(): Promise<BindingHolder | undefined> {
+    return this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : this.deps.accounts.getAccount(this.job.accountId);
   }
 
   /** A decision that changes nothing: recorded as it is, unless an earlier attempt's PATCH explains it. */
@@ -173,13 +186,15 @@ class AccountJobRun {
     let verdict: UpdateVerdict | undefined;
     let trouble: DependencyError | undefined;
     try {
-      verdict = await this.deps.accounts.updateEncryption(this.job.accountId, plan.change);
+      verdict = await (this.scope
+        ? this.deps.accounts.updateEncryptionScope(this.job.accountId, this.scope, plan.change)
+        : this.deps.accounts.updateEncryption(this.job.accountId, plan.change));
     } catch (error) {
       trouble = toDependencyError(error, 'updating the account');
     }
     // The operation's own verdict: Failed means the change was not made (DESIGN §2 rule 6).
     if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`, plan);
-    const first = verdict?.status === 'succeeded' ? verdict.account : undefined;
+    const first = verdict?.status === 'succeeded' ? (this.scope ? verdict.scope : verdict.account) : undefined;
     const truth = await this.readBack(plan, first).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
       const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
@@ -194,12 +209,12 @@ class AccountJobRun {
   }
 
   /** Reads the account until it settles (bounded): the only source of the outcome (rule 6). */
-  private async readBack(plan: PatchPlan, first?: AccountState): Promise<ReadBack> {
-    const missing = (a: AccountState): string | undefined => this.steps.missing(a, plan);
-    let result = readBack(first ?? (await this.deps.accounts.getAccount(this.job.accountId)), missing);
+  private async readBack(plan: PatchPlan, first?: BindingHolder): Promise<ReadBack> {
+    const missing = (a: BindingHolder): string | undefined => this.steps.missing(a, plan);
+    let result = readBack(first ?? (await this.read()), missing);
     for (let i = 0; result.verdict === 'unsettled' && i < this.deps.settle.reads; i++) {
       await this.deps.sleep(this.deps.settle.delayMs * 2 ** i);
-      result = readBack(await this.deps.accounts.getAccount(this.job.accountId), missing);
+      result = readBack(await this.read(), missing);
     }
     return result;
   }
@@ -207,7 +222,7 @@ class AccountJobRun {
   private async end(keeper: LeaseKeeper, status: RotationStatus, reason: string | undefined, plan: PatchPlan): Promise<JobOutcome> {
     const lease = await keeper.stop();
     // A forced rollback that did not happen must not hold the account at a version it is not on.
-    if (status === 'failed' && plan.pin && 'set' in plan.pin) await this.deps.pins.release(this.job.accountId, this.job.jobId);
+    if (status === 'failed' && plan.pin && 'set' in plan.pin) await this.deps.pins.release(this.job.accountId, this.job.jobId, this.scope);
     return this.finish(status, reason ? { reason } : {}, lease);
   }
 
@@ -243,7 +258,7 @@ class AccountJobRun {
   private async applyPin(effect: PinEffect | undefined, status: string): Promise<void> {
     if (!effect) return;
     if ('release' in effect) {
-      const released = await this.deps.pins.release(this.job.accountId);
+      const released = await this.deps.pins.release(this.job.accountId, undefined, this.scope);
       if (released) this.pinNote = `released the pin to ${released.keyVersion} set by ${released.actor}`;
     } else if (status !== 'refused' && status !== 'skipped') {
       await this.deps.pins.set(effect.set);
@@ -270,7 +285,7 @@ class AccountJobRun {
 
   private fields(status: string, record: RotationRecord = this.row) {
     return {
-      jobId: this.job.jobId, kind: this.job.kind, accountId: this.job.accountId, attempt: this.attempt, status,
+      jobId: this.job.jobId, kind: this.job.kind, accountId: this.job.accountId, encryptionScope: this.scope, attempt: this.attempt, status,
       from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
   }

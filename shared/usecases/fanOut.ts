@@ -1,9 +1,10 @@
 import { accountKey } from '../domain/accounts';
 import { derivedId } from '../domain/ids';
 import { ledgerRow, type AccountJob, type FanOutJob, type RebindJob } from '../domain/jobs';
-import type { AccountState } from '../domain/model';
+import type { AccountState, BindingHolder, EncryptionScopeState } from '../domain/model';
+import { bindingsTo, evaluateScope } from '../domain/scopes';
 import type { AccountDiscovery, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
-import { evaluateAccount, type FindingCode } from '../domain/findings';
+import { evaluateAccount, type Finding, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
@@ -24,7 +25,8 @@ export interface FanOutDeps {
 }
 
 /**
- * Discovers every account bound to the job's key and queues one rebind job each, page by page: the first
+ * Discovers every account bound to the job's key and queues one rebind job per binding to it (the account's own,
+ * and each of its encryption scopes', all under the account's lease), page by page: the first
  * rebinds start while later pages are still being read, and memory holds one page, not the estate.
  */
 export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<{ bound: number; queued: number }> {
@@ -32,37 +34,39 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
   let queued = 0;
   let target: { version: string | undefined } | undefined;
   for await (const page of readAhead(deps.discovery.boundTo(job))) {
-    bound += page.length;
     const eligible = page.filter((account) => {
       const out = optedOut(account, deps.optOutTag);
       if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
       return !out;
     });
-    if (!eligible.length) continue;
+    const bindings = eligible.flatMap((account) => bindingsTo(account, job).map(({ scope }) => ({ account, scope })));
+    bound += bindings.length;
+    if (!bindings.length) continue;
     if (job.action === 'notify' || job.action === 'expired') {
       await recordKeyFindings(job, eligible, deps, log);
       continue;
     }
     // Decided once, for the first account found (NEAR_EXPIRY_ACTION=rotate rotates at most once).
     target ??= { version: job.action === 'rotate' ? await versionAfterExpiry(job, deps, log) : job.targetVersion };
-    await queueAccountJobs(eligible.map((account) => ({ job: rebindJobFor(job, account, target?.version), account })), deps);
-    queued += eligible.length;
+    await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, target?.version, scope), account: scope ?? account })), deps);
+    queued += bindings.length;
   }
-  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, boundAccounts: bound, queued });
+  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, bindings: bound, queued });
   return { bound, queued };
 }
 
-function rebindJobFor(job: FanOutJob, account: AccountState, targetVersion: string | undefined): RebindJob {
+function rebindJobFor(job: FanOutJob, account: AccountState, targetVersion: string | undefined, scope?: EncryptionScopeState): RebindJob {
   return {
     kind: 'rebind',
-    // The same fan-out (a re-delivered event, a retry) names the same rebind jobs: one row and one PATCH each.
-    jobId: derivedId(job.jobId, accountKey(account.id)),
+    // The same fan-out (a re-delivered event, a retry) names the same rebind jobs: one row and one PATCH each, per scope too.
+    jobId: derivedId(job.jobId, accountKey(account.id), ...(scope ? [scope.name] : [])),
     parentJobId: job.jobId,
     trigger: job.trigger,
     createdAt: job.createdAt,
     vaultUri: job.vaultUri,
     keyName: job.keyName,
     accountId: account.id,
+    ...(scope ? { encryptionScope: scope.name } : {}),
     force: job.force,
     priorAttempts: 0,
     ...(targetVersion ? { targetVersion } : {}),
@@ -80,12 +84,13 @@ export const QUEUE_CONCURRENCY = 16;
  * and the row is only created where absent, so it never overwrites what a fast worker already recorded.
  */
 export async function queueAccountJobs(
-  items: Array<{ job: AccountJob; account?: AccountState | undefined }>,
+  /** Each job with the binding it is about as discovery read it (its version is the queued row's fromVersion). */
+  items: Array<{ job: AccountJob; account?: Pick<BindingHolder, 'binding'> | undefined }>,
   deps: Pick<FanOutDeps, 'ledger' | 'queue'>,
 ): Promise<void> {
   await forEachLimited(items, QUEUE_CONCURRENCY, async ({ job, account }) => {
     await deps.queue.enqueue(job);
-    await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding ? { fromVersion: account.binding.keyVersion } : {}) }]);
+    await deps.ledger.recordQueued([{ ...ledgerRow(job, 'queued', 0), ...(account?.binding?.keyVersion ? { fromVersion: account.binding.keyVersion } : {}) }]);
   });
 }
 
@@ -121,10 +126,14 @@ async function recordKeyFindings(job: FanOutJob, accounts: AccountState[], deps:
   const now = deps.clock.now();
   const key = new KeyReader(deps.keys, job.vaultUri, job.keyName, deps.policy, now);
   for (const account of accounts) {
-    const findings = evaluateAccount({
-      account, key: await key.view(account.binding?.keyVersion ?? ''), vault: { status: 'error', reason: 'not read for an event' },
-      policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
-    }).filter((f) => KEY_CODES.has(f.code));
+    const findings: Finding[] = [];
+    for (const { holder, scope } of bindingsTo(account, job)) {
+      const input = {
+        account, key: await key.view(holder.binding.keyVersion), vault: { status: 'error', reason: 'not read for an event' } as const,
+        policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
+      };
+      findings.push(...(scope ? evaluateScope(input, scope) : evaluateAccount(input)).filter((f) => KEY_CODES.has(f.code)));
+    }
     await deps.findings.upsert(account.id, findings, job.eventId ?? job.jobId, now.toISOString());
     for (const f of findings.filter((f) => f.severity === 'critical')) {
       log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { jobId: job.jobId, accountId: account.id, code: f.code, remedy: f.remedy });

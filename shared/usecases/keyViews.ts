@@ -6,7 +6,7 @@ import type { KeyStore } from '../ports';
 import { newestUsableAmong } from './keyVersions';
 
 type Base =
-  | { status: 'ok'; order: VersionOrder; newestUsable: KeyVersionInfo | undefined }
+  | { status: 'ok'; order: VersionOrder; newestUsable: KeyVersionInfo | undefined; current: KeyVersionInfo }
   | { status: 'missing' }
   | { status: 'access-denied' };
 
@@ -27,11 +27,12 @@ export class KeyReader {
     private readonly now: Date,
   ) {}
 
-  /** The key for an account bound to `boundVersion`. Throws DependencyError when Key Vault cannot be read (but 403). */
+  /** The key for a binding to `boundVersion` ('' when versionless). Throws DependencyError when Key Vault cannot be read (but 403). */
   async view(boundVersion: string): Promise<KeyView> {
     const base = await this.read();
     if (base.status !== 'ok') return base;
-    return { status: 'ok', bound: await this.version(boundVersion), newestUsable: base.newestUsable, order: base.order };
+    const bound = boundVersion ? await this.version(boundVersion) : undefined;
+    return { status: 'ok', bound, newestUsable: base.newestUsable, current: base.current, order: base.order };
   }
 
   /** The newest usable version, when the key could be read. */
@@ -48,7 +49,7 @@ export class KeyReader {
         this.versions.set(current.version.toLowerCase(), Promise.resolve(current));
         const order = versionOrder(current.version);
         const newestUsable = await newestUsableAmong(listed, order, this.policy, this.now, (v) => this.version(v.version));
-        return { status: 'ok', order, newestUsable };
+        return { status: 'ok', order, newestUsable, current };
       } catch (error) {
         if (error instanceof DependencyError && error.statusCode === 403) return { status: 'access-denied' };
         throw error;

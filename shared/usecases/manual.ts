@@ -1,6 +1,7 @@
-import type { AccountJob, DisableCmkJob, RebindJob, SwitchKeyJob } from '../domain/jobs';
+import { scopeOf, type AccountJob, type DisableCmkJob, type RebindJob, type SwitchKeyJob } from '../domain/jobs';
 import { sameKey, vaultHost } from '../domain/keys';
 import type { AccountState } from '../domain/model';
+import { bindingsTo, type BoundTarget } from '../domain/scopes';
 import type { EncryptionRequest, RotationRequest } from '../http/schemas';
 import type { AccountJobDeps } from './accountJob';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
@@ -11,7 +12,7 @@ export type ManualDeps = AccountJobDeps & FanOutDeps & { newId: () => string; is
 
 /** A refusal of a person's request, with a stable code the HTTP edge maps to a status. */
 export interface Refusal {
-  code: 'account-not-found' | 'account-not-cmk' | 'vault-not-allowed' | 'other-vault' | 'key-version-not-found' | 'key-not-usable' | 'no-bound-accounts';
+  code: 'account-not-found' | 'account-not-cmk' | 'scope-not-found' | 'scope-not-cmk' | 'vault-not-allowed' | 'other-vault' | 'key-version-not-found' | 'key-not-usable' | 'no-bound-accounts';
   detail: string;
   field?: string;
 }
@@ -20,12 +21,14 @@ export type Result<T> = { ok: true; value: T } | { ok: false; refusal: Refusal }
 export interface QueuedJob {
   jobId: string;
   accountId: string;
+  encryptionScope?: string;
   kind: AccountJob['kind'];
   status: 'queued';
 }
 
 export interface PlanLine {
   accountId: string;
+  encryptionScope?: string;
   fromVersion?: string;
   toVersion?: string;
   decision: 'patch' | 'skipped' | 'already-current' | 'refused';
@@ -37,43 +40,55 @@ const refuse = (code: Refusal['code'], detail: string, field?: string): { ok: fa
   refusal: { code, detail, ...(field ? { field } : {}) },
 });
 
-/** The accounts a rotation request names, with the key they are bound to; reads only. */
-async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<Result<{ vaultUri: string; keyName: string; accounts: AccountState[] }>> {
+type Target = BoundTarget & { account: AccountState };
+
+/** The bindings a rotation request names (an account's, one scope's, or every binding to a key), with their key; reads only. */
+async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<Result<{ vaultUri: string; keyName: string; targets: Target[] }>> {
   if (req.accountId) {
     const account = await deps.accounts.getAccount(req.accountId);
     if (!account) return refuse('account-not-found', `No account ${req.accountId}`, 'accountId');
-    if (account.keySource !== 'Microsoft.KeyVault' || !account.binding) return refuse('account-not-cmk', `${account.name} does not use a customer-managed key`, 'accountId');
-    if (!deps.isAllowedVault(account.binding.vaultUri)) return refuse('vault-not-allowed', `${account.name} uses vault ${account.binding.vaultUri}, outside KEY_VAULT_HOST_SUFFIXES`, 'accountId');
-    return { ok: true, value: { vaultUri: account.binding.vaultUri, keyName: account.binding.keyName, accounts: [account] } };
+    const scope = req.encryptionScope ? await deps.accounts.getEncryptionScope(account.id, req.encryptionScope) : undefined;
+    if (req.encryptionScope && !scope) return refuse('scope-not-found', `${account.name} has no encryption scope ${req.encryptionScope}`, 'encryptionScope');
+    const holder = scope ?? account;
+    const what = scope ? `Encryption scope ${scope.name} of ${account.name}` : account.name;
+    if (holder.keySource !== 'Microsoft.KeyVault' || !holder.binding) {
+      return refuse(scope ? 'scope-not-cmk' : 'account-not-cmk', `${what} does not use a customer-managed key`, scope ? 'encryptionScope' : 'accountId');
+    }
+    if (!deps.isAllowedVault(holder.binding.vaultUri)) return refuse('vault-not-allowed', `${what} uses vault ${holder.binding.vaultUri}, outside KEY_VAULT_HOST_SUFFIXES`, 'accountId');
+    const target: Target = { account, holder: { ...holder, binding: holder.binding }, ...(scope ? { scope } : {}) };
+    return { ok: true, value: { vaultUri: holder.binding.vaultUri, keyName: holder.binding.keyName, targets: [target] } };
   }
   const vaultUri = req.vaultUri ?? '';
   const keyName = req.keyName ?? '';
   if (!deps.isAllowedVault(vaultUri)) return refuse('vault-not-allowed', `vault ${vaultUri} is outside KEY_VAULT_HOST_SUFFIXES`, 'vaultUri');
-  const accounts: AccountState[] = [];
-  for await (const page of deps.discovery.boundTo({ vaultUri, keyName })) accounts.push(...page.filter((a) => !optedOut(a, deps.optOutTag)));
-  if (!accounts.length) return refuse('no-bound-accounts', `No account in SUBSCRIPTION_IDS is bound to ${keyName} in ${vaultUri}`, 'keyName');
-  return { ok: true, value: { vaultUri, keyName, accounts } };
+  const targets: Target[] = [];
+  for await (const page of deps.discovery.boundTo({ vaultUri, keyName })) {
+    for (const account of page.filter((a) => !optedOut(a, deps.optOutTag))) targets.push(...bindingsTo(account, { vaultUri, keyName }).map((t) => ({ ...t, account })));
+  }
+  if (!targets.length) return refuse('no-bound-accounts', `No account or encryption scope in SUBSCRIPTION_IDS is bound to ${keyName} in ${vaultUri}`, 'keyName');
+  return { ok: true, value: { vaultUri, keyName, targets } };
 }
 
 /** POST /api/rotations with dryRun: what each account's job would decide now, by the worker's own planner; nothing is written or queued. */
 export async function planRotation(req: RotationRequest, deps: ManualDeps): Promise<Result<PlanLine[]>> {
   const targets = await resolveTargets(req, deps);
   if (!targets.ok) return targets;
-  const { vaultUri, keyName, accounts } = targets.value;
+  const { vaultUri, keyName, targets: bindings } = targets.value;
   if (req.keyVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, req.keyVersion))) {
     return refuse('key-version-not-found', `Key ${keyName} has no version ${req.keyVersion}`, 'keyVersion');
   }
   const lines: PlanLine[] = [];
-  for (const account of accounts) {
-    const from = account.binding?.keyVersion;
+  for (const { account, scope, holder } of bindings) {
+    const from = holder.binding.keyVersion;
+    const which = { accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}) };
     if (req.rotateKey) {
-      lines.push({ accountId: account.id, ...(from ? { fromVersion: from } : {}), decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
+      lines.push({ ...which, ...(from ? { fromVersion: from } : {}), decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
       continue;
     }
-    const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const };
-    const { decision, target } = await planRebind(ask, account, await deps.pins.get(account.id), deps);
+    const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const, versionNamed: !!req.keyVersion };
+    const { decision, target } = await planRebind(ask, holder, await deps.pins.get(account.id, scope?.name), deps);
     lines.push({
-      accountId: account.id,
+      ...which,
       ...(from ? { fromVersion: from } : {}),
       ...(target ? { toVersion: target.version } : {}),
       decision: decision.action === 'patch' ? 'patch' : decision.status,
@@ -87,7 +102,7 @@ export async function planRotation(req: RotationRequest, deps: ManualDeps): Prom
 export async function requestRotation(req: RotationRequest, actor: string, deps: ManualDeps): Promise<Result<QueuedJob[]>> {
   const targets = await resolveTargets(req, deps);
   if (!targets.ok) return targets;
-  const { vaultUri, keyName, accounts } = targets.value;
+  const { vaultUri, keyName, targets: bindings } = targets.value;
   let targetVersion = req.keyVersion;
   if (targetVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, targetVersion))) {
     return refuse('key-version-not-found', `Key ${keyName} has no version ${targetVersion}`, 'keyVersion');
@@ -95,19 +110,21 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
   if (req.rotateKey) targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;
 
-  const items = accounts.map((account) => {
+  const items = bindings.map(({ account, scope, holder }) => {
     const job: RebindJob = {
       ...origin(actor, deps),
       kind: 'rebind',
       vaultUri,
       keyName,
       accountId: account.id,
+      ...(scope ? { encryptionScope: scope.name } : {}),
       force: req.force ?? false,
       priorAttempts: 0,
       ...(targetVersion ? { targetVersion } : {}),
+      ...(req.keyVersion ? { versionNamed: true } : {}),
       ...(req.reason ? { reason: req.reason } : {}),
     };
-    return { job, account };
+    return { job, account: holder };
   });
   await queueAccountJobs(items, deps);
   return { ok: true, value: items.map(({ job }) => queued(job)) };
@@ -147,5 +164,6 @@ function origin(actor: string, deps: Pick<ManualDeps, 'newId' | 'clock'>) {
 }
 
 function queued(job: AccountJob): QueuedJob {
-  return { jobId: job.jobId, accountId: job.accountId, kind: job.kind, status: 'queued' };
+  const scope = scopeOf(job);
+  return { jobId: job.jobId, accountId: job.accountId, ...(scope ? { encryptionScope: scope } : {}), kind: job.kind, status: 'queued' };
 }

@@ -1,6 +1,6 @@
 import type { RebindJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
-import type { AccountState, KeyVersionInfo, Trigger } from '../domain/model';
+import type { BindingHolder, KeyVersionInfo, Trigger } from '../domain/model';
 import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
@@ -16,12 +16,14 @@ export interface RebindAsk {
   targetVersion?: string | undefined;
   force: boolean;
   trigger: Trigger;
+  versionNamed?: boolean | undefined;
 }
 
 /** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
 export async function planRebind(
   ask: RebindAsk,
-  account: AccountState,
+  /** The account, or the encryption scope the job names. */
+  account: BindingHolder,
   pin: Pin | undefined,
   deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
   /** The target read already under way (a job starts it with its other reads). */
@@ -38,7 +40,7 @@ export async function planRebind(
     return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
   }
   const decision = decideRebind({
-    account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger },
+    account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger, versionNamed: ask.versionNamed === true },
     target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
   });
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
@@ -50,8 +52,8 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
   const targetRead = readRebindTarget(deps.keys, job, deps.policy, deps.clock.now());
   targetRead.catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
-    async plan({ account, pin }): Promise<Plan> {
-      const { decision } = await planRebind(job, account, pin, deps, targetRead);
+    async plan({ account, pin, scope }): Promise<Plan> {
+      const { decision } = await planRebind(job, scope ?? account, pin, deps, targetRead);
       const effect = pinEffect(job, decision, deps.clock.now());
       if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
       return {
@@ -61,6 +63,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
         to: decision.to,
         keyName: job.keyName,
         ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
+        ...(decision.from === '' ? { reason: `versionless binding pinned to ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
         ...(effect ? { pin: effect } : {}),
       };
     },
@@ -76,7 +79,8 @@ function pinEffect(job: RebindJob, decision: RebindDecision, now: Date): PinEffe
   if (!version) return undefined;
   return {
     set: {
-      accountId: job.accountId, keyVersion: version, actor: job.actor ?? 'a person', jobId: job.jobId, pinnedAt: now.toISOString(),
+      accountId: job.accountId, ...(job.encryptionScope ? { encryptionScope: job.encryptionScope } : {}),
+      keyVersion: version, actor: job.actor ?? 'a person', jobId: job.jobId, pinnedAt: now.toISOString(),
       reason: job.reason ?? 'forced rebind',
     },
   };

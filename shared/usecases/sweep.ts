@@ -1,10 +1,11 @@
 import { accountKey } from '../domain/accounts';
-import { evaluateAccount, SEVERITIES, type Finding, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
+import { evaluateAccount, SEVERITIES, type Finding, type KeyView, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
 import { derivedId } from '../domain/ids';
 import type { RebindJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
-import type { AccountState } from '../domain/model';
+import type { AccountState, KeyBinding } from '../domain/model';
 import type { Pin } from '../domain/rebind';
+import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
 import type { AccountStore, Logger, PinStore, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
@@ -85,9 +86,15 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
 
 interface KeyState {
   reader: KeyReader;
-  /** Accounts whose bound version nears expiry with nothing newer to bind (NEAR_EXPIRY_ACTION=rotate). */
-  nearExpiry: AccountState[];
+  /** Bindings whose version nears expiry with nothing newer to bind (NEAR_EXPIRY_ACTION=rotate). */
+  nearExpiry: Target[];
   failed?: string;
+}
+
+/** One binding the sweep judges: an account's own, or one of its encryption scopes', with its key. */
+interface Target extends BoundTarget {
+  account: AccountState;
+  key: KeyState;
 }
 
 class SweepRun {
@@ -116,7 +123,7 @@ class SweepRun {
     this.stored = this.deps.findings.verdicts();
     this.stored.catch(() => undefined);
     const pins = await this.deps.pins.list();
-    this.pins = new Map(pins.map((p) => [p.accountId.toLowerCase(), p]));
+    this.pins = new Map(pins.map((p) => [bindingKey(p.accountId, p.encryptionScope), p]));
   }
 
   async storedVerdicts(): Promise<StoredVerdicts> {
@@ -125,67 +132,95 @@ class SweepRun {
   }
 
   async page(accounts: AccountState[]): Promise<void> {
-    const drifting: Array<{ account: AccountState; key: KeyState }> = [];
-    const eligible = accounts.filter((a) => a.binding && !optedOut(a, this.deps.optOutTag));
+    const drifting: Target[] = [];
+    const eligible = accounts.filter((a) => cmkBindings(a).length > 0 && !optedOut(a, this.deps.optOutTag));
     // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
     for (const account of eligible) {
-      const key = this.key(account);
-      if (!key.failed) key.reader.view(account.binding?.keyVersion ?? '').catch(() => undefined);
-      this.vault(account).catch(() => undefined);
+      for (const { holder } of cmkBindings(account)) {
+        const key = this.key(holder.binding);
+        if (!key.failed) key.reader.view(holder.binding.keyVersion).catch(() => undefined);
+        this.vault(holder.binding.vaultUri).catch(() => undefined);
+      }
     }
     await this.storedVerdicts();
     await forEachLimited(eligible, CONCURRENCY, async (account) => {
       this.summary.accountsSeen += 1;
       this.seen.add(accountKey(account.id));
-      const key = this.key(account);
-      const findings = await this.judge(account, key);
-      if (!findings) return;
-      if (this.deps.sweepMode !== 'enforce' || this.pins.has(account.id.toLowerCase())) return;
-      if (findings.some((f) => f.code === 'version-drift')) drifting.push({ account, key });
-      else if (findings.some((f) => f.code === 'key-near-expiry')) await this.nearExpiry(account, key);
+      const judged = await this.judge(account);
+      if (!judged || this.deps.sweepMode !== 'enforce') return;
+      for (const { target, findings } of judged) {
+        if (this.pins.has(bindingKey(account.id, target.scope?.name))) continue;
+        if (findings.some((f) => f.code === 'version-drift')) drifting.push(target);
+        else if (findings.some((f) => f.code === 'versionless-binding')) await this.leaveVersionless(target);
+        else if (findings.some((f) => f.code === 'key-near-expiry')) await this.nearExpiry(target);
+      }
     });
     await this.repair(drifting);
   }
 
-  /** One account's findings, stored only when they changed; undefined when its key could not be read. */
-  private async judge(account: AccountState, key: KeyState): Promise<Finding[] | undefined> {
-    const bound = account.binding?.keyVersion ?? '';
-    let view;
+  /** The findings of an account and its scopes, stored together only when they changed; undefined when a key could not be read. */
+  private async judge(account: AccountState): Promise<Array<{ target: Target; findings: Finding[] }> | undefined> {
+    const judged: Array<{ target: Target; findings: Finding[] }> = [];
+    for (const bound of cmkBindings(account)) {
+      const target: Target = { ...bound, account, key: this.key(bound.holder.binding) };
+      const view = await this.view(target);
+      if (!view) return undefined;
+      const input = {
+        account, pin: this.pins.get(bindingKey(account.id, target.scope?.name)), key: view, vault: await this.vault(bound.holder.binding.vaultUri),
+        policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now,
+      };
+      judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input) });
+    }
+    const findings = judged.flatMap((j) => j.findings);
+    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.verdicts.get(accountKey(account.id)) ?? new Map());
+    for (const f of findings) {
+      this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
+      this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
+      if (f.severity === 'critical') {
+        this.log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId: this.sweepId, accountId: account.id, encryptionScope: f.encryptionScope, code: f.code, remedy: f.remedy });
+      }
+    }
+    return judged;
+  }
+
+  /** What the sweep read of a binding's key; undefined (and the run partial) when Key Vault could not be read. */
+  private async view(target: Target): Promise<KeyView | undefined> {
+    const { key } = target;
     try {
       if (key.failed) return undefined;
-      view = await key.reader.view(bound);
+      return await key.reader.view(target.holder.binding.keyVersion);
     } catch (error) {
       if (!(error instanceof DependencyError)) throw error;
       if (!key.failed) this.summary.errors.push(`key ${key.reader.keyName} in ${key.reader.vaultUri}: ${error.message}`);
       key.failed = error.message;
       return undefined;
     }
-    const pin = this.pins.get(account.id.toLowerCase());
-    const findings = evaluateAccount({ account, pin, key: view, vault: await this.vault(account), policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now });
-    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.verdicts.get(accountKey(account.id)) ?? new Map());
-    for (const f of findings) {
-      this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
-      this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
-      if (f.severity === 'critical') this.log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId: this.sweepId, accountId: account.id, code: f.code, remedy: f.remedy });
-    }
-    return findings;
   }
 
   /** Enforce mode: drift seen in discovery is confirmed through ARM (Resource Graph lags) before a repair is queued. */
-  private async repair(drifting: Array<{ account: AccountState; key: KeyState }>): Promise<void> {
-    const confirmed: Array<{ account: AccountState; key: KeyState; version: string }> = [];
-    await forEachLimited(drifting, CONCURRENCY, async ({ account, key }) => {
-      const [now, target] = await Promise.all([this.deps.accounts.getAccount(account.id), key.reader.newestUsable()]);
-      if (target && now?.binding?.keyVersion.toLowerCase() === account.binding?.keyVersion.toLowerCase()) confirmed.push({ account: now ?? account, key, version: target.version });
+  private async repair(drifting: Target[]): Promise<void> {
+    const confirmed: Array<{ target: Target; version: string }> = [];
+    await forEachLimited(drifting, CONCURRENCY, async (target) => {
+      const { account, scope, key } = target;
+      const read = scope ? this.deps.accounts.getEncryptionScope(account.id, scope.name) : this.deps.accounts.getAccount(account.id);
+      const [now, newest] = await Promise.all([read, key.reader.newestUsable()]);
+      if (newest && now?.binding?.keyVersion.toLowerCase() === target.holder.binding.keyVersion.toLowerCase()) confirmed.push({ target, version: newest.version });
     });
-    for (const { account, key, version } of confirmed) await this.queue([account], key, version);
+    for (const { target, version } of confirmed) await this.queue([target], target.key, version);
   }
 
-  private async nearExpiry(account: AccountState, key: KeyState): Promise<void> {
-    const view = await key.reader.view(account.binding?.keyVersion ?? '');
+  /** Enforce mode leaves a versionless binding alone and says so: its job records skipped, versionless (§2a); not a repair. */
+  private async leaveVersionless(target: Target): Promise<void> {
+    const newest = await target.key.reader.newestUsable();
+    if (newest) await this.queue([target], target.key, newest.version, false);
+  }
+
+  private async nearExpiry(target: Target): Promise<void> {
+    const { key } = target;
+    const view = await key.reader.view(target.holder.binding.keyVersion);
     if (view.status !== 'ok' || !view.bound) return;
-    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) key.nearExpiry.push(account);
-    else this.log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId: this.sweepId, accountId: account.id, keyName: key.reader.keyName });
+    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) key.nearExpiry.push(target);
+    else this.log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName });
   }
 
   /** After the last page: NEAR_EXPIRY_ACTION=rotate rotates each key at most once and binds the new version. */
@@ -203,20 +238,20 @@ class SweepRun {
     }
   }
 
-  private async queue(accounts: AccountState[], key: KeyState, version: string): Promise<void> {
+  private async queue(targets: Target[], key: KeyState, version: string, repair = true): Promise<void> {
     const createdAt = this.deps.clock.now().toISOString();
-    await queueAccountJobs(accounts.map((account) => {
+    await queueAccountJobs(targets.map(({ account, scope, holder }) => {
       const job: RebindJob = {
-        kind: 'rebind', jobId: derivedId(this.sweepId, accountKey(account.id), version), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
-        vaultUri: key.reader.vaultUri, keyName: key.reader.keyName, accountId: account.id, targetVersion: version, force: false, priorAttempts: 0,
+        kind: 'rebind', jobId: derivedId(this.sweepId, accountKey(account.id), version, ...(scope ? [scope.name] : [])), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
+        vaultUri: key.reader.vaultUri, keyName: key.reader.keyName, accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}),
+        targetVersion: version, force: false, priorAttempts: 0,
       };
-      return { job, account };
+      return { job, account: holder };
     }), this.deps);
-    this.summary.remediationsQueued += accounts.length;
+    if (repair) this.summary.remediationsQueued += targets.length;
   }
 
-  private key(account: AccountState): KeyState {
-    const b = account.binding as NonNullable<AccountState['binding']>;
+  private key(b: KeyBinding): KeyState {
     const id = `${vaultHost(b.vaultUri)}|${b.keyName.toLowerCase()}`;
     let key = this.keys.get(id);
     if (!key) {
@@ -232,8 +267,7 @@ class SweepRun {
     return key;
   }
 
-  private vault(account: AccountState): Promise<VaultView> {
-    const uri = account.binding?.vaultUri ?? '';
+  private vault(uri: string): Promise<VaultView> {
     const host = vaultHost(uri);
     let view = this.vaultViews.get(host);
     if (!view) {

@@ -49,6 +49,56 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     assert.equal(await store.getAccount(accountArmId('nope')), undefined);
   });
 
+  it('keeps a versionless binding (keyVersion "" or absent) as a binding with keyVersion "", and the stand-in accepts both in a PATCH', async () => {
+    arm.putAccount(accountResource({ name: 'latest-empty', key: { vaultUri: VAULT, name: 'cmk', version: '' } }));
+    arm.putAccount(accountResource({ name: 'latest-absent', key: { vaultUri: VAULT, name: 'cmk' } }));
+    for (const name of ['latest-empty', 'latest-absent']) {
+      const account = await store.getAccount(accountArmId(name));
+      assert.deepEqual([account?.keySource, account?.binding], ['Microsoft.KeyVault', { vaultUri: VAULT, keyName: 'cmk', keyVersion: '' }], name);
+    }
+    const verdict = await store.updateEncryption(accountArmId('latest-absent'), { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: '' } });
+    assert.equal(verdict.status, 'succeeded');
+    assert.equal(arm.account(accountArmId('latest-absent')).properties.encryption.keyVaultProperties.keyVersion, '');
+  });
+
+  it('lists (across pages), reads and updates encryption scopes; the PUT sends the scope back with only keyVersion changed', async () => {
+    const account = accountArmId('list-4');
+    const scopeId = (name: string) => `${account}/encryptionScopes/${name}`;
+    for (const name of ['p1', 'p2', 'p3']) {
+      arm.putScope({ id: scopeId(name), name, properties: { keySource: 'Microsoft.KeyVault', state: 'Enabled', provisioningState: 'Succeeded', keyVaultProperties: { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V1, identityClientId: 'c1' } } });
+    }
+    const listed = await store.listEncryptionScopes(account);
+    assert.deepEqual(listed.map((s) => [s.name, s.binding?.keyVersion, s.provisioningState]), [['p1', V1, 'Succeeded'], ['p2', V1, 'Succeeded'], ['p3', V1, 'Succeeded']]);
+    assert.deepEqual(await store.listEncryptionScopes(accountArmId('nope')), []);
+    assert.equal(await store.getEncryptionScope(account, 'nope'), undefined);
+    const verdict = await store.updateEncryptionScope(account, 'p2', { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'c1' } });
+    assert.deepEqual([verdict.status, verdict.status === 'succeeded' && verdict.scope?.binding?.keyVersion], ['succeeded', V2]);
+    const stored = arm.scope(scopeId('p2')).properties;
+    assert.deepEqual([stored.state, stored.keyVaultProperties], ['Enabled', { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'c1' }]);
+    assert.equal((await store.getEncryptionScope(account, 'p1'))?.binding?.keyVersion, V1, 'the other scopes are untouched');
+  });
+
+  it('follows a scope PUT answered 202 with polling headers like an account update, and a busy account refuses it', async () => {
+    const async = await startArmStandIn({ operationMs: 150, throttle: false, scopePutAnswer: 'async' });
+    try {
+      const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: async.url, pollMs: 5, operationTimeoutMs: 5_000, clientOptions: { tlsOptions: { ca: async.ca } } });
+      const account = accountArmId('scoped');
+      async.putAccount(accountResource({ name: 'scoped', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+      async.putScope({ id: `${account}/encryptionScopes/p1`, name: 'p1', properties: { keySource: 'Microsoft.KeyVault', keyVaultProperties: { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V1 } } });
+      const change = { keySource: 'Microsoft.KeyVault' as const, binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } };
+      const verdict = await s.updateEncryptionScope(account, 'p1', change);
+      assert.deepEqual([verdict.status, verdict.status === 'succeeded' && verdict.scope?.binding?.keyVersion], ['succeeded', V2]);
+      assert.ok(async.requests.some((r) => /operationResults/i.test(r.path)), 'followed the operation');
+      const accountUpdate = s.updateEncryption(account, change);
+      while (!async.patches.length) await new Promise((r) => setTimeout(r, 2));
+      await assert.rejects(s.updateEncryptionScope(account, 'p1', change), (e: unknown) =>
+        e instanceof DependencyError && e.code === 'AccountProvisioningStateInvalid' && e.retryable && e.statusCode === 400);
+      assert.equal((await accountUpdate).status, 'succeeded');
+    } finally {
+      await async.close();
+    }
+  });
+
   it('PATCHes keyVersion, follows the operation to Succeeded, and takes the account from its final result (no second GET)', async () => {
     const id = accountArmId('list-3');
     const before = arm.requests.length;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { test } from 'node:test';
-import type { ArmStandIn } from '../../dev/armStandIn';
+import type { ArmStandIn, ArmStandInOptions } from '../../dev/armStandIn';
 import { listenHttps } from '../../dev/tls';
 import { cmkAccount, collect, csClient, fast, kvClient, withStandIn, type Example, type Server } from '../support/armTestKit';
 import { fixtureFiles, fixturesDir, readFixture } from '../support/fixtures';
@@ -13,6 +13,10 @@ import { shapeOf } from '../support/shape';
 interface Contract {
   /** The example response the SDK's final result is compared with. */
   status: string;
+  /** The example answer has no body (a DELETE's 204). */
+  bodiless?: boolean;
+  /** The stand-in's knobs for the answer the example shows. */
+  options?: ArmStandInOptions;
   seed(standIn: ArmStandIn, body: any): void;
   call(server: Server, p: Record<string, any>): Promise<unknown>;
 }
@@ -20,7 +24,41 @@ interface Contract {
 const seedOne = (standIn: ArmStandIn, body: object): void => standIn.putAccount(body);
 const seedList = (standIn: ArmStandIn, body: { value: object[] }): void =>
   body.value.forEach((account) => standIn.putAccount(account));
+/** A scope's parent account, with the id the example's scope names. */
+const seedParent = (standIn: ArmStandIn, scopeId: string): void =>
+  standIn.putAccount({ ...cmkAccount('rg', 'parent'), id: scopeId.replace(/\/encryptionScopes\/[^/]+$/i, '') });
+const scopeIdOf = (p: Record<string, any>): string =>
+  `/subscriptions/${p['subscriptionId']}/resourceGroups/${p['resourceGroupName']}/providers/Microsoft.CognitiveServices/accounts/${p['accountName']}/encryptionScopes/${p['encryptionScopeName'] ?? 'encryptionScopeName'}`;
+const scopes = (server: Server, p: Record<string, any>) => csClient(server, p['subscriptionId']).encryptionScopes;
 const contracts: Record<string, Contract> = {
+  EncryptionScopes_Get: {
+    status: '200', seed: (standIn, body) => { seedParent(standIn, body.id); standIn.putScope(body); },
+    call: (server, p) => scopes(server, p).get(p['resourceGroupName'], p['accountName'], p['encryptionScopeName']),
+  },
+  EncryptionScopes_List: {
+    status: '200',
+    seed: (standIn, body) => { seedParent(standIn, body.value[0].id); body.value.forEach((scope: object) => standIn.putScope(scope)); },
+    call: (server, p) => collect(scopes(server, p).list(p['resourceGroupName'], p['accountName'])),
+  },
+  // A PUT of a new scope answers 201, so the 201 example is the one to match.
+  EncryptionScopes_CreateOrUpdate: {
+    status: '201', seed: () => undefined,
+    call: async (server, p) => {
+      if ('putScope' in server) seedParent(server as ArmStandIn, scopeIdOf(p));
+      return scopes(server, p).createOrUpdate(p['resourceGroupName'], p['accountName'], p['encryptionScopeName'], p['encryptionScope']);
+    },
+  },
+  // DELETE's 204; its 202 (the stand-in's default) is checked in scopeStandIn.test.ts.
+  EncryptionScopes_Delete: {
+    status: '204', bodiless: true, options: { scopeDeleteAnswer: 'sync' }, seed: () => undefined,
+    call: async (server, p) => {
+      if ('putScope' in server) {
+        seedParent(server as ArmStandIn, scopeIdOf(p));
+        (server as ArmStandIn).putScope({ id: scopeIdOf(p), name: p['encryptionScopeName'], properties: { keySource: 'Microsoft.CognitiveServices', state: 'Enabled' } });
+      }
+      return scopes(server, p).beginDeleteAndWait(p['resourceGroupName'], p['accountName'], p['encryptionScopeName'], fast);
+    },
+  },
   Accounts_Get: {
     status: '200', seed: seedOne,
     call: (server, p) => csClient(server, p['subscriptionId']).accounts.get(p['resourceGroupName'], p['accountName']),
@@ -54,6 +92,7 @@ const operationByFile: Record<string, string> = {
   'CreateAccount.json': 'Accounts_Create', 'CreateAccountMin.json': 'Accounts_Create', 'GetAccount.json': 'Accounts_Get',
   'ListAccountsByResourceGroup.json': 'Accounts_ListByResourceGroup', 'getVault.json': 'Vaults_Get',
   'ListAccountsBySubscription.json': 'Accounts_List', 'UpdateAccount.json': 'Accounts_Update',
+  'ListEncryptionScopes.json': 'EncryptionScopes_List',
 };
 
 /** Serves one example response verbatim, whatever is asked, and remembers what was asked. */
@@ -83,13 +122,13 @@ test('contract: the SDK reads stand-in answers with the same shape as the REST e
     assert.ok(contract, `${file}: the stand-in has no contract for ${operation}`);
     await t.test(`${file} (${operation})`, async () => {
       const answer = example.responses?.[contract.status] ?? example.responses?.['200'];
-      assert.ok(answer?.body, `${file} has a response body`);
+      assert.ok(answer?.body || contract.bodiless, `${file} has a response body`);
       const p = example.parameters;
-      const server = await exampleServer(contract.status, answer.body);
+      const server = await exampleServer(contract.status, answer?.body);
       try {
         const expected = await contract.call(server, p);
-        await withStandIn({}, async (standIn) => {
-          contract.seed(standIn, structuredClone(answer.body));
+        await withStandIn(contract.options ?? {}, async (standIn) => {
+          contract.seed(standIn, structuredClone(answer?.body));
           const actual = await contract.call(standIn, p);
           assert.deepEqual(shapeOf(actual), shapeOf(expected));
           const first = standIn.requests[0];

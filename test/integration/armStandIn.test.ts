@@ -1,38 +1,14 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { test } from 'node:test';
 import type { Account } from '@azure/arm-cognitiveservices';
-import { localCa } from '../../dev/tls';
 import {
-  accountPath, cmkAccount, collect, csClient, encryption, fast, kvClient, sub, withStandIn, type Example,
+  accountPath, bearer, cmkAccount, collect, csClient, encryption, fast, kvClient, manualClock, raw, restError, sub, withStandIn, type Example, type RawAnswer,
 } from '../support/armTestKit';
 import { readFixture } from '../support/fixtures';
 
 // Behaviour of the ARM stand-in; its contract with the REST examples is in armStandIn.contract.test.ts.
 
-const bearer = { authorization: 'Bearer x' };
 const encryptionTo = (keyVersion: string): Account => ({ properties: { encryption: encryption(keyVersion) } });
-
-interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: any }
-
-async function raw(url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<RawAnswer> {
-  const ca = await localCa();
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, ca }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** The SDKs' RestError, matched by name: @azure/core-rest-pipeline is not a direct dependency. */
-function restError(e: unknown, statusCode: number): e is Error & { statusCode: number; code?: string } {
-  return e instanceof Error && e.name === 'RestError' && (e as { statusCode?: number }).statusCode === statusCode;
-}
 
 test('lists page through absolute nextLinks; ids match case-insensitively and keep their casing', async () => {
   await withStandIn({ pageSize: 2 }, async (standIn) => {
@@ -49,12 +25,6 @@ test('lists page through absolute nextLinks; ids match case-insensitively and ke
     assert.equal((await cs.accounts.get('RG-A', 'ACCT0')).id, accountPath('rg-A', 'acct0'));
   });
 });
-
-/** A stand-in on a clock the test moves, and raw HTTPS calls to it. */
-function manualClock(start = '2026-01-01T00:00:00Z') {
-  let at = Date.parse(start);
-  return { now: () => new Date(at), advance: (ms: number) => (at += ms) };
-}
 
 async function patchRaw(standIn: { url: string }, rg: string, name: string, keyVersion: string): Promise<RawAnswer> {
   const url = `${standIn.url}${accountPath(rg, name).slice(1)}?api-version=2025-06-01`;
@@ -217,10 +187,15 @@ test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad 
     const replaced = standIn.account(id).properties.encryption.keyVaultProperties;
     assert.equal(replaced.identityClientId, undefined, 'not merged');
     const missing = encryptionTo('v2');
-    delete missing.properties?.encryption?.keyVaultProperties?.keyVersion;
+    delete (missing.properties?.encryption?.keyVaultProperties as { keyName?: string } | undefined)?.keyName;
     await assert.rejects(cs.accounts.beginUpdateAndWait('rg', 'oai', missing, fast), (e) =>
-      restError(e, 400) && /keyVaultProperties\.keyVersion/.test(e.message));
+      restError(e, 400) && /keyVaultProperties\.keyName/.test(e.message));
     assert.equal(standIn.account(id).properties.encryption.keyVaultProperties.keyVersion, 'v1');
+    // keyVersion is optional (DESIGN §9): without it the binding is versionless, as Terraform writes it.
+    const versionless = encryptionTo('v2');
+    delete versionless.properties?.encryption?.keyVaultProperties?.keyVersion;
+    await cs.accounts.beginUpdateAndWait('rg', 'oai', versionless, fast);
+    assert.equal('keyVersion' in standIn.account(id).properties.encryption.keyVaultProperties, false);
     const managed: Account = { properties: { encryption: { keySource: 'Microsoft.CognitiveServices' } } };
     const result = await cs.accounts.beginUpdateAndWait('rg', 'oai', managed, fast);
     assert.equal(result.properties?.encryption, undefined);

@@ -3,8 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
 import { startArmStandIn, type ArmStandIn } from '../../dev/armStandIn';
 import { localCredential } from '../../dev/credential';
-import { accountResource } from '../../dev/estate';
+import { accountArmId, accountResource } from '../../dev/estate';
 import { listenHttps } from '../../dev/tls';
+import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveServices';
 import { ResourceGraphDiscovery } from '../../shared/adapters/resourceGraph';
 import { DependencyError } from '../../shared/errors';
 import { readFixture } from '../support/fixtures';
@@ -53,9 +54,12 @@ describe('contract: the SDK reads the Resource Graph stand-in like the recorded 
 
 describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand-in', () => {
   let arm: ArmStandIn;
+  const clientOptions = () => ({ tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } });
+  // Scopes are listed through ARM with the real Cognitive Services client, against the same stand-in.
+  const scopes = () => new CognitiveServicesAccountStore({ credential: localCredential, endpoint: arm.url, pollMs: 5, operationTimeoutMs: 1_000, clientOptions: clientOptions() });
   const discovery = (o: Partial<ConstructorParameters<typeof ResourceGraphDiscovery>[0]> = {}) => new ResourceGraphDiscovery({
     credential: localCredential, endpoint: arm.url, subscriptionIds: [SUB], managementGroupIds: [], pageSize: 2,
-    clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } }, ...o,
+    clientOptions: clientOptions(), scopes: scopes(), ...o,
   });
   const collect = async (pages: AsyncIterable<Array<{ name: string }>>) => {
     const names: string[] = [];
@@ -84,6 +88,29 @@ describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand
     assert.deepEqual(await collect(discovery().cmkAccounts()), ['bound-noslash', 'bound-port', 'bound-slash', 'other-key', 'other-vault']);
     const withGroup = await collect(discovery({ managementGroupIds: ['mg-ai'] }).boundTo({ vaultUri: VAULT, keyName: 'cmk' }));
     assert.deepEqual(withGroup, ['bound-noslash', 'bound-port', 'bound-slash', 'in-mg']);
+  });
+
+  it('finds encryption scopes bound to the key through ARM (Resource Graph does not index them), in accounts bound elsewhere or not at all', async () => {
+    // A subscription of its own, so the other tests' estate is unchanged.
+    const sub = '7c8e9f3a-0000-4000-8000-00000000cafe';
+    const id = (name: string) => accountArmId(name).replace(SUB, sub);
+    const key = (name: string) => ({ vaultUri: VAULT, name, version: V1 });
+    arm.putAccount({ ...accountResource({ name: 'scoped-mmk' }), id: id('scoped-mmk') });
+    arm.putAccount({ ...accountResource({ name: 'scoped-billing', key: key('billing') }), id: id('scoped-billing') });
+    arm.putAccount({ ...accountResource({ name: 'scoped-none' }), id: id('scoped-none') });
+    const scope = (account: string, name: string, keyVaultProperties: object) => ({
+      id: `${id(account)}/encryptionScopes/${name}`, name, properties: { keySource: 'Microsoft.KeyVault', keyVaultProperties, state: 'Enabled', provisioningState: 'Succeeded' },
+    });
+    arm.putScope(scope('scoped-mmk', 'project-a', { keyVaultUri: 'https://KV-GRAPH.vault.azure.net', keyName: 'cmk', keyVersion: V1 }));
+    arm.putScope(scope('scoped-billing', 'project-b', { keyVaultUri: VAULT, keyName: 'billing', keyVersion: V1 }));
+    const graphRows = await client(arm).resources({ query: "resources | where type =~ 'microsoft.cognitiveservices/accounts/encryptionscopes'", subscriptions: [sub] });
+    assert.equal(graphRows.count, 0, 'the stand-in, like Resource Graph, holds no scope rows');
+    const inSub = () => discovery({ subscriptionIds: [sub] });
+    const pages: Array<Array<{ name: string; encryptionScopes?: Array<{ name: string }> }>> = [];
+    for await (const page of inSub().boundTo({ vaultUri: VAULT, keyName: 'cmk' })) pages.push(page);
+    assert.deepEqual(pages.flat().map((a) => [a.name, a.encryptionScopes?.map((s) => s.name)]), [['scoped-mmk', ['project-a']]]);
+    assert.deepEqual(await collect(inSub().cmkAccounts()), ['scoped-billing', 'scoped-mmk']);
+    assert.deepEqual(await collect(inSub().boundTo({ vaultUri: VAULT, keyName: 'billing' })), ['scoped-billing']);
   });
 
   it('waits for the quota window instead of collecting 429s (x-ms-user-quota-remaining / -resets-after)', async () => {

@@ -2,7 +2,9 @@
 import { CognitiveServicesManagementClient } from '@azure/arm-cognitiveservices';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
+import { request } from 'node:https';
 import { localCredential } from '../../dev/credential';
+import { localCa } from '../../dev/tls';
 
 export const sub = '00000000-1111-2222-3333-444444444444';
 /** Poll long-running operations without waiting. */
@@ -65,3 +67,32 @@ export interface Example {
   parameters: Record<string, any>;
   responses?: Record<string, { body?: any }>;
 }
+
+export const bearer = { authorization: 'Bearer x' };
+export interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: any }
+
+export async function raw(url: string, method: string, headers: Record<string, string> = {}, body?: string): Promise<RawAnswer> {
+  const ca = await localCa();
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, ca }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The SDKs' RestError, matched by name: @azure/core-rest-pipeline is not a direct dependency. */
+export function restError(e: unknown, statusCode: number): e is Error & { statusCode: number; code?: string } {
+  return e instanceof Error && e.name === 'RestError' && (e as { statusCode?: number }).statusCode === statusCode;
+}
+
+/** A stand-in on a clock the test moves, and raw HTTPS calls to it. */
+export function manualClock(start = '2026-01-01T00:00:00Z') {
+  let at = Date.parse(start);
+  return { now: () => new Date(at), advance: (ms: number) => (at += ms) };
+}
+

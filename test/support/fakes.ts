@@ -1,6 +1,7 @@
 // Hand-written in-memory fakes of the ports, for domain and use-case tests.
 import type { RotationJob } from '../../shared/domain/jobs';
-import type { AccountState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
+import type { AccountState, EncryptionScopeState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
+import { bindingKey, bindingsTo, cmkBindings } from '../../shared/domain/scopes';
 import type { Pin } from '../../shared/domain/rebind';
 import type {
   AccountDiscovery, AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
@@ -82,9 +83,19 @@ export class FakeKeyStore implements KeyStore {
   }
 }
 
+/** A scope of an account made by boundAccount, bound to `version` of VAULT's key cmk. */
+export function boundScope(account: string, name: string, version: string, over: Partial<EncryptionScopeState> = {}): EncryptionScopeState {
+  return {
+    id: `${accountId(account)}/encryptionScopes/${name}`, accountId: accountId(account), name, keySource: 'Microsoft.KeyVault',
+    binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: version }, provisioningState: 'Succeeded', state: 'Enabled', ...over,
+  };
+}
+
 export class FakeAccountStore implements AccountStore {
   readonly accounts = new Map<string, AccountState>();
-  readonly patches: Array<{ accountId: string; change: EncryptionChange }> = [];
+  readonly scopes = new Map<string, EncryptionScopeState>();
+  /** Every write, the account's (no scope) or a scope's. */
+  readonly patches: Array<{ accountId: string; scope?: string; change: EncryptionChange }> = [];
   /** What the account reports after a PATCH; default: the change applied and Succeeded. */
   afterPatch: (account: AccountState, change: EncryptionChange) => AccountState = (account, change) => ({
     ...account,
@@ -95,6 +106,27 @@ export class FakeAccountStore implements AccountStore {
   put(...accounts: AccountState[]): this {
     for (const a of accounts) this.accounts.set(a.id.toLowerCase(), structuredClone(a));
     return this;
+  }
+  putScope(...scopes: EncryptionScopeState[]): this {
+    for (const s of scopes) this.scopes.set(s.id.toLowerCase(), structuredClone(s));
+    return this;
+  }
+  async listEncryptionScopes(id: string): Promise<EncryptionScopeState[]> {
+    return [...this.scopes.values()].filter((s) => s.accountId.toLowerCase() === id.toLowerCase()).map((s) => structuredClone(s));
+  }
+  async getEncryptionScope(id: string, name: string): Promise<EncryptionScopeState | undefined> {
+    const s = this.scopes.get(`${id}/encryptionScopes/${name}`.toLowerCase());
+    return s && structuredClone(s);
+  }
+  async updateEncryptionScope(id: string, name: string, change: EncryptionChange): Promise<UpdateVerdict> {
+    this.patches.push({ accountId: id, scope: name, change: structuredClone(change) });
+    const verdict = this.verdict(change);
+    const key = `${id}/encryptionScopes/${name}`.toLowerCase();
+    const s = this.scopes.get(key);
+    if (s && verdict.status === 'succeeded') {
+      this.scopes.set(key, { ...s, provisioningState: 'Succeeded', keySource: change.keySource, ...(change.binding ? { binding: change.binding } : {}) });
+    }
+    return verdict;
   }
   async *listAccounts(subscriptionId: string): AsyncIterable<AccountState> {
     for (const a of this.accounts.values()) if (a.subscriptionId === subscriptionId) yield structuredClone(a);
@@ -181,16 +213,16 @@ export class MemoryLedger implements Ledger, AccountJournal {
 
 export class MemoryPins implements PinStore {
   readonly pins = new Map<string, Pin>();
-  async get(accountId: string): Promise<Pin | undefined> {
-    return this.pins.get(accountId.toLowerCase());
+  async get(accountId: string, scope?: string): Promise<Pin | undefined> {
+    return this.pins.get(bindingKey(accountId, scope));
   }
   async set(pin: Pin): Promise<void> {
-    this.pins.set(pin.accountId.toLowerCase(), { ...pin });
+    this.pins.set(bindingKey(pin.accountId, pin.encryptionScope), { ...pin });
   }
-  async release(accountId: string, jobId?: string): Promise<Pin | undefined> {
-    const pin = this.pins.get(accountId.toLowerCase());
+  async release(accountId: string, jobId?: string, scope?: string): Promise<Pin | undefined> {
+    const pin = this.pins.get(bindingKey(accountId, scope));
     if (!pin || (jobId && pin.jobId !== jobId)) return undefined;
-    this.pins.delete(accountId.toLowerCase());
+    this.pins.delete(bindingKey(accountId, scope));
     return pin;
   }
   async list(): Promise<Pin[]> {
@@ -205,15 +237,17 @@ export class MemoryQueue implements JobQueue {
   }
 }
 
-/** Discovery over the fake account store: every CMK-bound account, as Resource Graph would find it. */
+/** Discovery over the fake account store: every CMK-bound account (or scope), with its scopes, as discovery finds them. */
 export class FakeDiscovery implements AccountDiscovery {
   constructor(private readonly accounts: FakeAccountStore) {}
+  private async all(): Promise<AccountState[]> {
+    return Promise.all([...this.accounts.accounts.values()].map(async (a) => ({ ...structuredClone(a), encryptionScopes: await this.accounts.listEncryptionScopes(a.id) })));
+  }
   async *boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
-    yield [...this.accounts.accounts.values()].filter((a) => a.binding && a.binding.keyName.toLowerCase() === key.keyName.toLowerCase()
-      && new URL(a.binding.vaultUri).host === new URL(key.vaultUri).host).map((a) => structuredClone(a));
+    yield (await this.all()).filter((a) => bindingsTo(a, key).length > 0);
   }
   async *cmkAccounts(): AsyncIterable<AccountState[]> {
-    yield [...this.accounts.accounts.values()].filter((a) => a.binding).map((a) => structuredClone(a));
+    yield (await this.all()).filter((a) => cmkBindings(a).length > 0);
   }
 }
 

@@ -98,6 +98,35 @@ describe('pinned', () => {
   });
 });
 
+describe('versionless-binding', () => {
+  const versionless = boundAccount('a1', '');
+  const view = (current: KeyVersionInfo, newestUsable = current) => ({ status: 'ok' as const, order: byCreated, bound: undefined, newestUsable, current });
+  it('is reported (info) instead of drift, naming the current version and that the version in use is unknown', () => {
+    const findings = evaluate({ account: versionless, key: view(v2) });
+    assert.deepEqual(codes(findings), ['versionless-binding']);
+    const f = only(findings, 'versionless-binding');
+    assert.equal(f.severity, 'info');
+    assert.equal(f.evidence['boundVersion'], null);
+    assert.equal(f.evidence['currentVersion'], v2.version);
+    assert.match(String(f.evidence['versionInUse']), /Azure shows no version in use/);
+    assert.match(f.remedy, /keyVersion/);
+  });
+  it('never says version-drift or key-missing, however new the newest usable version is', () => {
+    const findings = evaluate({ account: versionless, key: view(v1, v2) });
+    assert.ok(!codes(findings).includes('version-drift'));
+    assert.ok(!codes(findings).includes('key-missing'));
+  });
+  it("checks the key's current version (the one latest names) and says which version it checked", () => {
+    const expiring = keyVersion(hex(3), { expiresOn: new Date(now.getTime() + 5 * DAY) });
+    const f = only(evaluate({ account: versionless, key: view(expiring) }), 'key-near-expiry');
+    assert.equal(f.evidence['checkedVersion'], expiring.version);
+    assert.equal(f.evidence['boundVersion'], null);
+  });
+  it('a key that does not exist is still key-missing', () => {
+    assert.deepEqual(codes(evaluate({ account: versionless, key: { status: 'missing' } })), ['key-missing']);
+  });
+});
+
 describe('key expiry of the bound version (nearExpiryDays = 30)', () => {
   const at = (offsetMs: number): FindingCode[] =>
     codes(withBound({ ...v1, expiresOn: new Date(now.getTime() + offsetMs) })).filter((c) => c.startsWith('key-'));

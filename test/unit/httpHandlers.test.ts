@@ -90,6 +90,8 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     ['an http vault URI', { vaultUri: 'http://kv-one.vault.azure.net/', keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
     ['a vault outside the allowed suffixes', { vaultUri: 'https://kv.evil.net/', keyName: 'cmk' }, 'vault-not-allowed', 'vaultUri'],
     ['a non-boolean dryRun', { accountId: accountId('a1'), dryRun: 'yes' }, 'invalid-request', 'dryRun'],
+    ['an encryption scope without its account', { vaultUri: VAULT, keyName: 'cmk', encryptionScope: 'p1' }, 'invalid-request', 'encryptionScope'],
+    ['an encryption scope name with a slash', { accountId: accountId('a1'), encryptionScope: 'p1/../x' }, 'invalid-request', 'encryptionScope'],
   ];
   for (const [what, body, code, field] of invalid) {
     it(`400 ${code} for ${what}, nothing written`, async () => {

@@ -132,6 +132,38 @@ describe('§2a: a pinned account', () => {
   });
 });
 
+describe('§2a: a versionless binding (keyVersion empty: "latest")', () => {
+  const versionless = boundAccount('a1', '');
+  it('is left alone by events, sweeps and a person who names no version: skipped, versionless', () => {
+    for (const trigger of ['event', 'sweep', 'manual'] as const) {
+      const d = decide({ account: versionless, bound: undefined, request: { ...request, trigger } });
+      assert.equal(d.action === 'none' && d.status, 'skipped', trigger);
+      assert.match(d.action === 'none' ? d.reason : '', /^versionless: /, trigger);
+    }
+  });
+  it('is left alone by a forced event or sweep too: only a person naming the version pins it', () => {
+    const d = decide({ account: versionless, bound: undefined, request: { ...request, force: true, versionNamed: true } });
+    assert.match(d.action === 'none' ? d.reason : '', /^versionless: /);
+  });
+  it('is pinned when a person names the version: the PATCH sends that version, from none', () => {
+    const d = decide({ account: versionless, bound: undefined, request: { ...request, trigger: 'manual', versionNamed: true } });
+    assert.equal(d.action, 'patch');
+    assert.deepEqual(d.action === 'patch' && [d.from, d.to, d.downgrade, d.binding.keyVersion], ['', v2.version, false, v2.version]);
+  });
+  it('a whitespace-only version is versionless too', () => {
+    const d = decide({ account: boundAccount('a1', '  '), bound: undefined });
+    assert.match(d.action === 'none' ? d.reason : '', /^versionless: /);
+  });
+  it('rule 1 still comes first: a versionless binding to another key is binding-changed', () => {
+    const d = decide({ account: boundAccount('a1', '', { binding: { vaultUri: VAULT, keyName: 'other', keyVersion: '' } }) });
+    assert.match(d.action === 'none' ? d.reason : '', /^binding-changed/);
+  });
+  it('rule 2 still holds when a person pins it: an unusable version is refused', () => {
+    const d = decide({ account: versionless, bound: undefined, target: { ...v2, enabled: false }, request: { ...request, trigger: 'manual', versionNamed: true } });
+    assert.equal(d.action === 'none' && d.status, 'refused');
+  });
+});
+
 describe('rule 4: the same version already bound', () => {
   it('answers already-current without a PATCH, whatever the case of the version', () => {
     const d = decide({ account: boundAccount('a1', v2.version.toUpperCase()), bound: undefined });

@@ -3,11 +3,14 @@ import { accountKey } from '../../domain/accounts';
 import {
   FINDING_CODES, findingDigest, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
 } from '../../domain/findings';
+import { findingKey } from '../../domain/scopes';
 import type { FindingStore, StoredVerdicts } from '../../ports';
 import { odata, storage, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
   accountId: string;
+  /** The account's encryption scope; absent for the account's own binding (row key code~scope, else code). */
+  encryptionScope?: string;
   code: FindingCode;
   severity: Severity;
   /** JSON object. */
@@ -23,7 +26,10 @@ const HEX = '0123456789abcdef';
 /** [from, to) over the whole key space, split at each hex digit: ['', '1'), ['1', '2') ... ['f', ''). */
 const PARTITION_RANGES: ReadonlyArray<readonly [string, string]> = [...HEX].map((digit, i) => [i === 0 ? '' : digit, HEX[i + 1] ?? ''] as const);
 
-/** The Findings table: the latest verdict per (account, code); a row keeps the sweep that first recorded it. */
+/** Table Storage takes at most 100 actions in one transaction. */
+const TRANSACTION_LIMIT = 100;
+
+/** The Findings table: the latest verdict per (account, scope, code); a row keeps the sweep that first recorded it. */
 export class TableFindingStore implements FindingStore {
   constructor(private readonly tables: TableStorage) {}
 
@@ -37,8 +43,8 @@ export class TableFindingStore implements FindingStore {
         const queryOptions = { select: ['PartitionKey', 'RowKey', 'digest'], filter: bounds.join(' and ') };
         for await (const e of table.listEntities<{ digest?: string }>({ queryOptions })) {
           if (!e.partitionKey || !e.rowKey) continue;
-          const codes = verdicts.get(e.partitionKey) ?? new Map<FindingCode, string>();
-          codes.set(e.rowKey as FindingCode, e.digest ?? '');
+          const codes = verdicts.get(e.partitionKey) ?? new Map<string, string>();
+          codes.set(e.rowKey, e.digest ?? '');
           verdicts.set(e.partitionKey, codes);
         }
       }));
@@ -46,16 +52,16 @@ export class TableFindingStore implements FindingStore {
     });
   }
 
-  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<FindingCode, string>): Promise<boolean> {
+  replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
     return storage('recording an account\'s findings', async () => {
       const table = await this.tables.table(TABLES.findings);
       const partitionKey = accountKey(accountId);
-      const before = stored ?? new Map((await rowKeys(table, partitionKey)).map((code) => [code as FindingCode, '']));
-      const byCode = new Map(findings.map((f) => [f.code, f]));
-      const actions = upserts(accountId, [...byCode.values()].filter((f) => before.get(f.code) !== findingDigest(f)), sweepId, observedAt);
-      for (const code of before.keys()) if (!byCode.has(code)) actions.push(['delete', { partitionKey, rowKey: code }]);
-      // One partition, at most one row per code: a single transaction, so a reader never sees half a verdict.
-      if (actions.length > 0) await table.submitTransaction(actions);
+      const before = stored ?? new Map((await rowKeys(table, partitionKey)).map((key) => [key, '']));
+      const byKey = new Map(findings.map((f) => [findingKey(f), f]));
+      const actions = upserts(accountId, [...byKey].filter(([key, f]) => before.get(key) !== findingDigest(f)).map(([, f]) => f), sweepId, observedAt);
+      for (const key of before.keys()) if (!byKey.has(key)) actions.push(['delete', { partitionKey, rowKey: key }]);
+      // One partition, one row per code and binding: one transaction (up to 100 rows), so a reader never sees half a verdict.
+      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await table.submitTransaction(actions.slice(i, i + TRANSACTION_LIMIT));
       return actions.length > 0;
     });
   }
@@ -78,7 +84,7 @@ export class TableFindingStore implements FindingStore {
       const records: FindingRecord[] = [];
       for await (const e of table.listEntities<FindingEntity>({ queryOptions })) {
         records.push({
-          accountId: e.accountId, code: e.code, severity: e.severity, evidence: JSON.parse(e.evidence) as FindingRecord['evidence'],
+          accountId: e.accountId, ...(e.encryptionScope ? { encryptionScope: e.encryptionScope } : {}), code: e.code, severity: e.severity, evidence: JSON.parse(e.evidence) as FindingRecord['evidence'],
           remedy: e.remedy, sweepId: e.sweepId, observedAt: e.observedAt,
         });
       }
@@ -109,9 +115,9 @@ function upserts(accountId: string, findings: Finding[], sweepId: string, observ
   const partitionKey = accountKey(accountId);
   return findings.map((f) => {
     const entity: FindingEntity = {
-      accountId, code: f.code, severity: f.severity, evidence: JSON.stringify(f.evidence), remedy: f.remedy, sweepId, observedAt, digest: findingDigest(f),
+      accountId, ...(f.encryptionScope ? { encryptionScope: f.encryptionScope } : {}), code: f.code, severity: f.severity, evidence: JSON.stringify(f.evidence), remedy: f.remedy, sweepId, observedAt, digest: findingDigest(f),
     };
-    return ['upsert', { partitionKey, rowKey: f.code, ...entity }, 'Replace'];
+    return ['upsert', { partitionKey, rowKey: findingKey(f), ...entity }, 'Replace'];
   });
 }
 

@@ -1,0 +1,50 @@
+// Encryption scopes (accounts/encryptionScopes): each carries its own binding and follows the account's rules (§2a).
+import { evaluateAccount, type AccountEvaluation, type Finding, type FindingCode } from './findings';
+import { sameKey } from './keys';
+import type { AccountState, BindingHolder, EncryptionScopeState, KeyBinding } from './model';
+
+/** ARM's encryption scope names: letters, digits, '-', '_' and '.' (no character a Table key refuses). */
+export const SCOPE_NAME = /^[0-9A-Za-z][0-9A-Za-z_.-]{0,127}$/;
+
+/** One key binding of an account: its own, or one of its scopes'. */
+export interface BoundTarget {
+  holder: BindingHolder & { binding: KeyBinding };
+  scope?: EncryptionScopeState;
+}
+
+/** The account's own Key Vault binding (if any), then each scope's that uses a Key Vault key. */
+export function cmkBindings(account: AccountState): BoundTarget[] {
+  const targets: BoundTarget[] = [];
+  if (account.keySource === 'Microsoft.KeyVault' && account.binding) targets.push({ holder: { ...account, binding: account.binding } });
+  for (const scope of account.encryptionScopes ?? []) {
+    if (scope.keySource === 'Microsoft.KeyVault' && scope.binding) targets.push({ holder: { ...scope, binding: scope.binding }, scope });
+  }
+  return targets;
+}
+
+/** The account's bindings to one key. */
+export function bindingsTo(account: AccountState, key: { vaultUri: string; keyName: string }): BoundTarget[] {
+  return cmkBindings(account).filter((t) => sameKey(t.holder.binding, key));
+}
+
+/** Pins and findings are kept per binding: the account's, or account + scope. */
+export function bindingKey(accountId: string, scope?: string): string {
+  return scope ? `${accountId.toLowerCase()}|${scope.toLowerCase()}` : accountId.toLowerCase();
+}
+
+/** A stored finding's identity within its account: the code, and the scope when it is a scope's. */
+export function findingKey(f: Pick<Finding, 'code' | 'encryptionScope'>): string {
+  return f.encryptionScope ? `${f.code}~${f.encryptionScope}` : f.code;
+}
+
+/** The account's identity reads the scope's key, so these are the account's findings, not the scope's. */
+const ACCOUNT_ONLY: ReadonlySet<FindingCode> = new Set(['identity-missing', 'identity-not-system-assigned']);
+
+/** A scope judged as the account would be with the scope's binding; each finding names the scope. */
+export function evaluateScope(input: AccountEvaluation, scope: EncryptionScopeState): Finding[] {
+  const { encryptionScopes: _scopes, ...account } = input.account;
+  const seen = { ...account, provisioningState: scope.provisioningState, keySource: scope.keySource, binding: scope.binding } as AccountState;
+  return evaluateAccount({ ...input, account: seen })
+    .filter((f) => !ACCOUNT_ONLY.has(f.code))
+    .map((f) => ({ ...f, encryptionScope: scope.name, evidence: { encryptionScope: scope.name, ...f.evidence } }));
+}
