@@ -128,6 +128,13 @@ param keyExpiryMarginHours int = 24
 @description('DISCOVERY: find bound accounts with one Resource Graph query ("resource-graph") or by listing every subscription through ARM ("arm").')
 param discovery string = 'resource-graph'
 
+@allowed([
+  'on'
+  'off'
+])
+@description('ENCRYPTION_SCOPES: sweeps list every account\'s encryption scopes (one ARM read each) and index the CMK ones for events ("on"), or scopes are ignored ("off").')
+param encryptionScopes string = 'on'
+
 @description('MANAGEMENT_GROUP_IDS: comma-separated management groups Resource Graph searches too (grant the discovery reader there yourself).')
 param managementGroupIds string = ''
 
@@ -179,6 +186,7 @@ var tableNames = [
   'Pins'
   'Findings'
   'Sweeps'
+  'EncryptionScopes'
 ]
 var rotationQueueName = 'rotation-jobs'
 // The Functions host moves a message here after host.json maxDequeueCount failed attempts.
@@ -197,6 +205,7 @@ var serviceSettings = {
   SUBSCRIPTION_IDS: join(sweepSubscriptionIds, ',')
   MANAGEMENT_GROUP_IDS: managementGroupIds
   DISCOVERY: discovery
+  ENCRYPTION_SCOPES: encryptionScopes
   ARM_ENDPOINT: empty(armEndpoint) ? environment().resourceManager : armEndpoint
   KEY_VAULT_HOST_SUFFIXES: empty(managedHsmResourceId) ? vaultHostSuffixes : join(union(split(vaultHostSuffixes, ','), [managedHsmHostSuffix]), ',')
   SWEEP_SCHEDULE: sweepSchedule

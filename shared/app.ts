@@ -5,8 +5,10 @@ import { KeyVaultKeyStore } from './adapters/keyVault';
 import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
 import { ArmPacer, PUBLIC_ARM_LIMITS, type ArmLimits } from './adapters/pacing';
 import { sdk } from './adapters/sdk';
-import { ArmDiscovery } from './adapters/armDiscovery';
-import { ResourceGraphDiscovery } from './adapters/resourceGraph';
+import { ArmAccounts } from './adapters/armDiscovery';
+import { ResourceGraphAccounts } from './adapters/resourceGraph';
+import { ScopedDiscovery } from './adapters/scopeDiscovery';
+import { TableScopeIndex } from './adapters/tables/scopeIndex';
 import { TableLedger } from './adapters/tables/ledger';
 import { TablePinStore } from './adapters/tables/pins';
 import { TableStorage } from './adapters/tables/storage';
@@ -81,6 +83,7 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     allowedHostSuffixes: config.keyVaultHostSuffixes,
     clientOptions: { ...pipeline, disableChallengeResourceVerification: env.relaxVaultChallenge ?? false },
   });
+  const scopeIndex = config.encryptionScopes === 'on' ? new TableScopeIndex(storage) : undefined;
   const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
   return {
     config,
@@ -96,11 +99,13 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     ledger,
     journal: ledger,
     pins: new TablePinStore(storage),
-    discovery: config.discovery === 'arm'
-      ? new ArmDiscovery(accounts, config.subscriptionIds)
-      : new ResourceGraphDiscovery({
-        credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline, scopes: accounts,
-      }),
+    discovery: new ScopedDiscovery(
+      config.discovery === 'arm'
+        ? new ArmAccounts(accounts, config.subscriptionIds)
+        : new ResourceGraphAccounts({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline }),
+      scopeIndex ? { lister: accounts, index: scopeIndex } : undefined,
+    ),
+    ...(scopeIndex ? { scopeIndex } : {}),
     queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
     clock,
     newId: randomUUID,

@@ -16,6 +16,8 @@ export interface Config {
   managementGroupIds: string[];
   /** How accounts bound to a key are found: one Resource Graph query, or listing every subscription through ARM. */
   discovery: Discovery;
+  /** Encryption scopes are listed by sweeps and indexed for events ('on'), or neither ('off': cheaper, and blind to scopes). */
+  encryptionScopes: 'on' | 'off';
   armEndpoint: string;
   keyVaultHostSuffixes: string[];
   sweepSchedule: string;
@@ -36,6 +38,7 @@ export const SETTINGS = [
   'SUBSCRIPTION_IDS',
   'MANAGEMENT_GROUP_IDS',
   'DISCOVERY',
+  'ENCRYPTION_SCOPES',
   'ARM_ENDPOINT',
   'KEY_VAULT_HOST_SUFFIXES',
   'SWEEP_SCHEDULE',
@@ -140,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     subscriptionIds,
     managementGroupIds,
     discovery,
+    encryptionScopes: oneOf('ENCRYPTION_SCOPES', ['on', 'off'] as const, 'on'),
     armEndpoint: armEndpoint.replace(/\/$/, ''),
     keyVaultHostSuffixes,
     sweepSchedule,

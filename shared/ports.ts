@@ -116,6 +116,40 @@ export interface AccountDiscovery {
   cmkAccounts(): AsyncIterable<AccountState[]>;
 }
 
+/** Where accounts come from before their encryption scopes are known: Resource Graph, or the ARM list. */
+export interface AccountSource {
+  /** Accounts whose own binding uses this key (filtered where the source can). */
+  boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]>;
+  /** Accounts whose own binding uses a Key Vault (or Managed HSM) key. */
+  cmkAccounts(): AsyncIterable<AccountState[]>;
+  /** Every account, whatever its key source (a scope may use a key while its account does not). */
+  allAccounts(): AsyncIterable<AccountState[]>;
+}
+
+/** An encryption scope bound to a Key Vault key, as the last sweep that saw its account recorded it. */
+export interface IndexedScope {
+  accountId: string;
+  /** The account's tags then (its opt-out). */
+  tags: Record<string, string>;
+  scope: EncryptionScopeState;
+}
+
+/** accountKey -> the account's index rows and their digests. */
+export type StoredScopes = Map<string, Map<string, string>>;
+
+/**
+ * The CMK encryption scopes the sweeps saw, by key. Resource Graph does not index scopes and listing every
+ * account's scopes per event would cost a read per account, so sweeps list them and events read this.
+ */
+export interface ScopeIndex {
+  boundTo(key: { vaultUri: string; keyName: string }): Promise<IndexedScope[]>;
+  stored(): Promise<StoredScopes>;
+  /** Records the account's CMK scopes where they differ from `stored` (the account's rows as read); true when it wrote. */
+  record(account: AccountState, stored: ReadonlyMap<string, string>): Promise<boolean>;
+  /** Drops the rows of accounts a complete sweep did not see. */
+  removeAccountsNotIn(seen: ReadonlySet<string>, stored: StoredScopes): Promise<void>;
+}
+
 export interface JobQueue {
   enqueue(job: RotationJob, options?: { delaySeconds?: number }): Promise<void>;
 }

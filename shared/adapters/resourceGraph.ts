@@ -3,10 +3,9 @@ import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountState } from '../domain/model';
 import { toDependencyError } from '../errors';
-import { bindingsTo, cmkBindings } from '../domain/scopes';
-import type { AccountDiscovery } from '../ports';
+import { vaultHost } from '../domain/keys';
+import type { AccountSource } from '../ports';
 import { toAccountState } from './cognitiveServices';
-import { withScopes, type ScopeLister } from './scopeDiscovery';
 import { sdk } from './sdk';
 
 export interface ResourceGraphOptions {
@@ -17,20 +16,23 @@ export interface ResourceGraphOptions {
   managementGroupIds: readonly string[];
   /** Rows per page (the service allows at most 1000). */
   pageSize?: number;
-  /** Lists an account's encryption scopes through ARM: Resource Graph does not index them. */
-  scopes: ScopeLister;
   clientOptions?: ResourceGraphClientOptionalParams;
 }
 
-// Every account, whatever its key source: Resource Graph indexes accounts but not their encryption scopes.
-const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts' | project id, name, type, kind, location, tags, identity, properties | order by id asc";
+const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts'";
+const CMK = "| where tostring(properties.encryption.keySource) =~ 'Microsoft.KeyVault'";
+const COLUMNS = '| project id, name, type, kind, location, tags, identity, properties | order by id asc';
+
+/** KQL string literal. */
+const kql = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /**
- * Discovery through Azure Resource Graph: one query across SUBSCRIPTION_IDS (and MANAGEMENT_GROUP_IDS),
+ * Accounts through Azure Resource Graph: one query across SUBSCRIPTION_IDS (and MANAGEMENT_GROUP_IDS),
  * filtered by the service (key source, vault host, key name), paged by $skipToken, within the per-user
  * quota. Resource Graph lags behind ARM, so what it finds is re-read through ARM before anything acts on it.
+ * It indexes accounts, not their encryption scopes (ScopedDiscovery adds those).
  */
-export class ResourceGraphDiscovery implements AccountDiscovery {
+export class ResourceGraphAccounts implements AccountSource {
   private client: Promise<ResourceGraphClient> | undefined;
   /** When the quota window of the last answer resets, if it was spent. */
   private quotaResetsAt = 0;
@@ -39,18 +41,20 @@ export class ResourceGraphDiscovery implements AccountDiscovery {
   constructor(private readonly options: ResourceGraphOptions) {}
 
   boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
-    // A scope may use the key while its account uses another key, or none: every account is a candidate, and the
-    // account's own binding is matched here (vault host, key name), as the scopes are.
-    return this.withScopes((a) => bindingsTo(a, key).length > 0);
+    // keyVaultUri is written with or without a trailing slash, and sometimes with the default port.
+    const host = vaultHost(key.vaultUri);
+    const uris = [`https://${host}`, `https://${host}/`, ...(host.includes(':') ? [] : [`https://${host}:443`, `https://${host}:443/`])];
+    const query = `${ACCOUNTS} ${CMK} | where tolower(tostring(properties.encryption.keyVaultProperties.keyVaultUri)) in~ (${uris.map(kql).join(', ')})`
+      + ` | where tostring(properties.encryption.keyVaultProperties.keyName) =~ ${kql(key.keyName)} ${COLUMNS}`;
+    return this.pages(query);
   }
 
   cmkAccounts(): AsyncIterable<AccountState[]> {
-    return this.withScopes((a) => cmkBindings(a).length > 0);
+    return this.pages(`${ACCOUNTS} ${CMK} ${COLUMNS}`);
   }
 
-  /** Every account in scope, page by page, with its encryption scopes listed through ARM; the bound ones kept. */
-  private async *withScopes(keep: (account: AccountState) => boolean): AsyncIterable<AccountState[]> {
-    for await (const page of this.pages(ACCOUNTS)) yield (await withScopes(page, this.options.scopes)).filter(keep);
+  allAccounts(): AsyncIterable<AccountState[]> {
+    return this.pages(`${ACCOUNTS} ${COLUMNS}`);
   }
 
   private async *pages(query: string): AsyncIterable<AccountState[]> {

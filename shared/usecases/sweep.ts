@@ -8,7 +8,7 @@ import type { Pin } from '../domain/rebind';
 import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { AccountStore, Logger, PinStore, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
+import type { AccountStore, Logger, PinStore, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
@@ -24,6 +24,8 @@ export interface SweepDeps
   vaultDirectory: () => VaultDirectory;
   sweeps: SweepStore;
   pins: PinStore;
+  /** ENCRYPTION_SCOPES=on: the sweep records the CMK scopes it saw, for events to find. */
+  scopeIndex?: ScopeIndex;
   sweepMode: SweepMode;
   nearExpiryAction: NearExpiryAction;
 }
@@ -66,7 +68,10 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     await run.finishKeys();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
     // judged (their key could not be read) keep their last findings.
-    if (complete) await deps.findings.removeAccountsNotIn(run.seen, await run.storedVerdicts());
+    if (complete) {
+      await deps.findings.removeAccountsNotIn(run.seen, await run.storedVerdicts());
+      await deps.scopeIndex?.removeAccountsNotIn(run.seen, await run.storedScopes());
+    }
     summary.status = summary.errors.length ? 'partial' : 'completed';
   } catch (error) {
     summary.status = 'failed';
@@ -101,6 +106,8 @@ class SweepRun {
   /** The stored verdicts, still being read while the first page's keys and vaults are. */
   private stored: Promise<StoredVerdicts> = Promise.resolve(new Map());
   private verdicts: StoredVerdicts = new Map();
+  /** The scope index as it was (ENCRYPTION_SCOPES=on). */
+  private scopes: Promise<StoredScopes> = Promise.resolve(new Map());
   pins = new Map<string, Pin>();
   readonly seen = new Set<string>();
   private readonly keys = new Map<string, KeyState>();
@@ -122,8 +129,14 @@ class SweepRun {
   async prepare(): Promise<void> {
     this.stored = this.deps.findings.verdicts();
     this.stored.catch(() => undefined);
+    this.scopes = this.deps.scopeIndex?.stored() ?? Promise.resolve(new Map());
+    this.scopes.catch(() => undefined);
     const pins = await this.deps.pins.list();
     this.pins = new Map(pins.map((p) => [bindingKey(p.accountId, p.encryptionScope), p]));
+  }
+
+  storedScopes(): Promise<StoredScopes> {
+    return this.scopes;
   }
 
   async storedVerdicts(): Promise<StoredVerdicts> {
@@ -147,6 +160,7 @@ class SweepRun {
       this.summary.accountsSeen += 1;
       this.seen.add(accountKey(account.id));
       const judged = await this.judge(account);
+      if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;
       for (const { target, findings } of judged) {
         if (this.pins.has(bindingKey(account.id, target.scope?.name))) continue;

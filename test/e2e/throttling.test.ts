@@ -6,8 +6,8 @@ import { startLocalStack, type LocalStack } from '../../dev/stack';
 describe('a key bound to many accounts under ARM write throttling', () => {
   let stack: LocalStack;
   before(async () => {
-    // ARM's write bucket, shrunk: a burst of 5 and 10 per second (sped up 20 times).
-    stack = await startLocalStack({ arm: { throttle: { timeScale: 20, writes: { burst: 5, perSecond: 10 } } } });
+    // ARM's write bucket, shrunk: a burst of 10 (a burst of a few would make the figure one of scheduling jitter) and 1 per second, sped up 20 times: 50 PATCHes must wait 2.5 s.
+    stack = await startLocalStack({ arm: { throttle: { timeScale: 20, writes: { burst: 10, perSecond: 1 } } } });
   });
   after(() => stack.stop());
 
@@ -26,7 +26,7 @@ describe('a key bound to many accounts under ARM write throttling', () => {
     assert.ok(patches.length >= 60);
     const throttled = patches.filter((r) => r.status === 429).length;
     assert.ok(throttled <= patches.length * 0.1, `the pacer kept writes within the bucket: ${throttled} of ${patches.length} PATCHes answered 429`);
-    assert.ok(stack.services.pacer.waitedMs > 0, 'writes waited for tokens: 60 PATCHes do not fit a burst of 5');
+    assert.ok(stack.services.pacer.waitedMs > 0, 'writes waited for tokens: 60 PATCHes do not fit a burst of 10');
     const rows = await stack.services.ledger.all();
     const succeeded = rows.filter((r) => r.status === 'succeeded' && r.toVersion === v2);
     assert.equal(succeeded.length, 60);

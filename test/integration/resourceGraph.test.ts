@@ -6,8 +6,14 @@ import { localCredential } from '../../dev/credential';
 import { accountArmId, accountResource } from '../../dev/estate';
 import { listenHttps } from '../../dev/tls';
 import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveServices';
-import { ResourceGraphDiscovery } from '../../shared/adapters/resourceGraph';
+import { ResourceGraphAccounts } from '../../shared/adapters/resourceGraph';
+import { ScopedDiscovery } from '../../shared/adapters/scopeDiscovery';
 import { DependencyError } from '../../shared/errors';
+import { startAzurite } from '../../dev/azurite';
+import { TableScopeIndex } from '../../shared/adapters/tables/scopeIndex';
+import { TableStorage } from '../../shared/adapters/tables/storage';
+import { accountKey } from '../../shared/domain/accounts';
+import type { AccountState } from '../../shared/domain/model';
 import { readFixture } from '../support/fixtures';
 import { shapeOf } from '../support/shape';
 
@@ -52,14 +58,14 @@ describe('contract: the SDK reads the Resource Graph stand-in like the recorded 
   }
 });
 
-describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand-in', () => {
+describe('ResourceGraphAccounts: the real ResourceGraphClient against the stand-in', () => {
   let arm: ArmStandIn;
   const clientOptions = () => ({ tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } });
   // Scopes are listed through ARM with the real Cognitive Services client, against the same stand-in.
   const scopes = () => new CognitiveServicesAccountStore({ credential: localCredential, endpoint: arm.url, pollMs: 5, operationTimeoutMs: 1_000, clientOptions: clientOptions() });
-  const discovery = (o: Partial<ConstructorParameters<typeof ResourceGraphDiscovery>[0]> = {}) => new ResourceGraphDiscovery({
+  const discovery = (o: Partial<ConstructorParameters<typeof ResourceGraphAccounts>[0]> = {}) => new ResourceGraphAccounts({
     credential: localCredential, endpoint: arm.url, subscriptionIds: [SUB], managementGroupIds: [], pageSize: 2,
-    clientOptions: clientOptions(), scopes: scopes(), ...o,
+    clientOptions: clientOptions(), ...o,
   });
   const collect = async (pages: AsyncIterable<Array<{ name: string }>>) => {
     const names: string[] = [];
@@ -84,13 +90,14 @@ describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand
     assert.deepEqual(await collect(discovery().boundTo({ vaultUri: VAULT, keyName: 'cmk' })), ['bound-noslash', 'bound-port', 'bound-slash']);
   });
 
-  it('every CMK-bound account for the sweep, and management groups too, once each', async () => {
+  it('every CMK-bound account for the sweep, every account when asked, and management groups too, once each', async () => {
     assert.deepEqual(await collect(discovery().cmkAccounts()), ['bound-noslash', 'bound-port', 'bound-slash', 'other-key', 'other-vault']);
+    assert.deepEqual(await collect(discovery().allAccounts()), ['bound-noslash', 'bound-port', 'bound-slash', 'managed-keys', 'other-key', 'other-vault']);
     const withGroup = await collect(discovery({ managementGroupIds: ['mg-ai'] }).boundTo({ vaultUri: VAULT, keyName: 'cmk' }));
     assert.deepEqual(withGroup, ['bound-noslash', 'bound-port', 'bound-slash', 'in-mg']);
   });
 
-  it('finds encryption scopes bound to the key through ARM (Resource Graph does not index them), in accounts bound elsewhere or not at all', async () => {
+  it('a sweep finds encryption scopes through ARM (Resource Graph does not index them), in accounts bound elsewhere or not at all', async () => {
     // A subscription of its own, so the other tests' estate is unchanged.
     const sub = '7c8e9f3a-0000-4000-8000-00000000cafe';
     const id = (name: string) => accountArmId(name).replace(SUB, sub);
@@ -105,12 +112,37 @@ describe('ResourceGraphDiscovery: the real ResourceGraphClient against the stand
     arm.putScope(scope('scoped-billing', 'project-b', { keyVaultUri: VAULT, keyName: 'billing', keyVersion: V1 }));
     const graphRows = await client(arm).resources({ query: "resources | where type =~ 'microsoft.cognitiveservices/accounts/encryptionscopes'", subscriptions: [sub] });
     assert.equal(graphRows.count, 0, 'the stand-in, like Resource Graph, holds no scope rows');
-    const inSub = () => discovery({ subscriptionIds: [sub] });
-    const pages: Array<Array<{ name: string; encryptionScopes?: Array<{ name: string }> }>> = [];
-    for await (const page of inSub().boundTo({ vaultUri: VAULT, keyName: 'cmk' })) pages.push(page);
-    assert.deepEqual(pages.flat().map((a) => [a.name, a.encryptionScopes?.map((s) => s.name)]), [['scoped-mmk', ['project-a']]]);
-    assert.deepEqual(await collect(inSub().cmkAccounts()), ['scoped-billing', 'scoped-mmk']);
-    assert.deepEqual(await collect(inSub().boundTo({ vaultUri: VAULT, keyName: 'billing' })), ['scoped-billing']);
+    const azurite = await startAzurite();
+    try {
+      const index = new TableScopeIndex(new TableStorage({ connectionString: azurite.connectionString }));
+      const inSub = new ScopedDiscovery(discovery({ subscriptionIds: [sub] }), { lister: scopes(), index });
+      assert.deepEqual(await collect(inSub.boundTo({ vaultUri: VAULT, keyName: 'cmk' })), [], 'no sweep has indexed a scope yet');
+      // The sweep's discovery lists every account's scopes and keeps the accounts with a Key Vault binding anywhere; it records them.
+      const found: AccountState[] = [];
+      for await (const page of inSub.cmkAccounts()) found.push(...page);
+      assert.deepEqual(found.map((a) => [a.name, a.encryptionScopes?.map((s) => s.name)]).sort(), [['scoped-billing', ['project-b']], ['scoped-mmk', ['project-a']]]);
+      for (const account of found) await index.record(account, new Map());
+      // An event's discovery: accounts by their own binding from Resource Graph, scopes from the index.
+      const pages: AccountState[][] = [];
+      for await (const page of inSub.boundTo({ vaultUri: VAULT, keyName: 'cmk' })) pages.push(page);
+      assert.deepEqual(pages.flat().map((a) => [a.name, a.encryptionScopes?.map((s) => [s.name, s.binding?.keyName])]), [['scoped-mmk', [['project-a', 'cmk']]]]);
+      assert.deepEqual(await collect(inSub.boundTo({ vaultUri: VAULT, keyName: 'billing' })), ['scoped-billing', 'scoped-billing'], 'the account by its own binding and by its scope');
+      // A scope moved to Microsoft-managed keys leaves the index at the next sweep.
+      const stored = await index.stored();
+      const billing = found.find((a) => a.name === 'scoped-billing') as AccountState;
+      assert.equal(await index.record({ ...billing, encryptionScopes: [] }, stored.get(accountKey(billing.id)) ?? new Map()), true);
+      assert.deepEqual(await collect(inSub.boundTo({ vaultUri: VAULT, keyName: 'billing' })), ['scoped-billing']);
+      assert.equal(await index.record(found.find((a) => a.name === 'scoped-mmk') as AccountState, (await index.stored()).get(accountKey(id('scoped-mmk'))) ?? new Map()), false, 'unchanged: no write');
+      await index.removeAccountsNotIn(new Set(), await index.stored());
+      assert.deepEqual(await collect(inSub.boundTo({ vaultUri: VAULT, keyName: 'cmk' })), []);
+      // ENCRYPTION_SCOPES=off: no scope is listed, and only accounts' own bindings are found.
+      const listings = () => arm.requests.filter((r) => /encryptionScopes$/i.test(r.path)).length;
+      const before = listings();
+      assert.deepEqual(await collect(new ScopedDiscovery(discovery({ subscriptionIds: [sub] })).cmkAccounts()), ['scoped-billing']);
+      assert.equal(listings(), before);
+    } finally {
+      await azurite.stop();
+    }
   });
 
   it('waits for the quota window instead of collecting 429s (x-ms-user-quota-remaining / -resets-after)', async () => {

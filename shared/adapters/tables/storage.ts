@@ -8,6 +8,7 @@ export const TABLES = {
   findings: 'Findings',
   sweeps: 'Sweeps',
   pins: 'Pins',
+  scopes: 'EncryptionScopes',
 } as const;
 
 /** A connection string (local), or the account's service endpoints with the app's identity (Azure, any cloud). */
