@@ -27,7 +27,13 @@ export interface AccountState extends AccountRef {
   /** Absent when the account uses Microsoft-managed keys. */
   keySource?: KeySource;
   binding?: KeyBinding;
-  identity?: { type: string; principalId?: string; tenantId?: string };
+  identity?: {
+    type: string;
+    principalId?: string;
+    tenantId?: string;
+    /** ARM's identity.userAssignedIdentities: resource id -> the identity's object (principal) and client ids. */
+    userAssignedIdentities?: Record<string, { principalId?: string; clientId?: string }>;
+  };
 }
 
 /** One version of a Key Vault key, as the domain needs it (no key material). */

@@ -73,6 +73,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   'no-bound-accounts': 404,
   'account-not-cmk': 409,
   'key-not-usable': 409,
+  'cmk-disable-unsupported': 409,
   'sweep-running': 409,
 };
 

@@ -5,9 +5,10 @@ import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
+import { preflightKey, type PreflightDeps } from './keyAccess';
 import { readRebindKeys } from './keyVersions';
 
-export type RebindDeps = AccountJobDeps;
+export type RebindDeps = AccountJobDeps & PreflightDeps;
 
 /** What a rebind is asked to do, from a job or a dry run. */
 export interface RebindAsk {
@@ -18,12 +19,15 @@ export interface RebindAsk {
   trigger: Trigger;
 }
 
-/** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
+/**
+ * The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin, then
+ * for a PATCH the preflight (the identity can use the key; a Managed HSM only for kinds that support it).
+ */
 export async function planRebind(
   ask: RebindAsk,
   account: AccountState,
   pin: Pin | undefined,
-  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock } & PreflightDeps,
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
   const now = deps.clock.now();
   let keys;
@@ -36,10 +40,14 @@ export async function planRebind(
   if (!keys.target && !ask.targetVersion) {
     return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
   }
-  const decision = decideRebind({
+  let decision = decideRebind({
     account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger },
     target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now,
   });
+  if (decision.action === 'patch') {
+    const check = await preflightKey(account, decision.binding, { vaults: deps.vaults, roleGrants: deps.roleGrants });
+    if (!check.ok) decision = { action: 'none', status: 'refused', reason: check.reason };
+  }
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
 }
 

@@ -7,10 +7,11 @@ import type { AccountState } from '../domain/model';
 import type { Pin } from '../domain/rebind';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { AccountStore, Logger, PinStore, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
+import type { AccountStore, Logger, PinStore, RoleGrantReader, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited } from './concurrency';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import { GrantReads } from './keyAccess';
 import { KeyReader } from './keyViews';
 import { rotationHelps } from './keyVersions';
 
@@ -21,6 +22,8 @@ export interface SweepDeps
   isAllowedVault: (vaultUri: string) => boolean;
   /** A fresh directory per sweep: vault listings are read once per run. */
   vaultDirectory: () => VaultDirectory;
+  /** A fresh reader per sweep: role grants of RBAC vaults and Managed HSMs, read once per vault and principal. */
+  roleGrants: () => RoleGrantReader;
   sweeps: SweepStore;
   pins: PinStore;
   sweepMode: SweepMode;
@@ -88,6 +91,7 @@ class SweepRun {
   private readonly keys = new Map<string, KeyState>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
+  private readonly grants: GrantReads;
   private readonly now: Date;
 
   constructor(
@@ -97,6 +101,7 @@ class SweepRun {
     private readonly summary: SweepSummary,
   ) {
     this.vaults = deps.vaultDirectory();
+    this.grants = new GrantReads(deps.roleGrants());
     this.now = deps.clock.now();
     for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
   }
@@ -136,7 +141,16 @@ class SweepRun {
       return undefined;
     }
     const pin = this.pins.get(account.id.toLowerCase());
-    const findings = evaluateAccount({ account, pin, key: view, vault: await this.vault(account), policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now });
+    const vault = await this.vault(account);
+    let grants;
+    try {
+      grants = vault.status === 'ok' ? await this.grants.forAccount(account, vault.vault) : undefined;
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      this.summary.errors.push(`role assignments for ${account.name} in ${account.binding?.vaultUri ?? ''}: ${error.message}`);
+      return undefined;
+    }
+    const findings = evaluateAccount({ account, pin, key: view, vault, grants, policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now });
     await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.stored.get(accountKey(account.id)) ?? new Map());
     for (const f of findings) {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;

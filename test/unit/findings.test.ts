@@ -195,11 +195,14 @@ describe('identity', () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'None' } });
     assert.deepEqual(codes(evaluate({ account })), ['identity-missing']);
   });
-  it('user-assigned only is a warning (the access check cannot name its principal)', () => {
+  it('user-assigned only without identityClientId: a warning citing the kind\'s doc, and no identity reads the key (critical)', () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'UserAssigned', tenantId: 't' } });
     const findings = evaluate({ account });
-    assert.equal(only(findings, 'identity-not-system-assigned').severity, 'warning');
-    assert.ok(codes(findings).includes('access-unverifiable'));
+    const f = only(findings, 'identity-not-system-assigned');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.evidence['kind'], 'OpenAI');
+    assert.match(String(f.evidence['doc']), /Azure OpenAI CMK doc supports the system-assigned managed identity only/);
+    assert.match(String(only(findings, 'access-missing').evidence['reason']), /no identityClientId/);
   });
   it("'SystemAssigned, UserAssigned' is fine", () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'SystemAssigned, UserAssigned', principalId: 'p', tenantId: 't' } });
@@ -242,16 +245,31 @@ describe('access to the key', () => {
     assert.deepEqual(withVault({ accessPolicies: [{ tenantId: 't', objectId: 'p', keys: ['get'] }, { tenantId: 't', objectId: 'p', keys: ['wrapkey', 'UNWRAPKEY'] }] }), []);
     assert.deepEqual(withVault(policyFor('p', ['all'])), []);
   });
-  it('an RBAC vault is unverifiable (info), never guessed missing', () => {
-    const findings = withVault({ enableRbacAuthorization: true, accessPolicies: [] });
-    assert.deepEqual(codes(findings), ['access-unverifiable']);
-    assert.equal(findings[0]?.severity, 'info');
+  it('an RBAC vault whose role assignments the service may not read is unverifiable, naming the permission, never guessed missing', () => {
+    const rbac = { status: 'ok' as const, vault: { ...vault, enableRbacAuthorization: true, accessPolicies: [] } };
+    const denied = evaluate({ vault: rbac, grants: { status: 'denied', permission: 'Microsoft.Authorization/roleAssignments/read', detail: '403' } });
+    assert.deepEqual(codes(denied), ['access-unverifiable']);
+    assert.equal(denied[0]?.severity, 'warning');
+    assert.equal(denied[0]?.evidence['lacking'], 'Microsoft.Authorization/roleAssignments/read');
+    const none = evaluate({ vault: rbac, grants: { status: 'read', assignments: [], definitions: [] } });
+    assert.deepEqual(codes(none), ['access-missing']);
+    assert.equal(none[0]?.evidence['missing'], 'get,wrapKey,unwrapKey');
+    assert.match(none[0]?.remedy ?? '', /Key Vault Crypto Service Encryption User/);
   });
-  it('a key read through a user-assigned identity is unverifiable', () => {
-    const account = boundAccount('a1', v1.version, { binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'c1' } });
-    const findings = evaluate({ account });
-    assert.deepEqual(codes(findings), ['access-unverifiable']);
-    assert.equal(findings[0]?.evidence['identityClientId'], 'c1');
+  it('a key read through a user-assigned identity is checked for that identity\'s principal', () => {
+    const uai = { '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1': { principalId: 'u1', clientId: 'c1' } };
+    const account = boundAccount('a1', v1.version, {
+      kind: 'AIServices', identity: { type: 'UserAssigned', tenantId: 't', userAssignedIdentities: uai },
+      binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'C1' },
+    });
+    const missing = only(evaluate({ account }), 'access-missing');
+    assert.deepEqual([missing.evidence['principalId'], missing.evidence['identity']], ['u1', 'user-assigned']);
+    assert.deepEqual(evaluate({ account, vault: { status: 'ok', vault: { ...vault, accessPolicies: [{ tenantId: 't', objectId: 'u1', keys: ['get', 'wrapKey', 'unwrapKey'] }] } } }), [],
+      'AIServices accepts a user-assigned identity: nothing to report');
+  });
+  it('an identityClientId that names no identity of the account is missing access', () => {
+    const account = boundAccount('a1', v1.version, { kind: 'AIServices', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'nobody' } });
+    assert.match(String(only(evaluate({ account }), 'access-missing').evidence['reason']), /identityClientId nobody names no user-assigned identity/);
   });
 });
 
