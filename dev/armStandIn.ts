@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttps } from './tls';
 import { AccountService, ResourceStore, type OperationError, type PatchRecord } from './arm/accountService';
+import { Authorization, type AuthorizationRead } from './arm/authorization';
 import { FaultInjector, type FaultRule } from './faults';
 import { deepCopy, delay, Exchange, isJsonObject, retryAfterHeaders, type JsonObject } from './arm/http';
 import { text } from 'node:stream/consumers';
@@ -49,6 +50,12 @@ export interface ArmStandInOptions {
   onAnswer?: (record: ArmRequestRecord) => void;
   /** Resource Graph: queries per quota window (default 15 per 5 s), its lag behind ARM, management groups. */
   graph?: { quota?: number; windowMs?: number; lagMs?: number; managementGroups?: Record<string, string[]> };
+  /**
+   * Kinds whose accounts refuse a PATCH from keySource Microsoft.KeyVault to Microsoft.CognitiveServices (default
+   * ['AIServices'], DESIGN §9), answered 400 BadRequest in ARM's error envelope. No recording of that answer exists;
+   * the status and code are a plausible choice, not a recorded one.
+   */
+  cmkDisableRefusedKinds?: string[];
 }
 
 export interface ArmRequestRecord {
@@ -84,6 +91,21 @@ export interface ArmStandIn {
   scopeWrites: ScopeWrite[];
   /** Seeds (or replaces) a Microsoft.KeyVault/vaults resource; `id` is required. */
   putVault(resource: object): void;
+  /** The stored vault JSON (a copy), or undefined. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  vault(id: string): any | undefined;
+  /** Seeds (or replaces) a Microsoft.KeyVault/managedHSMs resource; `id` is required. */
+  putManagedHsm(resource: object): void;
+  /** Seeds a Microsoft.Authorization/roleAssignments resource as the examples show it. */
+  putRoleAssignment(resource: object): void;
+  /** Assigns a role (name or GUID) to a principal at a scope; returns the assignment resource. */
+  assignRole(principalId: string, role: string, scope: string): object;
+  /** Seeds a Microsoft.Authorization/roleDefinitions resource (its `name` is the GUID). */
+  putRoleDefinition(resource: object): void;
+  /** A custom role (wildcards and notDataActions allowed); returns its GUID. */
+  defineRole(roleName: string, dataActions: string[], notDataActions?: string[]): string;
+  /** Reads of role assignments or definitions answer 403 AuthorizationFailed naming the missing action. */
+  denyAuthorizationRead(what: AuthorizationRead, denied?: boolean): void;
   /** Seeds any other resource that only Resource Graph serves (for its contract). */
   putGraphResource(resource: object): void;
   /** Resource Graph queries answered (quota refusals excluded). */
@@ -115,11 +137,14 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     settleLagMs: options.settleLagMs ?? 0,
     now,
     tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
+    cmkDisableRefusedKinds: options.cmkDisableRefusedKinds ?? ['AIServices'],
   });
   const scopes = new ScopeService(accounts, {
     operationMs: options.operationMs ?? 30, now, putAnswer: options.scopePutAnswer ?? 'sync', deleteAnswer: options.scopeDeleteAnswer ?? 'async',
   });
   const vaults = new ResourceStore();
+  const managedHsms = new ResourceStore();
+  const authorization = new Authorization(options.graph?.managementGroups ?? {});
   const graphOnly = new ResourceStore();
   const graph = new ResourceGraph({
     quota: options.graph?.quota ?? 15,
@@ -138,6 +163,8 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     accounts,
     scopes,
     vaults,
+    managedHsms,
+    authorization,
     graph,
     updateAnswer: options.updateAnswer ?? 'async',
     finalResult: options.finalResult ?? 'account',
@@ -215,6 +242,20 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
       parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');
       vaults.put(deepCopy(vault));
     },
+    vault: (id) => {
+      const found = vaults.get(id);
+      return found && deepCopy(found);
+    },
+    putManagedHsm: (resource) => {
+      const hsm = asResource(resource);
+      parseResourceId(String(hsm['id']), 'Microsoft.KeyVault/managedHSMs');
+      managedHsms.put(deepCopy(hsm));
+    },
+    putRoleAssignment: (resource) => authorization.putAssignment(asResource(resource)),
+    assignRole: (principalId, role, scope) => authorization.assign(principalId, role, scope),
+    putRoleDefinition: (resource) => authorization.putDefinition(asResource(resource)),
+    defineRole: (roleName, dataActions, notDataActions) => authorization.defineRole(roleName, dataActions, notDataActions),
+    denyAuthorizationRead: (what, denied = true) => void (denied ? authorization.denied.add(what) : authorization.denied.delete(what)),
     putGraphResource: (resource) => graphOnly.put(asResource(resource)),
     graphQueries: () => graph.queries,
     fail: (rule) => faults.add(rule),

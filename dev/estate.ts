@@ -13,7 +13,7 @@ export interface AccountSeed {
   resourceGroup?: string;
   location?: string;
   /** Key name and version to bind ('' or absent version: versionless); absent key = Microsoft-managed keys (no encryption property). */
-  key?: { vaultUri: string; name: string; version?: string };
+  key?: { vaultUri: string; name: string; version?: string; identityClientId?: string };
   tags?: Record<string, string>;
   /** Default: system-assigned in TENANT. */
   identity?: Record<string, unknown>;
@@ -33,7 +33,10 @@ export function accountResource(seed: AccountSeed): Record<string, unknown> {
   if (seed.key) {
     properties.encryption = {
       keySource: 'Microsoft.KeyVault',
-      keyVaultProperties: { keyName: seed.key.name, keyVaultUri: seed.key.vaultUri, ...(seed.key.version !== undefined ? { keyVersion: seed.key.version } : {}) },
+      keyVaultProperties: {
+        keyName: seed.key.name, keyVaultUri: seed.key.vaultUri, ...(seed.key.version !== undefined ? { keyVersion: seed.key.version } : {}),
+        ...(seed.key.identityClientId ? { identityClientId: seed.key.identityClientId } : {}),
+      },
     };
   }
   return {
@@ -72,6 +75,7 @@ export async function seedDemoEstate(vault: KeyVaultStandIn, arm: ArmStandIn): P
     { name: 'aoai-sandbox' },
   ];
   for (const seed of seeds) arm.putAccount(accountResource(seed));
+  grantKeyAccess(arm, vault, seeds.map((s) => principalOf(s.name)));
   return {
     cmkV1,
     bound: seeds.slice(0, 3).map((s) => accountArmId(s.name)),
@@ -112,5 +116,55 @@ export function vaultResource(
       provisioningState: 'Succeeded',
       publicNetworkAccess: 'Enabled',
     },
+  };
+}
+
+/**
+ * Access-policy vault: adds get, wrapKey, unwrapKey for these principals to the vault as ARM holds it (registering
+ * the vault with ARM first when it is not there yet), so that the rebind preflight can prove access.
+ */
+export function grantKeyAccess(arm: ArmStandIn, vault: KeyVaultStandIn, principalIds: string[]): void {
+  const resource = arm.vault(vault.armId) ?? vaultResource(vault);
+  const policies = resource.properties.accessPolicies as Array<{ objectId: string }>;
+  for (const objectId of principalIds) {
+    if (!policies.some((p) => p.objectId === objectId)) policies.push({ tenantId: TENANT, objectId, permissions: { keys: ['get', 'wrapKey', 'unwrapKey'] } } as never);
+  }
+  arm.putVault(resource);
+}
+
+/** RBAC vault or Managed HSM: assigns the least-privilege encryption role (or `role`) to the principal, by default on the whole vault. */
+export function grantRole(arm: ArmStandIn, vault: KeyVaultStandIn, principalId: string, o: { role?: string; scope?: string } = {}): void {
+  if (vault.managedHsm) vault.assignRole(principalId, o.role ?? 'Managed HSM Crypto Service Encryption User', o.scope ?? '/keys');
+  else arm.assignRole(principalId, o.role ?? 'Key Vault Crypto Service Encryption User', o.scope ?? vault.armId);
+}
+
+/** A Microsoft.KeyVault/managedHSMs resource for a stand-in HSM, in the shape of ManagedHsms_Get (purge protection on unless asked). */
+export function managedHsmResource(vault: KeyVaultStandIn, o: { location?: string; purgeProtection?: boolean } = {}): Record<string, unknown> {
+  return {
+    id: vault.armId,
+    name: vault.name,
+    type: 'Microsoft.KeyVault/managedHSMs',
+    location: o.location ?? 'eastus',
+    sku: { name: 'Standard_B1', family: 'B' },
+    tags: {},
+    properties: {
+      tenantId: TENANT,
+      hsmUri: vault.vaultUri.replace(/\/$/, ''),
+      initialAdminObjectIds: [stableGuid('hsm-admin')],
+      enableSoftDelete: true,
+      softDeleteRetentionInDays: 90,
+      enablePurgeProtection: o.purgeProtection ?? true,
+      provisioningState: 'Succeeded',
+      statusMessage: 'ManagedHsm is functional.',
+    },
+  };
+}
+
+/** A user-assigned identity as ARM lists it on an account: resource id, object (principal) id and client id, derived from its name. */
+export function userAssignedIdentity(name: string): { resourceId: string; principalId: string; clientId: string } {
+  return {
+    resourceId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+    principalId: stableGuid(`uai-principal:${name}`),
+    clientId: stableGuid(`uai-client:${name}`),
   };
 }

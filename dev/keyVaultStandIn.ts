@@ -3,6 +3,7 @@ import { listenHttps } from './tls';
 import { EventPublisher, type EventSchema, type KeyEventType, type PublishedEvent } from './keyVault/events';
 import { createKeyVaultHandler, type RequestRecord } from './keyVault/http';
 import { epochSeconds } from './keyVault/model';
+import { HsmRbac, type RbacRead } from './keyVault/rbac';
 import { VaultState, type Found } from './keyVault/vault';
 import { Wire } from './keyVault/wire';
 
@@ -16,6 +17,12 @@ const EC_CURVE_BY_SIZE: Record<number, string> = { 256: 'P-256', 384: 'P-384', 5
 export interface KeyVaultStandInOptions {
   /** Vault name, e.g. 'cmk-demo' (used in events and error messages). */
   name: string;
+  /**
+   * Serve as a Managed HSM: the URI is `https://<name>.managedhsm.localhost:<port>/` (clients reach it through
+   * dev/tls.ts loopbackAgent), the challenge names https://managedhsm.azure.net, new keys default to RSA-HSM, the
+   * local RBAC routes answer, and no Event Grid key events are published (Managed HSM has none, DESIGN §9).
+   */
+  managedHsm?: boolean;
   tenantId?: string;
   /** Default /subscriptions/<zero guid>/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/<name>. */
   armId?: string;
@@ -65,8 +72,9 @@ export interface AttributeChanges {
 }
 
 export interface KeyVaultStandIn {
-  /** https://127.0.0.1:<port>/ */
+  /** https://127.0.0.1:<port>/, or https://<name>.managedhsm.localhost:<port>/ for a Managed HSM */
   vaultUri: string;
+  managedHsm: boolean;
   /** The PEM its clients must trust. */
   ca: string;
   armId: string;
@@ -83,6 +91,12 @@ export interface KeyVaultStandIn {
   clearFaults(): void;
   /** Requests answered by each injected fault kind ("429", "503", "reset", ...). */
   faultHits: ReadonlyMap<string, number>;
+  /** Managed HSM local RBAC: assigns a role (name or id) at '/', '/keys' or '/keys/<name>'. */
+  assignRole(principalId: string, role: string, scope?: string): string;
+  /** Managed HSM local RBAC: a custom role; returns its id (a GUID). */
+  defineRole(roleName: string, dataActions: string[], notDataActions?: string[]): string;
+  /** Managed HSM local RBAC: answer 403 to reads of role assignments or definitions, as for a caller without the read data action. */
+  denyRbacRead(what: RbacRead, denied?: boolean): void;
   /** Emits an event as the system topic would; resolves when its delivery succeeded or was given up. */
   publish(eventType: KeyEventType, name: string, version: string): Promise<void>;
   /** Resolves when every webhook delivery started so far has finished. */
@@ -97,12 +111,14 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
   const now = o.now ?? (() => new Date());
   const recoveryLevel = o.recoveryLevel ?? 'Recoverable';
   const softDelete = recoveryLevel !== 'Purgeable';
-  const armId = o.armId ?? `/subscriptions/${ZERO_GUID}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/${o.name}`;
+  const hsm = o.managedHsm ?? false;
+  const armId = o.armId ?? `/subscriptions/${ZERO_GUID}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/${hsm ? 'managedHSMs' : 'vaults'}/${o.name}`;
   let vaultUri = '';
   const state = new VaultState(now, softDelete);
   const wire = new Wire(() => vaultUri, recoveryLevel, softDelete ? (o.recoverableDays ?? 90) : undefined);
   const events = new EventPublisher({
-    webhook: o.eventWebhook,
+    // Managed HSM publishes no key events: nothing reaches the webhook.
+    webhook: hsm ? undefined : o.eventWebhook,
     schema: o.eventSchema ?? 'EventGridSchema',
     topic: armId,
     vaultName: o.name,
@@ -111,7 +127,13 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
     backoffMs: o.deliveryBackoffMs ?? 20,
   });
   const emit = (type: KeyEventType, { entry, v }: Found, after?: Promise<void>): Promise<void> =>
-    events.publish(type, { kid: wire.kid(entry.name, v.version), name: entry.name, version: v.version, nbf: v.nbf, exp: v.exp }, after);
+    hsm ? Promise.resolve() : events.publish(type, { kid: wire.kid(entry.name, v.version), name: entry.name, version: v.version, nbf: v.nbf, exp: v.exp }, after);
+  const tenantId = o.tenantId ?? ZERO_GUID;
+  const rbac = hsm ? new HsmRbac(tenantId) : undefined;
+  const needRbac = (): HsmRbac => {
+    if (!rbac) throw new Error(`${o.name} is a vault, not a Managed HSM: it has no local RBAC`);
+    return rbac;
+  };
   const requests: RequestRecord[] = [];
   const faults = new FaultInjector(o.random);
 
@@ -120,21 +142,23 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
     emptyPages: o.emptyPages ?? false,
     vaultUri: () => vaultUri,
     vaultName: o.name,
-    tenantId: o.tenantId ?? ZERO_GUID,
+    tenantId,
+    challengeResource: hsm ? 'https://managedhsm.azure.net' : 'https://vault.azure.net',
+    ...(rbac ? { rbac } : {}),
     location: o.location ?? 'westeurope',
     pageSize: o.versionsPageSize ?? 25,
     latencyMs: o.latencyMs ?? 0,
     onNewVersion: (found, sent) => void emit('KeyNewVersionCreated', found, sent),
   }));
-  vaultUri = server.url;
+  vaultUri = hsm ? `https://${o.name}.managedhsm.localhost:${server.port}/` : server.url;
 
   return {
-    vaultUri, ca: server.ca, armId, name: o.name, requests,
+    vaultUri, managedHsm: hsm, ca: server.ca, armId, name: o.name, requests,
     events: events.published,
     async createKey(name, k = {}) {
       const ec = k.kty?.startsWith('EC') ?? false;
       const found = state.addVersion(name, {
-        kty: k.kty,
+        kty: k.kty ?? (hsm ? 'RSA-HSM' : undefined),
         size: ec ? undefined : k.size,
         crv: ec && k.size !== undefined ? (EC_CURVE_BY_SIZE[k.size] ?? `P-${k.size}`) : undefined,
         keyOps: k.keyOps,
@@ -159,6 +183,9 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
     clearFaults: () => faults.clear(),
     faultHits: faults.hits,
     denyAccess: (name, denied = true) => state.deny(name, denied),
+    assignRole: (principalId, role, scope) => needRbac().assign(principalId, role, scope),
+    defineRole: (roleName, dataActions, notDataActions) => needRbac().defineRole(roleName, dataActions, notDataActions),
+    denyRbacRead: (what, denied = true) => void (denied ? needRbac().denied.add(what) : needRbac().denied.delete(what)),
     publish: async (eventType, name, version) => emit(eventType, state.find(name, version)),
     deliveriesSettled: () => events.settled(),
     async close() {

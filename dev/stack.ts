@@ -7,7 +7,7 @@ import { localCredential } from './credential';
 import { startDevHost, type DevHost } from './devHost';
 import type { LogEntry } from './invocations';
 import { startKeyVaultStandIn, type KeyVaultStandIn, type KeyVaultStandInOptions } from './keyVaultStandIn';
-import { localCa } from './tls';
+import { localCa, loopbackAgent } from './tls';
 import { spawnWorkerProcess, type WorkerProcess } from './workerProcess';
 
 export const LOCAL_SUBSCRIPTION = '5a6e7c1d-0000-4000-8000-00000000c0de';
@@ -18,6 +18,7 @@ export function localEnvironment(trustedCa: string, armLimits: ArmLimits, userAg
     armLimits,
     credential: localCredential,
     trustedCa,
+    keyVaultAgent: loopbackAgent(trustedCa),
     relaxVaultChallenge: true,
     lroPollMs: 20,
     retryDelayMs: 10,
@@ -84,8 +85,8 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       AzureWebJobsStorage: azurite.connectionString,
       SUBSCRIPTION_IDS: LOCAL_SUBSCRIPTION,
       ARM_ENDPOINT: arm.url,
-      // The stand-in vaults listen on loopback ports chosen at start-up.
-      KEY_VAULT_HOST_SUFFIXES: '127.0.0.1:*',
+      // The stand-in vaults listen on loopback ports chosen at start-up; a Managed HSM stand-in under its own host name.
+      KEY_VAULT_HOST_SUFFIXES: '127.0.0.1:*,.managedhsm.localhost:*',
       SWEEP_SCHEDULE: '0 0 */6 * * *',
       // The dev host stands in for App Service authentication: callers may name themselves.
       WEBSITE_AUTH_ENABLED: 'true',
@@ -110,7 +111,7 @@ export async function startLocalStack(o: LocalStackOptions = {}): Promise<LocalS
       config, services, azurite, arm, host, vaults,
       async addVault(options) {
         const vault = await startKeyVaultStandIn({
-          armId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/${options.name}`,
+          armId: `/subscriptions/${LOCAL_SUBSCRIPTION}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/${options.managedHsm ? 'managedHSMs' : 'vaults'}/${options.name}`,
           ...options,
           eventWebhook: host.eventGridWebhook('keyVaultEvents'),
         });

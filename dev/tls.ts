@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:https';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { Agent, createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { generate } from 'selfsigned';
@@ -25,7 +26,8 @@ export function selfSignedCertificate(): Promise<TlsMaterial> {
       notAfterDate: new Date(notBeforeDate.getTime() + 2 * 86_400_000),
       extensions: [
         { name: 'basicConstraints', cA: false },
-        { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+        // *.managedhsm.localhost: a stand-in serving a Managed HSM host name (see loopbackAgent).
+        { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }, { type: 2, value: '*.managedhsm.localhost' }] },
       ],
     });
     return { key: pems.private, cert: pems.cert };
@@ -68,4 +70,24 @@ export async function listenHttps(
         server.close(() => resolve());
       }),
   };
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/** Names under .localhost are loopback (RFC 6761 §6.3), whatever the resolver says; everything else resolves as usual. */
+function loopbackLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  if (!hostname.toLowerCase().endsWith('.localhost')) {
+    (dnsLookup as (host: string, o: LookupOptions, cb: LookupCallback) => void)(hostname, options, callback);
+    return;
+  }
+  if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+  else callback(null, '127.0.0.1', 4);
+}
+
+/**
+ * The agent local clients of the Key Vault stand-ins use: it trusts their certificate and reaches a stand-in that
+ * serves a Managed HSM host name (`<name>.managedhsm.localhost`), which this machine's resolver may not know.
+ */
+export function loopbackAgent(ca: string): Agent {
+  return new Agent({ keepAlive: true, ca, lookup: loopbackLookup as never });
 }

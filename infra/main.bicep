@@ -87,8 +87,8 @@ param alertEmailAddress string
 
 // ---- Service settings (DESIGN section 7); the app validates them at start-up and refuses to start on a bad value ----
 
-@description('SWEEP_SCHEDULE: six-field NCRONTAB of the compliance sweep.')
-param sweepSchedule string = '0 0 */6 * * *'
+@description('SWEEP_SCHEDULE: six-field NCRONTAB of the compliance sweep (hourly: Managed HSM accounts follow new versions only through it).')
+param sweepSchedule string = '0 0 * * * *'
 
 @allowed([
   'report'
@@ -112,6 +112,9 @@ param nearExpiryDays int = 30
 
 @description('ALLOWED_KEY_SIZES: comma-separated RSA sizes a target key version may have.')
 param allowedKeySizes string = '2048'
+
+@description('ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: allow ALLOWED_KEY_SIZES other than 2048, which Azure does not document as supported.')
+param allowKeySizesUnsupportedByAzure bool = false
 
 @description('OPT_OUT_TAG: accounts carrying this tag are never rebound.')
 param optOutTag string = 'cmk-rotator:opt-out'
@@ -141,8 +144,8 @@ param managementGroupIds string = ''
 @description('ARM_ENDPOINT: Resource Manager origin; empty means this cloud\'s.')
 param armEndpoint string = environment().resourceManager
 
-@description('KEY_VAULT_HOST_SUFFIXES: comma-separated vault host suffixes the service may call; empty means this cloud\'s.')
-param keyVaultHostSuffixes string = environment().suffixes.keyvaultDns
+@description('KEY_VAULT_HOST_SUFFIXES: comma-separated vault and Managed HSM host suffixes the service may call; empty means this cloud\'s.')
+param keyVaultHostSuffixes string = ''
 
 // ---- Capacity -------------------------------------------------------------------------------------------
 
@@ -196,9 +199,10 @@ var functionAppName = '${abbrs.webSitesFunctions}cmk-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 
-var vaultHostSuffixes = empty(keyVaultHostSuffixes) ? environment().suffixes.keyvaultDns : keyVaultHostSuffixes
 // The service calls only hosts under KEY_VAULT_HOST_SUFFIXES; HSM hosts are <name>.managedhsm.<the cloud's vault DNS suffix>.
 var managedHsmHostSuffix = replace(environment().suffixes.keyvaultDns, '.vault.', '.managedhsm.')
+// By default this cloud's Key Vault suffix and its Managed HSM twin (.vault.azure.net and .managedhsm.azure.net, and so on).
+var vaultHostSuffixes = empty(keyVaultHostSuffixes) ? '${environment().suffixes.keyvaultDns},${managedHsmHostSuffix}' : keyVaultHostSuffixes
 
 // Every setting shared/config.ts reads (SETTINGS), except AzureWebJobsStorage, which the module derives.
 var serviceSettings = {
@@ -213,6 +217,7 @@ var serviceSettings = {
   NEAR_EXPIRY_ACTION: nearExpiryAction
   NEAR_EXPIRY_DAYS: string(nearExpiryDays)
   ALLOWED_KEY_SIZES: allowedKeySizes
+  ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: allowKeySizesUnsupportedByAzure ? 'true' : 'false'
   OPT_OUT_TAG: optOutTag
   KEY_EXPIRY_MARGIN_HOURS: string(keyExpiryMarginHours)
 }

@@ -1,6 +1,9 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
+import type { Agent } from 'node:https';
+import { ArmRoleGrants } from './adapters/authorization';
 import { CognitiveServicesAccountStore } from './adapters/cognitiveServices';
+import { ManagedHsmRoleGrants } from './adapters/managedHsmRbac';
 import { KeyVaultKeyStore } from './adapters/keyVault';
 import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
 import { ArmPacer, PUBLIC_ARM_LIMITS, type ArmLimits } from './adapters/pacing';
@@ -17,7 +20,7 @@ import { TableSweepStore } from './adapters/tables/sweeps';
 import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
 import { loadConfig, type Config } from './config';
 import type { KeyPolicy } from './domain/keys';
-import type { Clock } from './ports';
+import type { Clock, RoleGrantReader } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from './usecases/accountJob';
 import type { FanOutDeps } from './usecases/fanOut';
@@ -37,6 +40,8 @@ export interface Environment {
   credential?: TokenCredential;
   /** PEM of a CA to trust for ARM and Key Vault (the local stand-ins' certificate). */
   trustedCa?: string;
+  /** The HTTPS agent for Key Vault and Managed HSM calls (the local stack's: its CA, and *.localhost names on loopback). */
+  keyVaultAgent?: Agent;
   /** The local Key Vault stand-in is not on a *.vault.azure.net host. */
   relaxVaultChallenge?: boolean;
   /** Prefixed to the SDKs' User-Agent (tells one local worker's calls from another's). */
@@ -78,10 +83,20 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     operationTimeoutMs: 8 * 60_000,
     clientOptions: armPipeline,
   });
-  const keys = new KeyVaultKeyStore({
-    credential,
-    allowedHostSuffixes: config.keyVaultHostSuffixes,
-    clientOptions: { ...pipeline, disableChallengeResourceVerification: env.relaxVaultChallenge ?? false },
+  const keyVaultPipeline = {
+    ...pipeline, ...(env.keyVaultAgent ? { agent: env.keyVaultAgent } : {}), disableChallengeResourceVerification: env.relaxVaultChallenge ?? false,
+  };
+  const keys = new KeyVaultKeyStore({ credential, allowedHostSuffixes: config.keyVaultHostSuffixes, clientOptions: keyVaultPipeline });
+  const directory = { credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline };
+  const vaultDirectory = () => new KeyVaultManagementDirectory(directory);
+  // Role assignments are read for every job and sweep (a revoked role is not remembered); role definitions, which
+  // rarely change, are reused for a minute, and the preflight's read of a vault for 10 s: one key fanned out to
+  // hundreds of accounts reads its vault once, not once per account, within ARM's read budget.
+  const definitionsFreshForMs = 60_000;
+  const armGrants = new ArmRoleGrants({ credential, endpoint: config.armEndpoint, clientOptions: armPipeline, definitionsFreshForMs });
+  const hsmGrants = new ManagedHsmRoleGrants({ credential, isAllowedHost: (uri) => keys.isAllowedVault(uri), clientOptions: keyVaultPipeline, definitionsFreshForMs });
+  const roleGrants = (): RoleGrantReader => ({
+    read: (target, principalId) => (target.plane === 'managed-hsm' ? hsmGrants.read(target.hsmUri, principalId) : armGrants.read(target.vaultId, principalId)),
   });
   const scopeIndex = config.encryptionScopes === 'on' ? new TableScopeIndex(storage) : undefined;
   const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
@@ -91,8 +106,10 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     storage,
     keys,
     isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
-    vaultDirectory: () =>
-      new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline }),
+    vaultDirectory,
+    // Kept for the process: it remembers where each vault lives; the preflight's read of the vault is at most 10 s old.
+    vaults: new KeyVaultManagementDirectory({ ...directory, freshForMs: 10_000 }),
+    roleGrants,
     findings: new TableFindingStore(storage),
     sweeps: new TableSweepStore(storage, clock),
     accounts,

@@ -46,6 +46,7 @@ export const SETTINGS = [
   'NEAR_EXPIRY_ACTION',
   'NEAR_EXPIRY_DAYS',
   'ALLOWED_KEY_SIZES',
+  'ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE',
   'OPT_OUT_TAG',
   'KEY_EXPIRY_MARGIN_HOURS',
 ] as const;
@@ -60,6 +61,12 @@ export class ConfigError extends Error {
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RSA_SIZES = new Set([2048, 3072, 4096]);
+/** The only size the Azure OpenAI / AI services CMK docs support (RSA or RSA-HSM 2048). */
+const SUPPORTED_KEY_SIZE = 2048;
+/** Public-cloud Key Vault and Managed HSM hosts; sovereign clouds list their own (README). */
+export const DEFAULT_KEY_VAULT_HOST_SUFFIXES = '.vault.azure.net,.managedhsm.azure.net';
+/** Hourly: Managed HSM publishes no Event Grid key events, so the sweep (enforce mode) is how its accounts follow new versions. */
+export const DEFAULT_SWEEP_SCHEDULE = '0 0 * * * *';
 
 type Env = Record<string, string | undefined>;
 
@@ -76,10 +83,11 @@ export function loadConfig(env: Env = process.env): Config {
       .split(/[,;\s]+/)
       .map((s) => s.trim())
       .filter(Boolean);
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const value = text(name, fallback);
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T, ignoreCase = false): T => {
+    const given = text(name, fallback);
+    const value = ignoreCase ? given.toLowerCase() : given;
     if ((allowed as readonly string[]).includes(value)) return value as T;
-    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${given}")`);
     return fallback;
   };
   const integer = (name: string, fallback: number, min: number, max: number): number => {
@@ -123,19 +131,24 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`ARM_ENDPOINT must be an https:// origin (got "${armEndpoint}")`);
   }
 
-  const keyVaultHostSuffixes = list('KEY_VAULT_HOST_SUFFIXES', '.vault.azure.net').map((s) => s.toLowerCase());
+  const keyVaultHostSuffixes = list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase());
   for (const suffix of keyVaultHostSuffixes) {
     // A host name suffix; a port (or * for any) only when named, for a vault off the default 443 (local stand-ins).
     if (!/^[.a-z0-9-]+(:(\d{1,5}|\*))?$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix (optionally :port)`);
   }
 
-  const sweepSchedule = text('SWEEP_SCHEDULE', '0 0 */6 * * *');
+  const sweepSchedule = text('SWEEP_SCHEDULE', DEFAULT_SWEEP_SCHEDULE);
   const schedule = parseSchedule(sweepSchedule);
   if (!schedule.ok) problems.push(`SWEEP_SCHEDULE ${schedule.problem} (got "${sweepSchedule}")`);
 
   const allowedKeySizes = list('ALLOWED_KEY_SIZES', '2048').map(Number);
   if (!allowedKeySizes.length || allowedKeySizes.some((n) => !RSA_SIZES.has(n))) {
     problems.push(`ALLOWED_KEY_SIZES must list RSA sizes from 2048, 3072, 4096 (got "${env.ALLOWED_KEY_SIZES}")`);
+  }
+  const unsupportedAllowed = oneOf('ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE', ['true', 'false'] as const, 'false', true) === 'true';
+  const unsupported = allowedKeySizes.filter((n) => RSA_SIZES.has(n) && n !== SUPPORTED_KEY_SIZE);
+  if (unsupported.length && !unsupportedAllowed) {
+    problems.push(`ALLOWED_KEY_SIZES lists ${unsupported.join(', ')}, which Azure does not document as supported (only RSA 2048); set ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE=true to bind such versions anyway`);
   }
 
   const config: Config = {

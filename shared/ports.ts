@@ -1,4 +1,5 @@
 // The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
+import type { GrantsView } from './domain/access';
 import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
 import type { AccountState, EncryptionScopeState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
@@ -167,8 +168,24 @@ export interface Logger {
 }
 
 export interface VaultDirectory {
-  /** The vault whose vaultUri has this host; undefined when no listed subscription holds it. */
+  /** The vault (or Managed HSM) whose URI has this host, from a listing kept per instance; undefined when no listed subscription holds it. */
   findVault(vaultUri: string): Promise<VaultInfo | undefined>;
+  /**
+   * The same, read from ARM itself (its access policies as they are), for a check made right before a change; an
+   * adapter may answer from a read a few seconds old unless `fresh` asks for a new one.
+   */
+  readVault(vaultUri: string, options?: { fresh?: boolean }): Promise<VaultInfo | undefined>;
+}
+
+/** Where role assignments live: Azure RBAC at an RBAC vault's ARM id, or a Managed HSM's local RBAC on its data plane. */
+export type GrantTarget = { plane: 'vault-rbac'; vaultId: string } | { plane: 'managed-hsm'; hsmUri: string };
+
+export interface RoleGrantReader {
+  /**
+   * The principal's role assignments that Azure lists for the target (at, above and below it) and the role
+   * definitions they name; `denied` (with the permission) when the service may not read them. Other failures throw.
+   */
+  read(target: GrantTarget, principalId: string): Promise<GrantsView>;
 }
 
 /** Account key -> finding key (code, or code~scope) -> digest of each stored finding (one listing of the Findings table). */

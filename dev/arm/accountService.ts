@@ -76,6 +76,8 @@ export interface AccountServiceOptions {
   settleLagMs: number;
   now: () => Date;
   tenantId: string;
+  /** Kinds that refuse going from customer-managed back to Microsoft-managed keys. */
+  cmkDisableRefusedKinds: string[];
 }
 
 /** Cognitive Services accounts and their update operations, as the recorded service runs them. */
@@ -251,7 +253,20 @@ export class AccountService {
     if (!account) return notFound(id);
     const read = readAccountBody(request);
     if ('problem' in read) return read.problem;
-    return this.busy(id) ?? checkLocation(account, read.body);
+    return this.busy(id) ?? checkLocation(account, read.body) ?? this.refuseCmkDisable(account, read.body);
+  }
+
+  /** An AI Foundry (AIServices) account cannot go back to Microsoft-managed keys (DESIGN §9; the answer's shape is not recorded). */
+  private refuseCmkDisable(account: JsonObject, body: JsonObject): ArmProblem | undefined {
+    const kind = String(account['kind'] ?? '');
+    if (!this.options.cmkDisableRefusedKinds.some((k) => k.toLowerCase() === kind.toLowerCase())) return undefined;
+    const current = isJsonObject(account['properties']) && isJsonObject(account['properties']['encryption']) ? account['properties']['encryption']['keySource'] : undefined;
+    if (current !== 'Microsoft.KeyVault' || requested(body).keySource !== 'Microsoft.CognitiveServices') return undefined;
+    return {
+      status: 400,
+      code: 'BadRequest',
+      message: `Customer-managed key encryption cannot be disabled for an account of kind ${kind}: keySource cannot change from Microsoft.KeyVault to Microsoft.CognitiveServices.`,
+    };
   }
 
   /** A busy account is refused with 400 AccountProvisioningStateInvalid, not 409 (recorded, DESIGN §9); so are writes to its scopes. */
@@ -304,9 +319,9 @@ function setProvisioningState(account: JsonObject, state: string): void {
 }
 
 export function notFound(id: string): ArmProblem {
-  const type = /\/providers\/microsoft\.keyvault\//i.test(id)
-    ? 'Microsoft.KeyVault/vaults'
-    : 'Microsoft.CognitiveServices/accounts';
+  const type = /\/providers\/microsoft\.keyvault\/managedhsms\//i.test(id)
+    ? 'Microsoft.KeyVault/managedHSMs'
+    : /\/providers\/microsoft\.keyvault\//i.test(id) ? 'Microsoft.KeyVault/vaults' : 'Microsoft.CognitiveServices/accounts';
   const parts = parseResourceId(id, type);
   return {
     status: 404,

@@ -8,6 +8,11 @@ export type ArmRoute =
   | { kind: 'operationResult'; subscription: string; location: string; operationId: string }
   | { kind: 'vault'; subscription: string; resourceGroup: string; name: string }
   | { kind: 'vaultsInSubscription'; subscription: string }
+  | { kind: 'managedHsm'; subscription: string; resourceGroup: string; name: string }
+  | { kind: 'managedHsmsInSubscription'; subscription: string }
+  /** Role assignments listed for any scope (the path before /providers/Microsoft.Authorization; '' is the tenant root). */
+  | { kind: 'roleAssignments'; scope: string }
+  | { kind: 'roleDefinition'; scope: string; name: string }
   | { kind: 'resourceGraph' };
 
 const seg = '([^/]+)';
@@ -39,6 +44,13 @@ const patterns: Array<[RegExp, (m: string[]) => ArmRoute]> = [
     (m) => ({ kind: 'operationResult', subscription: at(m, 1), location: at(m, 2), operationId: at(m, 3) }),
   ],
   [route(`${sub}/providers/microsoft\\.keyvault/vaults`), (m) => ({ kind: 'vaultsInSubscription', subscription: at(m, 1) })],
+  [route(`${sub}/providers/microsoft\\.keyvault/managedhsms`), (m) => ({ kind: 'managedHsmsInSubscription', subscription: at(m, 1) })],
+  [
+    route(`${rg}/providers/microsoft\\.keyvault/managedhsms/${seg}`),
+    (m) => ({ kind: 'managedHsm', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
+  ],
+  [route('(.*?)/providers/microsoft\\.authorization/roleassignments'), (m) => ({ kind: 'roleAssignments', scope: at(m, 1) })],
+  [route(`(.*?)/providers/microsoft\\.authorization/roledefinitions/${seg}`), (m) => ({ kind: 'roleDefinition', scope: at(m, 1), name: at(m, 2) })],
   [
     route(`${rg}/providers/microsoft\\.keyvault/vaults/${seg}`),
     (m) => ({ kind: 'vault', subscription: at(m, 1), resourceGroup: at(m, 2), name: at(m, 3) }),
@@ -77,7 +89,7 @@ export interface ResourceIdParts {
   name: string;
 }
 
-export type ResourceType = 'Microsoft.CognitiveServices/accounts' | 'Microsoft.KeyVault/vaults';
+export type ResourceType = 'Microsoft.CognitiveServices/accounts' | 'Microsoft.KeyVault/vaults' | 'Microsoft.KeyVault/managedHSMs';
 
 export function parseResourceId(id: string, type: ResourceType): ResourceIdParts {
   const [namespace, resourceType] = type.split('/');

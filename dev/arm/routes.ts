@@ -1,4 +1,5 @@
 import { notFound, type AccountService, type AsyncOperation, type ResourceStore } from './accountService';
+import type { Authorization } from './authorization';
 import type { ResourceGraph } from './resourceGraph';
 import type { ArmProblem } from './accountBody';
 import { deepCopy, parseJsonBody, type Exchange, type JsonObject } from './http';
@@ -13,6 +14,8 @@ export interface RouteContext {
   accounts: AccountService;
   scopes: ScopeService;
   vaults: ResourceStore;
+  managedHsms: ResourceStore;
+  authorization: Authorization;
   graph: ResourceGraph;
   /** How a PATCH is answered: 202 with polling headers, or 200 with the account and none. */
   updateAnswer: 'async' | 'sync';
@@ -33,6 +36,10 @@ const allowed: Record<ArmRoute['kind'], string[]> = {
   operationResult: ['GET'],
   vault: ['GET'],
   vaultsInSubscription: ['GET'],
+  managedHsm: ['GET'],
+  managedHsmsInSubscription: ['GET'],
+  roleAssignments: ['GET'],
+  roleDefinition: ['GET'],
   resourceGraph: ['POST'],
 };
 
@@ -60,25 +67,37 @@ export function handleRoute(context: RouteContext, exchange: Exchange, route: Ar
       const asLocation = exchange.url.searchParams.get('operationResultResponseType')?.toLowerCase() === 'location';
       return asLocation ? operationResult(context, exchange, operation) : operationStatus(context, exchange, operation);
     }
-    case 'vault': {
-      const id = resourceId('Microsoft.KeyVault/vaults', route.subscription, route.resourceGroup, route.name);
-      const vault = context.vaults.get(id);
+    case 'vault':
+    case 'managedHsm': {
+      const type = route.kind === 'vault' ? 'Microsoft.KeyVault/vaults' : 'Microsoft.KeyVault/managedHSMs';
+      const id = resourceId(type, route.subscription, route.resourceGroup, route.name);
+      const vault = (route.kind === 'vault' ? context.vaults : context.managedHsms).get(id);
       if (vault) exchange.json(200, deepCopy(vault));
       else problem(exchange, notFound(id));
       return;
     }
     case 'vaultsInSubscription':
-      return listPage(context, exchange, vaultsIn(context.vaults, route.subscription));
+      return listPage(context, exchange, vaultsIn(context.vaults, route.subscription, 'Microsoft.KeyVault/vaults'));
+    case 'managedHsmsInSubscription':
+      return listPage(context, exchange, vaultsIn(context.managedHsms, route.subscription, 'Microsoft.KeyVault/managedHSMs'));
+    case 'roleAssignments': {
+      const listed = context.authorization.list(route.scope, exchange.url.searchParams.get('$filter'));
+      return 'problem' in listed ? problem(exchange, listed.problem) : listPage(context, exchange, listed.items);
+    }
+    case 'roleDefinition': {
+      const found = context.authorization.definition(route.scope, route.name);
+      return 'problem' in found ? problem(exchange, found.problem) : exchange.json(200, found.definition);
+    }
     case 'resourceGraph':
       return context.graph.answer(exchange);
   }
 }
 
-/** Vaults of one subscription; ARM compares subscription ids without case. */
-function vaultsIn(vaults: ResourceStore, subscription: string): JsonObject[] {
+/** Vaults (or managed HSMs) of one subscription; ARM compares subscription ids without case. */
+function vaultsIn(vaults: ResourceStore, subscription: string, type: 'Microsoft.KeyVault/vaults' | 'Microsoft.KeyVault/managedHSMs'): JsonObject[] {
   const wanted = subscription.toLowerCase();
   return vaults.values().filter((vault) => {
-    const parts = parseResourceId(String(vault['id']), 'Microsoft.KeyVault/vaults');
+    const parts = parseResourceId(String(vault['id']), type);
     return parts.subscription.toLowerCase() === wanted;
   });
 }

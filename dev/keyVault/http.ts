@@ -5,6 +5,7 @@ import type { Found, Page, VaultState } from './vault';
 import { VaultError, badParameter, type Wire } from './wire';
 import { parseCreate, parsePatch, parsePolicy } from './requests';
 import type { FaultInjector } from '../faults';
+import type { HsmRbac } from './rbac';
 
 export interface RequestRecord {
   method: string;
@@ -30,6 +31,10 @@ export interface HttpContext {
   faults: FaultInjector;
   /** Every page that has items is preceded by an empty page that still carries nextLink. */
   emptyPages: boolean;
+  /** The token audience the 401 challenge names: https://vault.azure.net, or https://managedhsm.azure.net for an HSM. */
+  challengeResource: string;
+  /** A Managed HSM's local RBAC routes (a vault has none). */
+  rbac?: HsmRbac;
   /** Called for each version created over HTTP; `sent` resolves once the response has gone out. */
   onNewVersion(found: Found, sent: Promise<void>): void;
 }
@@ -83,7 +88,7 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     outcome = fail(new VaultError(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${method} ${url.pathname}.`));
   } else if (!authorized) {
     // The SDK's first request carries no token and no body; this challenge tells it where to get one.
-    headers['WWW-Authenticate'] = `Bearer authorization="https://login.microsoftonline.com/${ctx.tenantId}", resource="https://vault.azure.net"`;
+    headers['WWW-Authenticate'] = `Bearer authorization="https://login.microsoftonline.com/${ctx.tenantId}", resource="${ctx.challengeResource}"`;
     outcome = fail(new VaultError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'));
   } else if (!apiVersion) {
     outcome = fail(badParameter("The 'api-version' query parameter is missing or empty."));
@@ -108,6 +113,8 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
 }
 
 function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, body: unknown): Outcome {
+  const rbac = ctx.rbac?.route(method, url);
+  if (rbac) return rbac;
   const segments = url.pathname.split('/').slice(1);
   if (segments[0] !== 'keys' || segments.length > 3) throw routeNotFound();
   const name = segments[1] ? decodeSegment(segments[1]) : '';

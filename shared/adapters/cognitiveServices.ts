@@ -287,6 +287,12 @@ export function toAccountState(account: Account): AccountState | undefined {
     state.identity = { type: account.identity.type };
     if (account.identity.principalId) state.identity.principalId = account.identity.principalId;
     if (account.identity.tenantId) state.identity.tenantId = account.identity.tenantId;
+    const userAssigned = Object.entries(account.identity.userAssignedIdentities ?? {});
+    if (userAssigned.length) {
+      state.identity.userAssignedIdentities = Object.fromEntries(userAssigned.map(([resourceId, uai]) => [resourceId, {
+        ...(uai?.principalId ? { principalId: uai.principalId } : {}), ...(uai?.clientId ? { clientId: uai.clientId } : {}),
+      }]));
+    }
   }
   return state;
 }

@@ -1,8 +1,9 @@
-import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, Vault } from '@azure/arm-keyvault';
+import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/findings';
-import { vaultHost } from '../domain/keys';
+import { isManagedHsmUri, vaultHost } from '../domain/keys';
 import { toDependencyError } from '../errors';
+import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
 import { sdk } from './sdk';
 
@@ -12,21 +13,30 @@ export interface KeyVaultManagementOptions {
   endpoint: string;
   subscriptionIds: readonly string[];
   clientOptions?: KeyVaultManagementClientOptionalParams;
+  /** readVault answers from a read at most this old (default 0: always read); one key fanned out to many accounts reads its vault once. */
+  freshForMs?: number;
 }
 
+type Kind = NonNullable<VaultInfo['kind']>;
+
 /**
- * VaultDirectory over @azure/arm-keyvault: lists each subscription's vaults once and finds a vault
- * by its vaultUri host. The listing lives as long as this instance: build one per sweep, or clear().
+ * VaultDirectory over @azure/arm-keyvault: lists each subscription's vaults (or, for a Managed HSM host, its
+ * managedHSMs) once and finds one by its URI host. The listing lives as long as this instance: build one per
+ * sweep, or clear(); readVault reads the resource itself again by the id the listing gave.
  */
 export class KeyVaultManagementDirectory implements VaultDirectory {
   private readonly clients = new Map<string, Promise<KeyVaultManagementClient>>();
-  private readonly listings = new Map<string, Promise<Map<string, VaultInfo>>>();
+  private readonly listings = new Recent<Map<string, VaultInfo>>();
+  private readonly reads: Recent<VaultInfo | undefined>;
 
-  constructor(private readonly options: KeyVaultManagementOptions) {}
+  constructor(private readonly options: KeyVaultManagementOptions) {
+    this.reads = new Recent(options.freshForMs ?? 0);
+  }
 
   async findVault(vaultUri: string): Promise<VaultInfo | undefined> {
     const host = vaultHost(vaultUri);
-    const settled = await Promise.allSettled(this.options.subscriptionIds.map((id) => this.listing(id)));
+    const kind: Kind = isManagedHsmUri(vaultUri) ? 'managedHsm' : 'vault';
+    const settled = await Promise.allSettled(this.options.subscriptionIds.map((id) => this.listing(id, kind)));
     for (const result of settled) {
       const vault = result.status === 'fulfilled' ? result.value.get(host) : undefined;
       if (vault) return vault;
@@ -37,34 +47,54 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
     return undefined;
   }
 
+  /** Where the listing says the vault is, then the resource as ARM has it now (or freshForMs ago); a vault moved or gone is listed once more. */
+  readVault(vaultUri: string, options: { fresh?: boolean } = {}): Promise<VaultInfo | undefined> {
+    return this.reads.get(vaultHost(vaultUri), () => this.readNow(vaultUri), options.fresh);
+  }
+
+  private async readNow(vaultUri: string): Promise<VaultInfo | undefined> {
+    for (const relist of [false, true]) {
+      if (relist) this.clear();
+      const listed = await this.findVault(vaultUri);
+      const fresh = listed && (await this.get(listed));
+      if (fresh) return fresh;
+    }
+    return undefined;
+  }
+
   /** Forgets the listings, so that the next lookup reads ARM again. */
   clear(): void {
     this.listings.clear();
   }
 
-  private listing(subscriptionId: string): Promise<Map<string, VaultInfo>> {
-    let listing = this.listings.get(subscriptionId);
-    if (!listing) {
-      const started = this.list(subscriptionId);
-      listing = started;
-      this.listings.set(subscriptionId, started);
-      // A failed listing is not kept: the next lookup tries that subscription again.
-      started.catch(() => {
-        if (this.listings.get(subscriptionId) === started) this.listings.delete(subscriptionId);
-      });
+  private async get(listed: VaultInfo): Promise<VaultInfo | undefined> {
+    const [, subscriptionId = '', , resourceGroup = ''] = listed.id.split('/').filter(Boolean);
+    const client = await this.client(subscriptionId);
+    try {
+      return listed.kind === 'managedHsm'
+        ? toManagedHsmInfo(await client.managedHsms.get(resourceGroup, listed.name))
+        : toVaultInfo(await client.vaults.get(resourceGroup, listed.name));
+    } catch (error) {
+      const e = toDependencyError(error, `reading ${listed.kind === 'managedHsm' ? 'managed HSM' : 'key vault'} ${listed.name}`, 'arm');
+      if (e.statusCode === 404) return undefined;
+      throw e;
     }
-    return listing;
   }
 
-  private async list(subscriptionId: string): Promise<Map<string, VaultInfo>> {
+  /** A failed listing is not kept: the next lookup tries that subscription again. */
+  private listing(subscriptionId: string, kind: Kind): Promise<Map<string, VaultInfo>> {
+    return this.listings.get(`${kind}|${subscriptionId}`, () => this.list(subscriptionId, kind));
+  }
+
+  private async list(subscriptionId: string, kind: Kind): Promise<Map<string, VaultInfo>> {
     const byHost = new Map<string, VaultInfo>();
+    const add = (info: VaultInfo | undefined): void => void (info && byHost.set(vaultHost(info.vaultUri), info));
     try {
-      for await (const vault of (await this.client(subscriptionId)).vaults.listBySubscription()) {
-        const info = toVaultInfo(vault);
-        if (info) byHost.set(vaultHost(info.vaultUri), info);
-      }
+      const client = await this.client(subscriptionId);
+      if (kind === 'managedHsm') for await (const hsm of client.managedHsms.listBySubscription()) add(toManagedHsmInfo(hsm));
+      else for await (const vault of client.vaults.listBySubscription()) add(toVaultInfo(vault));
     } catch (error) {
-      throw toDependencyError(error, `listing key vaults in subscription ${subscriptionId}`, 'arm');
+      throw toDependencyError(error, `listing ${kind === 'managedHsm' ? 'managed HSMs' : 'key vaults'} in subscription ${subscriptionId}`, 'arm');
     }
     return byHost;
   }
@@ -105,5 +135,24 @@ export function toVaultInfo(vault: Vault): VaultInfo | undefined {
   if (typeof p.enableSoftDelete === 'boolean') info.enableSoftDelete = p.enableSoftDelete;
   if (typeof p.enablePurgeProtection === 'boolean') info.enablePurgeProtection = p.enablePurgeProtection;
   if (typeof p.enableRbacAuthorization === 'boolean') info.enableRbacAuthorization = p.enableRbacAuthorization;
+  return info;
+}
+
+/** A Microsoft.KeyVault/managedHSMs resource: local RBAC only (no access policies); an empty answer (204) is no HSM. */
+export function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
+  const p = hsm?.properties;
+  if (!hsm?.id || !p?.hsmUri) return undefined;
+  const info: VaultInfo = {
+    id: hsm.id,
+    kind: 'managedHsm',
+    name: hsm.name ?? hsm.id.split('/').pop() ?? '',
+    location: hsm.location ?? '',
+    tenantId: p.tenantId ?? '',
+    vaultUri: p.hsmUri,
+    enableRbacAuthorization: true,
+    accessPolicies: [],
+  };
+  if (typeof p.enableSoftDelete === 'boolean') info.enableSoftDelete = p.enableSoftDelete;
+  if (typeof p.enablePurgeProtection === 'boolean') info.enablePurgeProtection = p.enablePurgeProtection;
   return info;
 }

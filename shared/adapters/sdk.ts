@@ -20,5 +20,7 @@ export const sdk = {
   cognitiveServices: once(() => import('@azure/arm-cognitiveservices')),
   keyVaultManagement: once(() => import('@azure/arm-keyvault')),
   resourceGraph: once(() => import('@azure/arm-resourcegraph')),
+  authorization: once(() => import('@azure/arm-authorization')),
+  keyVaultCommon: once(() => import('@azure/keyvault-common')),
   pipeline: once(() => import('@azure/core-rest-pipeline')),
 };

@@ -1,6 +1,8 @@
 // Compliance findings: what the sweep read of one account, its key and its vault, judged against DESIGN §2 and §4.
 import { createHash } from 'node:crypto';
-import { keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
+import { identityTypes, keyIdentity, proveKeyAccess, type GrantsView } from './access';
+import { isManagedHsmUri, keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
+import { MANAGED_HSM_KINDS, managedHsmSupported, userAssignedKeyIdentity } from './kinds';
 import { isVersionless, type AccountState, type KeyVersionInfo } from './model';
 import type { Pin } from './rebind';
 
@@ -10,7 +12,7 @@ export type FindingCode =
   | 'version-drift' | 'key-near-expiry' | 'key-expired' | 'key-disabled' | 'key-missing' | 'key-access-denied'
   | 'unsupported-key' | 'vault-not-recoverable' | 'identity-missing' | 'identity-not-system-assigned' | 'region-mismatch'
   | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned'
-  | 'versionless-binding';
+  | 'versionless-binding' | 'managed-hsm-kind-unsupported';
 
 export type Evidence = Record<string, string | number | boolean | null>;
 
@@ -42,6 +44,8 @@ export type KeyView =
 
 export interface VaultInfo {
   id: string;
+  /** A Key Vault vault (default) or a Managed HSM (Microsoft.KeyVault/managedHSMs: local RBAC only, no access policies). */
+  kind?: 'vault' | 'managedHsm';
   name: string;
   location: string;
   tenantId: string;
@@ -59,7 +63,7 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
   'key-missing': { severity: 'critical', why: "a key or version that does not exist cannot unwrap the account's data encryption key" },
   'key-disabled': { severity: 'critical', why: 'Key Vault refuses every operation on a disabled version, so the account loses its data' },
   'key-expired': { severity: 'critical', why: 'past exp the key must not be used for crypto; a service that re-checks it (SQL TDE does) loses access' },
-  'access-missing': { severity: 'critical', why: 'without get, wrapKey and unwrapKey the identity cannot unwrap; the Azure doc says data becomes inaccessible' },
+  'access-missing': { severity: 'critical', why: 'without get, wrapKey and unwrapKey (access policy or role) the identity cannot unwrap; the Azure doc says data becomes inaccessible' },
   'identity-missing': { severity: 'critical', why: 'no identity means nothing can reach the vault; the doc says disabling it makes data inaccessible' },
   'tenant-mismatch': { severity: 'critical', why: 'a vault authorises only principals of its own tenant, so an identity from another tenant cannot unwrap' },
   'provisioning-failed': { severity: 'critical', why: 'a Failed account usually means its last encryption change could not use the key' },
@@ -68,10 +72,11 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
   'version-drift': { severity: 'warning', why: 'the old version still works, but the Azure OpenAI doc requires rebinding after rotation' },
   'unsupported-key': { severity: 'warning', why: 'the binding works, but the Azure OpenAI doc supports RSA 2048 only and rule 2 refuses it as a target' },
   'vault-not-recoverable': { severity: 'warning', why: 'works today, but a purge would lose the data for good; the doc requires soft delete and purge protection' },
-  'identity-not-system-assigned': { severity: 'warning', why: 'the Azure OpenAI CMK doc requires a system-assigned identity' },
+  'identity-not-system-assigned': { severity: 'warning', why: "the key is read by a user-assigned identity (or none), which the kind's CMK doc does not support (AIServices does)" },
+  'managed-hsm-kind-unsupported': { severity: 'warning', why: 'Microsoft supports CMK in Managed HSM only for AI Foundry, Azure OpenAI, Speech, Translator and Face' },
   'region-mismatch': { severity: 'warning', why: "the doc requires the vault in the account's region; a cross-region binding may stop being accepted" },
   'vault-unreadable': { severity: 'warning', why: 'four preconditions went unchecked and only a person can fix the subscription list or the discovery reader role' },
-  'access-unverifiable': { severity: 'info', why: 'RBAC role assignments are not read, so the access check is not made rather than guessed' },
+  'access-unverifiable': { severity: 'warning', why: "the rotator's own identity may not read role assignments, so the access check is not made rather than guessed" },
   pinned: { severity: 'info', why: "a person pinned the account to a version (a rollback); events and sweeps leave it there until a person releases it" },
   'versionless-binding': { severity: 'info', why: 'no key version is named ("latest"): the owner\'s choice, never pinned silently; Azure shows no version in use' },
 };
@@ -84,7 +89,6 @@ export function findingDigest(f: Finding): string {
 }
 export const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
 
-const REQUIRED_KEY_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'] as const;
 const DAY_MS = 86_400_000;
 
 export interface AccountEvaluation {
@@ -93,6 +97,8 @@ export interface AccountEvaluation {
   pin?: Pin | undefined;
   key: KeyView;
   vault: VaultView;
+  /** RBAC vaults and Managed HSMs: the account identity's role grants, as read for the access proof. */
+  grants?: GrantsView | undefined;
   policy: KeyPolicy;
   nearExpiryDays: number;
   now: Date;
@@ -104,7 +110,8 @@ export function evaluateAccount(input: AccountEvaluation): Finding[] {
     ...accountFindings(input.account),
     ...keyFindings(input).filter((f) => !(input.pin && f.code === 'version-drift')),
     ...recoverability(input.key, input.vault),
-    ...vaultFindings(input.account, input.vault),
+    ...vaultFindings(input.account, input.vault, input.grants),
+    ...managedHsmFindings(input.account, input.vault),
     ...pinFindings(input),
   ];
   const rank = (f: Finding): number => SEVERITIES.indexOf(f.severity) * 100 + FINDING_CODES.indexOf(f.code);
@@ -138,12 +145,6 @@ function finding(code: FindingCode, evidence: Evidence, remedy: string): Finding
   return { code, severity: FINDING_RULES[code].severity, evidence, remedy };
 }
 
-/** Identity types in lower case without 'None': 'SystemAssigned, UserAssigned' -> {systemassigned, userassigned}. */
-function identityTypes(account: AccountState): Set<string> {
-  const parts = (account.identity?.type ?? '').split(',').map((t) => t.trim().toLowerCase());
-  return new Set(parts.filter((t) => t !== '' && t !== 'none'));
-}
-
 function accountFindings(account: AccountState): Finding[] {
   const out: Finding[] = [];
   if (account.provisioningState?.toLowerCase() === 'failed') {
@@ -154,11 +155,27 @@ function accountFindings(account: AccountState): Finding[] {
   if (types.size === 0) {
     out.push(finding('identity-missing', { identityType: account.identity?.type ?? null },
       'Turn on the system-assigned managed identity and grant it get, wrapKey and unwrapKey on the vault.'));
-  } else if (!types.has('systemassigned')) {
-    out.push(finding('identity-not-system-assigned', { identityType: account.identity?.type ?? null },
-      'Turn on the system-assigned identity (the Azure OpenAI CMK doc requires it) and grant it access to the key.'));
+  } else {
+    // The key is read by the user-assigned identity identityClientId names, else by the system-assigned one.
+    const userAssigned = account.binding?.identityClientId !== undefined || !types.has('systemassigned');
+    const support = userAssignedKeyIdentity(account.kind);
+    if (userAssigned && !(support.supported && keyIdentity(account).status === 'found')) {
+      out.push(finding('identity-not-system-assigned', {
+        kind: account.kind ?? null, identityType: account.identity?.type ?? null, identityClientId: account.binding?.identityClientId ?? null, doc: support.statement,
+      }, support.supported
+        ? 'Set identityClientId to the client id of a user-assigned identity of the account, or turn on the system-assigned identity.'
+        : `Turn on the system-assigned identity and bind the key without identityClientId (${support.statement}).`));
+    }
   }
   return out;
+}
+
+/** Managed HSM keys only for the kinds Microsoft's support matrix lists. */
+function managedHsmFindings(account: AccountState, view: VaultView): Finding[] {
+  const onHsm = (account.binding && isManagedHsmUri(account.binding.vaultUri)) || (view.status === 'ok' && view.vault.kind === 'managedHsm');
+  if (!onHsm || managedHsmSupported(account.kind)) return [];
+  return [finding('managed-hsm-kind-unsupported', { kind: account.kind ?? null, vaultUri: account.binding?.vaultUri ?? null, supportedKinds: MANAGED_HSM_KINDS.join(',') },
+    `Move the key of this ${account.kind ?? 'unknown'} account to a Key Vault vault: CMK in Managed HSM is not supported for its kind.`)];
 }
 
 function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvaluation): Finding[] {
@@ -272,7 +289,7 @@ function recoverability(key: KeyView, view: VaultView): Finding[] {
   }, `Turn on soft delete and purge protection on vault ${vault?.name ?? 'that holds the key'} (purge protection cannot be turned off again).`)];
 }
 
-function vaultFindings(account: AccountState, view: VaultView): Finding[] {
+function vaultFindings(account: AccountState, view: VaultView, grants: GrantsView | undefined): Finding[] {
   if (view.status !== 'ok') {
     const reason = view.status === 'error' ? view.reason : 'no vault with this URI in the configured subscriptions';
     const remedy = view.status === 'error'
@@ -291,7 +308,7 @@ function vaultFindings(account: AccountState, view: VaultView): Finding[] {
     out.push(finding('tenant-mismatch', { identityTenantId: tenant, vaultTenantId: vault.tenantId, vaultName: vault.name },
       "Use a key in a vault of the account identity's tenant."));
   }
-  return [...out, ...accessFindings(account, vault)];
+  return [...out, ...accessFindings(account, vault, grants)];
 }
 
 /** ARM location names compare without case or spaces ('West US' is 'westus'). */
@@ -299,46 +316,13 @@ function compactLocation(location: string): string {
   return location.replace(/\s+/g, '').toLowerCase();
 }
 
-function accessFindings(account: AccountState, vault: VaultInfo): Finding[] {
-  if (vault.enableRbacAuthorization === true) {
-    return [finding('access-unverifiable', { vaultName: vault.name, enableRbacAuthorization: true, reason: 'role assignments are not read' },
-      'Confirm the account identity holds Key Vault Crypto Service Encryption User (or Crypto User) on the vault or key.')];
-  }
-  // identity-missing already says there is no one to grant access to.
-  if (identityTypes(account).size === 0) return [];
-  const userAssigned = account.binding?.identityClientId;
-  const principalId = userAssigned ? undefined : account.identity?.principalId;
-  if (!principalId) {
-    const reason = userAssigned ? 'the key is read by a user-assigned identity whose object id is not read' : 'the identity reports no principal id';
-    return [finding('access-unverifiable', { vaultName: vault.name, enableRbacAuthorization: false, identityClientId: userAssigned ?? null, reason },
-      `Confirm the identity that reads the key has get, wrapKey and unwrapKey in the access policies of ${vault.name}.`)];
-  }
-  const tenant = (account.identity?.tenantId ?? vault.tenantId).toLowerCase();
-  const granted = keyPermissions(vault).get(`${tenant}/${principalId.toLowerCase()}`) ?? new Set<string>();
-  // The legacy 'all' key permission grants every operation.
-  const missing = granted.has('all') ? [] : REQUIRED_KEY_PERMISSIONS.filter((p) => !granted.has(p.toLowerCase()));
-  if (missing.length === 0) return [];
-  return [finding('access-missing', {
-    vaultName: vault.name, principalId, tenantId: tenant, missing: missing.join(','), granted: [...granted].sort().join(','),
-  }, `Add an access policy on ${vault.name} granting key permissions ${missing.join(', ')} to object ${principalId}.`)];
-}
-
-const permissionsByVault = new WeakMap<VaultInfo, Map<string, Set<string>>>();
-
-/** A vault's key permissions by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */
-function keyPermissions(vault: VaultInfo): Map<string, Set<string>> {
-  let index = permissionsByVault.get(vault);
-  if (!index) {
-    index = new Map();
-    for (const policy of vault.accessPolicies) {
-      const who = `${policy.tenantId.toLowerCase()}/${policy.objectId.toLowerCase()}`;
-      const granted = index.get(who) ?? new Set<string>();
-      for (const permission of policy.keys) granted.add(permission.toLowerCase());
-      index.set(who, granted);
-    }
-    permissionsByVault.set(vault, index);
-  }
-  return index;
+/** access-missing when the proof fails, access-unverifiable when the service may not read what proves it (RBAC). */
+function accessFindings(account: AccountState, vault: VaultInfo, grants: GrantsView | undefined): Finding[] {
+  if (!account.binding) return [];
+  const verdict = proveKeyAccess({ account, vault, keyName: account.binding.keyName, grants });
+  if (verdict.status === 'missing') return [finding('access-missing', verdict.evidence, verdict.remedy)];
+  if (verdict.status === 'unverifiable') return [finding('access-unverifiable', verdict.evidence, verdict.remedy)];
+  return [];
 }
 
 function iso(date: Date | undefined): string | null {

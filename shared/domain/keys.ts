@@ -51,6 +51,11 @@ export function sameKey(a: { vaultUri: string; keyName: string }, b: { vaultUri:
   return vaultHost(a.vaultUri) === vaultHost(b.vaultUri) && a.keyName.toLowerCase() === b.keyName.toLowerCase();
 }
 
+/** A Managed HSM key host: `<name>.managedhsm.azure.net` and its sovereign-cloud twins (a `managedhsm` label before the domain). */
+export function isManagedHsmUri(vaultUri: string): boolean {
+  return /(^|\.)managedhsm\./.test(vaultHost(vaultUri).split(':')[0] ?? '');
+}
+
 export function vaultHost(vaultUri: string): string {
   try {
     return new URL(vaultUri).host.toLowerCase();

@@ -36,7 +36,13 @@ export interface AccountState extends AccountRef {
   /** Absent when the account uses Microsoft-managed keys. */
   keySource?: KeySource;
   binding?: KeyBinding;
-  identity?: { type: string; principalId?: string; tenantId?: string };
+  identity?: {
+    type: string;
+    principalId?: string;
+    tenantId?: string;
+    /** ARM's identity.userAssignedIdentities: resource id -> the identity's object (principal) and client ids. */
+    userAssignedIdentities?: Record<string, { principalId?: string; clientId?: string }>;
+  };
   /** The account's encryption scopes, when discovery listed them (ARM reads of one account leave this out). */
   encryptionScopes?: EncryptionScopeState[];
 }

@@ -75,6 +75,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   'scope-not-found': 404,
   'scope-not-cmk': 409,
   'key-not-usable': 409,
+  'cmk-disable-unsupported': 409,
   'sweep-running': 409,
 };
 

@@ -1,11 +1,13 @@
 import type { DisableCmkJob, SwitchKeyJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
+import { cmkDisableRefusal } from '../domain/kinds';
 import type { Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome } from './accountJob';
+import { preflightKey, type PreflightDeps } from './keyAccess';
 import { newestUsableVersion } from './keyVersions';
 
 /** Moves an account to another key in the SAME vault, at that key's newest usable version (a person's act: it releases a pin). */
-export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: AccountJobDeps, log: Logger): Promise<JobOutcome> {
+export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: AccountJobDeps & PreflightDeps, log: Logger): Promise<JobOutcome> {
   return runAccountJob(job, dequeueCount, deps, log, {
     async plan({ account }) {
       const binding = account.binding;
@@ -20,6 +22,9 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
       if (binding.keyName.toLowerCase() === job.keyName.toLowerCase() && binding.keyVersion.toLowerCase() === target.version.toLowerCase()) {
         return { action: 'none', status: 'already-current', reason: `already bound to ${job.keyName}/${target.version}`, pin: { release: true } };
       }
+      // RBAC may grant one key and not another: the identity must be able to use the new key.
+      const check = await preflightKey(account, { vaultUri: binding.vaultUri, keyName: job.keyName }, deps);
+      if (!check.ok) return { action: 'none', status: 'refused', reason: check.reason };
       return {
         action: 'patch',
         // Only the key changes: the vault URI and identity go back as they were.
@@ -46,6 +51,8 @@ export function runDisableCmk(job: DisableCmkJob, dequeueCount: number, deps: Ac
       if (account.keySource !== 'Microsoft.KeyVault') {
         return { action: 'none', status: 'already-current', reason: 'account already uses Microsoft-managed keys', pin: { release: true } };
       }
+      const refusal = cmkDisableRefusal(account.kind);
+      if (refusal) return { action: 'none', status: 'refused', reason: `cmk-disable-unsupported: ${refusal}` };
       return {
         action: 'patch',
         change: { keySource: 'Microsoft.CognitiveServices' },

@@ -1,18 +1,22 @@
 import { scopeOf, type AccountJob, type DisableCmkJob, type RebindJob, type SwitchKeyJob } from '../domain/jobs';
 import { sameKey, vaultHost } from '../domain/keys';
+import { cmkDisableRefusal } from '../domain/kinds';
 import type { AccountState } from '../domain/model';
 import { bindingsTo, type BoundTarget } from '../domain/scopes';
 import type { EncryptionRequest, RotationRequest } from '../http/schemas';
 import type { AccountJobDeps } from './accountJob';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import type { PreflightDeps } from './keyAccess';
 import { newestUsableVersion } from './keyVersions';
 import { planRebind } from './rebind';
 
-export type ManualDeps = AccountJobDeps & FanOutDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
+export type ManualDeps = AccountJobDeps & FanOutDeps & PreflightDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
 
 /** A refusal of a person's request, with a stable code the HTTP edge maps to a status. */
 export interface Refusal {
-  code: 'account-not-found' | 'account-not-cmk' | 'scope-not-found' | 'scope-not-cmk' | 'vault-not-allowed' | 'other-vault' | 'key-version-not-found' | 'key-not-usable' | 'no-bound-accounts';
+  code:
+    | 'account-not-found' | 'account-not-cmk' | 'scope-not-found' | 'scope-not-cmk' | 'vault-not-allowed' | 'other-vault' | 'key-version-not-found'
+    | 'key-not-usable' | 'no-bound-accounts' | 'cmk-disable-unsupported';
   detail: string;
   field?: string;
 }
@@ -86,7 +90,7 @@ export async function planRotation(req: RotationRequest, deps: ManualDeps): Prom
       continue;
     }
     const ask = { vaultUri, keyName, targetVersion: req.keyVersion, force: req.force ?? false, trigger: 'manual' as const, versionNamed: !!req.keyVersion };
-    const { decision, target } = await planRebind(ask, holder, await deps.pins.get(account.id, scope?.name), deps);
+    const { decision, target } = await planRebind(ask, { account, scope }, await deps.pins.get(account.id, scope?.name), deps);
     lines.push({
       ...which,
       ...(from ? { fromVersion: from } : {}),
@@ -139,6 +143,9 @@ export async function requestEncryptionChange(req: EncryptionRequest, actor: str
   }
   const binding = account.binding;
   if (req.keySource) {
+    // Refused here rather than left to ARM: nothing is queued or written for a change the kind does not allow.
+    const refusal = cmkDisableRefusal(account.kind);
+    if (refusal) return refuse('cmk-disable-unsupported', `${account.name}: ${refusal}`, 'keySource');
     const job: DisableCmkJob = { ...origin(actor, deps), kind: 'disable-cmk', vaultUri: binding.vaultUri, keyName: binding.keyName, accountId: account.id, priorAttempts: 0 };
     await queueAccountJobs([{ job, account }], deps);
     return { ok: true, value: queued(job) };

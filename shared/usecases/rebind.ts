@@ -1,13 +1,14 @@
 import type { RebindJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
-import type { BindingHolder, KeyVersionInfo, Trigger } from '../domain/model';
+import type { AccountState, BindingHolder, EncryptionScopeState, KeyVersionInfo, Trigger } from '../domain/model';
 import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
+import { preflightKey, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindTarget } from './keyVersions';
 
-export type RebindDeps = AccountJobDeps;
+export type RebindDeps = AccountJobDeps & PreflightDeps;
 
 /** What a rebind is asked to do, from a job or a dry run. */
 export interface RebindAsk {
@@ -19,16 +20,20 @@ export interface RebindAsk {
   versionNamed?: boolean | undefined;
 }
 
-/** The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin. */
+/**
+ * The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin, then
+ * for a PATCH the preflight (the identity can use the key; a Managed HSM only for kinds that support it).
+ */
 export async function planRebind(
   ask: RebindAsk,
-  /** The account, or the encryption scope the job names. */
-  account: BindingHolder,
+  /** The account, and the encryption scope when the job names one (its identity reads the scope's key too). */
+  on: { account: AccountState; scope?: EncryptionScopeState | undefined },
   pin: Pin | undefined,
-  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock },
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock } & PreflightDeps,
   /** The target read already under way (a job starts it with its other reads). */
   targetRead: Promise<RebindTarget> = readRebindTarget(deps.keys, ask, deps.policy, deps.clock.now()),
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
+  const account: BindingHolder = on.scope ?? on.account;
   let keys;
   try {
     keys = await readRebindKeys(deps.keys, ask, await targetRead, account.binding?.keyVersion);
@@ -39,10 +44,14 @@ export async function planRebind(
   if (!keys.target && !ask.targetVersion) {
     return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
   }
-  const decision = decideRebind({
+  let decision = decideRebind({
     account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger, versionNamed: ask.versionNamed === true },
     target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
   });
+  if (decision.action === 'patch') {
+    const check = await preflightKey({ ...on.account, binding: decision.binding }, decision.binding, { vaults: deps.vaults, roleGrants: deps.roleGrants });
+    if (!check.ok) decision = { action: 'none', status: 'refused', reason: check.reason };
+  }
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
 }
 
@@ -53,7 +62,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
   targetRead.catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
     async plan({ account, pin, scope }): Promise<Plan> {
-      const { decision } = await planRebind(job, scope ?? account, pin, deps, targetRead);
+      const { decision } = await planRebind(job, { account, scope }, pin, deps, targetRead);
       const effect = pinEffect(job, decision, deps.clock.now());
       if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
       return {

@@ -8,10 +8,11 @@ import type { Pin } from '../domain/rebind';
 import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { AccountStore, Logger, PinStore, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
+import type { AccountStore, Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import { GrantReads } from './keyAccess';
 import { KeyReader } from './keyViews';
 import { rotationHelps } from './keyVersions';
 
@@ -22,6 +23,8 @@ export interface SweepDeps
   isAllowedVault: (vaultUri: string) => boolean;
   /** A fresh directory per sweep: vault listings are read once per run. */
   vaultDirectory: () => VaultDirectory;
+  /** A fresh reader per sweep: role grants of RBAC vaults and Managed HSMs, read once per vault and principal. */
+  roleGrants: () => RoleGrantReader;
   sweeps: SweepStore;
   pins: PinStore;
   /** ENCRYPTION_SCOPES=on: the sweep records the CMK scopes it saw, for events to find. */
@@ -113,6 +116,7 @@ class SweepRun {
   private readonly keys = new Map<string, KeyState>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
+  private readonly grants: GrantReads;
   private readonly now: Date;
 
   constructor(
@@ -122,6 +126,7 @@ class SweepRun {
     private readonly summary: SweepSummary,
   ) {
     this.vaults = deps.vaultDirectory();
+    this.grants = new GrantReads(deps.roleGrants());
     this.now = deps.clock.now();
     for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
   }
@@ -179,8 +184,18 @@ class SweepRun {
       const target: Target = { ...bound, account, key: this.key(bound.holder.binding) };
       const view = await this.view(target);
       if (!view) return undefined;
+      const vault = await this.vault(bound.holder.binding.vaultUri);
+      let grants;
+      try {
+        // The account's identity reads the scope's key too, with the scope's identityClientId.
+        grants = vault.status === 'ok' ? await this.grants.forAccount({ ...account, binding: bound.holder.binding }, vault.vault) : undefined;
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        this.summary.errors.push(`role assignments for ${account.name} in ${bound.holder.binding.vaultUri}: ${error.message}`);
+        return undefined;
+      }
       const input = {
-        account, pin: this.pins.get(bindingKey(account.id, target.scope?.name)), key: view, vault: await this.vault(bound.holder.binding.vaultUri),
+        account, pin: this.pins.get(bindingKey(account.id, target.scope?.name)), key: view, vault, grants,
         policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now,
       };
       judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input) });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountArmId, accountResource } from '../../dev/estate';
+import { accountArmId, accountResource, grantKeyAccess, principalOf } from '../../dev/estate';
 import { seededRandom } from '../../dev/faults';
 import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
@@ -52,6 +52,7 @@ describe(`chaos: ${ACCOUNTS} accounts, ${VERSIONS} versions in one second, each 
     v0 = (await vault.createKey('cmk', { createdOn: new Date(oneSecond.getTime() - 86_400_000), publish: false })).version;
     for (let i = 0; i < VERSIONS; i++) made.push((await vault.createKey('cmk', { publish: false })).version);
     for (const id of ids) stack.arm.putAccount(accountResource({ name: id.split('/').pop() ?? '', key: { vaultUri: vault.vaultUri, name: 'cmk', version: v0 } }));
+    grantKeyAccess(stack.arm, vault, ids.map((id) => principalOf(id.split('/').pop() ?? '')));
     for (const id of pinned) await stack.services.pins.set({ accountId: id, keyVersion: v0, actor: 'alice@contoso.com', reason: 'rollback under test', pinnedAt: oneSecond.toISOString(), jobId: 'chaos-pin' });
     for (const id of failing) stack.arm.failLro(id, { code: 'KeyVaultAccessForbidden', message: 'The identity cannot unwrap the key.' });
     second.worker = await stack.spawnWorker('cmk-worker-b');

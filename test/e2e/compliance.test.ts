@@ -33,10 +33,10 @@ describe('compliance sweep over a mixed estate, report mode', () => {
     assert.equal(sweep?.status, 'completed');
     assert.equal(sweep?.trigger, 'timer');
     assert.equal(sweep?.mode, 'report');
-    assert.equal(sweep?.accountsSeen, 7);
-    assert.equal(sweep?.keysRead, 4);
+    assert.equal(sweep?.accountsSeen, 10);
+    assert.equal(sweep?.keysRead, 5);
     assert.equal(sweep?.remediationsQueued, 0);
-    assert.deepEqual(sweep?.findingsBySeverity, { critical: 0, warning: 6, info: 1 });
+    assert.deepEqual(sweep?.findingsBySeverity, { critical: 1, warning: 6, info: 0 });
     assert.equal(sweep?.findingsByCode['version-drift'], 1);
     assert.deepEqual(Object.values(estate.accounts).map((id) => stack.arm.account(id)), accountsBefore);
     assert.equal(stack.arm.requests.filter((r) => r.method === 'PATCH').length, 0);
@@ -48,8 +48,9 @@ describe('compliance sweep over a mixed estate, report mode', () => {
     assert.equal(all.status, 200);
     assert.equal(all.json.sweep.status, 'completed');
     assert.equal(all.json.findings.length, 7);
-    const info = await api(stack, 'GET', '/api/compliance?severity=info');
-    assert.deepEqual(info.json.findings.map((f: any) => f.code), ['access-unverifiable']);
+    const critical = await api(stack, 'GET', '/api/compliance?severity=critical');
+    assert.deepEqual(critical.json.findings.map((f: any) => [f.accountId, f.code]), [[estate.accounts.rbacMissing, 'access-missing']]);
+    assert.equal(critical.json.findings[0].evidence.plane, 'vault-rbac');
     const bad = await api(stack, 'GET', '/api/compliance?severity=urgent');
     assert.equal(bad.status, 400);
     assert.equal(bad.json.errors[0].field, 'severity');
@@ -82,7 +83,7 @@ describe('compliance sweep over a mixed estate, report mode', () => {
     const sweep = await stack.services.sweeps.latest();
     assert.equal(sweep?.status, 'partial');
     assert.match(sweep?.errors.join(' ') ?? '', /discovery failed part-way: querying Resource Graph/);
-    assert.ok((sweep?.accountsSeen ?? 0) < 7);
+    assert.ok((sweep?.accountsSeen ?? 0) < 10);
     assert.deepEqual(await findingsByLabel(stack, estate), before, 'accounts not seen keep their findings');
   });
   it('a key that cannot be read makes the run partial, and its accounts keep their last findings', async () => {
@@ -135,8 +136,9 @@ describe('Key Vault expiry events', () => {
     const vault = await stack.addVault({ name: 'kv-expiry' });
     // A version that lived 60 days and expires in 5: rotating helps (a new one will not be near expiry at birth).
     const { version } = await vault.createKey('cmk-exp', { publish: false, createdOn: new Date(Date.now() - 60 * 86_400_000), expiresOn: new Date(Date.now() + 5 * 86_400_000) });
-    const { accountArmId, accountResource } = await import('../../dev/estate');
+    const { accountArmId, accountResource, grantKeyAccess, principalOf } = await import('../../dev/estate');
     for (const name of ['aoai-exp-1', 'aoai-exp-2']) stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: 'cmk-exp', version } }));
+    grantKeyAccess(stack.arm, vault, ['aoai-exp-1', 'aoai-exp-2'].map(principalOf));
     const ids = ['aoai-exp-1', 'aoai-exp-2'].map((n) => accountArmId(n));
     const eventsBefore = vault.events.length;
 

@@ -171,8 +171,9 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
 
   it('leaves an account tagged with OPT_OUT_TAG alone (unless the tag says false)', async () => {
     const { version: v1 } = await vault.createKey('cmk-optout', { kty: 'RSA', size: 2048, publish: false });
-    const { accountArmId, accountResource } = await import('../../dev/estate');
+    const { accountArmId, accountResource, grantKeyAccess, principalOf } = await import('../../dev/estate');
     const key = { vaultUri: vault.vaultUri, name: 'cmk-optout', version: v1 };
+    grantKeyAccess(stack.arm, vault, ['aoai-opted-out', 'aoai-opted-in'].map(principalOf));
     stack.arm.putAccount(accountResource({ name: 'aoai-opted-out', key, tags: { 'cmk-rotator:opt-out': 'true' } }));
     stack.arm.putAccount(accountResource({ name: 'aoai-opted-in', key, tags: { 'CMK-ROTATOR:OPT-OUT': 'false' } }));
     const { version: v2 } = await vault.createKey('cmk-optout', { kty: 'RSA', size: 2048 });

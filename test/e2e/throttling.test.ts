@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountArmId, accountResource } from '../../dev/estate';
+import { accountArmId, accountResource, grantKeyAccess, principalOf } from '../../dev/estate';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 
 describe('a key bound to many accounts under ARM write throttling', () => {
@@ -16,6 +16,7 @@ describe('a key bound to many accounts under ARM write throttling', () => {
     const { version: v1 } = await vault.createKey('cmk-many', { publish: false });
     const names = Array.from({ length: 60 }, (_, i) => `aoai-many-${i}`);
     for (const name of names) stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: 'cmk-many', version: v1 } }));
+    grantKeyAccess(stack.arm, vault, names.map(principalOf));
 
     const { version: v2 } = await vault.createKey('cmk-many', {});
     await stack.settle();

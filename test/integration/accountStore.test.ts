@@ -44,6 +44,30 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     assert.ok(arm.requests.filter((r) => r.method === 'GET' && /accounts$/i.test(r.path)).length >= 3, 'followed nextLink');
   });
 
+  it("maps user-assigned identities (principal and client ids) and the binding's identityClientId", async () => {
+    const uai = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1';
+    arm.putAccount(accountResource({
+      name: 'uai', kind: 'AIServices', key: { vaultUri: VAULT, name: 'cmk', version: V1, identityClientId: 'client-1' },
+      identity: { type: 'SystemAssigned, UserAssigned', principalId: 'sys', tenantId: 't', userAssignedIdentities: { [uai]: { principalId: 'uai-p', clientId: 'client-1' } } },
+    }));
+    const account = await store.getAccount(accountArmId('uai'));
+    assert.deepEqual(account?.identity?.userAssignedIdentities, { [uai]: { principalId: 'uai-p', clientId: 'client-1' } });
+    assert.equal(account?.binding?.identityClientId, 'client-1');
+  });
+
+  it('an AIServices account refuses to go back to Microsoft-managed keys (ARM 400, not retryable, nothing changed); OpenAI does not', async () => {
+    arm.putAccount(accountResource({ name: 'foundry', kind: 'AIServices', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+    await assert.rejects(store.updateEncryption(accountArmId('foundry'), { keySource: 'Microsoft.CognitiveServices' }), (e: unknown) => {
+      assert.ok(e instanceof DependencyError);
+      assert.deepEqual([e.statusCode, e.code, e.retryable, e.notApplied], [400, 'BadRequest', false, true]);
+      assert.match(e.message, /cannot be disabled for an account of kind AIServices/);
+      return true;
+    });
+    assert.equal(arm.account(accountArmId('foundry')).properties.encryption.keySource, 'Microsoft.KeyVault');
+    arm.putAccount(accountResource({ name: 'aoai-off', kind: 'OpenAI', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+    assert.equal((await store.updateEncryption(accountArmId('aoai-off'), { keySource: 'Microsoft.CognitiveServices' })).status, 'succeeded');
+  });
+
   it('reads one account, and undefined for one that does not exist', async () => {
     assert.equal((await store.getAccount(accountArmId('list-2')))?.binding?.keyVersion, V1);
     assert.equal(await store.getAccount(accountArmId('nope')), undefined);

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { test } from 'node:test';
 import type { ArmStandIn, ArmStandInOptions } from '../../dev/armStandIn';
 import { listenHttps } from '../../dev/tls';
-import { cmkAccount, collect, csClient, fast, kvClient, withStandIn, type Example, type Server } from '../support/armTestKit';
+import { authClient, cmkAccount, collect, csClient, fast, kvClient, withStandIn, type Example, type Server } from '../support/armTestKit';
 import { fixtureFiles, fixturesDir, readFixture } from '../support/fixtures';
 import { shapeOf } from '../support/shape';
 
@@ -86,6 +86,32 @@ const contracts: Record<string, Contract> = {
     status: '200', seed: (standIn, body) => standIn.putVault(body),
     call: (server, p) => kvClient(server, p['subscriptionId']).vaults.get(p['resourceGroupName'], p['vaultName']),
   },
+  ManagedHsms_Get: {
+    status: '200', seed: (standIn, body) => standIn.putManagedHsm(body),
+    call: (server, p) => kvClient(server, p['subscriptionId']).managedHsms.get(p['resourceGroupName'], p['name']),
+  },
+  // The first page only: the example's nextLink points at management.azure.com, which a test must never call.
+  ManagedHsms_ListBySubscription: {
+    status: '200', seed: (standIn, body) => body.value.forEach((hsm: object) => standIn.putManagedHsm(hsm)),
+    call: async (server, p) => (await kvClient(server, p['subscriptionId']).managedHsms.listBySubscription().byPage().next()).value,
+  },
+  RoleAssignments_ListForScope: {
+    status: '200', seed: (standIn, body) => body.value.forEach((a: object) => standIn.putRoleAssignment(a)),
+    call: (server, p) => collect(authClient(server).roleAssignments.listForScope(p['scope'])),
+  },
+  RoleAssignments_ListForResourceGroup: {
+    status: '200', seed: (standIn, body) => body.value.forEach((a: object) => standIn.putRoleAssignment(a)),
+    call: (server, p) => collect(authClient(server, p['subscriptionId']).roleAssignments.listForResourceGroup(p['resourceGroupName'])),
+  },
+  // The example's roleId is a placeholder, not a path: the id of the definition it answers is asked for instead.
+  RoleDefinitions_GetById: {
+    status: '200', seed: (standIn, body) => standIn.putRoleDefinition(body),
+    call: (server) => authClient(server).roleDefinitions.getById('subscriptions/subID/providers/Microsoft.Authorization/roleDefinitions/roleDefinitionId'),
+  },
+  RoleDefinitions_Get: {
+    status: '200', seed: (standIn, body) => standIn.putRoleDefinition(body),
+    call: (server, p) => authClient(server).roleDefinitions.get(p['scope'], p['roleDefinitionId']),
+  },
 };
 // Older examples carry no operationId.
 const operationByFile: Record<string, string> = {
@@ -93,6 +119,8 @@ const operationByFile: Record<string, string> = {
   'ListAccountsByResourceGroup.json': 'Accounts_ListByResourceGroup', 'getVault.json': 'Vaults_Get',
   'ListAccountsBySubscription.json': 'Accounts_List', 'UpdateAccount.json': 'Accounts_Update',
   'ListEncryptionScopes.json': 'EncryptionScopes_List',
+  'RoleAssignments_ListForScope.json': 'RoleAssignments_ListForScope', 'GetRoleDefinitionById.json': 'RoleDefinitions_GetById',
+  'GetRoleDefinitionByName.json': 'RoleDefinitions_Get',
 };
 
 /** Serves one example response verbatim, whatever is asked, and remembers what was asked. */
@@ -109,7 +137,7 @@ async function exampleServer(status: string, body: unknown) {
 
 test('contract: the SDK reads stand-in answers with the same shape as the REST examples', async (t) => {
   const examples = readdirSync(fixturesDir)
-    .filter((folder) => /^(cognitiveservices|keyvault-mgmt)-/.test(folder))
+    .filter((folder) => /^(cognitiveservices|keyvault-mgmt|authorization)-/.test(folder))
     .flatMap((folder) => fixtureFiles(folder))
     .map((file) => ({ file, example: readFixture<Example>(file) }))
     .filter(({ example }) => example.responses !== undefined);

@@ -52,11 +52,11 @@ describe('Findings and Sweeps tables against Azurite', () => {
     const x = accountId('severity-x');
     const y = accountId('severity-y');
     await findings.replaceForAccount(x, [finding('access-missing'), finding('region-mismatch')], 's', '2026-06-01T00:00:00.000Z');
-    await findings.replaceForAccount(y, [finding('identity-missing'), finding('access-unverifiable')], 's', '2026-06-01T00:00:00.000Z');
+    await findings.replaceForAccount(y, [finding('identity-missing'), finding('pinned')], 's', '2026-06-01T00:00:00.000Z');
     const critical = (await findings.list({ severity: 'critical' })).filter((r) => r.accountId === x || r.accountId === y);
     assert.deepEqual(critical.map((r) => [r.accountId, r.code]), [[x, 'access-missing'], [y, 'identity-missing']]);
     assert.ok((await findings.list({ severity: 'critical' })).every((r) => r.severity === 'critical'));
-    assert.deepEqual((await findings.list({ severity: 'info', accountId: y })).map((r) => r.code), ['access-unverifiable']);
+    assert.deepEqual((await findings.list({ severity: 'info', accountId: y })).map((r) => r.code), ['pinned']);
     assert.deepEqual(await findings.list({ severity: 'info', accountId: x }), []);
   });
 

@@ -105,6 +105,23 @@ describe('KeyVaultManagementDirectory: the real KeyVaultManagementClient against
     assert.ok(found?.accessPolicies[0]?.keys.includes('unwrapKey'));
   });
 
+  it('readVault reads the vault itself, so a changed access policy is seen; freshForMs reuses one read for a while', async () => {
+    const gets = () => arm.requests.filter((r) => r.method === 'GET' && /\/vaults\/kv-b2$/i.test(r.path)).length;
+    const vaults = directory();
+    assert.deepEqual((await vaults.readVault('https://kv-b2.vault.azure.net/'))?.accessPolicies, []);
+    arm.putVault(vaultResource(SUB_B, 'kv-b2', { accessPolicies: [{ tenantId: TENANT, objectId: PRINCIPAL, permissions: { keys: ['get'] } }] }));
+    assert.deepEqual((await vaults.findVault('https://kv-b2.vault.azure.net/'))?.accessPolicies, [], 'the listing is kept');
+    assert.deepEqual((await vaults.readVault('https://kv-b2.vault.azure.net/'))?.accessPolicies.map((p) => p.keys), [['get']], 'the read is not');
+    const kept = new KeyVaultManagementDirectory({
+      credential: localCredential, endpoint: arm.url, subscriptionIds: [SUB_B], freshForMs: 60_000, clientOptions: { tlsOptions: { ca: arm.ca }, retryOptions: { maxRetries: 0 } },
+    });
+    const before = gets();
+    await Promise.all([kept.readVault('https://kv-b2.vault.azure.net/'), kept.readVault('https://KV-B2.vault.azure.net')]);
+    await kept.readVault('https://kv-b2.vault.azure.net/');
+    assert.equal(gets() - before, 1);
+    assert.equal(await kept.readVault('https://kv-gone.vault.azure.net/'), undefined);
+  });
+
   it('a 403 listing vaults is a DependencyError that is not retryable', async () => {
     arm.fail({ method: 'GET', path: new RegExp(`/subscriptions/${SUB_B}/providers/Microsoft.KeyVault/vaults$`, 'i'), status: 403 });
     await assert.rejects(directory().findVault('https://no-such-vault.vault.azure.net/'), (e: unknown) => {

@@ -1,5 +1,6 @@
 /** What the ARM stand-in's contract and behaviour tests share: SDK clients, seed accounts and a stand-in per test. */
 import { CognitiveServicesManagementClient } from '@azure/arm-cognitiveservices';
+import { AuthorizationManagementClient } from '@azure/arm-authorization';
 import { KeyVaultManagementClient } from '@azure/arm-keyvault';
 import { startArmStandIn, type ArmStandIn, type ArmStandInOptions } from '../../dev/armStandIn';
 import { request } from 'node:https';
@@ -25,6 +26,9 @@ export const csClient = (server: Server, subscriptionId = sub) =>
   new CognitiveServicesManagementClient(localCredential, subscriptionId, clientOptions(server));
 export const kvClient = (server: Server, subscriptionId = sub) =>
   new KeyVaultManagementClient(localCredential, subscriptionId, clientOptions(server));
+/** This SDK generation builds its URLs from $host. */
+export const authClient = (server: Server, subscriptionId = sub) =>
+  new AuthorizationManagementClient(localCredential, subscriptionId, { ...clientOptions(server), $host: server.url.replace(/\/$/, '') });
 
 const vaultKey = { keyName: 'cmk', keyVaultUri: 'https://kv1.vault.azure.net/' };
 export const encryption = (keyVersion: string) => ({

@@ -1,11 +1,14 @@
 // Hand-written in-memory fakes of the ports, for domain and use-case tests.
+import type { GrantsView } from '../../shared/domain/access';
+import type { VaultInfo } from '../../shared/domain/findings';
 import type { RotationJob } from '../../shared/domain/jobs';
+import { vaultHost } from '../../shared/domain/keys';
 import type { AccountState, EncryptionScopeState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
 import { bindingKey, bindingsTo, cmkBindings } from '../../shared/domain/scopes';
 import type { Pin } from '../../shared/domain/rebind';
 import type {
-  AccountDiscovery, AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
-  PinStore, UpdateVerdict,
+  AccountDiscovery, AccountJournal, AccountStore, Clock, EncryptionChange, GrantTarget, JobQueue, JournalState, KeyStore, Lease, Ledger, Logger,
+  PinStore, RoleGrantReader, UpdateVerdict, VaultDirectory,
 } from '../../shared/ports';
 import type { RebindDeps } from '../../shared/usecases/rebind';
 
@@ -251,6 +254,47 @@ export class FakeDiscovery implements AccountDiscovery {
   }
 }
 
+/** An access-policy vault at VAULT (unless `over` says otherwise) granting get, wrapKey, unwrapKey to these principals of tenant 't'. */
+export function accessPolicyVault(over: Partial<VaultInfo> = {}, principals: string[] = ['p']): VaultInfo {
+  return {
+    id: `/subscriptions/${SUB}/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-one`, name: 'kv-one', location: 'eastus', tenantId: 't',
+    vaultUri: VAULT, enableSoftDelete: true, enablePurgeProtection: true, enableRbacAuthorization: false,
+    accessPolicies: principals.map((objectId) => ({ tenantId: 't', objectId, keys: ['get', 'wrapKey', 'unwrapKey'] })),
+    ...over,
+  };
+}
+
+/** Vaults by host; VAULT grants principal 'p' (boundAccount's identity) by default. Counts fresh reads. */
+export class FakeVaultDirectory implements VaultDirectory {
+  readonly vaults = new Map<string, VaultInfo>();
+  reads = 0;
+  constructor(...vaults: VaultInfo[]) {
+    for (const v of vaults.length ? vaults : [accessPolicyVault()]) this.put(v);
+  }
+  put(vault: VaultInfo): this {
+    this.vaults.set(vaultHost(vault.vaultUri), structuredClone(vault));
+    return this;
+  }
+  async findVault(vaultUri: string): Promise<VaultInfo | undefined> {
+    const v = this.vaults.get(vaultHost(vaultUri));
+    return v && structuredClone(v);
+  }
+  async readVault(vaultUri: string, _options?: { fresh?: boolean }): Promise<VaultInfo | undefined> {
+    this.reads += 1;
+    return this.findVault(vaultUri);
+  }
+}
+
+/** Role grants by principal id; a principal not set has none. Records what was asked. */
+export class FakeRoleGrants implements RoleGrantReader {
+  readonly views = new Map<string, GrantsView>();
+  readonly asked: Array<{ target: GrantTarget; principalId: string }> = [];
+  async read(target: GrantTarget, principalId: string): Promise<GrantsView> {
+    this.asked.push({ target, principalId });
+    return structuredClone(this.views.get(principalId) ?? { status: 'read', assignments: [], definitions: [] });
+  }
+}
+
 export function fixedClock(iso = '2026-06-01T00:00:00Z'): Clock & { set(iso: string): void } {
   let now = new Date(iso);
   return { now: () => new Date(now), set: (next: string) => (now = new Date(next)) };
@@ -268,10 +312,15 @@ export function silentLogger(): Logger & { lines: Array<{ level: string; message
 
 export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
   keys: FakeKeyStore; accounts: FakeAccountStore; journal: MemoryLedger; ledger: MemoryLedger; pins: MemoryPins; queue: MemoryQueue;
+  vaults: FakeVaultDirectory; grants: FakeRoleGrants;
 } {
   const clock = over.clock ?? fixedClock();
   const ledger = new MemoryLedger(clock);
+  const grants = new FakeRoleGrants();
   return {
+    vaults: new FakeVaultDirectory(),
+    grants,
+    roleGrants: () => grants,
     keys: new FakeKeyStore(),
     accounts: new FakeAccountStore(),
     journal: ledger,

@@ -1,4 +1,4 @@
-import { accountArmId, accountResource } from '../../dev/estate';
+import { accountArmId, accountResource, grantKeyAccess, principalOf } from '../../dev/estate';
 import type { KeyVaultStandIn, SeedKeyOptions } from '../../dev/keyVaultStandIn';
 import type { LocalStack } from '../../dev/stack';
 import type { AccountState } from '../../shared/domain/model';
@@ -15,6 +15,8 @@ export async function boundScenario(
   for (const name of accountNames) {
     stack.arm.putAccount(accountResource({ name, key: { vaultUri: vault.vaultUri, name: keyName, version } }));
   }
+  // The rebind preflight reads the vault's access policies through ARM.
+  grantKeyAccess(stack.arm, vault, accountNames.map(principalOf));
   return { v1: version, ids: accountNames.map((n) => accountArmId(n)) };
 }
 

@@ -22,12 +22,12 @@ describe('config', () => {
   it('applies the documented defaults', () => {
     const c = loadConfig(valid);
     assert.equal(c.armEndpoint, 'https://management.azure.com');
-    assert.deepEqual(c.keyVaultHostSuffixes, ['.vault.azure.net']);
+    assert.deepEqual(c.keyVaultHostSuffixes, ['.vault.azure.net', '.managedhsm.azure.net'], 'Key Vault and Managed HSM hosts of the public cloud');
     assert.equal(c.sweepMode, 'report');
     assert.equal(c.nearExpiryAction, 'bind-newer');
     assert.equal(c.nearExpiryDays, 30);
     assert.deepEqual(c.allowedKeySizes, [2048]);
-    assert.equal(c.sweepSchedule, '0 0 */6 * * *');
+    assert.equal(c.sweepSchedule, '0 0 * * * *', 'hourly: Managed HSM sends no key events, the sweep is how its accounts follow');
   });
   it('takes identity-based storage by account name', () => {
     const c = loadConfig({ AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS });
@@ -42,7 +42,9 @@ describe('config', () => {
     assert.ok(problems({ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'http://plain.example' }).some((p) => /AzureWebJobsStorage__tableServiceUri must be an https/.test(p)));
   });
   it('reads lists separated by commas, semicolons or spaces', () => {
-    const c = loadConfig({ ...valid, SUBSCRIPTION_IDS: `${valid.SUBSCRIPTION_IDS}; 22222222-2222-3333-4444-555555555555`, ALLOWED_KEY_SIZES: '2048, 3072' });
+    const c = loadConfig({
+      ...valid, SUBSCRIPTION_IDS: `${valid.SUBSCRIPTION_IDS}; 22222222-2222-3333-4444-555555555555`, ALLOWED_KEY_SIZES: '2048, 3072', ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: 'true',
+    });
     assert.equal(c.subscriptionIds.length, 2);
     assert.deepEqual(c.allowedKeySizes, [2048, 3072]);
   });
@@ -60,6 +62,14 @@ describe('config', () => {
     [{ ALLOWED_KEY_SIZES: '1024' }, /ALLOWED_KEY_SIZES/],
     [{ KEY_EXPIRY_MARGIN_HOURS: '-1' }, /KEY_EXPIRY_MARGIN_HOURS/],
   ];
+  it('refuses key sizes Azure does not document (only RSA 2048) unless ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE says so, naming both settings', () => {
+    const refused = problems({ ALLOWED_KEY_SIZES: '2048,4096' });
+    assert.equal(refused.length, 1);
+    assert.match(refused[0] ?? '', /^ALLOWED_KEY_SIZES lists 4096, .*only RSA 2048.*ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE=true/);
+    assert.deepEqual(problems({ ALLOWED_KEY_SIZES: '3072', ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: 'false' }).length, 1);
+    assert.deepEqual(loadConfig({ ...valid, ALLOWED_KEY_SIZES: '4096', ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: 'True' }).allowedKeySizes, [4096]);
+    assert.ok(problems({ ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: 'yes' }).some((p) => /ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE must be one of true, false \(got "yes"\)/.test(p)));
+  });
   for (const [env, message] of bad) {
     it(`stops on ${JSON.stringify(env)} naming the setting`, () => {
       assert.ok(problems(env).some((p) => message.test(p)), problems(env).join(' | '));

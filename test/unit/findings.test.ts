@@ -2,46 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import {
-  evaluateAccount, FINDING_CODES, FINDING_RULES, protectsFromPurge, summarise,
-  type AccountEvaluation, type Finding, type FindingCode, type VaultInfo,
-} from '../../shared/domain/findings';
+import { FINDING_CODES, FINDING_RULES, protectsFromPurge, summarise, type FindingCode } from '../../shared/domain/findings';
 import { versionOrder } from '../../shared/domain/keys';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 import { boundAccount, hex, keyVersion, VAULT } from '../support/fakes';
 import { projectRoot } from '../support/fixtures';
-
-const now = new Date('2026-06-01T00:00:00Z');
-const DAY = 86_400_000;
-const policy = { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 };
-const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
-const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
-/** No current version named: versions ordered by created alone. */
-const byCreated = versionOrder(undefined);
-const vault: VaultInfo = {
-  id: '/subscriptions/s/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-one',
-  name: 'kv-one', location: 'East US', tenantId: 'T', vaultUri: 'https://kv-one.vault.azure.net',
-  enableSoftDelete: true, enablePurgeProtection: true, enableRbacAuthorization: false,
-  accessPolicies: [{ tenantId: 't', objectId: 'P', keys: ['Get', 'WrapKey', 'UnwrapKey', 'List'] }],
-};
-
-/** A healthy account (bound to v1, the newest usable version) with one part changed. */
-function evaluate(over: Partial<AccountEvaluation> = {}): Finding[] {
-  return evaluateAccount({
-    account: boundAccount('a1', v1.version),
-    key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v1 },
-    vault: { status: 'ok', vault },
-    policy, nearExpiryDays: 30, now, ...over,
-  });
-}
-const codes = (findings: Finding[]): FindingCode[] => findings.map((f) => f.code);
-const only = (findings: Finding[], code: FindingCode): Finding => {
-  const found = findings.find((f) => f.code === code);
-  assert.ok(found, `expected ${code} in [${codes(findings).join(', ')}]`);
-  return found;
-};
-const withBound = (bound: KeyVersionInfo): Finding[] => evaluate({ key: { status: 'ok', order: byCreated, bound, newestUsable: v1 } });
-const withVault = (changes: Partial<VaultInfo>): Finding[] => evaluate({ vault: { status: 'ok', vault: { ...vault, ...changes } } });
+import { byCreated, codes, DAY, evaluate, now, only, policy, v1, v2, vault, withBound, withVault } from '../support/findingsKit';
 
 describe('a healthy account', () => {
   it('has no findings (locations and permissions compare without case or spaces)', () => {
@@ -84,46 +50,6 @@ describe('version-drift in the one version order (created has one-second resolut
   });
   it('two tied versions neither of which is current cannot be ordered: no drift is claimed', () => {
     assert.deepEqual(evaluate({ account: boundAccount('a1', a!.version), key: { status: 'ok', order: versionOrder(hex(99)), bound: a, newestUsable: b } }), []);
-  });
-});
-
-describe('pinned', () => {
-  const pin = { accountId: boundAccount('a1', v1.version).id, keyVersion: v1.version, actor: 'alice@contoso.com', reason: 'v2 breaks fine-tuning', pinnedAt: '2026-05-30T00:00:00.000Z', jobId: 'job-1' };
-  it('reports the pin (info, who and why) instead of drift, which a person chose', () => {
-    const findings = evaluate({ pin, key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } });
-    assert.deepEqual(codes(findings), ['pinned']);
-    const f = only(findings, 'pinned');
-    assert.equal(f.severity, 'info');
-    assert.deepEqual([f.evidence['pinnedVersion'], f.evidence['actor'], f.evidence['reason']], [v1.version, 'alice@contoso.com', 'v2 breaks fine-tuning']);
-  });
-});
-
-describe('versionless-binding', () => {
-  const versionless = boundAccount('a1', '');
-  const view = (current: KeyVersionInfo, newestUsable = current) => ({ status: 'ok' as const, order: byCreated, bound: undefined, newestUsable, current });
-  it('is reported (info) instead of drift, naming the current version and that the version in use is unknown', () => {
-    const findings = evaluate({ account: versionless, key: view(v2) });
-    assert.deepEqual(codes(findings), ['versionless-binding']);
-    const f = only(findings, 'versionless-binding');
-    assert.equal(f.severity, 'info');
-    assert.equal(f.evidence['boundVersion'], null);
-    assert.equal(f.evidence['currentVersion'], v2.version);
-    assert.match(String(f.evidence['versionInUse']), /Azure shows no version in use/);
-    assert.match(f.remedy, /keyVersion/);
-  });
-  it('never says version-drift or key-missing, however new the newest usable version is', () => {
-    const findings = evaluate({ account: versionless, key: view(v1, v2) });
-    assert.ok(!codes(findings).includes('version-drift'));
-    assert.ok(!codes(findings).includes('key-missing'));
-  });
-  it("checks the key's current version (the one latest names) and says which version it checked", () => {
-    const expiring = keyVersion(hex(3), { expiresOn: new Date(now.getTime() + 5 * DAY) });
-    const f = only(evaluate({ account: versionless, key: view(expiring) }), 'key-near-expiry');
-    assert.equal(f.evidence['checkedVersion'], expiring.version);
-    assert.equal(f.evidence['boundVersion'], null);
-  });
-  it('a key that does not exist is still key-missing', () => {
-    assert.deepEqual(codes(evaluate({ account: versionless, key: { status: 'missing' } })), ['key-missing']);
   });
 });
 
@@ -224,11 +150,14 @@ describe('identity', () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'None' } });
     assert.deepEqual(codes(evaluate({ account })), ['identity-missing']);
   });
-  it('user-assigned only is a warning (the access check cannot name its principal)', () => {
+  it('user-assigned only without identityClientId: a warning citing the kind\'s doc, and no identity reads the key (critical)', () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'UserAssigned', tenantId: 't' } });
     const findings = evaluate({ account });
-    assert.equal(only(findings, 'identity-not-system-assigned').severity, 'warning');
-    assert.ok(codes(findings).includes('access-unverifiable'));
+    const f = only(findings, 'identity-not-system-assigned');
+    assert.equal(f.severity, 'warning');
+    assert.equal(f.evidence['kind'], 'OpenAI');
+    assert.match(String(f.evidence['doc']), /Azure OpenAI CMK doc supports the system-assigned managed identity only/);
+    assert.match(String(only(findings, 'access-missing').evidence['reason']), /no identityClientId/);
   });
   it("'SystemAssigned, UserAssigned' is fine", () => {
     const account = boundAccount('a1', v1.version, { identity: { type: 'SystemAssigned, UserAssigned', principalId: 'p', tenantId: 't' } });
@@ -271,16 +200,31 @@ describe('access to the key', () => {
     assert.deepEqual(withVault({ accessPolicies: [{ tenantId: 't', objectId: 'p', keys: ['get'] }, { tenantId: 't', objectId: 'p', keys: ['wrapkey', 'UNWRAPKEY'] }] }), []);
     assert.deepEqual(withVault(policyFor('p', ['all'])), []);
   });
-  it('an RBAC vault is unverifiable (info), never guessed missing', () => {
-    const findings = withVault({ enableRbacAuthorization: true, accessPolicies: [] });
-    assert.deepEqual(codes(findings), ['access-unverifiable']);
-    assert.equal(findings[0]?.severity, 'info');
+  it('an RBAC vault whose role assignments the service may not read is unverifiable, naming the permission, never guessed missing', () => {
+    const rbac = { status: 'ok' as const, vault: { ...vault, enableRbacAuthorization: true, accessPolicies: [] } };
+    const denied = evaluate({ vault: rbac, grants: { status: 'denied', permission: 'Microsoft.Authorization/roleAssignments/read', detail: '403' } });
+    assert.deepEqual(codes(denied), ['access-unverifiable']);
+    assert.equal(denied[0]?.severity, 'warning');
+    assert.equal(denied[0]?.evidence['lacking'], 'Microsoft.Authorization/roleAssignments/read');
+    const none = evaluate({ vault: rbac, grants: { status: 'read', assignments: [], definitions: [] } });
+    assert.deepEqual(codes(none), ['access-missing']);
+    assert.equal(none[0]?.evidence['missing'], 'get,wrapKey,unwrapKey');
+    assert.match(none[0]?.remedy ?? '', /Key Vault Crypto Service Encryption User/);
   });
-  it('a key read through a user-assigned identity is unverifiable', () => {
-    const account = boundAccount('a1', v1.version, { binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'c1' } });
-    const findings = evaluate({ account });
-    assert.deepEqual(codes(findings), ['access-unverifiable']);
-    assert.equal(findings[0]?.evidence['identityClientId'], 'c1');
+  it('a key read through a user-assigned identity is checked for that identity\'s principal', () => {
+    const uai = { '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1': { principalId: 'u1', clientId: 'c1' } };
+    const account = boundAccount('a1', v1.version, {
+      kind: 'AIServices', identity: { type: 'UserAssigned', tenantId: 't', userAssignedIdentities: uai },
+      binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'C1' },
+    });
+    const missing = only(evaluate({ account }), 'access-missing');
+    assert.deepEqual([missing.evidence['principalId'], missing.evidence['identity']], ['u1', 'user-assigned']);
+    assert.deepEqual(evaluate({ account, vault: { status: 'ok', vault: { ...vault, accessPolicies: [{ tenantId: 't', objectId: 'u1', keys: ['get', 'wrapKey', 'unwrapKey'] }] } } }), [],
+      'AIServices accepts a user-assigned identity: nothing to report');
+  });
+  it('an identityClientId that names no identity of the account is missing access', () => {
+    const account = boundAccount('a1', v1.version, { kind: 'AIServices', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v1.version, identityClientId: 'nobody' } });
+    assert.match(String(only(evaluate({ account }), 'access-missing').evidence['reason']), /identityClientId nobody names no user-assigned identity/);
   });
 });
 

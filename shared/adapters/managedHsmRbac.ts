@@ -1,0 +1,118 @@
+import type { HttpClient, Pipeline, PipelineOptions, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
+import type { TokenCredential } from '@azure/identity';
+import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefinition } from '../domain/access';
+import { classify, DependencyError, retryAfter, toDependencyError, VaultNotAllowedError } from '../errors';
+import { Recent } from '../recent';
+import { sdk } from './sdk';
+
+export interface ManagedHsmRbacOptions {
+  credential: TokenCredential;
+  /** KEY_VAULT_HOST_SUFFIXES: only these hosts are ever called. */
+  isAllowedHost: (hsmUri: string) => boolean;
+  clientOptions?: PipelineOptions & { disableChallengeResourceVerification?: boolean };
+  /** How long an HSM's role definitions are reused (default: as long as the instance lives); assignments are always read. */
+  definitionsFreshForMs?: number;
+}
+
+/** The Key Vault data-plane RBAC API (Managed HSM local RBAC, as KeyVaultAccessControlClient calls it). */
+const API_VERSION = '7.5';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface WireAssignment { properties?: { scope?: string; roleDefinitionId?: string; principalId?: string } }
+interface WireDefinition {
+  id?: string;
+  name?: string;
+  properties?: { roleName?: string; permissions?: Array<{ dataActions?: string[]; notDataActions?: string[] }> };
+}
+
+/**
+ * Managed HSM local RBAC, read from the HSM's own data plane (ARM holds no role assignments for HSM keys):
+ * `GET {hsm}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{id}'` at scope `/` (which
+ * lists the principal's assignments at `/`, `/keys` and each `/keys/{name}`) and the HSM's role definitions, listed
+ * once per instance (or per definitionsFreshForMs). Challenge authentication as the Key Vault SDKs do it (resource https://managedhsm.azure.net).
+ */
+export class ManagedHsmRoleGrants {
+  private http: Promise<{ pipeline: Pipeline; client: HttpClient; request: (url: string) => PipelineRequest }> | undefined;
+  private readonly definitions: Recent<RoleDefinition[]>;
+
+  constructor(private readonly options: ManagedHsmRbacOptions) {
+    this.definitions = new Recent(options.definitionsFreshForMs);
+  }
+
+  async read(hsmUri: string, principalId: string): Promise<GrantsView> {
+    if (!GUID.test(principalId)) throw new Error(`not a principal (object) id: ${principalId}`);
+    if (!this.options.isAllowedHost(hsmUri)) throw new VaultNotAllowedError(hsmUri);
+    const origin = new URL(hsmUri).origin;
+    const filter = encodeURIComponent(`principalId eq '${principalId}'`);
+    let assignments: RoleAssignment[];
+    try {
+      const listed = await this.list<WireAssignment>(origin, `/providers/Microsoft.Authorization/roleAssignments?api-version=${API_VERSION}&$filter=${filter}`, `listing role assignments of ${principalId} in ${origin}`);
+      assignments = listed.flatMap(({ properties: p }) => (p?.scope && p.roleDefinitionId && p.principalId ? [{ scope: p.scope, roleDefinitionId: p.roleDefinitionId, principalId: p.principalId }] : []));
+    } catch (error) {
+      if (error instanceof DependencyError && error.statusCode === 403) return { status: 'denied', permission: READ_PERMISSIONS['managed-hsm'].assignments, detail: error.message };
+      throw error;
+    }
+    try {
+      return { status: 'read', assignments, definitions: await this.definitionsOf(origin) };
+    } catch (error) {
+      if (error instanceof DependencyError && error.statusCode === 403) return { status: 'denied', permission: READ_PERMISSIONS['managed-hsm'].definitions, detail: error.message };
+      throw error;
+    }
+  }
+
+  private definitionsOf(origin: string): Promise<RoleDefinition[]> {
+    return this.definitions.get(origin, () => this.list<WireDefinition>(origin, `/providers/Microsoft.Authorization/roleDefinitions?api-version=${API_VERSION}`, `listing role definitions in ${origin}`)
+      .then((listed) => listed.map((d): RoleDefinition => ({
+        id: d.id ?? d.name ?? '',
+        ...(d.properties?.roleName ? { roleName: d.properties.roleName } : {}),
+        permissions: (d.properties?.permissions ?? []).map((p) => ({ dataActions: [...(p.dataActions ?? [])], notDataActions: [...(p.notDataActions ?? [])] })),
+      }))));
+  }
+
+  /** Every page of a list, following nextLink only on the same HSM. */
+  private async list<T>(origin: string, path: string, what: string): Promise<T[]> {
+    const items: T[] = [];
+    for (let next: string | undefined = `${origin}${path}`; next; ) {
+      if (new URL(next).origin !== origin) {
+        throw new DependencyError('untrusted-url', `${what}: the HSM pointed at ${new URL(next).origin}`, { retryable: false, dependency: 'key-vault' });
+      }
+      const body = JSON.parse((await this.send(next, what)).bodyAsText || '{}') as { value?: T[]; nextLink?: string | null };
+      items.push(...(body.value ?? []));
+      next = body.nextLink ?? undefined;
+    }
+    return items;
+  }
+
+  private async send(url: string, what: string): Promise<PipelineResponse> {
+    const { pipeline, client, request } = await this.pipeline();
+    let response: PipelineResponse;
+    try {
+      response = await pipeline.sendRequest(client, request(url));
+    } catch (error) {
+      throw toDependencyError(error, what, 'key-vault');
+    }
+    if (response.status < 400) return response;
+    let parsed: { error?: { code?: unknown; message?: unknown } } | undefined;
+    try {
+      parsed = JSON.parse(response.bodyAsText ?? '') as typeof parsed;
+    } catch {
+      parsed = undefined;
+    }
+    const code = typeof parsed?.error?.code === 'string' ? parsed.error.code : `http-${response.status}`;
+    const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `the HSM answered ${response.status}`;
+    const wait = retryAfter(response.headers);
+    throw new DependencyError(code, `${what}: ${message}`, {
+      ...classify(response.status, code), statusCode: response.status, dependency: 'key-vault', ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+    });
+  }
+
+  private pipeline() {
+    this.http ??= Promise.all([sdk.pipeline(), sdk.keyVaultCommon()]).then(([rest, common]) => {
+      const { disableChallengeResourceVerification, ...pipelineOptions } = this.options.clientOptions ?? {};
+      const pipeline = rest.createPipelineFromOptions(pipelineOptions);
+      pipeline.addPolicy(common.keyVaultAuthenticationPolicy(this.options.credential, { disableChallengeResourceVerification: disableChallengeResourceVerification ?? false }));
+      return { pipeline, client: rest.createDefaultHttpClient(), request: (url: string) => rest.createPipelineRequest({ url, method: 'GET' }) };
+    });
+    return this.http;
+  }
+}

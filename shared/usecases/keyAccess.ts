@@ -1,0 +1,51 @@
+import { accessPlane, keyIdentity, type GrantsView } from '../domain/access';
+import type { VaultInfo } from '../domain/findings';
+import type { AccountState } from '../domain/model';
+import { managedHsmKindRefusal, preflightAccess, type PreflightVerdict } from '../domain/preflight';
+import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../ports';
+import { Recent } from '../recent';
+
+/** Role grants read once per vault and principal: one instance per sweep, or per job. */
+export class GrantReads {
+  private readonly reads = new Recent<GrantsView>();
+
+  constructor(private readonly reader: RoleGrantReader) {}
+
+  /** What the access proof needs for this account: undefined for an access-policy vault, or when no identity reads the key. */
+  forAccount(account: AccountState, vault: VaultInfo): Promise<GrantsView | undefined> {
+    const plane = accessPlane(vault);
+    const identity = keyIdentity(account);
+    if (plane === 'access-policy' || identity.status !== 'found') return Promise.resolve(undefined);
+    const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: vault.vaultUri } : { plane, vaultId: vault.id };
+    return this.reads.get(`${plane}|${vault.id}|${identity.principalId}`.toLowerCase(), () => this.reader.read(target, identity.principalId));
+  }
+}
+
+export interface PreflightDeps {
+  /** Knows where each vault lives (kept per process); readVault reads the vault itself (a few seconds old at most). */
+  vaults: VaultDirectory;
+  /** A reader for each job or sweep: role assignments are read each time (a revoked role must not be remembered). */
+  roleGrants: () => RoleGrantReader;
+}
+
+/**
+ * The preflight before a PATCH that binds `key`: the vault (or HSM) read through ARM, the identity's role grants
+ * where the vault uses RBAC, and the domain's verdict. The vault's read may be a few seconds old (one key fanned
+ * out to many accounts reads it once), so a refusal is made only on a fresh read: a grant just made is seen.
+ * Azure failures throw (the job retries).
+ */
+export async function preflightKey(account: AccountState, key: { vaultUri: string; keyName: string }, deps: PreflightDeps): Promise<PreflightVerdict> {
+  const early = managedHsmKindRefusal(account, key.vaultUri);
+  if (early) return { ok: false, reason: early };
+  const verdict = await check(account, key, deps, false);
+  return verdict.ok ? verdict : check(account, key, deps, true);
+}
+
+async function check(account: AccountState, key: { vaultUri: string; keyName: string }, deps: PreflightDeps, fresh: boolean): Promise<PreflightVerdict> {
+  const vault = await deps.vaults.readVault(key.vaultUri, { fresh });
+  if (!vault) return preflightAccess({ account, ...key, vault: { status: 'not-found' } });
+  const hsm = managedHsmKindRefusal(account, key.vaultUri, vault.kind);
+  if (hsm) return { ok: false, reason: hsm };
+  const grants = await new GrantReads(deps.roleGrants()).forAccount(account, vault);
+  return preflightAccess({ account, ...key, vault: { status: 'ok', vault }, grants });
+}

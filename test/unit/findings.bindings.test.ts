@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { boundAccount, hex, keyVersion } from '../support/fakes';
+import { byCreated, codes, DAY, evaluate, now, only, v1, v2 } from '../support/findingsKit';
+import type { KeyVersionInfo } from '../../shared/domain/model';
+
+describe('pinned', () => {
+  const pin = { accountId: boundAccount('a1', v1.version).id, keyVersion: v1.version, actor: 'alice@contoso.com', reason: 'v2 breaks fine-tuning', pinnedAt: '2026-05-30T00:00:00.000Z', jobId: 'job-1' };
+  it('reports the pin (info, who and why) instead of drift, which a person chose', () => {
+    const findings = evaluate({ pin, key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } });
+    assert.deepEqual(codes(findings), ['pinned']);
+    const f = only(findings, 'pinned');
+    assert.equal(f.severity, 'info');
+    assert.deepEqual([f.evidence['pinnedVersion'], f.evidence['actor'], f.evidence['reason']], [v1.version, 'alice@contoso.com', 'v2 breaks fine-tuning']);
+  });
+});
+
+describe('versionless-binding', () => {
+  const versionless = boundAccount('a1', '');
+  const view = (current: KeyVersionInfo, newestUsable = current) => ({ status: 'ok' as const, order: byCreated, bound: undefined, newestUsable, current });
+  it('is reported (info) instead of drift, naming the current version and that the version in use is unknown', () => {
+    const findings = evaluate({ account: versionless, key: view(v2) });
+    assert.deepEqual(codes(findings), ['versionless-binding']);
+    const f = only(findings, 'versionless-binding');
+    assert.equal(f.severity, 'info');
+    assert.equal(f.evidence['boundVersion'], null);
+    assert.equal(f.evidence['currentVersion'], v2.version);
+    assert.match(String(f.evidence['versionInUse']), /Azure shows no version in use/);
+    assert.match(f.remedy, /keyVersion/);
+  });
+  it('never says version-drift or key-missing, however new the newest usable version is', () => {
+    const findings = evaluate({ account: versionless, key: view(v1, v2) });
+    assert.ok(!codes(findings).includes('version-drift'));
+    assert.ok(!codes(findings).includes('key-missing'));
+  });
+  it("checks the key's current version (the one latest names) and says which version it checked", () => {
+    const expiring = keyVersion(hex(3), { expiresOn: new Date(now.getTime() + 5 * DAY) });
+    const f = only(evaluate({ account: versionless, key: view(expiring) }), 'key-near-expiry');
+    assert.equal(f.evidence['checkedVersion'], expiring.version);
+    assert.equal(f.evidence['boundVersion'], null);
+  });
+  it('a key that does not exist is still key-missing', () => {
+    assert.deepEqual(codes(evaluate({ account: versionless, key: { status: 'missing' } })), ['key-missing']);
+  });
+});
+
