@@ -78,6 +78,8 @@ export interface JournalState {
   lease?: LeaseState;
   /** This job's ledger row, when an earlier attempt or the queueing wrote one. */
   row?: RotationRecord;
+  /** The binding's pin (§2a), read with the lease: a person's rollback holds until released. */
+  pin?: Pin;
 }
 
 /**
@@ -86,7 +88,8 @@ export interface JournalState {
  * Row writes merge: what an earlier attempt recorded (its intent) is never erased by a later one.
  */
 export interface AccountJournal {
-  open(accountId: string, row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState>;
+  /** The lease, the job's row and the pin of the account's binding (or of its scope `encryptionScope`), in one read. */
+  open(accountId: string, row: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState>;
   /** Takes the lease only if it is still as `state` read it, and writes the row; undefined when another writer moved first. */
   begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined>;
   /** Extends a held lease; undefined when it was taken over meanwhile. */

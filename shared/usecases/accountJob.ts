@@ -116,15 +116,15 @@ class AccountJobRun {
     return this.change(plan);
   }
 
-  /** The journal, the account (and the job's scope) and the binding's pin read together, then rules 1-5 on what was read. */
+  /** The journal (with the binding's pin) and the account (and the job's scope) read together, then rules 1-5 on what was read. */
   private async prepare(): Promise<Prepared> {
-    const [state, account, pin, scope] = await Promise.all([
-      this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }),
+    const [state, account, scope] = await Promise.all([
+      this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope),
       this.deps.accounts.getAccount(this.job.accountId),
-      this.deps.pins.get(this.job.accountId, this.scope),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
     ]);
     this.state = state;
+    const pin = state.pin;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
     if (this.scope && !scope) return { step: 'skip', reason: `scope-missing: the account has no encryption scope ${this.scope}` };

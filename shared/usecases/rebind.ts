@@ -57,9 +57,11 @@ export async function planRebind(
 
 /** DESIGN §2 for one account and one key, under the account's lease. */
 export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
-  // The key is read while the job reads its journal, the account and the pin: one round trip, not two.
+  // The key, and the vault the preflight reads, are read while the job reads its journal, the account and the pin:
+  // one round trip before the PATCH, not three. The vault read is kept for the preflight (readVault's freshness).
   const targetRead = readRebindTarget(deps.keys, job, deps.policy, deps.clock.now());
   targetRead.catch(() => undefined);
+  deps.vaults.readVault(job.vaultUri).catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
     async plan({ account, pin, scope }): Promise<Plan> {
       const { decision } = await planRebind(job, { account, scope }, pin, deps, targetRead);

@@ -94,6 +94,23 @@ describe('storage adapters against Azurite', () => {
     assert.equal(await pins.get(pin.accountId), undefined);
   });
 
+  it("pins: a job reads its binding's pin with its lease and its row, in the account's partition; the ledger never shows it", async () => {
+    const pins = new TablePinStore(storage);
+    const ledger = new TableLedger(storage, clock);
+    const id = accountId('pinned-journal');
+    const pin = { accountId: id, keyVersion: 'b'.repeat(32), actor: 'bob', reason: 'rollback', pinnedAt: '2026-06-01T00:00:00.000Z', jobId: 'job-pin-2' };
+    const scopePin = { ...pin, encryptionScope: 'project-a', keyVersion: 'c'.repeat(32) };
+    await pins.set(pin);
+    await pins.set(scopePin);
+    const ref = { queuedAt: '2026-06-01T00:00:00Z', jobId: 'job-j' };
+    assert.deepEqual((await ledger.open(id, ref)).pin, pin);
+    assert.deepEqual((await ledger.open(id, ref, 'Project-A')).pin, scopePin);
+    assert.deepEqual(await ledger.history(id, 10), [], 'pins are not ledger rows');
+    await pins.release(id);
+    assert.equal((await ledger.open(id, ref)).pin, undefined);
+    assert.deepEqual((await pins.list()).filter((p) => p.accountId === id).map((p) => p.encryptionScope), ['project-a']);
+  });
+
   it('queue: jobs go out as base64 JSON, and a delay hides them', async () => {
     const client = await queueClient({ connectionString: azurite.connectionString }, 'adapter-test');
     const queue = new StorageJobQueue({ connectionString: azurite.connectionString }, 'adapter-test');

@@ -157,7 +157,11 @@ export class MemoryLedger implements Ledger, AccountJournal {
   readonly leases = new Map<string, { holder: string; expiresAt: string; etag: string }>();
   failOn?: (row: RotationRecord) => boolean;
   private etags = 0;
-  constructor(private readonly clock: Clock = { now: () => new Date() }) {}
+  constructor(
+    private readonly clock: Clock = { now: () => new Date() },
+    /** Where open() finds the binding's pin, as the journal partition holds it. */
+    private readonly pins?: MemoryPins,
+  ) {}
 
   private write(row: RotationRecord, merge = true): void {
     if (this.failOn?.(row)) throw new Error('ledger unavailable');
@@ -175,10 +179,11 @@ export class MemoryLedger implements Ledger, AccountJournal {
   async recordQueued(rows: RotationRecord[]): Promise<void> {
     for (const row of rows) if (!this.rows.has(`${row.accountId.toLowerCase()}|${row.jobId}`)) this.write(row, false);
   }
-  async open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState> {
+  async open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState> {
     const lease = this.leases.get(accountId.toLowerCase());
     const row = this.rows.get(`${accountId.toLowerCase()}|${ref.jobId}`);
-    return { accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row) } : {}) };
+    const pin = await this.pins?.get(accountId, encryptionScope);
+    return { accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row) } : {}), ...(pin ? { pin: { ...pin } } : {}) };
   }
   async begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
     if (this.leases.get(state.accountId.toLowerCase())?.etag !== state.lease?.etag) return undefined;
@@ -315,7 +320,8 @@ export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
   vaults: FakeVaultDirectory; grants: FakeRoleGrants;
 } {
   const clock = over.clock ?? fixedClock();
-  const ledger = new MemoryLedger(clock);
+  const pins = over.pins instanceof MemoryPins ? over.pins : new MemoryPins();
+  const ledger = new MemoryLedger(clock, pins);
   const grants = new FakeRoleGrants();
   return {
     vaults: new FakeVaultDirectory(),
@@ -325,7 +331,7 @@ export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
     accounts: new FakeAccountStore(),
     journal: ledger,
     ledger,
-    pins: new MemoryPins(),
+    pins,
     queue: new MemoryQueue(),
     clock,
     policy: { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 },

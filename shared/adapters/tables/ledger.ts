@@ -1,8 +1,10 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
+import type { Pin } from '../../domain/rebind';
 import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
 import { TABLES, type TableStorage, expect, odata, plain, statusOf, storage } from './storage';
+import { pinRow } from './pins';
 
 // One partition per account in the Rotations table: its ledger rows (row keys are digits, newest first) and
 // its writer lease (row key "lease", kept for good so that taking it is always an ETag-guarded update).
@@ -48,16 +50,17 @@ export class TableLedger implements Ledger, AccountJournal {
     });
   }
 
-  open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>): Promise<JournalState> {
+  open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState> {
     return storage('reading the account journal', async () => {
       const table = await this.tables.table(TABLES.rotations);
       const partitionKey = accountKey(accountId);
-      const rowKey = ledgerRowKey(ref);
+      const [rowKey, pin] = [ledgerRowKey(ref), pinRow(encryptionScope)];
       const state: JournalState = { accountId };
-      const filter = await odata`PartitionKey eq ${partitionKey} and (RowKey eq ${LEASE} or RowKey eq ${rowKey})`;
-      for await (const e of table.listEntities<LeaseEntity & RotationRecord>({ queryOptions: { filter } })) {
+      const filter = await odata`PartitionKey eq ${partitionKey} and (RowKey eq ${LEASE} or RowKey eq ${rowKey} or RowKey eq ${pin})`;
+      for await (const e of table.listEntities<LeaseEntity & RotationRecord & Pin>({ queryOptions: { filter } })) {
         if (e.rowKey === LEASE) state.lease = { holder: e.holder, expiresAt: e.expiresAt, etag: e.etag };
-        else state.row = plain(e);
+        else if (e.rowKey === pin) state.pin = plain<Pin>(e);
+        else state.row = plain<RotationRecord>(e);
       }
       return state;
     });

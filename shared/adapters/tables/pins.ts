@@ -4,32 +4,44 @@ import type { PinStore } from '../../ports';
 import { expect, plain, storage, TABLES, type TableStorage } from './storage';
 
 /** The account's own pin is row "pin"; a scope's is "pin~<scope>", in the account's partition. */
-const pinRow = (encryptionScope?: string): string => (encryptionScope ? `pin~${encryptionScope.toLowerCase()}` : 'pin');
+export const pinRow = (encryptionScope?: string): string => (encryptionScope ? `pin~${encryptionScope.toLowerCase()}` : 'pin');
 
-/** The Pins table: one row per pinned binding (§2a), listed once by each sweep. */
+/**
+ * Pins (§2a). The pin a job obeys is a row in the account's partition of Rotations, so the job reads it with its
+ * lease and its row in one query; the Pins table lists them for sweeps and people. A pin is written there first
+ * and removed from there last, so a failure in between leaves the binding pinned, never unpinned by surprise.
+ */
 export class TablePinStore implements PinStore {
   constructor(private readonly tables: TableStorage) {}
 
   get(accountId: string, encryptionScope?: string): Promise<Pin | undefined> {
     return storage('reading the account pin', async () => {
-      const row = await expect((await this.tables.table(TABLES.pins)).getEntity<Pin>(accountKey(accountId), pinRow(encryptionScope)), 404, undefined);
+      const row = await expect((await this.tables.table(TABLES.rotations)).getEntity<Pin>(accountKey(accountId), pinRow(encryptionScope)), 404, undefined);
       return row && plain(row);
     });
   }
 
   set(pin: Pin): Promise<void> {
     return storage('pinning the account', async () => {
-      await (await this.tables.table(TABLES.pins)).upsertEntity({ partitionKey: accountKey(pin.accountId), rowKey: pinRow(pin.encryptionScope), ...pin }, 'Replace');
+      const entity = { partitionKey: accountKey(pin.accountId), rowKey: pinRow(pin.encryptionScope), ...pin };
+      await (await this.tables.table(TABLES.rotations)).upsertEntity(entity, 'Replace');
+      await (await this.tables.table(TABLES.pins)).upsertEntity(entity, 'Replace');
     });
   }
 
   release(accountId: string, jobId?: string, encryptionScope?: string): Promise<Pin | undefined> {
     return storage('releasing the account pin', async () => {
-      const table = await this.tables.table(TABLES.pins);
-      const current = await expect(table.getEntity<Pin>(accountKey(accountId), pinRow(encryptionScope)), 404, undefined);
+      const journal = await this.tables.table(TABLES.rotations);
+      const [partitionKey, rowKey] = [accountKey(accountId), pinRow(encryptionScope)];
+      const current = await expect(journal.getEntity<Pin>(partitionKey, rowKey), 404, undefined);
       if (!current || (jobId && current.jobId !== jobId)) return undefined;
-      // Only the pin just read goes: one set meanwhile by another person stays.
-      const removed = await expect(table.deleteEntity(accountKey(accountId), pinRow(encryptionScope), { etag: current.etag }).then(() => true), 412, false);
+      await expect((await this.tables.table(TABLES.pins)).deleteEntity(partitionKey, rowKey), 404, undefined);
+      // Only the pin just read goes: one set meanwhile by another person stays (and is listed again).
+      const removed = await expect(journal.deleteEntity(partitionKey, rowKey, { etag: current.etag }).then(() => true), 412, false);
+      if (!removed) {
+        const now = await expect(journal.getEntity<Pin>(partitionKey, rowKey), 404, undefined);
+        if (now) await (await this.tables.table(TABLES.pins)).upsertEntity({ ...plain(now), partitionKey, rowKey }, 'Replace');
+      }
       return removed ? plain(current) : undefined;
     });
   }
