@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PUBLIC_ARM_LIMITS } from '../../shared/adapters/pacing';
+import { SCOPE_LISTINGS_IN_FLIGHT } from '../../shared/adapters/scopeDiscovery';
 import { accountResource, principalOf, stableGuid, vaultResource } from '../estate';
 import { BenchRig, type CallCounts } from './rig';
 
@@ -44,7 +45,7 @@ function putVaults(rig: BenchRig): void {
  * whichever takes longer from full buckets.
  */
 export async function bulkRotation(accounts: number, scale: number): Promise<Figure & { failed: number; throttledWrites: number }> {
-  const rig = await BenchRig.start({ latencyMs: 0, throttle: { timeScale: scale } });
+  const rig = await BenchRig.start({ latencyMs: 0, throttle: { timeScale: scale }, storageHop: false });
   try {
     await seedKey(rig, 'cmk-bulk', accounts, 'aoai');
     putVaults(rig);
@@ -132,16 +133,17 @@ export async function singleRotation(latencyMs: number): Promise<{ calls: CallCo
 export const GRAPH_PAGE = 1_000;
 
 /**
- * Figure 4: a report-mode sweep of `accounts` accounts over `keys` keys in `subscriptions` subscriptions, half
+ * Figure 4: a report-mode sweep of `accounts` accounts over `keys` keys in `subscriptions` subscriptions, with or without
+ * encryption scopes (ENCRYPTION_SCOPES: with them, one ARM listing per account, which the bound counts too), half
  * of them drifting (so findings exist), 20 ms per call; the second sweep is measured (the first stores the
  * verdicts). The paging bound: Resource Graph's pages one after another, plus one round trip to read the keys
- * and one to record the run. Peak RSS is the worker process's high-water mark.
+ * and one to record the run. Peak RSS is the high-water mark of a fresh worker process that ran the measured sweep.
  */
-export async function sweep(accounts: number, keys: number, subscriptions: number, latencyMs: number): Promise<Figure & { rssMiB: number }> {
+export async function sweep(accounts: number, keys: number, subscriptions: number, latencyMs: number, scopes: 'on' | 'off'): Promise<Figure & { rssMiB: number }> {
   // Subscription ids are random GUIDs in Azure.
   const subs = Array.from({ length: subscriptions }, (_, i) => stableGuid(`bench-subscription-${i}`));
   // Two keys per vault: at 10,000 accounts a vault's access policies stay within Key Vault's 1,024.
-  const rig = await BenchRig.start({ latencyMs, throttle: false, subscriptions: subs, vaults: Math.ceil(keys / 2) });
+  const rig = await BenchRig.start({ latencyMs, throttle: false, subscriptions: subs, vaults: Math.ceil(keys / 2), settings: { ENCRYPTION_SCOPES: scopes } });
   try {
     const perKey = Math.ceil(accounts / keys);
     for (let k = 0; k < keys; k++) {
@@ -151,12 +153,18 @@ export async function sweep(accounts: number, keys: number, subscriptions: numbe
     }
     putVaults(rig);
     await rig.runSweep();
+    // Steady sweeps in a fresh worker: its peak memory is theirs, not the first run's that stored every verdict;
+    // the first of them warms its clients (tokens, Key Vault's challenge, the SDKs loaded on first use).
+    await rig.freshWorker();
+    await rig.runSweep();
     const before = rig.calls();
     const started = Date.now();
     await rig.runSweep();
     const elapsed = Date.now() - started;
     const pages = Math.ceil(accounts / GRAPH_PAGE);
-    return { value: elapsed, bound: (pages + 2) * latencyMs, unit: 'ms', rssMiB: peakRssMiB(rig.worker.pid), note: `calls ${JSON.stringify(callsSince(rig, before))}` };
+    // With scopes, each account's listing too, SCOPE_LISTINGS_IN_FLIGHT at a time.
+    const listings = scopes === 'on' ? Math.ceil(accounts / SCOPE_LISTINGS_IN_FLIGHT) : 0;
+    return { value: elapsed, bound: (pages + 2 + listings) * latencyMs, unit: 'ms', rssMiB: peakRssMiB(rig.worker.pid), note: `calls ${JSON.stringify(callsSince(rig, before))}` };
   } finally {
     await rig.stop();
   }

@@ -7,7 +7,7 @@ import type { LogEntry } from '../invocations';
 import { startKeyVaultStandIn, type KeyVaultStandIn } from '../keyVaultStandIn';
 import { LOCAL_SUBSCRIPTION, pacedLimits } from '../stack';
 import { localCa } from '../tls';
-import { spawnWorkerProcess, type WorkerProcess } from '../workerProcess';
+import { spawnWorkerProcess, type WorkerProcess, type WorkerSpec } from '../workerProcess';
 import { startCountingProxy, type CountingProxy } from './proxy';
 
 export interface RigOptions {
@@ -18,6 +18,8 @@ export interface RigOptions {
   /** How long an encryption update runs in ARM. */
   operationMs?: number;
   subscriptions?: string[];
+  /** false: the app and the host reach Azurite directly (no storage latency, no storage counts). */
+  storageHop?: boolean;
   /** Vaults to hold the keys (a vault holds at most 1,024 access policies); the first is `vault`. */
   vaults?: number;
   /** Resource Graph quota (queries per window). */
@@ -54,7 +56,8 @@ export class BenchRig {
   private constructor(
     readonly arm: ArmStandIn,
     readonly vaults: KeyVaultStandIn[],
-    readonly worker: WorkerProcess,
+    public worker: WorkerProcess,
+    private readonly startWorker: () => Promise<WorkerProcess>,
     readonly ledger: TableLedger,
     readonly subscriptions: string[],
     private readonly proxies: { table: CountingProxy; queue: CountingProxy; hostQueue: CountingProxy; hostTable: CountingProxy },
@@ -72,7 +75,10 @@ export class BenchRig {
         return p;
       };
       const [table, queue, hostTable, hostQueue] = await Promise.all([proxy(azurite.tableUrl), proxy(azurite.queueUrl), proxy(azurite.tableUrl), proxy(azurite.queueUrl)]);
-      const through = (q: CountingProxy, t: CountingProxy): string => azuriteConnectionString(`${q.origin}/${AZURITE_ACCOUNT}`, `${t.origin}/${AZURITE_ACCOUNT}`);
+      // Without latency or counting (a figure of throughput), storage is reached directly: the hop would only cost CPU here.
+      const through = (q: CountingProxy, t: CountingProxy): string => o.storageHop === false
+        ? azurite.connectionString
+        : azuriteConnectionString(`${q.origin}/${AZURITE_ACCOUNT}`, `${t.origin}/${AZURITE_ACCOUNT}`);
       const arm = await startArmStandIn({
         latencyMs: o.latencyMs, throttle: o.throttle, operationMs: o.operationMs ?? 30,
         graph: { quota: o.graphQuota ?? 1_000 },
@@ -89,14 +95,16 @@ export class BenchRig {
       };
       // The worker's log lines reach the rig once it exists (none that matter come before).
       const made: { rig?: BenchRig } = {};
-      const worker = await spawnWorkerProcess({
+      const spec: WorkerSpec = {
         tag: 'bench', settings, ca: await localCa(), armLimits: pacedLimits(o.throttle),
         hostStorage: through(hostQueue, hostTable),
         ...(o.lroPollMs !== undefined ? { lroPollMs: o.lroPollMs } : {}),
         ...(o.hostPollMs !== undefined ? { hostPollMs: o.hostPollMs } : {}),
         logJson: true,
-      }, (entry) => made.rig?.observe(entry));
-      stops.push(worker.stop);
+      };
+      const start = () => spawnWorkerProcess(spec, (entry) => made.rig?.observe(entry));
+      const worker = await start();
+      stops.push(() => made.rig?.worker.stop() ?? worker.stop());
       const vaults: KeyVaultStandIn[] = [];
       for (let v = 0; v < (o.vaults ?? 1); v++) {
         const vault = await startKeyVaultStandIn({
@@ -108,7 +116,7 @@ export class BenchRig {
         vaults.push(vault);
       }
       const ledger = new TableLedger(new TableStorage({ connectionString: azurite.connectionString }));
-      made.rig = new BenchRig(arm, vaults, worker, ledger, subscriptions, { table, queue, hostTable, hostQueue }, stops);
+      made.rig = new BenchRig(arm, vaults, worker, start, ledger, subscriptions, { table, queue, hostTable, hostQueue }, stops);
       return made.rig;
     } catch (error) {
       for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -163,6 +171,12 @@ export class BenchRig {
     const answer = await fetch(`${this.worker.url}/admin/functions/complianceSweep`, { method: 'POST', headers: { 'x-functions-key': this.worker.functionKey } });
     if (answer.status !== 202) throw new Error(`the admin endpoint answered ${answer.status}`);
     await done;
+  }
+
+  /** Replaces the worker with a fresh process (its memory figures are then its own). */
+  async freshWorker(): Promise<void> {
+    await this.worker.stop();
+    this.worker = await this.startWorker();
   }
 
   /** Forgets the jobs seen finishing so far (the next figure counts its own). */

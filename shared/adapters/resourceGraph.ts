@@ -67,12 +67,18 @@ export class ResourceGraphAccounts implements AccountSource {
     for (const scope of scopes) {
       let skipToken: string | undefined;
       do {
-        const page = await this.query({ ...scope, query, options: { top: this.options.pageSize ?? 1000, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) } });
+        const page = await this.page({ ...scope, query, options: { top: this.options.pageSize ?? 1000, resultFormat: 'objectArray', ...(skipToken ? { skipToken } : {}) } });
         skipToken = page.skipToken;
-        const accounts = (Array.isArray(page.data) ? page.data : []).map((row) => toAccountState(row as object)).filter((a): a is AccountState => !!a);
-        yield seen ? accounts.filter((a) => !seen.has(a.id.toLowerCase()) && seen.add(a.id.toLowerCase())) : accounts;
+        yield seen ? page.accounts.filter((a) => !seen.has(a.id.toLowerCase()) && seen.add(a.id.toLowerCase())) : page.accounts;
       } while (skipToken);
     }
+  }
+
+  /** One page as accounts: the answer's rows are not kept while the caller works on the page. */
+  private async page(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ accounts: AccountState[]; skipToken?: string }> {
+    const answer = await this.query(request);
+    const accounts = (Array.isArray(answer.data) ? answer.data : []).map((row) => toAccountState(row as object)).filter((a): a is AccountState => !!a);
+    return { accounts, ...(answer.skipToken ? { skipToken: answer.skipToken } : {}) };
   }
 
   private async query(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ data: unknown; skipToken?: string }> {

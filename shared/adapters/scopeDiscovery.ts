@@ -9,7 +9,7 @@ import { forEachLimited } from '../usecases/concurrency';
 export type ScopeLister = Pick<AccountStore, 'listEncryptionScopes'>;
 
 /** Scope listings in flight at once (each is one ARM read, paced with the others). */
-const CONCURRENCY = 32;
+export const SCOPE_LISTINGS_IN_FLIGHT = 32;
 /** A sweep makes a listing per account, so a passing fault on one must not fail them all. */
 const ATTEMPTS = 5;
 const FIRST_WAIT_MS = 100;
@@ -62,7 +62,7 @@ function accountsOf(indexed: IndexedScope[]): AccountState[] {
 
 /** Lists each account's encryption scopes through ARM: one read per account. */
 export async function withScopes(accounts: AccountState[], scopes: ScopeLister): Promise<AccountState[]> {
-  await forEachLimited(accounts, CONCURRENCY, async (account) => {
+  await forEachLimited(accounts, SCOPE_LISTINGS_IN_FLIGHT, async (account) => {
     account.encryptionScopes = await listScopes(scopes, account.id);
   });
   return accounts;

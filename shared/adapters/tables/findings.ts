@@ -5,7 +5,7 @@ import {
 } from '../../domain/findings';
 import { findingKey } from '../../domain/scopes';
 import type { FindingStore, StoredVerdicts } from '../../ports';
-import { odata, storage, TABLES, type TableStorage } from './storage';
+import { expect, odata, storage, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
   accountId: string;
@@ -61,7 +61,7 @@ export class TableFindingStore implements FindingStore {
       const actions = upserts(accountId, [...byKey].filter(([key, f]) => before.get(key) !== findingDigest(f)).map(([, f]) => f), sweepId, observedAt);
       for (const key of before.keys()) if (!byKey.has(key)) actions.push(['delete', { partitionKey, rowKey: key }]);
       // One partition, one row per code and binding: one transaction (up to 100 rows), so a reader never sees half a verdict.
-      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await table.submitTransaction(actions.slice(i, i + TRANSACTION_LIMIT));
+      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await submit(table, actions.slice(i, i + TRANSACTION_LIMIT));
       return actions.length > 0;
     });
   }
@@ -69,7 +69,7 @@ export class TableFindingStore implements FindingStore {
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void> {
     return storage('recording findings', async () => {
       const actions = upserts(accountId, findings, sourceId, observedAt);
-      if (actions.length > 0) await (await this.tables.table(TABLES.findings)).submitTransaction(actions);
+      if (actions.length > 0) await submit(await this.tables.table(TABLES.findings), actions);
     });
   }
 
@@ -109,6 +109,18 @@ export class TableFindingStore implements FindingStore {
       return removed;
     });
   }
+}
+
+/** A transaction, or the one write it would hold (the SDK builds a client per transaction: a sweep's first run writes thousands). */
+async function submit(table: TableClient, actions: TransactionAction[]): Promise<void> {
+  const [only, ...more] = actions;
+  if (!only || more.length) {
+    await table.submitTransaction(actions);
+    return;
+  }
+  if (only[0] === 'delete') await expect(table.deleteEntity(only[1].partitionKey, only[1].rowKey), 404, undefined);
+  else if (only[0] === 'upsert') await table.upsertEntity(only[1], only[2]);
+  else await table.submitTransaction(actions);
 }
 
 function upserts(accountId: string, findings: Finding[], sweepId: string, observedAt: string): TransactionAction[] {
