@@ -21,7 +21,11 @@ export interface ResourceGraphOptions {
 
 const ACCOUNTS = "resources | where type =~ 'microsoft.cognitiveservices/accounts'";
 const CMK = "| where tostring(properties.encryption.keySource) =~ 'Microsoft.KeyVault'";
-const COLUMNS = '| project id, name, type, kind, location, tags, identity, properties | order by id asc';
+// Only what the domain reads of an account: a real account's properties (endpoints, capabilities) are several KB.
+const COLUMNS = '| project id, name, type, kind, location, tags, identity, provisioningState = tostring(properties.provisioningState), encryption = properties.encryption | order by id asc';
+
+/** A row as COLUMNS projects it. */
+type ProjectedRow = Record<string, unknown> & { provisioningState?: string; encryption?: object };
 
 /** KQL string literal. */
 const kql = (value: string): string => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -77,7 +81,9 @@ export class ResourceGraphAccounts implements AccountSource {
   /** One page as accounts: the answer's rows are not kept while the caller works on the page. */
   private async page(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ accounts: AccountState[]; skipToken?: string }> {
     const answer = await this.query(request);
-    const accounts = (Array.isArray(answer.data) ? answer.data : []).map((row) => toAccountState(row as object)).filter((a): a is AccountState => !!a);
+    const accounts = (Array.isArray(answer.data) ? answer.data as ProjectedRow[] : [])
+      .map(({ provisioningState, encryption, ...row }) => toAccountState({ ...row, properties: { ...(provisioningState ? { provisioningState } : {}), ...(encryption ? { encryption } : {}) } } as object))
+      .filter((a): a is AccountState => !!a);
     return { accounts, ...(answer.skipToken ? { skipToken: answer.skipToken } : {}) };
   }
 

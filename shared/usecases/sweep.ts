@@ -11,6 +11,7 @@ import { DependencyError } from '../errors';
 import type { AccountStore, Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
+import { VerdictWriter } from './verdictWriter';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import { GrantReads } from './keyAccess';
 import { KeyReader } from './keyViews';
@@ -47,7 +48,9 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     sweepId, trigger, mode: deps.sweepMode, status: 'running', startedAt: started.toISOString(),
     accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
   };
-  await deps.sweeps.record(summary);
+  // The running row is written while the first reads are made; the last row waits for it, so it is never overwritten.
+  const running = deps.sweeps.record(structuredClone(summary));
+  running.catch(() => undefined);
   const run = new SweepRun(sweepId, deps, log, summary);
   try {
     // Discovery's first page is read while the pins and the stored verdicts are, and each next page while one is judged.
@@ -69,10 +72,12 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
       await run.page(next.value);
     }
     await run.finishKeys();
+    // Every write that waited for the stored verdicts is done here, whatever discovery did.
+    const verdicts = await run.storedVerdicts();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
     // judged (their key could not be read) keep their last findings.
     if (complete) {
-      await deps.findings.removeAccountsNotIn(run.seen, await run.storedVerdicts());
+      await deps.findings.removeAccountsNotIn(run.seen, verdicts);
       await deps.scopeIndex?.removeAccountsNotIn(run.seen, await run.storedScopes());
     }
     summary.status = summary.errors.length ? 'partial' : 'completed';
@@ -83,6 +88,7 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   } finally {
     const finished = deps.clock.now();
     Object.assign(summary, { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
+    await running.catch(() => undefined);
     await deps.sweeps.record(summary);
     log.info('Sweep done', {
       sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
@@ -106,9 +112,8 @@ interface Target extends BoundTarget {
 }
 
 class SweepRun {
-  /** The stored verdicts, still being read while the first page's keys and vaults are. */
-  private stored: Promise<StoredVerdicts> = Promise.resolve(new Map());
-  private verdicts: StoredVerdicts = new Map();
+  /** Compares with the stored verdicts, which are still being read while the first pages are judged. */
+  private writer!: VerdictWriter;
   /** The scope index as it was (ENCRYPTION_SCOPES=on). */
   private scopes: Promise<StoredScopes> = Promise.resolve(new Map());
   pins = new Map<string, Pin>();
@@ -132,8 +137,9 @@ class SweepRun {
   }
 
   async prepare(): Promise<void> {
-    this.stored = this.deps.findings.verdicts();
-    this.stored.catch(() => undefined);
+    const stored = this.deps.findings.verdicts();
+    stored.catch(() => undefined);
+    this.writer = new VerdictWriter(this.deps.findings, stored, { sweepId: this.sweepId, observedAt: this.now.toISOString() });
     this.scopes = this.deps.scopeIndex?.stored() ?? Promise.resolve(new Map());
     this.scopes.catch(() => undefined);
     const pins = await this.deps.pins.list();
@@ -144,9 +150,11 @@ class SweepRun {
     return this.scopes;
   }
 
+  /** The stored verdicts, once every write that waited for them is done. */
   async storedVerdicts(): Promise<StoredVerdicts> {
-    this.verdicts = await this.stored;
-    return this.verdicts;
+    const verdicts = await this.writer.storedVerdicts();
+    await this.writer.settle();
+    return verdicts;
   }
 
   async page(accounts: AccountState[]): Promise<void> {
@@ -160,7 +168,7 @@ class SweepRun {
         this.vault(holder.binding.vaultUri).catch(() => undefined);
       }
     }
-    await this.storedVerdicts();
+    await this.writer.beforePage();
     await forEachLimited(eligible, CONCURRENCY, async (account) => {
       this.summary.accountsSeen += 1;
       this.seen.add(accountKey(account.id));
@@ -201,7 +209,7 @@ class SweepRun {
       judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input) });
     }
     const findings = judged.flatMap((j) => j.findings);
-    await this.deps.findings.replaceForAccount(account.id, findings, this.sweepId, this.now.toISOString(), this.verdicts.get(accountKey(account.id)) ?? new Map());
+    await this.writer.record(account.id, findings);
     for (const f of findings) {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
       this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
