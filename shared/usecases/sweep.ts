@@ -55,7 +55,7 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   try {
     // Discovery's first page is read while the pins and the stored verdicts are, and each next page while one is judged.
     const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
-    await run.prepare();
+    run.prepare();
     let complete = true;
     for (;;) {
       let next: IteratorResult<AccountState[]>;
@@ -117,6 +117,7 @@ class SweepRun {
   /** The scope index as it was (ENCRYPTION_SCOPES=on). */
   private scopes: Promise<StoredScopes> = Promise.resolve(new Map());
   pins = new Map<string, Pin>();
+  private pinsRead: Promise<void> = Promise.resolve();
   readonly seen = new Set<string>();
   private readonly keys = new Map<string, KeyState>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
@@ -136,14 +137,17 @@ class SweepRun {
     for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
   }
 
-  async prepare(): Promise<void> {
+  /** Starts the reads every page needs (pins, stored verdicts, the scope index); the first page waits only for the pins. */
+  prepare(): void {
     const stored = this.deps.findings.verdicts();
     stored.catch(() => undefined);
     this.writer = new VerdictWriter(this.deps.findings, stored, { sweepId: this.sweepId, observedAt: this.now.toISOString() });
     this.scopes = this.deps.scopeIndex?.stored() ?? Promise.resolve(new Map());
     this.scopes.catch(() => undefined);
-    const pins = await this.deps.pins.list();
-    this.pins = new Map(pins.map((p) => [bindingKey(p.accountId, p.encryptionScope), p]));
+    this.pinsRead = this.deps.pins.list().then((pins) => {
+      this.pins = new Map(pins.map((p) => [bindingKey(p.accountId, p.encryptionScope), p]));
+    });
+    this.pinsRead.catch(() => undefined);
   }
 
   storedScopes(): Promise<StoredScopes> {
@@ -168,6 +172,7 @@ class SweepRun {
         this.vault(holder.binding.vaultUri).catch(() => undefined);
       }
     }
+    await this.pinsRead;
     await this.writer.beforePage();
     await forEachLimited(eligible, CONCURRENCY, async (account) => {
       this.summary.accountsSeen += 1;
