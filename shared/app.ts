@@ -13,9 +13,10 @@ import { TableStorage } from './adapters/tables/storage';
 import { TableFindingStore } from './adapters/tables/findings';
 import { TableSweepStore } from './adapters/tables/sweeps';
 import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
-import { loadConfig, type Config } from './config';
+import { loadConfig, type Config, type ReaderConfig } from './config';
+import { telemetry } from './telemetry/runtime';
 import type { KeyPolicy } from './domain/keys';
-import type { Clock } from './ports';
+import type { AccountDiscovery, Clock, VaultDirectory } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from './usecases/accountJob';
 import type { FanOutDeps } from './usecases/fanOut';
@@ -54,7 +55,22 @@ export interface Environment {
   clock?: Clock;
 }
 
-export function buildServices(config: Config, env: Environment = {}): Services {
+/** What reads (and, for the service, changes) the estate: ARM accounts, Key Vault keys, discovery, vault listings. */
+export interface Readers {
+  credential: TokenCredential;
+  clock: Clock;
+  pacer: ArmPacer;
+  accounts: CognitiveServicesAccountStore;
+  keys: KeyVaultKeyStore;
+  discovery: AccountDiscovery;
+  /** A fresh directory per sweep: vault listings are read once per run. */
+  vaultDirectory: () => VaultDirectory;
+  isAllowedVault: (vaultUri: string) => boolean;
+  policy: KeyPolicy;
+}
+
+/** The Azure clients every composition shares, the CLI's read-only audit included: no storage, no queue. */
+export function buildReaders(config: ReaderConfig, env: Environment = {}): Readers {
   const credential = env.credential ?? lazyDefaultCredential();
   const clock = env.clock ?? { now: () => new Date() };
   const pipeline = {
@@ -65,9 +81,6 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   // One pacer for every ARM client of the process: all jobs share ARM's per-subscription buckets.
   const pacer = new ArmPacer(env.armLimits ?? PUBLIC_ARM_LIMITS);
   const armPipeline = { ...pipeline, additionalPolicies: [{ policy: pacer.policy(), position: 'perRetry' as const }] };
-  const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
-  const storage = new TableStorage(storageTarget);
-  const ledger = new TableLedger(storage, clock);
   const accounts = new CognitiveServicesAccountStore({
     credential,
     endpoint: config.armEndpoint,
@@ -81,30 +94,40 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     allowedHostSuffixes: config.keyVaultHostSuffixes,
     clientOptions: { ...pipeline, disableChallengeResourceVerification: env.relaxVaultChallenge ?? false },
   });
-  const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
   return {
-    config,
+    credential,
+    clock,
     pacer,
-    storage,
+    accounts,
     keys,
     isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
     vaultDirectory: () =>
       new KeyVaultManagementDirectory({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline }),
-    findings: new TableFindingStore(storage),
-    sweeps: new TableSweepStore(storage, clock),
-    accounts,
-    ledger,
-    journal: ledger,
-    pins: new TablePinStore(storage),
     discovery: config.discovery === 'arm'
       ? new ArmDiscovery(accounts, config.subscriptionIds)
       : new ResourceGraphDiscovery({
         credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline, scopes: accounts,
       }),
-    queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
-    clock,
+    policy: { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 },
+  };
+}
+
+export function buildServices(config: Config, env: Environment = {}): Services {
+  const readers = buildReaders(config, env);
+  const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential: readers.credential };
+  const storage = new TableStorage(storageTarget);
+  const ledger = new TableLedger(storage, readers.clock);
+  return {
+    ...readers,
+    config,
+    storage,
+    findings: new TableFindingStore(storage),
+    sweeps: new TableSweepStore(storage, readers.clock),
+    ledger,
+    journal: ledger,
+    pins: new TablePinStore(storage),
+    queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE, () => telemetry().traceparent()),
     newId: randomUUID,
-    policy,
     optOutTag: config.optOutTag,
     nearExpiryDays: config.nearExpiryDays,
     sweepMode: config.sweepMode,

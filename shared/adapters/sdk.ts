@@ -21,4 +21,6 @@ export const sdk = {
   keyVaultManagement: once(() => import('@azure/arm-keyvault')),
   resourceGraph: once(() => import('@azure/arm-resourcegraph')),
   pipeline: once(() => import('@azure/core-rest-pipeline')),
+  /** OpenTelemetry to Application Insights: only when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared/telemetry/runtime.ts). */
+  monitor: once(() => import('@azure/monitor-opentelemetry')),
 };
