@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const key = stack.host.functionKey;
   out(`cmk-rotator local stack on ${stack.host.url}`);
   out(`  function key: ${process.env.LOCAL_FUNCTION_KEY ? '(from LOCAL_FUNCTION_KEY)' : key}`);
-  out(`  vault ${vault.vaultUri} (keys cmk, billing-cmk, legacy-cmk), ARM ${stack.arm.url}, Azurite ${stack.azurite.tableUrl}`);
+  out(`  vault ${vault.vaultUri} (keys cmk, billing-cmk, legacy-cmk, drift-cmk), ARM ${stack.arm.url}, Azurite ${stack.azurite.tableUrl}`);
   out(`  accounts bound to cmk: ${estate.bound.join(', ')}`);
   out(`  subscription: ${LOCAL_SUBSCRIPTION}`);
   out('');
