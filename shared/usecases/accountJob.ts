@@ -33,7 +33,6 @@ export interface AccountJobDeps {
 /** What happens to the account's pin (§2a) with this job's decision. */
 export type PinEffect = { set: Pin } | { release: true };
 
-/** targetCreatedOn: when the target key version was made, for the binding lag a verified change reports. */
 export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
 export type Plan =
   | PatchPlan
@@ -75,6 +74,7 @@ class AccountJobRun {
   private state: JournalState | undefined;
   /** What this job did to the account's pin, added to the row's reason. */
   private pinNote: string | undefined;
+  /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
   private targetCreatedOn: Date | undefined;
 
   constructor(
@@ -279,22 +279,17 @@ class AccountJobRun {
     };
     if (lease) await this.deps.journal.finish(lease, record);
     else await this.deps.journal.record(record);
-    this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: this.bindingLag(status, finishedAt) });
+    // Binding lag: from the target version's creation to the account verified on it; only a verified change has one.
+    const lag = status === 'succeeded' && this.targetCreatedOn ? Math.max(0, Math.round((finishedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10) : undefined;
+    this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: lag });
     return { outcome: 'recorded', record };
   }
 
   private fields(status: string, record: RotationRecord = this.row) {
     return {
-      jobId: this.job.jobId, parentJobId: 'parentJobId' in this.job ? this.job.parentJobId : undefined, kind: this.job.kind, trigger: this.job.trigger,
-      accountId: this.job.accountId, encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status,
-      from: record.fromVersion, to: record.toVersion, reason: record.reason,
+      jobId: this.job.jobId, parentJobId: 'parentJobId' in this.job ? this.job.parentJobId : undefined, kind: this.job.kind, trigger: this.job.trigger, accountId: this.job.accountId,
+      encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
-  }
-
-  /** Seconds from the target version's creation to the account verified on it; only a verified change has one. */
-  private bindingLag(status: RotationStatus, verifiedAt: Date): number | undefined {
-    if (status !== 'succeeded' || !this.targetCreatedOn) return undefined;
-    return Math.max(0, Math.round((verifiedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10);
   }
 }
 
