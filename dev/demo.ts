@@ -5,18 +5,25 @@ import { seedDemoEstate } from './estate';
 import type { LogEntry } from './invocations';
 import { startLocalStack } from './stack';
 
+import { METRICS, WORKBOOK } from '../shared/telemetry/metrics';
 import { complianceDemo } from './demoCompliance';
 import { out, short, table } from './print';
 
 // The main job on the embedded local stack: a new key version reaches every bound account.
 
+/** Seconds from the new version's creation to each account verified on it, from the rotation.finished events. */
+const lags = new Map<string, number>();
+
+/** The service's events as they happen (shared/telemetry/catalogue.ts), one line each. */
 function progress(entry: LogEntry): void {
   const f = entry.fields;
-  const account = typeof f.accountId === 'string' ? f.accountId.split('/').pop() : undefined;
-  if (entry.message === 'Queued fan-out job') out(`   [keyVaultEvents] ${f.eventType} for ${f.keyName}/${short(String(f.version))} -> fan-out job queued`);
-  else if (entry.message === 'Fan-out done') out(`   [rotationWorker] fan-out: ${f.boundAccounts} accounts bound to ${f.keyName} -> ${f.queued} rebind jobs`);
-  else if (entry.message.startsWith('Rebind ')) out(`   [rotationWorker] ${account}: ${f.status} ${short(String(f.from))} -> ${short(String(f.to))}${f.reason ? ` (${f.reason})` : ''}`);
-  else if (entry.level === 'error' || entry.level === 'warning') out(`   [${entry.functionName}] ${entry.level}: ${entry.message}`);
+  const account = typeof f.accountId === 'string' ? (f.accountId.split('/').pop() ?? '') : '';
+  if (entry.event === 'key-event.queued') out(`   [keyVaultEvents] ${f.eventType} for ${f.keyName}/${short(String(f.version))} -> fan-out job queued`);
+  else if (entry.event === 'fan-out.done') out(`   [rotationWorker] fan-out: ${f.bindings} bindings to ${f.keyName} -> ${f.queued} rebind jobs`);
+  else if (entry.event === 'rotation.finished') {
+    out(`   [rotationWorker] ${account}: ${f.status} ${short(String(f.from))} -> ${short(String(f.to))}${f.reason ? ` (${f.reason})` : ''}`);
+    if (typeof f.bindingLagSeconds === 'number') lags.set(account, f.bindingLagSeconds);
+  } else if (entry.level === 'error' || entry.level === 'warning') out(`   [${entry.functionName}] ${entry.level}: ${entry.event ?? entry.message}`);
 }
 
 async function rotationDemo(started: number): Promise<number> {
@@ -60,6 +67,7 @@ async function rotationDemo(started: number): Promise<number> {
     table(finalRows);
     const patches = estate.bound.reduce((n, id) => n + stack.arm.patchCount(id), 0) + estate.untouched.reduce((n, id) => n + stack.arm.patchCount(id), 0);
     if (patches !== estate.bound.length) problems.push(`expected ${estate.bound.length} PATCH requests, ARM saw ${patches}`);
+    if (lags.size !== estate.bound.length) problems.push(`expected a binding lag for each of ${estate.bound.length} accounts, the events gave ${lags.size}`);
 
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     if (problems.length) {
@@ -67,6 +75,10 @@ async function rotationDemo(started: number): Promise<number> {
       for (const p of problems) out(`   - ${p}`);
       return 1;
     }
+    out(`\n5. Binding lag: from version ${short(v2)}'s creation to each account verified on it (Azure Storage: within 24 h):`);
+    table([['account', 'binding lag (s)'], ...[...lags].map(([name, seconds]) => [name, seconds.toFixed(1)])]);
+    out(`   In Azure: metric ${METRICS.bindingLag} (Application Insights customMetrics), workbook "${WORKBOOK.displayName}", tab "${WORKBOOK.tabs.bindingLag}";`);
+    out('   each value is also the bindingLagSeconds field of the rotation.finished event (traces).');
     out(`\nPASS (${seconds} s): ${estate.bound.length} bound accounts on ${short(v2)} with ${patches} PATCH requests; ${estate.untouched.length} others untouched.`);
     return 0;
   } finally {

@@ -168,3 +168,22 @@ export function userAssignedIdentity(name: string): { resourceId: string; princi
     clientId: stableGuid(`uai-client:${name}`),
   };
 }
+
+/**
+ * `npm run dev`'s estate: the demo estate, its vault readable through ARM (access policies for every account), and two
+ * accounts for `cmk-rotator audit` to report: aoai-legacy, bound to a key whose only version is disabled (critical), and
+ * aoai-drift, left on the older of its key's two versions (drift).
+ */
+export async function seedDevEstate(vault: KeyVaultStandIn, arm: ArmStandIn): Promise<DemoEstate & { broken: string; drifting: string }> {
+  const demo = await seedDemoEstate(vault, arm);
+  const quiet = { kty: 'RSA', size: 2048, publish: false } as const;
+  const { version: disabled } = await vault.createKey('legacy-cmk', { ...quiet, enabled: false });
+  const { version: older } = await vault.createKey('drift-cmk', { ...quiet, createdOn: new Date(Date.now() - 86_400_000) });
+  await vault.createKey('drift-cmk', quiet);
+  const legacy: AccountSeed = { name: 'aoai-legacy', key: { vaultUri: vault.vaultUri, name: 'legacy-cmk', version: disabled } };
+  const drift: AccountSeed = { name: 'aoai-drift', key: { vaultUri: vault.vaultUri, name: 'drift-cmk', version: older } };
+  for (const seed of [legacy, drift]) arm.putAccount(accountResource(seed));
+  const names = [...demo.bound, ...demo.untouched].map((id) => id.split('/').pop() ?? '').concat(legacy.name, drift.name);
+  arm.putVault(vaultResource(vault, { grantKeysTo: names.map(principalOf) }));
+  return { ...demo, broken: accountArmId(legacy.name), drifting: accountArmId(drift.name) };
+}

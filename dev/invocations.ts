@@ -1,4 +1,5 @@
 import type { LogLevel } from '@azure/functions';
+import { parseEvent, type EventName } from '../shared/telemetry/catalogue';
 
 export type LogHandler = (level: LogLevel, ...args: unknown[]) => void;
 
@@ -7,7 +8,11 @@ export interface LogEntry {
   level: LogLevel;
   functionName: string;
   invocationId: string;
+  /** The line as logged: for the service's own events, one JSON object. */
   message: string;
+  /** The catalogue event the line is (shared/telemetry/catalogue.ts); absent for the host's own lines. */
+  event?: EventName;
+  /** The event's fields, or the fields a host line was logged with. */
   fields: Record<string, unknown>;
 }
 
@@ -20,13 +25,15 @@ export class LogCollector {
 
   handlerFor = (functionName: string, invocationId: string): LogHandler => (level, ...args) => {
     const [message, fields] = args;
+    const parsed = parseEvent(String(message));
     const entry: LogEntry = {
       at: new Date().toISOString(),
       level,
       functionName,
       invocationId,
       message: String(message),
-      fields: fields && typeof fields === 'object' ? (fields as Record<string, unknown>) : {},
+      ...(parsed ? { event: parsed.event } : {}),
+      fields: parsed ? (parsed.fields as Record<string, unknown>) : fields && typeof fields === 'object' ? (fields as Record<string, unknown>) : {},
     };
     if (this.retain) this.entries.push(entry);
     this.sink?.(entry);

@@ -366,6 +366,18 @@ module alerts 'modules/alerts.bicep' = {
   }
 }
 
+// What the service did and found, on one page: the queries read the app's log events and metrics.
+module workbook 'modules/workbook.bicep' = {
+  name: 'cmk-workbook-${resourceToken}'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+  }
+}
+
 // ---- Outputs (azd stores them in the environment) -------------------------------------------------------
 
 output AZURE_LOCATION string = location
@@ -376,6 +388,7 @@ output SERVICE_API_NAME string = functionApp.outputs.name
 output FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output WORKBOOK_ID string = workbook.outputs.workbookId
 output KEY_VAULT_NAME string = keyVaultName
 output KEY_VAULT_SYSTEM_TOPIC_NAME string = keyVaultTopic.outputs.name
 output DEAD_LETTER_CONTAINER_URL string = storage.outputs.deadLetterContainerUrl

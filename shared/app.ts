@@ -18,9 +18,10 @@ import { TableStorage } from './adapters/tables/storage';
 import { TableFindingStore } from './adapters/tables/findings';
 import { TableSweepStore } from './adapters/tables/sweeps';
 import { KeyVaultManagementDirectory } from './adapters/keyVaultManagement';
-import { loadConfig, type Config } from './config';
+import { loadConfig, type Config, type ReaderConfig } from './config';
+import { telemetry } from './telemetry/runtime';
 import type { KeyPolicy } from './domain/keys';
-import type { Clock, RoleGrantReader } from './ports';
+import type { AccountDiscovery, AccountSource, Clock, RoleGrantReader, VaultDirectory } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetryPolicy } from './usecases/accountJob';
 import type { FanOutDeps } from './usecases/fanOut';
@@ -61,7 +62,29 @@ export interface Environment {
   clock?: Clock;
 }
 
-export function buildServices(config: Config, env: Environment = {}): Services {
+/** What reads (and, for the service, changes) the estate: ARM accounts, Key Vault keys, discovery, vault listings. */
+export interface Readers {
+  credential: TokenCredential;
+  clock: Clock;
+  pacer: ArmPacer;
+  accounts: CognitiveServicesAccountStore;
+  keys: KeyVaultKeyStore;
+  /** Where accounts come from (Resource Graph or the ARM list), before their scopes are known. */
+  accountSource: AccountSource;
+  /** Accounts and, with ENCRYPTION_SCOPES=on, their scopes listed through ARM (the service reads scopes from its index instead). */
+  discovery: AccountDiscovery;
+  /** A fresh directory per sweep: vault listings are read once per run. */
+  vaultDirectory: () => VaultDirectory;
+  /** Kept for the process: it remembers where each vault lives; the preflight's read of the vault is at most 10 s old. */
+  vaults: VaultDirectory;
+  /** A role-grant reader for each job or sweep (RBAC vaults and Managed HSMs). */
+  roleGrants: () => RoleGrantReader;
+  isAllowedVault: (vaultUri: string) => boolean;
+  policy: KeyPolicy;
+}
+
+/** The Azure clients every composition shares, the CLI's read-only audit included: no storage, no queue. */
+export function buildReaders(config: ReaderConfig, env: Environment = {}): Readers {
   const credential = env.credential ?? lazyDefaultCredential();
   const clock = env.clock ?? { now: () => new Date() };
   const pipeline = {
@@ -72,9 +95,6 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   // One pacer for every ARM client of the process: all jobs share ARM's per-subscription buckets.
   const pacer = new ArmPacer(env.armLimits ?? PUBLIC_ARM_LIMITS);
   const armPipeline = { ...pipeline, additionalPolicies: [{ policy: pacer.policy(), position: 'perRetry' as const }] };
-  const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential };
-  const storage = new TableStorage(storageTarget);
-  const ledger = new TableLedger(storage, clock);
   const accounts = new CognitiveServicesAccountStore({
     credential,
     endpoint: config.armEndpoint,
@@ -88,45 +108,52 @@ export function buildServices(config: Config, env: Environment = {}): Services {
   };
   const keys = new KeyVaultKeyStore({ credential, allowedHostSuffixes: config.keyVaultHostSuffixes, clientOptions: keyVaultPipeline });
   const directory = { credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, clientOptions: armPipeline };
-  const vaultDirectory = () => new KeyVaultManagementDirectory(directory);
   // Role assignments are read for every job and sweep (a revoked role is not remembered); role definitions, which
   // rarely change, are reused for a minute, and the preflight's read of a vault for 10 s: one key fanned out to
   // hundreds of accounts reads its vault once, not once per account, within ARM's read budget.
   const definitionsFreshForMs = 60_000;
   const armGrants = new ArmRoleGrants({ credential, endpoint: config.armEndpoint, clientOptions: armPipeline, definitionsFreshForMs });
   const hsmGrants = new ManagedHsmRoleGrants({ credential, isAllowedHost: (uri) => keys.isAllowedVault(uri), clientOptions: keyVaultPipeline, definitionsFreshForMs });
-  const roleGrants = (): RoleGrantReader => ({
-    read: (target, principalId) => (target.plane === 'managed-hsm' ? hsmGrants.read(target.hsmUri, principalId) : armGrants.read(target.vaultId, principalId)),
-  });
-  const scopeIndex = config.encryptionScopes === 'on' ? new TableScopeIndex(storage) : undefined;
-  const policy: KeyPolicy = { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 };
+  const accountSource = config.discovery === 'arm'
+    ? new ArmAccounts(accounts, config.subscriptionIds)
+    : new ResourceGraphAccounts({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline });
   return {
-    config,
+    credential,
+    clock,
     pacer,
-    storage,
+    accounts,
     keys,
     isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
-    vaultDirectory,
-    // Kept for the process: it remembers where each vault lives; the preflight's read of the vault is at most 10 s old.
+    vaultDirectory: () => new KeyVaultManagementDirectory(directory),
     vaults: new KeyVaultManagementDirectory({ ...directory, freshForMs: 10_000 }),
-    roleGrants,
+    roleGrants: () => ({
+      read: (target, principalId) => (target.plane === 'managed-hsm' ? hsmGrants.read(target.hsmUri, principalId) : armGrants.read(target.vaultId, principalId)),
+    }),
+    accountSource,
+    discovery: new ScopedDiscovery(accountSource, config.encryptionScopes === 'on' ? { lister: accounts } : undefined),
+    policy: { allowedKeySizes: config.allowedKeySizes, expiryMarginMs: config.expiryMarginHours * 3_600_000 },
+  };
+}
+
+export function buildServices(config: Config, env: Environment = {}): Services {
+  const readers = buildReaders(config, env);
+  const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential: readers.credential };
+  const storage = new TableStorage(storageTarget);
+  const ledger = new TableLedger(storage, readers.clock);
+  // The service finds scopes through the index its sweeps keep, not by listing every account's scopes per event.
+  const scopeIndex = config.encryptionScopes === 'on' ? new TableScopeIndex(storage) : undefined;
+  return {
+    ...readers,
+    ...(scopeIndex ? { scopeIndex, discovery: new ScopedDiscovery(readers.accountSource, { lister: readers.accounts, index: scopeIndex }) } : {}),
+    config,
+    storage,
     findings: new TableFindingStore(storage),
-    sweeps: new TableSweepStore(storage, clock),
-    accounts,
+    sweeps: new TableSweepStore(storage, readers.clock),
     ledger,
     journal: ledger,
     pins: new TablePinStore(storage),
-    discovery: new ScopedDiscovery(
-      config.discovery === 'arm'
-        ? new ArmAccounts(accounts, config.subscriptionIds)
-        : new ResourceGraphAccounts({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline }),
-      scopeIndex ? { lister: accounts, index: scopeIndex } : undefined,
-    ),
-    ...(scopeIndex ? { scopeIndex } : {}),
-    queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE),
-    clock,
+    queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE, () => telemetry().traceparent()),
     newId: randomUUID,
-    policy,
     optOutTag: config.optOutTag,
     nearExpiryDays: config.nearExpiryDays,
     sweepMode: config.sweepMode,

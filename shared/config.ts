@@ -70,33 +70,25 @@ export const DEFAULT_SWEEP_SCHEDULE = '0 0 * * * *';
 
 type Env = Record<string, string | undefined>;
 
+/** What reading an estate needs (discovery, ARM, Key Vault, the findings' rules): the CLI's audit reads only these. */
+export type ReaderConfig = Pick<
+  Config,
+  | 'subscriptionIds' | 'managementGroupIds' | 'discovery' | 'encryptionScopes' | 'armEndpoint' | 'keyVaultHostSuffixes' | 'nearExpiryDays'
+  | 'allowedKeySizes' | 'optOutTag' | 'expiryMarginHours'
+>;
+
+/** The reader settings alone, validated as the service validates them (no storage, schedule or mode). */
+export function loadReaderConfig(env: Env = process.env): ReaderConfig {
+  const settings = new Settings(env);
+  const config = readerSettings(settings, env);
+  settings.check();
+  return config;
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const text = (name: string, fallback?: string): string => {
-    const value = env[name]?.trim();
-    if (value) return value;
-    if (fallback === undefined) problems.push(`${name} is required`);
-    return fallback ?? '';
-  };
-  const list = (name: string, fallback?: string): string[] =>
-    text(name, fallback)
-      .split(/[,;\s]+/)
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T, ignoreCase = false): T => {
-    const given = text(name, fallback);
-    const value = ignoreCase ? given.toLowerCase() : given;
-    if ((allowed as readonly string[]).includes(value)) return value as T;
-    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${given}")`);
-    return fallback;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = text(name, String(fallback));
-    const value = Number(raw);
-    if (Number.isInteger(value) && value >= min && value <= max) return value;
-    problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
-    return fallback;
-  };
+  const settings = new Settings(env);
+  const { problems } = settings;
+  const reader = readerSettings(settings, env);
 
   const connectionString = env.AzureWebJobsStorage?.trim();
   const accountName = env.AzureWebJobsStorage__accountName?.trim();
@@ -113,61 +105,109 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('AzureWebJobsStorage (connection string), AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri is required');
   }
 
-  const managementGroupIds = list('MANAGEMENT_GROUP_IDS', '');
+  const sweepSchedule = settings.text('SWEEP_SCHEDULE', DEFAULT_SWEEP_SCHEDULE);
+  const schedule = parseSchedule(sweepSchedule);
+  if (!schedule.ok) problems.push(`SWEEP_SCHEDULE ${schedule.problem} (got "${sweepSchedule}")`);
+
+  const config: Config = {
+    ...reader,
+    storage: connectionString ? { connectionString } : { tableServiceUri, queueServiceUri },
+    sweepSchedule,
+    sweepMode: settings.oneOf('SWEEP_MODE', ['report', 'enforce'] as const, 'report'),
+    nearExpiryAction: settings.oneOf('NEAR_EXPIRY_ACTION', ['rotate', 'bind-newer', 'notify'] as const, 'bind-newer'),
+    trustClientPrincipal: env.WEBSITE_AUTH_ENABLED?.trim().toLowerCase() === 'true',
+  };
+  settings.check();
+  return config;
+}
+
+/** Reads settings, collecting every problem so that one error names them all. */
+class Settings {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  text(name: string, fallback?: string): string {
+    const value = this.env[name]?.trim();
+    if (value) return value;
+    if (fallback === undefined) this.problems.push(`${name} is required`);
+    return fallback ?? '';
+  }
+
+  list(name: string, fallback?: string): string[] {
+    return this.text(name, fallback)
+      .split(/[,;\s]+/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T, ignoreCase = false): T {
+    const given = this.text(name, fallback);
+    const value = ignoreCase ? given.toLowerCase() : given;
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')} (got "${given}")`);
+    return fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.text(name, String(fallback));
+    const value = Number(raw);
+    if (Number.isInteger(value) && value >= min && value <= max) return value;
+    this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  }
+
+  check(): void {
+    if (this.problems.length) throw new ConfigError(this.problems);
+  }
+}
+
+function readerSettings(settings: Settings, env: Env): ReaderConfig {
+  const { problems } = settings;
+  const managementGroupIds = settings.list('MANAGEMENT_GROUP_IDS', '');
   for (const id of managementGroupIds) {
     if (!/^[A-Za-z0-9._()-]{1,90}$/.test(id)) problems.push(`MANAGEMENT_GROUP_IDS has "${id}", which is not a management group id`);
   }
   // Subscriptions are required unless management groups name the estate (vault checks still list vaults per subscription).
-  const subscriptionIds = managementGroupIds.length ? list('SUBSCRIPTION_IDS', '') : list('SUBSCRIPTION_IDS');
+  const subscriptionIds = managementGroupIds.length ? settings.list('SUBSCRIPTION_IDS', '') : settings.list('SUBSCRIPTION_IDS');
   for (const id of subscriptionIds) {
     if (!GUID.test(id)) problems.push(`SUBSCRIPTION_IDS has "${id}", which is not a subscription id (GUID)`);
   }
-  const discovery = oneOf('DISCOVERY', ['resource-graph', 'arm'] as const, 'resource-graph');
+  const discovery = settings.oneOf('DISCOVERY', ['resource-graph', 'arm'] as const, 'resource-graph');
   if (discovery === 'arm' && managementGroupIds.length) problems.push('MANAGEMENT_GROUP_IDS needs DISCOVERY=resource-graph (ARM lists one subscription at a time)');
   if (discovery === 'arm' && !subscriptionIds.length) problems.push('SUBSCRIPTION_IDS is required with DISCOVERY=arm');
 
-  const armEndpoint = text('ARM_ENDPOINT', 'https://management.azure.com');
+  const armEndpoint = settings.text('ARM_ENDPOINT', 'https://management.azure.com');
   if (!/^https:\/\/[^/\s]+\/?$/i.test(armEndpoint)) {
     problems.push(`ARM_ENDPOINT must be an https:// origin (got "${armEndpoint}")`);
   }
 
-  const keyVaultHostSuffixes = list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase());
+  const keyVaultHostSuffixes = settings.list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase());
   for (const suffix of keyVaultHostSuffixes) {
     // A host name suffix; a port (or * for any) only when named, for a vault off the default 443 (local stand-ins).
     if (!/^[.a-z0-9-]+(:(\d{1,5}|\*))?$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix (optionally :port)`);
   }
 
-  const sweepSchedule = text('SWEEP_SCHEDULE', DEFAULT_SWEEP_SCHEDULE);
-  const schedule = parseSchedule(sweepSchedule);
-  if (!schedule.ok) problems.push(`SWEEP_SCHEDULE ${schedule.problem} (got "${sweepSchedule}")`);
-
-  const allowedKeySizes = list('ALLOWED_KEY_SIZES', '2048').map(Number);
+  const allowedKeySizes = settings.list('ALLOWED_KEY_SIZES', '2048').map(Number);
   if (!allowedKeySizes.length || allowedKeySizes.some((n) => !RSA_SIZES.has(n))) {
     problems.push(`ALLOWED_KEY_SIZES must list RSA sizes from 2048, 3072, 4096 (got "${env.ALLOWED_KEY_SIZES}")`);
   }
-  const unsupportedAllowed = oneOf('ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE', ['true', 'false'] as const, 'false', true) === 'true';
+  const unsupportedAllowed = settings.oneOf('ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE', ['true', 'false'] as const, 'false', true) === 'true';
   const unsupported = allowedKeySizes.filter((n) => RSA_SIZES.has(n) && n !== SUPPORTED_KEY_SIZE);
   if (unsupported.length && !unsupportedAllowed) {
     problems.push(`ALLOWED_KEY_SIZES lists ${unsupported.join(', ')}, which Azure does not document as supported (only RSA 2048); set ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE=true to bind such versions anyway`);
   }
 
-  const config: Config = {
-    storage: connectionString ? { connectionString } : { tableServiceUri, queueServiceUri },
+  return {
     subscriptionIds,
     managementGroupIds,
     discovery,
-    encryptionScopes: oneOf('ENCRYPTION_SCOPES', ['on', 'off'] as const, 'on'),
+    encryptionScopes: settings.oneOf('ENCRYPTION_SCOPES', ['on', 'off'] as const, 'on'),
     armEndpoint: armEndpoint.replace(/\/$/, ''),
     keyVaultHostSuffixes,
-    sweepSchedule,
-    sweepMode: oneOf('SWEEP_MODE', ['report', 'enforce'] as const, 'report'),
-    nearExpiryAction: oneOf('NEAR_EXPIRY_ACTION', ['rotate', 'bind-newer', 'notify'] as const, 'bind-newer'),
-    nearExpiryDays: integer('NEAR_EXPIRY_DAYS', 30, 1, 365),
+    nearExpiryDays: settings.integer('NEAR_EXPIRY_DAYS', 30, 1, 365),
     allowedKeySizes,
-    optOutTag: text('OPT_OUT_TAG', 'cmk-rotator:opt-out'),
-    expiryMarginHours: integer('KEY_EXPIRY_MARGIN_HOURS', 24, 0, 24 * 90),
-    trustClientPrincipal: env.WEBSITE_AUTH_ENABLED?.trim().toLowerCase() === 'true',
+    optOutTag: settings.text('OPT_OUT_TAG', 'cmk-rotator:opt-out'),
+    expiryMarginHours: settings.integer('KEY_EXPIRY_MARGIN_HOURS', 24, 0, 24 * 90),
   };
-  if (problems.length) throw new ConfigError(problems);
-  return config;
 }

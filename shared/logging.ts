@@ -1,15 +1,37 @@
 import type { InvocationContext } from '@azure/functions';
-import type { LogFields, Logger } from './ports';
+import type { Logger } from './ports';
+import { formatEvent, levelOf } from './telemetry/catalogue';
+import { telemetry, telemetryReady, type SpanAttributes } from './telemetry/runtime';
 
-/** Logs through the invocation, with the job, account and versions as structured fields. */
+/**
+ * Logs through the invocation, one JSON object per event: the Functions library flattens context.log's extra
+ * arguments into the message text, so the event and its fields travel as the message itself. Each event also
+ * becomes its metrics when telemetry is on.
+ */
 export function invocationLogger(context: InvocationContext): Logger {
   return {
-    info: (message, fields) => context.log(message, clean(fields)),
-    warn: (message, fields) => context.warn(message, clean(fields)),
-    error: (message, fields) => context.error(message, clean(fields)),
+    event(name, fields) {
+      const line = formatEvent(name, fields);
+      const level = levelOf(name, fields);
+      if (level === 'error') context.error(line);
+      else if (level === 'warn') context.warn(line);
+      else context.log(line);
+      telemetry().record({ event: name, fields });
+    },
   };
 }
 
-function clean(fields: LogFields | undefined): LogFields {
-  return Object.fromEntries(Object.entries(fields ?? {}).filter(([, v]) => v !== undefined));
+/**
+ * Runs a handler's work in a span (parent: a queued job's traceparent, else the host invocation's trace context),
+ * with telemetry started first when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+ */
+export async function traced<T>(
+  context: InvocationContext,
+  span: { name: string; attributes: SpanAttributes; parent?: string | undefined },
+  work: (log: Logger, annotate: (attributes: SpanAttributes) => void) => Promise<T>,
+): Promise<T> {
+  const log = invocationLogger(context);
+  const problem = await telemetryReady();
+  if (problem) log.event('telemetry.unavailable', { error: problem });
+  return telemetry().span(span.name, span.attributes, span.parent ?? context.traceContext?.traceParent, (annotate) => work(log, annotate));
 }

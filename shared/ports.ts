@@ -4,6 +4,7 @@ import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from '
 import type { RotationJob } from './domain/jobs';
 import type { AccountState, EncryptionScopeState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
 import type { Pin } from './domain/rebind';
+import type { EventFields, EventName } from './telemetry/catalogue';
 
 export interface KeyStore {
   /** One version (or the key's current version when version is omitted); undefined when the key or version does not exist. */
@@ -162,12 +163,9 @@ export interface Clock {
   now(): Date;
 }
 
-export type LogFields = Record<string, string | number | boolean | undefined>;
-
+/** Writes one event of the catalogue (shared/telemetry/catalogue.ts): a JSON object with a stable `event` name. */
 export interface Logger {
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+  event<N extends EventName>(name: N, fields: EventFields<N>): void;
 }
 
 export interface VaultDirectory {

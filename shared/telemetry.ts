@@ -1,7 +1,2 @@
-// Names of the structured log records that Azure Monitor alerts query (infra/modules/alerts.bicep).
-export const TELEMETRY = {
-  rotationFailed: 'CmkRotationFailed',
-  criticalFinding: 'CmkCriticalFinding',
-  /** A job gave up after sending an update whose outcome it could not read back: a person must look. */
-  outcomeUnknown: 'CmkRotationOutcomeUnknown',
-} as const;
+// The event catalogue every log line, query, alert and test reads (shared/telemetry/catalogue.ts).
+export { TELEMETRY, type EventFields, type EventName, type TelemetryEvent } from './telemetry/catalogue';

@@ -162,7 +162,7 @@ export class BenchRig {
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the sweep did not finish within ${timeoutMs} ms`)), timeoutMs);
       this.logWaiters.add((entry) => {
-        if (entry.message !== 'Sweep done') return false;
+        if (entry.event !== 'sweep.done') return false;
         clearTimeout(timer);
         resolve();
         return true;
@@ -197,11 +197,11 @@ export class BenchRig {
     for (const stop of this.stops.reverse()) await stop().catch(() => undefined);
   }
 
-  /** An account job's final row is logged with its status once written (AccountJobRun.finish). */
+  /** An account job's final row is logged with its status once written (AccountJobRun.finish): event rotation.finished. */
   private observe(entry: LogEntry): void {
     for (const waiter of this.logWaiters) if (waiter(entry)) this.logWaiters.delete(waiter);
     const { jobId, status, kind } = entry.fields as { jobId?: string; status?: RotationStatus; kind?: string };
-    if (!jobId || !status || kind !== 'rebind' || !finalStatuses.has(status) || /already finished/.test(entry.message)) return;
+    if (entry.event !== 'rotation.finished' || !jobId || !status || kind !== 'rebind' || !finalStatuses.has(status)) return;
     this.finished.set(jobId, status);
     for (const wake of this.waiters) wake();
     this.waiters.clear();

@@ -10,13 +10,13 @@ const path = require('node:path');
 
 /** Staging folder, relative to the project root; azure.yaml's services.api.dist names the same folder. */
 const STAGE = 'dist/deploy';
-/** Compiled folders under dist/ that are local tooling and tests, never deployed. */
-const LOCAL_ONLY = ['dev', 'test'];
+/** Compiled folders under dist/ that are local tooling, tests and the CLI (it runs on a person's machine), never deployed. */
+const LOCAL_ONLY = ['dev', 'test', 'cli'];
 /** host.json and package.json (main: dist/functions/*.js) are what the host reads; the lockfile pins what npm ci installs. */
 const PROJECT_FILES = ['host.json', 'package.json', 'package-lock.json', '.funcignore'];
 const BUILD = 'npm run build';
-/** Exactly the lockfile's dependencies, without devDependencies. */
-const INSTALL = 'npm ci --omit=dev --no-audit --no-fund';
+/** Exactly the lockfile's dependencies, without devDependencies; no scripts (the project's prepare builds, and there is nothing to build here). */
+const INSTALL = 'npm ci --omit=dev --ignore-scripts --no-audit --no-fund';
 
 /**
  * @param {string} root project root (holds package.json)

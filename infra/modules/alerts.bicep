@@ -1,4 +1,4 @@
-// Azure Monitor alerts: failed rotations and critical compliance findings (from the app's log records) and Key
+// Azure Monitor alerts: failed rotations and current critical compliance findings (from the app's log events) and Key
 // Vault events that Event Grid gave up on (dead-lettered). All notify one e-mail action group.
 
 @description('Region of the log alert rules.')
@@ -25,15 +25,31 @@ param applicationInsightsId string
 @description('The Key Vault Event Grid system topic.')
 param systemTopicId string
 
-// The service starts these log records' messages with these names: TELEMETRY in shared/telemetry.ts
-// (test/infra/bicep.test.ts fails if the two drift apart).
-var rotationFailedRecord = 'CmkRotationFailed'
-var outcomeUnknownRecord = 'CmkRotationOutcomeUnknown'
-var criticalFindingRecord = 'CmkCriticalFinding'
+// The service logs one JSON object per event, {"event": <name>, ...fields}: shared/telemetry/catalogue.ts (TELEMETRY).
+// Queries read the events with parse_json(message); test/infra checks every event name and field they use against it.
+var rotationFailedQuery = '''traces
+| extend e = parse_json(message)
+| where (tostring(e.event) == "rotation.finished" and tostring(e.status) == "failed") or tostring(e.event) == "rotation.outcome-unknown"
+| project timestamp, severityLevel, event = tostring(e.event), jobId = tostring(e.jobId), accountId = tostring(e.accountId), status = tostring(e.status), reason = tostring(e.reason), operation_Id'''
 
-// context.log/error messages arrive in the traces table; the structured fields are part of the message text.
-var rotationFailedQuery = 'traces | where message startswith "${rotationFailedRecord}" or message startswith "${outcomeUnknownRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
-var criticalFindingQuery = 'traces | where message startswith "${criticalFindingRecord}" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+// The critical findings that are current: those of the latest sweep that ran, and those an expiry event reported since.
+// One alert per account and code (dimensions), resolved when the finding is gone (autoMitigate), not raised again each sweep.
+var criticalFindingQuery = '''let sweeps = traces
+| extend e = parse_json(message)
+| where tostring(e.event) == "sweep.done" and tostring(e.status) != "failed"
+| extend sweepId = tostring(e.sweepId)
+| summarize arg_max(timestamp, sweepId);
+let lastSweepId = toscalar(sweeps | project sweepId);
+let lastSweepAt = toscalar(sweeps | project timestamp);
+traces
+| extend e = parse_json(message)
+| where tostring(e.event) == "finding.critical"
+| where tostring(e.sweepId) == lastSweepId or (isempty(tostring(e.sweepId)) and (isnull(lastSweepAt) or timestamp > lastSweepAt))
+| summarize arg_max(timestamp, remedy = tostring(e.remedy)) by accountId = tostring(e.accountId), encryptionScope = tostring(e.encryptionScope), code = tostring(e.code)'''
+
+@description('How far back the critical-finding alert looks for the latest sweep: at least one SWEEP_SCHEDULE interval (default 6 h).')
+param findingWindow string = 'P1D'
+
 // The host logs "... Moving message to queue '<queue>-poison'" when a job failed maxDequeueCount times.
 @description('The queue whose poison queue is watched (ROTATION_QUEUE in shared/adapters/queue.ts).')
 param rotationQueueName string = 'rotation-jobs'
@@ -102,19 +118,43 @@ resource criticalFindingAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01
   kind: 'LogAlert'
   properties: {
     displayName: 'cmk-rotator: critical CMK compliance finding'
-    description: 'The compliance sweep found an account whose customer-managed key binding is broken or about to break (for example a disabled or expiring key version, or a lost identity).'
+    description: 'The latest compliance sweep (or an expiry event since) found a binding that is broken or about to break (a disabled, missing or expired key version, a lost identity or access). Resolves by itself once a sweep no longer finds it.'
     severity: 1
     enabled: true
     scopes: [
       applicationInsightsId
     ]
-    evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    evaluationFrequency: 'PT15M'
+    windowSize: findingWindow
     criteria: {
       allOf: [
         {
           query: criticalFindingQuery
           timeAggregation: 'Count'
+          // One alert per account, scope and code: each resolves on its own when a later sweep no longer finds it.
+          dimensions: [
+            {
+              name: 'accountId'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'encryptionScope'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+            {
+              name: 'code'
+              operator: 'Include'
+              values: [
+                '*'
+              ]
+            }
+          ]
           operator: 'GreaterThan'
           threshold: 0
           failingPeriods: {
@@ -124,7 +164,8 @@ resource criticalFindingAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01
         }
       ]
     }
-    autoMitigate: false
+    // Stateful: fires once per finding and resolves when the latest sweep no longer reports it.
+    autoMitigate: true
     actions: {
       actionGroups: [
         actionGroup.id

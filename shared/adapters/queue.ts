@@ -31,6 +31,8 @@ export class StorageJobQueue implements JobQueue {
   constructor(
     private readonly target: QueueTarget,
     private readonly name: string = ROTATION_QUEUE,
+    /** The active trace context, carried in the message so the job continues the trace (undefined: telemetry off). */
+    private readonly traceparent: () => string | undefined = () => undefined,
   ) {}
 
   async enqueue(job: RotationJob, options: { delaySeconds?: number } = {}): Promise<void> {
@@ -44,7 +46,8 @@ export class StorageJobQueue implements JobQueue {
     try {
       const client = await this.ready;
       // A queue message holds at most 64 KB; the job's fields are bounded by its schema well inside that.
-      await client.sendMessage(encodeJob(job), options.delaySeconds ? { visibilityTimeout: Math.min(options.delaySeconds, 7 * 86_400) } : {});
+      const traceparent = this.traceparent();
+      await client.sendMessage(encodeJob(traceparent ? { ...job, traceparent } : job), options.delaySeconds ? { visibilityTimeout: Math.min(options.delaySeconds, 7 * 86_400) } : {});
     } catch (error) {
       throw toDependencyError(error, `queueing job ${job.jobId}`, 'storage');
     }

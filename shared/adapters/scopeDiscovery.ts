@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAccountId } from '../domain/accounts';
 import type { AccountState, EncryptionScopeState } from '../domain/model';
-import { cmkBindings } from '../domain/scopes';
+import { bindingsTo, cmkBindings } from '../domain/scopes';
 import { DependencyError } from '../errors';
 import type { AccountDiscovery, AccountSource, AccountStore, IndexedScope, ScopeIndex } from '../ports';
 import { forEachLimited } from '../usecases/concurrency';
@@ -26,12 +26,17 @@ const PAGE = 100;
 export class ScopedDiscovery implements AccountDiscovery {
   constructor(
     private readonly source: AccountSource,
-    private readonly scopes?: { lister: ScopeLister; index: Pick<ScopeIndex, 'boundTo'> },
+    /** Without an index (the CLI, which has no storage), a rotation by key lists every account's scopes, as a sweep does. */
+    private readonly scopes?: { lister: ScopeLister; index?: Pick<ScopeIndex, 'boundTo'> },
   ) {}
 
   async *boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
+    if (this.scopes && !this.scopes.index) {
+      for await (const page of this.source.allAccounts()) yield (await withScopes(page, this.scopes.lister)).filter((a) => bindingsTo(a, key).length > 0);
+      return;
+    }
     yield* this.source.boundTo(key);
-    if (!this.scopes) return;
+    if (!this.scopes?.index) return;
     const holders = accountsOf(await this.scopes.index.boundTo(key));
     for (let i = 0; i < holders.length; i += PAGE) yield holders.slice(i, i + PAGE);
   }

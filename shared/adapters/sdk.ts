@@ -23,4 +23,6 @@ export const sdk = {
   authorization: once(() => import('@azure/arm-authorization')),
   keyVaultCommon: once(() => import('@azure/keyvault-common')),
   pipeline: once(() => import('@azure/core-rest-pipeline')),
+  /** OpenTelemetry to Application Insights: only when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared/telemetry/runtime.ts). */
+  monitor: once(() => import('@azure/monitor-opentelemetry')),
 };

@@ -18,6 +18,8 @@ function buildSchemas({ z }: typeof Zod) {
     eventId: z.string().max(128).optional(),
     eventType: z.string().max(128).optional(),
     actor: z.string().max(256).optional(),
+    /** W3C trace context of what queued the job (the queue adapter stamps it when telemetry is on). */
+    traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
   };
   const key = {
     vaultUri: z.url({ protocol: /^https$/ }).max(512),

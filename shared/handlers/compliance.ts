@@ -3,7 +3,7 @@ import { services } from '../app';
 import type { SEVERITIES } from '../domain/findings';
 import { actorOf, apiQuery, problemResponse, refusalProblem, validate } from '../http/problem';
 import { httpSchemas } from '../http/schemas';
-import { SWEEP_LOCK_MS } from '../usecases/sweep';
+import { SWEEP_LOCK_MS } from '../usecases/sweepOnce';
 
 /** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
 export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {

@@ -1,12 +1,14 @@
 import type { InvocationContext, Timer } from '@azure/functions';
 import { services } from '../app';
-import { invocationLogger } from '../logging';
-import { sweepOnce } from '../usecases/sweep';
+import { traced } from '../logging';
+import { sweepOnce } from '../usecases/sweepOnce';
 
 /** Timer (SWEEP_SCHEDULE): audits every CMK-bound account; a run that is past due still runs, once. */
 export async function complianceSweep(timer: Timer, context: InvocationContext): Promise<void> {
   const s = services();
-  const log = invocationLogger(context);
-  if (timer.isPastDue) log.warn('Sweep is past due (the app was idle or restarting); running it now');
-  await sweepOnce(s.newId(), 'timer', s, log);
+  const sweepId = s.newId();
+  await traced(context, { name: 'cmk.sweep', attributes: { 'cmk.sweep.id': sweepId, 'cmk.trigger': 'timer' } }, async (log) => {
+    if (timer.isPastDue) log.event('sweep.past-due', {});
+    await sweepOnce(sweepId, 'timer', s, log);
+  });
 }

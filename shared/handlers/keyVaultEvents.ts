@@ -1,6 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
 import { services } from '../app';
-import { invocationLogger } from '../logging';
+import { traced } from '../logging';
 import { acceptKeyEvent } from '../usecases/acceptKeyEvent';
 
 /**
@@ -9,5 +9,10 @@ import { acceptKeyEvent } from '../usecases/acceptKeyEvent';
  */
 export async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const s = services();
-  await acceptKeyEvent(event, s, invocationLogger(context));
+  await traced(context, { name: 'cmk.key-event', attributes: {} }, async (log, annotate) => {
+    const result = await acceptKeyEvent(event, s, log);
+    if (result.outcome === 'enqueued') {
+      annotate({ 'cmk.job.id': result.job.jobId, 'cmk.event.id': result.job.eventId, 'cmk.event.type': result.job.eventType, 'cmk.key.name': result.job.keyName });
+    }
+  });
 }

@@ -1,22 +1,34 @@
 import type { InvocationContext } from '@azure/functions';
 import { services } from '../app';
-import { parseJob } from '../domain/jobs';
-import { invocationLogger } from '../logging';
+import { parseJob, type RotationJob } from '../domain/jobs';
+import { invocationLogger, traced } from '../logging';
+import type { Logger } from '../ports';
 import { runDisableCmk, runSwitchKey } from '../usecases/encryptionChange';
 import { fanOut } from '../usecases/fanOut';
 import { runRebind } from '../usecases/rebind';
-import { sweepOnce } from '../usecases/sweep';
+import { sweepOnce } from '../usecases/sweepOnce';
 
 /** Queue "rotation-jobs": fan-out jobs become one job per bound account; account jobs run the rules; sweeps asked for over HTTP run here. */
 export async function rotationWorker(message: unknown, context: InvocationContext): Promise<void> {
   const parsed = parseJob(message);
   // Nothing can process a malformed job: it fails, and after maxDequeueCount the host keeps it in the poison queue.
-  if (!parsed.ok) throw new Error(`Malformed rotation job: ${parsed.problem}`);
-  const log = invocationLogger(context);
+  if (!parsed.ok) {
+    invocationLogger(context).event('job.malformed', { problem: parsed.problem });
+    throw new Error(`Malformed rotation job: ${parsed.problem}`);
+  }
+  const job = parsed.job;
+  // The job's span continues the trace of what queued it: event -> fan-out -> each rebind, by job id.
+  const attributes = {
+    'cmk.job.id': job.jobId, 'cmk.job.kind': job.kind, 'cmk.trigger': job.trigger,
+    'cmk.job.parent_id': 'parentJobId' in job ? job.parentJobId : undefined, 'cmk.account.id': 'accountId' in job ? job.accountId : undefined,
+  };
+  await traced(context, { name: `cmk.${job.kind}`, attributes, parent: job.traceparent }, (log) => run(job, context, log));
+}
+
+async function run(job: RotationJob, context: InvocationContext, log: Logger): Promise<void> {
   // This message's delivery count; the job adds the attempts it carries from its own earlier re-queues.
   const delivery = Number(context.triggerMetadata?.dequeueCount ?? 1);
   const s = services();
-  const job = parsed.job;
   switch (job.kind) {
     case 'fan-out':
       await fanOut(job, s, log);

@@ -3,6 +3,7 @@ import { services } from '../app';
 import type { RotationRecord } from '../domain/model';
 import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate } from '../http/problem';
 import { httpSchemas } from '../http/schemas';
+import { invocationLogger } from '../logging';
 import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../usecases/manual';
 
 // Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
@@ -58,7 +59,9 @@ export async function releasePin(request: HttpRequest, context: InvocationContex
   const released = await services().pins.release(accountId, undefined, encryptionScope);
   const what = encryptionScope ? `Encryption scope ${encryptionScope} of ${accountId}` : accountId;
   if (!released) return problemResponse(refusalProblem({ code: 'pin-not-found', detail: `${what} is not pinned`, field: encryptionScope ? 'encryptionScope' : 'accountId' }));
-  context.log('Pin released', { accountId: released.accountId, keyVersion: released.keyVersion, pinnedBy: released.actor, releasedBy: actorOf(request, services().config) });
+  invocationLogger(context).event('pin.released', {
+    accountId: released.accountId, encryptionScope: released.encryptionScope, keyVersion: released.keyVersion, pinnedBy: released.actor, releasedBy: actorOf(request, services().config),
+  });
   return { status: 200, jsonBody: { released } };
 }
 

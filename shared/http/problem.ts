@@ -1,5 +1,6 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
 import { DependencyError } from '../errors';
+import { traced } from '../logging';
 import type { z } from 'zod';
 
 /** An RFC 9457 problem with a stable `code`; the HTTP edge is the only place that speaks status codes. */
@@ -92,17 +93,17 @@ export function refusalProblem(r: { code: string; detail: string; field?: string
  * else Azure refused or failed: 502. Anything that is not an Azure error is a bug, and rethrown.
  */
 export function withProblems(handler: HttpHandler): HttpHandler {
-  return async (request, context) => {
+  return (request, context) => traced(context, { name: 'cmk.api', attributes: { 'cmk.function': context.functionName, 'http.request.method': request.method } }, async (log) => {
     try {
       return await handler(request, context);
     } catch (error) {
       if (!(error instanceof DependencyError)) throw error;
-      context.warn('An Azure dependency failed the request', { code: error.code, status: error.statusCode, dependency: error.dependency });
+      log.event('api.dependency-failed', { function: context.functionName, code: error.code, status: error.statusCode, dependency: error.dependency });
       const { problem, retryAfterSeconds } = dependencyProblem(error);
       const response = problemResponse(problem);
       return retryAfterSeconds === undefined ? response : { ...response, headers: { ...response.headers, 'Retry-After': String(retryAfterSeconds) } };
     }
-  };
+  });
 }
 
 function dependencyProblem(error: DependencyError): { problem: Problem; retryAfterSeconds?: number } {

@@ -25,16 +25,16 @@ export type AcceptResult =
 export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log: Logger): Promise<AcceptResult> {
   const normalised = normaliseKeyVaultEvent(raw);
   if (normalised.kind === 'invalid') {
-    log.warn('Rejected malformed Key Vault event', { problem: normalised.problem });
+    log.event('key-event.rejected', { problem: normalised.problem });
     return { outcome: 'invalid', problem: normalised.problem };
   }
   if (normalised.kind === 'ignored') {
-    log.info('Ignored event', { reason: normalised.reason, eventType: normalised.eventType });
+    log.event('key-event.ignored', { reason: normalised.reason, eventType: normalised.eventType });
     return { outcome: 'ignored', reason: normalised.reason };
   }
   const event = normalised.event;
   if (!deps.isAllowedVault(event.vaultUri)) {
-    log.warn('Ignored event from a vault outside KEY_VAULT_HOST_SUFFIXES', { eventId: event.id, vaultUri: event.vaultUri });
+    log.event('key-event.vault-not-allowed', { eventId: event.id, vaultUri: event.vaultUri });
     return { outcome: 'ignored', reason: `vault ${event.vaultUri} is not allowed` };
   }
 
@@ -58,6 +58,6 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
     job.action = event.type === 'KeyExpired' ? 'expired' : NEAR_EXPIRY[deps.nearExpiryAction];
   }
   await deps.queue.enqueue(job);
-  log.info('Queued fan-out job', { jobId: job.jobId, eventId: event.id, eventType: event.type, keyName: event.keyName, version: event.version });
+  log.event('key-event.queued', { jobId: job.jobId, eventId: event.id, eventType: event.type, vaultUri: event.vaultUri, keyName: event.keyName, version: event.version });
   return { outcome: 'enqueued', job };
 }

@@ -4,7 +4,6 @@ import { finalStatuses, type AccountState, type BindingHolder, type EncryptionSc
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
 import { DependencyError, toDependencyError } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
-import { TELEMETRY } from '../telemetry';
 
 export interface RetryPolicy {
   /** First wait before a retry; doubles per attempt, with jitter, up to maxMs (a Retry-After wins). */
@@ -34,10 +33,10 @@ export interface AccountJobDeps {
 /** What happens to the account's pin (§2a) with this job's decision. */
 export type PinEffect = { set: Pin } | { release: true };
 
-export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect };
+export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
 export type Plan =
   | PatchPlan
-  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect };
+  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect; targetCreatedOn?: Date };
 
 export interface AccountJobSteps {
   /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
@@ -75,6 +74,8 @@ class AccountJobRun {
   private state: JournalState | undefined;
   /** What this job did to the account's pin, added to the row's reason. */
   private pinNote: string | undefined;
+  /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
+  private targetCreatedOn: Date | undefined;
 
   constructor(
     private readonly job: AccountJob,
@@ -97,7 +98,7 @@ class AccountJobRun {
     }
     switch (prepared.step) {
       case 'finished':
-        this.log.info('Job already finished; nothing to do', { jobId: this.job.jobId, accountId: this.job.accountId, status: prepared.record.status });
+        this.log.event('job.already-finished', { jobId: this.job.jobId, accountId: this.job.accountId, status: prepared.record.status });
         return { outcome: 'already-finished', record: prepared.record };
       case 'skip':
         return this.finish('skipped', { reason: prepared.reason });
@@ -107,6 +108,7 @@ class AccountJobRun {
         break;
     }
     const plan = prepared.plan;
+    this.targetCreatedOn = plan.targetCreatedOn;
     if (plan.action === 'none') return this.decided(plan);
     const lease = this.state?.lease;
     const now = this.deps.clock.now().getTime();
@@ -239,7 +241,7 @@ class AccountJobRun {
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
     if (lease) await this.deps.journal.finish(lease, row);
     else await this.deps.journal.record(row);
-    this.log.warn('Rebind attempt deferred; the job is re-queued', { ...this.fields(status), reason, delayMs });
+    this.log.event('rotation.deferred', { ...this.fields(status), reason, delayMs });
     return { outcome: 'deferred', reason };
   }
 
@@ -251,7 +253,7 @@ class AccountJobRun {
     const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; the account could not be read back settled` };
     if (lease) await this.deps.journal.finish(lease, row);
     else await this.deps.journal.record(row);
-    this.log.error(`${TELEMETRY.outcomeUnknown}: ${row.reason}`, this.fields('running'));
+    this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };
   }
 
@@ -277,16 +279,16 @@ class AccountJobRun {
     };
     if (lease) await this.deps.journal.finish(lease, record);
     else await this.deps.journal.record(record);
-    const fields = this.fields(status, record);
-    if (status === 'failed') this.log.error(`${TELEMETRY.rotationFailed}: ${record.reason ?? 'unknown'}`, fields);
-    else this.log.info(`Rebind ${status}`, fields);
+    // Binding lag: from the target version's creation to the account verified on it; only a verified change has one.
+    const lag = status === 'succeeded' && this.targetCreatedOn ? Math.max(0, Math.round((finishedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10) : undefined;
+    this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: lag });
     return { outcome: 'recorded', record };
   }
 
   private fields(status: string, record: RotationRecord = this.row) {
     return {
-      jobId: this.job.jobId, kind: this.job.kind, accountId: this.job.accountId, encryptionScope: this.scope, attempt: this.attempt, status,
-      from: record.fromVersion, to: record.toVersion, reason: record.reason,
+      jobId: this.job.jobId, parentJobId: 'parentJobId' in this.job ? this.job.parentJobId : undefined, kind: this.job.kind, trigger: this.job.trigger, accountId: this.job.accountId,
+      encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
   }
 }
@@ -304,9 +306,9 @@ class LeaseKeeper {
         if (!this.lease) return;
         try {
           this.lease = await deps.journal.renew(this.lease, deps.leaseTtlMs);
-          if (!this.lease) log.warn('The account lease was taken over while the update ran', { accountId: lease.accountId });
+          if (!this.lease) log.event('lease.lost', { accountId: lease.accountId });
         } catch (error) {
-          log.warn('Could not renew the account lease; trying again', { accountId: lease.accountId, error: (error as Error).message });
+          log.event('lease.renew-failed', { accountId: lease.accountId, error: (error as Error).message });
         }
       });
     }, Math.max(10, Math.floor(deps.leaseTtlMs / 3)));

@@ -6,7 +6,6 @@ import { bindingsTo, evaluateScope } from '../domain/scopes';
 import type { AccountDiscovery, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger } from '../ports';
 import { evaluateAccount, type Finding, type FindingCode } from '../domain/findings';
 import type { KeyPolicy } from '../domain/keys';
-import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
 import { KeyReader } from './keyViews';
 import { newestUsableVersion, rotationHelps } from './keyVersions';
@@ -36,7 +35,7 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
   for await (const page of readAhead(deps.discovery.boundTo(job))) {
     const eligible = page.filter((account) => {
       const out = optedOut(account, deps.optOutTag);
-      if (out) log.info('Account opted out of rotation', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
+      if (out) log.event('fan-out.opted-out', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
       return !out;
     });
     const bindings = eligible.flatMap((account) => bindingsTo(account, job).map(({ scope }) => ({ account, scope })));
@@ -51,7 +50,7 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
     await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, target?.version, scope), account: scope ?? account })), deps);
     queued += bindings.length;
   }
-  log.info('Fan-out done', { jobId: job.jobId, keyName: job.keyName, bindings: bound, queued });
+  log.event('fan-out.done', { jobId: job.jobId, vaultUri: job.vaultUri, keyName: job.keyName, action: job.action, bindings: bound, queued });
   return { bound, queued };
 }
 
@@ -110,11 +109,11 @@ async function versionAfterExpiry(job: FanOutJob, deps: FanOutDeps, log: Logger)
   const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
   if (newest && (!expiring || (order.compare(newest, expiring) ?? 0) > 0)) return newest.version;
   if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, now)) {
-    log.warn('Not rotating: the expiring version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
+    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
     return undefined;
   }
   const rotated = await deps.keys.rotateKey(job.vaultUri, job.keyName);
-  log.info('Rotated a key near expiry', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: rotated.version });
+  log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: rotated.version });
   return rotated.version;
 }
 
@@ -136,8 +135,8 @@ async function recordKeyFindings(job: FanOutJob, accounts: AccountState[], deps:
     }
     await deps.findings.upsert(account.id, findings, job.eventId ?? job.jobId, now.toISOString());
     for (const f of findings.filter((f) => f.severity === 'critical')) {
-      log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { jobId: job.jobId, accountId: account.id, code: f.code, remedy: f.remedy });
+      log.event('finding.critical', { jobId: job.jobId, accountId: account.id, accountName: account.name, encryptionScope: f.encryptionScope, code: f.code, remedy: f.remedy });
     }
   }
-  log.info('Recorded key findings from an expiry event', { jobId: job.jobId, action: job.action, keyName: job.keyName, accounts: accounts.length });
+  log.event('key-findings.recorded', { jobId: job.jobId, action: job.action, keyName: job.keyName, accounts: accounts.length });
 }

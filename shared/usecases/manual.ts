@@ -11,6 +11,8 @@ import { newestUsableVersion } from './keyVersions';
 import { planRebind } from './rebind';
 
 export type ManualDeps = AccountJobDeps & FanOutDeps & PreflightDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
+/** What a plan reads, and nothing that writes: the API's dry run and the CLI's plan alike. */
+export type PlanDeps = Pick<ManualDeps, 'accounts' | 'keys' | 'pins' | 'discovery' | 'isAllowedVault' | 'optOutTag' | 'policy' | 'clock' | 'vaults' | 'roleGrants'>;
 
 /** A refusal of a person's request, with a stable code the HTTP edge maps to a status. */
 export interface Refusal {
@@ -47,7 +49,7 @@ const refuse = (code: Refusal['code'], detail: string, field?: string): { ok: fa
 type Target = BoundTarget & { account: AccountState };
 
 /** The bindings a rotation request names (an account's, one scope's, or every binding to a key), with their key; reads only. */
-async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<Result<{ vaultUri: string; keyName: string; targets: Target[] }>> {
+async function resolveTargets(req: RotationRequest, deps: PlanDeps): Promise<Result<{ vaultUri: string; keyName: string; targets: Target[] }>> {
   if (req.accountId) {
     const account = await deps.accounts.getAccount(req.accountId);
     if (!account) return refuse('account-not-found', `No account ${req.accountId}`, 'accountId');
@@ -74,7 +76,7 @@ async function resolveTargets(req: RotationRequest, deps: ManualDeps): Promise<R
 }
 
 /** POST /api/rotations with dryRun: what each account's job would decide now, by the worker's own planner; nothing is written or queued. */
-export async function planRotation(req: RotationRequest, deps: ManualDeps): Promise<Result<PlanLine[]>> {
+export async function planRotation(req: RotationRequest, deps: PlanDeps): Promise<Result<PlanLine[]>> {
   const targets = await resolveTargets(req, deps);
   if (!targets.ok) return targets;
   const { vaultUri, keyName, targets: bindings } = targets.value;

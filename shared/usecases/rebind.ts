@@ -64,10 +64,12 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
   deps.vaults.readVault(job.vaultUri).catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
     async plan({ account, pin, scope }): Promise<Plan> {
-      const { decision } = await planRebind(job, { account, scope }, pin, deps, targetRead);
+      const { decision, target } = await planRebind(job, { account, scope }, pin, deps, targetRead);
       const effect = pinEffect(job, decision, deps.clock.now());
-      if (decision.action === 'none') return { ...decision, ...(effect ? { pin: effect } : {}) };
+      const created = target?.createdOn ? { targetCreatedOn: target.createdOn } : {};
+      if (decision.action === 'none') return { ...decision, ...created, ...(effect ? { pin: effect } : {}) };
       return {
+        ...created,
         action: 'patch',
         change: { keySource: 'Microsoft.KeyVault', binding: decision.binding },
         from: decision.from,

@@ -9,7 +9,6 @@ import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../dom
 import type { NearExpiryAction, SweepMode } from '../config';
 import { DependencyError } from '../errors';
 import type { AccountStore, Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
-import { TELEMETRY } from '../telemetry';
 import { forEachLimited, readAhead } from './concurrency';
 import { VerdictWriter } from './verdictWriter';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
@@ -90,9 +89,11 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
     Object.assign(summary, { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
     await running.catch(() => undefined);
     await deps.sweeps.record(summary);
-    log.info('Sweep done', {
-      sweepId, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead,
-      critical: summary.findingsBySeverity.critical, remediations: summary.remediationsQueued, errors: summary.errors.length,
+    for (const [{ vaultUri, keyName, keyVersion }, accounts] of run.versionsInUse()) log.event('sweep.key-version', { sweepId, vaultUri, keyName, keyVersion, accounts });
+    const { critical, warning, info } = summary.findingsBySeverity;
+    log.event('sweep.done', {
+      sweepId, trigger, mode: summary.mode, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead, critical, warning, info,
+      findingsByCode: summary.findingsByCode, remediations: summary.remediationsQueued, errors: summary.errors.length, durationMs: summary.durationMs,
     });
   }
   return summary;
@@ -119,6 +120,8 @@ class SweepRun {
   pins = new Map<string, Pin>();
   private pinsRead: Promise<void> = Promise.resolve();
   readonly seen = new Set<string>();
+  /** Bindings judged per key version (vault host, key name and version in lower case). */
+  private readonly versions = new Map<string, { binding: KeyBinding; accounts: number }>();
   private readonly keys = new Map<string, KeyState>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
@@ -194,6 +197,7 @@ class SweepRun {
   private async judge(account: AccountState): Promise<Array<{ target: Target; findings: Finding[] }> | undefined> {
     const judged: Array<{ target: Target; findings: Finding[] }> = [];
     for (const bound of cmkBindings(account)) {
+      this.countVersion(bound.holder.binding);
       const target: Target = { ...bound, account, key: this.key(bound.holder.binding) };
       const view = await this.view(target);
       if (!view) return undefined;
@@ -219,7 +223,7 @@ class SweepRun {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
       this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
       if (f.severity === 'critical') {
-        this.log.error(`${TELEMETRY.criticalFinding}: ${f.code} on ${account.name}`, { sweepId: this.sweepId, accountId: account.id, encryptionScope: f.encryptionScope, code: f.code, remedy: f.remedy });
+        this.log.event('finding.critical', { sweepId: this.sweepId, accountId: account.id, accountName: account.name, encryptionScope: f.encryptionScope, code: f.code, remedy: f.remedy });
       }
     }
     return judged;
@@ -262,7 +266,7 @@ class SweepRun {
     const view = await key.reader.view(target.holder.binding.keyVersion);
     if (view.status !== 'ok' || !view.bound) return;
     if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) key.nearExpiry.push(target);
-    else this.log.warn('Not rotating: the key version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName });
+    else this.log.event('key.not-rotated', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName, version: target.holder.binding.keyVersion });
   }
 
   /** After the last page: NEAR_EXPIRY_ACTION=rotate rotates each key at most once and binds the new version. */
@@ -271,7 +275,7 @@ class SweepRun {
       if (!key.nearExpiry.length || this.deps.nearExpiryAction !== 'rotate') continue;
       try {
         const rotated = await this.deps.keys.rotateKey(key.reader.vaultUri, key.reader.keyName);
-        this.log.info('Rotated a key near expiry', { sweepId: this.sweepId, keyName: key.reader.keyName, version: rotated.version });
+        this.log.event('key.rotated', { sweepId: this.sweepId, keyName: key.reader.keyName, version: rotated.version });
         await this.queue(key.nearExpiry, key, rotated.version);
       } catch (error) {
         if (!(error instanceof DependencyError)) throw error;
@@ -291,6 +295,18 @@ class SweepRun {
       return { job, account: holder };
     }), this.deps);
     if (repair) this.summary.remediationsQueued += targets.length;
+  }
+
+  private countVersion(b: KeyBinding): void {
+    const id = `${vaultHost(b.vaultUri)}|${b.keyName}|${b.keyVersion}`.toLowerCase();
+    const entry = this.versions.get(id) ?? { binding: b, accounts: 0 };
+    entry.accounts += 1;
+    this.versions.set(id, entry);
+  }
+
+  /** The key versions in use and how many bindings each has (a versionless binding counts under version ''). */
+  versionsInUse(): Array<[KeyBinding, number]> {
+    return [...this.versions.values()].map((v) => [v.binding, v.accounts]);
   }
 
   private key(b: KeyBinding): KeyState {
@@ -323,27 +339,5 @@ class SweepRun {
       this.vaultViews.set(host, view);
     }
     return view;
-  }
-}
-
-/** Longest a sweep may hold the lock before a later one takes over. */
-export const SWEEP_LOCK_MS = 60 * 60_000;
-
-/** Runs a sweep unless one is running; the lock is released however the run ends. */
-export async function sweepOnce(
-  sweepId: string,
-  trigger: SweepTrigger,
-  deps: SweepDeps,
-  log: Logger,
-): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
-  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
-  if (lock.held) {
-    log.warn('A sweep is already running; this one is skipped', { sweepId, runningSweepId: lock.sweepId });
-    return { ran: false, runningSweepId: lock.sweepId };
-  }
-  try {
-    return { ran: true, summary: await runSweep(sweepId, trigger, deps, log) };
-  } finally {
-    await deps.sweeps.unlock(sweepId);
   }
 }

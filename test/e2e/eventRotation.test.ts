@@ -91,7 +91,7 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     await stack.settle();
     assert.deepEqual(versionsOf(await readAccounts(stack, ids)), [v2]);
     assert.equal((await stack.host.poisonMessages()).length, poisonBefore);
-    assert.ok(stack.host.logs.some((l) => l.message === 'Rejected malformed Key Vault event' && /not a Key Vault key name/.test(String(l.fields.problem))));
+    assert.ok(stack.host.logs.some((l) => l.event === 'key-event.rejected' && /not a Key Vault key name/.test(String(l.fields.problem))));
   });
 
   it('a secret event and a new version of a same-named key in another vault change nothing', async () => {
@@ -142,7 +142,7 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     assert.equal(row?.attempt, 2);
     assert.equal(row?.intentAttempt, 1, 'the intent of attempt 1 is kept');
     assert.match(row?.reason ?? '', /^verified: the account reports key version/);
-    assert.ok(stack.host.logs.some((l) => l.level === 'warning' && l.message.startsWith('Rebind attempt deferred') && /http-500|InternalServerError/.test(String(l.fields.reason))));
+    assert.ok(stack.host.logs.some((l) => l.level === 'warning' && l.event === 'rotation.deferred' && /http-500|InternalServerError/.test(String(l.fields.reason))));
   });
 
   it('a long-running operation that ends Failed is recorded as failed, reported, and not retried', async () => {
@@ -156,7 +156,7 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     const [row] = await stack.services.ledger.history(ids[0] ?? '', 5);
     assert.equal(row?.status, 'failed');
     assert.match(row?.reason ?? '', /KeyVaultAccessForbidden/);
-    assert.ok(stack.host.logs.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationFailed') && l.fields.accountId === ids[0]));
+    assert.ok(stack.host.logs.some((l) => l.level === 'error' && l.event === 'rotation.finished' && l.fields.status === 'failed' && l.fields.accountId === ids[0]));
   });
 
   it('a malformed queue message ends in the poison queue and writes nothing', async () => {
@@ -166,7 +166,7 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     const poison = await stack.host.poisonMessages();
     assert.ok(poison.some((m) => m.includes('"jobId":"x"')));
     assert.equal((await stack.services.ledger.all()).length, rowsBefore);
-    assert.ok(stack.host.logs.some((l) => l.level === 'error' && /Malformed rotation job: .*vaultUri/.test(l.message)));
+    assert.ok(stack.host.logs.some((l) => l.level === 'error' && l.event === 'job.malformed' && /vaultUri/.test(String(l.fields.problem))));
   });
 
   it('leaves an account tagged with OPT_OUT_TAG alone (unless the tag says false)', async () => {

@@ -11,6 +11,7 @@ import type {
   PinStore, RoleGrantReader, UpdateVerdict, VaultDirectory,
 } from '../../shared/ports';
 import type { RebindDeps } from '../../shared/usecases/rebind';
+import { levelOf, type EventName, type Level } from '../../shared/telemetry/catalogue';
 
 export const SUB = '11111111-2222-3333-4444-555555555555';
 export const VAULT = 'https://kv-one.vault.azure.net/';
@@ -305,13 +306,12 @@ export function fixedClock(iso = '2026-06-01T00:00:00Z'): Clock & { set(iso: str
   return { now: () => new Date(now), set: (next: string) => (now = new Date(next)) };
 }
 
-export function silentLogger(): Logger & { lines: Array<{ level: string; message: string; fields?: object }> } {
-  const lines: Array<{ level: string; message: string; fields?: object }> = [];
+/** A Logger that keeps each event with the level it would be logged at. */
+export function silentLogger(): Logger & { lines: Array<{ level: Level; event: EventName; fields: Record<string, unknown> }> } {
+  const lines: Array<{ level: Level; event: EventName; fields: Record<string, unknown> }> = [];
   return {
     lines,
-    info: (message, fields) => lines.push({ level: 'info', message, ...(fields ? { fields } : {}) }),
-    warn: (message, fields) => lines.push({ level: 'warn', message, ...(fields ? { fields } : {}) }),
-    error: (message, fields) => lines.push({ level: 'error', message, ...(fields ? { fields } : {}) }),
+    event: (event, fields) => void lines.push({ level: levelOf(event, fields), event, fields }),
   };
 }
 

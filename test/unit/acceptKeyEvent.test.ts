@@ -56,7 +56,7 @@ describe('acceptKeyEvent: one fan-out job per key event, nothing else', () => {
     const result = await acceptKeyEvent(event('KeyNewVersionCreated', 'kv.vault.evil.example'), d, log);
     assert.equal(result.outcome, 'ignored');
     assert.equal(d.queue.jobs.length, 0);
-    assert.ok(log.lines.some((l) => l.level === 'warn' && /KEY_VAULT_HOST_SUFFIXES/.test(l.message)));
+    assert.ok(log.lines.some((l) => l.level === 'warn' && l.event === 'key-event.vault-not-allowed'));
   });
 
   it('a malformed event queues nothing and says why', async () => {

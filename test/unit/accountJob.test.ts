@@ -65,7 +65,7 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     const result = await runRebind(job(), 1, deps, log);
     assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
     assert.match(rowOf(deps)?.reason ?? '', /KeyVaultAccessForbidden/);
-    assert.ok(log.lines.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationFailed')));
+    assert.ok(log.lines.some((l) => l.level === 'error' && l.event === 'rotation.finished' && l.fields.status === 'failed'));
     assert.equal(deps.queue.jobs.length, 0, 'not retried');
   });
 
@@ -177,7 +177,7 @@ describe('retries: the attempt count travels with the job, and the last attempt 
     const result = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, log);
     assert.equal(result.outcome === 'recorded' && result.record.status, 'running');
     assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown/);
-    assert.ok(log.lines.some((l) => l.level === 'error' && l.message.startsWith('CmkRotationOutcomeUnknown')));
+    assert.ok(log.lines.some((l) => l.level === 'error' && l.event === 'rotation.outcome-unknown'));
   });
 
   it('a later attempt never erases the intent an earlier attempt recorded', async () => {

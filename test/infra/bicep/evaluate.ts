@@ -1,9 +1,11 @@
 // Evaluation: literals, variables, parameters (bound to module arguments or their defaults) and a few functions.
 // What cannot be computed offline stays an Opaque value that remembers its expression.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Node } from 'web-tree-sitter';
 import { property, propertyKey, stringParts } from './literals';
+import { repoRoot } from './load';
 import type { BicepFile, Declaration } from './model';
 
 /** A value the model cannot compute offline (a runtime property, a function it does not know). */
@@ -230,6 +232,13 @@ export class Scope {
         if (typeof first === 'string' && typeof second === 'string' && typeof third === 'string') return first.split(second).join(third);
         break;
       }
+      case 'loadTextContent':
+      case 'loadJsonContent': {
+        // Relative to the file that calls it, as Bicep resolves it at build time (infra/ sits under the repository root).
+        if (typeof first !== 'string') break;
+        const text = readFileSync(path.join(repoRoot(), path.posix.dirname(this.file.rel), first), 'utf8');
+        return name === 'loadTextContent' ? text : (JSON.parse(text) as Value);
+      }
       case 'guid':
       case 'uniqueString':
         if (args.length) return standIn(name, args);
@@ -257,3 +266,4 @@ function standIn(name: 'guid' | 'uniqueString', args: Value[]): string {
   if (name === 'uniqueString') return hash.slice(0, 13);
   return [hash.slice(0, 8), hash.slice(8, 12), hash.slice(12, 16), hash.slice(16, 20), hash.slice(20, 32)].join('-');
 }
+

@@ -1,0 +1,92 @@
+// The read-only audit's stores: the sweep's judging runs unchanged on these, so nothing is written anywhere. Reads
+// pass through to the real adapters; every write refuses (a bug if reached: report mode never asks for one).
+import type { Finding, FindingRecord, SweepSummary } from '../domain/findings';
+import type { AccountStore, FindingStore, JobQueue, KeyStore, Ledger, PinStore, StoredVerdicts, SweepStore } from '../ports';
+
+export class ReadOnlyViolation extends Error {
+  constructor(what: string) {
+    super(`the read-only audit tried to ${what}`);
+    this.name = 'ReadOnlyViolation';
+  }
+}
+
+const refuse = (what: string) => (): never => {
+  throw new ReadOnlyViolation(what);
+};
+
+/** Key Vault reads only: no rotation. `onRead` counts the calls (the CLI's progress). */
+export function readOnlyKeys(keys: KeyStore, onRead: () => void = () => undefined): KeyStore {
+  return {
+    getKeyVersion: (vaultUri, keyName, version) => (onRead(), keys.getKeyVersion(vaultUri, keyName, version)),
+    versionCreatedOn: (vaultUri, keyName, version) => keys.versionCreatedOn(vaultUri, keyName, version),
+    listVersions: (vaultUri, keyName) => (onRead(), keys.listVersions(vaultUri, keyName)),
+    rotateKey: refuse('rotate a key'),
+  };
+}
+
+/** ARM reads only: no PATCH or PUT. */
+export function readOnlyAccounts(accounts: AccountStore): AccountStore {
+  return {
+    listAccounts: (subscriptionId) => accounts.listAccounts(subscriptionId),
+    getAccount: (accountId) => accounts.getAccount(accountId),
+    listEncryptionScopes: (accountId) => accounts.listEncryptionScopes(accountId),
+    getEncryptionScope: (accountId, name) => accounts.getEncryptionScope(accountId, name),
+    updateEncryption: refuse('update an account'),
+    updateEncryptionScope: refuse('update an encryption scope'),
+  };
+}
+
+/** Findings kept in memory: the audit's report. Nothing is stored before, so every verdict is new. */
+export class MemoryFindingStore implements FindingStore {
+  readonly records: FindingRecord[] = [];
+
+  /** onJudged: called once per account judged (the CLI's progress). */
+  constructor(private readonly onJudged: () => void = () => undefined) {}
+
+  async verdicts(): Promise<StoredVerdicts> {
+    return new Map();
+  }
+
+  async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<boolean> {
+    this.onJudged();
+    this.records.push(...findings.map((f) => ({ ...f, accountId, sweepId, observedAt })));
+    return findings.length > 0;
+  }
+
+  upsert = refuse('store an event\'s findings');
+
+  async list(): Promise<FindingRecord[]> {
+    return [...this.records];
+  }
+
+  async removeAccountsNotIn(): Promise<number> {
+    return 0;
+  }
+}
+
+/** The run's summary in memory; there is no lock to take (nothing else runs in the CLI's process). */
+export class MemorySweepStore implements SweepStore {
+  private summary: SweepSummary | undefined;
+
+  async record(summary: SweepSummary): Promise<void> {
+    this.summary = { ...summary };
+  }
+  async latest(): Promise<SweepSummary | undefined> {
+    return this.summary;
+  }
+  async get(sweepId: string): Promise<SweepSummary | undefined> {
+    return this.summary?.sweepId === sweepId ? this.summary : undefined;
+  }
+  async lock(): Promise<{ held: false }> {
+    return { held: false };
+  }
+  async unlock(): Promise<void> {}
+}
+
+/** Pins live in the deployed app's storage, which the audit does not read: no binding is pinned here. */
+export const NO_PINS: PinStore = { get: async () => undefined, list: async () => [], set: refuse('pin a binding'), release: refuse('release a pin') };
+export const NO_QUEUE: JobQueue = { enqueue: refuse('queue a job') };
+export const NO_LEDGER: Ledger = {
+  recordQueued: refuse('write the ledger'), history: refuse('read the ledger'), historyPage: refuse('read the ledger'),
+  get: refuse('read the ledger'), job: refuse('read the ledger'),
+};

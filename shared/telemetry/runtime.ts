@@ -1,0 +1,52 @@
+import type { TelemetryEvent } from './catalogue';
+
+export type SpanAttributes = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Where metrics and traces go: nowhere unless APPLICATIONINSIGHTS_CONNECTION_STRING is set (then Azure Monitor through
+ * OpenTelemetry, loaded on the first invocation), or what a test installs with useTelemetry.
+ */
+export interface Telemetry {
+  /** The metrics an event stands for (shared/telemetry/metrics.ts). */
+  record(event: TelemetryEvent): void;
+  /** Runs `work` in a span; `parent` is a W3C traceparent (a queued job's, or the host invocation's); `annotate` adds attributes learnt on the way. */
+  span<T>(name: string, attributes: SpanAttributes, parent: string | undefined, work: (annotate: (attributes: SpanAttributes) => void) => Promise<T>): Promise<T>;
+  /** The active span as a traceparent, stamped on queued jobs so the next job continues the trace; undefined when off. */
+  traceparent(): string | undefined;
+}
+
+const OFF: Telemetry = {
+  record: () => undefined,
+  span: (_name, _attributes, _parent, work) => work(() => undefined),
+  traceparent: () => undefined,
+};
+
+let current: Telemetry = OFF;
+let starting: Promise<string | undefined> | undefined;
+
+export function telemetry(): Telemetry {
+  return current;
+}
+
+/** Installs a sink (tests: in-memory exporters), or switches telemetry off again. */
+export function useTelemetry(next: Telemetry | undefined): void {
+  current = next ?? OFF;
+  starting = undefined;
+}
+
+/**
+ * Starts Azure Monitor once per process when APPLICATIONINSIGHTS_CONNECTION_STRING is set; a no-op otherwise. Never
+ * throws: telemetry that cannot start must not stop a rotation. Resolves to the reason, once, when it could not start.
+ */
+export function telemetryReady(env: Record<string, string | undefined> = process.env): Promise<string | undefined> {
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
+  if (!connectionString || current !== OFF) return Promise.resolve(undefined);
+  if (starting) return starting.then(() => undefined);
+  starting = import('../adapters/azureMonitor').then(
+    async ({ startAzureMonitor }) => {
+      current = await startAzureMonitor(connectionString);
+      return undefined;
+    },
+  ).catch((error: unknown) => `Azure Monitor did not start: ${error instanceof Error ? error.message : String(error)}`);
+  return starting;
+}

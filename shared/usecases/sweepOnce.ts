@@ -1,0 +1,25 @@
+import type { SweepSummary, SweepTrigger } from '../domain/findings';
+import type { Logger } from '../ports';
+import { runSweep, type SweepDeps } from './sweep';
+
+/** Longest a sweep may hold the lock before a later one takes over. */
+export const SWEEP_LOCK_MS = 60 * 60_000;
+
+/** Runs a sweep unless one is running; the lock is released however the run ends. */
+export async function sweepOnce(
+  sweepId: string,
+  trigger: SweepTrigger,
+  deps: SweepDeps,
+  log: Logger,
+): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
+  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  if (lock.held) {
+    log.event('sweep.skipped', { sweepId, runningSweepId: lock.sweepId });
+    return { ran: false, runningSweepId: lock.sweepId };
+  }
+  try {
+    return { ran: true, summary: await runSweep(sweepId, trigger, deps, log) };
+  } finally {
+    await deps.sweeps.unlock(sweepId);
+  }
+}
