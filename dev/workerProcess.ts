@@ -21,6 +21,8 @@ export interface WorkerSpec {
   lroPollMs?: number;
   /** Print every log entry as one JSON line on stdout. */
   logJson?: boolean;
+  /** With logJson, only these events (the rest would cost both processes a JSON line each). */
+  logEvents?: string[];
 }
 
 /** An instance of the app's queue worker and HTTP endpoints in its own process, as Flex Consumption scales out. */

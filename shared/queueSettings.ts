@@ -1,7 +1,7 @@
 // Mirrors host.json extensions.queues (a test keeps the two in step).
 export const QUEUE_SETTINGS = {
-  batchSize: 16,
-  newBatchThreshold: 8,
+  batchSize: 32,
+  newBatchThreshold: 16,
   maxDequeueCount: 5,
   /** host.json's "visibilityTimeout": the wait before a failed message is tried again. */
   visibilityTimeout: '00:00:30',

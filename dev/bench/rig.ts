@@ -101,6 +101,7 @@ export class BenchRig {
         ...(o.lroPollMs !== undefined ? { lroPollMs: o.lroPollMs } : {}),
         ...(o.hostPollMs !== undefined ? { hostPollMs: o.hostPollMs } : {}),
         logJson: true,
+        logEvents: ['rotation.finished', 'sweep.done'],
       };
       const start = () => spawnWorkerProcess(spec, (entry) => made.rig?.observe(entry));
       const worker = await start();
