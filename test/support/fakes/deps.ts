@@ -10,9 +10,10 @@ import { MemoryFindings, MemorySweeps } from './compliance';
 import { MemoryLedger, MemoryPins, MemoryQueue } from './journal';
 import { FakeKeyStore } from './keyStore';
 
-export function fixedClock(iso = '2026-06-01T00:00:00Z'): Clock & { set(iso: string): void } {
+/** A clock that moves only when a test sets it or moves it on. */
+export function fixedClock(iso = '2026-06-01T00:00:00Z'): Clock & { set(iso: string): void; advance(ms: number): void } {
   let now = new Date(iso);
-  return { now: () => new Date(now), set: (next: string) => (now = new Date(next)) };
+  return { now: () => new Date(now), set: (next: string) => (now = new Date(next)), advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
 }
 
 /** A Logger that keeps each event with the level it would be logged at. */
