@@ -7,6 +7,7 @@ import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveSe
 import { DependencyError } from '../../shared/errors';
 import { LOCAL_SUBSCRIPTION } from '../../dev/stack';
 import { listenHttps } from '../../dev/tls';
+import { fixedClock } from '../support/fakes';
 
 const VAULT = 'https://kv-arm.vault.azure.net/';
 const V1 = 'a'.repeat(32);
@@ -103,70 +104,44 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
   });
 
   it('follows a scope PUT answered 202 with polling headers like an account update, and a busy account refuses it', async () => {
-    const async = await startArmStandIn({ operationMs: 150, throttle: false, scopePutAnswer: 'async' });
+    const { arm: async, answered, clock } = await onClock({ scopePutAnswer: 'async' });
     try {
       const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: async.url, pollMs: 5, operationTimeoutMs: 5_000, clientOptions: { tlsOptions: { ca: async.ca } } });
       const account = accountArmId('scoped');
       async.putAccount(accountResource({ name: 'scoped', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
       async.putScope({ id: `${account}/encryptionScopes/p1`, name: 'p1', properties: { keySource: 'Microsoft.KeyVault', keyVaultProperties: { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V1 } } });
       const change = { keySource: 'Microsoft.KeyVault' as const, binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } };
-      const verdict = await s.updateEncryptionScope(account, 'p1', change);
+      const put = answered('PUT');
+      const scopeUpdate = s.updateEncryptionScope(account, 'p1', change);
+      await put;
+      clock.advance(OPERATION_MS);
+      const verdict = await scopeUpdate;
       assert.deepEqual([verdict.status, verdict.status === 'succeeded' && verdict.scope?.binding?.keyVersion], ['succeeded', V2]);
       assert.ok(async.requests.some((r) => /operationResults/i.test(r.path)), 'followed the operation');
+      const patch = answered('PATCH');
       const accountUpdate = s.updateEncryption(account, change);
-      while (!async.patches.length) await new Promise((r) => setTimeout(r, 2));
+      await patch;
       await assert.rejects(s.updateEncryptionScope(account, 'p1', change), (e: unknown) =>
         e instanceof DependencyError && e.code === 'AccountProvisioningStateInvalid' && e.retryable && e.statusCode === 400);
+      clock.advance(OPERATION_MS);
       assert.equal((await accountUpdate).status, 'succeeded');
     } finally {
       await async.close();
     }
   });
 
-  it('PATCHes keyVersion, follows the operation to Succeeded, and takes the account from its final result (no second GET)', async () => {
-    const id = accountArmId('list-3');
-    const before = arm.requests.length;
-    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'client-1' } });
-    assert.equal(verdict.status, 'succeeded');
-    assert.equal(verdict.status === 'succeeded' && verdict.account?.binding?.keyVersion, V2);
-    const after = arm.account(id);
-    assert.deepEqual(after.properties.encryption, {
-      keySource: 'Microsoft.KeyVault',
-      keyVaultProperties: { keyVaultUri: VAULT, keyName: 'cmk', keyVersion: V2, identityClientId: 'client-1' },
-    });
-    assert.equal(arm.patchCount(id), 1);
-    const made = arm.requests.slice(before);
-    assert.equal(made.filter((r) => r.method === 'GET' && /\/accounts\/list-3$/i.test(r.path)).length, 0, 'the Location answer was the account');
-  });
-
-  it('an operation that ends Failed is the verdict, with its code, and changes no binding', async () => {
-    const id = accountArmId('list-4');
-    arm.failLro(id, { code: 'KeyVaultAccessDenied', message: 'The identity cannot unwrap the key' });
-    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } });
-    assert.deepEqual(verdict, { status: 'failed', code: 'KeyVaultAccessDenied', message: 'The identity cannot unwrap the key' });
-    assert.equal(arm.account(id).properties.encryption.keyVaultProperties.keyVersion, V1);
-  });
-
-  it('keeps following through a 429 without Retry-After, a 503, a reset on the status URL and a 500 on the final result', async () => {
-    const id = accountArmId('list-1');
-    arm.fail({ method: 'GET', path: /operationResults/i, status: 429, times: 1 });
-    arm.fail({ method: 'GET', path: /operationResults/i, status: 503, times: 1 });
-    arm.fail({ method: 'GET', path: /operationResults/i, reset: true, times: 1 });
-    const verdict = await store.updateEncryption(id, { keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } });
-    assert.equal(verdict.status, 'succeeded');
-    assert.equal(arm.account(id).properties.encryption.keyVaultProperties.keyVersion, V2);
-  });
-
   it('a busy account refuses the PATCH with a retryable, not-applied error', async () => {
-    const slow = await startArmStandIn({ operationMs: 400, throttle: false });
+    const { arm: slow, answered, clock } = await onClock();
     try {
       const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: slow.url, pollMs: 5, operationTimeoutMs: 5_000, clientOptions: { tlsOptions: { ca: slow.ca } } });
       slow.putAccount(accountResource({ name: 'busy', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
       const change = { keySource: 'Microsoft.KeyVault' as const, binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: V2 } };
+      const patch = answered('PATCH');
       const first = s.updateEncryption(accountArmId('busy'), change);
-      while (!slow.patches.length) await new Promise((r) => setTimeout(r, 2));
+      await patch;
       await assert.rejects(s.updateEncryption(accountArmId('busy'), change), (e: unknown) =>
         e instanceof DependencyError && e.code === 'AccountProvisioningStateInvalid' && e.retryable && e.notApplied && e.statusCode === 400);
+      clock.advance(OPERATION_MS);
       assert.equal((await first).status, 'succeeded');
     } finally {
       await slow.close();
@@ -217,3 +192,19 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
     await assert.rejects(store.getAccount(accountArmId('list-2')), (e: unknown) => e instanceof DependencyError && e.statusCode === 403 && !e.retryable && e.code === 'AuthorizationFailed');
   });
 });
+
+const OPERATION_MS = 150;
+
+/** An ARM stand-in whose operations end only when the test moves its clock, and a wait for its next answer to a method. */
+async function onClock(options: ArmStandInOptions = {}) {
+  const clock = fixedClock();
+  const waits: Array<{ method: string; done: () => void }> = [];
+  const arm = await startArmStandIn({
+    operationMs: OPERATION_MS, throttle: false, now: clock.now, ...options,
+    onAnswer: (r) => {
+      const i = waits.findIndex((w) => w.method === r.method);
+      if (i >= 0) waits.splice(i, 1)[0]?.done();
+    },
+  });
+  return { arm, clock, answered: (method: string) => new Promise<void>((done) => waits.push({ method, done })) };
+}

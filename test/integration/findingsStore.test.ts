@@ -6,7 +6,8 @@ import { TableFindingStore } from '../../shared/adapters/tables/findings';
 import { TableSweepStore } from '../../shared/adapters/tables/sweeps';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import { FINDING_RULES, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
-import { accountId } from '../support/fakes';
+import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
+import { accountId, fixedClock } from '../support/fakes';
 
 const finding = (code: FindingCode, evidence: Finding['evidence'] = {}): Finding => ({
   code, severity: FINDING_RULES[code].severity, evidence, remedy: `fix ${code}`,
@@ -17,10 +18,11 @@ describe('Findings and Sweeps tables against Azurite', () => {
   let findings: TableFindingStore;
   let sweeps: TableSweepStore;
   let latestBeforeAnySweep: SweepSummary | undefined;
+  let storage: TableStorage;
 
   before(async () => {
     azurite = await startAzurite();
-    const storage = new TableStorage({ connectionString: azurite.connectionString });
+    storage = new TableStorage({ connectionString: azurite.connectionString });
     findings = new TableFindingStore(storage);
     sweeps = new TableSweepStore(storage);
     // Read before any test writes, so the empty case does not depend on test order.
@@ -131,5 +133,20 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.ok(stored.length > 10 && stored.length < 500, `kept ${stored.length}`);
     assert.deepEqual(stored.slice(0, -1), errors.slice(0, stored.length - 1));
     assert.equal(stored.at(-1), `... and ${500 - (stored.length - 1)} more`);
+  });
+
+  it('sweeps: one lock; a second sweep is refused with the holder\'s id until it unlocks or its lock goes stale', async () => {
+    const clock = fixedClock();
+    const locks = new TableSweepStore(storage, clock);
+    assert.deepEqual(await locks.lock('sweep-l1', SWEEP_LOCK_MS), { held: false });
+    assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-l1' });
+    await locks.unlock('sweep-l2');
+    clock.advance(SWEEP_LOCK_MS);
+    assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-l1' }, 'another sweep\'s unlock leaves it, and an hour is not yet stale');
+    clock.advance(1000);
+    assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: false }, 'taken over once stale');
+    await locks.unlock('sweep-l2');
+    assert.deepEqual(await locks.lock('sweep-l3', SWEEP_LOCK_MS), { held: false });
+    await locks.unlock('sweep-l3');
   });
 });

@@ -51,7 +51,7 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     const { version: good } = await vault.createKey('pick', { publish: false, createdOn: new Date('2026-01-01T00:00:00Z') });
     await vault.createKey('pick', { publish: false, size: 4096, createdOn: new Date('2026-02-01T00:00:00Z') });
     await vault.createKey('pick', { publish: false, enabled: false, createdOn: new Date('2026-03-01T00:00:00Z') });
-    const found = await newestUsableVersion(keys, vault.vaultUri, 'pick', { allowedKeySizes: [2048], expiryMarginMs: 0 }, new Date());
+    const found = await newestUsableVersion(keys, vault.vaultUri, 'pick', { allowedKeySizes: [2048], expiryMarginMs: 0 }, new Date('2026-06-01T00:00:00Z'));
     assert.equal(found.version?.version, good);
   });
 

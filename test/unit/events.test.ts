@@ -63,7 +63,7 @@ describe('event normalisation over the fixture samples', () => {
       'eventgrid-2024-01-01/KeyVault-2024-01-01-definitions-extract.json',
     );
     const keyDefinitions = Object.entries(definitions).filter(([name]) => /^KeyVaultKey/.test(name));
-    assert.equal(keyDefinitions.length, 3);
+    assert.deepEqual(keyDefinitions.map(([name]) => name).sort(), ['KeyVaultKeyExpiredEventData', 'KeyVaultKeyNearExpiryEventData', 'KeyVaultKeyNewVersionCreatedEventData']);
     for (const [name, def] of keyDefinitions) {
       const type = name.replace(/^KeyVault/, '').replace(/EventData$/, '');
       const values: Record<string, unknown> = {

@@ -5,7 +5,7 @@ import { versionOrder } from '../../shared/domain/keys';
 import { bindingsTo, cmkBindings, evaluateScope, findingKey } from '../../shared/domain/scopes';
 import { fanOut } from '../../shared/usecases/fanOut';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundAccount, boundScope, FakeDiscovery, hex, keyVersion, MemoryLedger, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+import { boundAccount, boundScope, estateDeps, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
 
 // Encryption scopes carry their own binding and follow the account's rules, under the account's lease (DESIGN §2a).
 
@@ -83,20 +83,18 @@ describe('a rebind job for a scope', () => {
 
 describe('fan-out of a key event', () => {
   it('queues one job per binding to the key: the account and each scope, with ids from the parent job, account and scope', async () => {
-    const d = rebindDeps();
+    const d = estateDeps();
     d.keys.add(v1, v2);
     d.accounts.put(boundAccount('a1', v1.version), boundAccount('a2', v1.version, { keySource: undefined as never, binding: undefined as never }));
     d.accounts.putScope(boundScope('a1', 'p1', v1.version), boundScope('a2', 'p2', v1.version));
-    const ledger = new MemoryLedger(d.clock);
     const parent: FanOutJob = { kind: 'fan-out', jobId: 'fan-1', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk', targetVersion: v2.version, force: false, action: 'bind' };
-    const deps = { ...d, discovery: new FakeDiscovery(d.accounts), findings: undefined as never, nearExpiryDays: 30, ledger, optOutTag: 'opt-out' };
-    const result = await fanOut(parent, deps, silentLogger());
+    const result = await fanOut(parent, d, silentLogger());
     assert.deepEqual(result, { bound: 3, queued: 3 });
     const jobs = d.queue.jobs.map(({ job }) => job as RebindJob);
     assert.deepEqual(jobs.map((j) => `${j.accountId.split('/').pop()}:${j.encryptionScope ?? ''}`).sort(), ['a1:', 'a1:p1', 'a2:p2']);
     assert.equal(new Set(jobs.map((j) => j.jobId)).size, 3);
-    await fanOut(parent, deps, silentLogger());
+    await fanOut(parent, d, silentLogger());
     assert.deepEqual(d.queue.jobs.slice(3).map(({ job }) => job.jobId), jobs.map((j) => j.jobId), 'a re-delivered event names the same jobs');
-    assert.deepEqual([...ledger.rows.values()].map((r) => r.encryptionScope ?? '').sort(), ['', 'p1', 'p2']);
+    assert.deepEqual([...d.ledger.rows.values()].map((r) => r.encryptionScope ?? '').sort(), ['', 'p1', 'p2']);
   });
 });

@@ -1,0 +1,69 @@
+import { accountKey } from '../../../shared/domain/accounts';
+import { findingDigest, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
+import { findingKey } from '../../../shared/domain/scopes';
+import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
+
+/** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
+export class MemoryFindings implements FindingStore {
+  readonly byAccount = new Map<string, FindingRecord[]>();
+  /** The accounts whose findings were written, in order. */
+  readonly written: string[] = [];
+
+  async verdicts(): Promise<StoredVerdicts> {
+    return new Map([...this.byAccount].map(([key, records]) => [key, new Map(records.map((r) => [findingKey(r), findingDigest(r)]))]));
+  }
+  async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
+    const before = stored ?? (await this.verdicts()).get(accountKey(accountId)) ?? new Map<string, string>();
+    const unchanged = before.size === findings.length && findings.every((f) => before.get(findingKey(f)) === findingDigest(f));
+    if (unchanged) return false;
+    this.byAccount.set(accountKey(accountId), findings.map((f) => ({ ...structuredClone(f), accountId, sweepId, observedAt })));
+    this.written.push(accountId);
+    return true;
+  }
+  async upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void> {
+    const byKey = new Map((this.byAccount.get(accountKey(accountId)) ?? []).map((r) => [findingKey(r), r]));
+    for (const f of findings) byKey.set(findingKey(f), { ...structuredClone(f), accountId, sweepId: sourceId, observedAt });
+    this.byAccount.set(accountKey(accountId), [...byKey.values()]);
+    this.written.push(accountId);
+  }
+  async list(options: { severity?: Severity; accountId?: string } = {}): Promise<FindingRecord[]> {
+    return [...this.byAccount.values()].flat()
+      .filter((r) => (!options.severity || r.severity === options.severity) && (!options.accountId || accountKey(r.accountId) === accountKey(options.accountId)));
+  }
+  async removeAccountsNotIn(seen: ReadonlySet<string>): Promise<number> {
+    const gone = [...this.byAccount.keys()].filter((key) => !seen.has(key));
+    for (const key of gone) this.byAccount.delete(key);
+    return gone.length;
+  }
+}
+
+/** The Sweeps table in memory, with its one lock: a lock older than staleAfterMs (by the clock) is taken over. */
+export class MemorySweeps implements SweepStore {
+  readonly rows = new Map<string, SweepSummary>();
+  /** Every record() in order, to see the running row before the last. */
+  readonly records: SweepSummary[] = [];
+  lockedBy: { sweepId: string; lockedAt: number } | undefined;
+
+  constructor(private readonly clock: Clock) {}
+
+  async record(summary: SweepSummary): Promise<void> {
+    this.records.push(structuredClone(summary));
+    this.rows.set(summary.sweepId, structuredClone(summary));
+  }
+  async latest(): Promise<SweepSummary | undefined> {
+    return [...this.rows.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+  }
+  async get(sweepId: string): Promise<SweepSummary | undefined> {
+    return this.rows.get(sweepId);
+  }
+  async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+    const now = this.clock.now().getTime();
+    const held = this.lockedBy;
+    if (held && held.sweepId !== sweepId && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
+    this.lockedBy = { sweepId, lockedAt: now };
+    return { held: false };
+  }
+  async unlock(sweepId: string): Promise<void> {
+    if (this.lockedBy?.sweepId === sweepId) this.lockedBy = undefined;
+  }
+}

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { KeyVersionInfo } from '../../shared/domain/model';
+import { DependencyError } from '../../shared/errors';
+import { planRotation } from '../../shared/usecases/manual';
+import { KeyReader } from '../../shared/usecases/keyViews';
+import { newestUsableVersion, readRebindTarget } from '../../shared/usecases/keyVersions';
+import { accountId, boundAccount, estateDeps, FakeKeyStore, hex, keyVersion, VAULT } from '../support/fakes';
+
+// Which version of a key is "the newest usable": the one version order (created, then the current version for
+// versions made in the same second) and rule 2 (enabled, valid now, an allowed type and size, wrap and unwrap).
+
+const now = new Date('2026-06-01T00:00:00Z');
+const DAY = 86_400_000;
+const policy = { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 };
+const sameSecond = new Date('2026-03-01T00:00:00Z');
+
+/** A key whose versions are these, the last one added being the current version. */
+const keyOf = (...versions: KeyVersionInfo[]) => new FakeKeyStore().add(...versions);
+const newest = async (keys: FakeKeyStore) => (await newestUsableVersion(keys, VAULT, 'cmk', policy, now)).version?.version;
+
+describe('the newest usable version', () => {
+  it('of versions made in the same second is the current one, whichever was listed or made first', async () => {
+    const a = keyVersion(hex(0xa), { createdOn: sameSecond });
+    const b = keyVersion(hex(0xb), { createdOn: sameSecond });
+    assert.equal(await newest(keyOf(a, b)), b.version);
+    assert.equal(await newest(keyOf(b, a)), a.version);
+    assert.equal((await new KeyReader(keyOf(b, a), VAULT, 'cmk', policy, now).newestUsable())?.version, a.version, 'the sweep reads the same order');
+  });
+
+  const unusable: Array<[string, Partial<KeyVersionInfo>]> = [
+    ['disabled', { enabled: false }],
+    ['expired', { expiresOn: new Date(now.getTime() - 1000) }],
+    ['expiring within the margin', { expiresOn: new Date(now.getTime() + 3_600_000) }],
+    ['not yet valid', { notBefore: new Date(now.getTime() + DAY) }],
+    ['a size the policy does not allow', { keySize: 4096 }],
+    ['without unwrapKey', { keyOps: ['wrapKey'] }],
+  ];
+  for (const [what, over] of unusable) {
+    it(`passes over a newer version that is ${what}`, async () => {
+      const old = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+      const keys = keyOf(old, keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z'), ...over }));
+      assert.equal(await newest(keys), old.version);
+      assert.equal((await new KeyReader(keys, VAULT, 'cmk', policy, now).newestUsable())?.version, old.version);
+    });
+  }
+
+  it('is none when no version is usable, and none of a key that does not exist', async () => {
+    assert.equal(await newest(keyOf(keyVersion(hex(1), { enabled: false }))), undefined);
+    assert.equal(await newest(keyOf()), undefined);
+  });
+
+  it('a named target is read as it is, usable or not (rule 2 then refuses it)', async () => {
+    const keys = keyOf(keyVersion(hex(1)), keyVersion(hex(2), { createdOn: sameSecond, enabled: false }));
+    const { target } = await readRebindTarget(keys, { vaultUri: VAULT, keyName: 'cmk', targetVersion: hex(2) }, policy, now);
+    assert.deepEqual([target?.version, target?.enabled], [hex(2), false]);
+  });
+});
+
+describe('the key as the sweep reads it (KeyReader)', () => {
+  it('views a bound version, the newest usable and the current one; a version that is gone is undefined', async () => {
+    const v1 = keyVersion(hex(1)), v2 = keyVersion(hex(2), { createdOn: sameSecond });
+    const reader = new KeyReader(keyOf(v1, v2), VAULT, 'cmk', policy, now);
+    const view = await reader.view(v1.version);
+    assert.deepEqual(view.status === 'ok' && [view.bound?.version, view.newestUsable?.version, view.current?.version], [v1.version, v2.version, v2.version]);
+    const gone = await reader.view(hex(9));
+    assert.equal(gone.status === 'ok' && gone.bound, undefined);
+  });
+
+  it('a missing key is missing, a 403 is access-denied, and other failures are thrown', async () => {
+    assert.equal((await new KeyReader(keyOf(), VAULT, 'cmk', policy, now).view(hex(1))).status, 'missing');
+    const failing = (statusCode: number) => {
+      const keys = keyOf(keyVersion(hex(1)));
+      keys.listVersions = async () => Promise.reject(new DependencyError(`http-${statusCode}`, 'Key Vault refused', { retryable: statusCode >= 500, statusCode }));
+      return new KeyReader(keys, VAULT, 'cmk', policy, now);
+    };
+    assert.equal((await failing(403).view(hex(1))).status, 'access-denied');
+    await assert.rejects(failing(503).view(hex(1)), (e: unknown) => e instanceof DependencyError && e.statusCode === 503);
+  });
+});
+
+describe('never a downgrade', () => {
+  it('a plain request with the newest usable version older than the bound one plans no PATCH', async () => {
+    const deps = estateDeps();
+    const old = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+    const bound = keyVersion(hex(2), { createdOn: sameSecond });
+    // The bound version has since been disabled: the only usable one is older.
+    deps.keys.add(old, { ...bound, enabled: false });
+    deps.accounts.put(boundAccount('a1', bound.version));
+    const plan = await planRotation({ accountId: accountId('a1') }, deps);
+    assert.ok(plan.ok);
+    assert.notEqual(plan.value[0]?.decision, 'patch', JSON.stringify(plan.value));
+    const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, deps);
+    assert.notEqual(named.ok && named.value[0]?.decision, 'patch', 'naming the older version is not enough without force');
+  });
+});

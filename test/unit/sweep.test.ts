@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RebindJob } from '../../shared/domain/jobs';
+import type { AccountState } from '../../shared/domain/model';
+import { DependencyError } from '../../shared/errors';
+import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
+import { SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
+import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
+
+// The compliance sweep with in-memory fakes: the findings it stores, the summary it records, and in enforce
+// mode the repairs it queues.
+
+const now = new Date('2026-06-01T00:00:00Z');
+const DAY = 86_400_000;
+const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+
+/** v1 and v2 (v2 current) of VAULT's key cmk and these accounts, swept in `mode`. */
+function estate(accounts: AccountState[], over: Partial<SweepDeps> = {}, pageSize?: number) {
+  const deps = estateDeps(over, pageSize);
+  deps.keys.add(v1, v2);
+  deps.accounts.put(...accounts);
+  return deps;
+}
+
+const codesOf = async (deps: ReturnType<typeof estate>, name: string) => (await deps.findings.list({ accountId: accountId(name) })).map((f) => f.code).sort();
+const jobs = (deps: ReturnType<typeof estate>) => deps.queue.jobs.map(({ job }) => job as RebindJob);
+const unreadable = () => new DependencyError('ServiceUnavailable', 'Key Vault is unavailable', { retryable: true, statusCode: 503, dependency: 'key-vault' });
+
+describe('sweep, report mode', () => {
+  it('finds the drift and stores it, queues nothing, and records a completed summary', async () => {
+    const deps = estate([boundAccount('current', v2.version), boundAccount('behind', v1.version)], {}, 1);
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(await codesOf(deps, 'behind'), ['version-drift']);
+    assert.deepEqual(await codesOf(deps, 'current'), []);
+    assert.equal(deps.queue.jobs.length, 0);
+    assert.deepEqual([summary.status, summary.accountsSeen, summary.keysRead, summary.findingsByCode['version-drift'], summary.remediationsQueued], ['completed', 2, 1, 1, 0]);
+    assert.deepEqual(deps.sweeps.records.map((r) => r.status), ['running', 'completed']);
+  });
+
+  it('rewrites only the verdicts that changed, and drops those of accounts no longer bound', async () => {
+    const deps = estate([boundAccount('a1', v1.version), boundAccount('a2', v1.version)]);
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.equal(deps.findings.written.length, 2);
+    deps.accounts.put(boundAccount('a1', v2.version));
+    deps.accounts.accounts.delete(accountId('a2').toLowerCase());
+    await runSweep('sweep-2', 'timer', deps, silentLogger());
+    assert.deepEqual(deps.findings.written.slice(2), [accountId('a1')], 'a1 fixed is written; a2 gone is not judged');
+    assert.deepEqual((await deps.findings.list()).map((f) => f.accountId), [], 'a2\'s findings are gone with it');
+  });
+
+  it('leaves an opted-out account unjudged, and reports a pinned one instead of its drift', async () => {
+    const deps = estate([boundAccount('out', v1.version, { tags: { 'cmk-rotator:opt-out': 'true' } }), boundAccount('pinned', v1.version)]);
+    await deps.pins.set({ accountId: accountId('pinned'), keyVersion: v1.version, actor: 'alice', reason: 'v2 breaks fine-tuning', pinnedAt: now.toISOString(), jobId: 'job-1' });
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.equal(summary.accountsSeen, 1);
+    assert.deepEqual(await codesOf(deps, 'out'), []);
+    assert.deepEqual(await codesOf(deps, 'pinned'), ['pinned']);
+  });
+
+  it('a key that cannot be read makes the run partial and marks only its accounts: they keep their last findings', async () => {
+    const other = (name: string, version: string) => boundAccount(name, version, { binding: { vaultUri: VAULT, keyName: 'other', keyVersion: version } });
+    const deps = estate([boundAccount('fine', v1.version), other('o1', hex(9)), other('o2', hex(9))]);
+    deps.keys.add(keyVersion(hex(9), { keyName: 'other', enabled: false }));
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(await codesOf(deps, 'o1'), ['key-disabled']);
+    const list = deps.keys.listVersions.bind(deps.keys);
+    deps.keys.listVersions = async (vaultUri, keyName) => (keyName === 'other' ? Promise.reject(unreadable()) : list(vaultUri, keyName));
+    deps.accounts.put(boundAccount('fine', v2.version));
+    const summary = await runSweep('sweep-2', 'timer', deps, silentLogger());
+    assert.equal(summary.status, 'partial');
+    assert.deepEqual(summary.errors.map((e) => /^key other in /.test(e)), [true], summary.errors.join('; '));
+    assert.deepEqual([await codesOf(deps, 'o1'), await codesOf(deps, 'o2'), await codesOf(deps, 'fine')], [['key-disabled'], ['key-disabled'], []]);
+  });
+
+  it('a key the service may not read (403) is a finding on its accounts, not a partial run', async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    deps.keys.listVersions = async () => Promise.reject(new DependencyError('Forbidden', 'no list permission', { retryable: false, statusCode: 403, dependency: 'key-vault' }));
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual([summary.status, await codesOf(deps, 'a1')], ['completed', ['key-access-denied']]);
+  });
+
+  it('a vault outside KEY_VAULT_HOST_SUFFIXES is not read: its accounts are unchecked and the run partial', async () => {
+    const deps = estate([boundAccount('a1', v1.version, { binding: { vaultUri: 'https://kv.evil.example/', keyName: 'cmk', keyVersion: v1.version } })]);
+    const reads = deps.keys.reads;
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.equal(deps.keys.reads, reads);
+    assert.equal(summary.status, 'partial');
+    assert.match(summary.errors.join(), /outside KEY_VAULT_HOST_SUFFIXES/);
+  });
+
+  it('reads each key and bound version once, however many accounts are bound to it', async () => {
+    const reads = async (n: number) => {
+      const deps = estate(Array.from({ length: n }, (_, i) => boundAccount(`a${i}`, i % 2 ? v1.version : v2.version)), {}, 4);
+      await runSweep('sweep-1', 'timer', deps, silentLogger());
+      return deps.keys.reads;
+    };
+    assert.equal(await reads(24), await reads(2));
+  });
+});
+
+describe('sweep, enforce mode', () => {
+  const enforce = { sweepMode: 'enforce' } as const;
+
+  it('queues a repair to the newest usable version for drift that ARM confirms, one per binding, scopes included', async () => {
+    const deps = estate([boundAccount('behind', v1.version), boundAccount('current', v2.version)], enforce);
+    deps.accounts.putScope(boundScope('current', 'p1', v1.version));
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(jobs(deps).map((j) => [j.accountId, j.encryptionScope, j.targetVersion, j.trigger]).sort(), [
+      [accountId('behind'), undefined, v2.version, 'sweep'],
+      [accountId('current'), 'p1', v2.version, 'sweep'],
+    ]);
+    assert.equal(summary.remediationsQueued, 2);
+    assert.deepEqual([...deps.ledger.rows.values()].map((r) => [r.status, r.fromVersion]), [['queued', v1.version], ['queued', v1.version]]);
+  });
+
+  it('queues no repair when ARM already reports the newer version (discovery lagged)', async () => {
+    const deps = estate([boundAccount('behind', v1.version)], enforce);
+    deps.accounts.getAccount = async (id) => boundAccount('behind', v2.version, { id });
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual([deps.queue.jobs.length, summary.remediationsQueued], [0, 0]);
+  });
+
+  it('leaves pinned and opted-out accounts alone; a versionless binding gets a job that records it skipped, not a repair', async () => {
+    const deps = estate([
+      boundAccount('pinned', v1.version), boundAccount('out', v1.version, { tags: { 'cmk-rotator:opt-out': 'yes' } }), boundAccount('versionless', ''),
+    ], enforce);
+    await deps.pins.set({ accountId: accountId('pinned'), keyVersion: v1.version, actor: 'alice', reason: 'r', pinnedAt: now.toISOString(), jobId: 'job-1' });
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(jobs(deps).map((j) => j.accountId), [accountId('versionless')]);
+    assert.equal(summary.remediationsQueued, 0);
+    assert.deepEqual(await codesOf(deps, 'versionless'), ['versionless-binding']);
+  });
+
+  it('NEAR_EXPIRY_ACTION=rotate rotates a key whose bound version nears expiry once, and binds every such account to it', async () => {
+    const expiring = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), expiresOn: new Date(now.getTime() + 10 * DAY) });
+    const deps = estate([boundAccount('a1', expiring.version), boundAccount('a2', expiring.version)], { ...enforce, nearExpiryAction: 'rotate' }, 1);
+    deps.keys.add(expiring);
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(deps.keys.rotations, ['cmk']);
+    const rotated = deps.keys.versions.at(-1)?.version;
+    assert.deepEqual(jobs(deps).map((j) => j.targetVersion), [rotated, rotated]);
+  });
+
+  it('report mode queues nothing and rotates nothing for the same estate', async () => {
+    const deps = estate([boundAccount('behind', v1.version), boundAccount('versionless', '')], { nearExpiryAction: 'rotate' });
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual([deps.queue.jobs.length, deps.ledger.rows.size, deps.keys.rotations.length], [0, 0, 0]);
+  });
+});
+
+describe('one sweep at a time', () => {
+  it('refuses a second sweep while one holds the lock, naming it; runs again once the first is done', async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    let entered!: () => void;
+    let release!: () => void;
+    const reading = new Promise<void>((resolve) => (entered = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const list = deps.keys.listVersions.bind(deps.keys);
+    let calls = 0;
+    // Only the first sweep's read waits: a second sweep let through would run to its end.
+    deps.keys.listVersions = async (vaultUri, keyName) => {
+      if (calls++ === 0) {
+        entered();
+        await held;
+      }
+      return list(vaultUri, keyName);
+    };
+    const first = sweepOnce('sweep-1', 'timer', deps, silentLogger());
+    await reading;
+    const log = silentLogger();
+    assert.deepEqual(await sweepOnce('sweep-2', 'manual', deps, log), { ran: false, runningSweepId: 'sweep-1' });
+    assert.ok(log.lines.some((l) => l.event === 'sweep.skipped' && l.fields.runningSweepId === 'sweep-1'));
+    assert.equal(await deps.sweeps.get('sweep-2'), undefined, 'the refused sweep recorded nothing');
+    release();
+    assert.equal((await first).ran, true);
+    assert.equal((await sweepOnce('sweep-3', 'manual', deps, silentLogger())).ran, true);
+  });
+
+  it('a sweep that failed releases the lock; a lock left by a dead sweep is taken over once stale', async () => {
+    const clock = fixedClock(now.toISOString());
+    const deps = estate([boundAccount('a1', v1.version)], { clock });
+    const replace = deps.findings.replaceForAccount.bind(deps.findings);
+    deps.findings.replaceForAccount = async () => Promise.reject(new Error('findings table gone'));
+    await assert.rejects(sweepOnce('sweep-1', 'timer', deps, silentLogger()), /findings table gone/);
+    assert.equal((await deps.sweeps.get('sweep-1'))?.status, 'failed');
+    assert.equal(deps.sweeps.lockedBy, undefined);
+    deps.findings.replaceForAccount = replace;
+    await deps.sweeps.lock('dead-sweep', SWEEP_LOCK_MS);
+    clock.set(new Date(now.getTime() + SWEEP_LOCK_MS).toISOString());
+    assert.equal((await sweepOnce('sweep-2', 'timer', deps, silentLogger())).ran, false);
+    clock.set(new Date(now.getTime() + SWEEP_LOCK_MS + 1000).toISOString());
+    assert.equal((await sweepOnce('sweep-3', 'timer', deps, silentLogger())).ran, true);
+  });
+});
