@@ -2,7 +2,8 @@ import type { TokenCredential } from '@azure/identity';
 import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@azure/keyvault-keys';
 import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
-import { toDependencyError, VaultNotAllowedError } from '../errors';
+import { VaultNotAllowedError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import type { KeyStore } from '../ports';
 
 export interface KeyVaultOptions {

@@ -2,7 +2,7 @@ import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, 
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/findings';
 import { isManagedHsmUri, vaultHost } from '../domain/keys';
-import { toDependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
 import { sdk } from './sdk';

@@ -1,6 +1,6 @@
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retryAfter } from '../errors';
+import { retryAfter } from './azureErrors';
 
 export interface BucketLimits {
   burst: number;

@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import type { QueueClient, StoragePipelineOptions } from '@azure/storage-queue';
 import type { RotationJob } from '../domain/jobs';
-import { toDependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import type { JobQueue } from '../ports';
 import { sdk } from './sdk';
 

@@ -2,6 +2,8 @@
 // queries (infra/modules/alerts.bicep, infra/modules/workbook.json), the demo and the tests read these names and
 // fields, never message text; test/infra checks that every name and field they read is declared here.
 
+import { definedFields } from '../domain/records';
+
 export type Level = 'info' | 'warn' | 'error';
 
 /** A field's value: a scalar, or counts by name (a sweep's findings by code). */
@@ -92,8 +94,7 @@ export function levelOf<N extends EventName>(name: N, fields: EventFields<N>): L
 
 /** The event as one JSON object, fields without a value left out. */
 export function formatEvent<N extends EventName>(name: N, fields: EventFields<N>): string {
-  const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
-  return JSON.stringify({ event: name, ...Object.fromEntries(defined) });
+  return JSON.stringify({ event: name, ...definedFields(fields) });
 }
 
 /** The event a log line holds, if it is one of ours; anything else (a host line) is undefined. */
