@@ -1,4 +1,5 @@
 // Key Vault events off the wire: both schemas, any casing, stray spaces in keys and values (DESIGN §3).
+import { KEY_NAME, KEY_VERSION } from './keys';
 
 export const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
 export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
@@ -24,9 +25,7 @@ export type NormalisedEvent =
   | { kind: 'invalid'; problem: string };
 
 const PREFIX = 'microsoft.keyvault.';
-const HEX32 = /^[0-9a-f]{32}$/i;
-/** Key Vault's own limits: an event outside them cannot be real, and must not become a job that fails later. */
-const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+// Key Vault's own limits (KEY_NAME, KEY_VERSION too): an event outside them cannot be real, and must not become a job that fails later.
 const LIMITS = { eventBytes: 64 * 1024, id: 128, kid: 512, host: 253, topic: 512, vaultName: 64, time: 64 } as const;
 
 /** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
@@ -100,7 +99,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   if (keyName.toLowerCase() !== segments[1]?.toLowerCase() || version.toLowerCase() !== segments[2]?.toLowerCase()) {
     return { kind: 'invalid', problem: `event ${id}: data.ObjectName/Version disagree with data.Id (${kid})` };
   }
-  if (!HEX32.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version.slice(0, 40)}")` };
+  if (!KEY_VERSION.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version.slice(0, 40)}")` };
   if (!KEY_NAME.test(keyName)) return { kind: 'invalid', problem: `event ${id}: "${keyName.slice(0, 40)}" is not a Key Vault key name (1-127 letters, digits, dashes)` };
   if (parsed.hostname.length > LIMITS.host || parsed.username || parsed.password || parsed.search || parsed.hash) {
     return { kind: 'invalid', problem: `event ${id}: data.Id is not a key id Key Vault issues (${kid.slice(0, 80)})` };

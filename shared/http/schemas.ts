@@ -1,6 +1,7 @@
 import type * as Zod from 'zod';
 import { parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
+import { KEY_NAME, KEY_VERSION } from '../domain/keys';
 import { SCOPE_NAME } from '../domain/scopes';
 import { lazy, zod } from '../lazy';
 
@@ -27,8 +28,8 @@ function buildSchemas({ z }: typeof Zod) {
   const accountId = z.string().max(512, 'must be at most 512 characters')
     .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
   const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
-  const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
-  const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
+  const keyName = z.string().regex(KEY_NAME, 'must be a Key Vault key name (letters, digits, dashes)');
+  const keyVersion = z.string().regex(KEY_VERSION, 'must be 32 hex characters');
   const encryptionScope = z.string().regex(SCOPE_NAME, 'must be an encryption scope name (letters, digits, - _ .)');
 
   const rotationRequest = z
