@@ -1,6 +1,6 @@
 import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
-import type { VaultInfo } from '../domain/findings';
+import type { VaultInfo } from '../domain/model';
 import { isManagedHsmUri, vaultHost } from '../domain/keys';
 import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';

@@ -1,7 +1,6 @@
 // Whether the account's identity can use its key: get, wrapKey and unwrapKey, proven from the vault's access
 // policies, from Azure RBAC role assignments (RBAC vaults), or from Managed HSM local RBAC. Pure: callers read.
-import type { VaultInfo } from './findings';
-import type { AccountState } from './model';
+import type { AccountState, VaultInfo } from './model';
 
 export type KeyOperation = 'get' | 'wrapKey' | 'unwrapKey';
 export const KEY_OPERATIONS: readonly KeyOperation[] = ['get', 'wrapKey', 'unwrapKey'];

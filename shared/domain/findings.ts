@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { identityTypes, keyIdentity, proveKeyAccess, type GrantsView } from './access';
 import { isManagedHsmUri, keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
 import { MANAGED_HSM_KINDS, managedHsmSupported, userAssignedKeyIdentity } from './kinds';
-import { isVersionless, type AccountState, type KeyVersionInfo } from './model';
+import { isVersionless, type AccountState, type KeyVersionInfo, type VaultInfo } from './model';
 import type { Pin } from './rebind';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -41,20 +41,6 @@ export type KeyView =
     }
   | { status: 'missing' }
   | { status: 'access-denied' };
-
-export interface VaultInfo {
-  id: string;
-  /** A Key Vault vault (default) or a Managed HSM (Microsoft.KeyVault/managedHSMs: local RBAC only, no access policies). */
-  kind?: 'vault' | 'managedHsm';
-  name: string;
-  location: string;
-  tenantId: string;
-  vaultUri: string;
-  enableSoftDelete?: boolean;
-  enablePurgeProtection?: boolean;
-  enableRbacAuthorization?: boolean;
-  accessPolicies: Array<{ tenantId: string; objectId: string; keys: string[] }>;
-}
 
 export type VaultView = { status: 'ok'; vault: VaultInfo } | { status: 'not-found' } | { status: 'error'; reason: string };
 
@@ -329,4 +315,11 @@ function iso(date: Date | undefined): string | null {
   return date ? date.toISOString() : null;
 }
 
-export type { FindingRecord, SweepMode, SweepStatus, SweepSummary, SweepTrigger } from './sweepRecords';
+/** One stored finding: the latest sweep's verdict for one account and code. */
+export interface FindingRecord extends Finding {
+  accountId: string;
+  sweepId: string;
+  observedAt: string;
+}
+
+export type { SweepMode, SweepStatus, SweepSummary, SweepTrigger } from './sweepRecords';

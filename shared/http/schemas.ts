@@ -2,8 +2,9 @@ import type * as Zod from 'zod';
 import { parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
+import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import { SCOPE_NAME } from '../domain/scopes';
-import { lazy, zod } from '../lazy';
+import { lazy, zod, type ParsesTo } from '../lazy';
 
 // Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
 
@@ -35,7 +36,6 @@ function buildSchemas({ z }: typeof Zod) {
   const rotationRequest = z
     .strictObject({
       accountId: accountId.optional(),
-      /** One of the account's encryption scopes instead of the account's own binding. */
       encryptionScope: encryptionScope.optional(),
       vaultUri: vaultUri.optional(),
       keyName: keyName.optional(),
@@ -43,7 +43,6 @@ function buildSchemas({ z }: typeof Zod) {
       rotateKey: z.boolean().optional(),
       dryRun: z.boolean().optional(),
       force: z.boolean().optional(),
-      /** Why a person forces a version (kept with the pin), e.g. "v7 breaks fine-tuning". */
       reason: z.string().max(500, 'must be at most 500 characters').optional(),
     })
     .superRefine((v, ctx) => {
@@ -89,5 +88,7 @@ function buildSchemas({ z }: typeof Zod) {
 
 export const httpSchemas = lazy(() => buildSchemas(zod()));
 type Schemas = ReturnType<typeof buildSchemas>;
-export type RotationRequest = Zod.infer<Schemas['rotationRequest']>;
-export type EncryptionRequest = Zod.infer<Schemas['encryptionRequest']>;
+
+// The bodies parse to exactly the use cases' request types: a field added to one and not the other fails the build.
+const agreed: [ParsesTo<Schemas['rotationRequest'], RotationRequest>, ParsesTo<Schemas['encryptionRequest'], EncryptionRequest>] = [true, true];
+void agreed;

@@ -2,7 +2,7 @@ import type * as Zod from 'zod';
 import type { DisableCmkJob, FanOutJob, RebindJob, RotationJob, SweepJob, SwitchKeyJob } from '../domain/jobs';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
 import { SCOPE_NAME } from '../domain/scopes';
-import { lazy, zod } from '../lazy';
+import { lazy, zod, type ParsesTo } from '../lazy';
 
 // The wire schemas of the messages on "rotation-jobs" (shared/domain/jobs.ts has their types). Validated on
 // the way in: a malformed message writes nothing.
@@ -60,11 +60,9 @@ const schemas = lazy(() => buildSchemas(zod()));
 type Schemas = ReturnType<typeof buildSchemas>;
 
 // The schemas parse to exactly the domain's job types: a field added to one and not the other fails the build.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Parsed<K extends keyof Schemas> = Zod.output<Schemas[K]>;
 const agreed: [
-  Same<Parsed<'fanOutJob'>, FanOutJob>, Same<Parsed<'rebindJob'>, RebindJob>, Same<Parsed<'switchKeyJob'>, SwitchKeyJob>,
-  Same<Parsed<'disableCmkJob'>, DisableCmkJob>, Same<Parsed<'sweepJob'>, SweepJob>, Same<Parsed<'rotationJob'>, RotationJob>,
+  ParsesTo<Schemas['fanOutJob'], FanOutJob>, ParsesTo<Schemas['rebindJob'], RebindJob>, ParsesTo<Schemas['switchKeyJob'], SwitchKeyJob>,
+  ParsesTo<Schemas['disableCmkJob'], DisableCmkJob>, ParsesTo<Schemas['sweepJob'], SweepJob>, ParsesTo<Schemas['rotationJob'], RotationJob>,
 ] = [true, true, true, true, true, true];
 void agreed;
 

@@ -2,7 +2,7 @@
 import { context, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
 import { definedFields } from '../domain/records';
 import { ServiceMetrics } from './metrics';
-import type { SpanAttributes, Telemetry } from './runtime';
+import type { SpanAttributes, Telemetry } from './sink';
 
 export const INSTRUMENTATION = 'cmk-rotator';
 

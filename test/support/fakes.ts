@@ -1,6 +1,6 @@
 // Hand-written in-memory fakes of the ports, for domain and use-case tests.
 import type { GrantsView } from '../../shared/domain/access';
-import type { VaultInfo } from '../../shared/domain/findings';
+import type { VaultInfo } from '../../shared/domain/model';
 import type { RotationJob } from '../../shared/domain/jobs';
 import { vaultHost } from '../../shared/domain/keys';
 import type { AccountState, EncryptionScopeState, KeyVersionInfo, RotationRecord } from '../../shared/domain/model';
