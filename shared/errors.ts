@@ -4,7 +4,7 @@
 /** Which Azure dependency failed: the HTTP edge answers 503 for storage, 429/502 for the others. */
 export type Dependency = 'arm' | 'key-vault' | 'storage' | 'resource-graph';
 
-export interface DependencyFacts {
+interface DependencyFacts {
   /** True when trying again later can help (throttling, 5xx, lost connection, a busy account). */
   retryable: boolean;
   statusCode?: number;

@@ -6,7 +6,7 @@ import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import { sdk } from './sdk';
 
-export interface ArmAuthorizationOptions {
+interface ArmAuthorizationOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;

@@ -65,7 +65,7 @@ function dependencyError(code: string, message: string, status: number | undefin
 }
 
 /** The one classification: status and error code together. No status: the connection was lost, try again. */
-export function classify(status: number | undefined, code: string): { retryable: boolean; notApplied?: boolean } {
+function classify(status: number | undefined, code: string): { retryable: boolean; notApplied?: boolean } {
   if (status === undefined) return { retryable: true };
   if (status === 429 || status === 408) return { retryable: true, notApplied: status === 429 };
   if (status >= 500) return { retryable: true };

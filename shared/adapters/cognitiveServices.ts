@@ -10,7 +10,7 @@ import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
 import { sdk } from './sdk';
 
-export interface CognitiveServicesOptions {
+interface CognitiveServicesOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;
@@ -293,7 +293,7 @@ export function toAccountState(account: Account): AccountState | undefined {
 }
 
 /** Maps an accounts/encryptionScopes resource: its own key source and binding, as an account's are mapped. */
-export function toScopeState(accountId: string, scope: EncryptionScope): EncryptionScopeState | undefined {
+function toScopeState(accountId: string, scope: EncryptionScope): EncryptionScopeState | undefined {
   if (!scope.id || !scope.name) return undefined;
   const state: EncryptionScopeState = { id: scope.id, accountId, name: scope.name };
   const p = scope.properties;

@@ -6,7 +6,7 @@ import { VaultNotAllowedError } from '../errors';
 import { toDependencyError } from './azureErrors';
 import type { KeyStore } from '../ports';
 
-export interface KeyVaultOptions {
+interface KeyVaultOptions {
   credential: TokenCredential;
   /** Only vault hosts ending with one of these are ever called (KEY_VAULT_HOST_SUFFIXES). */
   allowedHostSuffixes: readonly string[];

@@ -7,7 +7,7 @@ import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
 import { sdk } from './sdk';
 
-export interface KeyVaultManagementOptions {
+interface KeyVaultManagementOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;
@@ -117,7 +117,7 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
 }
 
 /** Maps the ARM resource; a vault without an id or vaultUri cannot be matched and is left out. */
-export function toVaultInfo(vault: Vault): VaultInfo | undefined {
+function toVaultInfo(vault: Vault): VaultInfo | undefined {
   const p = vault.properties;
   if (!vault.id || !p?.vaultUri) return undefined;
   const info: VaultInfo = {
@@ -139,7 +139,7 @@ export function toVaultInfo(vault: Vault): VaultInfo | undefined {
 }
 
 /** A Microsoft.KeyVault/managedHSMs resource: local RBAC only (no access policies); an empty answer (204) is no HSM. */
-export function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
+function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
   const p = hsm?.properties;
   if (!hsm?.id || !p?.hsmUri) return undefined;
   const info: VaultInfo = {

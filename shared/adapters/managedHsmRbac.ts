@@ -6,7 +6,7 @@ import { responseError, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import { sdk } from './sdk';
 
-export interface ManagedHsmRbacOptions {
+interface ManagedHsmRbacOptions {
   credential: TokenCredential;
   /** KEY_VAULT_HOST_SUFFIXES: only these hosts are ever called. */
   isAllowedHost: (hsmUri: string) => boolean;

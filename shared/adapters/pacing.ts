@@ -2,7 +2,7 @@ import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline
 import { setTimeout as sleep } from 'node:timers/promises';
 import { retryAfter } from './azureErrors';
 
-export interface BucketLimits {
+interface BucketLimits {
   burst: number;
   perSecond: number;
 }

@@ -8,7 +8,7 @@ import type { AccountSource } from '../ports';
 import { toAccountState } from './cognitiveServices';
 import { sdk } from './sdk';
 
-export interface ResourceGraphOptions {
+interface ResourceGraphOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: Resource Graph answers on the same endpoint. */
   endpoint: string;

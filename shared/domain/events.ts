@@ -1,10 +1,10 @@
 // Key Vault events off the wire: both schemas, any casing, stray spaces in keys and values (DESIGN §3).
 import { KEY_NAME, KEY_VERSION } from './keys';
 
-export const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
-export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
+type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
 
-export interface KeyVaultKeyEvent {
+interface KeyVaultKeyEvent {
   id: string;
   type: KeyEventType;
   /** Vault URI with a trailing slash, from the versioned key id in data.Id. */
@@ -19,7 +19,7 @@ export interface KeyVaultKeyEvent {
   time?: string;
 }
 
-export type NormalisedEvent =
+type NormalisedEvent =
   | { kind: 'key-event'; event: KeyVaultKeyEvent }
   | { kind: 'ignored'; reason: string; eventType?: string }
   | { kind: 'invalid'; problem: string };
@@ -48,7 +48,7 @@ function str(map: Map<string, unknown>, ...names: string[]): string | undefined 
 }
 
 /** NBF / EXP arrive as epoch seconds in a number, a numeric string, or null. */
-export function epochSeconds(value: unknown, field: string): { ok: true; date?: Date } | { ok: false; problem: string } {
+function epochSeconds(value: unknown, field: string): { ok: true; date?: Date } | { ok: false; problem: string } {
   if (value === undefined || value === null || value === '') return { ok: true };
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
   if (!Number.isFinite(n) || n < 0) return { ok: false, problem: `data.${field} must be epoch seconds (got ${JSON.stringify(value)})` };

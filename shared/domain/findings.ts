@@ -14,7 +14,7 @@ export type FindingCode =
   | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned'
   | 'versionless-binding' | 'managed-hsm-kind-unsupported';
 
-export type Evidence = Record<string, string | number | boolean | null>;
+type Evidence = Record<string, string | number | boolean | null>;
 
 export interface Finding {
   code: FindingCode;
@@ -104,7 +104,7 @@ export function evaluateAccount(input: AccountEvaluation): Finding[] {
   return findings.sort((a, b) => rank(a) - rank(b));
 }
 
-export interface FindingCounts {
+interface FindingCounts {
   findingsByCode: Record<string, number>;
   findingsBySeverity: Record<Severity, number>;
 }

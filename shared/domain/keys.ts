@@ -11,7 +11,7 @@ export interface KeyPolicy {
   expiryMarginMs: number;
 }
 
-export type Unusable =
+type Unusable =
   | 'key-disabled'
   | 'key-not-yet-valid'
   | 'key-expired'

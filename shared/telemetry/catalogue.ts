@@ -7,7 +7,7 @@ import { definedFields } from '../domain/records';
 export type Level = 'info' | 'warn' | 'error';
 
 /** A field's value: a scalar, or counts by name (a sweep's findings by code). */
-export type FieldValue = string | number | boolean | undefined | Readonly<Record<string, number>>;
+type FieldValue = string | number | boolean | undefined | Readonly<Record<string, number>>;
 
 interface EventSpec {
   /** How the event is logged; `errorWhen` raises one event to error by a field's value (a failed rotation). */
@@ -81,7 +81,7 @@ export interface TelemetryEvent<N extends EventName = EventName> {
   fields: EventFields<N>;
 }
 
-export function isEventName(name: unknown): name is EventName {
+function isEventName(name: unknown): name is EventName {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(TELEMETRY, name);
 }
 

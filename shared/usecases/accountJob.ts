@@ -33,12 +33,12 @@ export interface AccountJobDeps {
 /** What happens to the account's pin (§2a) with this job's decision. */
 export type PinEffect = { set: Pin } | { release: true };
 
-export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
+type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
 export type Plan =
   | PatchPlan
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect; targetCreatedOn?: Date };
 
-export interface AccountJobSteps {
+interface AccountJobSteps {
   /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
   plan(read: { account: AccountState; pin: Pin | undefined; scope?: EncryptionScopeState }): Promise<Plan>;
   /** Rule 6: what is missing when the account (or the job's scope) does not report the change; undefined when it does. */
@@ -326,7 +326,7 @@ class LeaseKeeper {
 }
 
 /** Exponential back-off with full jitter over the upper half, and the service's Retry-After when it sent one. */
-export function backoff(attempt: number, policy: RetryPolicy, retryAfterMs?: number): number {
+function backoff(attempt: number, policy: RetryPolicy, retryAfterMs?: number): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
   const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
   return Math.max(jittered, retryAfterMs ?? 0);

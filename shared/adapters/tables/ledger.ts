@@ -18,7 +18,7 @@ const LEASE = 'lease';
 const LEDGER_ROWS_BEFORE = 'a';
 
 /** Ledger rows sort newest first. */
-export function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): string {
+function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): string {
   return newestFirstKey(row.queuedAt, row.jobId);
 }
 

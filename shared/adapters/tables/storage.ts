@@ -13,7 +13,7 @@ export const TABLES = {
 } as const;
 
 /** A connection string (local), or the account's service endpoints with the app's identity (Azure, any cloud). */
-export type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };
+type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };
 
 /** Builds one TableClient per table and creates the tables once per process. */
 export class TableStorage {
@@ -74,7 +74,7 @@ export function plain<T extends object>(entity: T & { partitionKey?: string; row
 }
 
 /** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */
-export type ClaimDecision = 'keep' | 'take' | 'held';
+type ClaimDecision = 'keep' | 'take' | 'held';
 
 /** The Tables OData filter template (values escaped by the SDK). */
 export async function odata(strings: TemplateStringsArray, ...values: unknown[]): Promise<string> {

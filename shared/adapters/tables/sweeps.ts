@@ -16,7 +16,7 @@ interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsByS
 }
 
 /** Sweep rows sort newest first. */
-export function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>): string {
+function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>): string {
   return newestFirstKey(summary.startedAt, summary.sweepId);
 }
 
