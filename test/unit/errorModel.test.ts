@@ -138,4 +138,17 @@ describe('a sweep tells Azure trouble from a bug', () => {
     await assert.rejects(runSweep('sweep-1', 'timer', deps, silentLogger()), (thrown) => thrown === bug);
     assert.equal(sweeps.rows.at(-1)?.status, 'failed');
   });
+
+  it('a bug in writing the running row goes up; Table Storage refusing it does not stop the sweep', async () => {
+    const outage = new DependencyError('ServerBusy', 'recording the sweep summary: busy', { retryable: true, statusCode: 503, dependency: 'storage' });
+    for (const failure of [new TypeError('summary.errors is not iterable'), outage]) {
+      const { deps, sweeps } = sweepWhoseKeyReadsFail(outage);
+      const record = sweeps.record.bind(sweeps);
+      let calls = 0;
+      sweeps.record = async (summary) => (++calls === 1 ? Promise.reject(failure) : record(summary));
+      const run = runSweep('sweep-1', 'timer', deps, silentLogger());
+      if (failure === outage) assert.equal((await run).status, 'partial');
+      else await assert.rejects(run, (thrown) => thrown === failure);
+    }
+  });
 });
