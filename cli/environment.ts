@@ -78,7 +78,7 @@ const placeholderCredential: TokenCredential = {
   },
 };
 
-export function isLoopback(url: string): boolean {
+function isLoopback(url: string): boolean {
   try {
     const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
     return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);

@@ -1,6 +1,7 @@
 import { buildReaders } from '../shared/app';
 import { parseAccountId } from '../shared/domain/accounts';
-import { httpSchemas, type RotationRequest } from '../shared/http/schemas';
+import type { RotationRequest } from '../shared/domain/requests';
+import { httpSchemas } from '../shared/http/schemas';
 import { NO_PINS, readOnlyAccounts, readOnlyKeys } from '../shared/adapters/readOnly';
 import { planRotation, type PlanLine } from '../shared/usecases/manual';
 import { readerSetup, type EstateFlags } from './environment';

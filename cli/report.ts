@@ -2,13 +2,13 @@ import { SEVERITIES, type Finding, type Severity } from '../shared/domain/findin
 import type { AuditReport, VersionInUse } from '../shared/usecases/audit';
 import { printJson, short, table, type Format, type Io } from './io';
 
-export interface ReportFinding extends Finding {
+interface ReportFinding extends Finding {
   accountId: string;
   accountName: string;
 }
 
 /** What both reports (the audit's and a deployed app's latest sweep) say: findings, versions, counts, what was not read. */
-export interface Report {
+interface Report {
   title: string;
   status: string;
   accounts: number;
@@ -31,7 +31,7 @@ export function auditReport(audit: AuditReport): Report {
   };
 }
 
-export function countBySeverity(findings: readonly Pick<Finding, 'severity'>[]): Record<Severity, number> {
+function countBySeverity(findings: readonly Pick<Finding, 'severity'>[]): Record<Severity, number> {
   const counts: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
   for (const f of findings) counts[f.severity] += 1;
   return counts;

@@ -12,7 +12,7 @@ import { LogCollector, type LogEntry } from './invocations';
 import { QueueTrigger, type QueueHandler } from './queueTrigger';
 import { loadFunctions } from './registry';
 
-export interface DevHostOptions {
+interface DevHostOptions {
   services: Services;
   /** Storage connection string for the queue trigger (Azurite). */
   connectionString: string;

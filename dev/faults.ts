@@ -19,7 +19,7 @@ export interface FaultRule {
   retryAfterMs?: number;
 }
 
-export type Fault = { reset: true } | { reset: false; status: number; code: string; retryAfterMs?: number };
+type Fault = { reset: true } | { reset: false; status: number; code: string; retryAfterMs?: number };
 
 const defaultCodes: Record<number, string> = {
   400: 'BadRequest',

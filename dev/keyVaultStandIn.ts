@@ -64,7 +64,7 @@ export interface SeedKeyOptions {
   publish?: boolean;
 }
 
-export interface AttributeChanges {
+interface AttributeChanges {
   enabled?: boolean;
   /** null removes the attribute. */
   notBefore?: Date | null;

@@ -6,7 +6,7 @@ import type { LogHandler } from './invocations';
 
 export type QueueHandler = (message: unknown, context: InvocationContext) => Promise<unknown>;
 
-export interface QueueTriggerOptions {
+interface QueueTriggerOptions {
   functionName: string;
   queue: QueueClient;
   poison: QueueClient;

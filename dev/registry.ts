@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What the function modules registered, captured the way the Functions host would index them. */
-export interface Registrations {
+interface Registrations {
   http: Map<string, HttpFunctionOptions>;
   eventGrid: Map<string, EventGridFunctionOptions>;
   storageQueue: Map<string, StorageQueueFunctionOptions>;

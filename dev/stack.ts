@@ -40,7 +40,7 @@ export function pacedLimits(throttle: ArmStandInOptions['throttle']): ArmLimits 
 /** The dev host's queue timings on the local stack: a failed message back after 1 s, a dead worker's after 3 s. */
 export const LOCAL_HOST_TIMINGS = { retryAfterSeconds: 1, inFlightSeconds: 3, pollMs: 50 } as const;
 
-export interface LocalStackOptions {
+interface LocalStackOptions {
   /** Dev host port; 0 (default) picks a free one. */
   port?: number;
   /** App settings on top of the local ones (e.g. SWEEP_MODE). */

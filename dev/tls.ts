@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { generate } from 'selfsigned';
 
-export interface TlsMaterial {
+interface TlsMaterial {
   key: string;
   cert: string;
 }
@@ -15,7 +15,7 @@ let material: Promise<TlsMaterial> | undefined;
  * A self-signed certificate for 127.0.0.1 / localhost, made once per process: the ARM and
  * Key Vault SDKs refuse bearer tokens over plain http, so the stand-ins must speak HTTPS.
  */
-export function selfSignedCertificate(): Promise<TlsMaterial> {
+function selfSignedCertificate(): Promise<TlsMaterial> {
   material ??= (async () => {
     const notBeforeDate = new Date(Date.now() - 60_000);
     const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
@@ -40,7 +40,7 @@ export async function localCa(): Promise<string> {
   return (await selfSignedCertificate()).cert;
 }
 
-export interface RunningServer {
+interface RunningServer {
   /** Base URL with a trailing slash, e.g. https://127.0.0.1:40123/ */
   url: string;
   port: number;

@@ -1,4 +1,3 @@
-import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import type { Agent } from 'node:https';
 import { ArmRoleGrants } from './adapters/authorization';
@@ -7,7 +6,7 @@ import { ManagedHsmRoleGrants } from './adapters/managedHsmRbac';
 import { KeyVaultKeyStore } from './adapters/keyVault';
 import { ROTATION_QUEUE, StorageJobQueue } from './adapters/queue';
 import { ArmPacer, PUBLIC_ARM_LIMITS, type ArmLimits } from './adapters/pacing';
-import { sdk } from './adapters/sdk';
+import { defaultCredential, type TokenCredential } from './adapters/credential';
 import { ArmAccounts } from './adapters/armDiscovery';
 import { ResourceGraphAccounts } from './adapters/resourceGraph';
 import { ScopedDiscovery } from './adapters/scopeDiscovery';
@@ -85,7 +84,7 @@ export interface Readers {
 
 /** The Azure clients every composition shares, the CLI's read-only audit included: no storage, no queue. */
 export function buildReaders(config: ReaderConfig, env: Environment = {}): Readers {
-  const credential = env.credential ?? lazyDefaultCredential();
+  const credential = env.credential ?? defaultCredential();
   const clock = env.clock ?? { now: () => new Date() };
   const pipeline = {
     ...(env.trustedCa ? { tlsOptions: { ca: env.trustedCa } } : {}),
@@ -162,17 +161,6 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     retry: env.jobRetry ?? { baseMs: 5_000, maxMs: 5 * 60_000, maxAttempts: 12 },
     settle: env.settle ?? { reads: 4, delayMs: 2_000 },
     sleep: (ms) => sleep(ms),
-  };
-}
-
-/** DefaultAzureCredential, with @azure/identity loaded at the first token request rather than at start-up. */
-function lazyDefaultCredential(): TokenCredential {
-  let credential: Promise<TokenCredential> | undefined;
-  return {
-    async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
-      credential ??= sdk.identity().then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
-      return (await credential).getToken(scopes, options);
-    },
   };
 }
 

@@ -2,7 +2,7 @@
 import { parseSchedule } from './schedule';
 
 export type SweepMode = 'report' | 'enforce';
-export type Discovery = 'resource-graph' | 'arm';
+type Discovery = 'resource-graph' | 'arm';
 export type NearExpiryAction = 'rotate' | 'bind-newer' | 'notify';
 
 export interface Config {
@@ -64,9 +64,9 @@ const RSA_SIZES = new Set([2048, 3072, 4096]);
 /** The only size the Azure OpenAI / AI services CMK docs support (RSA or RSA-HSM 2048). */
 const SUPPORTED_KEY_SIZE = 2048;
 /** Public-cloud Key Vault and Managed HSM hosts; sovereign clouds list their own (README). */
-export const DEFAULT_KEY_VAULT_HOST_SUFFIXES = '.vault.azure.net,.managedhsm.azure.net';
+const DEFAULT_KEY_VAULT_HOST_SUFFIXES = '.vault.azure.net,.managedhsm.azure.net';
 /** Hourly: Managed HSM publishes no Event Grid key events, so the sweep (enforce mode) is how its accounts follow new versions. */
-export const DEFAULT_SWEEP_SCHEDULE = '0 0 * * * *';
+const DEFAULT_SWEEP_SCHEDULE = '0 0 * * * *';
 
 type Env = Record<string, string | undefined>;
 

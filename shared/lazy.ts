@@ -14,3 +14,6 @@ export const zod = lazy(() => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('zod') as typeof Zod;
 });
+
+/** True when a schema parses to exactly T: a wire schema and the type it feeds are checked against each other at build time. */
+export type ParsesTo<S extends Zod.ZodType, T> = [Zod.output<S>] extends [T] ? ([T] extends [Zod.output<S>] ? true : false) : false;

@@ -1,7 +1,8 @@
 import type { InvocationContext } from '@azure/functions';
 import type { Logger } from './ports';
 import { formatEvent, levelOf } from './telemetry/catalogue';
-import { telemetry, telemetryReady, type SpanAttributes } from './telemetry/runtime';
+import { telemetry, telemetryReady } from './telemetry/runtime';
+import type { SpanAttributes } from './telemetry/sink';
 
 /**
  * Logs through the invocation, one JSON object per event: the Functions library flattens context.log's extra

@@ -1,8 +1,8 @@
 // The interfaces the use cases need; adapters implement them over the Azure SDKs, tests with fakes.
 import type { GrantsView } from './domain/access';
-import type { Finding, FindingRecord, Severity, SweepSummary, VaultInfo } from './domain/findings';
+import type { Finding, FindingRecord, Severity, SweepSummary } from './domain/findings';
 import type { RotationJob } from './domain/jobs';
-import type { AccountState, EncryptionScopeState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord } from './domain/model';
+import type { AccountState, EncryptionScopeState, KeyBinding, KeySource, KeyVersionInfo, RotationRecord, VaultInfo } from './domain/model';
 import type { Pin } from './domain/rebind';
 import type { EventFields, EventName } from './telemetry/catalogue';
 

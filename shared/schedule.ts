@@ -3,7 +3,7 @@ import { Cron } from 'croner';
 // The timer trigger's schedule: NCRONTAB as Azure Functions reads it (six fields, seconds first, month and
 // day names allowed, day-of-month AND day-of-week), in UTC like the host without WEBSITE_TIME_ZONE.
 
-export type Schedule = { ok: true; next(after: Date): Date } | { ok: false; problem: string };
+type Schedule = { ok: true; next(after: Date): Date } | { ok: false; problem: string };
 
 const FIELDS = ['second', 'minute', 'hour', 'day', 'month', 'day-of-week'] as const;
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];

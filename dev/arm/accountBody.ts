@@ -126,7 +126,7 @@ export function applyAccountPatch(resource: JsonObject, patch: JsonObject): Json
   return next;
 }
 
-export interface CreateContext {
+interface CreateContext {
   id: string;
   name: string;
   tenantId: string;

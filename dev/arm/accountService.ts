@@ -16,7 +16,7 @@ export interface OperationError {
 }
 
 /** The status values recorded for Cognitive Services account operations. */
-export type OperationStatus = 'Accepted' | 'Updating' | 'Succeeded' | 'Failed';
+type OperationStatus = 'Accepted' | 'Updating' | 'Succeeded' | 'Failed';
 
 export interface AsyncOperation {
   id: string;
@@ -69,7 +69,7 @@ export class ResourceStore {
   }
 }
 
-export interface AccountServiceOptions {
+interface AccountServiceOptions {
   /** How long an update runs; operations advance with the clock, not with polls. */
   operationMs: number;
   /** After an update ends, the account still reports Accepted for this long (ARM's recorded lag). */

@@ -8,7 +8,7 @@ import { deepCopy, isJsonObject, type JsonObject } from './http';
  * The four Key Vault crypto built-in roles, copied from the docs extract vendored at
  * test/fixtures/authorization-builtin-roles/key-vault-crypto-roles-extract.md (a contract test compares them).
  */
-export const ARM_BUILT_IN_ROLES: ReadonlyArray<{ name: string; roleName: string; actions: string[]; dataActions: string[] }> = [
+const ARM_BUILT_IN_ROLES: ReadonlyArray<{ name: string; roleName: string; actions: string[]; dataActions: string[] }> = [
   {
     name: 'e147488a-f6f5-4113-8e2d-b22465e65bf6', roleName: 'Key Vault Crypto Service Encryption User',
     actions: ['Microsoft.EventGrid/eventSubscriptions/write', 'Microsoft.EventGrid/eventSubscriptions/read', 'Microsoft.EventGrid/eventSubscriptions/delete'],

@@ -9,7 +9,7 @@ export function isJsonObject(value: unknown): value is JsonObject {
 }
 
 /** ARM's error envelope, as every resource provider answers it. */
-export function armErrorBody(code: string, message: string): JsonObject {
+function armErrorBody(code: string, message: string): JsonObject {
   return { error: { code, message } };
 }
 

@@ -83,13 +83,13 @@ export function resourceKey(id: string): string {
   return id.replace(/\/+$/, '').toLowerCase();
 }
 
-export interface ResourceIdParts {
+interface ResourceIdParts {
   subscription: string;
   resourceGroup: string;
   name: string;
 }
 
-export type ResourceType = 'Microsoft.CognitiveServices/accounts' | 'Microsoft.KeyVault/vaults' | 'Microsoft.KeyVault/managedHSMs';
+type ResourceType = 'Microsoft.CognitiveServices/accounts' | 'Microsoft.KeyVault/vaults' | 'Microsoft.KeyVault/managedHSMs';
 
 export function parseResourceId(id: string, type: ResourceType): ResourceIdParts {
   const [namespace, resourceType] = type.split('/');

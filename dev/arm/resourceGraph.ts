@@ -3,7 +3,7 @@ import { evaluate, InvalidQuery } from './graphQuery';
 import { isJsonObject, parseJsonBody, type Exchange, type JsonObject } from './http';
 import { subscriptionOf } from './paths';
 
-export interface ResourceGraphOptions {
+interface ResourceGraphOptions {
   /** Queries each caller may run per window (the documented quota is about 15 per 5 s per user). */
   quota: number;
   windowMs: number;

@@ -4,7 +4,7 @@ import { advanceOperation, ResourceStore, type AccountService, type AsyncOperati
 import { deepCopy, isJsonObject, type Json, type JsonObject } from './http';
 import { normaliseLocation, parseResourceId, resourceKey } from './paths';
 
-export const SCOPE_TYPE = 'Microsoft.CognitiveServices/accounts/encryptionScopes';
+const SCOPE_TYPE = 'Microsoft.CognitiveServices/accounts/encryptionScopes';
 
 /** One PUT of an encryption scope, whatever its answer: what a test of "no write" reads. */
 export interface ScopeWrite {
@@ -14,7 +14,7 @@ export interface ScopeWrite {
   keyVersion?: string;
 }
 
-export interface ScopeServiceOptions {
+interface ScopeServiceOptions {
   operationMs: number;
   now: () => Date;
   /** 'sync' (recorded: the PUT examples answer 200/201 with the scope) or 'async' (202 with polling headers, as an update). */
@@ -28,7 +28,7 @@ export function scopeId(accountId: string, name: string): string {
 }
 
 /** The account id a scope id belongs to. */
-export function accountOf(id: string): string {
+function accountOf(id: string): string {
   return id.replace(/\/encryptionScopes\/[^/]+\/?$/i, '');
 }
 

@@ -10,7 +10,7 @@ export interface ThrottleOptions {
   writes?: BucketLimits;
 }
 
-export type RequestKind = 'reads' | 'writes';
+type RequestKind = 'reads' | 'writes';
 
 /** Public-cloud ARM limits per subscription and principal (token bucket). */
 export const publicCloudLimits: Record<RequestKind, BucketLimits> = {
@@ -18,7 +18,7 @@ export const publicCloudLimits: Record<RequestKind, BucketLimits> = {
   writes: { burst: 200, perSecond: 10 },
 };
 
-export type TakeResult =
+type TakeResult =
   | { allowed: true; remaining: number }
   | { allowed: false; remaining: 0; retryAfterMs: number };
 

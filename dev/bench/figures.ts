@@ -16,7 +16,7 @@ export interface Figure {
 }
 
 /** The reads a rotation cannot do without: the account before, one operation poll, the operation's result. */
-export const MINIMAL_READS_PER_ACCOUNT = 3;
+const MINIMAL_READS_PER_ACCOUNT = 3;
 
 /** Seeds `count` accounts bound to v1 of a fresh key in `vault`, spread over the rig's subscriptions, with access to the key. */
 async function seedKey(rig: BenchRig, keyName: string, count: number, prefix = keyName, vault = rig.vault): Promise<string> {
@@ -130,7 +130,7 @@ export async function singleRotation(latencyMs: number): Promise<{ calls: CallCo
   }
 }
 
-export const GRAPH_PAGE = 1_000;
+const GRAPH_PAGE = 1_000;
 
 /**
  * Figure 4: a report-mode sweep of `accounts` accounts over `keys` keys in `subscriptions` subscriptions, with or without

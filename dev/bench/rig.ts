@@ -10,7 +10,7 @@ import { localCa } from '../tls';
 import { spawnWorkerProcess, type WorkerProcess, type WorkerSpec } from '../workerProcess';
 import { startCountingProxy, type CountingProxy } from './proxy';
 
-export interface RigOptions {
+interface RigOptions {
   /** Added to every remote call: ARM, Resource Graph, Key Vault, Tables and Queues. */
   latencyMs: number;
   /** ARM's token buckets (scaled); false: none. */

@@ -4,7 +4,7 @@ export type KeyEventType = 'KeyNewVersionCreated' | 'KeyNearExpiry' | 'KeyExpire
 export type EventSchema = 'EventGridSchema' | 'CloudEventSchemaV1_0';
 
 /** What the system topic knows about the key version the event is about. */
-export interface KeyEventSubject {
+interface KeyEventSubject {
   kid: string;
   name: string;
   version: string;
@@ -21,7 +21,7 @@ export interface PublishedEvent {
   lastError?: string;
 }
 
-export interface EventPublisherOptions {
+interface EventPublisherOptions {
   webhook?: string;
   schema: EventSchema;
   topic: string;

@@ -18,7 +18,7 @@ export interface RequestRecord {
   at: number;
 }
 
-export interface HttpContext {
+interface HttpContext {
   state: VaultState;
   wire: Wire;
   vaultUri: () => string;

@@ -19,7 +19,7 @@ export function defaultKeyOps(kty: KeyType): string[] {
     : ['sign', 'verify'];
 }
 
-export interface PublicKeyMaterial {
+interface PublicKeyMaterial {
   n?: string;
   e?: string;
   crv?: string;

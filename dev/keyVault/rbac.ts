@@ -12,7 +12,7 @@ const KEY_CRYPTO = ['encrypt', 'decrypt', 'wrap', 'unwrap', 'sign', 'verify'].ma
  * articles/key-vault/managed-hsm/built-in-roles.md at 02d00dc8728a58aaf3d8af94e7223857d9a6155f): the role ids, and
  * per role the data actions its "Permitted operations" table marks, prefixed as the doc says.
  */
-export const HSM_BUILT_IN_ROLES: ReadonlyArray<{ name: string; roleName: string; dataActions: string[] }> = [
+const HSM_BUILT_IN_ROLES: ReadonlyArray<{ name: string; roleName: string; dataActions: string[] }> = [
   {
     name: '33413926-3206-4cdd-b39a-83574fe37a17', roleName: 'Managed HSM Crypto Service Encryption User',
     dataActions: ['keys/read/action', 'keys/wrap/action', 'keys/unwrap/action'],

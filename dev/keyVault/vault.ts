@@ -3,6 +3,7 @@ import {
   parseDuration, publicMaterial,
   type KeyEntry, type KeyType, type KeyVersion, type LifetimeAction,
 } from './model';
+import { KEY_NAME } from '../../shared/domain/keys';
 import { VaultError, badParameter, keyNotFound } from './wire';
 
 export interface NewVersionSpec {
@@ -43,8 +44,6 @@ export interface Page<T> {
   start?: string;
   nextMarker?: string;
 }
-
-const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
 /** The in-memory state of one vault and the rules Key Vault applies to it. */
 export class VaultState {

@@ -1,11 +1,12 @@
 import type { AuthorizationManagementClient, AuthorizationManagementClientOptionalParams } from '@azure/arm-authorization';
 import type { TokenCredential } from '@azure/identity';
 import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefinition } from '../domain/access';
-import { DependencyError, toDependencyError } from '../errors';
+import { DependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import { sdk } from './sdk';
 
-export interface ArmAuthorizationOptions {
+interface ArmAuthorizationOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;

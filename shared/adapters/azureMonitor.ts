@@ -1,4 +1,4 @@
-import type { Telemetry } from '../telemetry/runtime';
+import type { Telemetry } from '../telemetry/sink';
 import { sdk } from './sdk';
 
 /**

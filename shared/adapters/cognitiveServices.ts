@@ -4,12 +4,13 @@ import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAccountId } from '../domain/accounts';
 import type { AccountState, EncryptionScopeState, KeyBinding, KeySource } from '../domain/model';
-import { classify, DependencyError, retryAfter, toDependencyError } from '../errors';
+import { DependencyError } from '../errors';
+import { responseError, retryAfter, toDependencyError } from './azureErrors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
 import { sdk } from './sdk';
 
-export interface CognitiveServicesOptions {
+interface CognitiveServicesOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;
@@ -210,13 +211,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
       throw toDependencyError(error, what, 'arm');
     }
     if (response.status < 400) return response;
-    const parsed = json(response) as { error?: { code?: unknown; message?: unknown } } | undefined;
-    const code = typeof parsed?.error?.code === 'string' ? parsed.error.code : `http-${response.status}`;
-    const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `ARM answered ${response.status}`;
-    const wait = retryAfter(response.headers);
-    throw new DependencyError(code, `${what}: ${message}`, {
-      ...classify(response.status, code), statusCode: response.status, dependency: 'arm', ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-    });
+    throw responseError(response, what, 'arm', 'ARM answered');
   }
 
   private client(subscriptionId: string): Promise<CognitiveServicesManagementClient> {
@@ -298,7 +293,7 @@ export function toAccountState(account: Account): AccountState | undefined {
 }
 
 /** Maps an accounts/encryptionScopes resource: its own key source and binding, as an account's are mapped. */
-export function toScopeState(accountId: string, scope: EncryptionScope): EncryptionScopeState | undefined {
+function toScopeState(accountId: string, scope: EncryptionScope): EncryptionScopeState | undefined {
   if (!scope.id || !scope.name) return undefined;
   const state: EncryptionScopeState = { id: scope.id, accountId, name: scope.name };
   const p = scope.properties;

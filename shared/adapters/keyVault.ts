@@ -2,10 +2,11 @@ import type { TokenCredential } from '@azure/identity';
 import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@azure/keyvault-keys';
 import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
-import { toDependencyError, VaultNotAllowedError } from '../errors';
+import { VaultNotAllowedError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import type { KeyStore } from '../ports';
 
-export interface KeyVaultOptions {
+interface KeyVaultOptions {
   credential: TokenCredential;
   /** Only vault hosts ending with one of these are ever called (KEY_VAULT_HOST_SUFFIXES). */
   allowedHostSuffixes: readonly string[];

@@ -1,13 +1,13 @@
 import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
-import type { VaultInfo } from '../domain/findings';
+import type { VaultInfo } from '../domain/model';
 import { isManagedHsmUri, vaultHost } from '../domain/keys';
-import { toDependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
 import { sdk } from './sdk';
 
-export interface KeyVaultManagementOptions {
+interface KeyVaultManagementOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: the public cloud, a sovereign cloud, or a local stand-in. */
   endpoint: string;
@@ -117,7 +117,7 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
 }
 
 /** Maps the ARM resource; a vault without an id or vaultUri cannot be matched and is left out. */
-export function toVaultInfo(vault: Vault): VaultInfo | undefined {
+function toVaultInfo(vault: Vault): VaultInfo | undefined {
   const p = vault.properties;
   if (!vault.id || !p?.vaultUri) return undefined;
   const info: VaultInfo = {
@@ -139,7 +139,7 @@ export function toVaultInfo(vault: Vault): VaultInfo | undefined {
 }
 
 /** A Microsoft.KeyVault/managedHSMs resource: local RBAC only (no access policies); an empty answer (204) is no HSM. */
-export function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
+function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
   const p = hsm?.properties;
   if (!hsm?.id || !p?.hsmUri) return undefined;
   const info: VaultInfo = {

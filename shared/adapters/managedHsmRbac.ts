@@ -1,11 +1,12 @@
 import type { HttpClient, Pipeline, PipelineOptions, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefinition } from '../domain/access';
-import { classify, DependencyError, retryAfter, toDependencyError, VaultNotAllowedError } from '../errors';
+import { DependencyError, VaultNotAllowedError } from '../errors';
+import { responseError, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import { sdk } from './sdk';
 
-export interface ManagedHsmRbacOptions {
+interface ManagedHsmRbacOptions {
   credential: TokenCredential;
   /** KEY_VAULT_HOST_SUFFIXES: only these hosts are ever called. */
   isAllowedHost: (hsmUri: string) => boolean;
@@ -92,18 +93,7 @@ export class ManagedHsmRoleGrants {
       throw toDependencyError(error, what, 'key-vault');
     }
     if (response.status < 400) return response;
-    let parsed: { error?: { code?: unknown; message?: unknown } } | undefined;
-    try {
-      parsed = JSON.parse(response.bodyAsText ?? '') as typeof parsed;
-    } catch {
-      parsed = undefined;
-    }
-    const code = typeof parsed?.error?.code === 'string' ? parsed.error.code : `http-${response.status}`;
-    const message = typeof parsed?.error?.message === 'string' ? parsed.error.message : `the HSM answered ${response.status}`;
-    const wait = retryAfter(response.headers);
-    throw new DependencyError(code, `${what}: ${message}`, {
-      ...classify(response.status, code), statusCode: response.status, dependency: 'key-vault', ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-    });
+    throw responseError(response, what, 'key-vault', 'the HSM answered');
   }
 
   private pipeline() {

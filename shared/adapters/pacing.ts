@@ -1,8 +1,8 @@
 import type { PipelinePolicy, PipelineResponse } from '@azure/core-rest-pipeline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retryAfter } from '../errors';
+import { retryAfter } from './azureErrors';
 
-export interface BucketLimits {
+interface BucketLimits {
   burst: number;
   perSecond: number;
 }

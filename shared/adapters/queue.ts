@@ -1,7 +1,7 @@
 import type { TokenCredential } from '@azure/identity';
 import type { QueueClient, StoragePipelineOptions } from '@azure/storage-queue';
 import type { RotationJob } from '../domain/jobs';
-import { toDependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import type { JobQueue } from '../ports';
 import { sdk } from './sdk';
 
@@ -10,7 +10,7 @@ export const ROTATION_QUEUE = 'rotation-jobs';
 export const POISON_QUEUE = `${ROTATION_QUEUE}-poison`;
 
 /** A connection string (local), or the account's queue endpoint with the app's identity (Azure, any cloud). */
-export type QueueTarget = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
+type QueueTarget = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
 
 export async function queueClient(target: QueueTarget, name: string, options: StoragePipelineOptions = {}): Promise<QueueClient> {
   const { QueueClient } = await sdk.queues();

@@ -3,7 +3,7 @@
 import type { Finding, FindingRecord, SweepSummary } from '../domain/findings';
 import type { AccountStore, FindingStore, JobQueue, KeyStore, Ledger, PinStore, StoredVerdicts, SweepStore } from '../ports';
 
-export class ReadOnlyViolation extends Error {
+class ReadOnlyViolation extends Error {
   constructor(what: string) {
     super(`the read-only audit tried to ${what}`);
     this.name = 'ReadOnlyViolation';

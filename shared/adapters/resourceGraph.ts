@@ -2,13 +2,13 @@ import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@az
 import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountState } from '../domain/model';
-import { toDependencyError } from '../errors';
+import { toDependencyError } from './azureErrors';
 import { vaultHost } from '../domain/keys';
 import type { AccountSource } from '../ports';
 import { toAccountState } from './cognitiveServices';
 import { sdk } from './sdk';
 
-export interface ResourceGraphOptions {
+interface ResourceGraphOptions {
   credential: TokenCredential;
   /** ARM_ENDPOINT: Resource Graph answers on the same endpoint. */
   endpoint: string;

@@ -6,7 +6,7 @@ import { DependencyError } from '../errors';
 import type { AccountDiscovery, AccountSource, AccountStore, IndexedScope, ScopeIndex } from '../ports';
 import { forEachLimited } from '../usecases/concurrency';
 
-export type ScopeLister = Pick<AccountStore, 'listEncryptionScopes'>;
+type ScopeLister = Pick<AccountStore, 'listEncryptionScopes'>;
 
 /** Scope listings in flight at once (each is one ARM read, paced with the others). */
 export const SCOPE_LISTINGS_IN_FLIGHT = 32;
@@ -66,7 +66,7 @@ function accountsOf(indexed: IndexedScope[]): AccountState[] {
 }
 
 /** Lists each account's encryption scopes through ARM: one read per account. */
-export async function withScopes(accounts: AccountState[], scopes: ScopeLister): Promise<AccountState[]> {
+async function withScopes(accounts: AccountState[], scopes: ScopeLister): Promise<AccountState[]> {
   await forEachLimited(accounts, SCOPE_LISTINGS_IN_FLIGHT, async (account) => {
     account.encryptionScopes = await listScopes(scopes, account.id);
   });

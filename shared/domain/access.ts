@@ -1,13 +1,12 @@
 // Whether the account's identity can use its key: get, wrapKey and unwrapKey, proven from the vault's access
 // policies, from Azure RBAC role assignments (RBAC vaults), or from Managed HSM local RBAC. Pure: callers read.
-import type { VaultInfo } from './findings';
-import type { AccountState } from './model';
+import type { AccountState, VaultInfo } from './model';
 
-export type KeyOperation = 'get' | 'wrapKey' | 'unwrapKey';
-export const KEY_OPERATIONS: readonly KeyOperation[] = ['get', 'wrapKey', 'unwrapKey'];
+type KeyOperation = 'get' | 'wrapKey' | 'unwrapKey';
+const KEY_OPERATIONS: readonly KeyOperation[] = ['get', 'wrapKey', 'unwrapKey'];
 
 /** How a vault authorises its keys. */
-export type AccessPlane = 'access-policy' | 'vault-rbac' | 'managed-hsm';
+type AccessPlane = 'access-policy' | 'vault-rbac' | 'managed-hsm';
 
 /** The data action each operation needs (Azure built-in roles doc; Managed HSM local RBAC built-in roles doc). */
 export const DATA_ACTIONS: Readonly<Record<Exclude<AccessPlane, 'access-policy'>, Record<KeyOperation, string>>> = {
@@ -57,7 +56,7 @@ export function accessPlane(vault: VaultInfo): AccessPlane {
 }
 
 /** The scope a grant must reach: the key under the vault's ARM id, or `/keys/<name>` in a Managed HSM. */
-export function keyScope(vault: VaultInfo, keyName: string): string {
+function keyScope(vault: VaultInfo, keyName: string): string {
   return accessPlane(vault) === 'managed-hsm' ? `/keys/${keyName}` : `${vault.id.replace(/\/+$/, '')}/keys/${keyName}`;
 }
 
@@ -68,7 +67,7 @@ export function identityTypes(account: AccountState): Set<string> {
 }
 
 /** The identity that reads the key: the user-assigned one identityClientId names, else the system-assigned one. */
-export type KeyIdentity =
+type KeyIdentity =
   | { status: 'found'; principalId: string; assigned: 'system-assigned' | 'user-assigned'; clientId?: string }
   | { status: 'none'; reason: string; absent: boolean };
 
@@ -113,7 +112,7 @@ function roleGrants(definition: RoleDefinition, action: string): boolean {
 
 const roleKey = (id: string): string => (id.split('/').filter(Boolean).pop() ?? id).toLowerCase();
 
-export interface RbacProof {
+interface RbacProof {
   granted: KeyOperation[];
   missing: KeyOperation[];
   /** Roles of the principal that reach the key (names, else ids). */
@@ -137,7 +136,7 @@ export function rbacProof(input: {
 }
 
 /** Which operations the vault's access policies grant the principal (the legacy 'all' grants every one). */
-export function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } {
+function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } {
   const granted = keyPermissions(vault).get(`${tenantId.toLowerCase()}/${principalId.toLowerCase()}`) ?? new Set<string>();
   const missing = granted.has('all') ? [] : KEY_OPERATIONS.filter((op) => !granted.has(op.toLowerCase()));
   return { missing, granted: [...granted].sort() };
@@ -161,7 +160,7 @@ function keyPermissions(vault: VaultInfo): Map<string, Set<string>> {
   return index;
 }
 
-export type AccessVerdict =
+type AccessVerdict =
   | { status: 'granted' }
   /** identity-missing already says there is no one to grant access to. */
   | { status: 'no-identity' }

@@ -1,9 +1,10 @@
 // Key Vault events off the wire: both schemas, any casing, stray spaces in keys and values (DESIGN §3).
+import { KEY_NAME, KEY_VERSION } from './keys';
 
-export const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
-export type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
+const KEY_EVENT_TYPES = ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired'] as const;
+type KeyEventType = (typeof KEY_EVENT_TYPES)[number];
 
-export interface KeyVaultKeyEvent {
+interface KeyVaultKeyEvent {
   id: string;
   type: KeyEventType;
   /** Vault URI with a trailing slash, from the versioned key id in data.Id. */
@@ -18,15 +19,13 @@ export interface KeyVaultKeyEvent {
   time?: string;
 }
 
-export type NormalisedEvent =
+type NormalisedEvent =
   | { kind: 'key-event'; event: KeyVaultKeyEvent }
   | { kind: 'ignored'; reason: string; eventType?: string }
   | { kind: 'invalid'; problem: string };
 
 const PREFIX = 'microsoft.keyvault.';
-const HEX32 = /^[0-9a-f]{32}$/i;
-/** Key Vault's own limits: an event outside them cannot be real, and must not become a job that fails later. */
-const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+// Key Vault's own limits (KEY_NAME, KEY_VERSION too): an event outside them cannot be real, and must not become a job that fails later.
 const LIMITS = { eventBytes: 64 * 1024, id: 128, kid: 512, host: 253, topic: 512, vaultName: 64, time: 64 } as const;
 
 /** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
@@ -49,7 +48,7 @@ function str(map: Map<string, unknown>, ...names: string[]): string | undefined 
 }
 
 /** NBF / EXP arrive as epoch seconds in a number, a numeric string, or null. */
-export function epochSeconds(value: unknown, field: string): { ok: true; date?: Date } | { ok: false; problem: string } {
+function epochSeconds(value: unknown, field: string): { ok: true; date?: Date } | { ok: false; problem: string } {
   if (value === undefined || value === null || value === '') return { ok: true };
   const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
   if (!Number.isFinite(n) || n < 0) return { ok: false, problem: `data.${field} must be epoch seconds (got ${JSON.stringify(value)})` };
@@ -100,7 +99,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   if (keyName.toLowerCase() !== segments[1]?.toLowerCase() || version.toLowerCase() !== segments[2]?.toLowerCase()) {
     return { kind: 'invalid', problem: `event ${id}: data.ObjectName/Version disagree with data.Id (${kid})` };
   }
-  if (!HEX32.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version.slice(0, 40)}")` };
+  if (!KEY_VERSION.test(version)) return { kind: 'invalid', problem: `event ${id}: data.Version must be 32 hex characters (got "${version.slice(0, 40)}")` };
   if (!KEY_NAME.test(keyName)) return { kind: 'invalid', problem: `event ${id}: "${keyName.slice(0, 40)}" is not a Key Vault key name (1-127 letters, digits, dashes)` };
   if (parsed.hostname.length > LIMITS.host || parsed.username || parsed.password || parsed.search || parsed.hash) {
     return { kind: 'invalid', problem: `event ${id}: data.Id is not a key id Key Vault issues (${kid.slice(0, 80)})` };

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { identityTypes, keyIdentity, proveKeyAccess, type GrantsView } from './access';
 import { isManagedHsmUri, keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
 import { MANAGED_HSM_KINDS, managedHsmSupported, userAssignedKeyIdentity } from './kinds';
-import { isVersionless, type AccountState, type KeyVersionInfo } from './model';
+import { isVersionless, type AccountState, type KeyVersionInfo, type VaultInfo } from './model';
 import type { Pin } from './rebind';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -14,7 +14,7 @@ export type FindingCode =
   | 'tenant-mismatch' | 'access-missing' | 'access-unverifiable' | 'provisioning-failed' | 'vault-unreadable' | 'pinned'
   | 'versionless-binding' | 'managed-hsm-kind-unsupported';
 
-export type Evidence = Record<string, string | number | boolean | null>;
+type Evidence = Record<string, string | number | boolean | null>;
 
 export interface Finding {
   code: FindingCode;
@@ -41,20 +41,6 @@ export type KeyView =
     }
   | { status: 'missing' }
   | { status: 'access-denied' };
-
-export interface VaultInfo {
-  id: string;
-  /** A Key Vault vault (default) or a Managed HSM (Microsoft.KeyVault/managedHSMs: local RBAC only, no access policies). */
-  kind?: 'vault' | 'managedHsm';
-  name: string;
-  location: string;
-  tenantId: string;
-  vaultUri: string;
-  enableSoftDelete?: boolean;
-  enablePurgeProtection?: boolean;
-  enableRbacAuthorization?: boolean;
-  accessPolicies: Array<{ tenantId: string; objectId: string; keys: string[] }>;
-}
 
 export type VaultView = { status: 'ok'; vault: VaultInfo } | { status: 'not-found' } | { status: 'error'; reason: string };
 
@@ -118,7 +104,7 @@ export function evaluateAccount(input: AccountEvaluation): Finding[] {
   return findings.sort((a, b) => rank(a) - rank(b));
 }
 
-export interface FindingCounts {
+interface FindingCounts {
   findingsByCode: Record<string, number>;
   findingsBySeverity: Record<Severity, number>;
 }
@@ -329,4 +315,11 @@ function iso(date: Date | undefined): string | null {
   return date ? date.toISOString() : null;
 }
 
-export type { FindingRecord, SweepMode, SweepStatus, SweepSummary, SweepTrigger } from './sweepRecords';
+/** One stored finding: the latest sweep's verdict for one account and code. */
+export interface FindingRecord extends Finding {
+  accountId: string;
+  sweepId: string;
+  observedAt: string;
+}
+
+export type { SweepMode, SweepStatus, SweepSummary, SweepTrigger } from './sweepRecords';

@@ -1,12 +1,17 @@
 import type { KeyVersionInfo } from './model';
 
+/** A Key Vault key version: 32 hex characters. */
+export const KEY_VERSION = /^[0-9a-f]{32}$/i;
+/** Key Vault's own rule for a key name: an input outside it cannot name a real key. */
+export const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
+
 export interface KeyPolicy {
   allowedKeySizes: readonly number[];
   /** A version expiring sooner than now + this margin is not usable. */
   expiryMarginMs: number;
 }
 
-export type Unusable =
+type Unusable =
   | 'key-disabled'
   | 'key-not-yet-valid'
   | 'key-expired'

@@ -16,7 +16,7 @@ export function cmkDisableRefusal(kind: string | undefined): string | undefined 
   return 'AI Foundry (AIServices) accounts cannot switch from customer-managed keys back to Microsoft-managed keys';
 }
 
-export interface UserAssignedSupport {
+interface UserAssignedSupport {
   supported: boolean;
   /** What the kind's CMK doc says, as evidence. */
   statement: string;

@@ -120,3 +120,18 @@ export interface RotationRecord {
   finishedAt?: string;
   durationMs?: number;
 }
+
+/** A Key Vault vault or Managed HSM as ARM describes it: where it is, who may use its keys, how it protects them. */
+export interface VaultInfo {
+  id: string;
+  /** A Key Vault vault (default) or a Managed HSM (Microsoft.KeyVault/managedHSMs: local RBAC only, no access policies). */
+  kind?: 'vault' | 'managedHsm';
+  name: string;
+  location: string;
+  tenantId: string;
+  vaultUri: string;
+  enableSoftDelete?: boolean;
+  enablePurgeProtection?: boolean;
+  enableRbacAuthorization?: boolean;
+  accessPolicies: Array<{ tenantId: string; objectId: string; keys: string[] }>;
+}

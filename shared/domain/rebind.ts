@@ -2,7 +2,7 @@ import { describeKey, sameKey, unusableReasons, type KeyPolicy, type VersionOrde
 import { isVersionless, type BindingHolder, type KeyBinding, type KeyVersionInfo, type RotationStatus, type Trigger } from './model';
 
 /** What a rebind job asks for: the key it is about and the version it wants bound. */
-export interface RebindRequest {
+interface RebindRequest {
   vaultUri: string;
   keyName: string;
   /** A person may move an account to an older version on purpose (rule 3); it pins the account (§2a). */

@@ -1,12 +1,4 @@
-// What the sweep stores: its findings and the summary row of each run.
-import type { Finding } from './findings';
-
-/** One stored finding: the latest sweep's verdict for one account and code. */
-export interface FindingRecord extends Finding {
-  accountId: string;
-  sweepId: string;
-  observedAt: string;
-}
+// What the sweep stores of each run: its summary row (the findings' records are in findings.ts).
 
 export type SweepTrigger = 'timer' | 'manual';
 export type SweepMode = 'report' | 'enforce';

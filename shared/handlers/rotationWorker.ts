@@ -1,6 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
 import { services } from '../app';
-import { parseJob, type RotationJob } from '../domain/jobs';
+import type { RotationJob } from '../domain/jobs';
+import { parseJob } from '../messages/rotationJobs';
 import { invocationLogger, traced } from '../logging';
 import type { Logger } from '../ports';
 import { runDisableCmk, runSwitchKey } from '../usecases/encryptionChange';

@@ -4,7 +4,7 @@ import { traced } from '../logging';
 import type { z } from 'zod';
 
 /** An RFC 9457 problem with a stable `code`; the HTTP edge is the only place that speaks status codes. */
-export interface Problem {
+interface Problem {
   status: number;
   code: string;
   title: string;
@@ -14,7 +14,7 @@ export interface Problem {
   extensions?: Record<string, string>;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: Problem };
 
 export function problemResponse(p: Problem): HttpResponseInit {
   const { extensions, ...members } = p;
@@ -25,7 +25,7 @@ export function problemResponse(p: Problem): HttpResponseInit {
   };
 }
 
-export function badRequest(code: string, detail: string, errors?: Problem['errors']): Problem {
+function badRequest(code: string, detail: string, errors?: Problem['errors']): Problem {
   return { status: 400, code, title: 'The request is not valid', detail, ...(errors ? { errors } : {}) };
 }
 

@@ -1,8 +1,10 @@
 import type * as Zod from 'zod';
 import { parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
+import { KEY_NAME, KEY_VERSION } from '../domain/keys';
+import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import { SCOPE_NAME } from '../domain/scopes';
-import { lazy, zod } from '../lazy';
+import { lazy, zod, type ParsesTo } from '../lazy';
 
 // Request bodies and queries of the HTTP API (DESIGN §6). Strict: an unknown field is a 400.
 
@@ -27,14 +29,13 @@ function buildSchemas({ z }: typeof Zod) {
   const accountId = z.string().max(512, 'must be at most 512 characters')
     .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
   const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
-  const keyName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault key name (letters, digits, dashes)');
-  const keyVersion = z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be 32 hex characters');
+  const keyName = z.string().regex(KEY_NAME, 'must be a Key Vault key name (letters, digits, dashes)');
+  const keyVersion = z.string().regex(KEY_VERSION, 'must be 32 hex characters');
   const encryptionScope = z.string().regex(SCOPE_NAME, 'must be an encryption scope name (letters, digits, - _ .)');
 
   const rotationRequest = z
     .strictObject({
       accountId: accountId.optional(),
-      /** One of the account's encryption scopes instead of the account's own binding. */
       encryptionScope: encryptionScope.optional(),
       vaultUri: vaultUri.optional(),
       keyName: keyName.optional(),
@@ -42,7 +43,6 @@ function buildSchemas({ z }: typeof Zod) {
       rotateKey: z.boolean().optional(),
       dryRun: z.boolean().optional(),
       force: z.boolean().optional(),
-      /** Why a person forces a version (kept with the pin), e.g. "v7 breaks fine-tuning". */
       reason: z.string().max(500, 'must be at most 500 characters').optional(),
     })
     .superRefine((v, ctx) => {
@@ -88,5 +88,7 @@ function buildSchemas({ z }: typeof Zod) {
 
 export const httpSchemas = lazy(() => buildSchemas(zod()));
 type Schemas = ReturnType<typeof buildSchemas>;
-export type RotationRequest = Zod.infer<Schemas['rotationRequest']>;
-export type EncryptionRequest = Zod.infer<Schemas['encryptionRequest']>;
+
+// The bodies parse to exactly the use cases' request types: a field added to one and not the other fails the build.
+const agreed: [ParsesTo<Schemas['rotationRequest'], RotationRequest>, ParsesTo<Schemas['encryptionRequest'], EncryptionRequest>] = [true, true];
+void agreed;

@@ -2,10 +2,12 @@
 // queries (infra/modules/alerts.bicep, infra/modules/workbook.json), the demo and the tests read these names and
 // fields, never message text; test/infra checks that every name and field they read is declared here.
 
+import { definedFields } from '../domain/records';
+
 export type Level = 'info' | 'warn' | 'error';
 
 /** A field's value: a scalar, or counts by name (a sweep's findings by code). */
-export type FieldValue = string | number | boolean | undefined | Readonly<Record<string, number>>;
+type FieldValue = string | number | boolean | undefined | Readonly<Record<string, number>>;
 
 interface EventSpec {
   /** How the event is logged; `errorWhen` raises one event to error by a field's value (a failed rotation). */
@@ -79,7 +81,7 @@ export interface TelemetryEvent<N extends EventName = EventName> {
   fields: EventFields<N>;
 }
 
-export function isEventName(name: unknown): name is EventName {
+function isEventName(name: unknown): name is EventName {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(TELEMETRY, name);
 }
 
@@ -92,8 +94,7 @@ export function levelOf<N extends EventName>(name: N, fields: EventFields<N>): L
 
 /** The event as one JSON object, fields without a value left out. */
 export function formatEvent<N extends EventName>(name: N, fields: EventFields<N>): string {
-  const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
-  return JSON.stringify({ event: name, ...Object.fromEntries(defined) });
+  return JSON.stringify({ event: name, ...definedFields(fields) });
 }
 
 /** The event a log line holds, if it is one of ours; anything else (a host line) is undefined. */

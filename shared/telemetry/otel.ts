@@ -1,7 +1,8 @@
 // Telemetry over the OpenTelemetry API; loaded only when telemetry is on (Azure Monitor, or a test's exporters).
 import { context, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
+import { definedFields } from '../domain/records';
 import { ServiceMetrics } from './metrics';
-import type { SpanAttributes, Telemetry } from './runtime';
+import type { SpanAttributes, Telemetry } from './sink';
 
 export const INSTRUMENTATION = 'cmk-rotator';
 
@@ -41,5 +42,5 @@ function withRemoteParent(traceparent: string) {
 }
 
 function defined(attributes: SpanAttributes): Attributes {
-  return Object.fromEntries(Object.entries(attributes).filter(([, v]) => v !== undefined)) as Attributes;
+  return definedFields(attributes) as Attributes;
 }

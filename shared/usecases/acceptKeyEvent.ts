@@ -4,7 +4,7 @@ import type { FanOutJob } from '../domain/jobs';
 import type { NearExpiryAction } from '../config';
 import type { Clock, JobQueue, Logger } from '../ports';
 
-export interface AcceptKeyEventDeps {
+interface AcceptKeyEventDeps {
   queue: JobQueue;
   clock: Clock;
   isAllowedVault: (vaultUri: string) => boolean;
@@ -13,7 +13,7 @@ export interface AcceptKeyEventDeps {
 
 const NEAR_EXPIRY: Record<NearExpiryAction, FanOutJob['action']> = { 'bind-newer': 'bind', rotate: 'rotate', notify: 'notify' };
 
-export type AcceptResult =
+type AcceptResult =
   | { outcome: 'enqueued'; job: FanOutJob }
   | { outcome: 'ignored'; reason: string }
   | { outcome: 'invalid'; problem: string };

@@ -7,7 +7,7 @@ import type { KeyPolicy } from '../domain/keys';
 import type { TelemetryEvent } from '../telemetry/catalogue';
 import { runSweep } from './sweep';
 
-export interface AuditDeps {
+interface AuditDeps {
   discovery: AccountDiscovery;
   accounts: AccountStore;
   keys: KeyStore;

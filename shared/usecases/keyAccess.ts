@@ -1,5 +1,5 @@
 import { accessPlane, keyIdentity, type GrantsView } from '../domain/access';
-import type { VaultInfo } from '../domain/findings';
+import type { VaultInfo } from '../domain/model';
 import type { AccountState } from '../domain/model';
 import { managedHsmKindRefusal, preflightAccess, type PreflightVerdict } from '../domain/preflight';
 import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../ports';

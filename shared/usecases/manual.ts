@@ -3,7 +3,7 @@ import { sameKey, vaultHost } from '../domain/keys';
 import { cmkDisableRefusal } from '../domain/kinds';
 import type { AccountState } from '../domain/model';
 import { bindingsTo, type BoundTarget } from '../domain/scopes';
-import type { EncryptionRequest, RotationRequest } from '../http/schemas';
+import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import type { AccountJobDeps } from './accountJob';
 import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
 import type { PreflightDeps } from './keyAccess';

@@ -11,7 +11,7 @@ import { readRebindKeys, readRebindTarget, type RebindTarget } from './keyVersio
 export type RebindDeps = AccountJobDeps & PreflightDeps;
 
 /** What a rebind is asked to do, from a job or a dry run. */
-export interface RebindAsk {
+interface RebindAsk {
   vaultUri: string;
   keyName: string;
   targetVersion?: string | undefined;

@@ -7,7 +7,7 @@ import type { AccountState, KeyBinding } from '../domain/model';
 import type { Pin } from '../domain/rebind';
 import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction, SweepMode } from '../config';
-import { DependencyError } from '../errors';
+import { asDependencyError, DependencyError } from '../errors';
 import type { AccountStore, Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { forEachLimited, readAhead } from './concurrency';
 import { VerdictWriter } from './verdictWriter';
@@ -87,7 +87,8 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   } finally {
     const finished = deps.clock.now();
     Object.assign(summary, { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
-    await running.catch(() => undefined);
+    // The last row replaces a running row Table Storage did not take; a bug in writing it goes up.
+    await running.catch((error: unknown) => asDependencyError(error));
     await deps.sweeps.record(summary);
     for (const [{ vaultUri, keyName, keyVersion }, accounts] of run.versionsInUse()) log.event('sweep.key-version', { sweepId, vaultUri, keyName, keyVersion, accounts });
     const { critical, warning, info } = summary.findingsBySeverity;

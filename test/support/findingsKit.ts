@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { evaluateAccount, type AccountEvaluation, type Finding, type FindingCode, type VaultInfo } from '../../shared/domain/findings';
+import { evaluateAccount, type AccountEvaluation, type Finding, type FindingCode } from '../../shared/domain/findings';
 import { versionOrder } from '../../shared/domain/keys';
-import type { KeyVersionInfo } from '../../shared/domain/model';
+import type { KeyVersionInfo, VaultInfo } from '../../shared/domain/model';
 import { boundAccount, hex, keyVersion } from './fakes';
 
 // The compliance findings' tests share one healthy account, its key and its vault, changed one part at a time.

@@ -100,7 +100,7 @@ describe('events beyond what Key Vault can produce are ignored at the edge, neve
   }
 
   it('every event it accepts becomes a job the worker accepts (fields within the queue and Table limits)', async () => {
-    const { parseJob } = await import('../../shared/domain/jobs');
+    const { parseJob } = await import('../../shared/messages/rotationJobs');
     const d = deps();
     for (const type of ['KeyNewVersionCreated', 'KeyNearExpiry', 'KeyExpired']) {
       const longest = { ...event(type), id: 'e'.repeat(128), data: { ...event(type).data, Id: `https://kv.vault.azure.net/keys/${'k'.repeat(127)}/${VERSION}`, ObjectName: 'k'.repeat(127) } };

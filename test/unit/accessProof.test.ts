@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import {
   actionMatches, DATA_ACTIONS, keyIdentity, proveKeyAccess, rbacProof, scopeApplies, type RoleAssignment, type RoleDefinition,
 } from '../../shared/domain/access';
-import type { VaultInfo } from '../../shared/domain/findings';
+import type { VaultInfo } from '../../shared/domain/model';
 import { asDefinition, keyVaultBuiltInRoles } from '../support/builtInRoles';
 import { accessPolicyVault, boundAccount, hex } from '../support/fakes';
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
-import { classify, DependencyError, toDependencyError } from '../../shared/errors';
+import { toDependencyError } from '../../shared/adapters/azureErrors';
+import { DependencyError } from '../../shared/errors';
 
 // The one classification of Azure's errors, by status and error code together, through the SDKs' own RestError:
 // whether trying again can help, and whether the service refused (so nothing changed).
@@ -14,26 +15,8 @@ function restError(statusCode: number | undefined, o: { code?: string; details?:
   return error;
 }
 
-const facts = (e: DependencyError) => ({ code: e.code, retryable: e.retryable, notApplied: e.notApplied, statusCode: e.statusCode });
-
+// The status-and-code table is in errorModel.test.ts; these are the parts of an error besides its class.
 describe('toDependencyError', () => {
-  const cases: Array<[string, RestError, { code: string; retryable: boolean; notApplied: boolean; statusCode: number | undefined }]> = [
-    ['429: throttled, refused', restError(429, { code: 'TooManyRequests' }), { code: 'TooManyRequests', retryable: true, notApplied: true, statusCode: 429 }],
-    ['408: timed out, outcome unknown', restError(408), { code: 'http-408', retryable: true, notApplied: false, statusCode: 408 }],
-    ['500: outcome unknown', restError(500, { code: 'InternalServerError' }), { code: 'InternalServerError', retryable: true, notApplied: false, statusCode: 500 }],
-    ['503: outcome unknown', restError(503), { code: 'http-503', retryable: true, notApplied: false, statusCode: 503 }],
-    ['409: busy, refused', restError(409, { code: 'Conflict' }), { code: 'Conflict', retryable: true, notApplied: true, statusCode: 409 }],
-    ['400 AccountProvisioningStateInvalid: busy whatever its status', restError(400, { code: 'AccountProvisioningStateInvalid' }), { code: 'AccountProvisioningStateInvalid', retryable: true, notApplied: true, statusCode: 400 }],
-    ['400 of another code: refused for good', restError(400, { code: 'InvalidKeyVaultKey' }), { code: 'InvalidKeyVaultKey', retryable: false, notApplied: true, statusCode: 400 }],
-    ['403: refused for good', restError(403, { code: 'Forbidden' }), { code: 'Forbidden', retryable: false, notApplied: true, statusCode: 403 }],
-    ['404: refused for good', restError(404), { code: 'http-404', retryable: false, notApplied: true, statusCode: 404 }],
-    ['a connection reset: retryable, outcome unknown', restError(undefined, { code: 'ECONNRESET' }), { code: 'ECONNRESET', retryable: true, notApplied: false, statusCode: undefined }],
-    ['no answer and no code', restError(undefined), { code: 'network-error', retryable: true, notApplied: false, statusCode: undefined }],
-  ];
-  for (const [what, error, expected] of cases) {
-    it(what, () => assert.deepEqual(facts(toDependencyError(error, 'reading the account', 'arm')), expected));
-  }
-
   it('takes the error code from Table Storage\'s details.errorCode and ARM\'s details.error.code before the RestError\'s own', () => {
     assert.equal(toDependencyError(restError(409, { details: { errorCode: 'EntityAlreadyExists' } }), 'x').code, 'EntityAlreadyExists');
     assert.equal(toDependencyError(restError(400, { code: 'BadRequest', details: { error: { code: 'AnotherOperationInProgress' } } }), 'x').retryable, true);
@@ -60,12 +43,17 @@ describe('toDependencyError', () => {
   });
 });
 
-describe('classify', () => {
-  it('decides by status and error code together', () => {
-    assert.deepEqual(classify(undefined, 'ETIMEDOUT'), { retryable: true });
-    assert.deepEqual(classify(429, 'TooManyRequests'), { retryable: true, notApplied: true });
-    assert.deepEqual(classify(502, 'BadGateway'), { retryable: true });
-    assert.deepEqual(classify(412, 'AnotherOperationInProgress'), { retryable: true, notApplied: true });
-    assert.deepEqual(classify(412, 'ConditionNotMet'), { retryable: false, notApplied: true });
+describe('status and error code together', () => {
+  it('a 412 is busy only when its code says another operation is in progress', () => {
+    const facts412 = (code: string) => { const e = toDependencyError(restError(412, { code }), 'x'); return { retryable: e.retryable, notApplied: e.notApplied }; };
+    assert.deepEqual(facts412('AnotherOperationInProgress'), { retryable: true, notApplied: true });
+    assert.deepEqual(facts412('ConditionNotMet'), { retryable: false, notApplied: true });
+  });
+
+  it('502 and a timed-out connection are retryable with the outcome unknown', () => {
+    for (const error of [restError(502, { code: 'BadGateway' }), restError(undefined, { code: 'ETIMEDOUT' })]) {
+      const e = toDependencyError(error, 'x');
+      assert.deepEqual({ retryable: e.retryable, notApplied: e.notApplied }, { retryable: true, notApplied: false });
+    }
   });
 });

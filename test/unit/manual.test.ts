@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
-import type { RotationRequest } from '../../shared/http/schemas';
+import type { RotationRequest } from '../../shared/domain/requests';
 import { planRotation, requestRotation } from '../../shared/usecases/manual';
 import { runRebind } from '../../shared/usecases/rebind';
 import { accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';

@@ -1,9 +1,11 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
+import { definedFields, newestFirstKey } from '../../domain/records';
 import type { Pin } from '../../domain/rebind';
 import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
-import { TABLES, type TableStorage, expect, odata, plain, statusOf, storage } from './storage';
+import { statusOf } from '../azureErrors';
+import { TABLES, type TableStorage, expect, odata, plain, storage } from './storage';
 import { pinRow } from './pins';
 
 // One partition per account in the Rotations table: its ledger rows (row keys are digits, newest first) and
@@ -15,12 +17,9 @@ const LEASE = 'lease';
 /** Ledger row keys start with a digit; control rows such as the lease with a letter. */
 const LEDGER_ROWS_BEFORE = 'a';
 
-// Row keys sort newest first: inverted milliseconds, zero-padded, then the job id.
-const MAX_MS = 8_640_000_000_000_000;
-
-export function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): string {
-  const inverted = MAX_MS - Date.parse(row.queuedAt);
-  return `${String(inverted).padStart(16, '0')}_${row.jobId}`;
+/** Ledger rows sort newest first. */
+function ledgerRowKey(row: Pick<RotationRecord, 'queuedAt' | 'jobId'>): string {
+  return newestFirstKey(row.queuedAt, row.jobId);
 }
 
 interface LeaseEntity {
@@ -157,8 +156,7 @@ export class TableLedger implements Ledger, AccountJournal {
 
 /** A ledger row as an entity; undefined fields are left out, so a Merge keeps what an earlier write said. */
 function toEntity(row: RotationRecord): TableEntity<Record<string, unknown>> {
-  const defined = Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined));
-  return { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...defined };
+  return { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...definedFields(row) };
 }
 
 /** One entity-group transaction; the ETag of the row `etagOf` names, or undefined when another writer changed or created it first. */

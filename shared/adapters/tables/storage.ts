@@ -1,6 +1,7 @@
 import type { TableClient, TableEntity, TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { toDependencyError } from '../../errors';
+import { DependencyError } from '../../errors';
+import { statusOf, toDependencyError } from '../azureErrors';
 import { sdk } from '../sdk';
 
 export const TABLES = {
@@ -12,7 +13,7 @@ export const TABLES = {
 } as const;
 
 /** A connection string (local), or the account's service endpoints with the app's identity (Azure, any cloud). */
-export type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };
+type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };
 
 /** Builds one TableClient per table and creates the tables once per process. */
 export class TableStorage {
@@ -47,12 +48,6 @@ export class TableStorage {
   }
 }
 
-/** Status code of a Tables error: single-entity errors carry no `code`, only statusCode. */
-export function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
 /** Runs Table Storage work; its failures become the domain's DependencyError (storage), so the edges can answer 503. */
 export async function storage<T>(what: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -79,29 +74,35 @@ export function plain<T extends object>(entity: T & { partitionKey?: string; row
 }
 
 /** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */
-export type ClaimDecision = 'keep' | 'take' | 'held';
+type ClaimDecision = 'keep' | 'take' | 'held';
 
-/**
- * A row that marks ownership (lease, dedupe claim, sweep lock): created if absent, otherwise judged
- * by `decide` and replaced under the ETag just read. Losing a race re-reads and judges again.
- */
 /** The Tables OData filter template (values escaped by the SDK). */
 export async function odata(strings: TemplateStringsArray, ...values: unknown[]): Promise<string> {
   return (await sdk.tables()).odata(strings, ...values);
 }
 
+/** Races a claim loses before it gives up (retryably): each lost race means another writer made progress. */
+const CLAIM_RACES = 5;
+
+/**
+ * A row that marks ownership (lease, dedupe claim, sweep lock): created if absent, otherwise judged
+ * by `decide` and replaced under the ETag just read. Losing a race re-reads and judges again, a few times.
+ */
 export async function claimRow<T extends object>(
   table: TableClient,
   entity: TableEntity<T>,
   decide: (current: T) => ClaimDecision,
 ): Promise<{ held: false; etag: string } | { held: true; current: T }> {
-  const created = await expect(table.createEntity(entity), 409, undefined);
-  if (created?.etag) return { held: false, etag: created.etag };
-  const current = await expect(table.getEntity<T>(entity.partitionKey, entity.rowKey), 404, undefined);
-  if (!current) return claimRow(table, entity, decide);
-  const decision = decide(current);
-  if (decision === 'held') return { held: true, current };
-  if (decision === 'keep') return { held: false, etag: current.etag };
-  const replaced = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
-  return replaced?.etag ? { held: false, etag: replaced.etag } : claimRow(table, entity, decide);
+  for (let race = 0; race < CLAIM_RACES; race++) {
+    const created = await expect(table.createEntity(entity), 409, undefined);
+    if (created?.etag) return { held: false, etag: created.etag };
+    const current = await expect(table.getEntity<T>(entity.partitionKey, entity.rowKey), 404, undefined);
+    if (!current) continue;
+    const decision = decide(current);
+    if (decision === 'held') return { held: true, current };
+    if (decision === 'keep') return { held: false, etag: current.etag };
+    const replaced = await expect(table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, undefined);
+    if (replaced?.etag) return { held: false, etag: replaced.etag };
+  }
+  throw new DependencyError('claim-contended', `row ${entity.rowKey} in ${entity.partitionKey}: lost ${CLAIM_RACES} races for it`, { retryable: true, dependency: 'storage' });
 }

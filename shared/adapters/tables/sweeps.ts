@@ -1,10 +1,9 @@
 import type { SweepSummary } from '../../domain/findings';
+import { definedFields, newestFirstKey } from '../../domain/records';
 import type { Clock, SweepStore } from '../../ports';
-import { claimRow, expect, odata, TABLES, type TableStorage } from './storage';
+import { claimRow, expect, odata, storage, TABLES, type TableStorage } from './storage';
 
 const SWEEP_PARTITION = 'sweep';
-// Row keys sort newest first: inverted milliseconds of startedAt, zero-padded, then the sweep id.
-const MAX_MS = 8_640_000_000_000_000;
 // A string property holds at most 32K UTF-16 characters; keep the errors column well inside it.
 const MAX_ERRORS_CHARS = 30_000;
 
@@ -16,10 +15,9 @@ interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsByS
   errors: string;
 }
 
-export function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>): string {
-  const started = Date.parse(summary.startedAt);
-  if (Number.isNaN(started)) throw new Error(`sweep ${summary.sweepId}: startedAt is not a date: ${summary.startedAt}`);
-  return `${String(MAX_MS - started).padStart(16, '0')}_${summary.sweepId}`;
+/** Sweep rows sort newest first. */
+function sweepRowKey(summary: Pick<SweepSummary, 'startedAt' | 'sweepId'>): string {
+  return newestFirstKey(summary.startedAt, summary.sweepId);
 }
 
 /** The Sweeps table: one summary row per run, newest first. */
@@ -29,35 +27,40 @@ export class TableSweepStore implements SweepStore {
     private readonly clock: Clock = { now: () => new Date() },
   ) {}
 
-  async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
-    const table = await this.storage.table(TABLES.sweeps);
-    const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
-    const claim = await claimRow<{ sweepId: string; lockedAt: string }>(table, entity, (current) => {
-      // The queued sweep starting now renews its lock: it counts from here, not from the request that queued it.
-      if (current.sweepId === sweepId) return 'take';
-      // A sweep that died without unlocking must not block every later one.
-      return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+  lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+    return storage('taking the sweep lock', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
+      const claim = await claimRow<{ sweepId: string; lockedAt: string }>(table, entity, (current) => {
+        // The queued sweep starting now renews its lock: it counts from here, not from the request that queued it.
+        if (current.sweepId === sweepId) return 'take';
+        // A sweep that died without unlocking must not block every later one.
+        return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+      });
+      return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
     });
-    return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
   }
 
-  async unlock(sweepId: string): Promise<void> {
-    const table = await this.storage.table(TABLES.sweeps);
-    const current = await expect(table.getEntity<{ sweepId: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
-    if (current?.sweepId === sweepId) await expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined);
+  unlock(sweepId: string): Promise<void> {
+    return storage('releasing the sweep lock', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      const current = await expect(table.getEntity<{ sweepId: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      if (current?.sweepId === sweepId) await expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined);
+    });
   }
 
-  async record(summary: SweepSummary): Promise<void> {
-    const table = await this.storage.table(TABLES.sweeps);
-    const entity: SweepEntity = {
-      ...summary,
-      findingsByCode: JSON.stringify(summary.findingsByCode),
-      findingsBySeverity: JSON.stringify(summary.findingsBySeverity),
-      errors: errorsColumn(summary.errors),
-    };
-    const defined = Object.fromEntries(Object.entries(entity).filter(([, v]) => v !== undefined));
-    // Every call carries the whole summary, so Replace drops what the running row said.
-    await table.upsertEntity({ partitionKey: SWEEP_PARTITION, rowKey: sweepRowKey(summary), ...defined }, 'Replace');
+  record(summary: SweepSummary): Promise<void> {
+    return storage('recording the sweep summary', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      const entity: SweepEntity = {
+        ...summary,
+        findingsByCode: JSON.stringify(summary.findingsByCode),
+        findingsBySeverity: JSON.stringify(summary.findingsBySeverity),
+        errors: errorsColumn(summary.errors),
+      };
+      // Every call carries the whole summary, so Replace drops what the running row said.
+      await table.upsertEntity({ partitionKey: SWEEP_PARTITION, rowKey: sweepRowKey(summary), ...definedFields(entity) }, 'Replace');
+    });
   }
 
   async latest(): Promise<SweepSummary | undefined> {
@@ -68,13 +71,15 @@ export class TableSweepStore implements SweepStore {
     return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
   }
 
-  private async first(filter: string): Promise<SweepSummary | undefined> {
-    const table = await this.storage.table(TABLES.sweeps);
-    for await (const page of table.listEntities<SweepEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1 })) {
-      const entity = page[0];
-      if (entity) return toSummary(entity);
-    }
-    return undefined;
+  private first(filter: string): Promise<SweepSummary | undefined> {
+    return storage('reading sweep summaries', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      for await (const page of table.listEntities<SweepEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1 })) {
+        const entity = page[0];
+        if (entity) return toSummary(entity);
+      }
+      return undefined;
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { GrantsView } from '../../../shared/domain/access';
-import type { VaultInfo } from '../../../shared/domain/findings';
+import type { VaultInfo } from '../../../shared/domain/model';
 import { vaultHost } from '../../../shared/domain/keys';
 import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../../../shared/ports';
 import { accessPolicyVault } from './estate';

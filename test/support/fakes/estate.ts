@@ -1,5 +1,5 @@
 // The estate the fakes are made of: one subscription, one vault VAULT with key cmk, accounts bound to its versions.
-import type { VaultInfo } from '../../../shared/domain/findings';
+import type { VaultInfo } from '../../../shared/domain/model';
 import type { AccountState, EncryptionScopeState, KeyVersionInfo } from '../../../shared/domain/model';
 
 export const SUB = '11111111-2222-3333-4444-555555555555';

@@ -1,0 +1,16 @@
+// Small shapes the stores and the telemetry share, one definition each.
+
+/** The object without its undefined fields: a Merge keeps what an earlier write said, a log line stays short. */
+export function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The latest millisecond a Date holds: subtracting a time from it sorts the newest first. */
+const MAX_MS = 8_640_000_000_000_000;
+
+/** A row key that sorts newest first: inverted milliseconds of the ISO time, zero-padded, then the id. */
+export function newestFirstKey(isoTime: string, id: string): string {
+  const ms = Date.parse(isoTime);
+  if (Number.isNaN(ms)) throw new Error(`${id}: not a date: ${isoTime}`);
+  return `${String(MAX_MS - ms).padStart(16, '0')}_${id}`;
+}
