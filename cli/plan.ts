@@ -2,7 +2,7 @@ import { buildReaders } from '../shared/app';
 import { parseAccountId } from '../shared/domain/accounts';
 import { httpSchemas, type RotationRequest } from '../shared/http/schemas';
 import { NO_PINS, readOnlyAccounts, readOnlyKeys } from '../shared/adapters/readOnly';
-import { planRotation, type PlanLine } from '../shared/usecases/manual';
+import { planRotation, type PlanLine } from '../shared/usecases/rotationPlan';
 import { readerSetup, type EstateFlags } from './environment';
 import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
 

@@ -4,7 +4,9 @@ import type { RotationRecord } from '../domain/model';
 import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate } from '../http/problem';
 import { httpSchemas } from '../http/schemas';
 import { invocationLogger } from '../logging';
-import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../usecases/manual';
+import { requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob } from '../usecases/manual';
+import type { Result } from '../usecases/refusals';
+import { planRotation } from '../usecases/rotationPlan';
 
 // Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
 
