@@ -59,7 +59,8 @@ export async function plan(flags: TargetFlags & EstateFlags, format: Format, io:
   const subscription = request.accountId ? [parseAccountId(request.accountId)?.subscriptionId ?? ''] : flags.subscription;
   const { config, environment } = readerSetup({ ...flags, ...(subscription ? { subscription } : {}) }, io.env);
   const readers = buildReaders(config, environment);
-  const result = await planRotation(request, {
+  // The CLI user's login is not known by name here; the app's dry run names its caller.
+  const result = await planRotation(request, 'the CLI user', {
     ...readers, accounts: readOnlyAccounts(readers.accounts), keys: readOnlyKeys(readers.keys), pins: NO_PINS, optOutTag: config.optOutTag,
   });
   if (!result.ok) throw new CliError(`${result.refusal.code}: ${result.refusal.detail}`);

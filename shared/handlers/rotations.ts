@@ -23,7 +23,7 @@ export async function createRotation(request: HttpRequest): Promise<HttpResponse
   const req = body.ok ? validate(httpSchemas().rotationRequest, body.value) : body;
   if (!req.ok) return problemResponse(req.problem);
   if (req.value.dryRun) {
-    const plan = await planRotation(req.value, deps());
+    const plan = await planRotation(req.value, actorOf(request, services().config), deps());
     return plan.ok ? { status: 200, jsonBody: { dryRun: true, plan: plan.value } } : problemResponse(refusalProblem(plan.refusal));
   }
   return accepted(await requestRotation(req.value, actorOf(request, services().config), deps()));

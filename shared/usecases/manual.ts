@@ -1,4 +1,4 @@
-import { scopeOf, type AccountJob, type DisableCmkJob, type RebindJob, type SwitchKeyJob } from '../domain/jobs';
+import { scopeOf, type AccountJob, type DisableCmkJob, type SwitchKeyJob } from '../domain/jobs';
 import { sameKey, vaultHost } from '../domain/keys';
 import { cmkDisableRefusal } from '../domain/kinds';
 import type { EncryptionRequest, RotationRequest } from '../http/schemas';
@@ -8,7 +8,7 @@ import type { PreflightDeps } from './keyAccess';
 import { newestUsableVersion } from './keyVersions';
 import { queueAccountJobs } from './queueJobs';
 import { refuse, type Result } from './refusals';
-import { rotationTargets } from './rotationTargets';
+import { requestedRebind, rotationTargets } from './rotationTargets';
 
 export type ManualDeps = AccountJobDeps & FanOutDeps & PreflightDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
 
@@ -32,22 +32,7 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
   if (req.rotateKey) targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;
 
-  const items = bindings.map(({ account, scope, holder }) => {
-    const job: RebindJob = {
-      ...origin(actor, deps),
-      kind: 'rebind',
-      vaultUri,
-      keyName,
-      accountId: account.id,
-      ...(scope ? { encryptionScope: scope.name } : {}),
-      force: req.force ?? false,
-      priorAttempts: 0,
-      ...(targetVersion ? { targetVersion } : {}),
-      ...(req.keyVersion ? { versionNamed: true } : {}),
-      ...(req.reason ? { reason: req.reason } : {}),
-    };
-    return { job, account: holder };
-  });
+  const items = bindings.map((target) => ({ job: requestedRebind(req, { vaultUri, keyName, targetVersion }, target, origin(actor, deps)), account: target.holder }));
   await queueAccountJobs(items, deps);
   return { ok: true, value: items.map(({ job }) => queued(job)) };
 }

@@ -1,3 +1,4 @@
+import type { RebindJob } from '../domain/jobs';
 import type { AccountState } from '../domain/model';
 import type { BoundTarget } from '../domain/scopes';
 import type { RotationRequest } from '../http/schemas';
@@ -37,4 +38,27 @@ export async function rotationTargets(req: RotationRequest, deps: TargetDeps): P
   for await (const { bindings } of bindingPages(deps.discovery, { vaultUri, keyName }, deps.optOutTag)) targets.push(...bindings);
   if (!targets.length) return refuse('no-bound-accounts', `No account or encryption scope in SUBSCRIPTION_IDS is bound to ${keyName} in ${vaultUri}`, 'keyName');
   return { ok: true, value: { vaultUri, keyName, targets } };
+}
+
+/** The rebind job a person's request makes for one binding: what POST /api/rotations queues, and what its dry run plans. */
+export function requestedRebind(
+  req: RotationRequest,
+  key: { vaultUri: string; keyName: string; targetVersion: string | undefined },
+  target: Target,
+  origin: Pick<RebindJob, 'jobId' | 'createdAt' | 'actor'>,
+): RebindJob {
+  return {
+    ...origin,
+    kind: 'rebind',
+    trigger: 'manual',
+    vaultUri: key.vaultUri,
+    keyName: key.keyName,
+    accountId: target.account.id,
+    ...(target.scope ? { encryptionScope: target.scope.name } : {}),
+    force: req.force ?? false,
+    priorAttempts: 0,
+    ...(key.targetVersion ? { targetVersion: key.targetVersion } : {}),
+    ...(req.keyVersion ? { versionNamed: true } : {}),
+    ...(req.reason ? { reason: req.reason } : {}),
+  };
 }
