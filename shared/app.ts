@@ -28,13 +28,13 @@ import type { FanOutDeps } from './usecases/fanOut';
 import type { RebindDeps } from './usecases/rebind';
 import type { SweepDeps } from './usecases/sweep';
 
+/** What handlers and use cases see of the process: ports and settings, never an adapter. */
 export interface Services extends FanOutDeps, RebindDeps, SweepDeps {
   config: Config;
-  pacer: ArmPacer;
-  keys: KeyVaultKeyStore;
-  ledger: TableLedger;
-  storage: TableStorage;
 }
+
+/** The services as composed, with the adapters the local stack and its tests read directly (the pacer's waits, the whole ledger). */
+export type Composition = Services & Readers & { ledger: TableLedger };
 
 /** What differs off Azure: the local stack's credential, its self-signed CA, faster polling. */
 export interface Environment {
@@ -135,7 +135,7 @@ export function buildReaders(config: ReaderConfig, env: Environment = {}): Reade
   };
 }
 
-export function buildServices(config: Config, env: Environment = {}): Services {
+export function buildServices(config: Config, env: Environment = {}): Composition {
   const readers = buildReaders(config, env);
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential: readers.credential };
   const storage = new TableStorage(storageTarget);
@@ -146,7 +146,6 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     ...readers,
     ...(scopeIndex ? { scopeIndex, discovery: new ScopedDiscovery(readers.accountSource, { lister: readers.accounts, index: scopeIndex }) } : {}),
     config,
-    storage,
     findings: new TableFindingStore(storage),
     sweeps: new TableSweepStore(storage, readers.clock),
     ledger,
