@@ -211,10 +211,6 @@ export class MemoryLedger implements Ledger, AccountJournal {
     const rows = all.slice(start, start + limit);
     return start + limit < all.length ? { rows, continuationToken: String(start + limit) } : { rows };
   }
-  async get(accountId: string, _queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
-    const row = this.rows.get(`${accountId.toLowerCase()}|${jobId}`);
-    return row && structuredClone(row);
-  }
   async job(jobId: string): Promise<RotationRecord[]> {
     return [...this.rows.values()].filter((r) => r.jobId === jobId);
   }

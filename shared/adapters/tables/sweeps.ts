@@ -61,15 +61,8 @@ export class TableSweepStore implements SweepStore {
   }
 
   async latest(): Promise<SweepSummary | undefined> {
-    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION}`);
-  }
-
-  async get(sweepId: string): Promise<SweepSummary | undefined> {
-    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
-  }
-
-  private async first(filter: string): Promise<SweepSummary | undefined> {
     const table = await this.storage.table(TABLES.sweeps);
+    const filter = await odata`PartitionKey eq ${SWEEP_PARTITION}`;
     for await (const page of table.listEntities<SweepEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1 })) {
       const entity = page[0];
       if (entity) return toSummary(entity);
