@@ -23,7 +23,7 @@ import { telemetry } from './telemetry/runtime';
 import type { KeyPolicy } from './domain/keys';
 import type { AccountDiscovery, AccountSource, Clock, RoleGrantReader, VaultDirectory } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RetryPolicy } from './usecases/accountJob';
+import type { RetryPolicy } from './usecases/retry';
 import type { FanOutDeps } from './usecases/fanOut';
 import type { RebindDeps } from './usecases/rebind';
 import type { SweepDeps } from './usecases/sweep';
