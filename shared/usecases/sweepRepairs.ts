@@ -69,7 +69,14 @@ export class SweepRepairs {
     await forEachLimited(drifting, CONCURRENCY, async (target) => {
       const { account, scope, key } = target;
       const read = scope ? this.deps.accounts.getEncryptionScope(account.id, scope.name) : this.deps.accounts.getAccount(account.id);
-      const [now, newest] = await Promise.all([read, key.reader.newestUsable()]);
+      const both = await Promise.all([read, key.reader.newestUsable()]).catch((error: unknown) => {
+        // Like a key that could not be read: the run is partial, and the next sweep confirms it again.
+        if (!(error instanceof DependencyError)) throw error;
+        this.summary.errors.push(`confirming the drift of ${account.name}${scope ? ` scope ${scope.name}` : ''}: ${error.message}`);
+        return undefined;
+      });
+      if (!both) return;
+      const [now, newest] = both;
       if (newest && now?.binding?.keyVersion.toLowerCase() === target.holder.binding.keyVersion.toLowerCase()) confirmed.push({ target, version: newest.version });
     });
     for (const { target, version } of confirmed) await this.queue([target], target.key, version);
