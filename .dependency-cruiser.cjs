@@ -19,10 +19,10 @@ module.exports = {
     },
     {
       name: 'use-cases-speak-to-ports',
-      comment: 'shared/usecases reach Azure through the ports only: no Azure package (not even @azure/functions) and no HTTP edge.',
+      comment: 'shared/usecases reach Azure through the ports only: no Azure package (not even @azure/functions), no adapter (the composition hands them in) and no HTTP edge.',
       severity: 'error',
       from: { path: '^shared/usecases/' },
-      to: { path: ['(^|/)node_modules/@azure/', '^shared/http/'] },
+      to: { path: ['(^|/)node_modules/@azure/', '^shared/adapters/', '^shared/http/'] },
     },
     {
       name: 'azure-sdks-only-in-adapters',

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FindingRecord, Severity, SweepSummary } from '../shared/domain/findings';
-import type { PlanLine } from '../shared/usecases/manual';
+import type { PlanLine } from '../shared/usecases/rotationPlan';
 import { AppClient, type AppFlags } from './api';
 import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
 import { jobRows, printRows, waitForJobs, type JobRow, type WaitFlags } from './jobs';

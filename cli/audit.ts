@@ -1,3 +1,4 @@
+import { auditStores, readOnlyAccounts, readOnlyKeys } from '../shared/adapters/readOnly';
 import { buildReaders } from '../shared/app';
 import type { Severity } from '../shared/domain/findings';
 import { runAudit } from '../shared/usecases/audit';
@@ -18,7 +19,14 @@ export async function audit(flags: AuditFlags, format: Format, io: Io): Promise<
   const { config, environment } = readerSetup(flags, io.env);
   const readers = buildReaders(config, environment);
   const progress = new AuditProgress(io.stderr);
-  const result = await runAudit({ ...readers, nearExpiryDays: config.nearExpiryDays, optOutTag: config.optOutTag }, progress);
+  const result = await runAudit({
+    ...readers,
+    accounts: readOnlyAccounts(readers.accounts),
+    keys: readOnlyKeys(readers.keys, () => progress.keyRead()),
+    stores: auditStores(() => progress.judged()),
+    nearExpiryDays: config.nearExpiryDays,
+    optOutTag: config.optOutTag,
+  }, progress);
   progress.finish();
   const report = auditReport(result);
   printReport(io, format, report);

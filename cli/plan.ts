@@ -3,7 +3,7 @@ import { parseAccountId } from '../shared/domain/accounts';
 import type { RotationRequest } from '../shared/domain/requests';
 import { httpSchemas } from '../shared/http/schemas';
 import { NO_PINS, readOnlyAccounts, readOnlyKeys } from '../shared/adapters/readOnly';
-import { planRotation, type PlanLine } from '../shared/usecases/manual';
+import { planRotation, type PlanLine } from '../shared/usecases/rotationPlan';
 import { readerSetup, type EstateFlags } from './environment';
 import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
 
@@ -60,7 +60,8 @@ export async function plan(flags: TargetFlags & EstateFlags, format: Format, io:
   const subscription = request.accountId ? [parseAccountId(request.accountId)?.subscriptionId ?? ''] : flags.subscription;
   const { config, environment } = readerSetup({ ...flags, ...(subscription ? { subscription } : {}) }, io.env);
   const readers = buildReaders(config, environment);
-  const result = await planRotation(request, {
+  // The CLI user's login is not known by name here; the app's dry run names its caller.
+  const result = await planRotation(request, 'the CLI user', {
     ...readers, accounts: readOnlyAccounts(readers.accounts), keys: readOnlyKeys(readers.keys), pins: NO_PINS, optOutTag: config.optOutTag,
   });
   if (!result.ok) throw new CliError(`${result.refusal.code}: ${result.refusal.detail}`);

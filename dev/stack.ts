@@ -1,4 +1,4 @@
-import { buildServices, type Environment, type Services } from '../shared/app';
+import { buildServices, type Composition, type Environment } from '../shared/app';
 import { PUBLIC_ARM_LIMITS, type ArmLimits } from '../shared/adapters/pacing';
 import { loadConfig, type Config } from '../shared/config';
 import { startArmStandIn, type ArmStandIn, type ArmStandInOptions, type BucketLimits } from './armStandIn';
@@ -53,7 +53,7 @@ interface LocalStackOptions {
 
 export interface LocalStack {
   config: Config;
-  services: Services;
+  services: Composition;
   azurite: RunningAzurite;
   arm: ArmStandIn;
   host: DevHost;

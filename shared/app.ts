@@ -22,18 +22,18 @@ import { telemetry } from './telemetry/runtime';
 import type { KeyPolicy } from './domain/keys';
 import type { AccountDiscovery, AccountSource, Clock, RoleGrantReader, VaultDirectory } from './ports';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RetryPolicy } from './usecases/accountJob';
+import type { RetryPolicy } from './usecases/retry';
 import type { FanOutDeps } from './usecases/fanOut';
 import type { RebindDeps } from './usecases/rebind';
 import type { SweepDeps } from './usecases/sweep';
 
+/** What handlers and use cases see of the process: ports and settings, never an adapter. */
 export interface Services extends FanOutDeps, RebindDeps, SweepDeps {
   config: Config;
-  pacer: ArmPacer;
-  keys: KeyVaultKeyStore;
-  ledger: TableLedger;
-  storage: TableStorage;
 }
+
+/** The services as composed, with the adapters the local stack and its tests read directly (the pacer's waits, the whole ledger). */
+export type Composition = Services & Readers & { ledger: TableLedger };
 
 /** What differs off Azure: the local stack's credential, its self-signed CA, faster polling. */
 export interface Environment {
@@ -134,7 +134,7 @@ export function buildReaders(config: ReaderConfig, env: Environment = {}): Reade
   };
 }
 
-export function buildServices(config: Config, env: Environment = {}): Services {
+export function buildServices(config: Config, env: Environment = {}): Composition {
   const readers = buildReaders(config, env);
   const storageTarget = 'connectionString' in config.storage ? config.storage : { ...config.storage, credential: readers.credential };
   const storage = new TableStorage(storageTarget);
@@ -145,7 +145,6 @@ export function buildServices(config: Config, env: Environment = {}): Services {
     ...readers,
     ...(scopeIndex ? { scopeIndex, discovery: new ScopedDiscovery(readers.accountSource, { lister: readers.accounts, index: scopeIndex }) } : {}),
     config,
-    storage,
     findings: new TableFindingStore(storage),
     sweeps: new TableSweepStore(storage, readers.clock),
     ledger,

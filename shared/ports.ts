@@ -51,11 +51,8 @@ export interface Ledger {
    * that a worker already moved on. Call after the job is on the queue, so a queued row always has a message.
    */
   recordQueued(rows: RotationRecord[]): Promise<void>;
-  history(accountId: string, limit: number): Promise<RotationRecord[]>;
   /** One page of an account's rows, newest first; pass the token back for the next page. */
   historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }>;
-  /** One job's row for one account (its queuedAt and jobId make the row key). */
-  get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined>;
   /** The rows of one job (one per account it touched); empty when the job is unknown. */
   job(jobId: string): Promise<RotationRecord[]>;
 }
@@ -210,7 +207,6 @@ export interface SweepStore {
   /** Upserts the run's row: the same sweep moves one row from running to its end. */
   record(summary: SweepSummary): Promise<void>;
   latest(): Promise<SweepSummary | undefined>;
-  get(sweepId: string): Promise<SweepSummary | undefined>;
   /** One sweep at a time: 'held' names the running sweep; a lock older than staleAfterMs is taken over. */
   lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }>;
   unlock(sweepId: string): Promise<void>;

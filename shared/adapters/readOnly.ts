@@ -74,9 +74,6 @@ export class MemorySweepStore implements SweepStore {
   async latest(): Promise<SweepSummary | undefined> {
     return this.summary;
   }
-  async get(sweepId: string): Promise<SweepSummary | undefined> {
-    return this.summary?.sweepId === sweepId ? this.summary : undefined;
-  }
   async lock(): Promise<{ held: false }> {
     return { held: false };
   }
@@ -87,6 +84,10 @@ export class MemorySweepStore implements SweepStore {
 export const NO_PINS: PinStore = { get: async () => undefined, list: async () => [], set: refuse('pin a binding'), release: refuse('release a pin') };
 export const NO_QUEUE: JobQueue = { enqueue: refuse('queue a job') };
 export const NO_LEDGER: Ledger = {
-  recordQueued: refuse('write the ledger'), history: refuse('read the ledger'), historyPage: refuse('read the ledger'),
-  get: refuse('read the ledger'), job: refuse('read the ledger'),
+  recordQueued: refuse('write the ledger'), historyPage: refuse('read the ledger'), job: refuse('read the ledger'),
 };
+
+/** The audit's stores: verdicts and the run's summary in memory, no pins, and no ledger or queue to write. */
+export function auditStores(onJudged: () => void = () => undefined): { findings: MemoryFindingStore; sweeps: MemorySweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
+  return { findings: new MemoryFindingStore(onJudged), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE };
+}

@@ -3,7 +3,7 @@ import { services } from '../app';
 import type { SEVERITIES } from '../domain/findings';
 import { actorOf, apiQuery, problemResponse, refusalProblem, validate } from '../http/problem';
 import { httpSchemas } from '../http/schemas';
-import { SWEEP_LOCK_MS } from '../usecases/sweepOnce';
+import { queueSweep } from '../usecases/sweepOnce';
 
 /** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
 export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {
@@ -19,17 +19,10 @@ export async function getCompliance(request: HttpRequest): Promise<HttpResponseI
 export async function startSweep(request: HttpRequest): Promise<HttpResponseInit> {
   const s = services();
   const sweepId = s.newId();
-  const lock = await s.sweeps.lock(sweepId, SWEEP_LOCK_MS);
-  if (lock.held) {
-    const problem = refusalProblem({ code: 'sweep-running', detail: `Sweep ${lock.sweepId} is running` });
-    return problemResponse({ ...problem, extensions: { runningSweepId: lock.sweepId } });
-  }
-  try {
-    await s.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: s.clock.now().toISOString(), actor: actorOf(request, s.config) });
-  } catch (error) {
-    // A sweep that was never queued must not hold the lock for an hour.
-    await s.sweeps.unlock(sweepId);
-    throw error;
+  const result = await queueSweep(sweepId, actorOf(request, s.config), s);
+  if (!result.queued) {
+    const problem = refusalProblem({ code: 'sweep-running', detail: `Sweep ${result.runningSweepId} is running` });
+    return problemResponse({ ...problem, extensions: { runningSweepId: result.runningSweepId } });
   }
   return { status: 202, headers: { Location: '/api/compliance' }, jsonBody: { sweepId, status: 'queued', location: '/api/compliance' } };
 }

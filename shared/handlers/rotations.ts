@@ -4,7 +4,9 @@ import type { RotationRecord } from '../domain/model';
 import { actorOf, apiQuery, problemResponse, readJsonBody, refusalProblem, validate } from '../http/problem';
 import { httpSchemas } from '../http/schemas';
 import { invocationLogger } from '../logging';
-import { planRotation, requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob, type Result } from '../usecases/manual';
+import { requestEncryptionChange, requestRotation, type ManualDeps, type QueuedJob } from '../usecases/manual';
+import type { Result } from '../usecases/refusals';
+import { planRotation } from '../usecases/rotationPlan';
 
 // Manual operations (DESIGN §6): parse and validate, call one use case, map the result.
 
@@ -21,7 +23,7 @@ export async function createRotation(request: HttpRequest): Promise<HttpResponse
   const req = body.ok ? validate(httpSchemas().rotationRequest, body.value) : body;
   if (!req.ok) return problemResponse(req.problem);
   if (req.value.dryRun) {
-    const plan = await planRotation(req.value, deps());
+    const plan = await planRotation(req.value, actorOf(request, services().config), deps());
     return plan.ok ? { status: 200, jsonBody: { dryRun: true, plan: plan.value } } : problemResponse(refusalProblem(plan.refusal));
   }
   return accepted(await requestRotation(req.value, actorOf(request, services().config), deps()));

@@ -2,6 +2,7 @@ import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/function
 import { DependencyError } from '../errors';
 import { traced } from '../logging';
 import type { z } from 'zod';
+import type { Refusal, RefusalCode } from '../usecases/refusals';
 
 /** An RFC 9457 problem with a stable `code`; the HTTP edge is the only place that speaks status codes. */
 interface Problem {
@@ -66,25 +67,33 @@ export function actorOf(request: HttpRequest, config: { trustClientPrincipal: bo
   return principal || 'function-key';
 }
 
-const STATUS_BY_CODE: Record<string, number> = {
+/** Every refusal code has its status: a new code without one does not compile. */
+const STATUS_BY_CODE = {
   'account-not-found': 404,
   'job-not-found': 404,
   'pin-not-found': 404,
   'key-version-not-found': 404,
   'no-bound-accounts': 404,
-  'account-not-cmk': 409,
   'scope-not-found': 404,
+  'account-not-cmk': 409,
   'scope-not-cmk': 409,
   'key-not-usable': 409,
   'cmk-disable-unsupported': 409,
   'sweep-running': 409,
+  'vault-not-allowed': 400,
+  'other-vault': 400,
+} as const satisfies Record<RefusalCode, 400 | 404 | 409>;
+
+const TITLES: Record<(typeof STATUS_BY_CODE)[RefusalCode], string> = {
+  400: 'The request is not valid',
+  404: 'Not found',
+  409: 'Conflict with the current state',
 };
 
-/** A use case's refusal as a problem: 404 for what does not exist, 409 for a state that forbids it, else 400. */
-export function refusalProblem(r: { code: string; detail: string; field?: string }): Problem {
-  const status = STATUS_BY_CODE[r.code] ?? 400;
-  const title = status === 404 ? 'Not found' : status === 409 ? 'Conflict with the current state' : 'The request is not valid';
-  return { status, code: r.code, title, detail: r.detail, ...(r.field ? { errors: [{ field: r.field, message: r.detail }] } : {}) };
+/** A use case's refusal as a problem: 404 for what does not exist, 409 for a state that forbids it, 400 for a request that may not ask it. */
+export function refusalProblem(r: Refusal): Problem {
+  const status = STATUS_BY_CODE[r.code];
+  return { status, code: r.code, title: TITLES[status], detail: r.detail, ...(r.field ? { errors: [{ field: r.field, message: r.detail }] } : {}) };
 }
 
 /**

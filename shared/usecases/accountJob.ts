@@ -4,14 +4,8 @@ import { finalStatuses, type AccountState, type BindingHolder, type EncryptionSc
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
 import { asDependencyError, DependencyError } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
-
-export interface RetryPolicy {
-  /** First wait before a retry; doubles per attempt, with jitter, up to maxMs (a Retry-After wins). */
-  baseMs: number;
-  maxMs: number;
-  /** Attempts in all, the queue's re-deliveries and the job's own re-queues together. */
-  maxAttempts: number;
-}
+import { LeaseKeeper } from './leaseKeeper';
+import { backoff, type RetryPolicy } from './retry';
 
 export interface AccountJobDeps {
   keys: KeyStore;
@@ -291,45 +285,6 @@ class AccountJobRun {
       encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
   }
-}
-
-/** Renews the lease every third of its life while the update runs, so a live job keeps it and a dead one loses it. */
-class LeaseKeeper {
-  private lease: Lease | undefined;
-  private renewing: Promise<void> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(lease: Lease, deps: Pick<AccountJobDeps, 'journal' | 'leaseTtlMs'>, log: Logger) {
-    this.lease = lease;
-    this.timer = setInterval(() => {
-      this.renewing = this.renewing.then(async () => {
-        if (!this.lease) return;
-        try {
-          this.lease = await deps.journal.renew(this.lease, deps.leaseTtlMs);
-          if (!this.lease) log.event('lease.lost', { accountId: lease.accountId });
-        } catch (error) {
-          log.event('lease.renew-failed', { accountId: lease.accountId, error: asDependencyError(error).message });
-        }
-      });
-      // stop() awaits the chain: a bug in renewing surfaces there, not as an unhandled rejection.
-      this.renewing.catch(() => undefined);
-    }, Math.max(10, Math.floor(deps.leaseTtlMs / 3)));
-    this.timer.unref();
-  }
-
-  /** Stops renewing; the lease as last renewed, or undefined when it was lost. */
-  async stop(): Promise<Lease | undefined> {
-    clearInterval(this.timer);
-    await this.renewing;
-    return this.lease;
-  }
-}
-
-/** Exponential back-off with full jitter over the upper half, and the service's Retry-After when it sent one. */
-function backoff(attempt: number, policy: RetryPolicy, retryAfterMs?: number): number {
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = ceiling / 2 + Math.random() * (ceiling / 2);
-  return Math.max(jittered, retryAfterMs ?? 0);
 }
 
 function asDependency(error: unknown): DependencyError | undefined {

@@ -1,16 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import type { FindingRecord, SweepSummary } from '../domain/findings';
 import type { AccountState } from '../domain/model';
-import { MemoryFindingStore, MemorySweepStore, NO_LEDGER, NO_PINS, NO_QUEUE, readOnlyAccounts, readOnlyKeys } from '../adapters/readOnly';
-import type { AccountDiscovery, AccountStore, Clock, KeyStore, Logger, RoleGrantReader, VaultDirectory } from '../ports';
+import type { AccountDiscovery, AccountStore, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger, PinStore, RoleGrantReader, SweepStore, VaultDirectory } from '../ports';
 import type { KeyPolicy } from '../domain/keys';
 import type { TelemetryEvent } from '../telemetry/catalogue';
 import { runSweep } from './sweep';
 
+/** Where the audit keeps its verdicts and what refuses every write: in memory, composed by the caller. */
+export interface AuditStores {
+  findings: FindingStore;
+  sweeps: SweepStore;
+  pins: PinStore;
+  ledger: Ledger;
+  queue: JobQueue;
+}
+
 interface AuditDeps {
   discovery: AccountDiscovery;
+  /** Read-only views: the audit never changes an account or a key. */
   accounts: AccountStore;
   keys: KeyStore;
+  stores: AuditStores;
   vaultDirectory: () => VaultDirectory;
   /** Role assignments and definitions of RBAC vaults and Managed HSMs: reads, as the access proof needs them. */
   roleGrants: () => RoleGrantReader;
@@ -25,8 +35,6 @@ interface AuditDeps {
 export interface AuditWatcher {
   discovered?(accounts: number): void;
   discoveryDone?(): void;
-  judged?(): void;
-  keyRead?(): void;
   event?(event: TelemetryEvent): void;
 }
 
@@ -49,7 +57,6 @@ export interface AuditReport {
  * report mode over stores that keep the verdicts in memory and refuse every write. No storage, queue or PATCH.
  */
 export async function runAudit(deps: AuditDeps, watch: AuditWatcher = {}): Promise<AuditReport> {
-  const findings = new MemoryFindingStore(() => watch.judged?.());
   const names = new Map<string, string>();
   const versions: VersionInUse[] = [];
   const log: Logger = {
@@ -62,8 +69,8 @@ export async function runAudit(deps: AuditDeps, watch: AuditWatcher = {}): Promi
   };
   const summary = await runSweep(`audit-${randomUUID()}`, 'manual', {
     discovery: watched(deps.discovery, names, watch),
-    accounts: readOnlyAccounts(deps.accounts),
-    keys: readOnlyKeys(deps.keys, () => watch.keyRead?.()),
+    accounts: deps.accounts,
+    keys: deps.keys,
     vaultDirectory: deps.vaultDirectory,
     roleGrants: deps.roleGrants,
     isAllowedVault: deps.isAllowedVault,
@@ -71,18 +78,14 @@ export async function runAudit(deps: AuditDeps, watch: AuditWatcher = {}): Promi
     clock: deps.clock,
     nearExpiryDays: deps.nearExpiryDays,
     optOutTag: deps.optOutTag,
-    findings,
-    sweeps: new MemorySweepStore(),
-    pins: NO_PINS,
-    ledger: NO_LEDGER,
-    queue: NO_QUEUE,
+    ...deps.stores,
     newId: randomUUID,
     sweepMode: 'report',
     nearExpiryAction: 'notify',
   }, log);
   return {
     summary,
-    findings: findings.records.map((f) => ({ ...f, accountName: names.get(f.accountId.toLowerCase()) ?? f.accountId.split('/').pop() ?? f.accountId })),
+    findings: (await deps.stores.findings.list()).map((f) => ({ ...f, accountName: names.get(f.accountId.toLowerCase()) ?? f.accountId.split('/').pop() ?? f.accountId })),
     versions,
   };
 }

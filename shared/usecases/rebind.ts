@@ -10,7 +10,7 @@ import { readRebindKeys, readRebindTarget, type RebindTarget } from './keyVersio
 
 export type RebindDeps = AccountJobDeps & PreflightDeps;
 
-/** What a rebind is asked to do, from a job or a dry run. */
+/** What a rebind is asked to do. */
 interface RebindAsk {
   vaultUri: string;
   keyName: string;
@@ -21,10 +21,10 @@ interface RebindAsk {
 }
 
 /**
- * The one planner, for the worker and the API's dry run alike: Key Vault read, then rules 1-5 and the pin, then
- * for a PATCH the preflight (the identity can use the key; a Managed HSM only for kinds that support it).
+ * Key Vault read, then rules 1-5 and the pin, then for a PATCH the preflight (the identity can use the key; a
+ * Managed HSM only for kinds that support it).
  */
-export async function planRebind(
+async function planRebind(
   ask: RebindAsk,
   /** The account, and the encryption scope when the job names one (its identity reads the scope's key too). */
   on: { account: AccountState; scope?: EncryptionScopeState | undefined },
@@ -55,6 +55,35 @@ export async function planRebind(
   return { decision, ...(keys.target ? { target: keys.target } : {}) };
 }
 
+/**
+ * The worker's plan for one rebind job: the decision with its reason and its pin effect (§2a). The API's dry run
+ * calls it with the job its request would queue, so what it answers is what the worker would do.
+ */
+export async function planRebindJob(
+  job: RebindJob,
+  on: { account: AccountState; scope?: EncryptionScopeState | undefined },
+  pin: Pin | undefined,
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock } & PreflightDeps,
+  targetRead?: Promise<RebindTarget>,
+): Promise<{ plan: Plan; target?: KeyVersionInfo }> {
+  const { decision, target } = await planRebind(job, on, pin, deps, targetRead);
+  const effect = pinEffect(job, decision, deps.clock.now());
+  const extra = { ...(target?.createdOn ? { targetCreatedOn: target.createdOn } : {}), ...(effect ? { pin: effect } : {}) };
+  const found = target ? { target } : {};
+  if (decision.action === 'none') return { plan: { ...decision, ...extra }, ...found };
+  const plan: Plan = {
+    ...extra,
+    action: 'patch',
+    change: { keySource: 'Microsoft.KeyVault', binding: decision.binding },
+    from: decision.from,
+    to: decision.to,
+    keyName: job.keyName,
+    ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
+    ...(decision.from === '' ? { reason: `versionless binding pinned to ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
+  };
+  return { plan, ...found };
+}
+
 /** DESIGN §2 for one account and one key, under the account's lease. */
 export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
   // The key, and the vault the preflight reads, are read while the job reads its journal, the account and the pin:
@@ -63,23 +92,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
   targetRead.catch(() => undefined);
   deps.vaults.readVault(job.vaultUri).catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
-    async plan({ account, pin, scope }): Promise<Plan> {
-      const { decision, target } = await planRebind(job, { account, scope }, pin, deps, targetRead);
-      const effect = pinEffect(job, decision, deps.clock.now());
-      const created = target?.createdOn ? { targetCreatedOn: target.createdOn } : {};
-      if (decision.action === 'none') return { ...decision, ...created, ...(effect ? { pin: effect } : {}) };
-      return {
-        ...created,
-        action: 'patch',
-        change: { keySource: 'Microsoft.KeyVault', binding: decision.binding },
-        from: decision.from,
-        to: decision.to,
-        keyName: job.keyName,
-        ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
-        ...(decision.from === '' ? { reason: `versionless binding pinned to ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
-        ...(effect ? { pin: effect } : {}),
-      };
-    },
+    plan: async ({ account, pin, scope }) => (await planRebindJob(job, { account, scope }, pin, deps, targetRead)).plan,
     missing: (account, plan) => reportsVersion(account, plan.to ?? ''),
   });
 }

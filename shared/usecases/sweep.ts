@@ -1,25 +1,22 @@
 import { accountKey } from '../domain/accounts';
 import { evaluateAccount, SEVERITIES, type Finding, type KeyView, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
-import { derivedId } from '../domain/ids';
-import type { RebindJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
 import type { AccountState, KeyBinding } from '../domain/model';
 import type { Pin } from '../domain/rebind';
-import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
-import type { NearExpiryAction, SweepMode } from '../config';
+import { bindingKey, cmkBindings, evaluateScope } from '../domain/scopes';
+import type { SweepMode } from '../config';
 import { asDependencyError, DependencyError } from '../errors';
-import type { AccountStore, Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
+import type { Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
 import { forEachLimited, readAhead } from './concurrency';
 import { VerdictWriter } from './verdictWriter';
-import { optedOut, queueAccountJobs, type FanOutDeps } from './fanOut';
+import { optedOut } from './bindingDiscovery';
+import type { FanOutDeps } from './fanOut';
 import { GrantReads } from './keyAccess';
 import { KeyReader } from './keyViews';
-import { rotationHelps } from './keyVersions';
+import { SweepRepairs, type SweepKey, type SweepRepairDeps, type SweepTarget } from './sweepRepairs';
 
 export interface SweepDeps
-  extends Pick<FanOutDeps, 'discovery' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'optOutTag' | 'policy' | 'nearExpiryDays'> {
-  /** Discovery may lag behind ARM: a repair is queued only after ARM confirms the drift. */
-  accounts: AccountStore;
+  extends Pick<FanOutDeps, 'discovery' | 'keys' | 'findings' | 'ledger' | 'queue' | 'clock' | 'newId' | 'optOutTag' | 'policy' | 'nearExpiryDays'>, SweepRepairDeps {
   isAllowedVault: (vaultUri: string) => boolean;
   /** A fresh directory per sweep: vault listings are read once per run. */
   vaultDirectory: () => VaultDirectory;
@@ -30,7 +27,6 @@ export interface SweepDeps
   /** ENCRYPTION_SCOPES=on: the sweep records the CMK scopes it saw, for events to find. */
   scopeIndex?: ScopeIndex;
   sweepMode: SweepMode;
-  nearExpiryAction: NearExpiryAction;
 }
 
 /** Accounts judged at once, and findings written at once (each account is one Table transaction). */
@@ -70,7 +66,7 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
       if (next.done) break;
       await run.page(next.value);
     }
-    await run.finishKeys();
+    await run.repairs.finishKeys();
     // Every write that waited for the stored verdicts is done here, whatever discovery did.
     const verdicts = await run.storedVerdicts();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
@@ -100,19 +96,6 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   return summary;
 }
 
-interface KeyState {
-  reader: KeyReader;
-  /** Bindings whose version nears expiry with nothing newer to bind (NEAR_EXPIRY_ACTION=rotate). */
-  nearExpiry: Target[];
-  failed?: string;
-}
-
-/** One binding the sweep judges: an account's own, or one of its encryption scopes', with its key. */
-interface Target extends BoundTarget {
-  account: AccountState;
-  key: KeyState;
-}
-
 class SweepRun {
   /** Compares with the stored verdicts, which are still being read while the first pages are judged. */
   private writer!: VerdictWriter;
@@ -123,11 +106,12 @@ class SweepRun {
   readonly seen = new Set<string>();
   /** Bindings judged per key version (vault host, key name and version in lower case). */
   private readonly versions = new Map<string, { binding: KeyBinding; accounts: number }>();
-  private readonly keys = new Map<string, KeyState>();
+  private readonly keys = new Map<string, SweepKey>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
   private readonly grants: GrantReads;
   private readonly now: Date;
+  readonly repairs: SweepRepairs;
 
   constructor(
     private readonly sweepId: string,
@@ -138,6 +122,7 @@ class SweepRun {
     this.vaults = deps.vaultDirectory();
     this.grants = new GrantReads(deps.roleGrants());
     this.now = deps.clock.now();
+    this.repairs = new SweepRepairs(sweepId, deps, log, summary, this.now);
     for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
   }
 
@@ -166,7 +151,6 @@ class SweepRun {
   }
 
   async page(accounts: AccountState[]): Promise<void> {
-    const drifting: Target[] = [];
     const eligible = accounts.filter((a) => cmkBindings(a).length > 0 && !optedOut(a, this.deps.optOutTag));
     // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
     for (const account of eligible) {
@@ -185,21 +169,18 @@ class SweepRun {
       if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;
       for (const { target, findings } of judged) {
-        if (this.pins.has(bindingKey(account.id, target.scope?.name))) continue;
-        if (findings.some((f) => f.code === 'version-drift')) drifting.push(target);
-        else if (findings.some((f) => f.code === 'versionless-binding')) await this.leaveVersionless(target);
-        else if (findings.some((f) => f.code === 'key-near-expiry')) await this.nearExpiry(target);
+        if (!this.pins.has(bindingKey(account.id, target.scope?.name))) await this.repairs.consider(target, findings);
       }
     });
-    await this.repair(drifting);
+    await this.repairs.repairDrift();
   }
 
   /** The findings of an account and its scopes, stored together only when they changed; undefined when a key could not be read. */
-  private async judge(account: AccountState): Promise<Array<{ target: Target; findings: Finding[] }> | undefined> {
-    const judged: Array<{ target: Target; findings: Finding[] }> = [];
+  private async judge(account: AccountState): Promise<Array<{ target: SweepTarget; findings: Finding[] }> | undefined> {
+    const judged: Array<{ target: SweepTarget; findings: Finding[] }> = [];
     for (const bound of cmkBindings(account)) {
       this.countVersion(bound.holder.binding);
-      const target: Target = { ...bound, account, key: this.key(bound.holder.binding) };
+      const target: SweepTarget = { ...bound, account, key: this.key(bound.holder.binding) };
       const view = await this.view(target);
       if (!view) return undefined;
       const vault = await this.vault(bound.holder.binding.vaultUri);
@@ -231,7 +212,7 @@ class SweepRun {
   }
 
   /** What the sweep read of a binding's key; undefined (and the run partial) when Key Vault could not be read. */
-  private async view(target: Target): Promise<KeyView | undefined> {
+  private async view(target: SweepTarget): Promise<KeyView | undefined> {
     const { key } = target;
     try {
       if (key.failed) return undefined;
@@ -242,60 +223,6 @@ class SweepRun {
       key.failed = error.message;
       return undefined;
     }
-  }
-
-  /** Enforce mode: drift seen in discovery is confirmed through ARM (Resource Graph lags) before a repair is queued. */
-  private async repair(drifting: Target[]): Promise<void> {
-    const confirmed: Array<{ target: Target; version: string }> = [];
-    await forEachLimited(drifting, CONCURRENCY, async (target) => {
-      const { account, scope, key } = target;
-      const read = scope ? this.deps.accounts.getEncryptionScope(account.id, scope.name) : this.deps.accounts.getAccount(account.id);
-      const [now, newest] = await Promise.all([read, key.reader.newestUsable()]);
-      if (newest && now?.binding?.keyVersion.toLowerCase() === target.holder.binding.keyVersion.toLowerCase()) confirmed.push({ target, version: newest.version });
-    });
-    for (const { target, version } of confirmed) await this.queue([target], target.key, version);
-  }
-
-  /** Enforce mode leaves a versionless binding alone and says so: its job records skipped, versionless (§2a); not a repair. */
-  private async leaveVersionless(target: Target): Promise<void> {
-    const newest = await target.key.reader.newestUsable();
-    if (newest) await this.queue([target], target.key, newest.version, false);
-  }
-
-  private async nearExpiry(target: Target): Promise<void> {
-    const { key } = target;
-    const view = await key.reader.view(target.holder.binding.keyVersion);
-    if (view.status !== 'ok' || !view.bound) return;
-    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) key.nearExpiry.push(target);
-    else this.log.event('key.not-rotated', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName, version: target.holder.binding.keyVersion });
-  }
-
-  /** After the last page: NEAR_EXPIRY_ACTION=rotate rotates each key at most once and binds the new version. */
-  async finishKeys(): Promise<void> {
-    for (const key of this.keys.values()) {
-      if (!key.nearExpiry.length || this.deps.nearExpiryAction !== 'rotate') continue;
-      try {
-        const rotated = await this.deps.keys.rotateKey(key.reader.vaultUri, key.reader.keyName);
-        this.log.event('key.rotated', { sweepId: this.sweepId, keyName: key.reader.keyName, version: rotated.version });
-        await this.queue(key.nearExpiry, key, rotated.version);
-      } catch (error) {
-        if (!(error instanceof DependencyError)) throw error;
-        this.summary.errors.push(`rotating key ${key.reader.keyName} in ${key.reader.vaultUri}: ${error.message}`);
-      }
-    }
-  }
-
-  private async queue(targets: Target[], key: KeyState, version: string, repair = true): Promise<void> {
-    const createdAt = this.deps.clock.now().toISOString();
-    await queueAccountJobs(targets.map(({ account, scope, holder }) => {
-      const job: RebindJob = {
-        kind: 'rebind', jobId: derivedId(this.sweepId, accountKey(account.id), version, ...(scope ? [scope.name] : [])), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
-        vaultUri: key.reader.vaultUri, keyName: key.reader.keyName, accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}),
-        targetVersion: version, force: false, priorAttempts: 0,
-      };
-      return { job, account: holder };
-    }), this.deps);
-    if (repair) this.summary.remediationsQueued += targets.length;
   }
 
   private countVersion(b: KeyBinding): void {
@@ -310,11 +237,11 @@ class SweepRun {
     return [...this.versions.values()].map((v) => [v.binding, v.accounts]);
   }
 
-  private key(b: KeyBinding): KeyState {
+  private key(b: KeyBinding): SweepKey {
     const id = `${vaultHost(b.vaultUri)}|${b.keyName.toLowerCase()}`;
     let key = this.keys.get(id);
     if (!key) {
-      key = { reader: new KeyReader(this.deps.keys, b.vaultUri, b.keyName, this.deps.policy, this.now), nearExpiry: [] };
+      key = { reader: new KeyReader(this.deps.keys, b.vaultUri, b.keyName, this.deps.policy, this.now) };
       if (!this.deps.isAllowedVault(b.vaultUri)) {
         key.failed = 'vault outside KEY_VAULT_HOST_SUFFIXES';
         this.summary.errors.push(`key ${b.keyName} in ${b.vaultUri}: vault outside KEY_VAULT_HOST_SUFFIXES, not read (its accounts unchecked)`);

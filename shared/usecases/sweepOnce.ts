@@ -1,5 +1,5 @@
 import type { SweepSummary, SweepTrigger } from '../domain/findings';
-import type { Logger } from '../ports';
+import type { Clock, JobQueue, Logger, SweepStore } from '../ports';
 import { runSweep, type SweepDeps } from './sweep';
 
 /** Longest a sweep may hold the lock before a later one takes over. */
@@ -22,4 +22,24 @@ export async function sweepOnce(
   } finally {
     await deps.sweeps.unlock(sweepId);
   }
+}
+
+/**
+ * POST /api/compliance/sweeps: the lock is taken for the sweep being queued (its run renews it as it starts), so
+ * a second request is refused while one waits in the queue; a sweep that never reached the queue lets it go.
+ */
+export async function queueSweep(
+  sweepId: string,
+  actor: string,
+  deps: { sweeps: SweepStore; queue: JobQueue; clock: Clock },
+): Promise<{ queued: true } | { queued: false; runningSweepId: string }> {
+  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  if (lock.held) return { queued: false, runningSweepId: lock.sweepId };
+  try {
+    await deps.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: deps.clock.now().toISOString(), actor });
+  } catch (error) {
+    await deps.sweeps.unlock(sweepId);
+    throw error;
+  }
+  return { queued: true };
 }

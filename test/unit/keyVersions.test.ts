@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
-import { planRotation } from '../../shared/usecases/manual';
+import { planRotation } from '../../shared/usecases/rotationPlan';
 import { KeyReader } from '../../shared/usecases/keyViews';
 import { newestUsableVersion, readRebindTarget } from '../../shared/usecases/keyVersions';
 import { accountId, boundAccount, estateDeps, FakeKeyStore, hex, keyVersion, VAULT } from '../support/fakes';
@@ -87,10 +87,10 @@ describe('never a downgrade', () => {
     // The bound version has since been disabled: the only usable one is older.
     deps.keys.add(old, { ...bound, enabled: false });
     deps.accounts.put(boundAccount('a1', bound.version));
-    const plan = await planRotation({ accountId: accountId('a1') }, deps);
+    const plan = await planRotation({ accountId: accountId('a1') }, 'ops', deps);
     assert.ok(plan.ok);
     assert.notEqual(plan.value[0]?.decision, 'patch', JSON.stringify(plan.value));
-    const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, deps);
+    const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, 'ops', deps);
     assert.notEqual(named.ok && named.value[0]?.decision, 'patch', 'naming the older version is not enough without force');
   });
 });

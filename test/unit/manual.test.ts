@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import type { RotationRequest } from '../../shared/domain/requests';
-import { planRotation, requestRotation } from '../../shared/usecases/manual';
+import { requestRotation } from '../../shared/usecases/manual';
+import { planRotation } from '../../shared/usecases/rotationPlan';
 import { runRebind } from '../../shared/usecases/rebind';
 import { accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
 
@@ -35,7 +36,7 @@ describe('dry run (planRotation)', () => {
   it('plans each binding to the key, scopes included and opted-out accounts left out, and writes nothing', async () => {
     const deps = estate(boundAccount('a1', v1.version), boundAccount('current', v2.version), boundAccount('out', v1.version, { tags: { 'cmk-rotator:opt-out': 'true' } }));
     deps.accounts.putScope(boundScope('a1', 'p1', v1.version));
-    const plan = await planRotation({ vaultUri: VAULT, keyName: 'cmk' }, deps);
+    const plan = await planRotation({ vaultUri: VAULT, keyName: 'cmk' }, 'ops', deps);
     assert.ok(plan.ok);
     assert.deepEqual(plan.value.map((l) => [l.accountId.split('/').pop(), l.encryptionScope, l.toVersion, l.decision]).sort(), [
       ['a1', undefined, v2.version, 'patch'],
@@ -47,17 +48,17 @@ describe('dry run (planRotation)', () => {
 
   it('an older version is a patch only when forced, and then the plan says the account would be pinned', async () => {
     const deps = estate(boundAccount('a1', v2.version));
-    const ask = (force: boolean) => planRotation({ accountId: accountId('a1'), keyVersion: v1.version, force }, deps);
+    const ask = (force: boolean) => planRotation({ accountId: accountId('a1'), keyVersion: v1.version, force }, 'ops', deps);
     const unforced = await ask(false);
     assert.ok(unforced.ok && unforced.value[0]?.decision !== 'patch', JSON.stringify(unforced));
     const forced = await ask(true);
-    assert.deepEqual(forced.ok && forced.value.map((l) => [l.decision, l.toVersion, l.reason]), [['patch', v1.version, 'forced downgrade; the account would be pinned']]);
+    assert.deepEqual(forced.ok && forced.value.map((l) => [l.decision, l.toVersion, l.reason]), [['patch', v1.version, `forced downgrade by ops; would pin to ${v1.version}`]]);
     untouched(deps);
   });
 
   it('rotateKey plans a new version without creating one', async () => {
     const deps = estate(boundAccount('a1', v1.version));
-    const plan = await planRotation({ accountId: accountId('a1'), rotateKey: true }, deps);
+    const plan = await planRotation({ accountId: accountId('a1'), rotateKey: true }, 'ops', deps);
     assert.deepEqual(plan.ok && plan.value.map((l) => l.decision), ['patch']);
     untouched(deps);
   });
@@ -111,7 +112,7 @@ describe('requestRotation', () => {
         boundAccount('mmk', '', { keySource: 'Microsoft.CognitiveServices', binding: undefined as never }),
         boundAccount('evil', v1.version, { binding: { vaultUri: EVIL, keyName: 'cmk', keyVersion: v1.version } }),
       );
-      for (const result of [await requestRotation(req, 'ops', deps), await planRotation(req, deps)]) {
+      for (const result of [await requestRotation(req, 'ops', deps), await planRotation(req, 'ops', deps)]) {
         assert.deepEqual(result.ok ? undefined : [result.refusal.code, result.refusal.field], [code, field]);
       }
       untouched(deps);

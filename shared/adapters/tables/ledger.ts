@@ -101,14 +101,7 @@ export class TableLedger implements Ledger, AccountJournal {
     });
   }
 
-  get(accountId: string, queuedAt: string, jobId: string): Promise<RotationRecord | undefined> {
-    return storage('reading a ledger row', async () => {
-      const table = await this.tables.table(TABLES.rotations);
-      const row = await expect(table.getEntity<RotationRecord>(accountKey(accountId), ledgerRowKey({ queuedAt, jobId })), 404, undefined);
-      return row && plain(row);
-    });
-  }
-
+  /** The account's newest rows (tests and the demo read them; the API pages). */
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
     return (await this.historyPage(accountId, limit)).rows;
   }

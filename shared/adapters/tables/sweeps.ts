@@ -64,14 +64,7 @@ export class TableSweepStore implements SweepStore {
   }
 
   async latest(): Promise<SweepSummary | undefined> {
-    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION}`);
-  }
-
-  async get(sweepId: string): Promise<SweepSummary | undefined> {
-    return this.first(await odata`PartitionKey eq ${SWEEP_PARTITION} and sweepId eq ${sweepId}`);
-  }
-
-  private first(filter: string): Promise<SweepSummary | undefined> {
+    const filter = await odata`PartitionKey eq ${SWEEP_PARTITION}`;
     return storage('reading sweep summaries', async () => {
       const table = await this.storage.table(TABLES.sweeps);
       for await (const page of table.listEntities<SweepEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1 })) {

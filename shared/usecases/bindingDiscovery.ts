@@ -1,0 +1,35 @@
+import type { AccountState } from '../domain/model';
+import { bindingsTo, type BoundTarget } from '../domain/scopes';
+import type { AccountDiscovery } from '../ports';
+import { readAhead } from './concurrency';
+
+/** One binding to the key being acted on: an account's own, or one of its encryption scopes', with its account. */
+export type KeyBindingTarget = BoundTarget & { account: AccountState };
+
+/** One page of discovery: the bindings to act on, and the accounts their owners opted out. */
+export interface BindingPage {
+  eligible: AccountState[];
+  bindings: KeyBindingTarget[];
+  optedOut: AccountState[];
+}
+
+/** An account opts out with the tag set to anything but "false" (tag name and value compared case-insensitively). */
+export function optedOut(account: AccountState, tag: string): boolean {
+  const entry = Object.entries(account.tags).find(([k]) => k.toLowerCase() === tag.toLowerCase());
+  return entry !== undefined && entry[1].toLowerCase() !== 'false';
+}
+
+/**
+ * The bindings to this key that discovery finds, page by page (the next page read while the caller works on
+ * this one), with opted-out accounts set apart: whatever the source, every caller filters the same way.
+ */
+export async function* bindingPages(discovery: AccountDiscovery, key: { vaultUri: string; keyName: string }, optOutTag: string): AsyncIterable<BindingPage> {
+  for await (const page of readAhead(discovery.boundTo(key))) {
+    const eligible = page.filter((account) => !optedOut(account, optOutTag));
+    yield {
+      eligible,
+      bindings: eligible.flatMap((account) => bindingsTo(account, key).map((t) => ({ ...t, account }))),
+      optedOut: page.filter((account) => optedOut(account, optOutTag)),
+    };
+  }
+}

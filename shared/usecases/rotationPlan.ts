@@ -1,0 +1,68 @@
+import type { RotationRequest } from '../domain/requests';
+import type { KeyPolicy } from '../domain/keys';
+import type { Clock, KeyStore, PinStore } from '../ports';
+import type { PreflightDeps } from './keyAccess';
+import type { Pin } from '../domain/rebind';
+import type { Plan } from './accountJob';
+import { planRebindJob } from './rebind';
+import { refuse, type Result } from './refusals';
+import { requestedRebind, rotationTargets, type TargetDeps } from './rotationTargets';
+
+/** What a plan reads, and nothing that writes: the API's dry run and the CLI's plan alike. */
+export type PlanDeps = TargetDeps & PreflightDeps & { keys: KeyStore; pins: PinStore; policy: KeyPolicy; clock: Clock };
+
+export interface PlanLine {
+  accountId: string;
+  encryptionScope?: string;
+  fromVersion?: string;
+  toVersion?: string;
+  decision: 'patch' | 'skipped' | 'already-current' | 'refused';
+  reason?: string;
+}
+
+/**
+ * POST /api/rotations with dryRun (and the CLI's plan): each binding's line is the worker's own plan for the very
+ * job the request would queue (planRebindJob); nothing is written or queued.
+ */
+export async function planRotation(req: RotationRequest, actor: string, deps: PlanDeps): Promise<Result<PlanLine[]>> {
+  const targets = await rotationTargets(req, deps);
+  if (!targets.ok) return targets;
+  const { vaultUri, keyName, targets: bindings } = targets.value;
+  if (req.keyVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, req.keyVersion))) {
+    return refuse('key-version-not-found', `Key ${keyName} has no version ${req.keyVersion}`, 'keyVersion');
+  }
+  const origin = { jobId: DRY_RUN_JOB, createdAt: deps.clock.now().toISOString(), actor };
+  const lines: PlanLine[] = [];
+  for (const target of bindings) {
+    const { account, scope, holder } = target;
+    const which = { accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
+    if (req.rotateKey) {
+      lines.push({ ...which, decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
+      continue;
+    }
+    const job = requestedRebind(req, { vaultUri, keyName, targetVersion: req.keyVersion }, target, origin);
+    const pin = await deps.pins.get(account.id, scope?.name);
+    const { plan, target: version } = await planRebindJob(job, { account, scope }, pin, deps);
+    lines.push({ ...which, ...planLine(plan, pin, version?.version) });
+  }
+  return { ok: true, value: lines };
+}
+
+/** The jobId of the job a dry run plans; never queued. */
+const DRY_RUN_JOB = 'dry-run';
+
+/** A worker's plan as a dry run's line: its decision, the version it binds (or would have aimed at), its reason and pin. */
+export function planLine(plan: Plan, pin: Pin | undefined, aimedAt: string | undefined): Pick<PlanLine, 'toVersion' | 'decision' | 'reason'> {
+  const to = plan.action === 'patch' ? plan.to : aimedAt;
+  const reason = [plan.reason, pinNote(plan, pin)].filter(Boolean).join('; ');
+  return { ...(to ? { toVersion: to } : {}), decision: plan.action === 'patch' ? 'patch' : plan.status, ...(reason ? { reason } : {}) };
+}
+
+/** What the job would do to the binding's pin, as the worker applies it (a refused or skipped job sets none). */
+function pinNote(plan: Plan, pin: Pin | undefined): string | undefined {
+  const effect = plan.pin;
+  if (!effect) return undefined;
+  if ('release' in effect) return pin ? `would release the pin to ${pin.keyVersion} set by ${pin.actor}` : undefined;
+  if (plan.action === 'none' && (plan.status === 'refused' || plan.status === 'skipped')) return undefined;
+  return `would pin to ${effect.set.keyVersion}`;
+}

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RebindJob } from '../../shared/domain/jobs';
+import type { AccountState, RotationRecord } from '../../shared/domain/model';
+import type { RotationRequest } from '../../shared/domain/requests';
+import { requestRotation } from '../../shared/usecases/manual';
+import { runRebind } from '../../shared/usecases/rebind';
+import { planRotation, type PlanLine } from '../../shared/usecases/rotationPlan';
+import { accountId, boundAccount, boundScope, FakeDiscovery, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+
+// The API's dry run and the worker plan with one function: for the same estate and request, the dry run's line
+// is what the worker then does with the job the request queues.
+
+const OPT_OUT = 'cmk-rotator:opt-out';
+const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+const disabled = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), enabled: false });
+
+function estate(accounts: AccountState[]) {
+  const base = rebindDeps();
+  base.keys.add(v1, disabled, v2);
+  base.accounts.put(...accounts);
+  return { ...base, discovery: new FakeDiscovery(base.accounts), isAllowedVault: () => true, optOutTag: OPT_OUT, nearExpiryDays: 30, findings: undefined as never };
+}
+
+/** The dry run's lines, then what the worker recorded for each job the same request queued, in the same order. */
+async function dryRunThenWorker(deps: ReturnType<typeof estate>, req: RotationRequest): Promise<Array<{ line: PlanLine; row: RotationRecord | undefined }>> {
+  const plan = await planRotation(req, 'ops@contoso.com', deps);
+  assert.ok(plan.ok, 'the dry run answers a plan');
+  const queued = await requestRotation(req, 'ops@contoso.com', deps);
+  assert.ok(queued.ok, 'the request is queued');
+  const rows: Array<RotationRecord | undefined> = [];
+  for (const { job } of deps.queue.jobs.splice(0)) {
+    const outcome = await runRebind(job as RebindJob, 1, deps, silentLogger());
+    rows.push(outcome.outcome === 'deferred' ? undefined : outcome.record);
+  }
+  assert.equal(rows.length, plan.value.length, 'one job per planned line');
+  return plan.value.map((line, i) => ({ line, row: rows[i] }));
+}
+
+/** The worker's row as a dry-run line would state it: a verified change is the plan's patch. */
+function asDecided(row: RotationRecord | undefined) {
+  return { decision: row?.status === 'succeeded' ? 'patch' : row?.status, toVersion: row?.status === 'succeeded' ? row.toVersion : undefined };
+}
+
+async function assertSame(deps: ReturnType<typeof estate>, req: RotationRequest, expected: PlanLine['decision']): Promise<Array<{ line: PlanLine; row: RotationRecord | undefined }>> {
+  const pairs = await dryRunThenWorker(deps, req);
+  for (const { line, row } of pairs) {
+    assert.deepEqual({ decision: line.decision, toVersion: line.decision === 'patch' ? line.toVersion : undefined }, asDecided(row));
+    assert.equal(line.decision, expected);
+    // The plan's own reason (before any pin note) is the one the worker recorded first.
+    const head = line.reason?.split('; ')[0];
+    if (head && !head.startsWith('would ')) assert.ok(row?.reason?.startsWith(head), `worker's "${row?.reason}" starts with the dry run's "${head}"`);
+  }
+  return pairs;
+}
+
+describe("the dry run's plan is the worker's decision", () => {
+  it('a newer usable version: both bind it', async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    const [pair] = await assertSame(deps, { accountId: accountId('a1') }, 'patch');
+    assert.equal(pair?.line.toVersion, v2.version);
+  });
+
+  it('already on the newest usable version: both say already-current', async () => {
+    await assertSame(estate([boundAccount('a1', v2.version)]), { accountId: accountId('a1') }, 'already-current');
+  });
+
+  it('a versionless binding: both leave it, unless a person names the version, which both bind', async () => {
+    const versionless = boundAccount('a1', '');
+    await assertSame(estate([versionless]), { accountId: accountId('a1') }, 'skipped');
+    const [pair] = await assertSame(estate([versionless]), { accountId: accountId('a1'), keyVersion: v2.version }, 'patch');
+    assert.match(pair?.line.reason ?? '', /^versionless binding pinned to/);
+  });
+
+  it('an older version without force: both refuse the downgrade (stale-target)', async () => {
+    const [pair] = await assertSame(estate([boundAccount('a1', v2.version)]), { accountId: accountId('a1'), keyVersion: v1.version }, 'skipped');
+    assert.match(pair?.line.reason ?? '', /^stale-target/);
+  });
+
+  it('an older version with force: both move it back, and the binding is pinned as the dry run said', async () => {
+    const deps = estate([boundAccount('a1', v2.version)]);
+    const [pair] = await assertSame(deps, { accountId: accountId('a1'), keyVersion: v1.version, force: true, reason: 'rollback' }, 'patch');
+    assert.equal(pair?.line.reason, `forced downgrade by ops@contoso.com: rollback; would pin to ${v1.version}`);
+    assert.equal((await deps.pins.get(accountId('a1')))?.keyVersion, v1.version);
+  });
+
+  it('a pinned binding asked for by a person: both release the pin and bind the newest', async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    await deps.pins.set({ accountId: accountId('a1'), keyVersion: v1.version, actor: 'alice', reason: 'incident', pinnedAt: '2026-05-01T00:00:00Z', jobId: 'old' });
+    const [pair] = await assertSame(deps, { accountId: accountId('a1') }, 'patch');
+    assert.equal(pair?.line.reason, `would release the pin to ${v1.version} set by alice`);
+    assert.equal(await deps.pins.get(accountId('a1')), undefined);
+  });
+
+  it('an unusable version named: both refuse it', async () => {
+    const [pair] = await assertSame(estate([boundAccount('a1', v1.version)]), { accountId: accountId('a1'), keyVersion: disabled.version }, 'refused');
+    assert.match(pair?.line.reason ?? '', /disabled/);
+  });
+
+  it("every binding to a key, scopes too, but not an opted-out account's: each line is its job's outcome", async () => {
+    const deps = estate([boundAccount('a1', v1.version), boundAccount('a2', v2.version), boundAccount('out', v1.version, { tags: { [OPT_OUT]: 'true' } })]);
+    deps.accounts.putScope(boundScope('a2', 'tenant-1', v1.version));
+    const pairs = await dryRunThenWorker(deps, { vaultUri: VAULT, keyName: 'cmk' });
+    const lines = pairs.map(({ line }) => [line.accountId, line.encryptionScope ?? '', line.decision]);
+    assert.deepEqual(lines, [[accountId('a1'), '', 'patch'], [accountId('a2'), '', 'already-current'], [accountId('a2'), 'tenant-1', 'patch']]);
+    for (const { line, row } of pairs) assert.deepEqual({ decision: line.decision, toVersion: line.decision === 'patch' ? line.toVersion : undefined }, asDecided(row));
+    assert.equal(deps.accounts.patches.some((p) => p.accountId === accountId('out')), false, 'the opted-out account is neither planned nor changed');
+  });
+});
