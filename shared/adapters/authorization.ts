@@ -4,7 +4,7 @@ import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefini
 import { DependencyError } from '../errors';
 import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
-import { sdk } from './sdk';
+import { armClientOptions, perSubscription, sdk } from './sdk';
 
 interface ArmAuthorizationOptions {
   credential: TokenCredential;
@@ -24,8 +24,10 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * permission, answered as `denied`.
  */
 export class ArmRoleGrants {
-  private readonly clients = new Map<string, Promise<AuthorizationManagementClient>>();
   private readonly definitions: Recent<RoleDefinition | undefined>;
+
+  private readonly client = perSubscription((subscriptionId) => sdk.authorization().then(({ AuthorizationManagementClient }) =>
+    new AuthorizationManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
 
   constructor(private readonly options: ArmAuthorizationOptions) {
     this.definitions = new Recent(options.definitionsFreshForMs);
@@ -79,20 +81,4 @@ export class ArmRoleGrants {
       ));
   }
 
-  private client(subscriptionId: string): Promise<AuthorizationManagementClient> {
-    let client = this.clients.get(subscriptionId);
-    if (!client) {
-      const endpoint = this.options.endpoint.replace(/\/$/, '');
-      client = sdk.authorization().then(({ AuthorizationManagementClient }) =>
-        new AuthorizationManagementClient(this.options.credential, subscriptionId, {
-          ...this.options.clientOptions,
-          endpoint,
-          // This generation builds every URL from $host, not from endpoint.
-          $host: endpoint,
-          credentialScopes: [`${endpoint}/.default`],
-        }));
-      this.clients.set(subscriptionId, client);
-    }
-    return client;
-  }
 }

@@ -8,7 +8,7 @@ import { DependencyError } from '../errors';
 import { responseError, retryAfter, toDependencyError } from './azureErrors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
-import { sdk } from './sdk';
+import { armClientOptions, perSubscription, sdk } from './sdk';
 
 interface CognitiveServicesOptions {
   credential: TokenCredential;
@@ -34,9 +34,11 @@ const FAILED = new Set(['failed', 'canceled', 'cancelled']);
  * 5xx on the final GET), which is not the operation's verdict (DESIGN §9).
  */
 export class CognitiveServicesAccountStore implements AccountStore {
-  private readonly clients = new Map<string, Promise<CognitiveServicesManagementClient>>();
   private readonly origin: string;
   private readonly durations: OperationDurations;
+
+  private readonly client = perSubscription((subscriptionId) => sdk.cognitiveServices().then(({ CognitiveServicesManagementClient }) =>
+    new CognitiveServicesManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
 
   constructor(private readonly options: CognitiveServicesOptions) {
     this.origin = new URL(options.endpoint).origin;
@@ -214,19 +216,6 @@ export class CognitiveServicesAccountStore implements AccountStore {
     throw responseError(response, what, 'arm', 'ARM answered');
   }
 
-  private client(subscriptionId: string): Promise<CognitiveServicesManagementClient> {
-    let client = this.clients.get(subscriptionId);
-    if (!client) {
-      client = sdk.cognitiveServices().then(({ CognitiveServicesManagementClient }) =>
-        new CognitiveServicesManagementClient(this.options.credential, subscriptionId, {
-          ...this.options.clientOptions,
-          endpoint: this.options.endpoint,
-          credentialScopes: [`${this.origin}/.default`],
-        }));
-      this.clients.set(subscriptionId, client);
-    }
-    return client;
-  }
 }
 
 function encryptionBody(change: EncryptionChange): object {

@@ -1,11 +1,11 @@
-import type { KeyVaultManagementClient, KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
+import type { KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/model';
 import { isManagedHsmUri, vaultHost } from '../domain/keys';
 import { toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
-import { sdk } from './sdk';
+import { armClientOptions, perSubscription, sdk } from './sdk';
 
 interface KeyVaultManagementOptions {
   credential: TokenCredential;
@@ -25,9 +25,11 @@ type Kind = NonNullable<VaultInfo['kind']>;
  * sweep, or clear(); readVault reads the resource itself again by the id the listing gave.
  */
 export class KeyVaultManagementDirectory implements VaultDirectory {
-  private readonly clients = new Map<string, Promise<KeyVaultManagementClient>>();
   private readonly listings = new Recent<Map<string, VaultInfo>>();
   private readonly reads: Recent<VaultInfo | undefined>;
+
+  private readonly client = perSubscription((subscriptionId) => sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
+    new KeyVaultManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
 
   constructor(private readonly options: KeyVaultManagementOptions) {
     this.reads = new Recent(options.freshForMs ?? 0);
@@ -99,21 +101,6 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
     return byHost;
   }
 
-  private client(subscriptionId: string): Promise<KeyVaultManagementClient> {
-    let client = this.clients.get(subscriptionId);
-    if (!client) {
-      const endpoint = this.options.endpoint.replace(/\/$/, '');
-      client = sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
-        new KeyVaultManagementClient(this.options.credential, subscriptionId, {
-          ...this.options.clientOptions,
-          endpoint,
-          // This generation of the SDK takes its token scopes from `credentials`, not `credentialScopes`.
-          credentials: { ...this.options.clientOptions?.credentials, scopes: [`${endpoint}/.default`] },
-        }));
-      this.clients.set(subscriptionId, client);
-    }
-    return client;
-  }
 }
 
 /** Maps the ARM resource; a vault without an id or vaultUri cannot be matched and is left out. */

@@ -6,7 +6,7 @@ import { toDependencyError } from './azureErrors';
 import { vaultHost } from '../domain/keys';
 import type { AccountSource } from '../ports';
 import { toAccountState } from './cognitiveServices';
-import { sdk } from './sdk';
+import { armClientOptions, sdk } from './sdk';
 
 interface ResourceGraphOptions {
   credential: TokenCredential;
@@ -106,12 +106,8 @@ export class ResourceGraphAccounts implements AccountSource {
   }
 
   private graph(): Promise<ResourceGraphClient> {
-    const endpoint = this.options.endpoint.replace(/\/$/, '');
-    this.client ??= sdk.resourceGraph().then(({ ResourceGraphClient }) => new ResourceGraphClient(this.options.credential, {
-      ...this.options.clientOptions,
-      endpoint,
-      credentials: { scopes: [`${endpoint}/.default`] },
-    }));
+    this.client ??= sdk.resourceGraph().then(({ ResourceGraphClient }) =>
+      new ResourceGraphClient(this.options.credential, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) }));
     return this.client;
   }
 }

@@ -26,3 +26,20 @@ export const sdk = {
   /** OpenTelemetry to Application Insights: only when APPLICATIONINSIGHTS_CONNECTION_STRING is set (shared/telemetry/runtime.ts). */
   monitor: once(() => import('@azure/monitor-opentelemetry')),
 };
+
+/** A management client per subscription (each is bound to one), built on the first call for it and shared after. */
+export function perSubscription<T>(build: (subscriptionId: string) => Promise<T>): (subscriptionId: string) => Promise<T> {
+  const clients = new Map<string, Promise<T>>();
+  return (subscriptionId) => {
+    let client = clients.get(subscriptionId);
+    if (!client) clients.set(subscriptionId, (client = build(subscriptionId)));
+    return client;
+  };
+}
+
+/** ARM_ENDPOINT and its token scope under the names each generation of the management SDKs reads them by. */
+export function armClientOptions(endpoint: string): { endpoint: string; $host: string; credentialScopes: string[]; credentials: { scopes: string[] } } {
+  const url = endpoint.replace(/\/+$/, '');
+  const scopes = [`${url}/.default`];
+  return { endpoint: url, $host: url, credentialScopes: scopes, credentials: { scopes } };
+}
