@@ -1,4 +1,4 @@
-import type { RotationRecord, RotationStatus } from './model';
+import type { RotationRecord, RotationStatus, Trigger } from './model';
 
 // The jobs on the "rotation-jobs" queue, as the domain sees them. Their wire schemas, which validate a message
 // on the way in, are in shared/messages/rotationJobs.ts.
@@ -6,7 +6,7 @@ import type { RotationRecord, RotationStatus } from './model';
 /** What queued a job and when; every job carries it. */
 interface JobOrigin {
   jobId: string;
-  trigger: 'event' | 'sweep' | 'manual';
+  trigger: Trigger;
   createdAt: string;
   eventId?: string;
   eventType?: string;

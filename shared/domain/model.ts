@@ -75,7 +75,9 @@ export interface KeyVersionInfo {
   recoveryLevel?: string;
 }
 
-export type Trigger = 'event' | 'sweep' | 'manual';
+/** What started a job: a Key Vault event, a sweep's repair, or a person. */
+export const TRIGGERS = ['event', 'sweep', 'manual'] as const;
+export type Trigger = (typeof TRIGGERS)[number];
 
 export type RotationStatus =
   | 'queued'

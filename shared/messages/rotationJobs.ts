@@ -1,6 +1,7 @@
 import type * as Zod from 'zod';
 import type { DisableCmkJob, FanOutJob, RebindJob, RotationJob, SweepJob, SwitchKeyJob } from '../domain/jobs';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
+import { TRIGGERS } from '../domain/model';
 import { SCOPE_NAME } from '../domain/scopes';
 import { lazy, zod, type ParsesTo } from '../lazy';
 
@@ -12,7 +13,7 @@ function buildSchemas({ z }: typeof Zod) {
   // Every field is bounded: a queue message holds 64 KB and a Table property 32K characters.
   const origin = {
     jobId: z.string().min(8).max(64).regex(/^[0-9A-Za-z-]+$/),
-    trigger: z.enum(['event', 'sweep', 'manual']),
+    trigger: z.enum(TRIGGERS),
     createdAt: z.iso.datetime(),
     eventId: z.string().max(128).optional(),
     eventType: z.string().max(128).optional(),
