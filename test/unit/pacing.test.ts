@@ -11,8 +11,8 @@ describe('ARM pacing: a token bucket per subscription and operation type, shared
   it('lets the burst through, then spaces requests at the bucket rate (FIFO)', async () => {
     const pacer = new ArmPacer(limits, () => 0);
     for (let i = 0; i < 5; i++) await pacer.take('sub-a', 'reads');
-    // The clock stands still: tokens 2, 1, then one more token per 1/90 s (90% of the rate: headroom) for the three beyond the burst.
-    assert.equal(Math.round(pacer.waitedMs), Math.round((1 + 2 + 3) * 1000 / 90));
+    // The clock stands still: tokens 2, 1, then one more token per 1/95 s (95% of the rate: headroom) for the three beyond the burst.
+    assert.equal(Math.round(pacer.waitedMs), Math.round((1 + 2 + 3) * 1000 / 95));
   });
 
   it('keeps subscriptions and operation types apart', async () => {
@@ -27,7 +27,7 @@ describe('ARM pacing: a token bucket per subscription and operation type, shared
     const pacer = new ArmPacer(limits, () => 0);
     pacer.observe('sub-a', 'reads', answer(200, { 'x-ms-ratelimit-remaining-subscription-reads': '0' }));
     await pacer.take('sub-a', 'reads');
-    assert.equal(Math.round(pacer.waitedMs), Math.round(1000 / 90), 'no token left, one more at 90% of 100 per second');
+    assert.equal(Math.round(pacer.waitedMs), Math.round(1000 / 95), 'no token left, one more at 95% of 100 per second');
     const paused = new ArmPacer(limits, () => 0);
     paused.observe('sub-a', 'writes', answer(429, { 'retry-after-ms': '25' }));
     await paused.take('sub-a', 'writes');
