@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { repoRoot } from './bicep';
 
 export interface FakeAnswer {
@@ -36,6 +37,13 @@ export const AZD_OK: FakeRule[] = [
   { command: 'azd', args: ['env', 'set'], answers: [{}] },
   { command: 'azd', args: ['provision'], answers: [{ stdout: 'fake provision done\n' }] },
 ];
+
+/** For one test file: a new fake per test from its rules (after azd's usual answers unless told), removed after the test. */
+export function fakeCliPerTest(extra: FakeRule[] = AZD_OK): (rules: FakeRule[]) => FakeCli {
+  let fake: FakeCli | undefined;
+  afterEach(() => fake?.dispose());
+  return (rules) => (fake = new FakeCli([...rules, ...extra]));
+}
 
 // The fake itself: finds the first matching rule, counts its calls in a file, records the call, answers.
 const FAKE_SOURCE = `

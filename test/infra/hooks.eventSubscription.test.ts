@@ -1,8 +1,8 @@
 // The postdeploy hook (infra/hooks/enable-event-subscription.js): it provisions the Event Grid subscription only once
 // the app lists keyVaultEvents, and gives up after its timeout. Run with fake az and azd first on PATH.
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
-import { AZD_OK, assertProjectHook, FakeCli, type FakeRule } from './fakeCli';
+import { before, describe, test } from 'node:test';
+import { assertProjectHook, fakeCliPerTest } from './fakeCli';
 import { loadInfraFixture, main, moduleCall, only, readText, value } from './infraFixture';
 
 const HOOK = 'enable-event-subscription.js';
@@ -13,12 +13,7 @@ const LISTED = { stdout: '{"name":"func-cmk-abc123/keyVaultEvents","properties":
 // Fast polling for the tests; the defaults are 300 s and 10 s.
 const FAST = { EVENT_FUNCTION_WAIT_SECONDS: '1', EVENT_FUNCTION_POLL_SECONDS: '0.05' };
 
-let fake: FakeCli | undefined;
-function withFake(rules: FakeRule[]): FakeCli {
-  fake = new FakeCli([...rules, ...AZD_OK]);
-  return fake;
-}
-afterEach(() => fake?.dispose());
+const withFake = fakeCliPerTest();
 before(loadInfraFixture);
 
 describe('postdeploy: the Event Grid subscription waits for keyVaultEvents', () => {

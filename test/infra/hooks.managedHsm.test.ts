@@ -1,9 +1,9 @@
 // Managed HSM: the postprovision hook that grants the identity the HSM's local role (infra/hooks/grant-managed-hsm-access.js),
 // run with fake az first on PATH, and what the template does for an HSM (parameter, service settings).
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { Opaque, reachable, type Value } from './bicep';
-import { assertProjectHook, FakeCli, type FakeRule } from './fakeCli';
+import { assertProjectHook, fakeCliPerTest, type FakeCli, type FakeRule } from './fakeCli';
 import { appSettings, loadInfraFixture, main, readText } from './infraFixture';
 
 const HOOK = 'grant-managed-hsm-access.js';
@@ -19,15 +19,13 @@ function assignment(overrides: Record<string, string> = {}): Record<string, stri
   return { id: '/keys/providers/Microsoft.Authorization/roleAssignments/1', name: '1', principalId: PRINCIPAL, roleDefinitionId: CRYPTO_USER_ID, roleName: 'Managed HSM Crypto User', scope: '/keys', type: 'Microsoft.Authorization/roleAssignments', ...overrides };
 }
 
-let fake: FakeCli | undefined;
+const fakeCli = fakeCliPerTest([]);
 function withFake(listed: FakeRule['answers'][number]): FakeCli {
-  fake = new FakeCli([
+  return fakeCli([
     { command: 'az', args: ['keyvault', 'role', 'assignment', 'list'], answers: [listed] },
     { command: 'az', args: ['keyvault', 'role', 'assignment', 'create'], answers: [{ stdout: JSON.stringify(assignment()) }] },
   ]);
-  return fake;
 }
-afterEach(() => fake?.dispose());
 before(loadInfraFixture);
 
 describe('Managed HSM: local RBAC granted after provision', () => {

@@ -1,20 +1,15 @@
 // The preprovision hook that reads the vault's permission model (infra/hooks/detect-vault-permission-model.js), run
 // as azd runs it, with fake az and azd first on PATH; and the parameter it feeds.
 import assert from 'node:assert/strict';
-import { afterEach, before, describe, test } from 'node:test';
-import { AZD_OK, assertProjectHook, FakeCli, type FakeRule } from './fakeCli';
+import { before, describe, test } from 'node:test';
+import { assertProjectHook, fakeCliPerTest } from './fakeCli';
 import { loadInfraFixture, main, readText } from './infraFixture';
 
 const HOOK = 'detect-vault-permission-model.js';
 const VAULT_ID = '/subscriptions/0b1e5e7a-3c4d-4e5f-8a9b-0c1d2e3f4a5b/resourceGroups/rg-keys/providers/Microsoft.KeyVault/vaults/kv-cmk';
 const SHOW = ['keyvault', 'show', '--ids', VAULT_ID, '--query', 'properties.enableRbacAuthorization', '-o', 'tsv'];
 
-let fake: FakeCli | undefined;
-function withFake(rules: FakeRule[]): FakeCli {
-  fake = new FakeCli([...rules, ...AZD_OK]);
-  return fake;
-}
-afterEach(() => fake?.dispose());
+const withFake = fakeCliPerTest();
 before(loadInfraFixture);
 
 describe('preprovision: the vault\'s permission model is read, not guessed', () => {
