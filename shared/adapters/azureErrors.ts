@@ -1,4 +1,4 @@
-import { isRestError, type PipelineResponse } from '@azure/core-rest-pipeline';
+import type { PipelineResponse, RestError } from '@azure/core-rest-pipeline';
 import { DependencyError, type Dependency } from '../errors';
 
 // The one place Azure's errors are read: every adapter turns them into the domain's DependencyError, classified
@@ -11,6 +11,14 @@ const BUSY_CODES = new Set(['AccountProvisioningStateInvalid', 'Conflict', 'Anot
 interface ErrorDetails {
   errorCode?: string;
   error?: { code?: string };
+}
+
+/**
+ * core-rest-pipeline's own isRestError test (an Error named RestError: every SDK's copy of the class passes it),
+ * written here so that building the adapters at start-up does not load the pipeline (40-80 ms) before a call needs it.
+ */
+function isRestError(error: unknown): error is RestError {
+  return error instanceof Error && error.name === 'RestError';
 }
 
 /** A failure of Azure itself: a RestError (every SDK shares core-rest-pipeline's), or Entra ID refusing a token. */
