@@ -5,9 +5,9 @@ import type { AccountState, KeyBinding } from '../domain/model';
 import type { Pin } from '../domain/rebind';
 import { bindingKey, cmkBindings, evaluateScope } from '../domain/scopes';
 import type { SweepMode } from '../config';
-import { asDependencyError, DependencyError } from '../errors';
+import { DependencyError } from '../errors';
 import type { Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
-import { forEachLimited, readAhead } from './concurrency';
+import { forEachLimited, readAhead } from '../concurrency';
 import { VerdictWriter } from './verdictWriter';
 import { optedOut } from './bindingDiscovery';
 import type { FanOutDeps } from './fanOut';
@@ -83,8 +83,14 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   } finally {
     const finished = deps.clock.now();
     Object.assign(summary, { finishedAt: finished.toISOString(), durationMs: finished.getTime() - started.getTime() });
-    // The last row replaces a running row Table Storage did not take; a bug in writing it goes up.
-    await running.catch((error: unknown) => asDependencyError(error));
+    // The last row replaces a running row Table Storage did not take; a bug in writing it fails the run, and goes
+    // up once the last row and sweep.done are written (after the run's own error, when it has one).
+    const runningBug = await running.then(() => undefined, (error: unknown) => (error instanceof DependencyError ? undefined : error));
+    const bug = runningBug !== undefined && summary.status !== 'failed';
+    if (runningBug !== undefined) {
+      summary.errors.push(`writing the running row: ${runningBug instanceof Error ? runningBug.message : String(runningBug)}`);
+      summary.status = 'failed';
+    }
     await deps.sweeps.record(summary);
     for (const [{ vaultUri, keyName, keyVersion }, accounts] of run.versionsInUse()) log.event('sweep.key-version', { sweepId, vaultUri, keyName, keyVersion, accounts });
     const { critical, warning, info } = summary.findingsBySeverity;
@@ -92,6 +98,8 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
       sweepId, trigger, mode: summary.mode, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead, critical, warning, info,
       findingsByCode: summary.findingsByCode, remediations: summary.remediationsQueued, errors: summary.errors.length, durationMs: summary.durationMs,
     });
+    // eslint-disable-next-line no-unsafe-finally -- the run itself succeeded; the bug must not pass as a result
+    if (bug) throw runningBug;
   }
   return summary;
 }

@@ -139,7 +139,7 @@ describe('a sweep tells Azure trouble from a bug', () => {
     assert.equal(sweeps.rows.at(-1)?.status, 'failed');
   });
 
-  it('a bug in writing the running row goes up; Table Storage refusing it does not stop the sweep', async () => {
+  it('a bug in writing the running row fails the run and goes up after the last row is written; Table Storage refusing it does not stop the sweep', async () => {
     const outage = new DependencyError('ServerBusy', 'recording the sweep summary: busy', { retryable: true, statusCode: 503, dependency: 'storage' });
     for (const failure of [new TypeError('summary.errors is not iterable'), outage]) {
       const { deps, sweeps } = sweepWhoseKeyReadsFail(outage);
@@ -148,7 +148,11 @@ describe('a sweep tells Azure trouble from a bug', () => {
       sweeps.record = async (summary) => (++calls === 1 ? Promise.reject(failure) : record(summary));
       const run = runSweep('sweep-1', 'timer', deps, silentLogger());
       if (failure === outage) assert.equal((await run).status, 'partial');
-      else await assert.rejects(run, (thrown) => thrown === failure);
+      else {
+        await assert.rejects(run, (thrown) => thrown === failure);
+        const last = sweeps.rows.at(-1);
+        assert.deepEqual([last?.status, last?.errors.at(-1)], ['failed', 'writing the running row: summary.errors is not iterable'], 'the last row still replaces the running one');
+      }
     }
   });
 });
