@@ -27,11 +27,18 @@ module.exports = {
     {
       name: 'azure-sdks-only-in-adapters',
       comment:
-        'Only shared/adapters import an Azure SDK (types included): the composition root, handlers and triggers get clients and ' +
-        'credentials from adapters. @azure/functions is the next rule\'s.',
+        'Only shared/adapters import an Azure SDK (types included): the composition root, handlers, triggers and the CLI get ' +
+        'clients and credentials from adapters. @azure/functions is the next rule\'s.',
       severity: 'error',
-      from: { path: '^(functions|shared)/', pathNot: '^shared/adapters/' },
+      from: { path: PRODUCTION, pathNot: '^shared/adapters/' },
       to: { path: AZURE_SDK },
+    },
+    {
+      name: 'adapters-below-use-cases',
+      comment: 'shared/adapters implement the ports: they import the domain, the ports and each other, never a use case, a handler or the HTTP edge.',
+      severity: 'error',
+      from: { path: '^shared/adapters/' },
+      to: { path: '^shared/(usecases|handlers|http)/' },
     },
     {
       name: 'functions-runtime-at-the-edge',

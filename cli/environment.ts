@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { AccessToken, TokenCredential } from '@azure/identity';
+import type { AccessToken, TokenCredential } from '../shared/adapters/credential';
 import type { Environment } from '../shared/app';
 import { ConfigError, loadReaderConfig, type ReaderConfig } from '../shared/config';
 import { CliError } from './io';

@@ -2,7 +2,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/ident
 import { sdk } from './sdk';
 
 /** What every Azure client authenticates with: the app's identity in Azure, the local stack's stand-in off it. */
-export type { TokenCredential };
+export type { AccessToken, TokenCredential };
 
 /** DefaultAzureCredential, with @azure/identity loaded at the first token request rather than at start-up. */
 export function defaultCredential(): TokenCredential {

@@ -37,8 +37,8 @@ export function readOnlyAccounts(accounts: AccountStore): AccountStore {
 }
 
 /** Findings kept in memory: the audit's report. Nothing is stored before, so every verdict is new. */
-export class MemoryFindingStore implements FindingStore {
-  readonly records: FindingRecord[] = [];
+class MemoryFindingStore implements FindingStore {
+  private readonly records: FindingRecord[] = [];
 
   /** onJudged: called once per account judged (the CLI's progress). */
   constructor(private readonly onJudged: () => void = () => undefined) {}
@@ -65,7 +65,7 @@ export class MemoryFindingStore implements FindingStore {
 }
 
 /** The run's summary in memory; there is no lock to take (nothing else runs in the CLI's process). */
-export class MemorySweepStore implements SweepStore {
+class MemorySweepStore implements SweepStore {
   private summary: SweepSummary | undefined;
 
   async record(summary: SweepSummary): Promise<void> {
@@ -82,12 +82,12 @@ export class MemorySweepStore implements SweepStore {
 
 /** Pins live in the deployed app's storage, which the audit does not read: no binding is pinned here. */
 export const NO_PINS: PinStore = { get: async () => undefined, list: async () => [], set: refuse('pin a binding'), release: refuse('release a pin') };
-export const NO_QUEUE: JobQueue = { enqueue: refuse('queue a job') };
-export const NO_LEDGER: Ledger = {
+const NO_QUEUE: JobQueue = { enqueue: refuse('queue a job') };
+const NO_LEDGER: Ledger = {
   recordQueued: refuse('write the ledger'), historyPage: refuse('read the ledger'), job: refuse('read the ledger'),
 };
 
 /** The audit's stores: verdicts and the run's summary in memory, no pins, and no ledger or queue to write. */
-export function auditStores(onJudged: () => void = () => undefined): { findings: MemoryFindingStore; sweeps: MemorySweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
+export function auditStores(onJudged: () => void = () => undefined): { findings: FindingStore; sweeps: SweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
   return { findings: new MemoryFindingStore(onJudged), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE };
 }

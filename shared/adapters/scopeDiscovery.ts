@@ -4,7 +4,7 @@ import type { AccountState, EncryptionScopeState } from '../domain/model';
 import { bindingsTo, cmkBindings } from '../domain/scopes';
 import { DependencyError } from '../errors';
 import type { AccountDiscovery, AccountSource, AccountStore, IndexedScope, ScopeIndex } from '../ports';
-import { forEachLimited } from '../usecases/concurrency';
+import { forEachLimited } from '../concurrency';
 
 type ScopeLister = Pick<AccountStore, 'listEncryptionScopes'>;
 

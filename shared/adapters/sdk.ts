@@ -27,12 +27,19 @@ export const sdk = {
   monitor: once(() => import('@azure/monitor-opentelemetry')),
 };
 
-/** A management client per subscription (each is bound to one), built on the first call for it and shared after. */
+/**
+ * A management client per subscription (each is bound to one), built on the first call for it and shared after;
+ * a build that failed is tried again. `build` never runs here, so a class field may close over constructor parameters.
+ */
 export function perSubscription<T>(build: (subscriptionId: string) => Promise<T>): (subscriptionId: string) => Promise<T> {
   const clients = new Map<string, Promise<T>>();
   return (subscriptionId) => {
     let client = clients.get(subscriptionId);
-    if (!client) clients.set(subscriptionId, (client = build(subscriptionId)));
+    if (!client) {
+      client = build(subscriptionId);
+      clients.set(subscriptionId, client);
+      client.catch(() => clients.delete(subscriptionId));
+    }
     return client;
   };
 }

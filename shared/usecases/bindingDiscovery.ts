@@ -1,7 +1,7 @@
 import type { AccountState } from '../domain/model';
 import { bindingsTo, type BoundTarget } from '../domain/scopes';
 import type { AccountDiscovery } from '../ports';
-import { readAhead } from './concurrency';
+import { readAhead } from '../concurrency';
 
 /** One binding to the key being acted on: an account's own, or one of its encryption scopes', with its account. */
 export type KeyBindingTarget = BoundTarget & { account: AccountState };

@@ -1,7 +1,7 @@
 import { ledgerRow, type AccountJob } from '../domain/jobs';
 import type { BindingHolder } from '../domain/model';
 import type { JobQueue, Ledger } from '../ports';
-import { forEachLimited } from './concurrency';
+import { forEachLimited } from '../concurrency';
 
 /** How many jobs are being queued at once. */
 export const QUEUE_CONCURRENCY = 16;

@@ -1,9 +1,7 @@
 import type { RebindJob } from '../domain/jobs';
-import type { AccountState } from '../domain/model';
-import type { BoundTarget } from '../domain/scopes';
 import type { RotationRequest } from '../domain/requests';
 import type { AccountDiscovery, AccountStore } from '../ports';
-import { bindingPages } from './bindingDiscovery';
+import { bindingPages, type KeyBindingTarget as Target } from './bindingDiscovery';
 import { refuse, type Result } from './refusals';
 
 export interface TargetDeps {
@@ -12,8 +10,6 @@ export interface TargetDeps {
   isAllowedVault: (vaultUri: string) => boolean;
   optOutTag: string;
 }
-
-export type Target = BoundTarget & { account: AccountState };
 
 /** The bindings a rotation request names (an account's, one scope's, or every binding to a key), with their key; reads only. */
 export async function rotationTargets(req: RotationRequest, deps: TargetDeps): Promise<Result<{ vaultUri: string; keyName: string; targets: Target[] }>> {

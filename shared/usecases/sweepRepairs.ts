@@ -7,7 +7,7 @@ import type { BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction } from '../config';
 import { DependencyError } from '../errors';
 import type { AccountStore, Clock, KeyStore, Logger } from '../ports';
-import { forEachLimited } from './concurrency';
+import { forEachLimited } from '../concurrency';
 import type { KeyReader } from './keyViews';
 import { rotationHelps } from './keyVersions';
 import { queueAccountJobs, type QueueDeps } from './queueJobs';

@@ -85,7 +85,7 @@ export async function odata(strings: TemplateStringsArray, ...values: unknown[])
 const CLAIM_RACES = 5;
 
 /**
- * A row that marks ownership (lease, dedupe claim, sweep lock): created if absent, otherwise judged
+ * A row that marks ownership (the sweep lock): created if absent, otherwise judged
  * by `decide` and replaced under the ETag just read. Losing a race re-reads and judges again, a few times.
  */
 export async function claimRow<T extends object>(
