@@ -2,7 +2,7 @@
 // node_modules in services.api.dist, and .funcignore agrees with remoteBuild: false both at the root and in the stage.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -105,6 +105,16 @@ function write(root: string, rel: string, text = ''): void {
   mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
   writeFileSync(path.join(root, rel), text);
 }
+
+describe('the cmk-rotator command', () => {
+  test('package.json bin is built executable, so npx (or a global install) runs it by its shebang', () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; version: string };
+    const bin = path.join(ROOT, pkg.bin['cmk-rotator'] ?? '');
+    assert.ok((statSync(bin).mode & 0o111) !== 0, `${bin} is not executable`);
+    const run = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    assert.deepEqual([run.status, run.stdout.trim()], [0, pkg.version], run.stderr);
+  });
+});
 
 describe('deployment package', () => {
   test('azure.yaml: azd zips the staged folder, built by a service-level prepackage hook on both shells', () => {
