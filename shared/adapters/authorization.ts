@@ -2,7 +2,7 @@ import type { AuthorizationManagementClient, AuthorizationManagementClientOption
 import type { TokenCredential } from '@azure/identity';
 import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefinition } from '../domain/access';
 import { DependencyError } from '../errors';
-import { toDependencyError } from './azureErrors';
+import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import { armClientOptions, perSubscription, sdk } from './sdk';
 
@@ -73,11 +73,7 @@ export class ArmRoleGrants {
           ...(d.roleName ? { roleName: d.roleName } : {}),
           permissions: (d.permissions ?? []).map((p) => ({ dataActions: [...(p.dataActions ?? [])], notDataActions: [...(p.notDataActions ?? [])] })),
         }),
-        (error: unknown) => {
-          const e = toDependencyError(error, `reading role definition ${id}`, 'arm');
-          if (e.statusCode === 404) return undefined;
-          throw e;
-        },
+        (error: unknown) => notFoundAs(undefined, error, `reading role definition ${id}`, 'arm'),
       ));
   }
 

@@ -49,6 +49,13 @@ export function toDependencyError(error: unknown, what: string, dependency?: Dep
   return dependencyError(code, `${what}: ${(error as Error).message || code}`, status, failure.response?.headers, dependency);
 }
 
+/** An Azure error as a DependencyError, except a 404, which says the thing is not there: `absent` stands for it. */
+export function notFoundAs<F>(absent: F, error: unknown, what: string, dependency: Dependency): F {
+  const e = toDependencyError(error, what, dependency);
+  if (e.statusCode === 404) return absent;
+  throw e;
+}
+
 /** A 4xx/5xx answer to a request sent through a pipeline by hand (ARM operations, Managed HSM RBAC) as a DependencyError. */
 export function responseError(response: PipelineResponse, what: string, dependency: Dependency, answered: string): DependencyError {
   let parsed: { error?: { code?: unknown; message?: unknown } } | undefined;

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseAccountId } from '../domain/accounts';
 import type { AccountState, EncryptionScopeState, KeyBinding, KeySource } from '../domain/model';
 import { DependencyError } from '../errors';
-import { responseError, retryAfter, toDependencyError } from './azureErrors';
+import { notFoundAs, responseError, retryAfter, toDependencyError } from './azureErrors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
 import { armClientOptions, perSubscription, sdk } from './sdk';
@@ -61,9 +61,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
     try {
       return toAccountState(await (await this.client(ref.subscriptionId)).accounts.get(ref.resourceGroup, ref.name));
     } catch (error) {
-      const e = toDependencyError(error, `reading account ${ref.name}`, 'arm');
-      if (e.statusCode === 404) return undefined;
-      throw e;
+      return notFoundAs(undefined, error, `reading account ${ref.name}`, 'arm');
     }
   }
 
@@ -85,9 +83,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
         if (state) scopes.push(state);
       }
     } catch (error) {
-      const e = toDependencyError(error, `listing the encryption scopes of account ${ref.name}`, 'arm');
-      if (e.statusCode === 404) return [];
-      throw e;
+      return notFoundAs([], error, `listing the encryption scopes of account ${ref.name}`, 'arm');
     }
     return scopes;
   }
@@ -97,9 +93,7 @@ export class CognitiveServicesAccountStore implements AccountStore {
     try {
       return toScopeState(accountId, await (await this.client(ref.subscriptionId)).encryptionScopes.get(ref.resourceGroup, ref.name, name));
     } catch (error) {
-      const e = toDependencyError(error, `reading encryption scope ${name} of account ${ref.name}`, 'arm');
-      if (e.statusCode === 404) return undefined;
-      throw e;
+      return notFoundAs(undefined, error, `reading encryption scope ${name} of account ${ref.name}`, 'arm');
     }
   }
 

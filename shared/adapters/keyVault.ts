@@ -3,7 +3,7 @@ import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@a
 import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
 import { VaultNotAllowedError } from '../errors';
-import { toDependencyError } from './azureErrors';
+import { notFoundAs, toDependencyError } from './azureErrors';
 import type { KeyStore } from '../ports';
 
 interface KeyVaultOptions {
@@ -47,9 +47,7 @@ export class KeyVaultKeyStore implements KeyStore {
       if (info.createdOn) this.created.set(createdKey(vaultUri, keyName, info.version), info.createdOn);
       return info;
     } catch (error) {
-      const e = toDependencyError(error, `reading key ${keyName}${version ? `/${version}` : ''}`, 'key-vault');
-      if (e.statusCode === 404) return undefined;
-      throw e;
+      return notFoundAs(undefined, error, `reading key ${keyName}${version ? `/${version}` : ''}`, 'key-vault');
     }
   }
 

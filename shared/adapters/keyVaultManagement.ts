@@ -2,7 +2,7 @@ import type { KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/model';
 import { isManagedHsmUri, vaultHost } from '../domain/keys';
-import { toDependencyError } from './azureErrors';
+import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
 import { armClientOptions, perSubscription, sdk } from './sdk';
@@ -77,9 +77,7 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
         ? toManagedHsmInfo(await client.managedHsms.get(resourceGroup, listed.name))
         : toVaultInfo(await client.vaults.get(resourceGroup, listed.name));
     } catch (error) {
-      const e = toDependencyError(error, `reading ${listed.kind === 'managedHsm' ? 'managed HSM' : 'key vault'} ${listed.name}`, 'arm');
-      if (e.statusCode === 404) return undefined;
-      throw e;
+      return notFoundAs(undefined, error, `reading ${listed.kind === 'managedHsm' ? 'managed HSM' : 'key vault'} ${listed.name}`, 'arm');
     }
   }
 
