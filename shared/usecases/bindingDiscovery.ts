@@ -25,11 +25,9 @@ export function optedOut(account: AccountState, tag: string): boolean {
  */
 export async function* bindingPages(discovery: AccountDiscovery, key: { vaultUri: string; keyName: string }, optOutTag: string): AsyncIterable<BindingPage> {
   for await (const page of readAhead(discovery.boundTo(key))) {
-    const eligible = page.filter((account) => !optedOut(account, optOutTag));
-    yield {
-      eligible,
-      bindings: eligible.flatMap((account) => bindingsTo(account, key).map((t) => ({ ...t, account }))),
-      optedOut: page.filter((account) => optedOut(account, optOutTag)),
-    };
+    const eligible: AccountState[] = [];
+    const out: AccountState[] = [];
+    for (const account of page) (optedOut(account, optOutTag) ? out : eligible).push(account);
+    yield { eligible, bindings: eligible.flatMap((account) => bindingsTo(account, key).map((t) => ({ ...t, account }))), optedOut: out };
   }
 }
