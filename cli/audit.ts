@@ -23,7 +23,7 @@ export async function audit(flags: AuditFlags, format: Format, io: Io): Promise<
     ...readers,
     accounts: readOnlyAccounts(readers.accounts),
     keys: readOnlyKeys(readers.keys, () => progress.keyRead()),
-    stores: auditStores(() => progress.judged()),
+    stores: auditStores(),
     nearExpiryDays: config.nearExpiryDays,
     optOutTag: config.optOutTag,
   }, progress);

@@ -40,15 +40,11 @@ export function readOnlyAccounts(accounts: AccountStore): AccountStore {
 class MemoryFindingStore implements FindingStore {
   private readonly records: FindingRecord[] = [];
 
-  /** onJudged: called once per account judged (the CLI's progress). */
-  constructor(private readonly onJudged: () => void = () => undefined) {}
-
   async verdicts(): Promise<StoredVerdicts> {
     return new Map();
   }
 
   async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<boolean> {
-    this.onJudged();
     this.records.push(...findings.map((f) => ({ ...f, accountId, sweepId, observedAt })));
     return findings.length > 0;
   }
@@ -88,6 +84,6 @@ const NO_LEDGER: Ledger = {
 };
 
 /** The audit's stores: verdicts and the run's summary in memory, no pins, and no ledger or queue to write. */
-export function auditStores(onJudged: () => void = () => undefined): { findings: FindingStore; sweeps: SweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
-  return { findings: new MemoryFindingStore(onJudged), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE };
+export function auditStores(): { findings: FindingStore; sweeps: SweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
+  return { findings: new MemoryFindingStore(), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE };
 }

@@ -71,10 +71,11 @@ type KeyIdentity =
   | { status: 'found'; principalId: string; assigned: 'system-assigned' | 'user-assigned'; clientId?: string }
   | { status: 'none'; reason: string; absent: boolean };
 
-export function keyIdentity(account: AccountState): KeyIdentity {
+/** `binding` is the one judged: the account's own, or one of its encryption scopes' (read by the account's identity). */
+export function keyIdentity(account: AccountState, binding = account.binding): KeyIdentity {
   if (identityTypes(account).size === 0) return { status: 'none', absent: true, reason: 'the account has no managed identity' };
   const none = (reason: string): KeyIdentity => ({ status: 'none', absent: false, reason });
-  const clientId = account.binding?.identityClientId;
+  const clientId = binding?.identityClientId;
   if (clientId) {
     const entry = Object.entries(account.identity?.userAssignedIdentities ?? {}).find(([, v]) => v.clientId?.toLowerCase() === clientId.toLowerCase());
     if (!entry) return none(`identityClientId ${clientId} names no user-assigned identity of the account`);
@@ -135,11 +136,11 @@ export function rbacProof(input: {
   };
 }
 
-/** Which operations the vault's access policies grant the principal (the legacy 'all' grants every one). */
-function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } {
-  const granted = keyPermissions(vault).get(`${tenantId.toLowerCase()}/${principalId.toLowerCase()}`) ?? new Set<string>();
-  const missing = granted.has('all') ? [] : KEY_OPERATIONS.filter((op) => !granted.has(op.toLowerCase()));
-  return { missing, granted: [...granted].sort() };
+/** What the vault's access policies fail to grant the principal, and what they grant; undefined when nothing is missing ('all' grants every one). */
+function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } | undefined {
+  const granted = keyPermissions(vault).get(`${tenantId.toLowerCase()}/${principalId.toLowerCase()}`);
+  if (granted && (granted.has('all') || KEY_OPERATIONS.every((op) => granted.has(op.toLowerCase())))) return undefined;
+  return { missing: KEY_OPERATIONS.filter((op) => !granted?.has(op.toLowerCase())), granted: [...(granted ?? [])].sort() };
 }
 
 const permissionsByVault = new WeakMap<VaultInfo, Map<string, Set<string>>>();
@@ -167,6 +168,8 @@ type AccessVerdict =
   | { status: 'missing'; reason: string; evidence: Record<string, string>; remedy: string }
   | { status: 'unverifiable'; reason: string; evidence: Record<string, string>; remedy: string };
 
+const GRANTED: AccessVerdict = Object.freeze({ status: 'granted' });
+
 /** DESIGN §4's access precondition for one account and one key of its vault: proven, missing, or not provable. */
 export function proveKeyAccess(input: { account: AccountState; vault: VaultInfo; keyName: string; grants?: GrantsView | undefined }): AccessVerdict {
   const { account, vault, keyName } = input;
@@ -184,7 +187,7 @@ export function proveKeyAccess(input: { account: AccountState; vault: VaultInfo;
   if (plane === 'access-policy') {
     const tenant = account.identity?.tenantId ?? vault.tenantId;
     const proof = accessPolicyProof(vault, identity.principalId, tenant);
-    if (proof.missing.length === 0) return { status: 'granted' };
+    if (!proof) return GRANTED;
     return {
       status: 'missing', reason: `access policies of ${vault.name} grant ${identity.principalId} no ${proof.missing.join(', ')}`,
       evidence: { ...who, tenantId: tenant, missing: proof.missing.join(','), granted: proof.granted.join(',') },

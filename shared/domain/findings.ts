@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { identityTypes, keyIdentity, proveKeyAccess, type GrantsView } from './access';
 import { isManagedHsmUri, keyShapeProblem, unusableReasons, type KeyPolicy, type VersionOrder } from './keys';
 import { MANAGED_HSM_KINDS, managedHsmSupported, userAssignedKeyIdentity } from './kinds';
-import { isVersionless, type AccountState, type KeyVersionInfo, type VaultInfo } from './model';
+import { isVersionless, type AccountState, type KeyBinding, type KeyVersionInfo, type VaultInfo } from './model';
 import type { Pin } from './rebind';
 
 export type Severity = 'critical' | 'warning' | 'info';
@@ -69,9 +69,28 @@ export const FINDING_RULES: Readonly<Record<FindingCode, { severity: Severity; w
 
 export const FINDING_CODES = Object.keys(FINDING_RULES) as FindingCode[];
 
+/** A stored finding's identity within its account: the code, and the scope when it is a scope's. */
+export function findingKey(f: Pick<Finding, 'code' | 'encryptionScope'>): string {
+  return f.encryptionScope ? `${f.code}~${f.encryptionScope}` : f.code;
+}
+
+const DIGESTS = new WeakMap<Finding, string>();
+
 /** What identifies a verdict, so that a sweep rewrites only findings that changed (evidence holds no clock). */
 export function findingDigest(f: Finding): string {
-  return createHash('sha256').update(JSON.stringify([f.code, f.severity, f.evidence, f.remedy])).digest('hex').slice(0, 16);
+  let digest = DIGESTS.get(f);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(JSON.stringify([f.code, f.severity, f.evidence, f.remedy])).digest('hex').slice(0, 16);
+    // A finding is not changed once made (a scope's is a new one), so one that many accounts share is hashed once.
+    DIGESTS.set(f, digest);
+  }
+  return digest;
+}
+
+/** True when the stored verdict (digest by finding key, as verdicts() read it) is exactly these findings. */
+export function verdictUnchanged(stored: ReadonlyMap<string, string> | undefined, findings: readonly Finding[]): boolean {
+  if ((stored?.size ?? 0) !== findings.length) return false;
+  return findings.every((f) => stored?.get(findingKey(f)) === findingDigest(f));
 }
 export const SEVERITIES: readonly Severity[] = ['critical', 'warning', 'info'];
 
@@ -90,12 +109,29 @@ export interface AccountEvaluation {
   now: Date;
 }
 
-/** Every finding for one account, at most one per code, critical first. */
-export function evaluateAccount(input: AccountEvaluation): Finding[] {
+/** What the findings of a binding's key need: the same for every account bound the same way. */
+export type BindingEvaluation = Pick<AccountEvaluation, 'key' | 'vault' | 'policy' | 'nearExpiryDays' | 'now'> & {
+  binding: KeyBinding | undefined;
+  pinned: boolean;
+};
+
+/**
+ * The findings of the bound key and its vault's recoverability: they follow from the binding as written (vault URI,
+ * key name, version), the key and vault read, and whether a pin holds it, not from the account. A sweep judging
+ * thousands of accounts on a few bindings makes them once per binding, and the accounts share them.
+ */
+export function bindingFindings(input: BindingEvaluation): Finding[] {
+  return [
+    ...keyFindings(input).filter((f) => !(input.pinned && f.code === 'version-drift')),
+    ...recoverability(input.key, input.vault),
+  ];
+}
+
+/** Every finding for one account, at most one per code, critical first; `bound` is what bindingFindings gave for its binding. */
+export function evaluateAccount(input: AccountEvaluation, bound = bindingFindings({ ...input, binding: input.account.binding, pinned: !!input.pin })): Finding[] {
   const findings = [
     ...accountFindings(input.account),
-    ...keyFindings(input).filter((f) => !(input.pin && f.code === 'version-drift')),
-    ...recoverability(input.key, input.vault),
+    ...bound,
     ...vaultFindings(input.account, input.vault, input.grants),
     ...managedHsmFindings(input.account, input.vault),
     ...pinFindings(input),
@@ -164,11 +200,11 @@ function managedHsmFindings(account: AccountState, view: VaultView): Finding[] {
     `Move the key of this ${account.kind ?? 'unknown'} account to a Key Vault vault: CMK in Managed HSM is not supported for its kind.`)];
 }
 
-function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvaluation): Finding[] {
+function keyFindings({ binding, key, policy, nearExpiryDays, now }: BindingEvaluation): Finding[] {
   const where: Evidence = {
-    vaultUri: account.binding?.vaultUri ?? null,
-    keyName: account.binding?.keyName ?? null,
-    boundVersion: account.binding?.keyVersion || null,
+    vaultUri: binding?.vaultUri ?? null,
+    keyName: binding?.keyName ?? null,
+    boundVersion: binding?.keyVersion || null,
   };
   if (key.status === 'missing') {
     return [finding('key-missing', { ...where, reason: 'key-not-found' },
@@ -178,7 +214,7 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
     return [finding('key-access-denied', where,
       "Grant the rotator's identity get and list on the vault's keys so that the key can be checked and rotated.")];
   }
-  if (account.binding && isVersionless(account.binding)) return versionlessFindings(key, where, policy, nearExpiryDays, now);
+  if (binding && isVersionless(binding)) return versionlessFindings(key, where, policy, nearExpiryDays, now);
   const out: Finding[] = [];
   const { bound } = key;
   // Rule 2 is checked here too, so a stale or careless caller cannot make drift point at an unusable version.
@@ -189,7 +225,7 @@ function keyFindings({ account, key, policy, nearExpiryDays, now }: AccountEvalu
   } else {
     out.push(...boundVersionFindings(bound, where, policy, nearExpiryDays, now));
   }
-  if (usable && isNewer(usable, bound, account.binding?.keyVersion, key.order)) {
+  if (usable && isNewer(usable, bound, binding?.keyVersion, key.order)) {
     out.push(finding('version-drift', {
       ...where,
       boundCreatedOn: iso(bound?.createdOn),

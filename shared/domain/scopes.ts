@@ -32,11 +32,6 @@ export function bindingKey(accountId: string, scope?: string): string {
   return scope ? `${accountId.toLowerCase()}|${scope.toLowerCase()}` : accountId.toLowerCase();
 }
 
-/** A stored finding's identity within its account: the code, and the scope when it is a scope's. */
-export function findingKey(f: Pick<Finding, 'code' | 'encryptionScope'>): string {
-  return f.encryptionScope ? `${f.code}~${f.encryptionScope}` : f.code;
-}
-
 /** The account's identity reads the scope's key, so these are the account's findings, not the scope's. */
 const ACCOUNT_ONLY: ReadonlySet<FindingCode> = new Set(['identity-missing', 'identity-not-system-assigned']);
 

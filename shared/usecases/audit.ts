@@ -35,6 +35,8 @@ interface AuditDeps {
 export interface AuditWatcher {
   discovered?(accounts: number): void;
   discoveryDone?(): void;
+  /** Once per account judged. */
+  judged?(): void;
   event?(event: TelemetryEvent): void;
 }
 
@@ -78,6 +80,7 @@ export async function runAudit(deps: AuditDeps, watch: AuditWatcher = {}): Promi
     clock: deps.clock,
     nearExpiryDays: deps.nearExpiryDays,
     optOutTag: deps.optOutTag,
+    onJudged: () => watch.judged?.(),
     ...deps.stores,
     newId: randomUUID,
     sweepMode: 'report',

@@ -5,17 +5,23 @@ import { managedHsmKindRefusal, preflightAccess, type PreflightVerdict } from '.
 import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../ports';
 import { Recent } from '../recent';
 
+const NOTHING: Promise<undefined> = Promise.resolve(undefined);
+
 /** Role grants read once per vault and principal: one instance per sweep, or per job. */
 export class GrantReads {
   private readonly reads = new Recent<GrantsView>();
 
   constructor(private readonly reader: RoleGrantReader) {}
 
-  /** What the access proof needs for this account: undefined for an access-policy vault, or when no identity reads the key. */
-  forAccount(account: AccountState, vault: VaultInfo): Promise<GrantsView | undefined> {
+  /**
+   * What the access proof needs for this account and binding (its own, or a scope's): undefined for an access-policy
+   * vault, or when no identity reads the key.
+   */
+  forAccount(account: AccountState, vault: VaultInfo, binding = account.binding): Promise<GrantsView | undefined> {
     const plane = accessPlane(vault);
-    const identity = keyIdentity(account);
-    if (plane === 'access-policy' || identity.status !== 'found') return Promise.resolve(undefined);
+    if (plane === 'access-policy') return NOTHING;
+    const identity = keyIdentity(account, binding);
+    if (identity.status !== 'found') return NOTHING;
     const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: vault.vaultUri } : { plane, vaultId: vault.id };
     return this.reads.get(`${plane}|${vault.id}|${identity.principalId}`.toLowerCase(), () => this.reader.read(target, identity.principalId));
   }

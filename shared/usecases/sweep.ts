@@ -1,9 +1,9 @@
 import { accountKey } from '../domain/accounts';
-import { evaluateAccount, SEVERITIES, type Finding, type KeyView, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
+import { bindingFindings, evaluateAccount, SEVERITIES, type BindingEvaluation, type Finding, type KeyView, type Severity, type SweepSummary, type SweepTrigger, type VaultView } from '../domain/findings';
 import { vaultHost } from '../domain/keys';
 import type { AccountState, KeyBinding } from '../domain/model';
 import type { Pin } from '../domain/rebind';
-import { bindingKey, cmkBindings, evaluateScope } from '../domain/scopes';
+import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { SweepMode } from '../config';
 import { DependencyError } from '../errors';
 import type { Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
@@ -27,6 +27,8 @@ export interface SweepDeps
   /** ENCRYPTION_SCOPES=on: the sweep records the CMK scopes it saw, for events to find. */
   scopeIndex?: ScopeIndex;
   sweepMode: SweepMode;
+  /** Called once per account judged (the audit's progress). */
+  onJudged?: () => void;
 }
 
 /** Accounts judged at once, and findings written at once (each account is one Table transaction). */
@@ -115,6 +117,8 @@ class SweepRun {
   /** Bindings judged per key version (vault host, key name and version in lower case). */
   private readonly versions = new Map<string, { binding: KeyBinding; accounts: number }>();
   private readonly keys = new Map<string, SweepKey>();
+  /** Findings of each binding's key and vault (the key and vault are read once per run, so these are fixed). */
+  private readonly bindingVerdicts = new Map<string, Finding[]>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
   private readonly grants: GrantReads;
@@ -159,10 +163,13 @@ class SweepRun {
   }
 
   async page(accounts: AccountState[]): Promise<void> {
-    const eligible = accounts.filter((a) => cmkBindings(a).length > 0 && !optedOut(a, this.deps.optOutTag));
-    // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
-    for (const account of eligible) {
-      for (const { holder } of cmkBindings(account)) {
+    const eligible: Array<{ account: AccountState; bound: BoundTarget[] }> = [];
+    for (const account of accounts) {
+      const bound = cmkBindings(account);
+      if (bound.length === 0 || optedOut(account, this.deps.optOutTag)) continue;
+      eligible.push({ account, bound });
+      // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
+      for (const { holder } of bound) {
         const key = this.key(holder.binding);
         if (!key.failed) key.reader.view(holder.binding.keyVersion).catch(() => undefined);
         this.vault(holder.binding.vaultUri).catch(() => undefined);
@@ -170,10 +177,10 @@ class SweepRun {
     }
     await this.pinsRead;
     await this.writer.beforePage();
-    await forEachLimited(eligible, CONCURRENCY, async (account) => {
+    await forEachLimited(eligible, CONCURRENCY, async ({ account, bound }) => {
       this.summary.accountsSeen += 1;
       this.seen.add(accountKey(account.id));
-      const judged = await this.judge(account);
+      const judged = await this.judge(account, bound);
       if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;
       for (const { target, findings } of judged) {
@@ -184,30 +191,30 @@ class SweepRun {
   }
 
   /** The findings of an account and its scopes, stored together only when they changed; undefined when a key could not be read. */
-  private async judge(account: AccountState): Promise<Array<{ target: SweepTarget; findings: Finding[] }> | undefined> {
+  private async judge(account: AccountState, bindings: BoundTarget[]): Promise<Array<{ target: SweepTarget; findings: Finding[] }> | undefined> {
     const judged: Array<{ target: SweepTarget; findings: Finding[] }> = [];
-    for (const bound of cmkBindings(account)) {
-      this.countVersion(bound.holder.binding);
-      const target: SweepTarget = { ...bound, account, key: this.key(bound.holder.binding) };
+    for (const bound of bindings) {
+      const { binding } = bound.holder;
+      this.countVersion(binding);
+      const target: SweepTarget = { ...bound, account, key: this.key(binding) };
       const view = await this.view(target);
       if (!view) return undefined;
-      const vault = await this.vault(bound.holder.binding.vaultUri);
+      const vault = await this.vault(binding.vaultUri);
       let grants;
       try {
         // The account's identity reads the scope's key too, with the scope's identityClientId.
-        grants = vault.status === 'ok' ? await this.grants.forAccount({ ...account, binding: bound.holder.binding }, vault.vault) : undefined;
+        grants = vault.status === 'ok' ? await this.grants.forAccount(account, vault.vault, binding) : undefined;
       } catch (error) {
         if (!(error instanceof DependencyError)) throw error;
         this.summary.errors.push(`role assignments for ${account.name} in ${bound.holder.binding.vaultUri}: ${error.message}`);
         return undefined;
       }
-      const input = {
-        account, pin: this.pins.get(bindingKey(account.id, target.scope?.name)), key: view, vault, grants,
-        policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now,
-      };
-      judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input) });
+      const pin = this.pins.get(bindingKey(account.id, target.scope?.name));
+      const input = { account, pin, key: view, vault, grants, policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now };
+      judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input, this.bindingVerdict(binding, input)) });
     }
     const findings = judged.flatMap((j) => j.findings);
+    this.deps.onJudged?.();
     await this.writer.record(account.id, findings);
     for (const f of findings) {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
@@ -231,6 +238,17 @@ class SweepRun {
       key.failed = error.message;
       return undefined;
     }
+  }
+
+  /** bindingFindings once per binding as written and pin state: the accounts bound alike share them. */
+  private bindingVerdict(binding: KeyBinding, input: Omit<BindingEvaluation, 'binding' | 'pinned'> & { pin: Pin | undefined }): Finding[] {
+    const id = `${binding.vaultUri}\n${binding.keyName}\n${binding.keyVersion}\n${input.pin ? 'pinned' : ''}`;
+    let findings = this.bindingVerdicts.get(id);
+    if (!findings) {
+      findings = bindingFindings({ ...input, binding, pinned: !!input.pin });
+      this.bindingVerdicts.set(id, findings);
+    }
+    return findings;
   }
 
   private countVersion(b: KeyBinding): void {

@@ -1,5 +1,5 @@
 import { accountKey } from '../domain/accounts';
-import type { Finding } from '../domain/findings';
+import { verdictUnchanged, type Finding } from '../domain/findings';
 import type { FindingStore, StoredVerdicts } from '../ports';
 
 /** Pages judged before the stored verdicts have arrived; past this, judging waits for them (memory stays a few pages). */
@@ -32,12 +32,15 @@ export class VerdictWriter {
 
   /** Writes the account's findings where they differ from what is stored (now, or once the stored verdicts are in). */
   async record(accountId: string, findings: Finding[]): Promise<void> {
-    const write = (v: StoredVerdicts) => this.findings.replaceForAccount(accountId, findings, this.sweep.sweepId, this.sweep.observedAt, v.get(accountKey(accountId)) ?? new Map());
+    const write = async (v: StoredVerdicts): Promise<void> => {
+      const stored = v.get(accountKey(accountId));
+      if (!verdictUnchanged(stored, findings)) await this.findings.replaceForAccount(accountId, findings, this.sweep.sweepId, this.sweep.observedAt, stored ?? new Map());
+    };
     if (this.verdicts) {
       await write(this.verdicts);
       return;
     }
-    const later = this.stored.then(write).then(() => undefined);
+    const later = this.stored.then(write);
     later.catch(() => undefined);
     this.waiting.push(later);
   }

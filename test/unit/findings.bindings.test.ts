@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { boundAccount, hex, keyVersion } from '../support/fakes';
-import { byCreated, codes, DAY, evaluate, now, only, v1, v2 } from '../support/findingsKit';
+import { bindingFindings, evaluateAccount, findingDigest, findingKey, verdictUnchanged, type AccountEvaluation } from '../../shared/domain/findings';
+import { byCreated, codes, DAY, evaluate, now, only, policy, v1, v2, vault } from '../support/findingsKit';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 
 describe('pinned', () => {
@@ -44,3 +45,48 @@ describe('versionless-binding', () => {
   });
 });
 
+
+describe('findings shared by the accounts of one binding', () => {
+  const pin = { accountId: boundAccount('a1', v1.version).id, keyVersion: v1.version, actor: 'alice@contoso.com', reason: 'rollback', pinnedAt: '2026-05-30T00:00:00.000Z', jobId: 'job-1' };
+  const cases: Record<string, Partial<AccountEvaluation>> = {
+    drift: { key: { status: 'ok' as const, order: byCreated, bound: v1, newestUsable: v2 } },
+    'drift, pinned': { pin, key: { status: 'ok' as const, order: byCreated, bound: v1, newestUsable: v2 } },
+    'version gone': { key: { status: 'ok' as const, order: byCreated, bound: undefined, newestUsable: v2 } },
+    'key missing': { key: { status: 'missing' as const } },
+    'no identity': { account: { ...boundAccount('a1', v1.version), identity: undefined }, key: { status: 'ok' as const, order: byCreated, bound: v1, newestUsable: v2 } },
+  };
+  for (const [name, over] of Object.entries(cases)) {
+    it(`give the same verdict as judging the account alone (${name})`, () => {
+      const alone = evaluate(over);
+      const all = input(over);
+      const bound = bindingFindings({ ...all, binding: all.account.binding, pinned: !!all.pin });
+      assert.deepEqual(evaluateAccount(all, bound), alone);
+      assert.ok(alone.length > 0, 'each case has something to say');
+    });
+  }
+  it('are hashed once: the same finding keeps its digest, and an equal one made anew has the same digest', () => {
+    const [drift] = evaluate(cases['drift']);
+    assert.ok(drift);
+    assert.equal(findingDigest(drift), findingDigest(drift));
+    assert.equal(findingDigest({ ...drift, evidence: { ...drift.evidence } }), findingDigest(drift));
+    assert.notEqual(findingDigest({ ...drift, remedy: 'other' }), findingDigest(drift));
+  });
+});
+
+describe('verdictUnchanged', () => {
+  const drift = evaluate({ key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v2 } });
+  const stored = new Map(drift.map((f) => [findingKey(f), findingDigest(f)]));
+  it('is true only when the stored rows are exactly these findings', () => {
+    assert.equal(verdictUnchanged(stored, drift), true);
+    assert.equal(verdictUnchanged(undefined, []), true, 'nothing stored and nothing found');
+    assert.equal(verdictUnchanged(new Map(), []), true);
+    assert.equal(verdictUnchanged(undefined, drift), false, 'a new finding');
+    assert.equal(verdictUnchanged(stored, []), false, 'a finding gone');
+    assert.equal(verdictUnchanged(new Map([...stored, ['key-expired', 'x']]), drift), false, 'a stored row more');
+    assert.equal(verdictUnchanged(new Map([...stored].map(([k]) => [k, 'changed'])), drift), false, 'same code, other evidence');
+  });
+});
+
+function input(over: Partial<AccountEvaluation>): AccountEvaluation {
+  return { account: boundAccount('a1', v1.version), key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v1 }, vault: { status: 'ok', vault }, policy, nearExpiryDays: 30, now, ...over };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accountKey } from '../../shared/domain/accounts';
-import type { Finding } from '../../shared/domain/findings';
+import { findingDigest, findingKey, type Finding } from '../../shared/domain/findings';
 import type { StoredVerdicts } from '../../shared/ports';
 import { VerdictWriter } from '../../shared/usecases/verdictWriter';
 import { accountId } from '../support/fakes';
@@ -68,5 +68,26 @@ describe('verdict writer: findings wait for the stored verdicts, then are compar
     await assert.rejects(failing.record(accountId('d'), [drift]), /storage unavailable/);
     const unread = new VerdictWriter(store(), Promise.reject(new Error('no verdicts')), { sweepId: 'sw', observedAt: 'now' });
     await assert.rejects(unread.storedVerdicts(), /no verdicts/);
+  });
+});
+
+describe('verdict writer: an unchanged verdict is not written', () => {
+  it('skips an account whose stored rows are exactly its findings, and writes one with a row more or a finding new', async () => {
+    const s = store();
+    const same = accountId('same');
+    const extra = accountId('extra');
+    const clean = accountId('clean');
+    const stored: StoredVerdicts = new Map([
+      [accountKey(same), new Map([[findingKey(drift), findingDigest(drift)]])],
+      [accountKey(extra), new Map([[findingKey(drift), findingDigest(drift)], ['key-expired', 'old']])],
+    ]);
+    const writer = new VerdictWriter(s, Promise.resolve(stored), { sweepId: 'sw', observedAt: 'now' });
+    await writer.storedVerdicts();
+    await writer.record(same, [drift]);
+    await writer.record(extra, [drift]);
+    await writer.record(clean, []);
+    await writer.record(accountId('new'), [drift]);
+    await writer.settle();
+    assert.deepEqual(s.writes, [{ accountId: extra, stored: 2 }, { accountId: accountId('new'), stored: 0 }]);
   });
 });

@@ -1,9 +1,8 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import {
-  FINDING_CODES, findingDigest, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
+  FINDING_CODES, findingDigest, findingKey, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
 } from '../../domain/findings';
-import { findingKey } from '../../domain/scopes';
 import type { FindingStore, StoredVerdicts } from '../../ports';
 import { expect, odata, storage, TABLES, type TableStorage } from './storage';
 

@@ -1,6 +1,5 @@
 import { accountKey } from '../../../shared/domain/accounts';
-import { findingDigest, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
-import { findingKey } from '../../../shared/domain/scopes';
+import { findingDigest, findingKey, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
 import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
 /** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
