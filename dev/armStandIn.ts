@@ -152,7 +152,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     lagMs: options.graph?.lagMs ?? 0,
     managementGroups: options.graph?.managementGroups ?? {},
     now: () => now().getTime(),
-  }, () => [...accounts.all(), ...graphOnly.values()]);
+  }, () => ({ version: `${accounts.store.version}.${graphOnly.version}`, accounts: accounts.snapshot(), others: graphOnly.values() }));
   const faults = new FaultInjector(options.random);
   const throttle =
     options.throttle === false ? undefined : new SubscriptionThrottle(options.throttle ?? {}, () => now().getTime());

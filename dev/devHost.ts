@@ -74,8 +74,11 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
     if (!timer) throw new Error(`no timer function named "${name}"`);
     const invocationId = randomUUID();
     const context = new InvocationContext({ invocationId, functionName: name, logHandler: logs.handlerFor(name, invocationId) });
+    const started = Date.now();
     try {
       await timer.handler({ isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+      // The line the Functions host writes when an invocation ends.
+      logs.handlerFor(name, invocationId)('information', `Executed '${name}' (Succeeded, Id=${invocationId}, Duration=${Date.now() - started}ms)`);
     } catch (error) {
       logs.handlerFor(name, invocationId)('error', `Executed '${name}' (Failed): ${(error as Error).message}`);
       throw error;

@@ -1,6 +1,7 @@
 import { buildServices } from '../shared/app';
 import { loadConfig } from '../shared/config';
 import { startDevHost } from './devHost';
+import type { LogEntry } from './invocations';
 import { LOCAL_HOST_TIMINGS, localEnvironment } from './stack';
 import type { WorkerSpec } from './workerProcess';
 
@@ -8,7 +9,8 @@ import type { WorkerSpec } from './workerProcess';
 // same queue (so a test can kill it in the middle of one) and serves the same HTTP and Event Grid endpoints.
 async function main(): Promise<void> {
   const spec = JSON.parse(process.env.CMK_WORKER ?? '{}') as WorkerSpec;
-  const wanted = (event: string | undefined): boolean => !spec.logEvents || (!!event && spec.logEvents.includes(event));
+  // The host's own "Executed" line says when an invocation ended.
+  const wanted = (entry: LogEntry): boolean => !spec.logEvents || (entry.event ? spec.logEvents.includes(entry.event) : entry.message.startsWith('Executed '));
   const environment = { ...localEnvironment(spec.ca, spec.armLimits, spec.tag), ...(spec.lroPollMs !== undefined ? { lroPollMs: spec.lroPollMs } : {}) };
   const services = buildServices(loadConfig(spec.settings), environment);
   const host = await startDevHost({
@@ -18,7 +20,7 @@ async function main(): Promise<void> {
     ...(spec.hostPollMs !== undefined ? { pollMs: spec.hostPollMs } : {}),
     appSettings: spec.settings,
     retainLogs: false,
-    ...(spec.logJson ? { onLog: (entry) => void (wanted(entry.event) && process.stdout.write(`${JSON.stringify(entry)}\n`)) } : {}),
+    ...(spec.logJson ? { onLog: (entry) => void (wanted(entry) && process.stdout.write(`${JSON.stringify(entry)}\n`)) } : {}),
   });
   process.stdout.write(`ready ${host.url} ${host.functionKey}\n`);
   await new Promise((resolve) => process.once('SIGTERM', resolve));

@@ -21,7 +21,7 @@ export interface WorkerSpec {
   lroPollMs?: number;
   /** Print every log entry as one JSON line on stdout. */
   logJson?: boolean;
-  /** With logJson, only these events (the rest would cost both processes a JSON line each). */
+  /** With logJson, only these events and the host's "Executed" lines (the rest would cost both processes a JSON line each). */
   logEvents?: string[];
 }
 

@@ -49,11 +49,14 @@ export interface PatchRecord {
 /** Resources keyed case-insensitively by id; the stored JSON keeps the casing it was given. */
 export class ResourceStore {
   private readonly items = new Map<string, JsonObject>();
+  /** Counts every change: a snapshot taken at one version is still the store's content at that version. */
+  version = 0;
 
   put(resource: JsonObject): void {
     const id = resource['id'];
     if (typeof id !== 'string') throw new Error('A resource needs a string id');
     this.items.set(resourceKey(id), resource);
+    this.version += 1;
   }
 
   get(id: string): JsonObject | undefined {
@@ -62,6 +65,7 @@ export class ResourceStore {
 
   delete(id: string): void {
     this.items.delete(resourceKey(id));
+    this.version += 1;
   }
 
   values(): JsonObject[] {
@@ -114,6 +118,23 @@ export class AccountService {
   /** Every account as a GET shows it, in every subscription. */
   all(): JsonObject[] {
     return this.store.values().map((account) => this.read(String(account['id'])) ?? account);
+  }
+
+  private snapshotTaken: { version: number; accounts: readonly JsonObject[] } | undefined;
+
+  /**
+   * all(), shared and not to be changed: taken again only when an account changed or an update runs or lags (what
+   * a GET shows then moves with the clock). Resource Graph reads it for every query; copying 10,000 accounts per
+   * query was the stand-in's own cost, which no recorded service has.
+   */
+  snapshot(): readonly JsonObject[] {
+    this.advance();
+    const now = this.options.now().getTime();
+    const moving = [...this.lagUntil.values()].some((until) => until > now) || [...this.operations.values()].some((o) => o.status === 'Accepted' || o.status === 'Updating');
+    if (moving || this.snapshotTaken?.version !== this.store.version) {
+      this.snapshotTaken = { version: this.store.version, accounts: this.all() };
+    }
+    return this.snapshotTaken.accounts;
   }
 
   list(subscription: string, resourceGroup?: string): JsonObject[] {
@@ -216,7 +237,10 @@ export class AccountService {
     if (!account || operation.failure) {
       operation.status = 'Failed';
       operation.error = operation.failure ?? { code: 'ResourceNotFound', message: 'The account no longer exists.' };
-      if (account) setProvisioningState(account, 'Failed');
+      if (account) {
+        setProvisioningState(account, 'Failed');
+        this.store.put(account);
+      }
       return;
     }
     this.apply(operation.accountKey, operation.patch);

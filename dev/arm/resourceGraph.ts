@@ -3,6 +3,14 @@ import { evaluate, InvalidQuery } from './graphQuery';
 import { isJsonObject, parseJsonBody, type Exchange, type JsonObject } from './http';
 import { subscriptionOf } from './paths';
 
+/** What Resource Graph indexes: ARM's accounts as a GET shows them (shared, only read) and any seeded resource. */
+export interface ResourceSnapshot {
+  /** Changes whenever any resource does. */
+  version: string;
+  accounts: readonly JsonObject[];
+  others: JsonObject[];
+}
+
 interface ResourceGraphOptions {
   /** Queries each caller may run per window (the documented quota is about 15 per 5 s per user). */
   quota: number;
@@ -21,7 +29,9 @@ interface ResourceGraphOptions {
  * per-user quota headers and 429 once the quota is spent.
  */
 export class ResourceGraph {
-  private index: { at: number; rows: JsonObject[] } | undefined;
+  private index: { at: number; source: ResourceSnapshot['accounts']; version: string; rows: JsonObject[] } | undefined;
+  /** The last query's result over the current index: the same query over the same rows answers the same. */
+  private lastResult: { rows: JsonObject[]; query: string; scope: string; over: JsonObject[] } | undefined;
   private window = { start: 0, used: 0 };
   private readonly cursors = new Map<number, JsonObject[]>();
   private nextCursor = 0;
@@ -29,7 +39,7 @@ export class ResourceGraph {
 
   constructor(
     private readonly options: ResourceGraphOptions,
-    private readonly resources: () => JsonObject[],
+    private readonly resources: () => ResourceSnapshot,
   ) {}
 
   answer(exchange: Exchange): void {
@@ -69,7 +79,7 @@ export class ResourceGraph {
     let rows = token.cursor === undefined ? undefined : this.cursors.get(token.cursor);
     if (!rows) {
       try {
-        rows = evaluate(body['query'], this.table().filter((r) => scope.subscriptions.has(subscriptionOf(String(r['id'] ?? '')))));
+        rows = this.evaluate(body['query'], scope.subscriptions);
       } catch (error) {
         if (!(error instanceof InvalidQuery)) throw error;
         return exchange.json(400, { error: { code: 'InvalidQuery', message: `Query is invalid: ${error.message}` } }, remaining);
@@ -131,15 +141,29 @@ export class ResourceGraph {
     return id;
   }
 
+  /** The query over the scope's rows; evaluated again only when the query, the scope or the index changed. */
+  private evaluate(query: string, subscriptions: Set<string>): JsonObject[] {
+    const table = this.table();
+    const scope = [...subscriptions].sort().join(',');
+    const last = this.lastResult;
+    if (last && last.over === table && last.query === query && last.scope === scope) return last.rows;
+    const rows = evaluate(query, table.filter((r) => subscriptions.has(String(r['subscriptionId']))));
+    this.lastResult = { rows, query, scope, over: table };
+    return rows;
+  }
+
   /** The resources as Resource Graph shows them: type in lower case, and no fresher than its lag allows. */
   private table(): JsonObject[] {
     const now = this.options.now();
     if (!this.index || now - this.index.at >= this.options.lagMs) {
-      this.index = {
-        at: now,
-        // resources() are copies already; rows are only read.
-        rows: this.resources().map((r) => ({ ...r, type: String(r['type'] ?? '').toLowerCase(), subscriptionId: subscriptionOf(String(r['id'] ?? '')) })),
-      };
+      const { version, accounts, others } = this.resources();
+      // The same snapshot (nothing changed since) keeps the index, and with it the last result.
+      if (this.index && this.index.source === accounts && this.index.version === version) {
+        this.index.at = now;
+      } else {
+        const rows = [...accounts, ...others].map((r) => ({ ...r, type: String(r['type'] ?? '').toLowerCase(), subscriptionId: subscriptionOf(String(r['id'] ?? '')) }));
+        this.index = { at: now, source: accounts, version, rows };
+      }
     }
     return this.index.rows;
   }

@@ -158,20 +158,28 @@ export class BenchRig {
     }
   }
 
-  /** Runs the compliance sweep through the worker's admin endpoint and resolves when it is done. */
-  async runSweep(timeoutMs = 600_000): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the sweep did not finish within ${timeoutMs} ms`)), timeoutMs);
+  /**
+   * Runs the compliance sweep through the worker's admin endpoint and resolves once its invocation has ended (the
+   * lock released), with how long it took from the request to the sweep's result (sweep.done).
+   */
+  async runSweep(timeoutMs = 600_000): Promise<{ tookMs: number }> {
+    const logged = (match: (entry: LogEntry) => boolean, what: string) => new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} within ${timeoutMs} ms`)), timeoutMs);
       this.logWaiters.add((entry) => {
-        if (entry.event !== 'sweep.done') return false;
+        if (!match(entry)) return false;
         clearTimeout(timer);
-        resolve();
+        resolve(Date.now());
         return true;
       });
     });
+    const done = logged((e) => e.event === 'sweep.done', 'the sweep did not finish');
+    const ended = logged((e) => e.functionName === 'complianceSweep' && e.message.startsWith("Executed 'complianceSweep'"), 'the invocation did not end');
+    const started = Date.now();
     const answer = await fetch(`${this.worker.url}/admin/functions/complianceSweep`, { method: 'POST', headers: { 'x-functions-key': this.worker.functionKey } });
     if (answer.status !== 202) throw new Error(`the admin endpoint answered ${answer.status}`);
-    await done;
+    const tookMs = (await done) - started;
+    await ended;
+    return { tookMs };
   }
 
   /** Replaces the worker with a fresh process (its memory figures are then its own). */

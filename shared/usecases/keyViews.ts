@@ -17,6 +17,7 @@ type Base =
  */
 export class KeyReader {
   private readonly versions = new Map<string, Promise<KeyVersionInfo | undefined>>();
+  private readonly views = new Map<string, Promise<KeyView>>();
   private base: Promise<Base> | undefined;
 
   constructor(
@@ -27,12 +28,25 @@ export class KeyReader {
     private readonly now: Date,
   ) {}
 
-  /** The key for a binding to `boundVersion` ('' when versionless). Throws DependencyError when Key Vault cannot be read (but 403). */
-  async view(boundVersion: string): Promise<KeyView> {
-    const base = await this.read();
-    if (base.status !== 'ok') return base;
-    const bound = boundVersion ? await this.version(boundVersion) : undefined;
-    return { status: 'ok', bound, newestUsable: base.newestUsable, current: base.current, order: base.order };
+  /**
+   * The key for a binding to `boundVersion` ('' when versionless), one view per version for all its accounts. The
+   * bound version is read alongside the listing and the current version: one round trip, not two (when it is the
+   * current version, one read more per key). Throws DependencyError when Key Vault cannot be read (but 403).
+   */
+  view(boundVersion: string): Promise<KeyView> {
+    const id = boundVersion.toLowerCase();
+    let view = this.views.get(id);
+    if (!view) {
+      const bound = boundVersion ? this.version(boundVersion) : undefined;
+      // A key that is missing or denied answers so without the version's read.
+      bound?.catch(() => undefined);
+      view = this.read().then(async (b): Promise<KeyView> => {
+        if (b.status !== 'ok') return b;
+        return { status: 'ok', bound: await bound, newestUsable: b.newestUsable, current: b.current, order: b.order };
+      });
+      this.views.set(id, view);
+    }
+    return view;
   }
 
   /** The newest usable version, when the key could be read. */

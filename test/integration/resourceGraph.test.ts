@@ -58,6 +58,29 @@ describe('contract: the SDK reads the Resource Graph stand-in like the recorded 
   }
 });
 
+describe('the Resource Graph stand-in indexes what ARM holds now', () => {
+  it('answers a query asked again from the accounts as they are: one added or changed in between is seen', async () => {
+    const arm = await startArmStandIn({ throttle: false });
+    try {
+      const discovery = new ResourceGraphAccounts({
+        credential: localCredential, endpoint: arm.url, subscriptionIds: [SUB], managementGroupIds: [], clientOptions: { tlsOptions: { ca: arm.ca } },
+      });
+      const names = async (keyName: string) => {
+        const found: string[] = [];
+        for await (const page of discovery.boundTo({ vaultUri: VAULT, keyName })) found.push(...page.map((a) => a.name));
+        return found;
+      };
+      assert.deepEqual(await names('late-cmk'), []);
+      arm.putAccount(accountResource({ name: 'late-one', key: { vaultUri: VAULT, name: 'late-cmk', version: V1 } }));
+      assert.deepEqual(await names('late-cmk'), ['late-one']);
+      arm.putAccount(accountResource({ name: 'late-one', key: { vaultUri: VAULT, name: 'moved-cmk', version: V1 } }));
+      assert.deepEqual([await names('late-cmk'), await names('moved-cmk')], [[], ['late-one']]);
+    } finally {
+      await arm.close();
+    }
+  });
+});
+
 describe('ResourceGraphAccounts: the real ResourceGraphClient against the stand-in', () => {
   let arm: ArmStandIn;
   const clientOptions = () => ({ tlsOptions: { ca: arm.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } });

@@ -67,6 +67,24 @@ describe('the key as the sweep reads it (KeyReader)', () => {
     assert.equal(gone.status === 'ok' && gone.bound, undefined);
   });
 
+  it('reads the listing, the current version and a bound older version in one round trip, and each once', async () => {
+    const v1 = keyVersion(hex(1)), v2 = keyVersion(hex(2), { createdOn: sameSecond });
+    const keys = keyOf(v1, v2);
+    const asked: string[] = [];
+    const gate = later();
+    const list = keys.listVersions.bind(keys), get = keys.getKeyVersion.bind(keys);
+    keys.listVersions = async (...args) => (asked.push('list'), await gate.promise, list(...args));
+    keys.getKeyVersion = async (vaultUri, keyName, version) => (asked.push(version ?? 'current'), await gate.promise, get(vaultUri, keyName, version));
+    const reader = new KeyReader(keys, VAULT, 'cmk', policy, now);
+    const views = [reader.view(v1.version), reader.view(v1.version.toUpperCase()), reader.view(v2.version)];
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([...asked].sort(), ['current', 'list', v1.version, v2.version].sort(), 'all asked before any answer came');
+    gate.resolve();
+    const [first, again] = await Promise.all(views);
+    assert.equal(first, again, 'one view per version, for all its accounts');
+    assert.equal(asked.length, 4);
+  });
+
   it('a missing key is missing, a 403 is access-denied, and other failures are thrown', async () => {
     assert.equal((await new KeyReader(keyOf(), VAULT, 'cmk', policy, now).view(hex(1))).status, 'missing');
     const failing = (statusCode: number) => {
@@ -94,3 +112,9 @@ describe('never a downgrade', () => {
     assert.notEqual(named.ok && named.value[0]?.decision, 'patch', 'naming the older version is not enough without force');
   });
 });
+
+function later(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
