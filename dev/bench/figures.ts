@@ -72,7 +72,8 @@ export const EVENT_TO_PATCH_HOPS = [
   'fan-out: Resource Graph query',
   'fan-out: queue the rebind job',
   'host: receive the rebind job',
-  'job: journal, account, pin and key version, read in parallel',
+  'job: journal and pin (the key version and the vault alongside)',
+  'job: the account, read after the journal',
   'job: lease and intent, one transaction',
   'job: PATCH',
 ] as const;

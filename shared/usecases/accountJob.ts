@@ -112,10 +112,16 @@ class AccountJobRun {
     return this.change(plan);
   }
 
-  /** The journal (with the binding's pin) and the account (and the job's scope) read together, then rules 1-5 on what was read. */
+  /**
+   * The journal (with the binding's pin), then the account (and the job's scope), then rules 1-5 on what was read.
+   * The account is read after the journal, never alongside it: a job that finished and released the lease between
+   * the two reads would otherwise leave this one planning from the account as it was before that job's update,
+   * with a lease that is free and an etag that still matches (a downgrade under chaos). Read after, the account
+   * shows every update whose lease was released before the journal read, and one still running holds the lease.
+   */
   private async prepare(): Promise<Prepared> {
-    const [state, account, scope] = await Promise.all([
-      this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope),
+    const state = await this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
+    const [account, scope] = await Promise.all([
       this.deps.accounts.getAccount(this.job.accountId),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
     ]);

@@ -86,8 +86,8 @@ export async function planRebindJob(
 
 /** DESIGN §2 for one account and one key, under the account's lease. */
 export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps, log: Logger): Promise<JobOutcome> {
-  // The key, and the vault the preflight reads, are read while the job reads its journal, the account and the pin:
-  // one round trip before the PATCH, not three. The vault read is kept for the preflight (readVault's freshness).
+  // The key, and the vault the preflight reads, are read while the job reads its journal and pin: they wait for
+  // nothing of the account. The vault read is kept for the preflight (readVault's freshness).
   const targetRead = readRebindTarget(deps.keys, job, deps.policy, deps.clock.now());
   targetRead.catch(() => undefined);
   deps.vaults.readVault(job.vaultUri).catch(() => undefined);

@@ -103,16 +103,19 @@ describe(`chaos: ${ACCOUNTS} accounts, ${VERSIONS} versions in one second, each 
 
     // No downgrade in ARM's PATCH history: each accepted PATCH asks for a version known to be newer than the
     // one the account was on when ARM accepted it (the last update that had taken effect by then).
-    let downgrades = 0;
+    const downgrades: string[] = [];
     for (const id of ids) {
       const mine = <T extends { accountId: string }>(list: readonly T[]) => list.filter((x) => x.accountId.toLowerCase() === id.toLowerCase());
       for (const p of mine(stack.arm.patches).filter((p) => p.status === 202)) {
         const bound = mine(stack.arm.applied).filter((a) => a.at < p.at).at(-1)?.keyVersion ?? v0;
         const age = order.compare(stamp(p.keyVersion ?? ''), stamp(bound));
-        if (age === undefined || age <= 0) downgrades += 1;
+        if (age === undefined || age <= 0) {
+          const v = (version: string | undefined) => `v${made.indexOf(version ?? '')}`;
+          downgrades.push(`${id.split('/').pop()}: PATCH to ${v(p.keyVersion)} at ${p.at} while on ${v(bound)}; applied ${mine(stack.arm.applied).map((a) => `${v(a.keyVersion)}@${a.at}`).join(' ')}`);
+        }
       }
     }
-    assert.equal(downgrades, 0);
+    assert.deepEqual(downgrades, []);
 
     // Every row terminal; succeeded iff that job's update took effect, failed iff it did not.
     const rows = (await stack.services.ledger.all()).filter((r) => ids.some((id) => id.toLowerCase() === r.accountId.toLowerCase()));
@@ -130,7 +133,7 @@ describe(`chaos: ${ACCOUNTS} accounts, ${VERSIONS} versions in one second, each 
     const faults = (hits: ReadonlyMap<string, number>) => Object.fromEntries(hits);
     t.diagnostic(`seed ${SEED}: ${ACCOUNTS} accounts (${pinned.size} pinned, ${failing.size} with a Failed operation), ${VERSIONS} versions in one second, ${made.length * 3} deliveries`);
     t.diagnostic(`faults injected: ARM ${JSON.stringify(faults(stack.arm.faultHits))}, Key Vault ${JSON.stringify(faults(vault.faultHits))}; ARM 429s from throttling ${stack.arm.requests.filter((r) => r.status === 429).length - (stack.arm.faultHits.get('429') ?? 0)}`);
-    t.diagnostic(`PATCHes sent ${stack.arm.patches.length}, accepted ${stack.arm.patches.filter((p) => p.status === 202).length}, applied ${stack.arm.applied.length}, downgrades ${downgrades}; worker killed after its PATCH of ${killedAfterPatch.split('/').pop()}`);
+    t.diagnostic(`PATCHes sent ${stack.arm.patches.length}, accepted ${stack.arm.patches.filter((p) => p.status === 202).length}, applied ${stack.arm.applied.length}, downgrades ${downgrades.length}; worker killed after its PATCH of ${killedAfterPatch.split('/').pop()}`);
     t.diagnostic(`ledger rows by status ${JSON.stringify(byStatus)}`);
   });
 });

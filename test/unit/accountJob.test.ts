@@ -46,6 +46,20 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '', 'lease released');
   });
 
+  it('reads the account only once the journal is read: a job finishing in between is seen, not planned over', async () => {
+    // Another job moves the account to v2 and releases the lease while this job's journal read is on its way.
+    const deps = boundTo(v1.version);
+    const open = deps.journal.open.bind(deps.journal);
+    deps.journal.open = async (...args) => {
+      const state = await open(...args);
+      deps.accounts.put(boundAccount('a1', v2.version));
+      return state;
+    };
+    const result = await runRebind(job({ targetVersion: v2.version }), 1, deps, silentLogger());
+    assert.equal(deps.accounts.patches.length, 0, 'the account already reports v2: nothing to send');
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'already-current');
+  });
+
   it('does not PATCH when the intent cannot be written; the job is re-queued', async () => {
     const deps = boundTo(v1.version);
     deps.journal.begin = async () => {
