@@ -116,6 +116,8 @@ export function buildReaders(config: ReaderConfig, env: Environment = {}): Reade
   const accountSource = config.discovery === 'arm'
     ? new ArmAccounts(accounts, config.subscriptionIds)
     : new ResourceGraphAccounts({ credential, endpoint: config.armEndpoint, subscriptionIds: config.subscriptionIds, managementGroupIds: config.managementGroupIds, clientOptions: pipeline });
+  // Each sweep lists the vaults again, with the same clients.
+  const sweepVaults = new KeyVaultManagementDirectory(directory);
   return {
     credential,
     clock,
@@ -123,7 +125,7 @@ export function buildReaders(config: ReaderConfig, env: Environment = {}): Reade
     accounts,
     keys,
     isAllowedVault: (vaultUri) => keys.isAllowedVault(vaultUri),
-    vaultDirectory: () => new KeyVaultManagementDirectory(directory),
+    vaultDirectory: () => sweepVaults.fresh(),
     vaults: new KeyVaultManagementDirectory({ ...directory, freshForMs: 10_000 }),
     roleGrants: () => ({
       read: (target, principalId) => (target.plane === 'managed-hsm' ? hsmGrants.read(target.hsmUri, principalId) : armGrants.read(target.vaultId, principalId)),

@@ -173,6 +173,8 @@ export interface VaultDirectory {
    * adapter may answer from a read a few seconds old unless `fresh` asks for a new one.
    */
   readVault(vaultUri: string, options?: { fresh?: boolean }): Promise<VaultInfo | undefined>;
+  /** Starts listing what findVault will look in (a sweep asks before it knows which vaults its accounts name). */
+  prepare?(): void;
 }
 
 /** Where role assignments live: Azure RBAC at an RBAC vault's ARM id, or a Managed HSM's local RBAC on its data plane. */
@@ -189,8 +191,15 @@ export interface RoleGrantReader {
 /** Account key -> finding key (code, or code~scope) -> digest of each stored finding (one listing of the Findings table). */
 export type StoredVerdicts = Map<string, Map<string, string>>;
 
+/** Account keys after `after` and up to `upTo`, in the store's order (an end left out is open). */
+export interface AccountKeyRange {
+  after?: string | undefined;
+  upTo?: string | undefined;
+}
+
 export interface FindingStore {
-  verdicts(): Promise<StoredVerdicts>;
+  /** The stored digests of the accounts in the range (every account without one): a sweep reads one range per page. */
+  verdicts(range?: AccountKeyRange): Promise<StoredVerdicts>;
   /**
    * Makes the account's stored findings exactly this set; `stored` (from verdicts()) spares a read, and
    * findings already stored as they are now are not rewritten. True when anything was written.
@@ -199,8 +208,8 @@ export interface FindingStore {
   /** Adds or replaces these codes only (an event's verdict on the key), leaving the others. */
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void>;
   list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;
-  /** Drops the findings of accounts (ids or account keys) not in `seen`: gone, or no longer CMK-bound; returns how many. */
-  removeAccountsNotIn(seen: ReadonlySet<string>, stored?: StoredVerdicts): Promise<number>;
+  /** Deletes these stored rows (of accounts a complete sweep no longer found), one transaction per account; how many accounts. */
+  removeVerdicts(stale: StoredVerdicts): Promise<number>;
 }
 
 export interface SweepStore {

@@ -28,11 +28,22 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
   private readonly listings = new Recent<Map<string, VaultInfo>>();
   private readonly reads: Recent<VaultInfo | undefined>;
 
-  private readonly client = perSubscription((subscriptionId) => sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
-    new KeyVaultManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
-
-  constructor(private readonly options: KeyVaultManagementOptions) {
+  constructor(
+    private readonly options: KeyVaultManagementOptions,
+    private readonly client = perSubscription((subscriptionId) => sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
+      new KeyVaultManagementClient(options.credential, subscriptionId, { ...options.clientOptions, ...armClientOptions(options.endpoint) }))),
+  ) {
     this.reads = new Recent(options.freshForMs ?? 0);
+  }
+
+  /** A directory with no listings yet that shares this one's clients (a sweep takes one, and lists each subscription once). */
+  fresh(): KeyVaultManagementDirectory {
+    return new KeyVaultManagementDirectory(this.options, this.client);
+  }
+
+  /** Starts listing the vaults of every subscription, so that the first lookup finds them read or on the way. */
+  prepare(): void {
+    for (const id of this.options.subscriptionIds) this.listing(id, 'vault').catch(() => undefined);
   }
 
   async findVault(vaultUri: string): Promise<VaultInfo | undefined> {

@@ -55,7 +55,7 @@ class MemoryFindingStore implements FindingStore {
     return [...this.records];
   }
 
-  async removeAccountsNotIn(): Promise<number> {
+  async removeVerdicts(): Promise<number> {
     return 0;
   }
 }

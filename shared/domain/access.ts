@@ -4,6 +4,8 @@ import type { AccountState, VaultInfo } from './model';
 
 type KeyOperation = 'get' | 'wrapKey' | 'unwrapKey';
 const KEY_OPERATIONS: readonly KeyOperation[] = ['get', 'wrapKey', 'unwrapKey'];
+/** The operations as access policies name them once read (lower case). */
+const KEY_PERMISSIONS = KEY_OPERATIONS.map((op) => op.toLowerCase());
 
 /** How a vault authorises its keys. */
 type AccessPlane = 'access-policy' | 'vault-rbac' | 'managed-hsm';
@@ -60,10 +62,19 @@ function keyScope(vault: VaultInfo, keyName: string): string {
   return accessPlane(vault) === 'managed-hsm' ? `/keys/${keyName}` : `${vault.id.replace(/\/+$/, '')}/keys/${keyName}`;
 }
 
+const TYPES = new Map<string, ReadonlySet<string>>();
+
 /** Identity types in lower case without 'None': 'SystemAssigned, UserAssigned' -> {systemassigned, userassigned}. */
-export function identityTypes(account: AccountState): Set<string> {
-  const parts = (account.identity?.type ?? '').split(',').map((t) => t.trim().toLowerCase());
-  return new Set(parts.filter((t) => t !== '' && t !== 'none'));
+export function identityTypes(account: AccountState): ReadonlySet<string> {
+  const type = account.identity?.type ?? '';
+  // A handful of spellings across an estate: each is parsed once.
+  let types = TYPES.get(type);
+  if (!types) {
+    types = new Set(type.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t !== '' && t !== 'none'));
+    if (TYPES.size >= 64) TYPES.clear();
+    TYPES.set(type, types);
+  }
+  return types;
 }
 
 /** The identity that reads the key: the user-assigned one identityClientId names, else the system-assigned one. */
@@ -139,7 +150,7 @@ export function rbacProof(input: {
 /** What the vault's access policies fail to grant the principal, and what they grant; undefined when nothing is missing ('all' grants every one). */
 function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } | undefined {
   const granted = keyPermissions(vault).get(`${tenantId.toLowerCase()}/${principalId.toLowerCase()}`);
-  if (granted && (granted.has('all') || KEY_OPERATIONS.every((op) => granted.has(op.toLowerCase())))) return undefined;
+  if (granted && (granted.has('all') || KEY_PERMISSIONS.every((permission) => granted.has(permission)))) return undefined;
   return { missing: KEY_OPERATIONS.filter((op) => !granted?.has(op.toLowerCase())), granted: [...(granted ?? [])].sort() };
 }
 

@@ -6,7 +6,7 @@ import type { Pin } from '../domain/rebind';
 import { bindingKey, cmkBindings, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { SweepMode } from '../config';
 import { DependencyError } from '../errors';
-import type { Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, StoredVerdicts, SweepStore, VaultDirectory } from '../ports';
+import type { Logger, PinStore, RoleGrantReader, ScopeIndex, StoredScopes, SweepStore, VaultDirectory } from '../ports';
 import { forEachLimited, readAhead } from '../concurrency';
 import { VerdictWriter } from './verdictWriter';
 import { optedOut } from './bindingDiscovery';
@@ -36,8 +36,9 @@ const CONCURRENCY = 32;
 
 /**
  * The compliance sweep: stream the CMK-bound accounts page by page, read each key and vault once, write only
- * the verdicts that changed, and in enforce mode queue the repairs. Memory holds a page, the stored verdicts'
- * digests and one reader per key, not the estate. A run that could not read everything is partial, never healthy.
+ * the verdicts that changed, and in enforce mode queue the repairs. Memory holds a page, the stored verdicts of a
+ * few pages, the keys of the accounts seen and one reader per key, not the estate. A run that could not read
+ * everything is partial, never healthy.
  */
 export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary> {
   const started = deps.clock.now();
@@ -50,7 +51,7 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
   running.catch(() => undefined);
   const run = new SweepRun(sweepId, deps, log, summary);
   try {
-    // Discovery's first page is read while the pins and the stored verdicts are, and each next page while one is judged.
+    // Discovery's first page is read while the pins and vaults are, and each next page while one is judged.
     const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
     run.prepare();
     let complete = true;
@@ -69,13 +70,13 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
       await run.page(next.value);
     }
     await run.repairs.finishKeys();
-    // Every write that waited for the stored verdicts is done here, whatever discovery did.
-    const verdicts = await run.storedVerdicts();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
-    // judged (their key could not be read) keep their last findings.
+    // judged (their key could not be read) keep their last findings. Either way every waiting write is done here.
     if (complete) {
-      await deps.findings.removeAccountsNotIn(run.seen, verdicts);
-      await deps.scopeIndex?.removeAccountsNotIn(run.seen, await run.storedScopes());
+      await deps.findings.removeVerdicts(await run.writer.leftOver());
+      await deps.scopeIndex?.removeAccountsNotIn(run.writer.seen, await run.storedScopes());
+    } else {
+      await run.writer.settle();
     }
     summary.status = summary.errors.length ? 'partial' : 'completed';
   } catch (error) {
@@ -107,13 +108,12 @@ export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: Swe
 }
 
 class SweepRun {
-  /** Compares with the stored verdicts, which are still being read while the first pages are judged. */
-  private writer!: VerdictWriter;
+  /** Compares with the stored verdicts, read one range per page while the page is judged. */
+  readonly writer: VerdictWriter;
   /** The scope index as it was (ENCRYPTION_SCOPES=on). */
   private scopes: Promise<StoredScopes> = Promise.resolve(new Map());
   pins = new Map<string, Pin>();
   private pinsRead: Promise<void> = Promise.resolve();
-  readonly seen = new Set<string>();
   /** Bindings judged per key version (vault host, key name and version in lower case). */
   private readonly versions = new Map<string, { binding: KeyBinding; accounts: number }>();
   private readonly keys = new Map<string, SweepKey>();
@@ -135,14 +135,13 @@ class SweepRun {
     this.grants = new GrantReads(deps.roleGrants());
     this.now = deps.clock.now();
     this.repairs = new SweepRepairs(sweepId, deps, log, summary, this.now);
+    this.writer = new VerdictWriter(deps.findings, { sweepId, observedAt: this.now.toISOString() });
     for (const severity of SEVERITIES) summary.findingsBySeverity[severity] = 0;
   }
 
-  /** Starts the reads every page needs (pins, stored verdicts, the scope index); the first page waits only for the pins. */
+  /** Starts the reads every page needs (pins, the vault listings, the scope index); the first page waits only for the pins. */
   prepare(): void {
-    const stored = this.deps.findings.verdicts();
-    stored.catch(() => undefined);
-    this.writer = new VerdictWriter(this.deps.findings, stored, { sweepId: this.sweepId, observedAt: this.now.toISOString() });
+    this.vaults.prepare?.();
     this.scopes = this.deps.scopeIndex?.stored() ?? Promise.resolve(new Map());
     this.scopes.catch(() => undefined);
     this.pinsRead = this.deps.pins.list().then((pins) => {
@@ -153,13 +152,6 @@ class SweepRun {
 
   storedScopes(): Promise<StoredScopes> {
     return this.scopes;
-  }
-
-  /** The stored verdicts, once every write that waited for them is done. */
-  async storedVerdicts(): Promise<StoredVerdicts> {
-    const verdicts = await this.writer.storedVerdicts();
-    await this.writer.settle();
-    return verdicts;
   }
 
   async page(accounts: AccountState[]): Promise<void> {
@@ -175,11 +167,10 @@ class SweepRun {
         this.vault(holder.binding.vaultUri).catch(() => undefined);
       }
     }
+    await this.writer.beforePage(eligible.map(({ account }) => accountKey(account.id)));
     await this.pinsRead;
-    await this.writer.beforePage();
     await forEachLimited(eligible, CONCURRENCY, async ({ account, bound }) => {
       this.summary.accountsSeen += 1;
-      this.seen.add(accountKey(account.id));
       const judged = await this.judge(account, bound);
       if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;

@@ -5,7 +5,7 @@ import { accountKey } from '../../shared/domain/accounts';
 import { TableFindingStore } from '../../shared/adapters/tables/findings';
 import { TableSweepStore } from '../../shared/adapters/tables/sweeps';
 import { TableStorage } from '../../shared/adapters/tables/storage';
-import { FINDING_RULES, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
+import { FINDING_RULES, findingDigest, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
 import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
 import { accountId, fixedClock } from '../support/fakes';
 
@@ -83,20 +83,30 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual((await findings.list({ accountId: id })).map((f) => [f.code, f.sweepId, f.evidence['expiresOn']]), [['key-near-expiry', 'sweep-3', 'y']]);
   });
 
-  it('removeAccountsNotIn drops the findings of accounts no longer seen and counts accounts', async () => {
-    const seen = accountId('remove-seen');
+  it('verdicts read by key range: after one account key, up to another, either end open, against Azurite', async () => {
+    const ids = ['range-a', 'range-b', 'range-c', 'range-d'].map((name) => accountId(name));
+    for (const id of ids) await findings.replaceForAccount(id, [finding('version-drift')], 's', '2026-06-01T00:00:00.000Z');
+    const [a, b, c, d] = ids.map((id) => accountKey(id)) as [string, string, string, string];
+    const keysIn = async (range: { after?: string; upTo?: string }) => [...(await findings.verdicts(range)).keys()].filter((k) => ids.some((id) => accountKey(id) === k)).sort();
+    assert.deepEqual(await keysIn({ after: a, upTo: c }), [b, c], 'after is left out, upTo is in');
+    assert.deepEqual(await keysIn({ upTo: b }), [a, b]);
+    assert.deepEqual(await keysIn({ after: c }), [d]);
+    assert.deepEqual((await findings.verdicts({ after: a, upTo: b })).get(b), new Map([['version-drift', findingDigest(finding('version-drift'))]]));
+  });
+
+  it('removeVerdicts deletes the rows it is given, one account at a time, and counts accounts', async () => {
+    const kept = accountId('remove-kept');
     const gone = [accountId('remove-gone-1'), accountId('remove-gone-2')];
-    for (const id of [seen, ...gone]) {
+    for (const id of [kept, ...gone]) {
       await findings.replaceForAccount(id, [finding('version-drift'), finding('vault-unreadable')], 's', '2026-06-01T00:00:00.000Z');
     }
-    // Rows other tests wrote stay, so this test does not depend on their order.
-    const others = (await findings.list()).map((r) => r.accountId).filter((id) => id !== seen && !gone.includes(id));
-    const removed = await findings.removeAccountsNotIn(new Set([seen.toUpperCase(), ...others]));
-    assert.equal(removed, 2);
+    const stored = await findings.verdicts();
+    const stale = new Map(gone.map((id) => [accountKey(id), stored.get(accountKey(id)) ?? new Map()]));
+    assert.equal(await findings.removeVerdicts(stale), 2);
     const left = new Set((await findings.list()).map((r) => r.accountId));
-    assert.ok(left.has(seen), 'account ids compare without case');
+    assert.ok(left.has(kept));
     assert.ok(gone.every((id) => !left.has(id)));
-    assert.equal(await findings.removeAccountsNotIn(new Set([seen, ...others])), 0);
+    assert.equal(await findings.removeVerdicts(stale), 2, 'rows already gone are no error');
   });
 
   it('sweeps: one row per run moved through its states; latest is the newest start', async () => {

@@ -52,6 +52,18 @@ describe('KeyVaultManagementDirectory: the real KeyVaultManagementClient against
   });
   after(() => arm.close());
 
+  it('prepare() lists each subscription once ahead of the first lookup; fresh() lists again with the same clients', async () => {
+    const base = directory();
+    const before = [listings(SUB_A), listings(SUB_B)];
+    base.prepare();
+    assert.equal((await base.findVault('https://kv-b2.vault.azure.net/'))?.name, 'kv-b2');
+    assert.equal((await base.findVault('https://kv-a1.vault.azure.net/'))?.name, 'kv-a1');
+    assert.deepEqual([listings(SUB_A) - before[0]!, listings(SUB_B) - before[1]!], [2, 1], 'once per subscription (two pages in A)');
+    const again = base.fresh();
+    assert.equal((await again.findVault('https://kv-a1.vault.azure.net/'))?.name, 'kv-a1');
+    assert.deepEqual([listings(SUB_A) - before[0]!, listings(SUB_B) - before[1]!], [4, 2], 'a fresh directory reads ARM again');
+  });
+
   it('finds the vault on the second page of its subscription and maps it', async () => {
     const vaults = directory();
     const found = await vaults.findVault('HTTPS://KV-TARGET.vault.azure.net');

@@ -93,7 +93,7 @@ class MemoryFindings implements FindingStore {
   async list(): Promise<FindingRecord[]> {
     return [];
   }
-  async removeAccountsNotIn(): Promise<number> {
+  async removeVerdicts(): Promise<number> {
     return 0;
   }
 }

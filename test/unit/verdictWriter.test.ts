@@ -2,92 +2,123 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accountKey } from '../../shared/domain/accounts';
 import { findingDigest, findingKey, type Finding } from '../../shared/domain/findings';
-import type { StoredVerdicts } from '../../shared/ports';
+import type { AccountKeyRange, StoredVerdicts } from '../../shared/ports';
 import { VerdictWriter } from '../../shared/usecases/verdictWriter';
 import { accountId } from '../support/fakes';
 
 const drift: Finding = { code: 'version-drift', severity: 'warning', evidence: {}, remedy: 'rebind' };
+const stale: Finding = { code: 'key-expired', severity: 'critical', evidence: {}, remedy: 'rotate' };
+const digests = (...findings: Finding[]) => new Map(findings.map((f) => [findingKey(f), findingDigest(f)]));
 
-/** A findings store that records what it was asked to write and against which stored digests. */
-function store(fail = false) {
+/**
+ * A findings store over `rows` (account key -> digests) that answers range reads when told to (or at once), and
+ * records the ranges asked and what it was asked to write against which stored digests.
+ */
+function store(rows: StoredVerdicts = new Map(), o: { held?: boolean; failWrites?: boolean; failReads?: boolean } = {}) {
+  const ranges: AccountKeyRange[] = [];
   const writes: Array<{ accountId: string; stored: number }> = [];
+  const held: Array<() => void> = [];
   return {
-    writes,
-    async replaceForAccount(id: string, _f: Finding[], _s: string, _o: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
-      if (fail) throw new Error('storage unavailable');
-      writes.push({ accountId: id, stored: stored?.size ?? -1 });
+    ranges, writes,
+    release: () => held.splice(0).forEach((go) => go()),
+    async verdicts(range: AccountKeyRange = {}): Promise<StoredVerdicts> {
+      ranges.push(range);
+      if (o.held) await new Promise<void>((go) => held.push(go));
+      if (o.failReads) throw new Error('no verdicts');
+      const within = (key: string) => (range.after === undefined || key > range.after) && (range.upTo === undefined || key <= range.upTo);
+      return new Map([...rows].filter(([key]) => within(key)));
+    },
+    async replaceForAccount(id: string, _f: Finding[], _s: string, _o: string, storedRows?: ReadonlyMap<string, string>): Promise<boolean> {
+      if (o.failWrites) throw new Error('storage unavailable');
+      writes.push({ accountId: id, stored: storedRows?.size ?? -1 });
       return true;
     },
   };
 }
 
-function later<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
+const meta = { sweepId: 'sw', observedAt: 'now' };
+const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((name) => accountId(name)) as [string, string, string, string];
+const key = (id: string) => accountKey(id);
 
-describe('verdict writer: findings wait for the stored verdicts, then are compared with them', () => {
-  it('writes judged before the verdicts arrive go out once they do, each with its account\'s stored digests', async () => {
-    const s = store();
-    const verdicts = later<StoredVerdicts>();
-    const writer = new VerdictWriter(s, verdicts.promise, { sweepId: 'sw', observedAt: 'now' });
-    await writer.beforePage();
-    await writer.record(accountId('a'), [drift]);
-    assert.deepEqual(s.writes, [], 'nothing is written before it can be compared');
-    verdicts.resolve(new Map([[accountKey(accountId('a')), new Map([['version-drift', 'digest']])]]));
-    await writer.settle();
-    assert.deepEqual(s.writes, [{ accountId: accountId('a'), stored: 1 }]);
-    await writer.record(accountId('b'), [drift]);
-    assert.deepEqual(s.writes.at(-1), { accountId: accountId('b'), stored: 0 }, 'after they arrived, a write goes out at once');
+describe('verdict writer: the stored verdicts are read one key range per page', () => {
+  it('each page reads from where the last range ended to its last account, and the rest after the last page', async () => {
+    const s = store(new Map([[key(a), digests(drift)], [key(c), digests(drift)], [key(d), digests(drift)]]));
+    const writer = new VerdictWriter(s, meta);
+    await writer.beforePage([key(b), key(a)]);
+    await writer.record(a, [drift]);
+    await writer.record(b, [drift]);
+    await writer.beforePage([key(c)]);
+    await writer.record(c, []);
+    const left = await writer.leftOver();
+    assert.deepEqual(s.ranges, [{ after: undefined, upTo: key(b) }, { after: key(b), upTo: key(c) }, { after: key(c) }]);
+    assert.deepEqual(s.writes, [{ accountId: b, stored: 0 }, { accountId: c, stored: 1 }], 'a unchanged; b new; c cleared');
+    assert.deepEqual([...left.keys()], [key(d)], 'the account past the last page was not seen: its rows are left over');
   });
 
-  it('judging waits for the verdicts once two pages are ahead of them', async () => {
-    const verdicts = later<StoredVerdicts>();
-    const writer = new VerdictWriter(store(), verdicts.promise, { sweepId: 'sw', observedAt: 'now' });
-    await writer.beforePage();
-    await writer.beforePage();
+  it('an account discovery gives out of the store\'s order finds its rows kept from an earlier range', async () => {
+    const s = store(new Map([[key(a), digests(drift)], [key(b), digests(drift, stale)]]));
+    const writer = new VerdictWriter(s, meta);
+    await writer.beforePage([key(c)]);
+    await writer.record(c, [drift]);
+    await writer.beforePage([key(b)]);
+    await writer.record(b, [drift]);
+    const left = await writer.leftOver();
+    assert.equal(s.ranges.length, 2, 'b lies before c: no range more for its page, only the rest at the end');
+    assert.deepEqual(s.writes, [{ accountId: c, stored: 0 }, { accountId: b, stored: 2 }], "b is compared with its own two rows");
+    assert.deepEqual([...left.keys()], [key(a)]);
+  });
+
+  it('an account seen but not judged keeps its rows: they are never left over', async () => {
+    const s = store(new Map([[key(a), digests(drift)], [key(b), digests(drift)]]));
+    const writer = new VerdictWriter(s, meta);
+    await writer.beforePage([key(a), key(b)]);
+    await writer.record(a, [drift]);
+    assert.deepEqual([...(await writer.leftOver()).keys()], []);
+  });
+
+  it("a page's writes wait for its range, and judging waits rather than have three ranges unread", async () => {
+    const s = store(new Map([[key(a), digests(stale)]]), { held: true });
+    const writer = new VerdictWriter(s, meta);
+    await writer.beforePage([key(a)]);
+    await writer.record(a, [drift]);
+    await writer.beforePage([key(b)]);
     let third = false;
-    const waiting = writer.beforePage().then(() => (third = true));
+    const waiting = writer.beforePage([key(c)]).then(() => (third = true));
     await new Promise((r) => setImmediate(r));
-    assert.equal(third, false);
-    verdicts.resolve(new Map());
+    assert.deepEqual([s.writes, third], [[], false], 'nothing written before it can be compared; the third page waits');
+    s.release();
     await waiting;
-    assert.equal(third, true);
+    await writer.settle();
+    assert.deepEqual(s.writes, [{ accountId: a, stored: 1 }]);
   });
 
-  it('a write that failed fails settle(), and a verdict read that failed fails it too', async () => {
-    const failing = new VerdictWriter(store(true), Promise.resolve(new Map()), { sweepId: 'sw', observedAt: 'now' });
-    const verdicts = later<StoredVerdicts>();
-    const pending = new VerdictWriter(store(true), verdicts.promise, { sweepId: 'sw', observedAt: 'now' });
-    await pending.record(accountId('c'), [drift]);
-    verdicts.resolve(new Map());
-    await assert.rejects(pending.settle(), /storage unavailable/);
-    await new Promise((r) => setImmediate(r));
-    await assert.rejects(failing.record(accountId('d'), [drift]), /storage unavailable/);
-    const unread = new VerdictWriter(store(), Promise.reject(new Error('no verdicts')), { sweepId: 'sw', observedAt: 'now' });
-    await assert.rejects(unread.storedVerdicts(), /no verdicts/);
+  it('a write that failed fails settle(), and a range read that failed fails it too', async () => {
+    const failing = new VerdictWriter(store(new Map(), { failWrites: true }), meta);
+    await failing.beforePage([key(a)]);
+    await failing.record(a, [drift]);
+    await assert.rejects(failing.settle(), /storage unavailable/);
+    const unread = new VerdictWriter(store(new Map(), { failReads: true }), meta);
+    await unread.beforePage([key(a)]);
+    await unread.record(a, [drift]);
+    await assert.rejects(unread.settle(), /no verdicts/);
+    await assert.rejects(new VerdictWriter(store(new Map(), { failReads: true }), meta).leftOver(), /no verdicts/);
   });
 });
 
 describe('verdict writer: an unchanged verdict is not written', () => {
   it('skips an account whose stored rows are exactly its findings, and writes one with a row more or a finding new', async () => {
-    const s = store();
     const same = accountId('same');
     const extra = accountId('extra');
     const clean = accountId('clean');
-    const stored: StoredVerdicts = new Map([
-      [accountKey(same), new Map([[findingKey(drift), findingDigest(drift)]])],
-      [accountKey(extra), new Map([[findingKey(drift), findingDigest(drift)], ['key-expired', 'old']])],
-    ]);
-    const writer = new VerdictWriter(s, Promise.resolve(stored), { sweepId: 'sw', observedAt: 'now' });
-    await writer.storedVerdicts();
+    const fresh = accountId('new');
+    const s = store(new Map([[key(same), digests(drift)], [key(extra), new Map([...digests(drift), ['key-expired', 'old']])]]));
+    const writer = new VerdictWriter(s, meta);
+    await writer.beforePage([same, extra, clean, fresh].map(key));
     await writer.record(same, [drift]);
     await writer.record(extra, [drift]);
     await writer.record(clean, []);
-    await writer.record(accountId('new'), [drift]);
+    await writer.record(fresh, [drift]);
     await writer.settle();
-    assert.deepEqual(s.writes, [{ accountId: extra, stored: 2 }, { accountId: accountId('new'), stored: 0 }]);
+    assert.deepEqual(s.writes, [{ accountId: extra, stored: 2 }, { accountId: fresh, stored: 0 }]);
   });
 });

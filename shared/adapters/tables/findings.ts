@@ -3,7 +3,7 @@ import { accountKey } from '../../domain/accounts';
 import {
   FINDING_CODES, findingDigest, findingKey, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
 } from '../../domain/findings';
-import type { FindingStore, StoredVerdicts } from '../../ports';
+import type { AccountKeyRange, FindingStore, StoredVerdicts } from '../../ports';
 import { expect, odata, storage, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
@@ -32,14 +32,18 @@ const TRANSACTION_LIMIT = 100;
 export class TableFindingStore implements FindingStore {
   constructor(private readonly tables: TableStorage) {}
 
-  /** Every account's stored digests, read as 16 partition ranges at once (account keys start with a subscription GUID). */
-  verdicts(): Promise<StoredVerdicts> {
+  /**
+   * The stored digests of a range of accounts, or of every account as 16 partition ranges read at once (account keys
+   * start with a subscription GUID).
+   */
+  verdicts(range?: AccountKeyRange): Promise<StoredVerdicts> {
     return storage('reading the stored findings', async () => {
       const table = await this.tables.table(TABLES.findings);
       const verdicts: StoredVerdicts = new Map();
-      await Promise.all(PARTITION_RANGES.map(async ([from, to]) => {
-        const bounds = [from ? await odata`PartitionKey ge ${from}` : '', to ? await odata`PartitionKey lt ${to}` : ''].filter(Boolean);
-        const queryOptions = { select: ['PartitionKey', 'RowKey', 'digest'], filter: bounds.join(' and ') };
+      const filters = range ? [await rangeFilter(range)] : await Promise.all(PARTITION_RANGES.map(async ([from, to]) =>
+        [from ? await odata`PartitionKey ge ${from}` : '', to ? await odata`PartitionKey lt ${to}` : ''].filter(Boolean).join(' and ')));
+      await Promise.all(filters.map(async (filter) => {
+        const queryOptions = { select: ['PartitionKey', 'RowKey', 'digest'], filter };
         for await (const e of table.listEntities<{ digest?: string }>({ queryOptions })) {
           if (!e.partitionKey || !e.rowKey) continue;
           const codes = verdicts.get(e.partitionKey) ?? new Map<string, string>();
@@ -94,15 +98,16 @@ export class TableFindingStore implements FindingStore {
     });
   }
 
-  removeAccountsNotIn(seen: ReadonlySet<string>, stored?: StoredVerdicts): Promise<number> {
+  removeVerdicts(stale: StoredVerdicts): Promise<number> {
     return storage('removing findings of accounts no longer bound', async () => {
       const table = await this.tables.table(TABLES.findings);
-      const keep = new Set([...seen].map((id) => (id.startsWith('/') ? accountKey(id) : id.toLowerCase())));
-      const all = stored ?? (await this.verdicts());
       let removed = 0;
-      for (const [partitionKey, codes] of all) {
-        if (keep.has(partitionKey) || codes.size === 0) continue;
-        await table.submitTransaction([...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]));
+      for (const [partitionKey, codes] of stale) {
+        if (codes.size === 0) continue;
+        const rows = [...codes.keys()];
+        // A transaction fails whole on a row already gone (an event or another sweep deleted it): then row by row.
+        const whole = await expect(submit(table, rows.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }])), 404, 'gone' as const);
+        if (whole === 'gone') for (const rowKey of rows) await expect(table.deleteEntity(partitionKey, rowKey), 404, undefined);
         removed += 1;
       }
       return removed;
@@ -130,6 +135,11 @@ function upserts(accountId: string, findings: Finding[], sweepId: string, observ
     };
     return ['upsert', { partitionKey, rowKey: findingKey(f), ...entity }, 'Replace'];
   });
+}
+
+async function rangeFilter({ after, upTo }: AccountKeyRange): Promise<string> {
+  const bounds = [after !== undefined ? await odata`PartitionKey gt ${after}` : '', upTo !== undefined ? await odata`PartitionKey le ${upTo}` : ''];
+  return bounds.filter(Boolean).join(' and ');
 }
 
 async function rowKeys(table: TableClient, partitionKey: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { accountKey } from '../../../shared/domain/accounts';
 import { findingDigest, findingKey, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
-import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
+import type { AccountKeyRange, Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
 /** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
 export class MemoryFindings implements FindingStore {
@@ -8,8 +8,13 @@ export class MemoryFindings implements FindingStore {
   /** The accounts whose findings were written, in order. */
   readonly written: string[] = [];
 
-  async verdicts(): Promise<StoredVerdicts> {
-    return new Map([...this.byAccount].map(([key, records]) => [key, new Map(records.map((r) => [findingKey(r), findingDigest(r)]))]));
+  /** Range reads, in the order of account keys. */
+  readonly ranges: AccountKeyRange[] = [];
+
+  async verdicts(range?: AccountKeyRange): Promise<StoredVerdicts> {
+    if (range) this.ranges.push(range);
+    const within = (key: string) => (range?.after === undefined || key > range.after) && (range?.upTo === undefined || key <= range.upTo);
+    return new Map([...this.byAccount].filter(([key]) => within(key)).map(([key, records]) => [key, new Map(records.map((r) => [findingKey(r), findingDigest(r)]))]));
   }
   async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
     const before = stored ?? (await this.verdicts()).get(accountKey(accountId)) ?? new Map<string, string>();
@@ -29,9 +34,8 @@ export class MemoryFindings implements FindingStore {
     return [...this.byAccount.values()].flat()
       .filter((r) => (!options.severity || r.severity === options.severity) && (!options.accountId || accountKey(r.accountId) === accountKey(options.accountId)));
   }
-  async removeAccountsNotIn(seen: ReadonlySet<string>): Promise<number> {
-    const gone = [...this.byAccount.keys()].filter((key) => !seen.has(key));
-    for (const key of gone) this.byAccount.delete(key);
+  async removeVerdicts(stale: StoredVerdicts): Promise<number> {
+    const gone = [...stale.keys()].filter((key) => this.byAccount.delete(key));
     return gone.length;
   }
 }
