@@ -149,23 +149,28 @@ export function rbacProof(input: {
 
 /** What the vault's access policies fail to grant the principal, and what they grant; undefined when nothing is missing ('all' grants every one). */
 function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } | undefined {
-  const granted = keyPermissions(vault).get(`${tenantId.toLowerCase()}/${principalId.toLowerCase()}`);
-  if (granted && (granted.has('all') || KEY_PERMISSIONS.every((permission) => granted.has(permission)))) return undefined;
-  return { missing: KEY_OPERATIONS.filter((op) => !granted?.has(op.toLowerCase())), granted: [...(granted ?? [])].sort() };
+  const who = `${tenantId}/${principalId}`.toLowerCase();
+  if (((keyPermissions(vault).get(who) ?? 0) & ALL_KEY_OPERATIONS) === ALL_KEY_OPERATIONS) return undefined;
+  // Something is missing (rare): what the principal's policies grant, for the evidence.
+  const granted = new Set(vault.accessPolicies.filter((p) => `${p.tenantId}/${p.objectId}`.toLowerCase() === who).flatMap((p) => p.keys.map((k) => k.toLowerCase())));
+  return { missing: KEY_OPERATIONS.filter((op) => !granted.has('all') && !granted.has(op.toLowerCase())), granted: [...granted].sort() };
 }
 
-const permissionsByVault = new WeakMap<VaultInfo, Map<string, Set<string>>>();
+/** The key operations as bits: a principal's policies together grant these ('all' grants every one). */
+const OPERATION_BITS = new Map<string, number>([...KEY_PERMISSIONS.map((p, i): [string, number] => [p, 1 << i]), ['all', (1 << KEY_PERMISSIONS.length) - 1]]);
+const ALL_KEY_OPERATIONS = (1 << KEY_PERMISSIONS.length) - 1;
+const permissionsByVault = new WeakMap<VaultInfo, Map<string, number>>();
 
-/** A vault's key permissions by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */
-function keyPermissions(vault: VaultInfo): Map<string, Set<string>> {
+/** Which key operations a vault's policies grant, by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */
+function keyPermissions(vault: VaultInfo): Map<string, number> {
   let index = permissionsByVault.get(vault);
   if (!index) {
     index = new Map();
     for (const policy of vault.accessPolicies) {
-      const who = `${policy.tenantId.toLowerCase()}/${policy.objectId.toLowerCase()}`;
-      const granted = index.get(who) ?? new Set<string>();
-      for (const permission of policy.keys) granted.add(permission.toLowerCase());
-      index.set(who, granted);
+      const who = `${policy.tenantId}/${policy.objectId}`.toLowerCase();
+      let bits = index.get(who) ?? 0;
+      for (const permission of policy.keys) bits |= OPERATION_BITS.get(permission.toLowerCase()) ?? 0;
+      index.set(who, bits);
     }
     permissionsByVault.set(vault, index);
   }

@@ -39,21 +39,29 @@ const CONCURRENCY = 32;
  * the verdicts that changed, and in enforce mode queue the repairs. Memory holds a page, the stored verdicts of a
  * few pages, the keys of the accounts seen and one reader per key, not the estate. A run that could not read
  * everything is partial, never healthy.
+ *
+ * `mayWrite` says whether the run is this one's to make (its lock taken): the first reads go out while it is
+ * asked, nothing is written before it answers, and on false the run ends there, having written nothing.
  */
-export async function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary> {
+export function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary>;
+export function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean>): Promise<SweepSummary | undefined>;
+export async function runSweep(
+  sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean> = Promise.resolve(true),
+): Promise<SweepSummary | undefined> {
   const started = deps.clock.now();
   const summary: SweepSummary = {
     sweepId, trigger, mode: deps.sweepMode, status: 'running', startedAt: started.toISOString(),
     accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
   };
+  const run = new SweepRun(sweepId, deps, log, summary);
+  // Discovery's first page is read while the pins and vaults are, and each next page while one is judged.
+  const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
+  run.prepare();
+  if (!(await mayWrite)) return undefined;
   // The running row is written while the first reads are made; the last row waits for it, so it is never overwritten.
   const running = deps.sweeps.record(structuredClone(summary));
   running.catch(() => undefined);
-  const run = new SweepRun(sweepId, deps, log, summary);
   try {
-    // Discovery's first page is read while the pins and vaults are, and each next page while one is judged.
-    const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
-    run.prepare();
     let complete = true;
     for (;;) {
       let next: IteratorResult<AccountState[]>;

@@ -5,20 +5,27 @@ import { runSweep, type SweepDeps } from './sweep';
 /** Longest a sweep may hold the lock before a later one takes over. */
 export const SWEEP_LOCK_MS = 60 * 60_000;
 
-/** Runs a sweep unless one is running; the lock is released however the run ends. */
+/** Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however the run ends. */
 export async function sweepOnce(
   sweepId: string,
   trigger: SweepTrigger,
   deps: SweepDeps,
   log: Logger,
 ): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
-  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
-  if (lock.held) {
-    log.event('sweep.skipped', { sweepId, runningSweepId: lock.sweepId });
-    return { ran: false, runningSweepId: lock.sweepId };
+  const lock = deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  const run = runSweep(sweepId, trigger, deps, log, lock.then((l) => !l.held));
+  // A lock that could not be taken fails the run before it writes anything: the error goes up from the lock.
+  run.catch(() => undefined);
+  const taken = await lock;
+  if (taken.held) {
+    await run;
+    log.event('sweep.skipped', { sweepId, runningSweepId: taken.sweepId });
+    return { ran: false, runningSweepId: taken.sweepId };
   }
   try {
-    return { ran: true, summary: await runSweep(sweepId, trigger, deps, log) };
+    const summary = await run;
+    if (!summary) throw new Error('the sweep ended without a summary although its lock was taken');
+    return { ran: true, summary };
   } finally {
     await deps.sweeps.unlock(sweepId);
   }

@@ -177,6 +177,26 @@ describe('one sweep at a time', () => {
     assert.equal((await sweepOnce('sweep-3', 'manual', deps, silentLogger())).ran, true);
   });
 
+  it('starts reading while the lock is asked for, and writes nothing until it is taken (nothing at all when it is not)', async () => {
+    const deps = estate([boundAccount('a1', v1.version)], { sweepMode: 'enforce' });
+    let answer!: (lock: { held: false } | { held: true; sweepId: string }) => void;
+    deps.sweeps.lock = () => new Promise((resolve) => (answer = resolve));
+    const discovered = deps.discovery.cmkAccounts.bind(deps.discovery);
+    let read = false;
+    deps.discovery.cmkAccounts = () => ((read = true), discovered());
+    const refused = sweepOnce('sweep-2', 'timer', deps, silentLogger());
+    await new Promise((r) => setImmediate(r));
+    assert.equal(read, true, 'discovery asked before the lock answered');
+    assert.deepEqual([deps.sweeps.records.length, deps.findings.written.length], [0, 0]);
+    answer({ held: true, sweepId: 'sweep-1' });
+    assert.deepEqual(await refused, { ran: false, runningSweepId: 'sweep-1' });
+    assert.deepEqual([deps.sweeps.records.length, deps.findings.written.length, deps.queue.jobs.length], [0, 0, 0], 'the refused run wrote nothing');
+
+    deps.sweeps.lock = async () => Promise.reject(new DependencyError('ServerBusy', 'Table Storage is busy', { retryable: true, statusCode: 503, dependency: 'storage' }));
+    await assert.rejects(sweepOnce('sweep-3', 'timer', deps, silentLogger()), /Table Storage is busy/);
+    assert.deepEqual([deps.sweeps.records.length, deps.findings.written.length, deps.queue.jobs.length], [0, 0, 0], 'nor did a run whose lock could not be taken');
+  });
+
   it('a sweep that failed releases the lock; a lock left by a dead sweep is taken over once stale', async () => {
     const clock = fixedClock(now.toISOString());
     const deps = estate([boundAccount('a1', v1.version)], { clock });
