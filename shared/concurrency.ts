@@ -16,11 +16,12 @@ export async function forEachLimited<T>(items: Iterable<T>, limit: number, work:
 }
 
 /**
- * The source's items, with the next one already being fetched while the caller works on the current one
- * (the first from the moment this is called): a paged read costs its round trips once, not once plus the
- * work between them.
+ * The source's items, with the next `depth` already being fetched while the caller works on the current one
+ * (from the moment this is called): a paged read costs its round trips once, not once plus the work between
+ * them, and a slow item to work on (the first, waiting for what it needs) holds up no fetch. The source must
+ * take requests for its next items before it answers the last (an async generator queues them).
  */
-export function readAhead<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+export function readAhead<T>(source: AsyncIterable<T>, depth = 1): AsyncIterable<T> {
   const iterator = source[Symbol.asyncIterator]();
   const fetch = (): Promise<IteratorResult<T>> => {
     const pending = iterator.next();
@@ -28,13 +29,13 @@ export function readAhead<T>(source: AsyncIterable<T>): AsyncIterable<T> {
     pending.catch(() => undefined);
     return pending;
   };
-  let next = fetch();
+  const ahead = Array.from({ length: Math.max(1, depth) }, fetch);
   return {
     async *[Symbol.asyncIterator]() {
       for (;;) {
-        const result = await next;
+        const result = await (ahead.shift() as Promise<IteratorResult<T>>);
         if (result.done) return;
-        next = fetch();
+        ahead.push(fetch());
         yield result.value;
       }
     },

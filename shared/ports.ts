@@ -191,15 +191,12 @@ export interface RoleGrantReader {
 /** Account key -> finding key (code, or code~scope) -> digest of each stored finding (one listing of the Findings table). */
 export type StoredVerdicts = Map<string, Map<string, string>>;
 
-/** Account keys after `after` and up to `upTo`, in the store's order (an end left out is open). */
-export interface AccountKeyRange {
-  after?: string | undefined;
-  upTo?: string | undefined;
-}
-
 export interface FindingStore {
-  /** The stored digests of the accounts in the range (every account without one): a sweep reads one range per page. */
-  verdicts(range?: AccountKeyRange): Promise<StoredVerdicts>;
+  /**
+   * Every stored digest in account key order, one page of the store at a time (an account's rows may go on in the
+   * next page): a sweep reads it alongside discovery, which answers in the same order.
+   */
+  verdicts(): AsyncIterable<StoredVerdicts>;
   /**
    * Makes the account's stored findings exactly this set; `stored` (from verdicts()) spares a read, and
    * findings already stored as they are now are not rewritten. True when anything was written.

@@ -40,8 +40,8 @@ export function readOnlyAccounts(accounts: AccountStore): AccountStore {
 class MemoryFindingStore implements FindingStore {
   private readonly records: FindingRecord[] = [];
 
-  async verdicts(): Promise<StoredVerdicts> {
-    return new Map();
+  async *verdicts(): AsyncIterable<StoredVerdicts> {
+    yield* [];
   }
 
   async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string): Promise<boolean> {

@@ -15,8 +15,9 @@ export interface BindingPage {
 
 /** An account opts out with the tag set to anything but "false" (tag name and value compared case-insensitively). */
 export function optedOut(account: AccountState, tag: string): boolean {
-  const entry = Object.entries(account.tags).find(([k]) => k.toLowerCase() === tag.toLowerCase());
-  return entry !== undefined && entry[1].toLowerCase() !== 'false';
+  const wanted = tag.toLowerCase();
+  for (const [name, value] of Object.entries(account.tags)) if (name.toLowerCase() === wanted) return value.toLowerCase() !== 'false';
+  return false;
 }
 
 /**

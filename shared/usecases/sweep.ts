@@ -31,8 +31,10 @@ export interface SweepDeps
   onJudged?: () => void;
 }
 
-/** Accounts judged at once, and findings written at once (each account is one Table transaction). */
+/** Accounts judged at once. */
 const CONCURRENCY = 32;
+/** Discovery pages read ahead of the one judged: the first waits for its keys, and paging goes on meanwhile. */
+const PAGES_AHEAD = 2;
 
 /**
  * The compliance sweep: stream the CMK-bound accounts page by page, read each key and vault once, write only
@@ -54,8 +56,8 @@ export async function runSweep(
     accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
   };
   const run = new SweepRun(sweepId, deps, log, summary);
-  // Discovery's first page is read while the pins and vaults are, and each next page while one is judged.
-  const pages = readAhead(deps.discovery.cmkAccounts())[Symbol.asyncIterator]();
+  // Discovery's first pages are read while the pins and vaults are, and the next ones while one is judged.
+  const pages = readAhead(deps.discovery.cmkAccounts(), PAGES_AHEAD)[Symbol.asyncIterator]();
   run.prepare();
   if (!(await mayWrite)) return undefined;
   // The running row is written while the first reads are made; the last row waits for it, so it is never overwritten.

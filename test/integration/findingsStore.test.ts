@@ -6,6 +6,7 @@ import { TableFindingStore } from '../../shared/adapters/tables/findings';
 import { TableSweepStore } from '../../shared/adapters/tables/sweeps';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import { FINDING_RULES, findingDigest, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
+import type { StoredVerdicts } from '../../shared/ports';
 import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
 import { accountId, fixedClock } from '../support/fakes';
 
@@ -16,6 +17,12 @@ const finding = (code: FindingCode, evidence: Finding['evidence'] = {}): Finding
 describe('Findings and Sweeps tables against Azurite', () => {
   let azurite: RunningAzurite;
   let findings: TableFindingStore;
+  /** Every page of verdicts() in one map. */
+  const everyVerdict = async (): Promise<StoredVerdicts> => {
+    const all: StoredVerdicts = new Map();
+    for await (const page of findings.verdicts()) for (const [key, codes] of page) all.set(key, new Map([...(all.get(key) ?? []), ...codes]));
+    return all;
+  };
   let sweeps: TableSweepStore;
   let latestBeforeAnySweep: SweepSummary | undefined;
   let storage: TableStorage;
@@ -72,10 +79,10 @@ describe('Findings and Sweeps tables against Azurite', () => {
     });
   });
 
-  it('verdicts() reads every stored digest in one listing; an unchanged verdict is not rewritten, a changed one is', async () => {
+  it('verdicts() reads every stored digest; an unchanged verdict is not rewritten, a changed one is', async () => {
     const id = accountId('digest-a');
     assert.equal(await findings.replaceForAccount(id, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' })], 'sweep-1', '2026-06-01T00:00:00.000Z'), true);
-    const stored = (await findings.verdicts()).get(accountKey(id));
+    const stored = (await everyVerdict()).get(accountKey(id));
     assert.deepEqual([...(stored?.keys() ?? [])].sort(), ['key-near-expiry', 'version-drift']);
     assert.equal(await findings.replaceForAccount(id, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' })], 'sweep-2', '2026-06-02T00:00:00.000Z', stored), false);
     assert.deepEqual((await findings.list({ accountId: id })).map((f) => f.sweepId), ['sweep-1', 'sweep-1'], 'kept as first recorded');
@@ -83,15 +90,15 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual((await findings.list({ accountId: id })).map((f) => [f.code, f.sweepId, f.evidence['expiresOn']]), [['key-near-expiry', 'sweep-3', 'y']]);
   });
 
-  it('verdicts read by key range: after one account key, up to another, either end open, against Azurite', async () => {
-    const ids = ['range-a', 'range-b', 'range-c', 'range-d'].map((name) => accountId(name));
-    for (const id of ids) await findings.replaceForAccount(id, [finding('version-drift')], 's', '2026-06-01T00:00:00.000Z');
-    const [a, b, c, d] = ids.map((id) => accountKey(id)) as [string, string, string, string];
-    const keysIn = async (range: { after?: string; upTo?: string }) => [...(await findings.verdicts(range)).keys()].filter((k) => ids.some((id) => accountKey(id) === k)).sort();
-    assert.deepEqual(await keysIn({ after: a, upTo: c }), [b, c], 'after is left out, upTo is in');
-    assert.deepEqual(await keysIn({ upTo: b }), [a, b]);
-    assert.deepEqual(await keysIn({ after: c }), [d]);
-    assert.deepEqual((await findings.verdicts({ after: a, upTo: b })).get(b), new Map([['version-drift', findingDigest(finding('version-drift'))]]));
+  it('verdicts() answers in account key order, page by page, as a sweep reads it beside discovery', async () => {
+    const ids = ['order-c', 'order-a', 'order-d', 'order-b'].map((name) => accountId(name));
+    for (const id of ids) await findings.replaceForAccount(id, [finding('version-drift'), finding('vault-unreadable')], 's', '2026-06-01T00:00:00.000Z');
+    const keys: string[] = [];
+    for await (const page of findings.verdicts()) keys.push(...page.keys());
+    const mine = keys.filter((k) => ids.some((id) => accountKey(id) === k));
+    assert.deepEqual(mine, ids.map(accountKey).sort(), 'ascending, each account once');
+    assert.deepEqual(keys, [...keys].sort(), 'the whole table in order');
+    assert.deepEqual((await everyVerdict()).get(accountKey(ids[0] ?? '')), new Map([['vault-unreadable', findingDigest(finding('vault-unreadable'))], ['version-drift', findingDigest(finding('version-drift'))]]));
   });
 
   it('removeVerdicts deletes the rows it is given, one account at a time, and counts accounts', async () => {
@@ -100,7 +107,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
     for (const id of [kept, ...gone]) {
       await findings.replaceForAccount(id, [finding('version-drift'), finding('vault-unreadable')], 's', '2026-06-01T00:00:00.000Z');
     }
-    const stored = await findings.verdicts();
+    const stored = await everyVerdict();
     const stale = new Map(gone.map((id) => [accountKey(id), stored.get(accountKey(id)) ?? new Map()]));
     assert.equal(await findings.removeVerdicts(stale), 2);
     const left = new Set((await findings.list()).map((r) => r.accountId));

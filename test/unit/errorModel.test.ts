@@ -83,8 +83,8 @@ describe('Azure errors become one domain error, classified by status and code', 
 });
 
 class MemoryFindings implements FindingStore {
-  async verdicts(): Promise<StoredVerdicts> {
-    return new Map();
+  async *verdicts(): AsyncIterable<StoredVerdicts> {
+    yield* [];
   }
   async replaceForAccount(): Promise<boolean> {
     return true;

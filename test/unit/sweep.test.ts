@@ -149,6 +149,19 @@ describe('sweep, enforce mode', () => {
   });
 });
 
+describe('sweep, many accounts to a page', () => {
+  it('stores the verdict of every account of a page, more than are judged at once, and none again the next time', async () => {
+    const names = Array.from({ length: 100 }, (_, i) => `many-${String(i).padStart(3, '0')}`);
+    const deps = estate(names.map((name) => boundAccount(name, v1.version)), {}, 60);
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.equal(deps.findings.written.length, 100);
+    const drifting = await Promise.all(names.map((name) => codesOf(deps, name)));
+    assert.ok(drifting.every((codes) => codes.join() === 'version-drift'));
+    await runSweep('sweep-2', 'timer', deps, silentLogger());
+    assert.equal(deps.findings.written.length, 100, 'nothing changed, nothing written');
+  });
+});
+
 describe('one sweep at a time', () => {
   it('refuses a second sweep while one holds the lock, naming it; runs again once the first is done', async () => {
     const deps = estate([boundAccount('a1', v1.version)]);

@@ -3,7 +3,7 @@ import { accountKey } from '../../domain/accounts';
 import {
   FINDING_CODES, findingDigest, findingKey, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
 } from '../../domain/findings';
-import type { AccountKeyRange, FindingStore, StoredVerdicts } from '../../ports';
+import type { FindingStore, StoredVerdicts } from '../../ports';
 import { expect, odata, storage, TABLES, type TableStorage } from './storage';
 
 interface FindingEntity {
@@ -21,9 +21,8 @@ interface FindingEntity {
   digest: string;
 }
 
-const HEX = '0123456789abcdef';
-/** [from, to) over the whole key space, split at each hex digit: ['', '1'), ['1', '2') ... ['f', ''). */
-const PARTITION_RANGES: ReadonlyArray<readonly [string, string]> = [...HEX].map((digit, i) => [i === 0 ? '' : digit, HEX[i + 1] ?? ''] as const);
+/** Entities per page of a query: the most Table Storage returns. */
+const PAGE_SIZE = 1_000;
 
 /** Table Storage takes at most 100 actions in one transaction. */
 const TRANSACTION_LIMIT = 100;
@@ -32,27 +31,22 @@ const TRANSACTION_LIMIT = 100;
 export class TableFindingStore implements FindingStore {
   constructor(private readonly tables: TableStorage) {}
 
-  /**
-   * The stored digests of a range of accounts, or of every account as 16 partition ranges read at once (account keys
-   * start with a subscription GUID).
-   */
-  verdicts(range?: AccountKeyRange): Promise<StoredVerdicts> {
-    return storage('reading the stored findings', async () => {
-      const table = await this.tables.table(TABLES.findings);
+  async *verdicts(): AsyncIterable<StoredVerdicts> {
+    const what = 'reading the stored findings';
+    const table = await storage(what, () => this.tables.table(TABLES.findings));
+    const pages = table.listEntities<{ digest?: string }>({ queryOptions: { select: ['PartitionKey', 'RowKey', 'digest'] } }).byPage({ maxPageSize: PAGE_SIZE });
+    for (;;) {
+      const page = await storage(what, () => pages.next());
+      if (page.done) return;
       const verdicts: StoredVerdicts = new Map();
-      const filters = range ? [await rangeFilter(range)] : await Promise.all(PARTITION_RANGES.map(async ([from, to]) =>
-        [from ? await odata`PartitionKey ge ${from}` : '', to ? await odata`PartitionKey lt ${to}` : ''].filter(Boolean).join(' and ')));
-      await Promise.all(filters.map(async (filter) => {
-        const queryOptions = { select: ['PartitionKey', 'RowKey', 'digest'], filter };
-        for await (const e of table.listEntities<{ digest?: string }>({ queryOptions })) {
-          if (!e.partitionKey || !e.rowKey) continue;
-          const codes = verdicts.get(e.partitionKey) ?? new Map<string, string>();
-          codes.set(e.rowKey, e.digest ?? '');
-          verdicts.set(e.partitionKey, codes);
-        }
-      }));
-      return verdicts;
-    });
+      for (const e of page.value) {
+        if (!e.partitionKey || !e.rowKey) continue;
+        const codes = verdicts.get(e.partitionKey) ?? new Map<string, string>();
+        codes.set(e.rowKey, e.digest ?? '');
+        verdicts.set(e.partitionKey, codes);
+      }
+      yield verdicts;
+    }
   }
 
   replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
@@ -135,11 +129,6 @@ function upserts(accountId: string, findings: Finding[], sweepId: string, observ
     };
     return ['upsert', { partitionKey, rowKey: findingKey(f), ...entity }, 'Replace'];
   });
-}
-
-async function rangeFilter({ after, upTo }: AccountKeyRange): Promise<string> {
-  const bounds = [after !== undefined ? await odata`PartitionKey gt ${after}` : '', upTo !== undefined ? await odata`PartitionKey le ${upTo}` : ''];
-  return bounds.filter(Boolean).join(' and ');
 }
 
 async function rowKeys(table: TableClient, partitionKey: string): Promise<string[]> {

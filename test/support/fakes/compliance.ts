@@ -1,6 +1,6 @@
 import { accountKey } from '../../../shared/domain/accounts';
 import { findingDigest, findingKey, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
-import type { AccountKeyRange, Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
+import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
 /** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
 export class MemoryFindings implements FindingStore {
@@ -8,16 +8,24 @@ export class MemoryFindings implements FindingStore {
   /** The accounts whose findings were written, in order. */
   readonly written: string[] = [];
 
-  /** Range reads, in the order of account keys. */
-  readonly ranges: AccountKeyRange[] = [];
+  /** Rows per page of verdicts(): small, so that a sweep reads an account's rows across pages. */
+  constructor(private readonly pageRows = 3) {}
 
-  async verdicts(range?: AccountKeyRange): Promise<StoredVerdicts> {
-    if (range) this.ranges.push(range);
-    const within = (key: string) => (range?.after === undefined || key > range.after) && (range?.upTo === undefined || key <= range.upTo);
-    return new Map([...this.byAccount].filter(([key]) => within(key)).map(([key, records]) => [key, new Map(records.map((r) => [findingKey(r), findingDigest(r)]))]));
+  async *verdicts(): AsyncIterable<StoredVerdicts> {
+    const rows = [...this.byAccount].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([key, records]) => records.map((r) => [key, findingKey(r), findingDigest(r)] as const));
+    for (let i = 0; i < rows.length; i += this.pageRows) {
+      const page: StoredVerdicts = new Map();
+      for (const [key, code, digest] of rows.slice(i, i + this.pageRows)) page.set(key, (page.get(key) ?? new Map()).set(code, digest));
+      yield page;
+    }
+  }
+
+  private async stored(accountId: string): Promise<Map<string, string>> {
+    const key = accountKey(accountId);
+    return new Map((this.byAccount.get(key) ?? []).map((r) => [findingKey(r), findingDigest(r)]));
   }
   async replaceForAccount(accountId: string, findings: Finding[], sweepId: string, observedAt: string, stored?: ReadonlyMap<string, string>): Promise<boolean> {
-    const before = stored ?? (await this.verdicts()).get(accountKey(accountId)) ?? new Map<string, string>();
+    const before = stored ?? (await this.stored(accountId));
     const unchanged = before.size === findings.length && findings.every((f) => before.get(findingKey(f)) === findingDigest(f));
     if (unchanged) return false;
     this.byAccount.set(accountKey(accountId), findings.map((f) => ({ ...structuredClone(f), accountId, sweepId, observedAt })));
