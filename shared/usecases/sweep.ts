@@ -117,6 +117,20 @@ export async function runSweep(
   return summary;
 }
 
+/** A binding as accounts write it: its key, its count among the versions in use, and its findings (fixed for the run). */
+interface WrittenBinding {
+  binding: KeyBinding;
+  key: SweepKey;
+  counted: { binding: KeyBinding; accounts: number };
+  findings: { pinned?: Finding[]; unpinned?: Finding[] };
+}
+
+function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = make()));
+  return value;
+}
+
 class SweepRun {
   /** Compares with the stored verdicts, read one range per page while the page is judged. */
   readonly writer: VerdictWriter;
@@ -127,8 +141,8 @@ class SweepRun {
   /** Bindings judged per key version (vault host, key name and version in lower case). */
   private readonly versions = new Map<string, { binding: KeyBinding; accounts: number }>();
   private readonly keys = new Map<string, SweepKey>();
-  /** Findings of each binding's key and vault (the key and vault are read once per run, so these are fixed). */
-  private readonly bindingVerdicts = new Map<string, Finding[]>();
+  /** Each binding as written, by vault URI, key name and version. */
+  private readonly writtenBindings = new Map<string, Map<string, Map<string, WrittenBinding>>>();
   private readonly vaultViews = new Map<string, Promise<VaultView>>();
   private readonly vaults: VaultDirectory;
   private readonly grants: GrantReads;
@@ -165,23 +179,23 @@ class SweepRun {
   }
 
   async page(accounts: AccountState[]): Promise<void> {
-    const eligible: Array<{ account: AccountState; bound: BoundTarget[] }> = [];
+    const eligible: Array<{ account: AccountState; bound: BoundTarget[]; key: string }> = [];
     for (const account of accounts) {
       const bound = cmkBindings(account);
       if (bound.length === 0 || optedOut(account, this.deps.optOutTag)) continue;
-      eligible.push({ account, bound });
+      eligible.push({ account, bound, key: accountKey(account.id) });
       // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
       for (const { holder } of bound) {
-        const key = this.key(holder.binding);
+        const { key } = this.written(holder.binding);
         if (!key.failed) key.reader.view(holder.binding.keyVersion).catch(() => undefined);
         this.vault(holder.binding.vaultUri).catch(() => undefined);
       }
     }
-    await this.writer.beforePage(eligible.map(({ account }) => accountKey(account.id)));
+    await this.writer.beforePage(eligible.map(({ key }) => key));
     await this.pinsRead;
-    await forEachLimited(eligible, CONCURRENCY, async ({ account, bound }) => {
+    await forEachLimited(eligible, CONCURRENCY, async ({ account, bound, key }) => {
       this.summary.accountsSeen += 1;
-      const judged = await this.judge(account, bound);
+      const judged = await this.judge(account, bound, key);
       if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;
       for (const { target, findings } of judged) {
@@ -192,12 +206,13 @@ class SweepRun {
   }
 
   /** The findings of an account and its scopes, stored together only when they changed; undefined when a key could not be read. */
-  private async judge(account: AccountState, bindings: BoundTarget[]): Promise<Array<{ target: SweepTarget; findings: Finding[] }> | undefined> {
+  private async judge(account: AccountState, bindings: BoundTarget[], key: string): Promise<Array<{ target: SweepTarget; findings: Finding[] }> | undefined> {
     const judged: Array<{ target: SweepTarget; findings: Finding[] }> = [];
     for (const bound of bindings) {
       const { binding } = bound.holder;
-      this.countVersion(binding);
-      const target: SweepTarget = { ...bound, account, key: this.key(binding) };
+      const written = this.written(binding);
+      written.counted.accounts += 1;
+      const target: SweepTarget = { ...bound, account, key: written.key };
       const view = await this.view(target);
       if (!view) return undefined;
       const vault = await this.vault(binding.vaultUri);
@@ -210,13 +225,13 @@ class SweepRun {
         this.summary.errors.push(`role assignments for ${account.name} in ${bound.holder.binding.vaultUri}: ${error.message}`);
         return undefined;
       }
-      const pin = this.pins.get(bindingKey(account.id, target.scope?.name));
+      const pin = this.pins.size > 0 ? this.pins.get(bindingKey(account.id, target.scope?.name)) : undefined;
       const input = { account, pin, key: view, vault, grants, policy: this.deps.policy, nearExpiryDays: this.deps.nearExpiryDays, now: this.now };
-      judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input, this.bindingVerdict(binding, input)) });
+      judged.push({ target, findings: target.scope ? evaluateScope(input, target.scope) : evaluateAccount(input, this.bindingVerdict(written, input)) });
     }
     const findings = judged.flatMap((j) => j.findings);
     this.deps.onJudged?.();
-    await this.writer.record(account.id, findings);
+    await this.writer.record(account.id, findings, key);
     for (const f of findings) {
       this.summary.findingsByCode[f.code] = (this.summary.findingsByCode[f.code] ?? 0) + 1;
       this.summary.findingsBySeverity[f.severity as Severity] = (this.summary.findingsBySeverity[f.severity] ?? 0) + 1;
@@ -242,21 +257,22 @@ class SweepRun {
   }
 
   /** bindingFindings once per binding as written and pin state: the accounts bound alike share them. */
-  private bindingVerdict(binding: KeyBinding, input: Omit<BindingEvaluation, 'binding' | 'pinned'> & { pin: Pin | undefined }): Finding[] {
-    const id = `${binding.vaultUri}\n${binding.keyName}\n${binding.keyVersion}\n${input.pin ? 'pinned' : ''}`;
-    let findings = this.bindingVerdicts.get(id);
-    if (!findings) {
-      findings = bindingFindings({ ...input, binding, pinned: !!input.pin });
-      this.bindingVerdicts.set(id, findings);
-    }
-    return findings;
+  private bindingVerdict(written: WrittenBinding, input: Omit<BindingEvaluation, 'binding' | 'pinned'> & { pin: Pin | undefined }): Finding[] {
+    const pinned = !!input.pin;
+    return (written.findings[pinned ? 'pinned' : 'unpinned'] ??= bindingFindings({ ...input, binding: written.binding, pinned }));
   }
 
-  private countVersion(b: KeyBinding): void {
-    const id = `${vaultHost(b.vaultUri)}|${b.keyName}|${b.keyVersion}`.toLowerCase();
-    const entry = this.versions.get(id) ?? { binding: b, accounts: 0 };
-    entry.accounts += 1;
-    this.versions.set(id, entry);
+  /**
+   * What the run keeps of a binding as written (vault URI, key name, version, in the account's spelling): found
+   * without building a key string for each of the thousands of accounts that share it.
+   */
+  private written(binding: KeyBinding): WrittenBinding {
+    const byName = getOrSet(this.writtenBindings, binding.vaultUri, () => new Map<string, Map<string, WrittenBinding>>());
+    const byVersion = getOrSet(byName, binding.keyName, () => new Map<string, WrittenBinding>());
+    return getOrSet(byVersion, binding.keyVersion, () => {
+      const id = `${vaultHost(binding.vaultUri)}|${binding.keyName}|${binding.keyVersion}`.toLowerCase();
+      return { binding, key: this.key(binding), counted: getOrSet(this.versions, id, () => ({ binding, accounts: 0 })), findings: {} };
+    });
   }
 
   /** The key versions in use and how many bindings each has (a versionless binding counts under version ''). */

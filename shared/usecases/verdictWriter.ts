@@ -32,7 +32,7 @@ export class VerdictWriter {
   private readonly unfinished: Array<Promise<void>> = [];
   private readonly waiting: Array<Promise<void>> = [];
   /** The findings of the page being judged and the read they wait for: written together once the page is done. */
-  private page: { read: Promise<void>; findings: Array<[string, Finding[]]> } | undefined;
+  private page: { read: Promise<void>; findings: Array<[accountId: string, findings: Finding[], key: string]> } | undefined;
 
   constructor(
     private readonly findings: Pick<FindingStore, 'verdicts' | 'replaceForAccount'>,
@@ -53,8 +53,8 @@ export class VerdictWriter {
   }
 
   /** Writes the account's findings where they differ from what is stored, with its page's, once that page is done. */
-  async record(accountId: string, findings: Finding[]): Promise<void> {
-    (this.page ??= { read: this.read, findings: [] }).findings.push([accountId, findings]);
+  async record(accountId: string, findings: Finding[], key = accountKey(accountId)): Promise<void> {
+    (this.page ??= { read: this.read, findings: [] }).findings.push([accountId, findings, key]);
   }
 
   /** After a complete discovery: the stored rows of accounts the run did not see, read to the store's end. */
@@ -84,10 +84,9 @@ export class VerdictWriter {
   }
 
   /** Each account's rows taken from what was read; the verdicts that changed written, WRITES_IN_FLIGHT at a time. */
-  private async write(page: ReadonlyArray<[string, Finding[]]>): Promise<void> {
+  private async write(page: ReadonlyArray<[string, Finding[], string]>): Promise<void> {
     const changed: Array<[string, Finding[], Map<string, string>]> = [];
-    for (const [accountId, findings] of page) {
-      const key = accountKey(accountId);
+    for (const [accountId, findings, key] of page) {
       const stored = this.unmatched.get(key);
       this.unmatched.delete(key);
       if (!verdictUnchanged(stored, findings)) changed.push([accountId, findings, stored ?? new Map()]);
