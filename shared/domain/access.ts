@@ -157,8 +157,8 @@ function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: stri
 }
 
 /** The key operations as bits: a principal's policies together grant these ('all' grants every one). */
-const OPERATION_BITS = new Map<string, number>([...KEY_PERMISSIONS.map((p, i): [string, number] => [p, 1 << i]), ['all', (1 << KEY_PERMISSIONS.length) - 1]]);
 const ALL_KEY_OPERATIONS = (1 << KEY_PERMISSIONS.length) - 1;
+const OPERATION_BITS = new Map<string, number>([...KEY_PERMISSIONS.map((p, i): [string, number] => [p, 1 << i]), ['all', ALL_KEY_OPERATIONS]]);
 const permissionsByVault = new WeakMap<VaultInfo, Map<string, number>>();
 
 /** Which key operations a vault's policies grant, by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */

@@ -132,7 +132,7 @@ function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
 }
 
 class SweepRun {
-  /** Compares with the stored verdicts, read one range per page while the page is judged. */
+  /** Compares with the stored verdicts, read beside discovery in account order. */
   readonly writer: VerdictWriter;
   /** The scope index as it was (ENCRYPTION_SCOPES=on). */
   private scopes: Promise<StoredScopes> = Promise.resolve(new Map());
@@ -196,7 +196,7 @@ class SweepRun {
     await forEachLimited(eligible, CONCURRENCY, async ({ account, bound, key }) => {
       this.summary.accountsSeen += 1;
       const judged = await this.judge(account, bound, key);
-      if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(accountKey(account.id)) ?? new Map());
+      if (this.deps.scopeIndex) await this.deps.scopeIndex.record(account, (await this.scopes).get(key) ?? new Map());
       if (!judged || this.deps.sweepMode !== 'enforce') return;
       for (const { target, findings } of judged) {
         if (!this.pins.has(bindingKey(account.id, target.scope?.name))) await this.repairs.consider(target, findings);
