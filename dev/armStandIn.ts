@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttps } from './tls';
-import { AccountService, ResourceStore, type OperationError, type PatchRecord } from './arm/accountService';
+import { AccountService, type OperationError, type PatchRecord } from './arm/accountService';
+import { ResourceStore } from './arm/resourceStore';
 import { Authorization, type AuthorizationRead } from './arm/authorization';
 import { FaultInjector, type FaultRule } from './faults';
 import { deepCopy, delay, Exchange, isJsonObject, retryAfterHeaders, type JsonObject } from './arm/http';

@@ -1,4 +1,5 @@
-import { notFound, type AccountService, type AsyncOperation, type ResourceStore } from './accountService';
+import { notFound, type AccountService, type AsyncOperation } from './accountService';
+import type { ResourceStore } from './resourceStore';
 import type { Authorization } from './authorization';
 import type { ResourceGraph } from './resourceGraph';
 import type { ArmProblem } from './accountBody';

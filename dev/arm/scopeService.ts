@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { validateEncryption, type ArmProblem } from './accountBody';
-import { advanceOperation, ResourceStore, type AccountService, type AsyncOperation } from './accountService';
+import { advanceOperation, type AccountService, type AsyncOperation } from './accountService';
+import { ResourceStore } from './resourceStore';
 import { deepCopy, isJsonObject, type Json, type JsonObject } from './http';
 import { normaliseLocation, parseResourceId, resourceKey } from './paths';
 

@@ -1,5 +1,6 @@
 import { accountKey } from '../domain/accounts';
-import { verdictUnchanged, type Finding } from '../domain/findings';
+import type { Finding } from '../domain/findings';
+import { verdictUnchanged } from '../domain/verdicts';
 import type { FindingStore, StoredVerdicts } from '../ports';
 import { forEachLimited, readAhead } from '../concurrency';
 

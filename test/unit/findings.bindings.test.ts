@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { boundAccount, hex, keyVersion } from '../support/fakes';
-import { bindingFindings, evaluateAccount, findingDigest, findingKey, verdictUnchanged, type AccountEvaluation } from '../../shared/domain/findings';
+import { bindingFindings, evaluateAccount, type AccountEvaluation } from '../../shared/domain/findings';
+import { findingDigest, findingKey, verdictUnchanged } from '../../shared/domain/verdicts';
 import { byCreated, codes, DAY, evaluate, now, only, policy, v1, v2, vault } from '../support/findingsKit';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FanOutJob, RebindJob } from '../../shared/domain/jobs';
 import { versionOrder } from '../../shared/domain/keys';
-import { findingKey } from '../../shared/domain/findings';
+import { findingKey } from '../../shared/domain/verdicts';
 import { bindingsTo, cmkBindings, evaluateScope } from '../../shared/domain/scopes';
 import { fanOut } from '../../shared/usecases/fanOut';
 import { runRebind } from '../../shared/usecases/rebind';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { accountKey } from '../../shared/domain/accounts';
-import { findingDigest, findingKey, type Finding } from '../../shared/domain/findings';
+import type { Finding } from '../../shared/domain/findings';
+import { findingDigest, findingKey } from '../../shared/domain/verdicts';
 import type { StoredVerdicts } from '../../shared/ports';
 import { VerdictWriter } from '../../shared/usecases/verdictWriter';
 import { accountId } from '../support/fakes';

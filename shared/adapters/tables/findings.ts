@@ -1,8 +1,9 @@
 import type { TableClient, TransactionAction } from '@azure/data-tables';
 import { accountKey } from '../../domain/accounts';
 import {
-  FINDING_CODES, findingDigest, findingKey, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
+  FINDING_CODES, SEVERITIES, type Finding, type FindingCode, type FindingRecord, type Severity,
 } from '../../domain/findings';
+import { findingDigest, findingKey } from '../../domain/verdicts';
 import type { FindingStore, StoredVerdicts } from '../../ports';
 import { expect, odata, storage, TABLES, type TableStorage } from './storage';
 

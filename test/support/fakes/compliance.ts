@@ -1,5 +1,6 @@
 import { accountKey } from '../../../shared/domain/accounts';
-import { findingDigest, findingKey, type Finding, type FindingRecord, type Severity, type SweepSummary } from '../../../shared/domain/findings';
+import type { Finding, FindingRecord, Severity, SweepSummary } from '../../../shared/domain/findings';
+import { findingDigest, findingKey } from '../../../shared/domain/verdicts';
 import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
 /** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
