@@ -15,11 +15,16 @@ export interface BoundTarget {
 /** The account's own Key Vault binding (if any), then each scope's that uses a Key Vault key. */
 export function cmkBindings(account: AccountState): BoundTarget[] {
   const targets: BoundTarget[] = [];
-  if (account.keySource === 'Microsoft.KeyVault' && account.binding) targets.push({ holder: { ...account, binding: account.binding } });
+  // The holder is the account or the scope itself, not a copy (a sweep asks this of every account it judges).
+  if (usesKeyVault(account)) targets.push({ holder: account });
   for (const scope of account.encryptionScopes ?? []) {
-    if (scope.keySource === 'Microsoft.KeyVault' && scope.binding) targets.push({ holder: { ...scope, binding: scope.binding }, scope });
+    if (usesKeyVault(scope)) targets.push({ holder: scope, scope });
   }
   return targets;
+}
+
+function usesKeyVault<T extends BindingHolder>(holder: T): holder is T & { binding: KeyBinding } {
+  return holder.keySource === 'Microsoft.KeyVault' && holder.binding !== undefined;
 }
 
 /** The account's bindings to one key. */
