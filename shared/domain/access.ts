@@ -149,10 +149,10 @@ export function rbacProof(input: {
 
 /** What the vault's access policies fail to grant the principal, and what they grant; undefined when nothing is missing ('all' grants every one). */
 function accessPolicyProof(vault: VaultInfo, principalId: string, tenantId: string): { missing: KeyOperation[]; granted: string[] } | undefined {
-  const who = `${tenantId}/${principalId}`.toLowerCase();
+  const who = policyKey(tenantId, principalId);
   if (((keyPermissions(vault).get(who) ?? 0) & ALL_KEY_OPERATIONS) === ALL_KEY_OPERATIONS) return undefined;
   // Something is missing (rare): what the principal's policies grant, for the evidence.
-  const granted = new Set(vault.accessPolicies.filter((p) => `${p.tenantId}/${p.objectId}`.toLowerCase() === who).flatMap((p) => p.keys.map((k) => k.toLowerCase())));
+  const granted = new Set(vault.accessPolicies.filter((p) => policyKey(p.tenantId, p.objectId) === who).flatMap((p) => p.keys.map((k) => k.toLowerCase())));
   return { missing: KEY_OPERATIONS.filter((op) => !granted.has('all') && !granted.has(op.toLowerCase())), granted: [...granted].sort() };
 }
 
@@ -161,13 +161,16 @@ const ALL_KEY_OPERATIONS = (1 << KEY_PERMISSIONS.length) - 1;
 const OPERATION_BITS = new Map<string, number>([...KEY_PERMISSIONS.map((p, i): [string, number] => [p, 1 << i]), ['all', ALL_KEY_OPERATIONS]]);
 const permissionsByVault = new WeakMap<VaultInfo, Map<string, number>>();
 
+/** Who an access policy names: tenant and object id, without case. */
+const policyKey = (tenantId: string, objectId: string): string => `${tenantId}/${objectId}`.toLowerCase();
+
 /** Which key operations a vault's policies grant, by tenant/objectId, built once per vault read (a vault holds up to 1,024 policies). */
 function keyPermissions(vault: VaultInfo): Map<string, number> {
   let index = permissionsByVault.get(vault);
   if (!index) {
     index = new Map();
     for (const policy of vault.accessPolicies) {
-      const who = `${policy.tenantId}/${policy.objectId}`.toLowerCase();
+      const who = policyKey(policy.tenantId, policy.objectId);
       let bits = index.get(who) ?? 0;
       for (const permission of policy.keys) bits |= OPERATION_BITS.get(permission.toLowerCase()) ?? 0;
       index.set(who, bits);

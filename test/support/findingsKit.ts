@@ -19,14 +19,19 @@ export const vault: VaultInfo = {
   accessPolicies: [{ tenantId: 't', objectId: 'P', keys: ['Get', 'WrapKey', 'UnwrapKey', 'List'] }],
 };
 
-/** A healthy account (bound to v1, the newest usable version) with one part changed. */
-export function evaluate(over: Partial<AccountEvaluation> = {}): Finding[] {
-  return evaluateAccount({
+/** What is judged of a healthy account (bound to v1, the newest usable version) with one part changed. */
+export function evaluation(over: Partial<AccountEvaluation> = {}): AccountEvaluation {
+  return {
     account: boundAccount('a1', v1.version),
     key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v1 },
     vault: { status: 'ok', vault },
     policy, nearExpiryDays: 30, now, ...over,
-  });
+  };
+}
+
+/** The findings of that account. */
+export function evaluate(over: Partial<AccountEvaluation> = {}): Finding[] {
+  return evaluateAccount(evaluation(over));
 }
 export const codes = (findings: Finding[]): FindingCode[] => findings.map((f) => f.code);
 export const only = (findings: Finding[], code: FindingCode): Finding => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { boundAccount, hex, keyVersion } from '../support/fakes';
 import { bindingFindings, evaluateAccount, type AccountEvaluation } from '../../shared/domain/findings';
 import { findingDigest, findingKey, verdictUnchanged } from '../../shared/domain/verdicts';
-import { byCreated, codes, DAY, evaluate, now, only, policy, v1, v2, vault } from '../support/findingsKit';
+import { byCreated, codes, DAY, evaluate, evaluation, now, only, v1, v2 } from '../support/findingsKit';
 import type { KeyVersionInfo } from '../../shared/domain/model';
 
 describe('pinned', () => {
@@ -59,7 +59,7 @@ describe('findings shared by the accounts of one binding', () => {
   for (const [name, over] of Object.entries(cases)) {
     it(`give the same verdict as judging the account alone (${name})`, () => {
       const alone = evaluate(over);
-      const all = input(over);
+      const all = evaluation(over);
       const bound = bindingFindings({ ...all, binding: all.account.binding, pinned: !!all.pin });
       assert.deepEqual(evaluateAccount(all, bound), alone);
       assert.ok(alone.length > 0, 'each case has something to say');
@@ -87,7 +87,3 @@ describe('verdictUnchanged', () => {
     assert.equal(verdictUnchanged(new Map([...stored].map(([k]) => [k, 'changed'])), drift), false, 'same code, other evidence');
   });
 });
-
-function input(over: Partial<AccountEvaluation>): AccountEvaluation {
-  return { account: boundAccount('a1', v1.version), key: { status: 'ok', order: byCreated, bound: v1, newestUsable: v1 }, vault: { status: 'ok', vault }, policy, nearExpiryDays: 30, now, ...over };
-}
