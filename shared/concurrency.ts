@@ -1,3 +1,5 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
 /** Runs `work` over the items with at most `limit` in flight; the first failure rejects once the others have settled. */
 export async function forEachLimited<T>(items: Iterable<T>, limit: number, work: (item: T) => Promise<void>): Promise<void> {
   const iterator = items[Symbol.iterator]();
@@ -36,6 +38,10 @@ export function readAhead<T>(source: AsyncIterable<T>, depth = 1): AsyncIterable
         const result = await (ahead.shift() as Promise<IteratorResult<T>>);
         if (result.done) return;
         ahead.push(fetch());
+        // The next item is asked for in a microtask, but a request reaches the wire (an HTTP request's first write is
+        // a nextTick) only once the microtask queue drains, and a caller working through an item on settled promises
+        // keeps it busy until it is done: the fetch would wait for the work. One turn of the event loop sends it first.
+        await nextTurn();
         yield result.value;
       }
     },
