@@ -38,10 +38,14 @@ export class Exchange {
   }
 
   json(status: number, body?: Json, headers: Record<string, string> = {}): void {
+    this.jsonText(status, body === undefined ? '' : JSON.stringify(body), headers);
+  }
+
+  /** A JSON answer already serialised (a large one assembled from parts serialised once). */
+  jsonText(status: number, text: string, headers: Record<string, string> = {}): void {
     if (this.answered) return;
     this.answered = true;
     this.record(status);
-    const text = body === undefined ? '' : JSON.stringify(body);
     this.res.writeHead(status, {
       'x-ms-request-id': randomUUID(),
       ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}),

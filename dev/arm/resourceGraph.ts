@@ -34,6 +34,8 @@ export class ResourceGraph {
   private lastResult: { rows: JsonObject[]; query: string; scope: string; over: JsonObject[] } | undefined;
   private window = { start: 0, used: 0 };
   private readonly cursors = new Map<number, JsonObject[]>();
+  /** Each result row's JSON: rows are only read, and a result is kept while the index does not change. */
+  private readonly rowTexts = new WeakMap<JsonObject, string>();
   private nextCursor = 0;
   queries = 0;
 
@@ -87,19 +89,23 @@ export class ResourceGraph {
     }
     const start = token.start;
     const page = rows.slice(start, start + top);
-    const answer: JsonObject = {
-      totalRecords: rows.length,
-      count: page.length,
-      data: page,
-      facets: [],
-      resultTruncated: 'false',
-    };
     if (token.cursor !== undefined) this.cursors.delete(token.cursor);
-    if (start + top < rows.length) {
-      const cursor = this.remember(rows);
-      answer['$skipToken'] = Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest, c: cursor })).toString('base64');
+    const next = start + top < rows.length
+      ? { $skipToken: Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest, c: this.remember(rows) })).toString('base64') }
+      : {};
+    // The answer's members in the service's order, its rows serialised once per result (a sweep pages the same rows again).
+    const head = JSON.stringify({ totalRecords: rows.length, count: page.length }).slice(0, -1);
+    const tail = JSON.stringify({ facets: [], resultTruncated: 'false', ...next }).slice(1);
+    exchange.jsonText(200, `${head},"data":[${page.map((row) => this.text(row)).join(',')}],${tail}`, remaining);
+  }
+
+  private text(row: JsonObject): string {
+    let text = this.rowTexts.get(row);
+    if (text === undefined) {
+      text = JSON.stringify(row);
+      this.rowTexts.set(row, text);
     }
-    exchange.json(200, answer, remaining);
+    return text;
   }
 
   /** Where a page starts and the page size it carries: $skipToken (opaque, bound to its query) wins over $skip. */
