@@ -23,6 +23,14 @@ async function main(): Promise<void> {
     ...(spec.logJson ? { onLog: (entry) => void (wanted(entry) && process.stdout.write(`${JSON.stringify(entry)}\n`)) } : {}),
   });
   process.stdout.write(`ready ${host.url} ${host.functionKey}\n`);
+  // With --expose-gc (WorkerSpec.exposeGc), SIGUSR2 asks for the heap in use after a full collection.
+  const { gc } = globalThis;
+  if (gc) {
+    process.on('SIGUSR2', () => {
+      void gc();
+      process.stdout.write(`heap ${process.memoryUsage().heapUsed}\n`);
+    });
+  }
   await new Promise((resolve) => process.once('SIGTERM', resolve));
   await host.stop();
 }

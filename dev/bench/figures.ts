@@ -138,9 +138,10 @@ const GRAPH_PAGE = 1_000;
  * encryption scopes (ENCRYPTION_SCOPES: with them, one ARM listing per account, which the bound counts too), half
  * of them drifting (so findings exist), 20 ms per call; the second sweep is measured (the first stores the
  * verdicts). The paging bound: Resource Graph's pages one after another, plus one round trip to read the keys
- * and one to record the run. Peak RSS is the high-water mark of a fresh worker process that ran the measured sweep.
+ * and one to record the run. Peak RSS is the high-water mark of a fresh worker process that ran the measured sweep;
+ * its live heap, the JavaScript heap in use after a full collection once the sweep has ended.
  */
-export async function sweep(accounts: number, keys: number, subscriptions: number, latencyMs: number, scopes: 'on' | 'off'): Promise<Figure & { rssMiB: number }> {
+export async function sweep(accounts: number, keys: number, subscriptions: number, latencyMs: number, scopes: 'on' | 'off'): Promise<Figure & { rssMiB: number; liveMiB: number }> {
   // Subscription ids are random GUIDs in Azure.
   const subs = Array.from({ length: subscriptions }, (_, i) => stableGuid(`bench-subscription-${i}`));
   // Two keys per vault: at 10,000 accounts a vault's access policies stay within Key Vault's 1,024.
@@ -165,7 +166,10 @@ export async function sweep(accounts: number, keys: number, subscriptions: numbe
     const pages = Math.ceil(accounts / GRAPH_PAGE);
     // With scopes, each account's listing too, SCOPE_LISTINGS_IN_FLIGHT at a time.
     const listings = scopes === 'on' ? Math.ceil(accounts / SCOPE_LISTINGS_IN_FLIGHT) : 0;
-    return { value: elapsed, bound: (pages + 2 + listings) * latencyMs, unit: 'ms', rssMiB: peakRssMiB(rig.worker.pid), note: `calls ${JSON.stringify(callsSince(rig, before))}` };
+    // The peak first: a full collection allocates too.
+    const rssMiB = peakRssMiB(rig.worker.pid);
+    const liveMiB = await rig.worker.liveHeapMiB();
+    return { value: elapsed, bound: (pages + 2 + listings) * latencyMs, unit: 'ms', rssMiB, liveMiB, note: `calls ${JSON.stringify(callsSince(rig, before))}` };
   } finally {
     await rig.stop();
   }

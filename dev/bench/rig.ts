@@ -102,6 +102,7 @@ export class BenchRig {
         ...(o.hostPollMs !== undefined ? { hostPollMs: o.hostPollMs } : {}),
         logJson: true,
         logEvents: ['rotation.finished', 'sweep.done'],
+        exposeGc: true,
       };
       const start = () => spawnWorkerProcess(spec, (entry) => made.rig?.observe(entry));
       const worker = await start();
