@@ -73,15 +73,21 @@ async function main(): Promise<void> {
     goal: '<= 2x',
     met: scoped.every((r) => ratio(r) <= 2),
   });
+  // Each large sweep's memory against the small sweep of the same run number.
+  const memory = (of: 'rssMiB' | 'liveMiB', digits: number) => large.map((r, i) => {
+    const base = small[i]?.[of] ?? Number.NaN;
+    return { ratio: r[of] / base, text: `${r[of].toFixed(digits)}/${base.toFixed(digits)} MiB = ${(r[of] / base).toFixed(2)}x` };
+  });
+  const rss = memory('rssMiB', 0);
   rows.push({
     figure: `4. peak RSS of the worker, sweep of ${SWEEP_ACCOUNTS} / of ${SWEEP_ACCOUNTS / 10} accounts`,
-    runs: large.map((r, i) => `${r.rssMiB.toFixed(0)}/${(small[i]?.rssMiB ?? Number.NaN).toFixed(0)} MiB = ${(r.rssMiB / (small[i]?.rssMiB ?? Number.NaN)).toFixed(2)}x`),
+    runs: rss.map((m) => m.text),
     goal: '<= 1.10x',
-    met: large.every((r, i) => r.rssMiB / (small[i]?.rssMiB ?? Number.NaN) <= 1.1),
+    met: rss.every((m) => m.ratio <= 1.1),
   });
   rows.push({
     figure: `4. live heap of the worker after the sweep (a full collection), ${SWEEP_ACCOUNTS} / ${SWEEP_ACCOUNTS / 10} accounts`,
-    runs: large.map((r, i) => `${r.liveMiB.toFixed(1)}/${(small[i]?.liveMiB ?? Number.NaN).toFixed(1)} MiB = ${(r.liveMiB / (small[i]?.liveMiB ?? Number.NaN)).toFixed(2)}x`),
+    runs: memory('liveMiB', 1).map((m) => m.text),
     goal: 'none (what the peak is made of)',
   });
 
