@@ -93,29 +93,31 @@ export interface VersionOrder {
   readonly current: string | undefined;
   /** > 0 when a is newer, < 0 when b is, 0 for the same version, undefined when it cannot be known. */
   compare(a: VersionStamp, b: VersionStamp): number | undefined;
-  /** Newest first: the current version, then by created; ties that cannot be ordered keep a stable (id) order. */
+  /** Newest first: by created, the current version first among those of its second; ties that cannot be ordered keep a stable (id) order. */
   newestFirst<T extends VersionStamp>(versions: readonly T[]): T[];
 }
 
 export function versionOrder(currentVersion: string | undefined): VersionOrder {
   const current = currentVersion?.toLowerCase();
   const isCurrent = (v: VersionStamp): boolean => current !== undefined && v.version.toLowerCase() === current;
+  // Created first: the current version may have been read before a newer one was made (a job's or a sweep's
+  // read), and only breaks a tie.
   const compare = (a: VersionStamp, b: VersionStamp): number | undefined => {
     if (a.version.toLowerCase() === b.version.toLowerCase()) return 0;
-    if (isCurrent(a)) return 1;
-    if (isCurrent(b)) return -1;
     const at = a.createdOn?.getTime();
     const bt = b.createdOn?.getTime();
-    if (at === undefined || bt === undefined || at === bt) return undefined;
-    return at > bt ? 1 : -1;
+    if (at !== undefined && bt !== undefined && at !== bt) return at > bt ? 1 : -1;
+    if (isCurrent(a)) return 1;
+    if (isCurrent(b)) return -1;
+    return undefined;
   };
   return {
     current: currentVersion,
     compare,
     newestFirst: (versions) =>
       [...versions].sort((a, b) =>
-        Number(isCurrent(b)) - Number(isCurrent(a))
-        || (b.createdOn?.getTime() ?? -Infinity) - (a.createdOn?.getTime() ?? -Infinity)
+        (b.createdOn?.getTime() ?? -Infinity) - (a.createdOn?.getTime() ?? -Infinity)
+        || Number(isCurrent(b)) - Number(isCurrent(a))
         || a.version.localeCompare(b.version)),
   };
 }

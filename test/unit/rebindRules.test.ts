@@ -105,7 +105,15 @@ describe('rule 3: one version order, ties broken by the key\'s current version',
     const d = decide({ account: boundAccount('a1', a!.version), bound: a, target: b, order: versionOrder(c!.version), request: { ...request, force: true } });
     assert.equal(d.action, 'patch');
   });
-  it('orders newest first: the current version, then by created, ties by a stable id order', () => {
+  it('orders by created before the current version: a current read before a newer version was made breaks no tie', () => {
+    // The job read v1 as current; v2 was made (and bound by another job) before this job read the account.
+    const d = decide({ account: boundAccount('a1', v2.version), bound: v2, target: v1, order: versionOrder(v1.version) });
+    assert.equal(d.action === 'none' && d.status, 'skipped');
+    assert.match(d.action === 'none' ? d.reason : '', /^stale-target: bound version/);
+    assert.deepEqual(versionOrder(v1.version).newestFirst([v1, v2]).map((v) => v.version), [v2.version, v1.version]);
+    assert.equal(versionOrder(v1.version).compare(v1, v2), -1);
+  });
+  it('orders newest first: by created, the current version first in its second, other ties by a stable id order', () => {
     const older = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
     const listed = [older, c!, a!, b!];
     assert.deepEqual(versionOrder(b!.version).newestFirst(listed).map((v) => v.version), [b, a, c, older].map((v) => v!.version));
