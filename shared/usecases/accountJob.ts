@@ -36,7 +36,7 @@ interface AccountJobSteps {
   /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
   plan(read: { account: AccountState; pin: Pin | undefined; scope?: EncryptionScopeState }): Promise<Plan>;
   /** Rule 6: what is missing when the account (or the job's scope) does not report the change; undefined when it does. */
-  missing(holder: BindingHolder, plan: PatchPlan): string | undefined;
+  missing(holder: BindingHolder, change: Pick<PatchPlan, 'keyName' | 'to'>): string | undefined;
 }
 
 export type JobOutcome =
@@ -55,7 +55,7 @@ export async function runAccountJob(job: AccountJob, dequeueCount: number, deps:
 }
 
 type Prepared =
-  | { step: 'plan'; plan: Plan }
+  | { step: 'plan'; plan: Plan; holder: BindingHolder }
   | { step: 'finished'; record: RotationRecord }
   | { step: 'skip'; reason: string }
   | { step: 'wait'; reason: string };
@@ -70,6 +70,10 @@ class AccountJobRun {
   private pinNote: string | undefined;
   /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
   private targetCreatedOn: Date | undefined;
+  /** What the plan does to the binding's pin (§2a), settled with the outcome. */
+  private pinEffect: PinEffect | undefined;
+  /** This attempt set the forced rebind's pin with its intent. */
+  private pinSet = false;
 
   constructor(
     private readonly job: AccountJob,
@@ -103,7 +107,8 @@ class AccountJobRun {
     }
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
-    if (plan.action === 'none') return this.decided(plan);
+    this.pinEffect = plan.pin;
+    if (plan.action === 'none') return this.decided(plan, prepared.holder);
     const lease = this.state?.lease;
     const now = this.deps.clock.now().getTime();
     if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) {
@@ -131,11 +136,16 @@ class AccountJobRun {
     if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
     if (this.scope && !scope) return { step: 'skip', reason: `scope-missing: the account has no encryption scope ${this.scope}` };
     const holder: BindingHolder = scope ?? account;
-    if (holder.binding?.keyVersion) this.row.fromVersion = holder.binding.keyVersion;
+    // The version before the job's first update: after an intent, the account may already be on its target.
+    if (state.row?.intentAt) {
+      if (state.row.fromVersion) this.row.fromVersion = state.row.fromVersion;
+    } else if (holder.binding?.keyVersion) {
+      this.row.fromVersion = holder.binding.keyVersion;
+    }
     // A busy account refuses writes to its scopes too (400 AccountProvisioningStateInvalid).
     if (!isSettled(account)) return { step: 'wait', reason: `the account is ${account.provisioningState}: an update is still running` };
     if (scope && !isSettled(scope)) return { step: 'wait', reason: `the encryption scope is ${scope.provisioningState}: an update is still running` };
-    return { step: 'plan', plan: await this.steps.plan({ account, pin, ...(scope ? { scope } : {}) }) };
+    return { step: 'plan', plan: await this.steps.plan({ account, pin, ...(scope ? { scope } : {}) }), holder };
   }
 
   /** The binding the job changes: the account's own, or its scope's. */
@@ -143,22 +153,23 @@ class AccountJobRun {
     return this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : this.deps.accounts.getAccount(this.job.accountId);
   }
 
-  /** A decision that changes nothing: recorded as it is, unless an earlier attempt's PATCH explains it. */
-  private async decided(plan: Extract<Plan, { action: 'none' }>): Promise<JobOutcome> {
-    try {
-      await this.applyPin(plan.pin, plan.status);
-    } catch (error) {
-      return this.later(failure(error), asDependency(error));
-    }
+  /**
+   * A decision that changes nothing: recorded as it is, unless the account is where an earlier attempt's intent
+   * aimed (rule 6: a retry that finds the account on the target after an intent records succeeded, whatever it
+   * would decide now, say with the version since disabled).
+   */
+  private async decided(plan: Extract<Plan, { action: 'none' }>, holder: BindingHolder): Promise<JobOutcome> {
     const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
-    if (earlier && plan.status === 'already-current') {
-      return this.finish('succeeded', {
-        reason: `the update sent on attempt ${earlier.intentAttempt ?? '?'} took effect`,
-        ...pick(earlier, ['fromVersion', 'toVersion', 'keyName']),
-      });
-    }
-    const note = earlier ? `; the update sent on attempt ${earlier.intentAttempt ?? '?'} is moot` : '';
-    return this.finish(plan.status, { reason: `${plan.reason}${note}` });
+    if (!earlier) return this.finish(plan.status, { reason: plan.reason });
+    const sent = `the update sent on attempt ${earlier.intentAttempt ?? '?'}`;
+    const aimed = { keyName: earlier.keyName ?? this.job.keyName, ...(earlier.toVersion ? { to: earlier.toVersion } : {}) };
+    const back = readBack(holder, (h) => this.steps.missing(h, aimed));
+    if (back.verdict !== 'applied') return this.finish(plan.status, { reason: `${plan.reason}; after ${sent}, ${back.reason}` });
+    const what = earlier.toVersion ? `key version ${earlier.toVersion}` : 'the change';
+    return this.finish('succeeded', {
+      reason: `verified: the account reports ${what} and Succeeded, after ${sent}`,
+      ...pick(earlier, ['fromVersion', 'toVersion', 'keyName']),
+    });
   }
 
   /** Rule 6: intent and lease in one write, then the PATCH, then the account read back. */
@@ -168,7 +179,8 @@ class AccountJobRun {
       keyName: plan.keyName,
       intentAt: earlier?.intentAt ?? this.deps.clock.now().toISOString(),
       intentAttempt: earlier?.intentAttempt ?? this.attempt,
-      ...(plan.from ? { fromVersion: plan.from } : {}),
+      // After an earlier intent the account may be on its target already: the job's row keeps where it started.
+      ...((earlier ? earlier.fromVersion : plan.from) ? { fromVersion: earlier ? earlier.fromVersion : plan.from } : {}),
       ...(plan.to ? { toVersion: plan.to } : {}),
       ...(plan.reason ? { reason: plan.reason } : {}),
     };
@@ -178,7 +190,7 @@ class AccountJobRun {
       lease = await this.deps.journal.begin(this.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
       // Only a recorded intent is this job's claim that an update may have been sent.
       if (lease) Object.assign(this.row, intent);
-      if (lease) await this.applyPin(plan.pin, 'running');
+      if (lease) await this.pinWithIntent(plan.pin);
     } catch (error) {
       return this.later(failure(error), asDependency(error), undefined, lease);
     }
@@ -195,16 +207,16 @@ class AccountJobRun {
       trouble = asDependencyError(error);
     }
     // The operation's own verdict: Failed means the change was not made (DESIGN §2 rule 6).
-    if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`, plan);
+    if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`);
     const first = verdict?.status === 'succeeded' ? (this.scope ? verdict.scope : verdict.account) : undefined;
     const truth = await this.readBack(plan, first).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
       const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
       const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified;
-      return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note, plan);
+      return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note);
     }
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
-      return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`, plan);
+      return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
     const reason = trouble ? failure(trouble) : (truth?.reason ?? 'the account could not be read back');
     return this.later(reason, trouble, undefined, await keeper.stop(), truth);
@@ -221,10 +233,8 @@ class AccountJobRun {
     return result;
   }
 
-  private async end(keeper: LeaseKeeper, status: RotationStatus, reason: string | undefined, plan: PatchPlan): Promise<JobOutcome> {
+  private async end(keeper: LeaseKeeper, status: RotationStatus, reason: string | undefined): Promise<JobOutcome> {
     const lease = await keeper.stop();
-    // A forced rollback that did not happen must not hold the account at a version it is not on.
-    if (status === 'failed' && plan.pin && 'set' in plan.pin) await this.deps.pins.release(this.job.accountId, this.job.jobId, this.scope);
     return this.finish(status, reason ? { reason } : {}, lease);
   }
 
@@ -257,19 +267,43 @@ class AccountJobRun {
     return { outcome: 'recorded', record: row };
   }
 
-  private async applyPin(effect: PinEffect | undefined, status: string): Promise<void> {
-    if (!effect) return;
-    if ('release' in effect) {
+  /** A forced rebind pins the account with its intent: if the outcome cannot be known, the pin holds it there. */
+  private async pinWithIntent(effect: PinEffect | undefined): Promise<void> {
+    if (!effect || !('set' in effect)) return;
+    await this.deps.pins.set(effect.set);
+    this.pinSet = true;
+    this.pinNote = `pinned to ${effect.set.keyVersion}: ${effect.set.reason}`;
+  }
+
+  /**
+   * §2a with the outcome: a plain rotation releases the pin once the account is where it asked; a forced one
+   * keeps its pin only there. One refused, skipped or failed takes back the pin it set (by its jobId): a pin must
+   * not hold the account at a version it is not on.
+   */
+  private async settlePin(status: RotationStatus): Promise<void> {
+    const effect = this.pinEffect;
+    const arrived = status === 'succeeded' || status === 'already-current';
+    if (effect && 'release' in effect) {
+      if (!arrived) return;
       const released = await this.deps.pins.release(this.job.accountId, undefined, this.scope);
       if (released) this.pinNote = `released the pin to ${released.keyVersion} set by ${released.actor}`;
-    } else if (status !== 'refused' && status !== 'skipped') {
-      await this.deps.pins.set(effect.set);
-      this.pinNote = `pinned to ${effect.set.keyVersion}: ${effect.set.reason}`;
+    } else if (effect && arrived) {
+      if (!this.pinSet) await this.pinWithIntent(effect);
+    } else if (!arrived && 'force' in this.job && this.job.force) {
+      const released = await this.deps.pins.release(this.job.accountId, this.job.jobId, this.scope);
+      if (released) this.pinNote = `took back its pin to ${released.keyVersion}`;
     }
   }
 
-  /** The one place a job's final row is written and logged. */
+  /** The one place a job's final row is written and logged, with the pin settled first. */
   private async finish(status: RotationStatus, extra: Partial<RotationRecord>, lease?: Lease): Promise<JobOutcome> {
+    try {
+      await this.settlePin(status);
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      if (this.attempt < this.deps.retry.maxAttempts) return this.later(`updating the pin: ${failure(error)}`, error, undefined, lease);
+      this.pinNote = `the pin could not be updated: ${error.message}`;
+    }
     const finishedAt = this.deps.clock.now();
     const reason = [extra.reason ?? this.row.reason, this.pinNote].filter(Boolean).join('; ');
     const record: RotationRecord = {

@@ -58,11 +58,10 @@ export function planLine(plan: Plan, pin: Pin | undefined, aimedAt: string | und
   return { ...(to ? { toVersion: to } : {}), decision: plan.action === 'patch' ? 'patch' : plan.status, ...(reason ? { reason } : {}) };
 }
 
-/** What the job would do to the binding's pin, as the worker applies it (a refused or skipped job sets none). */
+/** What the job would do to the binding's pin, as the worker applies it (a refused or skipped job changes none). */
 function pinNote(plan: Plan, pin: Pin | undefined): string | undefined {
   const effect = plan.pin;
-  if (!effect) return undefined;
+  if (!effect || (plan.action === 'none' && (plan.status === 'refused' || plan.status === 'skipped'))) return undefined;
   if ('release' in effect) return pin ? `would release the pin to ${pin.keyVersion} set by ${pin.actor}` : undefined;
-  if (plan.action === 'none' && (plan.status === 'refused' || plan.status === 'skipped')) return undefined;
   return `would pin to ${effect.set.keyVersion}`;
 }

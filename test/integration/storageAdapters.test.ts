@@ -31,7 +31,7 @@ describe('storage adapters against Azurite', () => {
     await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'running', intentAt: '2026-05-02T00:00:01.000Z', intentAttempt: 1, toVersion: 'b'.repeat(32) }));
     // The fan-out's queued record arriving after the worker started must not turn the job back to queued.
     await ledger.recordQueued([row('job-new', '2026-05-02T00:00:00Z')]);
-    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'succeeded', attempt: 2, reason: 'the update sent on attempt 1 took effect' }));
+    await ledger.record(row('job-new', '2026-05-02T00:00:00Z', { status: 'succeeded', attempt: 2, reason: 'verified: the account reports key version v2 and Succeeded, after the update sent on attempt 1' }));
     const history = await ledger.history(accountId('ledger-a'), 10);
     assert.deepEqual(history.map((r) => [r.jobId, r.status]), [['job-new', 'succeeded']], "the account's history holds what ran on it");
     assert.deepEqual([history[0]?.intentAt, history[0]?.intentAttempt, history[0]?.toVersion, history[0]?.attempt], ['2026-05-02T00:00:01.000Z', 1, 'b'.repeat(32), 2]);

@@ -1,34 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RebindJob } from '../../shared/domain/jobs';
 import { DependencyError } from '../../shared/errors';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundAccount, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+import { boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { boundAccount, silentLogger } from '../support/fakes';
 
 // The runner of DESIGN §2 rules 6-7 with in-memory fakes: what the ledger says must be what happened.
-
-const now = new Date('2026-06-01T00:00:00Z');
-const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
-const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
-
-/** Fakes with key versions v1 and v2 (v2 current) and account a1 bound to `version`. */
-function boundTo(version: string, over: Partial<Parameters<typeof boundAccount>[2]> = {}) {
-  const deps = rebindDeps();
-  deps.keys.add(v1, v2);
-  deps.accounts.put(boundAccount('a1', version, over));
-  return deps;
-}
-
-function job(over: Partial<RebindJob> = {}): RebindJob {
-  return {
-    kind: 'rebind', jobId: 'job-00000001', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk',
-    accountId: boundAccount('a1', v1.version).id, targetVersion: v2.version, force: false, priorAttempts: 0, ...over,
-  };
-}
-
-const rowOf = (deps: ReturnType<typeof boundTo>, jobId = job().jobId) => deps.journal.rows.get(`${job().accountId.toLowerCase()}|${jobId}`);
-const unavailable = (message: string, facts: Partial<ConstructorParameters<typeof DependencyError>[2]> = {}) =>
-  new DependencyError('ServiceUnavailable', message, { retryable: true, statusCode: 503, ...facts });
 
 describe('rule 6: intent before action, the outcome from the operation and the read-back', () => {
   it('writes the running row with its intent before the PATCH, and succeeded after reading the account back', async () => {
@@ -114,7 +91,8 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     const retry = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
     assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
     assert.equal(retry.outcome === 'recorded' && retry.record.attempt, 2);
-    assert.equal(rowOf(deps)?.reason, 'the update sent on attempt 1 took effect');
+    assert.equal(rowOf(deps)?.reason, `verified: the account reports key version ${v2.version} and Succeeded, after the update sent on attempt 1`);
+    assert.equal(rowOf(deps)?.fromVersion, v1.version);
     assert.equal(deps.accounts.patches.length, 1);
   });
 
@@ -255,8 +233,6 @@ describe('rule 7: one writer per account', () => {
 });
 
 describe('§2a: pins', () => {
-  const manual = (over: Partial<RebindJob>) => job({ trigger: 'manual', actor: 'alice@contoso.com', jobId: 'job-manual-01', ...over });
-
   it('a forced rollback pins the account, and a later event job is skipped, naming who and why', async () => {
     const deps = boundTo(v2.version);
     await runRebind(manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' }), 1, deps, silentLogger());

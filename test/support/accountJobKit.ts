@@ -1,0 +1,31 @@
+import type { RebindJob } from '../../shared/domain/jobs';
+import { DependencyError } from '../../shared/errors';
+import { boundAccount, hex, keyVersion, rebindDeps, VAULT } from './fakes';
+
+// The account job's tests share two key versions, one account and one job, changed one part at a time.
+export const now = new Date('2026-06-01T00:00:00Z');
+export const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+export const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
+
+/** Fakes with key versions v1 and v2 (v2 current) and account a1 bound to `version`. */
+export function boundTo(version: string, over: Partial<Parameters<typeof boundAccount>[2]> = {}) {
+  const deps = rebindDeps();
+  deps.keys.add(v1, v2);
+  deps.accounts.put(boundAccount('a1', version, over));
+  return deps;
+}
+
+export function job(over: Partial<RebindJob> = {}): RebindJob {
+  return {
+    kind: 'rebind', jobId: 'job-00000001', trigger: 'event', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk',
+    accountId: boundAccount('a1', v1.version).id, targetVersion: v2.version, force: false, priorAttempts: 0, ...over,
+  };
+}
+
+/** A person's job: manual, with an actor. */
+export const manual = (over: Partial<RebindJob>): RebindJob => job({ trigger: 'manual', actor: 'alice@contoso.com', jobId: 'job-manual-01', ...over });
+
+export const rowOf = (deps: ReturnType<typeof boundTo>, jobId = job().jobId) => deps.journal.rows.get(`${job().accountId.toLowerCase()}|${jobId}`);
+
+export const unavailable = (message: string, facts: Partial<ConstructorParameters<typeof DependencyError>[2]> = {}) =>
+  new DependencyError('ServiceUnavailable', message, { retryable: true, statusCode: 503, ...facts });

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runRebind } from '../../shared/usecases/rebind';
+import { boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { boundAccount, hex, keyVersion, silentLogger } from '../support/fakes';
+
+// A retry after an intent: what the account shows decides the row, whatever the job would decide now; and a pin
+// follows what happened to the account, not what was asked.
+
+/** Attempt 1 sends the PATCH, which takes effect, but the account cannot be read back: the row stays running. */
+async function sentButUnconfirmed(deps: ReturnType<typeof boundTo>, first = job()): Promise<void> {
+  const get = deps.accounts.getAccount.bind(deps.accounts);
+  let reads = 0;
+  deps.accounts.getAccount = async (id) => {
+    reads += 1;
+    if (reads > 1) throw unavailable('ARM is down');
+    return get(id);
+  };
+  const result = await runRebind(first, 1, deps, silentLogger());
+  assert.equal(result.outcome, 'deferred');
+  assert.equal(rowOf(deps, first.jobId)?.status, 'running');
+  deps.accounts.getAccount = get;
+}
+
+describe('rule 6: a retry after an intent', () => {
+  it('records succeeded when it finds the account on the target, even if the version was disabled since', async () => {
+    const deps = boundTo(v1.version);
+    await sentButUnconfirmed(deps);
+    deps.keys.versions.splice(deps.keys.versions.indexOf(v2), 1, { ...v2, enabled: false });
+    const retry = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.deepEqual([rowOf(deps)?.fromVersion, rowOf(deps)?.toVersion], [v1.version, v2.version]);
+    assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it('does not record succeeded for an account on the target whose provisioningState is Failed', async () => {
+    const deps = boundTo(v1.version);
+    await sentButUnconfirmed(deps);
+    deps.accounts.put(boundAccount('a1', v2.version, { provisioningState: 'Failed' }));
+    const retry = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.notEqual(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.match(rowOf(deps)?.reason ?? '', /after the update sent on attempt 1, the account reports the change but provisioningState Failed/);
+  });
+
+  it('keeps where the job started: an attempt that finds the account busy on the target does not rewrite fromVersion', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.afterPatch = (a, change) => ({ ...a, binding: change.binding, provisioningState: 'Accepted' });
+    await runRebind(job(), 1, deps, silentLogger());
+    // Attempt 2 finds the account on v2, still Accepted: it waits, and writes its row.
+    await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(rowOf(deps)?.status, 'running');
+    deps.accounts.put(boundAccount('a1', v2.version));
+    const last = await runRebind({ ...job(), priorAttempts: 2 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'succeeded');
+    assert.deepEqual([rowOf(deps)?.fromVersion, rowOf(deps)?.toVersion], [v1.version, v2.version]);
+  });
+
+  it('does not claim the earlier update when another job moved the account elsewhere meanwhile', async () => {
+    // A person's rotation without keyVersion aims at v2; before its retry v3 is made and bound by another job.
+    const deps = boundTo(v1.version);
+    const first = manual({ targetVersion: undefined });
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    await runRebind(first, 1, deps, silentLogger());
+    assert.equal(rowOf(deps, first.jobId)?.toVersion, v2.version);
+    const v3 = keyVersion(hex(3), { createdOn: new Date('2026-05-01T00:00:00Z') });
+    deps.keys.add(v3);
+    deps.accounts.put(boundAccount('a1', v3.version));
+    const retry = await runRebind({ ...first, priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'already-current');
+    assert.match(rowOf(deps, first.jobId)?.reason ?? '', new RegExp(`after the update sent on attempt 1, the account reports key version ${v3.version}, not ${v2.version}`));
+  });
+});
+
+describe('§2a: a pin follows what happened to the account', () => {
+  const pinned = { keyVersion: v1.version, actor: 'bob', reason: 'v2 breaks fine-tuning', pinnedAt: now.toISOString(), jobId: 'job-rollback' };
+
+  it('a plain manual rotation that is refused keeps the pin', async () => {
+    const deps = boundTo(v1.version);
+    deps.keys.versions.splice(deps.keys.versions.indexOf(v2), 1, { ...v2, enabled: false });
+    await deps.pins.set({ accountId: job().accountId, ...pinned });
+    const result = await runRebind(manual({ targetVersion: v2.version }), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'refused');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+  });
+
+  it('a plain manual rotation whose outcome is not known yet leaves the pin until the account is seen on the target', async () => {
+    const deps = boundTo(v1.version);
+    await deps.pins.set({ accountId: job().accountId, ...pinned });
+    await sentButUnconfirmed(deps, manual({ targetVersion: v2.version }));
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+    const retry = await runRebind({ ...manual({ targetVersion: v2.version }), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+  });
+
+  it('a forced rollback that gives up failed (every PATCH refused) takes back its pin', async () => {
+    const deps = boundTo(v2.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    const rollback = manual({ targetVersion: v1.version, force: true, priorAttempts: 4 });
+    const result = await runRebind(rollback, 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+    assert.match(rowOf(deps, rollback.jobId)?.reason ?? '', /took back its pin to/);
+  });
+});
