@@ -29,3 +29,17 @@ export const rowOf = (deps: ReturnType<typeof boundTo>, jobId = job().jobId) => 
 
 export const unavailable = (message: string, facts: Partial<ConstructorParameters<typeof DependencyError>[2]> = {}) =>
   new DependencyError('ServiceUnavailable', message, { retryable: true, statusCode: 503, ...facts });
+
+/** ARM answers the job's first read of the account, and none after it until the returned function is called. */
+export function armDownAfterFirstRead(deps: ReturnType<typeof boundTo>): () => void {
+  const get = deps.accounts.getAccount.bind(deps.accounts);
+  let reads = 0;
+  deps.accounts.getAccount = async (id) => {
+    reads += 1;
+    if (reads > 1) throw unavailable('ARM is down');
+    return get(id);
+  };
+  return () => {
+    deps.accounts.getAccount = get;
+  };
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DependencyError } from '../../shared/errors';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
 import { boundAccount, silentLogger } from '../support/fakes';
 
 // The runner of DESIGN §2 rules 6-7 with in-memory fakes: what the ledger says must be what happened.
@@ -158,13 +158,7 @@ describe('retries: the attempt count travels with the job, and the last attempt 
     deps.accounts.updateEncryption = async () => {
       throw unavailable('connection reset while polling');
     };
-    const get = deps.accounts.getAccount.bind(deps.accounts);
-    let reads = 0;
-    deps.accounts.getAccount = async (id) => {
-      reads += 1;
-      if (reads > 1) throw unavailable('ARM is down');
-      return get(id);
-    };
+    armDownAfterFirstRead(deps);
     const log = silentLogger();
     const result = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, log);
     assert.equal(result.outcome === 'recorded' && result.record.status, 'running');

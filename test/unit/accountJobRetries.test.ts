@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
 import { boundAccount, hex, keyVersion, silentLogger } from '../support/fakes';
 
 // A retry after an intent: what the account shows decides the row, whatever the job would decide now; and a pin
@@ -9,17 +9,11 @@ import { boundAccount, hex, keyVersion, silentLogger } from '../support/fakes';
 
 /** Attempt 1 sends the PATCH, which takes effect, but the account cannot be read back: the row stays running. */
 async function sentButUnconfirmed(deps: ReturnType<typeof boundTo>, first = job()): Promise<void> {
-  const get = deps.accounts.getAccount.bind(deps.accounts);
-  let reads = 0;
-  deps.accounts.getAccount = async (id) => {
-    reads += 1;
-    if (reads > 1) throw unavailable('ARM is down');
-    return get(id);
-  };
+  const armBack = armDownAfterFirstRead(deps);
   const result = await runRebind(first, 1, deps, silentLogger());
   assert.equal(result.outcome, 'deferred');
   assert.equal(rowOf(deps, first.jobId)?.status, 'running');
-  deps.accounts.getAccount = get;
+  armBack();
 }
 
 describe('rule 6: a retry after an intent', () => {
