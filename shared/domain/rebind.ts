@@ -24,6 +24,9 @@ export interface Pin {
   jobId: string;
 }
 
+/** Why a versionless binding is left alone (by every job but a person's that names a version). */
+export const VERSIONLESS_SKIP = 'versionless: the binding names no key version ("latest"), so it is left as the owner set it; a person may set a version by naming a keyVersion';
+
 export type RebindDecision =
   | { action: 'patch'; binding: KeyBinding; from: string; to: string; downgrade: boolean }
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string };
@@ -38,6 +41,8 @@ export function decideRebind(input: {
   account: BindingHolder;
   request: RebindRequest;
   target: KeyVersionInfo | undefined;
+  /** Why there is no target, when it is not that Key Vault lacks the version asked for (rule 2's refusal). */
+  noTarget?: string | undefined;
   /** The bound version as rule 3 needs it; undefined when Key Vault no longer has it. */
   bound: VersionStamp | undefined;
   order: VersionOrder;
@@ -45,7 +50,7 @@ export function decideRebind(input: {
   policy: KeyPolicy;
   now: Date;
 }): RebindDecision {
-  const { account, request, target, bound, order, pin, policy, now } = input;
+  const { account, request, target, noTarget, bound, order, pin, policy, now } = input;
   const binding = account.binding;
 
   // Rule 1: the account must still be bound to the job's key.
@@ -65,17 +70,11 @@ export function decideRebind(input: {
     return { action: 'none', status: 'skipped', reason: `pinned by ${pin.actor} to ${pin.keyVersion}: ${pin.reason}` };
   }
 
-  // §2a: a versionless binding is the owner's choice; only a person naming a version pins it.
-  if (isVersionless(binding) && !(request.trigger === 'manual' && request.versionNamed)) {
-    return {
-      action: 'none',
-      status: 'skipped',
-      reason: 'versionless: the binding names no key version ("latest"), so it is left as the owner set it; a person may pin it by naming a keyVersion',
-    };
-  }
+  // §2a: a versionless binding is the owner's choice; only a person naming a version gives it one.
+  if (isVersionless(binding) && !(request.trigger === 'manual' && request.versionNamed)) return { action: 'none', status: 'skipped', reason: VERSIONLESS_SKIP };
 
   // Rule 2: the target version must be usable.
-  if (!target) return { action: 'none', status: 'refused', reason: 'key-missing: target version not found in Key Vault' };
+  if (!target) return { action: 'none', status: 'refused', reason: noTarget ?? 'key-missing: target version not found in Key Vault' };
   const unusable = unusableReasons(target, policy, now);
   if (unusable.length) {
     return { action: 'none', status: 'refused', reason: `${unusable.join(', ')} (${describeKey(target)})` };

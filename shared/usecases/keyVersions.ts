@@ -3,7 +3,7 @@ import type { KeyVersionInfo } from '../domain/model';
 import type { KeyStore } from '../ports';
 
 /** What rules 2-3 read of Key Vault for one key: the target version, the bound version's age, and the order. */
-interface RebindKeys {
+export interface RebindKeys {
   target: KeyVersionInfo | undefined;
   bound: VersionStamp | undefined;
   order: VersionOrder;

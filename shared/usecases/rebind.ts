@@ -1,12 +1,12 @@
 import type { RebindJob } from '../domain/jobs';
-import type { KeyPolicy } from '../domain/keys';
+import { versionOrder, type KeyPolicy } from '../domain/keys';
 import type { AccountState, BindingHolder, EncryptionScopeState, KeyVersionInfo, Trigger } from '../domain/model';
 import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
 import { preflightKey, type PreflightDeps } from './keyAccess';
-import { readRebindKeys, readRebindTarget, type RebindTarget } from './keyVersions';
+import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 
 export type RebindDeps = AccountJobDeps & PreflightDeps;
 
@@ -34,19 +34,20 @@ async function planRebind(
   targetRead: Promise<RebindTarget> = readRebindTarget(deps.keys, ask, deps.policy, deps.clock.now()),
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
   const account: BindingHolder = on.scope ?? on.account;
-  let keys;
+  // Without a target the rules before rule 2 (the binding, the pin, a versionless binding) still answer first.
+  let keys: RebindKeys;
+  let noTarget: string | undefined;
   try {
     keys = await readRebindKeys(deps.keys, ask, await targetRead, account.binding?.keyVersion);
+    if (!keys.target && !ask.targetVersion) noTarget = 'no-usable-version: the key has no version that passes preflight';
   } catch (error) {
-    if (error instanceof VaultNotAllowedError) return { decision: { action: 'none', status: 'refused', reason: error.message } };
-    throw error;
-  }
-  if (!keys.target && !ask.targetVersion) {
-    return { decision: { action: 'none', status: 'refused', reason: 'no-usable-version: the key has no version that passes preflight' } };
+    if (!(error instanceof VaultNotAllowedError)) throw error;
+    keys = { target: undefined, bound: undefined, order: versionOrder(undefined) };
+    noTarget = error.message;
   }
   let decision = decideRebind({
     account, request: { vaultUri: ask.vaultUri, keyName: ask.keyName, force: ask.force, trigger: ask.trigger, versionNamed: ask.versionNamed === true },
-    target: keys.target, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
+    target: keys.target, noTarget, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
   });
   if (decision.action === 'patch') {
     const check = await preflightKey({ ...on.account, binding: decision.binding }, decision.binding, { vaults: deps.vaults, roleGrants: deps.roleGrants });
@@ -79,7 +80,7 @@ export async function planRebindJob(
     to: decision.to,
     keyName: job.keyName,
     ...(decision.downgrade ? { reason: `forced downgrade by ${job.actor ?? 'a person'}${job.reason ? `: ${job.reason}` : ''}` } : {}),
-    ...(decision.from === '' ? { reason: `versionless binding pinned to ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
+    ...(decision.from === '' ? { reason: `versionless binding set to version ${decision.to} by ${job.actor ?? 'a person'}` } : {}),
   };
   return { plan, ...found };
 }

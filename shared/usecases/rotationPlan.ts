@@ -2,7 +2,8 @@ import type { RotationRequest } from '../domain/requests';
 import type { KeyPolicy } from '../domain/keys';
 import type { Clock, KeyStore, PinStore } from '../ports';
 import type { PreflightDeps } from './keyAccess';
-import type { Pin } from '../domain/rebind';
+import { VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
+import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
 import { planRebindJob } from './rebind';
 import { refuse, type Result } from './refusals';
@@ -37,7 +38,10 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     const { account, scope, holder } = target;
     const which = { accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
     if (req.rotateKey) {
-      lines.push({ ...which, decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
+      // rotateKey names no version: the worker leaves a versionless binding alone.
+      lines.push(isVersionless(holder.binding)
+        ? { ...which, decision: 'skipped', reason: VERSIONLESS_SKIP }
+        : { ...which, decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
       continue;
     }
     const job = requestedRebind(req, { vaultUri, keyName, targetVersion: req.keyVersion }, target, origin);

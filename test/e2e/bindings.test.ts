@@ -81,7 +81,7 @@ describe('encryption scopes and versionless bindings through the dev host, enfor
     for (const id of [empty, absent]) {
       const [row] = await stack.services.ledger.history(id, 5);
       assert.deepEqual([row?.status, row?.fromVersion, row?.toVersion, row?.actor], ['succeeded', undefined, v2, 'bob@contoso.com'], id);
-      assert.match(row?.reason ?? '', new RegExp(`^versionless binding pinned to ${v2} by bob@contoso.com; verified`));
+      assert.match(row?.reason ?? '', new RegExp(`^versionless binding set to version ${v2} by bob@contoso.com; verified`));
     }
   });
 

@@ -70,7 +70,16 @@ describe("the dry run's plan is the worker's decision", () => {
     const versionless = boundAccount('a1', '');
     await assertSame(estate([versionless]), { accountId: accountId('a1') }, 'skipped');
     const [pair] = await assertSame(estate([versionless]), { accountId: accountId('a1'), keyVersion: v2.version }, 'patch');
-    assert.match(pair?.line.reason ?? '', /^versionless binding pinned to/);
+    assert.match(pair?.line.reason ?? '', /^versionless binding set to version/);
+  });
+
+  it('rotateKey names no version: both leave a versionless binding, and both bind the new version elsewhere', async () => {
+    const deps = estate([boundAccount('a1', ''), boundAccount('a2', v1.version)]);
+    const pairs = await dryRunThenWorker(deps, { vaultUri: VAULT, keyName: 'cmk', rotateKey: true });
+    const byAccount = new Map(pairs.map((p) => [p.line.accountId, p]));
+    assert.deepEqual([byAccount.get(accountId('a1'))?.line.decision, byAccount.get(accountId('a1'))?.row?.status], ['skipped', 'skipped']);
+    assert.match(byAccount.get(accountId('a1'))?.line.reason ?? '', /^versionless/);
+    assert.deepEqual([byAccount.get(accountId('a2'))?.line.decision, byAccount.get(accountId('a2'))?.row?.status], ['patch', 'succeeded']);
   });
 
   it('an older version without force: both refuse the downgrade (stale-target)', async () => {
