@@ -76,6 +76,8 @@ export interface JournalState {
   lease?: LeaseState;
   /** This job's ledger row, when an earlier attempt or the queueing wrote one. */
   row?: RotationRecord;
+  /** The row's ETag as read: a write without the lease goes only over the row as it was read. */
+  rowEtag?: string;
   /** The binding's pin (§2a), read with the lease: a person's rollback holds until released. */
   pin?: Pin;
 }
@@ -94,8 +96,11 @@ export interface AccountJournal {
   renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
   /** Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. */
   finish(lease: Lease, row: RotationRecord): Promise<void>;
-  /** Writes a row that needed no lease. */
-  record(row: RotationRecord): Promise<void>;
+  /**
+   * Writes a row that needed no lease, over the row as `state` read it (or where there was none); false, writing
+   * nothing, when another delivery of the same job wrote it first.
+   */
+  record(state: JournalState, row: RotationRecord): Promise<boolean>;
 }
 
 /** Pins are per binding: the account's own (no scope) or one of its encryption scopes'. */

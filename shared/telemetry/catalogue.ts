@@ -53,6 +53,10 @@ export const TELEMETRY = {
   'sweep.past-due': { level: 'warn', summary: 'The timer fired late (the app was idle or restarting); the sweep runs now', fields: [] },
   'job.malformed': { level: 'error', summary: 'A queue message is not a job; it fails until the host moves it to the poison queue', fields: ['problem'] },
   'job.already-finished': { level: 'info', summary: 'A job delivered again after it ended; nothing to do', fields: ['jobId', 'accountId', 'status'] },
+  'job.superseded': {
+    level: 'info', summary: 'Another delivery of the same job wrote its row after this one read it: that row stands, and this delivery writes nothing',
+    fields: ['jobId', 'accountId', 'attempt', 'status'],
+  },
   'rotation.deferred': { level: 'warn', summary: 'An attempt could not finish; the job is re-queued with back-off', fields: [...JOB, 'delayMs'] },
   'rotation.finished': {
     level: 'info', errorWhen: { field: 'status', value: 'failed' },

@@ -4,6 +4,7 @@ import { finalStatuses, type AccountState, type BindingHolder, type EncryptionSc
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
 import { asDependencyError, DependencyError } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
+import { JobPin, type PinEffect } from './jobPin';
 import { LeaseKeeper } from './leaseKeeper';
 import { backoff, type RetryPolicy } from './retry';
 
@@ -24,8 +25,6 @@ export interface AccountJobDeps {
   sleep: (ms: number) => Promise<void>;
 }
 
-/** What happens to the account's pin (§2a) with this job's decision. */
-export type PinEffect = { set: Pin } | { release: true };
 
 type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
 export type Plan =
@@ -66,14 +65,10 @@ class AccountJobRun {
   /** The encryption scope the job changes, under the account's lease; undefined: the account's own binding. */
   private readonly scope: string | undefined;
   private state: JournalState | undefined;
-  /** What this job did to the account's pin, added to the row's reason. */
-  private pinNote: string | undefined;
   /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
   private targetCreatedOn: Date | undefined;
-  /** What the plan does to the binding's pin (§2a), settled with the outcome. */
-  private pinEffect: PinEffect | undefined;
-  /** This attempt set the forced rebind's pin with its intent. */
-  private pinSet = false;
+  /** The binding's pin (§2a), settled with the outcome. */
+  private readonly pin: JobPin;
 
   constructor(
     private readonly job: AccountJob,
@@ -85,6 +80,7 @@ class AccountJobRun {
     this.startedAt = deps.clock.now();
     this.row = { ...ledgerRow(job, 'running', attempt), startedAt: this.startedAt.toISOString() };
     this.scope = scopeOf(job);
+    this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
   }
 
   async run(): Promise<JobOutcome> {
@@ -107,7 +103,7 @@ class AccountJobRun {
     }
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
-    this.pinEffect = plan.pin;
+    this.pin.effect = plan.pin;
     if (plan.action === 'none') return this.decided(plan, prepared.holder);
     const lease = this.state?.lease;
     const now = this.deps.clock.now().getTime();
@@ -190,7 +186,7 @@ class AccountJobRun {
       lease = await this.deps.journal.begin(this.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
       // Only a recorded intent is this job's claim that an update may have been sent.
       if (lease) Object.assign(this.row, intent);
-      if (lease) await this.pinWithIntent(plan.pin);
+      if (lease) await this.pin.withIntent();
     } catch (error) {
       return this.later(failure(error), asDependency(error), undefined, lease);
     }
@@ -249,8 +245,7 @@ class AccountJobRun {
     await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     const status = sent ? 'running' : (this.state?.row?.status ?? 'queued');
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
-    if (lease) await this.deps.journal.finish(lease, row);
-    else await this.deps.journal.record(row);
+    if (!(await this.write(row, lease))) return this.superseded(status);
     this.log.event('rotation.deferred', { ...this.fields(status), reason, delayMs });
     return { outcome: 'deferred', reason };
   }
@@ -261,62 +256,48 @@ class AccountJobRun {
     if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
     if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
     const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; the account could not be read back settled` };
-    if (lease) await this.deps.journal.finish(lease, row);
-    else await this.deps.journal.record(row);
+    if (!(await this.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };
-  }
-
-  /** A forced rebind pins the account with its intent: if the outcome cannot be known, the pin holds it there. */
-  private async pinWithIntent(effect: PinEffect | undefined): Promise<void> {
-    if (!effect || !('set' in effect)) return;
-    await this.deps.pins.set(effect.set);
-    this.pinSet = true;
-    this.pinNote = `pinned to ${effect.set.keyVersion}: ${effect.set.reason}`;
-  }
-
-  /**
-   * §2a with the outcome: a plain rotation releases the pin once the account is where it asked; a forced one
-   * keeps its pin only there. One refused, skipped or failed takes back the pin it set (by its jobId): a pin must
-   * not hold the account at a version it is not on.
-   */
-  private async settlePin(status: RotationStatus): Promise<void> {
-    const effect = this.pinEffect;
-    const arrived = status === 'succeeded' || status === 'already-current';
-    if (effect && 'release' in effect) {
-      if (!arrived) return;
-      const released = await this.deps.pins.release(this.job.accountId, undefined, this.scope);
-      if (released) this.pinNote = `released the pin to ${released.keyVersion} set by ${released.actor}`;
-    } else if (effect && arrived) {
-      if (!this.pinSet) await this.pinWithIntent(effect);
-    } else if (!arrived && 'force' in this.job && this.job.force) {
-      const released = await this.deps.pins.release(this.job.accountId, this.job.jobId, this.scope);
-      if (released) this.pinNote = `took back its pin to ${released.keyVersion}`;
-    }
   }
 
   /** The one place a job's final row is written and logged, with the pin settled first. */
   private async finish(status: RotationStatus, extra: Partial<RotationRecord>, lease?: Lease): Promise<JobOutcome> {
     try {
-      await this.settlePin(status);
+      await this.pin.settle(status);
     } catch (error) {
       if (!(error instanceof DependencyError)) throw error;
       if (this.attempt < this.deps.retry.maxAttempts) return this.later(`updating the pin: ${failure(error)}`, error, undefined, lease);
-      this.pinNote = `the pin could not be updated: ${error.message}`;
+      this.pin.note = `the pin could not be updated: ${error.message}`;
     }
     const finishedAt = this.deps.clock.now();
-    const reason = [extra.reason ?? this.row.reason, this.pinNote].filter(Boolean).join('; ');
+    const reason = [extra.reason ?? this.row.reason, this.pin.note].filter(Boolean).join('; ');
     const record: RotationRecord = {
       ...this.row, ...extra, status,
       ...(reason ? { reason } : {}),
       finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - this.startedAt.getTime(),
     };
-    if (lease) await this.deps.journal.finish(lease, record);
-    else await this.deps.journal.record(record);
+    if (!(await this.write(record, lease))) return this.superseded(status);
     // Binding lag: from the target version's creation to the account verified on it; only a verified change has one.
     const lag = status === 'succeeded' && this.targetCreatedOn ? Math.max(0, Math.round((finishedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10) : undefined;
     this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: lag });
     return { outcome: 'recorded', record };
+  }
+
+  /** Writes the job's row: with the lease, releasing it; without, only over the row as this attempt read it. */
+  private async write(row: RotationRecord, lease: Lease | undefined): Promise<boolean> {
+    if (!lease) return this.deps.journal.record(this.state ?? { accountId: this.job.accountId }, row);
+    await this.deps.journal.finish(lease, row);
+    return true;
+  }
+
+  /**
+   * Another delivery of this job (a duplicate message) wrote its row after this one read it: that row stands
+   * (a final one is not overwritten by a stale decision), and that delivery carries the job on.
+   */
+  private superseded(status: string): JobOutcome {
+    this.log.event('job.superseded', { jobId: this.job.jobId, accountId: this.job.accountId, attempt: this.attempt, status });
+    return { outcome: 'deferred', reason: 'another delivery of this job wrote its row after this one read it' };
   }
 
   private fields(status: string, record: RotationRecord = this.row) {

@@ -4,7 +4,8 @@ import type { AccountState, BindingHolder, EncryptionScopeState, KeyVersionInfo,
 import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../domain/rebind';
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
-import { runAccountJob, type AccountJobDeps, type JobOutcome, type PinEffect, type Plan } from './accountJob';
+import { runAccountJob, type AccountJobDeps, type JobOutcome, type Plan } from './accountJob';
+import type { PinEffect } from './jobPin';
 import { preflightKey, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 

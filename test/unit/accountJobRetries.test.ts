@@ -101,3 +101,28 @@ describe('§2a: a pin follows what happened to the account', () => {
     assert.match(rowOf(deps, rollback.jobId)?.reason ?? '', /took back its pin to/);
   });
 });
+
+describe('rule 8: a duplicate delivery of the same job', () => {
+  it('that read the journal before the other finished writes nothing over its row', async () => {
+    const deps = boundTo(v1.version);
+    const open = deps.journal.open.bind(deps.journal);
+    let first = true;
+    deps.journal.open = async (...args) => {
+      const state = await open(...args);
+      // The second delivery has read the journal; the first runs to its end before the second reads the account.
+      if (first) {
+        first = false;
+        const other = await runRebind(job(), 1, deps, silentLogger());
+        assert.equal(other.outcome === 'recorded' && other.record.status, 'succeeded');
+      }
+      return state;
+    };
+    const log = silentLogger();
+    const late = await runRebind(job(), 1, deps, log);
+    assert.equal(late.outcome, 'deferred');
+    assert.equal(rowOf(deps)?.status, 'succeeded');
+    assert.match(rowOf(deps)?.reason ?? '', /^verified/);
+    assert.equal(deps.accounts.patches.length, 1);
+    assert.ok(log.lines.some((l) => l.event === 'job.superseded'));
+  });
+});

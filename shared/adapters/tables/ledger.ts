@@ -59,7 +59,10 @@ export class TableLedger implements Ledger, AccountJournal {
       for await (const e of table.listEntities<LeaseEntity & RotationRecord & Pin>({ queryOptions: { filter } })) {
         if (e.rowKey === LEASE) state.lease = { holder: e.holder, expiresAt: e.expiresAt, etag: e.etag };
         else if (e.rowKey === pin) state.pin = plain<Pin>(e);
-        else state.row = plain<RotationRecord>(e);
+        else {
+          state.row = plain<RotationRecord>(e);
+          state.rowEtag = e.etag;
+        }
       }
       return state;
     });
@@ -95,9 +98,13 @@ export class TableLedger implements Ledger, AccountJournal {
     });
   }
 
-  record(row: RotationRecord): Promise<void> {
+  record(state: JournalState, row: RotationRecord): Promise<boolean> {
     return storage('recording a ledger row', async () => {
-      await (await this.tables.table(TABLES.rotations)).upsertEntity(toEntity(row), 'Merge');
+      const table = await this.tables.table(TABLES.rotations);
+      const written = state.rowEtag
+        ? expect(table.updateEntity(toEntity(row), 'Merge', { etag: state.rowEtag }), 412, undefined)
+        : expect(table.createEntity(toEntity(row)), 409, undefined);
+      return (await written) !== undefined;
     });
   }
 

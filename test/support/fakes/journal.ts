@@ -10,6 +10,8 @@ export class MemoryLedger implements Ledger, AccountJournal {
   /** Every write in order, to check that intent came before the change. */
   readonly writes: RotationRecord[] = [];
   readonly leases = new Map<string, { holder: string; expiresAt: string; etag: string }>();
+  /** Each row's ETag, new with every write. */
+  private readonly rowEtags = new Map<string, string>();
   failOn?: (row: RotationRecord) => boolean;
   private etags = 0;
   constructor(
@@ -25,6 +27,7 @@ export class MemoryLedger implements Ledger, AccountJournal {
     const next = merge ? { ...(this.rows.get(key) ?? {}), ...defined } : defined;
     this.writes.push(structuredClone(next));
     this.rows.set(key, structuredClone(next));
+    this.rowEtags.set(key, `r${++this.etags}`);
   }
   private lease(accountId: string, holder: string, ttlMs: number): Lease {
     const lease = { holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString(), etag: `e${++this.etags}` };
@@ -36,9 +39,12 @@ export class MemoryLedger implements Ledger, AccountJournal {
   }
   async open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState> {
     const lease = this.leases.get(accountId.toLowerCase());
-    const row = this.rows.get(`${accountId.toLowerCase()}|${ref.jobId}`);
+    const key = `${accountId.toLowerCase()}|${ref.jobId}`;
+    const row = this.rows.get(key);
     const pin = await this.pins?.get(accountId, encryptionScope);
-    return { accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row) } : {}), ...(pin ? { pin: { ...pin } } : {}) };
+    return {
+      accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row), rowEtag: this.rowEtags.get(key) as string } : {}), ...(pin ? { pin: { ...pin } } : {}),
+    };
   }
   async begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
     if (this.leases.get(state.accountId.toLowerCase())?.etag !== state.lease?.etag) return undefined;
@@ -53,8 +59,10 @@ export class MemoryLedger implements Ledger, AccountJournal {
     this.write(row);
     if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
   }
-  async record(row: RotationRecord): Promise<void> {
+  async record(state: JournalState, row: RotationRecord): Promise<boolean> {
+    if (this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== state.rowEtag) return false;
     this.write(row);
+    return true;
   }
   async history(accountId: string, limit: number): Promise<RotationRecord[]> {
     return [...this.rows.values()].filter((r) => r.accountId.toLowerCase() === accountId.toLowerCase()).reverse().slice(0, limit);
