@@ -16,7 +16,8 @@ interface KeyVaultKeyEvent {
   expiresOn?: Date;
   /** The vault's ARM id (Event Grid `topic`, CloudEvents `source`). */
   vaultResourceId?: string;
-  time?: string;
+  /** When Key Vault raised it (Event Grid `eventTime`, CloudEvents `time`), in ISO form. */
+  time: string;
 }
 
 type NormalisedEvent =
@@ -109,6 +110,10 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   if (!nbf.ok) return { kind: 'invalid', problem: `event ${id}: ${nbf.problem}` };
   const exp = epochSeconds(data.get('exp'), 'EXP');
   if (!exp.ok) return { kind: 'invalid', problem: `event ${id}: ${exp.problem}` };
+  // Every delivery of the event names the same jobs, and their ledger rows sort by this time: it must come with it.
+  const time = str(envelope, 'eventtime', 'time');
+  if (!time) return { kind: 'invalid', problem: `event ${id} has no eventTime (Event Grid) or time (CloudEvents)` };
+  if (time.length > LIMITS.time || Number.isNaN(Date.parse(time))) return { kind: 'invalid', problem: `event ${id}: eventTime is not a date-time (${time.slice(0, LIMITS.time)})` };
 
   const event: KeyVaultKeyEvent = {
     id,
@@ -116,13 +121,12 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
     vaultUri: `https://${parsed.host.toLowerCase()}/`,
     keyName,
     version: version.toLowerCase(),
+    time: new Date(time).toISOString(),
   };
   const vaultName = str(data, 'vaultname');
   const vaultResourceId = str(envelope, 'topic', 'source');
-  const time = str(envelope, 'eventtime', 'time');
   if (vaultName && vaultName.length <= LIMITS.vaultName) event.vaultName = vaultName;
   if (vaultResourceId && vaultResourceId.length <= LIMITS.topic) event.vaultResourceId = vaultResourceId;
-  if (time && time.length <= LIMITS.time && !Number.isNaN(Date.parse(time))) event.time = new Date(time).toISOString();
   if (nbf.date) event.notBefore = nbf.date;
   if (exp.date) event.expiresOn = exp.date;
   return { kind: 'key-event', event };

@@ -2,11 +2,10 @@ import { normaliseKeyVaultEvent } from '../domain/events';
 import { derivedId } from '../domain/ids';
 import type { FanOutJob } from '../domain/jobs';
 import type { NearExpiryAction } from '../config';
-import type { Clock, JobQueue, Logger } from '../ports';
+import type { JobQueue, Logger } from '../ports';
 
 interface AcceptKeyEventDeps {
   queue: JobQueue;
-  clock: Clock;
   isAllowedVault: (vaultUri: string) => boolean;
   nearExpiryAction: NearExpiryAction;
 }
@@ -43,7 +42,7 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
     // Event Grid delivers at least once: a re-delivered event names the same fan-out, and so the same rebind jobs.
     jobId: derivedId('fan-out', event.id, event.type),
     trigger: 'event',
-    createdAt: event.time ?? deps.clock.now().toISOString(),
+    createdAt: event.time,
     eventId: event.id,
     eventType: `Microsoft.KeyVault.${event.type}`,
     vaultUri: event.vaultUri,

@@ -8,7 +8,7 @@ const VERSION = 'a'.repeat(32);
 
 function event(type: string, host = 'kv.vault.azure.net') {
   return {
-    id: `evt-${type}`, eventType: `Microsoft.KeyVault.${type}`, subject: 'cmk', topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
+    id: `evt-${type}`, eventType: `Microsoft.KeyVault.${type}`, eventTime: '2026-06-01T00:00:00Z', subject: 'cmk', topic: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv',
     data: { Id: `https://${host}/keys/cmk/${VERSION}`, VaultName: 'kv', ObjectType: 'Key', ObjectName: 'cmk', Version: VERSION, NBF: null, EXP: 1900000000 },
   };
 }

@@ -70,7 +70,7 @@ describe('event normalisation over the fixture samples', () => {
         Id: `https://kv.vault.azure.net/keys/cmk/${VERSION}`, VaultName: 'kv', ObjectType: 'Key', ObjectName: 'cmk', Version: VERSION, NBF: 1, EXP: 2,
       };
       const data = Object.fromEntries(Object.keys(def.properties).map((p) => [p, values[p]]));
-      const result = normaliseKeyVaultEvent({ id: 'e1', eventType: `Microsoft.KeyVault.${type}`, subject: 'cmk', data });
+      const result = normaliseKeyVaultEvent({ id: 'e1', eventType: `Microsoft.KeyVault.${type}`, eventTime: '2026-06-01T00:00:00Z', subject: 'cmk', data });
       assert.equal(result.kind, 'key-event', `${name}: ${JSON.stringify(result)}`);
       assert.equal(result.kind === 'key-event' && result.event.type, type);
     }
@@ -107,13 +107,23 @@ describe('hand-made variants', () => {
     assert.equal(r.kind, 'invalid');
     assert.match(r.kind === 'invalid' ? r.problem : '', /data\.EXP/);
   });
+  it('rejects an event without a time, or with one that is not a date-time, naming it: its jobs are ordered by it', () => {
+    const { eventTime: _t, ...timeless } = base;
+    for (const [event, problem] of [[timeless, /has no eventTime/], [{ ...base, eventTime: 'yesterday' }, /eventTime is not a date-time \(yesterday\)/]] as const) {
+      const r = read(event);
+      assert.equal(r.kind, 'invalid');
+      assert.match(r.kind === 'invalid' ? r.problem : '', problem);
+    }
+    const ok = read(base);
+    assert.equal(ok.kind === 'key-event' && ok.event.time, '2026-06-01T00:00:00.000Z');
+  });
   it('reads CloudEvents 1.0 (type/source/time)', () => {
     const r = read({ id: 'c1', source: base.topic, subject: 'cmk', type: 'Microsoft.KeyVault.KeyNearExpiry', time: base.eventTime, specversion: '1.0', data: base.data });
     assert.equal(r.kind === 'key-event' && r.event.type, 'KeyNearExpiry');
     assert.equal(r.kind === 'key-event' && r.event.vaultResourceId, base.topic);
   });
   it('accepts any casing of the event type and envelope keys', () => {
-    const r = read({ ID: 'x', EventType: 'microsoft.keyvault.keyexpired', Data: base.data });
+    const r = read({ ID: 'x', EventType: 'microsoft.keyvault.keyexpired', EVENTTIME: base.eventTime, Data: base.data });
     assert.equal(r.kind === 'key-event' && r.event.type, 'KeyExpired');
   });
   it('ignores secret, certificate and access-policy events and other sources', () => {
