@@ -67,6 +67,8 @@ class AccountJobRun {
   private state: JournalState | undefined;
   /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
   private targetCreatedOn: Date | undefined;
+  /** The account (or its scope) as this attempt read it, settled, to plan from. */
+  private planned: BindingHolder | undefined;
   /** The binding's pin (§2a), settled with the outcome. */
   private readonly pin: JobPin;
 
@@ -104,7 +106,8 @@ class AccountJobRun {
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
     this.pin.effect = plan.pin;
-    if (plan.action === 'none') return this.decided(plan, prepared.holder);
+    this.planned = prepared.holder;
+    if (plan.action === 'none') return this.decided(plan);
     const lease = this.state?.lease;
     const now = this.deps.clock.now().getTime();
     if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) {
@@ -154,18 +157,24 @@ class AccountJobRun {
    * aimed (rule 6: a retry that finds the account on the target after an intent records succeeded, whatever it
    * would decide now, say with the version since disabled).
    */
-  private async decided(plan: Extract<Plan, { action: 'none' }>, holder: BindingHolder): Promise<JobOutcome> {
-    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
-    if (!earlier) return this.finish(plan.status, { reason: plan.reason });
-    const sent = `the update sent on attempt ${earlier.intentAttempt ?? '?'}`;
-    const aimed = { keyName: earlier.keyName ?? this.job.keyName, ...(earlier.toVersion ? { to: earlier.toVersion } : {}) };
-    const back = readBack(holder, (h) => this.steps.missing(h, aimed));
+  private async decided(plan: Extract<Plan, { action: 'none' }>): Promise<JobOutcome> {
+    const seen = this.earlierIntent();
+    if (!seen) return this.finish(plan.status, { reason: plan.reason });
+    const { earlier, sent, back } = seen;
     if (back.verdict !== 'applied') return this.finish(plan.status, { reason: `${plan.reason}; after ${sent}, ${back.reason}` });
     const what = earlier.toVersion ? `key version ${earlier.toVersion}` : 'the change';
     return this.finish('succeeded', {
       reason: `verified: the account reports ${what} and Succeeded, after ${sent}`,
       ...pick(earlier, ['fromVersion', 'toVersion', 'keyName']),
     });
+  }
+
+  /** An earlier attempt's intent, and where its update stands in the account as this attempt read it. */
+  private earlierIntent(): { earlier: RotationRecord; sent: string; back: ReadBack } | undefined {
+    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
+    if (!earlier || !this.planned) return undefined;
+    const aimed = { keyName: earlier.keyName ?? this.job.keyName, ...(earlier.toVersion ? { to: earlier.toVersion } : {}) };
+    return { earlier, sent: `the update sent on attempt ${earlier.intentAttempt ?? '?'}`, back: readBack(this.planned, (h) => this.steps.missing(h, aimed)) };
   }
 
   /** Rule 6: intent and lease in one write, then the PATCH, then the account read back. */
@@ -240,7 +249,8 @@ class AccountJobRun {
    */
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
     const sent = this.row.intentAt !== undefined || this.state?.row?.intentAt !== undefined;
-    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth);
+    // With no read-back of its own, the last attempt judges an earlier update by the account it read to plan.
+    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth ?? this.earlierIntent()?.back);
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
     await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     const status = sent ? 'running' : (this.state?.row?.status ?? 'queued');
