@@ -46,3 +46,14 @@ export function asDependencyError(error: unknown): DependencyError {
   if (error instanceof DependencyError) return error;
   throw error;
 }
+
+/** The error when it is a DependencyError, else undefined. */
+export function dependencyErrorOrUndefined(error: unknown): DependencyError | undefined {
+  return error instanceof DependencyError ? error : undefined;
+}
+
+/** A dependency failure's one-line reason (`code: message`); a bug goes up as it is. */
+export function failureReason(error: unknown): string {
+  const e = asDependencyError(error);
+  return `${e.code}: ${e.message}`;
+}

@@ -97,10 +97,11 @@ export interface AccountJournal {
   /** Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. */
   finish(lease: Lease, row: RotationRecord): Promise<void>;
   /**
-   * Writes a row that needed no lease, over the row as `state` read it (or where there was none); false, writing
-   * nothing, when another delivery of the same job wrote it first.
+   * Writes a row without the lease. With `over`, only over the row as that state read it (or where there was
+   * none): false, writing nothing, when another delivery of the same job wrote it first. Without, as it is (the
+   * writer wrote the row itself since).
    */
-  record(state: JournalState, row: RotationRecord): Promise<boolean>;
+  record(row: RotationRecord, over?: JournalState): Promise<boolean>;
 }
 
 /** Pins are per binding: the account's own (no scope) or one of its encryption scopes'. */

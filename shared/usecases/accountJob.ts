@@ -2,7 +2,7 @@ import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
 import { finalStatuses, type AccountState, type BindingHolder, type EncryptionScopeState, type RotationRecord, type RotationStatus } from '../domain/model';
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
-import { asDependencyError, DependencyError } from '../errors';
+import { asDependencyError, dependencyErrorOrUndefined, failureReason, type DependencyError } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
 import { JobPin, type PinEffect } from './jobPin';
 import { LeaseKeeper } from './leaseKeeper';
@@ -69,6 +69,10 @@ class AccountJobRun {
   private targetCreatedOn: Date | undefined;
   /** The account (or its scope) as this attempt read it, settled, to plan from. */
   private planned: BindingHolder | undefined;
+  /** This attempt wrote the row with its intent: it writes the rest of it whatever happens to the lease. */
+  private ownsRow = false;
+  /** This attempt sent a PATCH: only its own read-back can judge it. */
+  private patched = false;
   /** The binding's pin (§2a), settled with the outcome. */
   private readonly pin: JobPin;
 
@@ -90,7 +94,7 @@ class AccountJobRun {
     try {
       prepared = await this.prepare();
     } catch (error) {
-      return this.later(failure(error), asDependency(error));
+      return this.later(failureReason(error), dependencyErrorOrUndefined(error));
     }
     switch (prepared.step) {
       case 'finished':
@@ -124,12 +128,13 @@ class AccountJobRun {
    * shows every update whose lease was released before the journal read, and one still running holds the lease.
    */
   private async prepare(): Promise<Prepared> {
-    const state = await this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
+    const state = await this.openJournal();
+    // Kept before the account is read: a failure reading it still writes only over the row as read.
+    this.state = state;
     const [account, scope] = await Promise.all([
       this.deps.accounts.getAccount(this.job.accountId),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
     ]);
-    this.state = state;
     const pin = state.pin;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: 'account-missing: the account no longer exists' };
@@ -195,15 +200,17 @@ class AccountJobRun {
       lease = await this.deps.journal.begin(this.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
       // Only a recorded intent is this job's claim that an update may have been sent.
       if (lease) Object.assign(this.row, intent);
+      this.ownsRow ||= !!lease;
       if (lease) await this.pin.withIntent();
     } catch (error) {
-      return this.later(failure(error), asDependency(error), undefined, lease);
+      return this.later(failureReason(error), dependencyErrorOrUndefined(error), undefined, lease);
     }
     if (!lease) return this.later('another job took the account lease first');
 
     const keeper = new LeaseKeeper(lease, this.deps, this.log);
     let verdict: UpdateVerdict | undefined;
     let trouble: DependencyError | undefined;
+    this.patched = true;
     try {
       verdict = await (this.scope
         ? this.deps.accounts.updateEncryptionScope(this.job.accountId, this.scope, plan.change)
@@ -214,7 +221,7 @@ class AccountJobRun {
     // The operation's own verdict: Failed means the change was not made (DESIGN §2 rule 6).
     if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`);
     const first = verdict?.status === 'succeeded' ? (this.scope ? verdict.scope : verdict.account) : undefined;
-    const truth = await this.readBack(plan, first).catch((e: unknown) => (asDependency(e) ? undefined : Promise.reject(e)));
+    const truth = await this.readBack(plan, first).catch((e: unknown) => (dependencyErrorOrUndefined(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
       const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
       const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified;
@@ -223,7 +230,7 @@ class AccountJobRun {
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
       return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
-    const reason = trouble ? failure(trouble) : (truth?.reason ?? 'the account could not be read back');
+    const reason = trouble ? failureReason(trouble) : (truth?.reason ?? 'the account could not be read back');
     return this.later(reason, trouble, undefined, await keeper.stop(), truth);
   }
 
@@ -249,8 +256,8 @@ class AccountJobRun {
    */
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
     const sent = this.row.intentAt !== undefined || this.state?.row?.intentAt !== undefined;
-    // With no read-back of its own, the last attempt judges an earlier update by the account it read to plan.
-    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth ?? this.earlierIntent()?.back);
+    // Without a PATCH (and so a read-back) of its own, the last attempt judges an earlier update by the account it read to plan.
+    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
     await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     const status = sent ? 'running' : (this.state?.row?.status ?? 'queued');
@@ -271,40 +278,50 @@ class AccountJobRun {
     return { outcome: 'recorded', record: row };
   }
 
-  /** The one place a job's final row is written and logged, with the pin settled first. */
+  /** The one place a job's final row is written and logged; then the pin follows it. */
   private async finish(status: RotationStatus, extra: Partial<RotationRecord>, lease?: Lease): Promise<JobOutcome> {
-    try {
-      await this.pin.settle(status);
-    } catch (error) {
-      if (!(error instanceof DependencyError)) throw error;
-      if (this.attempt < this.deps.retry.maxAttempts) return this.later(`updating the pin: ${failure(error)}`, error, undefined, lease);
-      this.pin.note = `the pin could not be updated: ${error.message}`;
-    }
     const finishedAt = this.deps.clock.now();
-    const reason = [extra.reason ?? this.row.reason, this.pin.note].filter(Boolean).join('; ');
-    const record: RotationRecord = {
-      ...this.row, ...extra, status,
-      ...(reason ? { reason } : {}),
+    const said = extra.reason ?? this.row.reason;
+    const withNote = (): Partial<RotationRecord> => {
+      const reason = [said, this.pin.note].filter(Boolean).join('; ');
+      return reason ? { reason } : {};
+    };
+    let record: RotationRecord = {
+      ...this.row, ...extra, status, ...withNote(),
       finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - this.startedAt.getTime(),
     };
     if (!(await this.write(record, lease))) return this.superseded(status);
+    // The pin follows the outcome once it is recorded: a delivery superseded meanwhile leaves it to the other.
+    if (await this.pin.settleNoted(status)) {
+      record = { ...record, ...withNote() };
+      await this.deps.journal.record(record);
+    }
     // Binding lag: from the target version's creation to the account verified on it; only a verified change has one.
     const lag = status === 'succeeded' && this.targetCreatedOn ? Math.max(0, Math.round((finishedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10) : undefined;
     this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: lag });
     return { outcome: 'recorded', record };
   }
 
-  /** Writes the job's row: with the lease, releasing it; without, only over the row as this attempt read it. */
+  /**
+   * The job's row: with the lease, releasing it; without, its own once it wrote its intent (a lease lost meanwhile
+   * changes nothing), and before that only over the row as it read it, never over a final one.
+   */
   private async write(row: RotationRecord, lease: Lease | undefined): Promise<boolean> {
-    if (!lease) return this.deps.journal.record(this.state ?? { accountId: this.job.accountId }, row);
-    await this.deps.journal.finish(lease, row);
-    return true;
+    if (lease) {
+      await this.deps.journal.finish(lease, row);
+      return true;
+    }
+    if (this.ownsRow) return this.deps.journal.record(row);
+    const state = this.state ?? (await this.openJournal());
+    if (state.row && finalStatuses.has(state.row.status)) return false;
+    return this.deps.journal.record(row, state);
   }
 
-  /**
-   * Another delivery of this job (a duplicate message) wrote its row after this one read it: that row stands
-   * (a final one is not overwritten by a stale decision), and that delivery carries the job on.
-   */
+  private openJournal(): Promise<JournalState> {
+    return this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
+  }
+
+  /** Another delivery of this job (a duplicate message) wrote its row after this one read it: that one carries it on. */
   private superseded(status: string): JobOutcome {
     this.log.event('job.superseded', { jobId: this.job.jobId, accountId: this.job.accountId, attempt: this.attempt, status });
     return { outcome: 'deferred', reason: 'another delivery of this job wrote its row after this one read it' };
@@ -316,16 +333,6 @@ class AccountJobRun {
       encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
   }
-}
-
-function asDependency(error: unknown): DependencyError | undefined {
-  return error instanceof DependencyError ? error : undefined;
-}
-
-/** A failure's one-line reason; a bug (not a DependencyError) goes up as it is. */
-function failure(error: unknown): string {
-  const e = asDependencyError(error);
-  return `${e.code}: ${e.message}`;
 }
 
 function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {

@@ -30,14 +30,14 @@ describe('storage adapters against Azurite', () => {
     await ledger.recordQueued([row('job-old', '2026-05-01T00:00:00Z', { fromVersion: 'a'.repeat(32) })]);
     const ref = { queuedAt: '2026-05-02T00:00:00Z', jobId: 'job-new' };
     const first = await ledger.open(accountId('ledger-a'), ref);
-    assert.equal(await ledger.record(first, row('job-new', ref.queuedAt, { status: 'running', intentAt: '2026-05-02T00:00:01.000Z', intentAttempt: 1, toVersion: 'b'.repeat(32) })), true);
+    assert.equal(await ledger.record(row('job-new', ref.queuedAt, { status: 'running', intentAt: '2026-05-02T00:00:01.000Z', intentAttempt: 1, toVersion: 'b'.repeat(32) }), first), true);
     // The fan-out's queued record arriving after the worker started must not turn the job back to queued.
     await ledger.recordQueued([row('job-new', ref.queuedAt)]);
     // A duplicate delivery that read the journal before that write writes nothing over it.
-    assert.equal(await ledger.record(first, row('job-new', ref.queuedAt, { status: 'already-current', attempt: 1 })), false);
+    assert.equal(await ledger.record(row('job-new', ref.queuedAt, { status: 'already-current', attempt: 1 }), first), false);
     const second = await ledger.open(accountId('ledger-a'), ref);
-    assert.equal(await ledger.record(second, row('job-new', ref.queuedAt, { status: 'succeeded', attempt: 2, reason: 'verified: the account reports key version v2 and Succeeded, after the update sent on attempt 1' })), true);
-    assert.equal(await ledger.record(second, row('job-new', ref.queuedAt, { status: 'failed', attempt: 2 })), false, 'a write over a row changed since it was read is refused');
+    assert.equal(await ledger.record(row('job-new', ref.queuedAt, { status: 'succeeded', attempt: 2, reason: 'verified: the account reports key version v2 and Succeeded, after the update sent on attempt 1' }), second), true);
+    assert.equal(await ledger.record(row('job-new', ref.queuedAt, { status: 'failed', attempt: 2 }), second), false, 'a write over a row changed since it was read is refused');
     const history = await ledger.history(accountId('ledger-a'), 10);
     assert.deepEqual(history.map((r) => [r.jobId, r.status]), [['job-new', 'succeeded']], "the account's history holds what ran on it");
     assert.deepEqual([history[0]?.intentAt, history[0]?.intentAttempt, history[0]?.toVersion, history[0]?.attempt], ['2026-05-02T00:00:01.000Z', 1, 'b'.repeat(32), 2]);

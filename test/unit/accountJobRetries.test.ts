@@ -16,6 +16,25 @@ async function sentButUnconfirmed(deps: ReturnType<typeof boundTo>, first = job(
   armBack();
 }
 
+/**
+ * Two deliveries of one job: once the next one has read the journal, the other runs to its end (succeeded), and
+ * `then` changes the estate, before the next one reads the account.
+ */
+function otherDeliveryFirst(deps: ReturnType<typeof boundTo>, delivered: ReturnType<typeof job>, then = (): unknown => undefined): void {
+  const open = deps.journal.open.bind(deps.journal);
+  let first = true;
+  deps.journal.open = async (...args) => {
+    const state = await open(...args);
+    if (first) {
+      first = false;
+      const other = await runRebind(delivered, 1, deps, silentLogger());
+      assert.equal(other.outcome === 'recorded' && other.record.status, 'succeeded');
+      then();
+    }
+    return state;
+  };
+}
+
 describe('rule 6: a retry after an intent', () => {
   it('records succeeded when it finds the account on the target, even if the version was disabled since', async () => {
     const deps = boundTo(v1.version);
@@ -120,18 +139,7 @@ describe('§2a: a pin follows what happened to the account', () => {
 describe('rule 8: a duplicate delivery of the same job', () => {
   it('that read the journal before the other finished writes nothing over its row', async () => {
     const deps = boundTo(v1.version);
-    const open = deps.journal.open.bind(deps.journal);
-    let first = true;
-    deps.journal.open = async (...args) => {
-      const state = await open(...args);
-      // The second delivery has read the journal; the first runs to its end before the second reads the account.
-      if (first) {
-        first = false;
-        const other = await runRebind(job(), 1, deps, silentLogger());
-        assert.equal(other.outcome === 'recorded' && other.record.status, 'succeeded');
-      }
-      return state;
-    };
+    otherDeliveryFirst(deps, job());
     const log = silentLogger();
     const late = await runRebind(job(), 1, deps, log);
     assert.equal(late.outcome, 'deferred');
@@ -139,5 +147,63 @@ describe('rule 8: a duplicate delivery of the same job', () => {
     assert.match(rowOf(deps)?.reason ?? '', /^verified/);
     assert.equal(deps.accounts.patches.length, 1);
     assert.ok(log.lines.some((l) => l.event === 'job.superseded'));
+  });
+});
+
+describe('writes without the lease', () => {
+  it('a job that loses its lease during the PATCH still records its verified outcome', async () => {
+    const deps = boundTo(v1.version);
+    deps.leaseTtlMs = 30;
+    deps.journal.renew = async () => undefined;
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async (id, change) => {
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      return patch(id, change);
+    };
+    const log = silentLogger();
+    const result = await runRebind(job(), 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.equal(rowOf(deps)?.status, 'succeeded');
+    assert.ok(log.lines.some((l) => l.event === 'lease.lost'));
+  });
+
+  it('ARM down on the account read: each attempt writes its row, and the last says failed (nothing was sent)', async () => {
+    const deps = boundTo(v1.version, { provisioningState: 'Accepted' });
+    await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(rowOf(deps)?.status, 'queued', 'attempt 1 waited for the busy account');
+    deps.accounts.getAccount = async () => {
+      throw unavailable('ARM is down');
+    };
+    const second = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(second.outcome, 'deferred');
+    assert.match(rowOf(deps)?.reason ?? '', /^attempt 2: .*ARM is down/);
+    const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /no update was sent/);
+  });
+
+  it("the last attempt's own PATCH, unread, is not judged by the account it read before sending it", async () => {
+    const deps = boundTo(v1.version);
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    await runRebind(job(), 1, deps, silentLogger());
+    deps.accounts.updateEncryption = patch;
+    armDownAfterFirstRead(deps);
+    const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
+    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown/);
+  });
+
+  it('a superseded delivery of a forced rollback leaves the pin the other set', async () => {
+    const deps = boundTo(v2.version);
+    const rollback = manual({ targetVersion: v1.version, force: true });
+    // v1 disabled since: this late delivery would refuse it, and take back the pin, were its row its own.
+    otherDeliveryFirst(deps, rollback, () => deps.keys.versions.splice(deps.keys.versions.indexOf(v1), 1, { ...v1, enabled: false }));
+    const late = await runRebind(rollback, 1, deps, silentLogger());
+    assert.equal(late.outcome, 'deferred');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+    assert.equal(rowOf(deps, rollback.jobId)?.status, 'succeeded');
   });
 });

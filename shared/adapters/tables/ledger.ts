@@ -98,12 +98,14 @@ export class TableLedger implements Ledger, AccountJournal {
     });
   }
 
-  record(state: JournalState, row: RotationRecord): Promise<boolean> {
+  record(row: RotationRecord, over?: JournalState): Promise<boolean> {
     return storage('recording a ledger row', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const written = state.rowEtag
-        ? expect(table.updateEntity(toEntity(row), 'Merge', { etag: state.rowEtag }), 412, undefined)
-        : expect(table.createEntity(toEntity(row)), 409, undefined);
+      const written = !over
+        ? table.upsertEntity(toEntity(row), 'Merge')
+        : over.rowEtag
+          ? expect(table.updateEntity(toEntity(row), 'Merge', { etag: over.rowEtag }), 412, undefined)
+          : expect(table.createEntity(toEntity(row)), 409, undefined);
       return (await written) !== undefined;
     });
   }

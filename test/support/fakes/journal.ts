@@ -20,14 +20,15 @@ export class MemoryLedger implements Ledger, AccountJournal {
     private readonly pins?: MemoryPins,
   ) {}
 
-  private write(row: RotationRecord, merge = true): void {
+  /** A queued job's row, as the job index holds it (Table keeps it apart from the account's partition the job writes). */
+  private write(row: RotationRecord, merge = true, queued = false): void {
     if (this.failOn?.(row)) throw new Error('ledger unavailable');
     const key = `${row.accountId.toLowerCase()}|${row.jobId}`;
     const defined = Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as RotationRecord;
     const next = merge ? { ...(this.rows.get(key) ?? {}), ...defined } : defined;
     this.writes.push(structuredClone(next));
     this.rows.set(key, structuredClone(next));
-    this.rowEtags.set(key, `r${++this.etags}`);
+    if (!queued) this.rowEtags.set(key, `r${++this.etags}`);
   }
   private lease(accountId: string, holder: string, ttlMs: number): Lease {
     const lease = { holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString(), etag: `e${++this.etags}` };
@@ -35,7 +36,7 @@ export class MemoryLedger implements Ledger, AccountJournal {
     return { accountId, ...lease };
   }
   async recordQueued(rows: RotationRecord[]): Promise<void> {
-    for (const row of rows) if (!this.rows.has(`${row.accountId.toLowerCase()}|${row.jobId}`)) this.write(row, false);
+    for (const row of rows) if (!this.rows.has(`${row.accountId.toLowerCase()}|${row.jobId}`)) this.write(row, false, true);
   }
   async open(accountId: string, ref: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState> {
     const lease = this.leases.get(accountId.toLowerCase());
@@ -43,7 +44,8 @@ export class MemoryLedger implements Ledger, AccountJournal {
     const row = this.rows.get(key);
     const pin = await this.pins?.get(accountId, encryptionScope);
     return {
-      accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row), rowEtag: this.rowEtags.get(key) as string } : {}), ...(pin ? { pin: { ...pin } } : {}),
+      accountId, ...(lease ? { lease: { ...lease } } : {}), ...(row ? { row: structuredClone(row) } : {}), ...(this.rowEtags.has(key) ? { rowEtag: this.rowEtags.get(key) as string } : {}),
+      ...(pin ? { pin: { ...pin } } : {}),
     };
   }
   async begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
@@ -59,8 +61,8 @@ export class MemoryLedger implements Ledger, AccountJournal {
     this.write(row);
     if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
   }
-  async record(state: JournalState, row: RotationRecord): Promise<boolean> {
-    if (this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== state.rowEtag) return false;
+  async record(row: RotationRecord, over?: JournalState): Promise<boolean> {
+    if (over && this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== over.rowEtag) return false;
     this.write(row);
     return true;
   }
