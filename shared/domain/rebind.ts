@@ -133,8 +133,9 @@ export function readBack<T extends BindingHolder>(account: T | undefined, applie
   if (!isSettled(account)) return { verdict: 'unsettled', reason: `the account is still ${account.provisioningState}` };
   const missing = applied(account);
   if (missing) return { verdict: 'not-applied', reason: missing };
-  if (account.provisioningState?.toLowerCase() === 'failed') {
-    return { verdict: 'not-applied', reason: 'the account reports the change but provisioningState Failed' };
+  // Rule 6: the change and Succeeded; Failed, Canceled (or no state at all) do not verify it.
+  if (account.provisioningState?.toLowerCase() !== 'succeeded') {
+    return { verdict: 'not-applied', reason: `the account reports the change but provisioningState ${account.provisioningState ?? '(none)'}` };
   }
   return { verdict: 'applied' };
 }

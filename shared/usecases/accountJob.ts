@@ -2,9 +2,10 @@ import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
 import { finalStatuses, type AccountState, type BindingHolder, type EncryptionScopeState, type RotationRecord, type RotationStatus } from '../domain/model';
 import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
-import { asDependencyError, dependencyErrorOrUndefined, failureReason, type DependencyError } from '../errors';
+import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
 import { JobPin, type PinEffect } from './jobPin';
+import { JobJournal } from './jobJournal';
 import { LeaseKeeper } from './leaseKeeper';
 import { backoff, type RetryPolicy } from './retry';
 
@@ -54,7 +55,7 @@ export async function runAccountJob(job: AccountJob, dequeueCount: number, deps:
 }
 
 type Prepared =
-  | { step: 'plan'; plan: Plan; holder: BindingHolder }
+  | { step: 'plan'; plan: Plan }
   | { step: 'finished'; record: RotationRecord }
   | { step: 'skip'; reason: string }
   | { step: 'wait'; reason: string };
@@ -64,15 +65,18 @@ class AccountJobRun {
   private readonly row: RotationRecord;
   /** The encryption scope the job changes, under the account's lease; undefined: the account's own binding. */
   private readonly scope: string | undefined;
-  private state: JournalState | undefined;
+  /** The journal as this attempt read it, and the job's row it writes. */
+  private readonly journal: JobJournal;
   /** When the target key version was made (the plan read it): the binding lag a verified change reports. */
   private targetCreatedOn: Date | undefined;
   /** The account (or its scope) as this attempt read it, settled, to plan from. */
   private planned: BindingHolder | undefined;
-  /** This attempt wrote the row with its intent: it writes the rest of it whatever happens to the lease. */
-  private ownsRow = false;
   /** This attempt sent a PATCH: only its own read-back can judge it. */
   private patched = false;
+  /** Another holder's live lease: its update, in flight, is judged by nobody else. */
+  private heldByOther = false;
+  /** An earlier attempt recorded an intent (the journal as first read): an update may have been sent. */
+  private earlierIntentAt: string | undefined;
   /** The binding's pin (§2a), settled with the outcome. */
   private readonly pin: JobPin;
 
@@ -86,6 +90,7 @@ class AccountJobRun {
     this.startedAt = deps.clock.now();
     this.row = { ...ledgerRow(job, 'running', attempt), startedAt: this.startedAt.toISOString() };
     this.scope = scopeOf(job);
+    this.journal = new JobJournal(deps.journal, job, this.scope);
     this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
   }
 
@@ -110,14 +115,14 @@ class AccountJobRun {
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
     this.pin.effect = plan.pin;
-    this.planned = prepared.holder;
-    if (plan.action === 'none') return this.decided(plan);
-    const lease = this.state?.lease;
+    // Nothing is decided while another job (or another delivery of this one) holds the lease: its update is in flight.
+    const lease = this.journal.state?.lease;
     const now = this.deps.clock.now().getTime();
     if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) {
+      this.heldByOther = true;
       return this.later('the account lease is held by another job', undefined, Date.parse(lease.expiresAt) - now);
     }
-    return this.change(plan);
+    return plan.action === 'none' ? this.decided(plan) : this.change(plan);
   }
 
   /**
@@ -128,9 +133,9 @@ class AccountJobRun {
    * shows every update whose lease was released before the journal read, and one still running holds the lease.
    */
   private async prepare(): Promise<Prepared> {
-    const state = await this.openJournal();
     // Kept before the account is read: a failure reading it still writes only over the row as read.
-    this.state = state;
+    const state = (this.journal.state = await this.journal.open());
+    this.earlierIntentAt = state.row?.intentAt;
     const [account, scope] = await Promise.all([
       this.deps.accounts.getAccount(this.job.accountId),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
@@ -149,7 +154,8 @@ class AccountJobRun {
     // A busy account refuses writes to its scopes too (400 AccountProvisioningStateInvalid).
     if (!isSettled(account)) return { step: 'wait', reason: `the account is ${account.provisioningState}: an update is still running` };
     if (scope && !isSettled(scope)) return { step: 'wait', reason: `the encryption scope is ${scope.provisioningState}: an update is still running` };
-    return { step: 'plan', plan: await this.steps.plan({ account, pin, ...(scope ? { scope } : {}) }), holder };
+    this.planned = holder;
+    return { step: 'plan', plan: await this.steps.plan({ account, pin, ...(scope ? { scope } : {}) }) };
   }
 
   /** The binding the job changes: the account's own, or its scope's. */
@@ -176,7 +182,7 @@ class AccountJobRun {
 
   /** An earlier attempt's intent, and where its update stands in the account as this attempt read it. */
   private earlierIntent(): { earlier: RotationRecord; sent: string; back: ReadBack } | undefined {
-    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
+    const earlier = this.journal.state?.row?.intentAt ? this.journal.state.row : undefined;
     if (!earlier || !this.planned) return undefined;
     const aimed = { keyName: earlier.keyName ?? this.job.keyName, ...(earlier.toVersion ? { to: earlier.toVersion } : {}) };
     return { earlier, sent: `the update sent on attempt ${earlier.intentAttempt ?? '?'}`, back: readBack(this.planned, (h) => this.steps.missing(h, aimed)) };
@@ -184,7 +190,7 @@ class AccountJobRun {
 
   /** Rule 6: intent and lease in one write, then the PATCH, then the account read back. */
   private async change(plan: PatchPlan): Promise<JobOutcome> {
-    const earlier = this.state?.row?.intentAt ? this.state.row : undefined;
+    const earlier = this.journal.state?.row?.intentAt ? this.journal.state.row : undefined;
     const intent: Partial<RotationRecord> = {
       keyName: plan.keyName,
       intentAt: earlier?.intentAt ?? this.deps.clock.now().toISOString(),
@@ -195,19 +201,31 @@ class AccountJobRun {
       ...(plan.reason ? { reason: plan.reason } : {}),
     };
     let lease: Lease | undefined;
+    const holder = `${this.job.jobId}:${this.deps.newId()}`;
     try {
-      const holder = `${this.job.jobId}:${this.deps.newId()}`;
-      lease = await this.deps.journal.begin(this.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
+      lease = await this.deps.journal.begin(this.journal.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
       // Only a recorded intent is this job's claim that an update may have been sent.
       if (lease) Object.assign(this.row, intent);
-      this.ownsRow ||= !!lease;
+      this.journal.ownsRow ||= !!lease;
       if (lease) await this.pin.withIntent();
     } catch (error) {
+      lease ??= await this.journal.ifCommitted(holder);
       return this.later(failureReason(error), dependencyErrorOrUndefined(error), undefined, lease);
     }
     if (!lease) return this.later('another job took the account lease first');
 
     const keeper = new LeaseKeeper(lease, this.deps, this.log);
+    try {
+      return await this.sendAndFollow(plan, keeper);
+    } catch (error) {
+      // A bug: the lease is not renewed for ever.
+      await keeper.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The PATCH, the operation and the read-back, under the lease the keeper renews. */
+  private async sendAndFollow(plan: PatchPlan, keeper: LeaseKeeper): Promise<JobOutcome> {
     let verdict: UpdateVerdict | undefined;
     let trouble: DependencyError | undefined;
     this.patched = true;
@@ -255,14 +273,18 @@ class AccountJobRun {
    * nothing sent means failed; a sent update is judged by the account; an unreadable one stays running, reported.
    */
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
-    const sent = this.row.intentAt !== undefined || this.state?.row?.intentAt !== undefined;
-    // Without a PATCH (and so a read-back) of its own, the last attempt judges an earlier update by the account it read to plan.
-    if (this.attempt >= this.deps.retry.maxAttempts) return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
+    // A journal never read cannot say what was sent: its error goes up, and the host delivers the job again.
+    this.journal.state ??= await this.journal.open();
+    const sent = this.patched || this.earlierIntentAt !== undefined;
+    if (this.attempt >= this.deps.retry.maxAttempts) {
+      // Without a PATCH of its own, the last attempt judges an earlier one by the account it read (unless one is in flight).
+      return this.giveUp(reason, sent, lease, truth ?? (this.patched || this.heldByOther ? undefined : this.earlierIntent()?.back));
+    }
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
     await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
-    const status = sent ? 'running' : (this.state?.row?.status ?? 'queued');
+    const status = sent || this.journal.ownsRow ? 'running' : (this.journal.state.row?.status ?? 'queued');
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
-    if (!(await this.write(row, lease))) return this.superseded(status);
+    if (!(await this.journal.write(row, lease))) return this.superseded(status);
     this.log.event('rotation.deferred', { ...this.fields(status), reason, delayMs });
     return { outcome: 'deferred', reason };
   }
@@ -273,52 +295,36 @@ class AccountJobRun {
     if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
     if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
     const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; the account could not be read back settled` };
-    if (!(await this.write(row, lease))) return this.superseded(row.status);
+    if (!(await this.journal.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };
   }
 
   /** The one place a job's final row is written and logged; then the pin follows it. */
   private async finish(status: RotationStatus, extra: Partial<RotationRecord>, lease?: Lease): Promise<JobOutcome> {
+    // The pin follows the outcome before it is recorded, so that a failure to update it is retried; a delivery that
+    // another has superseded leaves it alone.
+    if (this.pin.changesWith(status)) {
+      if (!lease && !this.journal.ownsRow && (await this.journal.changedSinceRead())) return this.superseded(status);
+      try {
+        await this.pin.settle(status);
+      } catch (error) {
+        if (!(error instanceof DependencyError)) throw error;
+        if (this.attempt < this.deps.retry.maxAttempts) return this.later(`updating the pin: ${failureReason(error)}`, error, undefined, lease);
+        this.pin.note = `the pin could not be updated: ${error.message}`;
+      }
+    }
     const finishedAt = this.deps.clock.now();
-    const said = extra.reason ?? this.row.reason;
-    const withNote = (): Partial<RotationRecord> => {
-      const reason = [said, this.pin.note].filter(Boolean).join('; ');
-      return reason ? { reason } : {};
-    };
-    let record: RotationRecord = {
-      ...this.row, ...extra, status, ...withNote(),
+    const reason = [extra.reason ?? this.row.reason, this.pin.note].filter(Boolean).join('; ');
+    const record: RotationRecord = {
+      ...this.row, ...extra, status, ...(reason ? { reason } : {}),
       finishedAt: finishedAt.toISOString(), durationMs: finishedAt.getTime() - this.startedAt.getTime(),
     };
-    if (!(await this.write(record, lease))) return this.superseded(status);
-    // The pin follows the outcome once it is recorded: a delivery superseded meanwhile leaves it to the other.
-    if (await this.pin.settleNoted(status)) {
-      record = { ...record, ...withNote() };
-      await this.deps.journal.record(record);
-    }
+    if (!(await this.journal.write(record, lease))) return this.superseded(status);
     // Binding lag: from the target version's creation to the account verified on it; only a verified change has one.
     const lag = status === 'succeeded' && this.targetCreatedOn ? Math.max(0, Math.round((finishedAt.getTime() - this.targetCreatedOn.getTime()) / 100) / 10) : undefined;
     this.log.event('rotation.finished', { ...this.fields(status, record), durationMs: record.durationMs, bindingLagSeconds: lag });
     return { outcome: 'recorded', record };
-  }
-
-  /**
-   * The job's row: with the lease, releasing it; without, its own once it wrote its intent (a lease lost meanwhile
-   * changes nothing), and before that only over the row as it read it, never over a final one.
-   */
-  private async write(row: RotationRecord, lease: Lease | undefined): Promise<boolean> {
-    if (lease) {
-      await this.deps.journal.finish(lease, row);
-      return true;
-    }
-    if (this.ownsRow) return this.deps.journal.record(row);
-    const state = this.state ?? (await this.openJournal());
-    if (state.row && finalStatuses.has(state.row.status)) return false;
-    return this.deps.journal.record(row, state);
-  }
-
-  private openJournal(): Promise<JournalState> {
-    return this.deps.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
   }
 
   /** Another delivery of this job (a duplicate message) wrote its row after this one read it: that one carries it on. */

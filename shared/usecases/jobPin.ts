@@ -1,6 +1,5 @@
 import type { RotationStatus } from '../domain/model';
 import type { Pin } from '../domain/rebind';
-import { DependencyError } from '../errors';
 import type { PinStore } from '../ports';
 
 /** What a job's plan does to the binding's pin (§2a). */
@@ -30,19 +29,15 @@ export class JobPin {
     this.note = `pinned to ${this.effect.set.keyVersion}: ${this.effect.set.reason}`;
   }
 
-  /** settle() once the outcome is recorded: a storage failure is noted, not thrown. True when the note changed. */
-  async settleNoted(status: RotationStatus): Promise<boolean> {
-    const before = this.note;
-    try {
-      await this.settle(status);
-    } catch (error) {
-      if (!(error instanceof DependencyError)) throw error;
-      this.note = `the pin could not be updated: ${error.message}`;
-    }
-    return this.note !== before;
+  /** Whether settle(status) would write to the pin store. */
+  changesWith(status: RotationStatus): boolean {
+    const arrived = status === 'succeeded' || status === 'already-current';
+    if (this.effect && 'release' in this.effect) return arrived;
+    if (this.effect && arrived) return !this.set;
+    return !arrived && this.binding.force;
   }
 
-  private async settle(status: RotationStatus): Promise<void> {
+  async settle(status: RotationStatus): Promise<void> {
     const { accountId, jobId, force, scope } = this.binding;
     const arrived = status === 'succeeded' || status === 'already-current';
     if (this.effect && 'release' in this.effect) {

@@ -87,17 +87,31 @@ describe('rule 6: a retry after an intent', () => {
 });
 
 describe('the last attempt', () => {
-  it('that cannot take the lease judges the earlier update by the account it read: settled without it is failed, not unknown', async () => {
+  it('that cannot plan (Key Vault down) judges the earlier update by the account it read: settled without it is failed', async () => {
     const deps = boundTo(v1.version);
     deps.accounts.updateEncryption = async () => {
       throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
     };
     await runRebind(job(), 1, deps, silentLogger());
     assert.equal(rowOf(deps)?.status, 'running', 'an intent was written');
-    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'other:1', expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    deps.keys.getKeyVersion = async () => {
+      throw unavailable('Key Vault is down');
+    };
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
     assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
     assert.match(rowOf(deps)?.reason ?? '', new RegExp(`settled without the change \\(the account reports key version ${v1.version}, not ${v2.version}\\)`));
+  });
+
+  it('that finds the lease held does not judge the update in flight: the outcome stays unknown', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    await runRebind(job(), 1, deps, silentLogger());
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
+    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown/);
   });
 });
 

@@ -203,4 +203,10 @@ describe('rule 6: the read-back decides, three ways', () => {
     assert.equal(readBack(boundAccount('a', v1.version, { provisioningState: 'Failed' }), missing).verdict, 'not-applied');
     assert.equal(readBack(undefined, missing).verdict, 'not-applied');
   });
+  it('not applied when the account reports the target but Failed, Canceled or no provisioningState', () => {
+    for (const state of ['Failed', 'Canceled', undefined]) {
+      const back = readBack({ ...boundAccount('a', v2.version), provisioningState: state }, missing);
+      assert.equal(back.verdict, 'not-applied', String(state));
+    }
+  });
 });

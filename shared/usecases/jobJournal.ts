@@ -1,0 +1,51 @@
+import { finalStatuses, type RotationRecord } from '../domain/model';
+import type { AccountJournal, JournalState, Lease } from '../ports';
+
+/**
+ * One attempt's view of its account journal (DESIGN §2 rules 6-8): the state it read, and how it writes the job's
+ * row. With the lease, the write releases it. Without, the row is the attempt's own once it wrote its intent (a
+ * lease lost meanwhile changes nothing); before that, a write goes only over the row as the attempt read it, never
+ * over a final one: another delivery of the same job (a duplicate message) that wrote it since carries the job on.
+ */
+export class JobJournal {
+  /** The lease, the job's row (with its ETag) and the pin, as first read; undefined until read. */
+  state: JournalState | undefined;
+  /** This attempt wrote the row with its intent. */
+  ownsRow = false;
+
+  constructor(
+    private readonly journal: AccountJournal,
+    private readonly job: { accountId: string; jobId: string; createdAt: string },
+    private readonly scope: string | undefined,
+  ) {}
+
+  open(): Promise<JournalState> {
+    return this.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
+  }
+
+  /** Writes the row; false, writing nothing, when another delivery wrote it since this attempt read it. */
+  async write(row: RotationRecord, lease: Lease | undefined): Promise<boolean> {
+    if (lease) {
+      await this.journal.finish(lease, row);
+      return true;
+    }
+    if (this.ownsRow) return this.journal.record(row);
+    const state = this.state ?? (await this.open());
+    if (state.row && finalStatuses.has(state.row.status)) return false;
+    return this.journal.record(row, state);
+  }
+
+  /** The row changed (or ended) since this attempt read it. */
+  async changedSinceRead(): Promise<boolean> {
+    const now = await this.open();
+    return now.rowEtag !== this.state?.rowEtag || (!!now.row && finalStatuses.has(now.row.status));
+  }
+
+  /** begin() failed without an answer: if its transaction committed, the lease is this attempt's, and so is the row. */
+  async ifCommitted(holder: string): Promise<Lease | undefined> {
+    const lease = (await this.open().catch(() => undefined))?.lease;
+    if (lease?.holder !== holder) return undefined;
+    this.ownsRow = true;
+    return { accountId: this.job.accountId, holder, expiresAt: lease.expiresAt, etag: lease.etag };
+  }
+}
