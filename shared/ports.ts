@@ -90,7 +90,7 @@ export interface JournalState {
 export interface AccountJournal {
   /** The lease, the job's row and the pin of the account's binding (or of its scope `encryptionScope`), in one read. */
   open(accountId: string, row: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState>;
-  /** Takes the lease only if it is still as `state` read it, and writes the row; undefined when another writer moved first. */
+  /** Takes the lease and writes the row, only if both are still as `state` read them; undefined when another writer moved first. */
   begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined>;
   /** Extends a held lease; undefined when it was taken over meanwhile. */
   renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;

@@ -75,8 +75,6 @@ class AccountJobRun {
   private patched = false;
   /** Another holder's live lease: its update, in flight, is judged by nobody else. */
   private heldByOther = false;
-  /** An earlier attempt recorded an intent (the journal as first read): an update may have been sent. */
-  private earlierIntentAt: string | undefined;
   /** The binding's pin (§2a), settled with the outcome. */
   private readonly pin: JobPin;
 
@@ -118,11 +116,17 @@ class AccountJobRun {
     // Nothing is decided while another job (or another delivery of this one) holds the lease: its update is in flight.
     const lease = this.journal.state?.lease;
     const now = this.deps.clock.now().getTime();
-    if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) {
-      this.heldByOther = true;
-      return this.later('the account lease is held by another job', undefined, Date.parse(lease.expiresAt) - now);
+    if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) return this.leaseHeld(Date.parse(lease.expiresAt) - now);
+    // Rule 6: a retry that finds the account where an earlier attempt's intent aimed records succeeded, whatever
+    // it would decide now (the version disabled since, or a newer one made).
+    const seen = this.earlierIntent();
+    if (seen?.back.verdict === 'applied') {
+      return this.finish('succeeded', {
+        reason: `verified: the account reports ${seen.earlier.toVersion ? `key version ${seen.earlier.toVersion}` : 'the change'} and Succeeded, after ${seen.sent}`,
+        ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
+      });
     }
-    return plan.action === 'none' ? this.decided(plan) : this.change(plan);
+    return plan.action === 'none' ? this.finish(plan.status, { reason: `${plan.reason}${seen ? `; after ${seen.sent}, ${seen.back.reason}` : ''}` }) : this.change(plan);
   }
 
   /**
@@ -135,7 +139,6 @@ class AccountJobRun {
   private async prepare(): Promise<Prepared> {
     // Kept before the account is read: a failure reading it still writes only over the row as read.
     const state = (this.journal.state = await this.journal.open());
-    this.earlierIntentAt = state.row?.intentAt;
     const [account, scope] = await Promise.all([
       this.deps.accounts.getAccount(this.job.accountId),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
@@ -163,21 +166,10 @@ class AccountJobRun {
     return this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : this.deps.accounts.getAccount(this.job.accountId);
   }
 
-  /**
-   * A decision that changes nothing: recorded as it is, unless the account is where an earlier attempt's intent
-   * aimed (rule 6: a retry that finds the account on the target after an intent records succeeded, whatever it
-   * would decide now, say with the version since disabled).
-   */
-  private async decided(plan: Extract<Plan, { action: 'none' }>): Promise<JobOutcome> {
-    const seen = this.earlierIntent();
-    if (!seen) return this.finish(plan.status, { reason: plan.reason });
-    const { earlier, sent, back } = seen;
-    if (back.verdict !== 'applied') return this.finish(plan.status, { reason: `${plan.reason}; after ${sent}, ${back.reason}` });
-    const what = earlier.toVersion ? `key version ${earlier.toVersion}` : 'the change';
-    return this.finish('succeeded', {
-      reason: `verified: the account reports ${what} and Succeeded, after ${sent}`,
-      ...pick(earlier, ['fromVersion', 'toVersion', 'keyName']),
-    });
+  /** Rule 7: a lease held (by another job, or a delivery of this one, alive or not yet expired) is waited out, not an attempt. */
+  private leaseHeld(waitMs?: number): Promise<JobOutcome> {
+    this.heldByOther = true;
+    return this.later('the account lease is held by another job', undefined, waitMs);
   }
 
   /** An earlier attempt's intent, and where its update stands in the account as this attempt read it. */
@@ -212,7 +204,7 @@ class AccountJobRun {
       lease ??= await this.journal.ifCommitted(holder);
       return this.later(failureReason(error), dependencyErrorOrUndefined(error), undefined, lease);
     }
-    if (!lease) return this.later('another job took the account lease first');
+    if (!lease) return this.leaseHeld();
 
     const keeper = new LeaseKeeper(lease, this.deps, this.log);
     try {
@@ -275,13 +267,14 @@ class AccountJobRun {
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
     // A journal never read cannot say what was sent: its error goes up, and the host delivers the job again.
     this.journal.state ??= await this.journal.open();
-    const sent = this.patched || this.earlierIntentAt !== undefined;
-    if (this.attempt >= this.deps.retry.maxAttempts) {
+    // The journal as this attempt read it, before any intent of its own: an earlier attempt's intent may have sent one.
+    const sent = this.patched || this.journal.state.row?.intentAt !== undefined;
+    if (this.attempt >= this.deps.retry.maxAttempts && !this.heldByOther) {
       // Without a PATCH of its own, the last attempt judges an earlier one by the account it read (unless one is in flight).
-      return this.giveUp(reason, sent, lease, truth ?? (this.patched || this.heldByOther ? undefined : this.earlierIntent()?.back));
+      return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
     }
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
-    await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
+    await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.heldByOther ? this.attempt - 1 : this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     const status = sent || this.journal.ownsRow ? 'running' : (this.journal.state.row?.status ?? 'queued');
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
     if (!(await this.journal.write(row, lease))) return this.superseded(status);
@@ -305,13 +298,16 @@ class AccountJobRun {
     // The pin follows the outcome before it is recorded, so that a failure to update it is retried; a delivery that
     // another has superseded leaves it alone.
     if (this.pin.changesWith(status)) {
-      if (!lease && !this.journal.ownsRow && (await this.journal.changedSinceRead())) return this.superseded(status);
+      // Without the lease, from a read that may be stale: another job that took the lease since may have moved the account.
+      const changed = lease || this.journal.ownsRow ? undefined : await this.journal.changedSinceRead();
+      if (changed === 'row') return this.superseded(status);
+      if (changed === 'lease') return this.leaseHeld();
       try {
         await this.pin.settle(status);
       } catch (error) {
-        if (!(error instanceof DependencyError)) throw error;
-        if (this.attempt < this.deps.retry.maxAttempts) return this.later(`updating the pin: ${failureReason(error)}`, error, undefined, lease);
-        this.pin.note = `the pin could not be updated: ${error.message}`;
+        // Retried, or on the last attempt up to the host: a pin must follow what is recorded.
+        if (!(error instanceof DependencyError) || this.attempt >= this.deps.retry.maxAttempts) throw error;
+        return this.later(`updating the pin: ${failureReason(error)}`, error, undefined, lease);
       }
     }
     const finishedAt = this.deps.clock.now();

@@ -35,15 +35,16 @@ export class JobJournal {
     return this.journal.record(row, state);
   }
 
-  /** The row changed (or ended) since this attempt read it. */
-  async changedSinceRead(): Promise<boolean> {
+  /** What changed since this attempt read the journal: the job's row (another delivery wrote it), or the lease (another job took it). */
+  async changedSinceRead(): Promise<'row' | 'lease' | undefined> {
     const now = await this.open();
-    return now.rowEtag !== this.state?.rowEtag || (!!now.row && finalStatuses.has(now.row.status));
+    if (now.rowEtag !== this.state?.rowEtag || (!!now.row && finalStatuses.has(now.row.status))) return 'row';
+    return now.lease?.etag !== this.state?.lease?.etag ? 'lease' : undefined;
   }
 
-  /** begin() failed without an answer: if its transaction committed, the lease is this attempt's, and so is the row. */
+  /** begin() failed without an answer: if its transaction committed, the lease is this attempt's, and so is the row (a failure to tell goes up). */
   async ifCommitted(holder: string): Promise<Lease | undefined> {
-    const lease = (await this.open().catch(() => undefined))?.lease;
+    const lease = (await this.open()).lease;
     if (lease?.holder !== holder) return undefined;
     this.ownsRow = true;
     return { accountId: this.job.accountId, holder, expiresAt: lease.expiresAt, etag: lease.etag };

@@ -67,6 +67,18 @@ describe('storage adapters against Azurite', () => {
     assert.deepEqual([closed.lease?.holder, closed.row?.status, closed.row?.intentAt], ['', 'succeeded', intent.intentAt]);
   });
 
+  it('journal: an intent goes only over the row as it was read, so a final row written since stands', async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-final');
+    const base = { ...row('job-f1', '2026-06-01T00:00:00Z'), accountId: id };
+    const early = await journal.open(id, base);
+    const late = await journal.open(id, base);
+    assert.equal(await journal.record({ ...base, status: 'failed', reason: 'gave up' }, early), true);
+    assert.equal(await journal.begin(late, 'job-f1:b', 60_000, { ...base, status: 'running', intentAt: '2026-06-01T00:00:01.000Z' }), undefined);
+    const after = await journal.open(id, base);
+    assert.deepEqual([after.row?.status, after.lease], ['failed', undefined], 'neither the row nor the lease moved');
+  });
+
   it('journal: of six jobs racing for one lease exactly one wins', async () => {
     const journal = new TableLedger(storage, clock);
     const id = accountId('journal-race');
@@ -82,7 +94,7 @@ describe('storage adapters against Azurite', () => {
     const intent = { ...row('job-t1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const };
     const lease = await journal.begin(await journal.open(id, intent), 'job-t1:a', 1, intent);
     assert.ok(lease);
-    const other = await journal.begin(await journal.open(id, intent), 'job-t2:b', 60_000, { ...intent, jobId: 'job-t2' });
+    const other = await journal.begin(await journal.open(id, { ...intent, jobId: 'job-t2' }), 'job-t2:b', 60_000, { ...intent, jobId: 'job-t2' });
     assert.ok(other);
     await journal.finish(lease, { ...intent, status: 'failed', reason: 'the operation ended Failed' });
     const after = await journal.open(id, intent);

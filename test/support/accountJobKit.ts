@@ -43,3 +43,17 @@ export function armDownAfterFirstRead(deps: ReturnType<typeof boundTo>): () => v
     deps.accounts.getAccount = get;
   };
 }
+
+/** Once, right after the next journal read (before that job reads the account), `meanwhile` runs: another delivery, say. */
+export function afterNextJournalRead(deps: ReturnType<typeof boundTo>, meanwhile: () => Promise<unknown>): void {
+  const open = deps.journal.open.bind(deps.journal);
+  let first = true;
+  deps.journal.open = async (...args) => {
+    const state = await open(...args);
+    if (first) {
+      first = false;
+      await meanwhile();
+    }
+    return state;
+  };
+}

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
-import { silentLogger } from '../support/fakes';
+import { afterNextJournalRead, armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { hex, keyVersion, silentLogger } from '../support/fakes';
 
 // Storage and ARM failing at each step of a job: every outcome is recorded, or the job comes back; none is made up.
 
@@ -102,5 +102,94 @@ describe('a job under storage and ARM faults', () => {
     const after = renewals;
     await new Promise((resolve) => setTimeout(resolve, 60));
     assert.equal(renewals, after);
+  });
+
+  it('a journal read that fails once on the last attempt does not turn a sent update into nothing sent', async () => {
+    const deps = boundTo(v1.version);
+    await intentThen429(deps);
+    const open = deps.journal.open.bind(deps.journal);
+    let once = true;
+    deps.journal.open = async (...args) => {
+      if (once) {
+        once = false;
+        throw unavailable('Table Storage blinked');
+      }
+      return open(...args);
+    };
+    await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.doesNotMatch(rowOf(deps)?.reason ?? '', /no update was sent/);
+    assert.notEqual(rowOf(deps)?.status, 'succeeded');
+  });
+
+  it('changes no pin from a stale read: a forced job that finds another job took the lease since comes back', async () => {
+    const deps = boundTo(v1.version);
+    const hold = manual({ targetVersion: v1.version, force: true });
+    const getVersion = deps.keys.getKeyVersion.bind(deps.keys);
+    deps.keys.getKeyVersion = async (...args) => {
+      // While this job plans, an event job takes the lease (and will move the account on).
+      deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'event-job:1', expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'taken' });
+      return getVersion(...args);
+    };
+    const result = await runRebind(hold, 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+  });
+
+  it("another delivery's intent does not overwrite a final row written since its journal read", async () => {
+    const deps = boundTo(v1.version);
+    afterNextJournalRead(deps, async () => {
+      // The other delivery, on its last attempt, ends failed without the lease (Key Vault down).
+      const getVersion = deps.keys.getKeyVersion.bind(deps.keys);
+      deps.keys.getKeyVersion = async () => {
+        throw unavailable('Key Vault is down');
+      };
+      await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+      deps.keys.getKeyVersion = getVersion;
+      assert.equal(rowOf(deps)?.status, 'failed');
+    });
+    const late = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(late.outcome, 'deferred');
+    assert.equal(rowOf(deps)?.status, 'failed');
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+
+  it('a retry that finds the account on its earlier target records succeeded rather than move on to a version made since', async () => {
+    const deps = boundTo(v1.version);
+    const first = manual({ targetVersion: undefined });
+    const armBack = armDownAfterFirstRead(deps);
+    await runRebind(first, 1, deps, silentLogger());
+    armBack();
+    deps.keys.add(keyVersion(hex(3), { createdOn: new Date('2026-05-01T00:00:00Z') }));
+    const retry = await runRebind({ ...first, priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    assert.deepEqual([rowOf(deps, first.jobId)?.fromVersion, rowOf(deps, first.jobId)?.toVersion], [v1.version, v2.version]);
+    assert.equal(deps.accounts.patches.length, 1);
+    assert.equal((await deps.accounts.getAccount(job().accountId))?.binding?.keyVersion, v2.version);
+  });
+
+  it('an intent whose answer was lost, when the journal cannot be read again, goes up to the host', async () => {
+    const deps = boundTo(v1.version);
+    const begin = deps.journal.begin.bind(deps.journal);
+    deps.journal.begin = async (...args) => {
+      await begin(...args);
+      deps.journal.open = async () => {
+        throw unavailable('Table Storage is down');
+      };
+      throw unavailable('connection reset after the transaction');
+    };
+    await assert.rejects(runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger()), /Table Storage is down/);
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+
+  it('a pin that cannot be updated on the last attempt goes up to the host, the row not final', async () => {
+    const deps = boundTo(v1.version);
+    await deps.pins.set({ accountId: job().accountId, keyVersion: v1.version, actor: 'bob', reason: 'hold', pinnedAt: now.toISOString(), jobId: 'job-rollback' });
+    deps.pins.release = async () => {
+      throw unavailable('the Pins table is down');
+    };
+    const plain = manual({ targetVersion: v2.version, priorAttempts: 4 });
+    await assert.rejects(runRebind(plain, 1, deps, silentLogger()), /the Pins table is down/);
+    assert.notEqual(rowOf(deps, plain.jobId)?.status, 'succeeded');
+    assert.equal((await deps.accounts.getAccount(job().accountId))?.binding?.keyVersion, v2.version, 'the account moved; its row waits for the pin');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
-import { armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { afterNextJournalRead, armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
 import { boundAccount, hex, keyVersion, silentLogger } from '../support/fakes';
 
 // A retry after an intent: what the account shows decides the row, whatever the job would decide now; and a pin
@@ -21,18 +21,11 @@ async function sentButUnconfirmed(deps: ReturnType<typeof boundTo>, first = job(
  * `then` changes the estate, before the next one reads the account.
  */
 function otherDeliveryFirst(deps: ReturnType<typeof boundTo>, delivered: ReturnType<typeof job>, then = (): unknown => undefined): void {
-  const open = deps.journal.open.bind(deps.journal);
-  let first = true;
-  deps.journal.open = async (...args) => {
-    const state = await open(...args);
-    if (first) {
-      first = false;
-      const other = await runRebind(delivered, 1, deps, silentLogger());
-      assert.equal(other.outcome === 'recorded' && other.record.status, 'succeeded');
-      then();
-    }
-    return state;
-  };
+  afterNextJournalRead(deps, async () => {
+    const other = await runRebind(delivered, 1, deps, silentLogger());
+    assert.equal(other.outcome === 'recorded' && other.record.status, 'succeeded');
+    then();
+  });
 }
 
 describe('rule 6: a retry after an intent', () => {
@@ -102,16 +95,19 @@ describe('the last attempt', () => {
     assert.match(rowOf(deps)?.reason ?? '', new RegExp(`settled without the change \\(the account reports key version ${v1.version}, not ${v2.version}\\)`));
   });
 
-  it('that finds the lease held does not judge the update in flight: the outcome stays unknown', async () => {
+  it('that finds the lease held waits it out (rule 7): not an attempt, and the update in flight is judged by nobody else', async () => {
     const deps = boundTo(v1.version);
     deps.accounts.updateEncryption = async () => {
       throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
     };
     await runRebind(job(), 1, deps, silentLogger());
+    deps.queue.jobs.splice(0);
     deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
-    assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
-    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown/);
+    assert.equal(last.outcome, 'deferred');
+    assert.equal(rowOf(deps)?.status, 'running');
+    const again = deps.queue.jobs[0];
+    assert.deepEqual([again?.job.kind === 'rebind' && again.job.priorAttempts, again?.delaySeconds], [4, 20], 'the same attempt, after the lease expires');
   });
 });
 

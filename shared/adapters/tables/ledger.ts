@@ -73,7 +73,9 @@ export class TableLedger implements Ledger, AccountJournal {
       const table = await this.tables.table(TABLES.rotations);
       const lease = { partitionKey: accountKey(state.accountId), rowKey: LEASE, holder, expiresAt: new Date(this.clock.now().getTime() + ttlMs).toISOString() };
       const take: TransactionAction = state.lease ? ['update', lease, 'Replace', { etag: state.lease.etag }] : ['create', lease];
-      const etag = await transact(table, [take, ['upsert', toEntity(row), 'Merge']], LEASE);
+      // The row too only as it was read: another delivery of the job may have written it (even a final one) since.
+      const write: TransactionAction = state.rowEtag ? ['update', toEntity(row), 'Merge', { etag: state.rowEtag }] : ['create', toEntity(row)];
+      const etag = await transact(table, [take, write], LEASE);
       return etag ? { accountId: state.accountId, holder, expiresAt: lease.expiresAt, etag } : undefined;
     });
   }

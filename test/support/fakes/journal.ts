@@ -50,6 +50,7 @@ export class MemoryLedger implements Ledger, AccountJournal {
   }
   async begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
     if (this.leases.get(state.accountId.toLowerCase())?.etag !== state.lease?.etag) return undefined;
+    if (this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== state.rowEtag) return undefined;
     this.write(row);
     return this.lease(state.accountId, holder, ttlMs);
   }
