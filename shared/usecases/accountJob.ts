@@ -1,48 +1,15 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
-import type { KeyPolicy } from '../domain/keys';
-import { finalStatuses, type AccountState, type BindingHolder, type EncryptionScopeState, type RotationRecord, type RotationStatus } from '../domain/model';
-import { isSettled, readBack, type Pin, type ReadBack } from '../domain/rebind';
+import { finalStatuses, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
+import { isSettled, readBack, type ReadBack } from '../domain/rebind';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
-import type { AccountJournal, AccountStore, Clock, EncryptionChange, JobQueue, JournalState, KeyStore, Lease, Logger, PinStore, UpdateVerdict } from '../ports';
-import { JobPin, type PinEffect } from './jobPin';
+import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
+import { JobPin } from './jobPin';
 import { JobJournal } from './jobJournal';
 import { LeaseKeeper } from './leaseKeeper';
-import { backoff, type RetryPolicy } from './retry';
+import type { AccountJobDeps, AccountJobSteps, JobOutcome, PatchPlan, Plan } from './accountJobTypes';
+import { backoff } from './retry';
 
-export interface AccountJobDeps {
-  keys: KeyStore;
-  accounts: AccountStore;
-  journal: AccountJournal;
-  pins: PinStore;
-  queue: JobQueue;
-  clock: Clock;
-  newId: () => string;
-  policy: KeyPolicy;
-  /** A lease not renewed for this long is taken over; a running job renews it every third of it. */
-  leaseTtlMs: number;
-  retry: RetryPolicy;
-  /** After the operation ended: how many more reads while the account still reports itself busy, and the first wait. */
-  settle: { reads: number; delayMs: number };
-  sleep: (ms: number) => Promise<void>;
-}
-
-
-type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
-export type Plan =
-  | PatchPlan
-  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect; targetCreatedOn?: Date };
-
-interface AccountJobSteps {
-  /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
-  plan(read: { account: AccountState; pin: Pin | undefined; scope?: EncryptionScopeState }): Promise<Plan>;
-  /** Rule 6: what is missing when the account (or the job's scope) does not report the change; undefined when it does. */
-  missing(holder: BindingHolder, change: Pick<PatchPlan, 'keyName' | 'to'>): string | undefined;
-}
-
-export type JobOutcome =
-  | { outcome: 'recorded'; record: RotationRecord }
-  | { outcome: 'deferred'; reason: string }
-  | { outcome: 'already-finished'; record: RotationRecord };
+export type { AccountJobDeps, AccountJobSteps, JobOutcome, PatchPlan, Plan } from './accountJobTypes';
 
 /**
  * DESIGN §2 rules 6-7 for any change to one account: read the journal, the account and its pin together,
@@ -51,7 +18,14 @@ export type JobOutcome =
  * back-off and its attempt count; a row says `failed` only when the account is known not to have moved.
  */
 export async function runAccountJob(job: AccountJob, dequeueCount: number, deps: AccountJobDeps, log: Logger, steps: AccountJobSteps): Promise<JobOutcome> {
-  return new AccountJobRun(job, (job.priorAttempts ?? 0) + dequeueCount, deps, log, steps).run();
+  const run = new AccountJobRun(job, (job.priorAttempts ?? 0) + dequeueCount, deps, log, steps);
+  try {
+    return await run.run();
+  } catch (error) {
+    // Up to the host, which delivers the job again: as a new attempt, not one that waits out this one's lease.
+    await run.letGo(error).catch(() => undefined);
+    throw error;
+  }
 }
 
 type Prepared =
@@ -92,6 +66,12 @@ class AccountJobRun {
     this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
   }
 
+  /** An error goes up to the host: the lease this attempt holds is released, its row left running. */
+  async letGo(error: unknown): Promise<void> {
+    const held = this.journal.held;
+    if (held) await this.journal.write({ ...this.row, status: 'running', reason: `attempt ${this.attempt}: ${error instanceof Error ? error.message : String(error)}` }, held);
+  }
+
   async run(): Promise<JobOutcome> {
     let prepared: Prepared;
     try {
@@ -121,6 +101,10 @@ class AccountJobRun {
     // it would decide now (the version disabled since, or a newer one made).
     const seen = this.earlierIntent();
     if (seen?.back.verdict === 'applied') {
+      // What this attempt planned is moot: a forced job's pin goes where the earlier update put the account.
+      const effect = this.pin.effect;
+      if (effect && 'set' in effect && seen.earlier.toVersion) this.pin.effect = { set: { ...effect.set, keyVersion: seen.earlier.toVersion } };
+      this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
         reason: `verified: the account reports ${seen.earlier.toVersion ? `key version ${seen.earlier.toVersion}` : 'the change'} and Succeeded, after ${seen.sent}`,
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
@@ -196,17 +180,22 @@ class AccountJobRun {
     const holder = `${this.job.jobId}:${this.deps.newId()}`;
     try {
       lease = await this.deps.journal.begin(this.journal.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
-      // Only a recorded intent is this job's claim that an update may have been sent.
-      if (lease) Object.assign(this.row, intent);
-      this.journal.ownsRow ||= !!lease;
-      if (lease) await this.pin.withIntent();
+      // A lost answer re-sent by the SDK's retry meets its own commit (412): the lease may be this attempt's anyway.
+      lease ??= await this.journal.ifCommitted(holder);
+      if (lease) {
+        // Only a recorded intent is this job's claim that an update may have been sent.
+        Object.assign(this.row, intent);
+        this.journal.ownsRow = true;
+        this.journal.held = lease;
+        await this.pin.withIntent();
+      }
     } catch (error) {
       lease ??= await this.journal.ifCommitted(holder);
       return this.later(failureReason(error), dependencyErrorOrUndefined(error), undefined, lease);
     }
     if (!lease) return this.leaseHeld();
 
-    const keeper = new LeaseKeeper(lease, this.deps, this.log);
+    const keeper = new LeaseKeeper(lease, this.deps, this.log, async () => (await this.journal.open()).lease);
     try {
       return await this.sendAndFollow(plan, keeper);
     } catch (error) {
@@ -241,7 +230,7 @@ class AccountJobRun {
       return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
     const reason = trouble ? failureReason(trouble) : (truth?.reason ?? 'the account could not be read back');
-    return this.later(reason, trouble, undefined, await keeper.stop(), truth);
+    return this.later(reason, trouble, undefined, (this.journal.held = await keeper.stop()), truth);
   }
 
   /** Reads the account until it settles (bounded): the only source of the outcome (rule 6). */
@@ -256,7 +245,7 @@ class AccountJobRun {
   }
 
   private async end(keeper: LeaseKeeper, status: RotationStatus, reason: string | undefined): Promise<JobOutcome> {
-    const lease = await keeper.stop();
+    const lease = (this.journal.held = await keeper.stop());
     return this.finish(status, reason ? { reason } : {}, lease);
   }
 

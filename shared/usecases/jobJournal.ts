@@ -12,6 +12,8 @@ export class JobJournal {
   state: JournalState | undefined;
   /** This attempt wrote the row with its intent. */
   ownsRow = false;
+  /** The lease this attempt holds, until a write releases it. */
+  held: Lease | undefined;
 
   constructor(
     private readonly journal: AccountJournal,
@@ -27,6 +29,7 @@ export class JobJournal {
   async write(row: RotationRecord, lease: Lease | undefined): Promise<boolean> {
     if (lease) {
       await this.journal.finish(lease, row);
+      this.held = undefined;
       return true;
     }
     if (this.ownsRow) return this.journal.record(row);
@@ -47,6 +50,6 @@ export class JobJournal {
     const lease = (await this.open()).lease;
     if (lease?.holder !== holder) return undefined;
     this.ownsRow = true;
-    return { accountId: this.job.accountId, holder, expiresAt: lease.expiresAt, etag: lease.etag };
+    return (this.held = { accountId: this.job.accountId, holder, expiresAt: lease.expiresAt, etag: lease.etag });
   }
 }

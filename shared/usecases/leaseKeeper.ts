@@ -1,5 +1,5 @@
 import { DependencyError } from '../errors';
-import type { AccountJournal, Lease, Logger } from '../ports';
+import type { AccountJournal, Lease, LeaseState, Logger } from '../ports';
 
 /** Renews the lease every third of its life while the update runs, so a live job keeps it and a dead one loses it. */
 export class LeaseKeeper {
@@ -8,13 +8,22 @@ export class LeaseKeeper {
   private readonly timer: NodeJS.Timeout;
   private bug: { error: unknown } | undefined;
 
-  constructor(lease: Lease, deps: { journal: AccountJournal; leaseTtlMs: number }, log: Logger) {
+  constructor(
+    lease: Lease,
+    deps: { journal: AccountJournal; leaseTtlMs: number },
+    log: Logger,
+    /** The lease as stored now: a renewal whose answer was lost moved its ETag, and the lease may still be this one's. */
+    reread: () => Promise<LeaseState | undefined>,
+  ) {
     this.lease = lease;
     this.timer = setInterval(() => {
       this.renewing = this.renewing.then(async () => {
         if (!this.lease) return;
         try {
-          this.lease = await deps.journal.renew(this.lease, deps.leaseTtlMs);
+          const held: Lease = this.lease;
+          const renewed = await deps.journal.renew(held, deps.leaseTtlMs);
+          const stored = renewed ? undefined : await reread();
+          this.lease = renewed ?? (stored?.holder === held.holder ? { ...held, etag: stored.etag, expiresAt: stored.expiresAt } : undefined);
           if (!this.lease) log.event('lease.lost', { accountId: lease.accountId });
         } catch (error) {
           // Storage trouble: the next renewal tries again. A bug stops renewing now and goes up from stop().

@@ -17,6 +17,25 @@ async function intentThen429(deps: ReturnType<typeof boundTo>, first = job()): P
   deps.accounts.updateEncryption = patch;
 }
 
+/** begin() commits, and then `answer` is what the attempt hears back (a throw: its answer lost). */
+function beginCommitsThen(deps: ReturnType<typeof boundTo>, answer: () => Promise<undefined>): void {
+  const begin = deps.journal.begin.bind(deps.journal);
+  deps.journal.begin = async (...args) => {
+    await begin(...args);
+    return answer();
+  };
+}
+
+/** Attempt 1 (no target version: the newest, v2) is applied but not read back; v3 is made; the retry records succeeded. */
+async function appliedThenNewerVersion(deps: ReturnType<typeof boundTo>, first: ReturnType<typeof job>): Promise<void> {
+  const armBack = armDownAfterFirstRead(deps);
+  await runRebind(first, 1, deps, silentLogger());
+  armBack();
+  deps.keys.add(keyVersion(hex(3), { createdOn: new Date('2026-05-01T00:00:00Z') }));
+  const retry = await runRebind({ ...first, priorAttempts: 1 }, 1, deps, silentLogger());
+  assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+}
+
 describe('a job under storage and ARM faults', () => {
   it('whose journal cannot be read on its last attempt lets the error go up, never recording failed over a sent update', async () => {
     const deps = boundTo(v1.version);
@@ -38,11 +57,9 @@ describe('a job under storage and ARM faults', () => {
 
   it('whose intent transaction committed but whose answer was lost releases the lease, and on its last attempt says nothing was sent', async () => {
     const deps = boundTo(v1.version);
-    const begin = deps.journal.begin.bind(deps.journal);
-    deps.journal.begin = async (...args) => {
-      await begin(...args);
+    beginCommitsThen(deps, async () => {
       throw unavailable('connection reset after the transaction');
-    };
+    });
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
     assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
     assert.match(rowOf(deps)?.reason ?? '', /no update was sent/);
@@ -156,12 +173,7 @@ describe('a job under storage and ARM faults', () => {
   it('a retry that finds the account on its earlier target records succeeded rather than move on to a version made since', async () => {
     const deps = boundTo(v1.version);
     const first = manual({ targetVersion: undefined });
-    const armBack = armDownAfterFirstRead(deps);
-    await runRebind(first, 1, deps, silentLogger());
-    armBack();
-    deps.keys.add(keyVersion(hex(3), { createdOn: new Date('2026-05-01T00:00:00Z') }));
-    const retry = await runRebind({ ...first, priorAttempts: 1 }, 1, deps, silentLogger());
-    assert.equal(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
+    await appliedThenNewerVersion(deps, first);
     assert.deepEqual([rowOf(deps, first.jobId)?.fromVersion, rowOf(deps, first.jobId)?.toVersion], [v1.version, v2.version]);
     assert.equal(deps.accounts.patches.length, 1);
     assert.equal((await deps.accounts.getAccount(job().accountId))?.binding?.keyVersion, v2.version);
@@ -169,14 +181,12 @@ describe('a job under storage and ARM faults', () => {
 
   it('an intent whose answer was lost, when the journal cannot be read again, goes up to the host', async () => {
     const deps = boundTo(v1.version);
-    const begin = deps.journal.begin.bind(deps.journal);
-    deps.journal.begin = async (...args) => {
-      await begin(...args);
+    beginCommitsThen(deps, async () => {
       deps.journal.open = async () => {
         throw unavailable('Table Storage is down');
       };
       throw unavailable('connection reset after the transaction');
-    };
+    });
     await assert.rejects(runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger()), /Table Storage is down/);
     assert.equal(deps.accounts.patches.length, 0);
   });
@@ -192,4 +202,32 @@ describe('a job under storage and ARM faults', () => {
     assert.notEqual(rowOf(deps, plain.jobId)?.status, 'succeeded');
     assert.equal((await deps.accounts.getAccount(job().accountId))?.binding?.keyVersion, v2.version, 'the account moved; its row waits for the pin');
   });
+
+  it('an error that goes up to the host while the job holds the lease releases it: the next delivery is an attempt, not a wait', async () => {
+    const deps = boundTo(v2.version);
+    deps.accounts.verdict = () => ({ status: 'failed', code: 'KeyVaultAccessForbidden', message: 'no' });
+    deps.pins.release = async () => {
+      throw unavailable('the Pins table is down');
+    };
+    const rollback = manual({ targetVersion: v1.version, force: true, priorAttempts: 4 });
+    await assert.rejects(runRebind(rollback, 1, deps, silentLogger()), /the Pins table is down/);
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '', 'the lease is released');
+    assert.equal(rowOf(deps, rollback.jobId)?.status, 'running');
+  });
+
+  it('a forced rebind without a version whose earlier update is found done pins the version it put the account on', async () => {
+    const deps = boundTo(v1.version);
+    await appliedThenNewerVersion(deps, manual({ targetVersion: undefined, force: true }));
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v2.version);
+  });
+
+  it('an intent whose answer was lost and whose retry met its own commit (412) goes on with the lease it holds', async () => {
+    const deps = boundTo(v1.version);
+    beginCommitsThen(deps, async () => undefined);
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
+    assert.equal(deps.accounts.patches.length, 1);
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '');
+  });
 });
+

@@ -164,7 +164,11 @@ describe('writes without the lease', () => {
   it('a job that loses its lease during the PATCH still records its verified outcome', async () => {
     const deps = boundTo(v1.version);
     deps.leaseTtlMs = 30;
-    deps.journal.renew = async () => undefined;
+    // Another job takes the lease over (this one seemed dead to it).
+    deps.journal.renew = async () => {
+      deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'other:1', expiresAt: new Date(now.getTime() + 60_000).toISOString(), etag: 'taken' });
+      return undefined;
+    };
     const patch = deps.accounts.updateEncryption.bind(deps.accounts);
     deps.accounts.updateEncryption = async (id, change) => {
       await new Promise((resolve) => setTimeout(resolve, 40));
