@@ -96,6 +96,8 @@ export interface AccountJournal {
   renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
   /** Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. */
   finish(lease: Lease, row: RotationRecord): Promise<void>;
+  /** Releases the lease only if it is still as held (its ETag), writing no row. */
+  release(lease: Lease): Promise<void>;
   /**
    * Writes a row without the lease. With `over`, only over the row as that state read it (or where there was
    * none): false, writing nothing, when another delivery of the same job wrote it first. Without, as it is (the

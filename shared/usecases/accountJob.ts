@@ -23,7 +23,7 @@ export async function runAccountJob(job: AccountJob, dequeueCount: number, deps:
     return await run.run();
   } catch (error) {
     // Up to the host, which delivers the job again: as a new attempt, not one that waits out this one's lease.
-    await run.letGo(error).catch(() => undefined);
+    await run.letGo().catch(() => undefined);
     throw error;
   }
 }
@@ -49,6 +49,8 @@ class AccountJobRun {
   private patched = false;
   /** Another holder's live lease: its update, in flight, is judged by nobody else. */
   private heldByOther = false;
+  /** Renews the lease while the update runs. */
+  private keeper: LeaseKeeper | undefined;
   /** The binding's pin (§2a), settled with the outcome. */
   private readonly pin: JobPin;
 
@@ -66,10 +68,14 @@ class AccountJobRun {
     this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
   }
 
-  /** An error goes up to the host: the lease this attempt holds is released, its row left running. */
-  async letGo(error: unknown): Promise<void> {
-    const held = this.journal.held;
-    if (held) await this.journal.write({ ...this.row, status: 'running', reason: `attempt ${this.attempt}: ${error instanceof Error ? error.message : String(error)}` }, held);
+  /**
+   * An error goes up to the host: the lease this attempt holds (as last renewed) is released, ETag-guarded and
+   * writing no row, so the next delivery is an attempt that counts. A release already made, or a lease taken
+   * over, is left as it is.
+   */
+  async letGo(): Promise<void> {
+    const held = this.keeper?.held ?? this.journal.held;
+    if (held) await this.deps.journal.release(held);
   }
 
   async run(): Promise<JobOutcome> {
@@ -110,7 +116,9 @@ class AccountJobRun {
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
       });
     }
-    return plan.action === 'none' ? this.finish(plan.status, { reason: `${plan.reason}${seen ? `; after ${seen.sent}, ${seen.back.reason}` : ''}` }) : this.change(plan);
+    if (plan.action === 'none') return this.finish(plan.status, { reason: `${plan.reason}${seen ? `; after ${seen.sent}, ${seen.back.reason}` : ''}` });
+    // Delivered again by the host past the last attempt: no further PATCH, only what is known.
+    return this.attempt > this.deps.retry.maxAttempts ? this.later('no attempt left for another update') : this.change(plan);
   }
 
   /**
@@ -195,7 +203,7 @@ class AccountJobRun {
     }
     if (!lease) return this.leaseHeld();
 
-    const keeper = new LeaseKeeper(lease, this.deps, this.log, async () => (await this.journal.open()).lease);
+    const keeper = (this.keeper = new LeaseKeeper(lease, this.deps, this.log, async () => (await this.journal.open()).lease));
     try {
       return await this.sendAndFollow(plan, keeper);
     } catch (error) {

@@ -38,6 +38,11 @@ export class LeaseKeeper {
     this.timer.unref();
   }
 
+  /** The lease as last renewed; undefined once lost. */
+  get held(): Lease | undefined {
+    return this.lease;
+  }
+
   /** Stops renewing; the lease as last renewed, or undefined when it was lost. */
   async stop(): Promise<Lease | undefined> {
     clearInterval(this.timer);

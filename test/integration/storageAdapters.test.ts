@@ -79,6 +79,21 @@ describe('storage adapters against Azurite', () => {
     assert.deepEqual([after.row?.status, after.lease], ['failed', undefined], 'neither the row nor the lease moved');
   });
 
+  it('journal: a lease is released only as held, and the release writes no row', async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-release');
+    const intent = { ...row('job-l1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const, intentAt: '2026-06-01T00:00:00.000Z' };
+    const lease = await journal.begin(await journal.open(id, intent), 'job-l1:a', 60_000, intent);
+    assert.ok(lease);
+    const renewed = await journal.renew(lease, 60_000);
+    assert.ok(renewed);
+    await journal.release(lease);
+    assert.equal((await journal.open(id, intent)).lease?.holder, 'job-l1:a', 'a stale ETag releases nothing');
+    await journal.release(renewed);
+    const after = await journal.open(id, intent);
+    assert.deepEqual([after.lease?.holder, after.row?.status], ['', 'running']);
+  });
+
   it('journal: of six jobs racing for one lease exactly one wins', async () => {
     const journal = new TableLedger(storage, clock);
     const id = accountId('journal-race');

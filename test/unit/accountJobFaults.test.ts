@@ -229,5 +229,37 @@ describe('a job under storage and ARM faults', () => {
     assert.equal(deps.accounts.patches.length, 1);
     assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '');
   });
+
+  it('a bug after the lease was renewed still releases it (as last renewed) on the way up', async () => {
+    const deps = boundTo(v1.version);
+    deps.leaseTtlMs = 30;
+    deps.accounts.updateEncryption = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 45));
+      throw new TypeError('a bug');
+    };
+    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /a bug/);
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '');
+  });
+
+  it('an outcome whose write committed without an answer is not written over on the way up', async () => {
+    const deps = boundTo(v1.version);
+    const finish = deps.journal.finish.bind(deps.journal);
+    deps.journal.finish = async (...args) => {
+      await finish(...args);
+      throw unavailable('connection reset after the transaction');
+    };
+    await assert.rejects(runRebind(job(), 1, deps, silentLogger()), /connection reset/);
+    assert.equal(rowOf(deps)?.status, 'succeeded');
+    const again = await runRebind(job(), 2, deps, silentLogger());
+    assert.equal(again.outcome, 'already-finished');
+    assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it('delivered by the host past its last attempt, a job sends no further PATCH', async () => {
+    const deps = boundTo(v1.version);
+    const result = await runRebind({ ...job(), priorAttempts: 5 }, 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.equal(deps.accounts.patches.length, 0);
+  });
 });
 

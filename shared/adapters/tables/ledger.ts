@@ -100,6 +100,14 @@ export class TableLedger implements Ledger, AccountJournal {
     });
   }
 
+  release(lease: Lease): Promise<void> {
+    return storage('releasing the account lease', async () => {
+      const table = await this.tables.table(TABLES.rotations);
+      const released = { partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() };
+      await expect(table.updateEntity(released, 'Replace', { etag: lease.etag }), 412, undefined);
+    });
+  }
+
   record(row: RotationRecord, over?: JournalState): Promise<boolean> {
     return storage('recording a ledger row', async () => {
       const table = await this.tables.table(TABLES.rotations);

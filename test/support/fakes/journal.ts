@@ -62,6 +62,9 @@ export class MemoryLedger implements Ledger, AccountJournal {
     this.write(row);
     if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
   }
+  async release(lease: Lease): Promise<void> {
+    if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
+  }
   async record(row: RotationRecord, over?: JournalState): Promise<boolean> {
     if (over && this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== over.rowEtag) return false;
     this.write(row);
