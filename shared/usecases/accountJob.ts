@@ -266,6 +266,8 @@ class AccountJobRun {
     this.journal.state ??= await this.journal.open();
     // The journal as this attempt read it, before any intent of its own: an earlier attempt's intent may have sent one.
     const sent = this.patched || this.journal.state.row?.intentAt !== undefined;
+    // A last attempt that read nothing of an update an earlier one sent leaves it to the host's next delivery to judge.
+    if (this.attempt >= this.deps.retry.maxAttempts && sent && !truth && !this.planned && trouble) throw trouble;
     if (this.attempt >= this.deps.retry.maxAttempts && !this.heldByOther) {
       // Without a PATCH of its own, the last attempt judges an earlier one by the account it read (unless one is in flight).
       return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
@@ -295,10 +297,11 @@ class AccountJobRun {
     // The pin follows the outcome before it is recorded, so that a failure to update it is retried; a delivery that
     // another has superseded leaves it alone.
     if (this.pin.changesWith(status)) {
-      // Without the lease, from a read that may be stale: another job that took the lease since may have moved the account.
-      const changed = lease || this.journal.ownsRow ? undefined : await this.journal.changedSinceRead();
-      if (changed === 'row') return this.superseded(status);
-      if (changed === 'lease') return this.leaseHeld();
+      // A pin changes only under the lease: a job that read the journal before cannot then take it and act on that read.
+      if (!lease && !this.journal.ownsRow) {
+        lease = await this.journal.take(`${this.job.jobId}:${this.deps.newId()}`, this.deps.leaseTtlMs, this.row);
+        if (!lease) return (await this.journal.changedSinceRead()) === 'row' ? this.superseded(status) : this.leaseHeld();
+      }
       try {
         await this.pin.settle(status);
       } catch (error) {

@@ -38,6 +38,17 @@ export class JobJournal {
     return this.journal.record(row, state);
   }
 
+  /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when either moved. */
+  async take(holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
+    const state = this.state ?? (await this.open());
+    const lease = await this.journal.begin(state, holder, ttlMs, { ...row, status: state.row?.status ?? 'queued' });
+    if (lease) {
+      this.ownsRow = true;
+      this.held = lease;
+    }
+    return lease;
+  }
+
   /** What changed since this attempt read the journal: the job's row (another delivery wrote it), or the lease (another job took it). */
   async changedSinceRead(): Promise<'row' | 'lease' | undefined> {
     const now = await this.open();

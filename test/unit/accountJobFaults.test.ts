@@ -121,7 +121,7 @@ describe('a job under storage and ARM faults', () => {
     assert.equal(renewals, after);
   });
 
-  it('a journal read that fails once on the last attempt does not turn a sent update into nothing sent', async () => {
+  it('a journal read that fails on the last attempt after a sent update goes up to the host, never nothing sent', async () => {
     const deps = boundTo(v1.version);
     await intentThen429(deps);
     const open = deps.journal.open.bind(deps.journal);
@@ -133,9 +133,9 @@ describe('a job under storage and ARM faults', () => {
       }
       return open(...args);
     };
-    await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    await assert.rejects(runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger()), /Table Storage blinked/);
     assert.doesNotMatch(rowOf(deps)?.reason ?? '', /no update was sent/);
-    assert.notEqual(rowOf(deps)?.status, 'succeeded');
+    assert.equal(rowOf(deps)?.status, 'running');
   });
 
   it('changes no pin from a stale read: a forced job that finds another job took the lease since comes back', async () => {
@@ -260,6 +260,37 @@ describe('a job under storage and ARM faults', () => {
     const result = await runRebind({ ...job(), priorAttempts: 5 }, 1, deps, silentLogger());
     assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
     assert.equal(deps.accounts.patches.length, 0);
+  });
+
+  it('a rollback pin set by a decision without a PATCH is taken under the lease: a job that read the journal before it cannot act on that read', async () => {
+    const deps = boundTo(v1.version);
+    const rollback = manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' });
+    afterNextJournalRead(deps, async () => {
+      const held = await runRebind(rollback, 1, deps, silentLogger());
+      assert.equal(held.outcome === 'recorded' && held.record.status, 'already-current');
+    });
+    const event = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(event.outcome, 'deferred');
+    assert.equal(deps.accounts.patches.length, 0);
+    const again = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.match(again.outcome === 'recorded' ? (again.record.reason ?? '') : '', /^pinned by alice@contoso.com to/);
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+
+  it('a last attempt that could not read the account after an earlier update leaves it to the next delivery, not to outcome unknown', async () => {
+    const deps = boundTo(v1.version);
+    await intentThen429(deps);
+    const get = deps.accounts.getAccount.bind(deps.accounts);
+    deps.accounts.getAccount = async () => {
+      deps.accounts.getAccount = get;
+      throw unavailable('ARM blinked');
+    };
+    await assert.rejects(runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger()), /ARM blinked/);
+    assert.doesNotMatch(rowOf(deps)?.reason ?? '', /outcome unknown/);
+    const next = await runRebind({ ...job(), priorAttempts: 4 }, 2, deps, silentLogger());
+    assert.equal(next.outcome === 'recorded' && next.record.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /settled without the change/);
+    assert.equal(deps.accounts.patches.length, 0, 'no PATCH past the last attempt');
   });
 });
 
