@@ -299,7 +299,7 @@ class AccountJobRun {
     if (this.pin.changesWith(status)) {
       // A pin changes only under the lease: a job that read the journal before cannot then take it and act on that read.
       if (!lease && !this.journal.ownsRow) {
-        lease = await this.journal.take(`${this.job.jobId}:${this.deps.newId()}`, this.deps.leaseTtlMs, this.row);
+        lease = await this.journal.take(`${this.job.jobId}:${this.deps.newId()}`, this.deps.leaseTtlMs, this.row, this.deps.clock.now());
         if (!lease) return (await this.journal.changedSinceRead()) === 'row' ? this.superseded(status) : this.leaseHeld();
       }
       try {

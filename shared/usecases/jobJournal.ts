@@ -38,9 +38,10 @@ export class JobJournal {
     return this.journal.record(row, state);
   }
 
-  /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when either moved. */
-  async take(holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined> {
+  /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when it is held or either moved. */
+  async take(holder: string, ttlMs: number, row: RotationRecord, now: Date): Promise<Lease | undefined> {
     const state = this.state ?? (await this.open());
+    if (state.lease && state.lease.holder !== '' && Date.parse(state.lease.expiresAt) > now.getTime()) return undefined;
     const lease = await this.journal.begin(state, holder, ttlMs, { ...row, status: state.row?.status ?? 'queued' });
     if (lease) {
       this.ownsRow = true;

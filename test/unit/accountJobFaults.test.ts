@@ -292,5 +292,14 @@ describe('a job under storage and ARM faults', () => {
     assert.match(rowOf(deps)?.reason ?? '', /settled without the change/);
     assert.equal(deps.accounts.patches.length, 0, 'no PATCH past the last attempt');
   });
+
+  it('a forced job that ends without its account takes its pin back only under a lease it can take, never over a live one', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.accounts.clear();
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: 'event-job:1', expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'live' });
+    const result = await runRebind(manual({ targetVersion: v1.version, force: true }), 1, deps, silentLogger());
+    assert.equal(result.outcome, 'deferred');
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, 'event-job:1');
+  });
 });
 
