@@ -112,7 +112,7 @@ class AccountJobRun {
       if (effect && 'set' in effect && seen.earlier.toVersion) this.pin.effect = { set: { ...effect.set, keyVersion: seen.earlier.toVersion } };
       this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
-        reason: `verified: the account reports ${seen.earlier.toVersion ? `key version ${seen.earlier.toVersion}` : 'the change'} and Succeeded, after ${seen.sent}`,
+        reason: `${verified(seen.earlier.toVersion)}, after ${seen.sent}`,
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
       });
     }
@@ -230,8 +230,7 @@ class AccountJobRun {
     const first = verdict?.status === 'succeeded' ? (this.scope ? verdict.scope : verdict.account) : undefined;
     const truth = await this.readBack(plan, first).catch((e: unknown) => (dependencyErrorOrUndefined(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
-      const verified = `verified: the account reports ${plan.to ? `key version ${plan.to}` : 'the change'} and Succeeded`;
-      const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified;
+      const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified(plan.to);
       return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note);
     }
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
@@ -336,6 +335,9 @@ class AccountJobRun {
     };
   }
 }
+
+/** Rule 6's verdict in a row's reason. */
+const verified = (to: string | undefined): string => `verified: the account reports ${to ? `key version ${to}` : 'the change'} and Succeeded`;
 
 function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
   return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;

@@ -31,24 +31,23 @@ export class JobPin {
 
   /** Whether settle(status) would write to the pin store. */
   changesWith(status: RotationStatus): boolean {
-    const arrived = status === 'succeeded' || status === 'already-current';
-    if (this.effect && 'release' in this.effect) return arrived;
-    if (this.effect && arrived) return !this.set;
-    return !arrived && this.binding.force;
+    return this.change(status) !== undefined;
   }
 
   async settle(status: RotationStatus): Promise<void> {
-    const { accountId, jobId, force, scope } = this.binding;
+    const { accountId, jobId, scope } = this.binding;
+    const change = this.change(status);
+    if (change === 'set') return this.withIntent();
+    if (!change) return;
+    const released = await this.pins.release(accountId, change === 'take-back' ? jobId : undefined, scope);
+    if (released) this.note = change === 'take-back' ? `took back its pin to ${released.keyVersion}` : `released the pin to ${released.keyVersion} set by ${released.actor}`;
+  }
+
+  /** What the outcome does to the pin: one decision for changesWith and settle. */
+  private change(status: RotationStatus): 'release' | 'set' | 'take-back' | undefined {
     const arrived = status === 'succeeded' || status === 'already-current';
-    if (this.effect && 'release' in this.effect) {
-      if (!arrived) return;
-      const released = await this.pins.release(accountId, undefined, scope);
-      if (released) this.note = `released the pin to ${released.keyVersion} set by ${released.actor}`;
-    } else if (this.effect && arrived) {
-      if (!this.set) await this.withIntent();
-    } else if (!arrived && force) {
-      const released = await this.pins.release(accountId, jobId, scope);
-      if (released) this.note = `took back its pin to ${released.keyVersion}`;
-    }
+    if (this.effect && 'release' in this.effect) return arrived ? 'release' : undefined;
+    if (this.effect && arrived) return this.set ? undefined : 'set';
+    return !arrived && this.binding.force ? 'take-back' : undefined;
   }
 }
