@@ -66,6 +66,7 @@ class AccountJobRun {
     this.scope = scopeOf(job);
     this.journal = new JobJournal(deps.journal, job, this.scope);
     this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
+    this.pin.effect = steps.pin;
   }
 
   /**
@@ -98,11 +99,10 @@ class AccountJobRun {
     }
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
-    this.pin.effect = plan.pin;
+    this.pin.effect = plan.pin ?? this.steps.pin;
     // Nothing is decided while another job (or another delivery of this one) holds the lease: its update is in flight.
-    const lease = this.journal.state?.lease;
-    const now = this.deps.clock.now().getTime();
-    if (lease && lease.holder !== '' && Date.parse(lease.expiresAt) > now) return this.leaseHeld(Date.parse(lease.expiresAt) - now);
+    const heldMs = this.journal.heldFor(this.deps.clock.now());
+    if (heldMs !== undefined) return this.leaseHeld(heldMs);
     // Rule 6: a retry that finds the account where an earlier attempt's intent aimed records succeeded, whatever
     // it would decide now (the version disabled since, or a newer one made).
     const seen = this.earlierIntent();
@@ -263,6 +263,9 @@ class AccountJobRun {
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
     // A journal never read cannot say what was sent: its error goes up, and the host delivers the job again.
     this.journal.state ??= await this.journal.open();
+    // An attempt that could not plan has not looked at the lease yet: one held means an update in flight, judged by its holder.
+    const heldMs = this.journal.ownsRow ? undefined : this.journal.heldFor(this.deps.clock.now());
+    if (heldMs !== undefined && !this.heldByOther) return this.leaseHeld(heldMs);
     // The journal as this attempt read it, before any intent of its own: an earlier attempt's intent may have sent one.
     const sent = this.patched || this.journal.state.row?.intentAt !== undefined;
     // A last attempt that read nothing of an update an earlier one sent leaves it to the host's next delivery to judge.

@@ -31,6 +31,11 @@ export type Plan =
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect; targetCreatedOn?: Date };
 
 export interface AccountJobSteps {
+  /**
+   * What the job does to the pin whatever it plans (a person's plain change releases it once the account is where
+   * they asked): also what an attempt that could not plan settles the pin by. A plan's own pin goes first.
+   */
+  pin?: PinEffect;
   /** Rules 1-5 on a fresh read of the account, the job's encryption scope if it names one, and the binding's pin. */
   plan(read: { account: AccountState; pin: Pin | undefined; scope?: EncryptionScopeState }): Promise<Plan>;
   /** Rule 6: what is missing when the account (or the job's scope) does not report the change; undefined when it does. */

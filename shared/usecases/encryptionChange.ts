@@ -3,12 +3,14 @@ import { vaultHost } from '../domain/keys';
 import { cmkDisableRefusal } from '../domain/kinds';
 import type { Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome } from './accountJob';
+import { releasesPin } from './jobPin';
 import { preflightKey, type PreflightDeps } from './keyAccess';
 import { newestUsableVersion } from './keyVersions';
 
 /** Moves an account to another key in the SAME vault, at that key's newest usable version (a person's act: it releases a pin). */
 export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: AccountJobDeps & PreflightDeps, log: Logger): Promise<JobOutcome> {
   return runAccountJob(job, dequeueCount, deps, log, {
+    pin: releasesPin,
     async plan({ account }) {
       const binding = account.binding;
       if (account.keySource !== 'Microsoft.KeyVault' || !binding) {
@@ -20,7 +22,7 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
       const { version: target } = await newestUsableVersion(deps.keys, binding.vaultUri, job.keyName, deps.policy, deps.clock.now());
       if (!target) return { action: 'none', status: 'refused', reason: `no-usable-version: key ${job.keyName} has no version that passes preflight` };
       if (binding.keyName.toLowerCase() === job.keyName.toLowerCase() && binding.keyVersion.toLowerCase() === target.version.toLowerCase()) {
-        return { action: 'none', status: 'already-current', reason: `already bound to ${job.keyName}/${target.version}`, pin: { release: true } };
+        return { action: 'none', status: 'already-current', reason: `already bound to ${job.keyName}/${target.version}` };
       }
       // RBAC may grant one key and not another: the identity must be able to use the new key.
       const check = await preflightKey(account, { vaultUri: binding.vaultUri, keyName: job.keyName }, deps);
@@ -33,7 +35,6 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
         to: target.version,
         keyName: job.keyName,
         reason: `switch-key from ${binding.keyName}`,
-        pin: { release: true },
       };
     },
     missing(account, plan) {
@@ -47,9 +48,10 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
 /** Moves an account back to Microsoft-managed keys (a person confirmed it by name; it releases a pin). */
 export function runDisableCmk(job: DisableCmkJob, dequeueCount: number, deps: AccountJobDeps, log: Logger): Promise<JobOutcome> {
   return runAccountJob(job, dequeueCount, deps, log, {
+    pin: releasesPin,
     async plan({ account }) {
       if (account.keySource !== 'Microsoft.KeyVault') {
-        return { action: 'none', status: 'already-current', reason: 'account already uses Microsoft-managed keys', pin: { release: true } };
+        return { action: 'none', status: 'already-current', reason: 'account already uses Microsoft-managed keys' };
       }
       const refusal = cmkDisableRefusal(account.kind);
       if (refusal) return { action: 'none', status: 'refused', reason: `cmk-disable-unsupported: ${refusal}` };
@@ -59,7 +61,6 @@ export function runDisableCmk(job: DisableCmkJob, dequeueCount: number, deps: Ac
         ...(account.binding ? { from: account.binding.keyVersion } : {}),
         keyName: account.binding?.keyName ?? job.keyName,
         reason: 'disable-cmk: moved to Microsoft-managed keys',
-        pin: { release: true },
       };
     },
     missing: (account) => (account.keySource === 'Microsoft.KeyVault' ? 'the account still reports keySource Microsoft.KeyVault' : undefined),

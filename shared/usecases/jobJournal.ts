@@ -38,10 +38,17 @@ export class JobJournal {
     return this.journal.record(row, state);
   }
 
+  /** How long the lease, as read, is still held by another (a job, or another delivery of this one); undefined when free. */
+  heldFor(now: Date): number | undefined {
+    const lease = this.state?.lease;
+    const left = lease && lease.holder !== '' ? Date.parse(lease.expiresAt) - now.getTime() : 0;
+    return left > 0 ? left : undefined;
+  }
+
   /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when it is held or either moved. */
   async take(holder: string, ttlMs: number, row: RotationRecord, now: Date): Promise<Lease | undefined> {
-    const state = this.state ?? (await this.open());
-    if (state.lease && state.lease.holder !== '' && Date.parse(state.lease.expiresAt) > now.getTime()) return undefined;
+    const state = (this.state ??= await this.open());
+    if (this.heldFor(now) !== undefined) return undefined;
     const lease = await this.journal.begin(state, holder, ttlMs, { ...row, status: state.row?.status ?? 'queued' });
     if (lease) {
       this.ownsRow = true;

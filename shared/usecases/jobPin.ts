@@ -5,6 +5,9 @@ import type { PinStore } from '../ports';
 /** What a job's plan does to the binding's pin (§2a). */
 export type PinEffect = { set: Pin } | { release: true };
 
+/** §2a: a person's plain change (rotation, switch-key, disable-cmk) releases a pin once the account is where they asked. */
+export const releasesPin: PinEffect = { release: true };
+
 /**
  * One job's part in its binding's pin (§2a), with the note its row carries. A forced rebind pins the account with
  * its intent (if the outcome cannot be known, the pin holds it there) and keeps the pin only where the account

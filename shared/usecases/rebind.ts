@@ -5,7 +5,7 @@ import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type Plan } from './accountJob';
-import type { PinEffect } from './jobPin';
+import { releasesPin, type PinEffect } from './jobPin';
 import { preflightKey, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 
@@ -94,6 +94,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
   targetRead.catch(() => undefined);
   deps.vaults.readVault(job.vaultUri).catch(() => undefined);
   return runAccountJob(job, dequeueCount, deps, log, {
+    ...(job.trigger === 'manual' && !job.force ? { pin: releasesPin } : {}),
     plan: async ({ account, pin, scope }) => (await planRebindJob(job, { account, scope }, pin, deps, targetRead)).plan,
     missing: (account, plan) => reportsVersion(account, plan.to ?? ''),
   });
@@ -102,7 +103,7 @@ export function runRebind(job: RebindJob, dequeueCount: number, deps: RebindDeps
 /** §2a: a person's forced rebind pins the account to its version; a person's plain rotation releases a pin. */
 function pinEffect(job: RebindJob, decision: RebindDecision, now: Date): PinEffect | undefined {
   if (job.trigger !== 'manual') return undefined;
-  if (!job.force) return { release: true };
+  if (!job.force) return releasesPin;
   const version = decision.action === 'patch' ? decision.to : job.targetVersion;
   if (!version) return undefined;
   return {

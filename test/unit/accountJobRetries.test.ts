@@ -109,6 +109,41 @@ describe('the last attempt', () => {
     const again = deps.queue.jobs[0];
     assert.deepEqual([again?.job.kind === 'rebind' && again.job.priorAttempts, again?.delaySeconds], [4, 20], 'the same attempt, after the lease expires');
   });
+
+  it('that cannot plan while another delivery holds the lease waits it out: no verdict, and a forced pin stays', async () => {
+    const deps = boundTo(v2.version);
+    const rollback = manual({ targetVersion: v1.version, force: true });
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    await runRebind(rollback, 1, deps, silentLogger());
+    deps.queue.jobs.splice(0);
+    // The other delivery's PATCH is in flight: the account, read now, does not show it yet.
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${rollback.jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    deps.keys.getKeyVersion = async () => {
+      throw unavailable('Key Vault is down');
+    };
+    const last = await runRebind({ ...rollback, priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome, 'deferred');
+    assert.equal(rowOf(deps, rollback.jobId)?.status, 'running');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+    const again = deps.queue.jobs[0];
+    assert.deepEqual([again?.job.kind === 'rebind' && again.job.priorAttempts, again?.delaySeconds], [4, 20]);
+  });
+
+  it("that cannot plan, finding a plain manual rotation's earlier update applied, records succeeded and releases the pin", async () => {
+    const deps = boundTo(v1.version);
+    const rotation = manual({ targetVersion: v2.version });
+    await deps.pins.set({ accountId: job().accountId, keyVersion: v1.version, actor: 'bob', reason: 'hold', pinnedAt: now.toISOString(), jobId: 'job-hold' });
+    await sentButUnconfirmed(deps, rotation);
+    deps.keys.getKeyVersion = async () => {
+      throw unavailable('Key Vault is down');
+    };
+    const last = await runRebind({ ...rotation, priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'succeeded');
+    assert.equal(await deps.pins.get(job().accountId), undefined);
+    assert.match(rowOf(deps, rotation.jobId)?.reason ?? '', /released the pin to/);
+  });
 });
 
 describe('§2a: a pin follows what happened to the account', () => {
