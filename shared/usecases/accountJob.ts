@@ -275,10 +275,12 @@ class AccountJobRun {
       return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
     }
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
-    await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.heldByOther ? this.attempt - 1 : this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     const status = sent || this.journal.ownsRow ? 'running' : (this.journal.state.row?.status ?? 'queued');
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
+    // The row before the retry: a retry that starts at once reads it (its own writes then go over it), and one that
+    // cannot be queued goes up to the host, which delivers this message again.
     if (!(await this.journal.write(row, lease))) return this.superseded(status);
+    await this.deps.queue.enqueue({ ...this.job, priorAttempts: this.heldByOther ? this.attempt - 1 : this.attempt }, { delaySeconds: Math.ceil(delayMs / 1000) });
     this.log.event('rotation.deferred', { ...this.fields(status), reason, delayMs });
     return { outcome: 'deferred', reason };
   }

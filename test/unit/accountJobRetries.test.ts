@@ -195,6 +195,31 @@ describe('rule 8: a duplicate delivery of the same job', () => {
   });
 });
 
+describe('a deferral', () => {
+  it('is written before its retry is queued: a retry that starts at once reads it, and its verdict lands', async () => {
+    const deps = boundTo(v1.version, { provisioningState: 'Accepted' });
+    // The retry's message is taken as soon as it is queued; it reads the journal and runs on while attempt 1 ends.
+    let retried: Promise<unknown> | undefined;
+    const enqueue = deps.queue.enqueue.bind(deps.queue);
+    deps.queue.enqueue = async (queued, options) => {
+      await enqueue(queued, options);
+      if (retried || queued.kind !== 'rebind') return;
+      deps.queue.jobs.splice(0);
+      deps.accounts.put(boundAccount('a1', v2.version));
+      let attempt1Done!: () => void;
+      const done = new Promise<void>((resolve) => (attempt1Done = resolve));
+      afterNextJournalRead(deps, () => done);
+      retried = runRebind(queued, 1, deps, silentLogger());
+      setImmediate(attempt1Done);
+    };
+    const first = await runRebind(job(), 1, deps, silentLogger());
+    assert.equal(first.outcome, 'deferred');
+    const retry = await retried;
+    assert.equal(rowOf(deps)?.status, 'already-current', 'the retry recorded its verdict');
+    assert.deepEqual([retry && typeof retry === 'object' && 'outcome' in retry && retry.outcome, deps.queue.jobs.length], ['recorded', 0]);
+  });
+});
+
 describe('writes without the lease', () => {
   it('a job that loses its lease during the PATCH still records its verified outcome', async () => {
     const deps = boundTo(v1.version);
