@@ -113,13 +113,15 @@ export function decideRebind(input: {
 }
 
 /**
- * Rule 6's read-back, three ways: the change took effect (the account reports it and Succeeded); the account
- * is still busy, so only a later read can tell; or it settled without the change, so it is known not to have moved.
+ * Rule 6's read-back, four ways: the change took effect (the account reports it and Succeeded); the account is
+ * still busy, so only a later read can tell; it settled without the change, so it is known not to have moved; or
+ * it reports the change without Succeeded, so it moved and nothing verifies it.
  */
 export type ReadBack =
   | { verdict: 'applied' }
   | { verdict: 'unsettled'; reason: string }
-  | { verdict: 'not-applied'; reason: string };
+  | { verdict: 'not-applied'; reason: string }
+  | { verdict: 'unverified'; reason: string };
 
 /** Provisioning states in which no update is running (DESIGN §4 lists the others). */
 const SETTLED_STATES = new Set(['succeeded', 'failed', 'canceled']);
@@ -135,7 +137,7 @@ export function readBack<T extends BindingHolder>(account: T | undefined, applie
   if (missing) return { verdict: 'not-applied', reason: missing };
   // Rule 6: the change and Succeeded; Failed, Canceled (or no state at all) do not verify it.
   if (account.provisioningState?.toLowerCase() !== 'succeeded') {
-    return { verdict: 'not-applied', reason: `the account reports the change but provisioningState ${account.provisioningState ?? '(none)'}` };
+    return { verdict: 'unverified', reason: `the account reports the change but provisioningState ${account.provisioningState ?? '(none)'}` };
   }
   return { verdict: 'applied' };
 }

@@ -290,7 +290,7 @@ class AccountJobRun {
     if (!sent) return this.finish('failed', { reason: `${tried} (no update was sent)` }, lease);
     if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
     if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
-    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; the account could not be read back settled` };
+    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; ${truth?.reason ?? 'the account could not be read back'}` };
     if (!(await this.journal.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };

@@ -131,6 +131,14 @@ describe('the last attempt', () => {
     assert.deepEqual([again?.job.kind === 'rebind' && again.job.priorAttempts, again?.delaySeconds], [4, 20]);
   });
 
+  it('that finds its update on the account, but the account Failed, records no verdict: the account did move', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.afterPatch = (a, change) => ({ ...a, binding: change.binding, provisioningState: 'Failed' });
+    const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
+    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown: .*the account reports the change but provisioningState Failed/);
+  });
+
   it("that cannot plan, finding a plain manual rotation's earlier update applied, records succeeded and releases the pin", async () => {
     const deps = boundTo(v1.version);
     const rotation = manual({ targetVersion: v2.version });

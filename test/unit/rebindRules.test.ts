@@ -188,7 +188,7 @@ describe('rule 5: only keyVersion changes', () => {
   });
 });
 
-describe('rule 6: the read-back decides, three ways', () => {
+describe('rule 6: the read-back decides, four ways', () => {
   const missing = (a: Parameters<typeof reportsVersion>[0]) => reportsVersion(a, v2.version);
   it('applied only when the account reports the target and Succeeded', () => {
     assert.deepEqual(readBack(boundAccount('a', v2.version), missing), { verdict: 'applied' });
@@ -203,10 +203,10 @@ describe('rule 6: the read-back decides, three ways', () => {
     assert.equal(readBack(boundAccount('a', v1.version, { provisioningState: 'Failed' }), missing).verdict, 'not-applied');
     assert.equal(readBack(undefined, missing).verdict, 'not-applied');
   });
-  it('not applied when the account reports the target but Failed, Canceled or no provisioningState', () => {
+  it('unverified, not "not applied", when the account reports the target but Failed, Canceled or no provisioningState', () => {
     for (const state of ['Failed', 'Canceled', undefined]) {
       const back = readBack({ ...boundAccount('a', v2.version), provisioningState: state }, missing);
-      assert.equal(back.verdict, 'not-applied', String(state));
+      assert.equal(back.verdict, 'unverified', String(state));
     }
   });
 });
