@@ -94,9 +94,12 @@ export interface AccountJournal {
   begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined>;
   /** Extends a held lease; undefined when it was taken over meanwhile. */
   renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
-  /** Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. */
+  /**
+   * Writes the row and releases the lease together; a lease taken over meanwhile is left to its new holder. A lease
+   * whose ETag a renewal moved without the holder hearing of it is still the holder's, and released.
+   */
   finish(lease: Lease, row: RotationRecord): Promise<void>;
-  /** Releases the lease only if it is still as held (its ETag), writing no row. */
+  /** Releases the lease only while this holder holds it (as finish), writing no row. */
   release(lease: Lease): Promise<void>;
   /**
    * Writes a row without the lease. With `over`, only over the row as that state read it (or where there was

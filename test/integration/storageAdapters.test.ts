@@ -85,13 +85,34 @@ describe('storage adapters against Azurite', () => {
     const intent = { ...row('job-l1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const, intentAt: '2026-06-01T00:00:00.000Z' };
     const lease = await journal.begin(await journal.open(id, intent), 'job-l1:a', 60_000, intent);
     assert.ok(lease);
-    const renewed = await journal.renew(lease, 60_000);
-    assert.ok(renewed);
+    assert.ok(await journal.renew(lease, 60_000));
+    // Released with the ETag before the renewal (its answer lost): the lease is still this holder's.
     await journal.release(lease);
-    assert.equal((await journal.open(id, intent)).lease?.holder, 'job-l1:a', 'a stale ETag releases nothing');
-    await journal.release(renewed);
     const after = await journal.open(id, intent);
     assert.deepEqual([after.lease?.holder, after.row?.status], ['', 'running']);
+    await journal.release(lease);
+    assert.equal((await journal.open(id, intent)).lease?.holder, '', 'a release already made is left as it is');
+  });
+
+  it("journal: a renewal whose answer was lost moved the lease's ETag; the lease is still released with the outcome", async () => {
+    const journal = new TableLedger(storage, clock);
+    const id = accountId('journal-lost-renewal');
+    const intent = { ...row('job-n1', '2026-06-01T00:00:00Z'), accountId: id, status: 'running' as const, intentAt: '2026-06-01T00:00:00.000Z' };
+    const lease = await journal.begin(await journal.open(id, intent), 'job-n1:a', 60_000, intent);
+    assert.ok(lease);
+    // The renewal committed; the holder never heard, and finishes with the lease as it last knew it.
+    assert.ok(await journal.renew(lease, 60_000));
+    await journal.finish(lease, { ...intent, status: 'succeeded' });
+    const closed = await journal.open(id, intent);
+    assert.deepEqual([closed.lease?.holder, closed.row?.status], ['', 'succeeded']);
+    // And one taken over by another holder is left to it, by finish and by release.
+    const next = { ...intent, jobId: 'job-n2' };
+    const mine = await journal.begin(await journal.open(id, next), 'job-n2:a', 1, next);
+    assert.ok(mine);
+    assert.ok(await journal.begin(await journal.open(id, { ...next, jobId: 'job-n3' }), 'job-n3:b', 60_000, { ...next, jobId: 'job-n3' }));
+    await journal.release(mine);
+    await journal.finish(mine, { ...next, status: 'failed' });
+    assert.equal((await journal.open(id, next)).lease?.holder, 'job-n3:b');
   });
 
   it('journal: of six jobs racing for one lease exactly one wins', async () => {

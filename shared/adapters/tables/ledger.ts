@@ -93,18 +93,16 @@ export class TableLedger implements Ledger, AccountJournal {
   finish(lease: Lease, row: RotationRecord): Promise<void> {
     return storage('recording the outcome and releasing the account lease', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const released = { partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() };
-      const written = await transact(table, [['update', released, 'Replace', { etag: lease.etag }], ['upsert', toEntity(row), 'Merge']], LEASE);
+      const released = asHeld(table, lease, async (etag) => !!(await transact(table, [['update', releasedLease(lease), 'Replace', { etag }], ['upsert', toEntity(row), 'Merge']], LEASE)));
       // The lease was taken over (this job stalled past its lifetime): the outcome is still this job's to record.
-      if (!written) await table.upsertEntity(toEntity(row), 'Merge');
+      if (!(await released)) await table.upsertEntity(toEntity(row), 'Merge');
     });
   }
 
   release(lease: Lease): Promise<void> {
     return storage('releasing the account lease', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const released = { partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() };
-      await expect(table.updateEntity(released, 'Replace', { etag: lease.etag }), 412, undefined);
+      await asHeld(table, lease, async (etag) => (await expect(table.updateEntity(releasedLease(lease), 'Replace', { etag }), 412, undefined)) !== undefined);
     });
   }
 
@@ -172,6 +170,19 @@ function toEntity(row: RotationRecord): TableEntity<Record<string, unknown>> {
 }
 
 /** One entity-group transaction; the ETag of the row `etagOf` names, or undefined when another writer changed or created it first. */
+const releasedLease = (lease: Lease) => ({ partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() });
+
+/**
+ * `write` with the lease's ETag as the holder last knew it, or, when that moved and the lease is still this holder's
+ * (a renewal committed whose answer was lost), with its ETag now. Holders are unique per attempt; a lease released or
+ * taken over is left as it is. False when nothing was written.
+ */
+async function asHeld(table: TableClient, lease: Lease, write: (etag: string) => Promise<boolean>): Promise<boolean> {
+  if (await write(lease.etag)) return true;
+  const stored = await expect(table.getEntity<LeaseEntity>(accountKey(lease.accountId), LEASE), 404, undefined);
+  return stored?.holder === lease.holder && stored.etag !== lease.etag ? write(stored.etag) : false;
+}
+
 async function transact(table: TableClient, actions: TransactionAction[], etagOf: string): Promise<string | undefined> {
   try {
     const response = await table.submitTransaction(actions);

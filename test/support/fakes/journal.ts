@@ -60,10 +60,11 @@ export class MemoryLedger implements Ledger, AccountJournal {
   }
   async finish(lease: Lease, row: RotationRecord): Promise<void> {
     this.write(row);
-    if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
+    await this.release(lease);
   }
+  /** As TableLedger: the lease as this holder holds it (its ETag moved by a renewal whose answer was lost, or not). */
   async release(lease: Lease): Promise<void> {
-    if (this.leases.get(lease.accountId.toLowerCase())?.etag === lease.etag) this.lease(lease.accountId, '', -this.clock.now().getTime());
+    if (this.leases.get(lease.accountId.toLowerCase())?.holder === lease.holder) this.lease(lease.accountId, '', -this.clock.now().getTime());
   }
   async record(row: RotationRecord, over?: JournalState): Promise<boolean> {
     if (over && this.rowEtags.get(`${row.accountId.toLowerCase()}|${row.jobId}`) !== over.rowEtag) return false;
