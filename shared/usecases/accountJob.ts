@@ -64,7 +64,7 @@ class AccountJobRun {
     this.startedAt = deps.clock.now();
     this.row = { ...ledgerRow(job, 'running', attempt), startedAt: this.startedAt.toISOString() };
     this.scope = scopeOf(job);
-    this.journal = new JobJournal(deps.journal, job, this.scope);
+    this.journal = new JobJournal(deps.journal, job, this.scope, deps.clock);
     this.pin = new JobPin(deps.pins, { accountId: job.accountId, jobId: job.jobId, force: 'force' in job && job.force, scope: this.scope });
     this.pin.effect = steps.pin;
   }
@@ -103,8 +103,7 @@ class AccountJobRun {
     // Nothing is decided while another job (or another delivery of this one) holds the lease: its update is in flight.
     const heldMs = this.journal.heldFor(this.deps.clock.now());
     if (heldMs !== undefined) return this.leaseHeld(heldMs);
-    // Rule 6: a retry that finds the account where an earlier attempt's intent aimed records succeeded, whatever
-    // it would decide now (the version disabled since, or a newer one made).
+    // Rule 6: a retry that finds the account where an earlier intent aimed records succeeded, whatever it would decide now.
     const seen = this.earlierIntent();
     if (seen?.back.verdict === 'applied') {
       // What this attempt planned is moot: a forced job's pin goes where the earlier update put the account.
@@ -116,6 +115,8 @@ class AccountJobRun {
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
       });
     }
+    // The account reports the earlier update without Succeeded: it moved, and nothing verifies it (the last attempt says so).
+    if (seen?.back.verdict === 'unverified') return this.later(`after ${seen.sent}, ${seen.back.reason}`, undefined, undefined, undefined, seen.back);
     if (plan.action === 'none') return this.finish(plan.status, { reason: `${plan.reason}${seen ? `; after ${seen.sent}, ${seen.back.reason}` : ''}` });
     // Delivered again by the host past the last attempt: no further PATCH, only what is known.
     return this.attempt > this.deps.retry.maxAttempts ? this.later('no attempt left for another update') : this.change(plan);
@@ -130,7 +131,7 @@ class AccountJobRun {
    */
   private async prepare(): Promise<Prepared> {
     // Kept before the account is read: a failure reading it still writes only over the row as read.
-    const state = (this.journal.state = await this.journal.open());
+    const state = await this.journal.read();
     const [account, scope] = await Promise.all([
       this.deps.accounts.getAccount(this.job.accountId),
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
@@ -262,12 +263,12 @@ class AccountJobRun {
    */
   private async later(reason: string, trouble?: DependencyError, waitMs?: number, lease?: Lease, truth?: ReadBack): Promise<JobOutcome> {
     // A journal never read cannot say what was sent: its error goes up, and the host delivers the job again.
-    this.journal.state ??= await this.journal.open();
+    const state = await this.journal.read();
     // An attempt that could not plan has not looked at the lease yet: one held means an update in flight, judged by its holder.
     const heldMs = this.journal.ownsRow ? undefined : this.journal.heldFor(this.deps.clock.now());
     if (heldMs !== undefined && !this.heldByOther) return this.leaseHeld(heldMs);
     // The journal as this attempt read it, before any intent of its own: an earlier attempt's intent may have sent one.
-    const sent = this.patched || this.journal.state.row?.intentAt !== undefined;
+    const sent = this.patched || state.row?.intentAt !== undefined;
     // A last attempt that read nothing of an update an earlier one sent leaves it to the host's next delivery to judge.
     if (this.attempt >= this.deps.retry.maxAttempts && sent && !truth && !this.planned && trouble) throw trouble;
     if (this.attempt >= this.deps.retry.maxAttempts && !this.heldByOther) {
@@ -275,7 +276,7 @@ class AccountJobRun {
       return this.giveUp(reason, sent, lease, truth ?? (this.patched ? undefined : this.earlierIntent()?.back));
     }
     const delayMs = waitMs ?? backoff(this.attempt, this.deps.retry, trouble?.retryAfterMs);
-    const status = sent || this.journal.ownsRow ? 'running' : (this.journal.state.row?.status ?? 'queued');
+    const status = sent || this.journal.ownsRow ? 'running' : (state.row?.status ?? 'queued');
     const row = { ...this.row, status, reason: `attempt ${this.attempt}: ${reason}; retrying in ${Math.ceil(delayMs / 1000)} s` };
     // The row before the retry: a retry that starts at once reads it (its own writes then go over it), and one that
     // cannot be queued goes up to the host, which delivers this message again.

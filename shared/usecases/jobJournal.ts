@@ -1,5 +1,5 @@
 import { finalStatuses, type RotationRecord } from '../domain/model';
-import type { AccountJournal, JournalState, Lease } from '../ports';
+import type { AccountJournal, Clock, JournalState, Lease } from '../ports';
 
 /**
  * One attempt's view of its account journal (DESIGN §2 rules 6-8): the state it read, and how it writes the job's
@@ -10,6 +10,8 @@ import type { AccountJournal, JournalState, Lease } from '../ports';
 export class JobJournal {
   /** The lease, the job's row (with its ETag) and the pin, as first read; undefined until read. */
   state: JournalState | undefined;
+  /** When it was read: a lease live then may have had its update in flight since, whatever the clock says now. */
+  private readAt = 0;
   /** This attempt wrote the row with its intent. */
   ownsRow = false;
   /** The lease this attempt holds, until a write releases it. */
@@ -19,8 +21,20 @@ export class JobJournal {
     private readonly journal: AccountJournal,
     private readonly job: { accountId: string; jobId: string; createdAt: string },
     private readonly scope: string | undefined,
+    private readonly clock: Clock,
   ) {}
 
+  /** The journal as this attempt reads it, once: what it decides from. */
+  async read(): Promise<JournalState> {
+    if (!this.state) {
+      const at = this.clock.now().getTime();
+      this.state = await this.open();
+      this.readAt = at;
+    }
+    return this.state;
+  }
+
+  /** The journal as stored now. */
   open(): Promise<JournalState> {
     return this.journal.open(this.job.accountId, { queuedAt: this.job.createdAt, jobId: this.job.jobId }, this.scope);
   }
@@ -33,21 +47,24 @@ export class JobJournal {
       return true;
     }
     if (this.ownsRow) return this.journal.record(row);
-    const state = this.state ?? (await this.open());
+    const state = await this.read();
     if (state.row && finalStatuses.has(state.row.status)) return false;
     return this.journal.record(row, state);
   }
 
-  /** How long the lease, as read, is still held by another (a job, or another delivery of this one); undefined when free. */
+  /**
+   * Whether the lease was held by another (a job, or another delivery of this one) when the journal was read, and
+   * how long it is held from now (0: it has expired since, and what was read since may predate its update).
+   */
   heldFor(now: Date): number | undefined {
     const lease = this.state?.lease;
-    const left = lease && lease.holder !== '' ? Date.parse(lease.expiresAt) - now.getTime() : 0;
-    return left > 0 ? left : undefined;
+    const expires = lease && lease.holder !== '' ? Date.parse(lease.expiresAt) : 0;
+    return expires > this.readAt ? Math.max(0, expires - now.getTime()) : undefined;
   }
 
   /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when it is held or either moved. */
   async take(holder: string, ttlMs: number, row: RotationRecord, now: Date): Promise<Lease | undefined> {
-    const state = (this.state ??= await this.open());
+    const state = await this.read();
     if (this.heldFor(now) !== undefined) return undefined;
     const lease = await this.journal.begin(state, holder, ttlMs, { ...row, status: state.row?.status ?? 'queued' });
     if (lease) {

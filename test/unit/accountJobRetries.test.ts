@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
 import { afterNextJournalRead, armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
-import { boundAccount, hex, keyVersion, silentLogger } from '../support/fakes';
+import { boundAccount, fixedClock, hex, keyVersion, silentLogger } from '../support/fakes';
 
 // A retry after an intent: what the account shows decides the row, whatever the job would decide now; and a pin
 // follows what happened to the account, not what was asked.
@@ -46,6 +46,22 @@ describe('rule 6: a retry after an intent', () => {
     const retry = await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, silentLogger());
     assert.notEqual(retry.outcome === 'recorded' && retry.record.status, 'succeeded');
     assert.match(rowOf(deps)?.reason ?? '', /after the update sent on attempt 1, the account reports the change but provisioningState Failed/);
+  });
+
+  it('that finds the account on the target but Failed neither finishes the job nor releases a pin: the last attempt reports it unknown', async () => {
+    const deps = boundTo(v1.version);
+    const rotation = manual({ targetVersion: v2.version });
+    await deps.pins.set({ accountId: job().accountId, keyVersion: v1.version, actor: 'bob', reason: 'hold', pinnedAt: now.toISOString(), jobId: 'job-hold' });
+    await sentButUnconfirmed(deps, rotation);
+    deps.accounts.put(boundAccount('a1', v2.version, { provisioningState: 'Failed' }));
+    const retry = await runRebind({ ...rotation, priorAttempts: 1 }, 1, deps, silentLogger());
+    assert.equal(retry.outcome, 'deferred');
+    assert.equal(rowOf(deps, rotation.jobId)?.status, 'running');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+    const last = await runRebind({ ...rotation, priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
+    assert.match(rowOf(deps, rotation.jobId)?.reason ?? '', /^outcome unknown: .*provisioningState Failed/);
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
   });
 
   it('keeps where the job started: an attempt that finds the account busy on the target does not rewrite fromVersion', async () => {
@@ -137,6 +153,32 @@ describe('the last attempt', () => {
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
     assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
     assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown: .*the account reports the change but provisioningState Failed/);
+  });
+
+  it('that reads a live lease, and fails to plan after the lease would have expired, still records no verdict', async () => {
+    const deps = boundTo(v1.version);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    await runRebind(job(), 1, deps, silentLogger());
+    deps.queue.jobs.splice(0);
+    // Another delivery holds the lease, 20 s left as this attempt reads it; Key Vault answers 25 s later, with an error.
+    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    // (The key is read while the journal and the account are: its answer waits for them.)
+    let accountRead!: () => void;
+    const read = new Promise<void>((resolve) => (accountRead = resolve));
+    const getAccount = deps.accounts.getAccount.bind(deps.accounts);
+    deps.accounts.getAccount = async (id) => getAccount(id).finally(accountRead);
+    deps.keys.getKeyVersion = async () => {
+      await read;
+      (deps.clock as ReturnType<typeof fixedClock>).advance(25_000);
+      throw unavailable('Key Vault is down');
+    };
+    const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome, 'deferred');
+    assert.equal(rowOf(deps)?.status, 'running');
+    const again = deps.queue.jobs[0];
+    assert.deepEqual([again?.job.kind === 'rebind' && again.job.priorAttempts, again?.delaySeconds], [4, 0], 'read again at once, as the same attempt');
   });
 
   it("that cannot plan, finding a plain manual rotation's earlier update applied, records succeeded and releases the pin", async () => {
