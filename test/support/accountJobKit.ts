@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import type { RebindJob } from '../../shared/domain/jobs';
 import { DependencyError } from '../../shared/errors';
-import { boundAccount, hex, keyVersion, rebindDeps, VAULT } from './fakes';
+import { runRebind } from '../../shared/usecases/rebind';
+import { boundAccount, hex, keyVersion, rebindDeps, silentLogger, VAULT } from './fakes';
 
 // The account job's tests share two key versions, one account and one job, changed one part at a time.
 export const now = new Date('2026-06-01T00:00:00Z');
@@ -56,4 +58,20 @@ export function afterNextJournalRead(deps: ReturnType<typeof boundTo>, meanwhile
     }
     return state;
   };
+}
+
+/** Attempt 1 of `first` writes its intent and ARM refuses its PATCH (429, not applied): the row stays running. */
+export async function intentThen429(deps: ReturnType<typeof boundTo>, first = job()): Promise<void> {
+  const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+  deps.accounts.updateEncryption = async () => {
+    throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+  };
+  await runRebind(first, 1, deps, silentLogger());
+  assert.equal(rowOf(deps, first.jobId)?.status, 'running');
+  deps.accounts.updateEncryption = patch;
+}
+
+/** Another delivery of the job holds the account's lease, `ms` more from now. */
+export function otherDeliveryHolds(deps: ReturnType<typeof boundTo>, jobId = job().jobId, ms = 20_000): void {
+  deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${jobId}:other-delivery`, expiresAt: new Date(now.getTime() + ms).toISOString(), etag: 'x' });
 }

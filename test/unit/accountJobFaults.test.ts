@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
-import { afterNextJournalRead, armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { afterNextJournalRead, armDownAfterFirstRead, boundTo, intentThen429, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
 import { hex, keyVersion, silentLogger } from '../support/fakes';
 
 // Storage and ARM failing at each step of a job: every outcome is recorded, or the job comes back; none is made up.
 
 /** Attempt 1 writes its intent; its PATCH is refused (429, not applied): the row is running, the account unmoved. */
-async function intentThen429(deps: ReturnType<typeof boundTo>, first = job()): Promise<void> {
-  const patch = deps.accounts.updateEncryption.bind(deps.accounts);
-  deps.accounts.updateEncryption = async () => {
-    throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-  };
-  await runRebind(first, 1, deps, silentLogger());
-  assert.equal(rowOf(deps, first.jobId)?.status, 'running');
-  deps.accounts.updateEncryption = patch;
-}
-
 /** begin() commits, and then `answer` is what the attempt hears back (a throw: its answer lost). */
 function beginCommitsThen(deps: ReturnType<typeof boundTo>, answer: () => Promise<undefined>): void {
   const begin = deps.journal.begin.bind(deps.journal);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runRebind } from '../../shared/usecases/rebind';
-import { afterNextJournalRead, armDownAfterFirstRead, boundTo, job, manual, now, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
+import { afterNextJournalRead, armDownAfterFirstRead, boundTo, intentThen429, job, manual, now, otherDeliveryHolds, rowOf, unavailable, v1, v2 } from '../support/accountJobKit';
 import { boundAccount, fixedClock, hex, keyVersion, silentLogger } from '../support/fakes';
 
 // A retry after an intent: what the account shows decides the row, whatever the job would decide now; and a pin
@@ -81,10 +81,7 @@ describe('rule 6: a retry after an intent', () => {
     // A person's rotation without keyVersion aims at v2; before its retry v3 is made and bound by another job.
     const deps = boundTo(v1.version);
     const first = manual({ targetVersion: undefined });
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(first, 1, deps, silentLogger());
+    await intentThen429(deps, first);
     assert.equal(rowOf(deps, first.jobId)?.toVersion, v2.version);
     const v3 = keyVersion(hex(3), { createdOn: new Date('2026-05-01T00:00:00Z') });
     deps.keys.add(v3);
@@ -98,11 +95,7 @@ describe('rule 6: a retry after an intent', () => {
 describe('the last attempt', () => {
   it('that cannot plan (Key Vault down) judges the earlier update by the account it read: settled without it is failed', async () => {
     const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(job(), 1, deps, silentLogger());
-    assert.equal(rowOf(deps)?.status, 'running', 'an intent was written');
+    await intentThen429(deps);
     deps.keys.getKeyVersion = async () => {
       throw unavailable('Key Vault is down');
     };
@@ -113,12 +106,9 @@ describe('the last attempt', () => {
 
   it('that finds the lease held waits it out (rule 7): not an attempt, and the update in flight is judged by nobody else', async () => {
     const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(job(), 1, deps, silentLogger());
+    await intentThen429(deps);
     deps.queue.jobs.splice(0);
-    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    otherDeliveryHolds(deps);
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
     assert.equal(last.outcome, 'deferred');
     assert.equal(rowOf(deps)?.status, 'running');
@@ -129,13 +119,10 @@ describe('the last attempt', () => {
   it('that cannot plan while another delivery holds the lease waits it out: no verdict, and a forced pin stays', async () => {
     const deps = boundTo(v2.version);
     const rollback = manual({ targetVersion: v1.version, force: true });
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(rollback, 1, deps, silentLogger());
+    await intentThen429(deps, rollback);
     deps.queue.jobs.splice(0);
     // The other delivery's PATCH is in flight: the account, read now, does not show it yet.
-    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${rollback.jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    otherDeliveryHolds(deps, rollback.jobId);
     deps.keys.getKeyVersion = async () => {
       throw unavailable('Key Vault is down');
     };
@@ -157,13 +144,10 @@ describe('the last attempt', () => {
 
   it('that reads a live lease, and fails to plan after the lease would have expired, still records no verdict', async () => {
     const deps = boundTo(v1.version);
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(job(), 1, deps, silentLogger());
+    await intentThen429(deps);
     deps.queue.jobs.splice(0);
     // Another delivery holds the lease, 20 s left as this attempt reads it; Key Vault answers 25 s later, with an error.
-    deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${job().jobId}:other-delivery`, expiresAt: new Date(now.getTime() + 20_000).toISOString(), etag: 'x' });
+    otherDeliveryHolds(deps);
     // (The key is read while the journal and the account are: its answer waits for them.)
     let accountRead!: () => void;
     const read = new Promise<void>((resolve) => (accountRead = resolve));
@@ -308,12 +292,7 @@ describe('writes without the lease', () => {
 
   it("the last attempt's own PATCH, unread, is not judged by the account it read before sending it", async () => {
     const deps = boundTo(v1.version);
-    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
-    deps.accounts.updateEncryption = async () => {
-      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
-    };
-    await runRebind(job(), 1, deps, silentLogger());
-    deps.accounts.updateEncryption = patch;
+    await intentThen429(deps);
     armDownAfterFirstRead(deps);
     const last = await runRebind({ ...job(), priorAttempts: 4 }, 1, deps, silentLogger());
     assert.equal(last.outcome === 'recorded' && last.record.status, 'running');
