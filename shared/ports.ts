@@ -90,7 +90,10 @@ export interface JournalState {
 export interface AccountJournal {
   /** The lease, the job's row and the pin of the account's binding (or of its scope `encryptionScope`), in one read. */
   open(accountId: string, row: Pick<RotationRecord, 'queuedAt' | 'jobId'>, encryptionScope?: string): Promise<JournalState>;
-  /** Takes the lease and writes the row, only if both are still as `state` read them; undefined when another writer moved first. */
+  /**
+   * Takes the lease and writes the row, only if both are still as `state` read them; undefined when another writer
+   * moved first. A commit of its own whose answer was lost (the SDK sent it again, and met it) is its own: the lease.
+   */
   begin(state: JournalState, holder: string, ttlMs: number, row: RotationRecord): Promise<Lease | undefined>;
   /** Extends a held lease; undefined when it was taken over meanwhile. */
   renew(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
@@ -103,8 +106,8 @@ export interface AccountJournal {
   release(lease: Lease): Promise<void>;
   /**
    * Writes a row without the lease. With `over`, only over the row as that state read it (or where there was
-   * none): false, writing nothing, when another delivery of the same job wrote it first. Without, as it is (the
-   * writer wrote the row itself since).
+   * none): false, writing nothing, when another delivery of the same job wrote it first (a commit of its own whose
+   * answer was lost is true). Without, as it is (the writer wrote the row itself since).
    */
   record(row: RotationRecord, over?: JournalState): Promise<boolean>;
 }

@@ -189,8 +189,6 @@ class AccountJobRun {
     const holder = `${this.job.jobId}:${this.deps.newId()}`;
     try {
       lease = await this.deps.journal.begin(this.journal.state as JournalState, holder, this.deps.leaseTtlMs, { ...this.row, ...intent, status: 'running' });
-      // A lost answer re-sent by the SDK's retry meets its own commit (412): the lease may be this attempt's anyway.
-      lease ??= await this.journal.ifCommitted(holder);
       if (lease) {
         // Only a recorded intent is this job's claim that an update may have been sent.
         Object.assign(this.row, intent);

@@ -115,6 +115,46 @@ describe('storage adapters against Azurite', () => {
     assert.equal((await journal.open(id, next)).lease?.holder, 'job-n3:b');
   });
 
+  it('journal: a guarded write whose answer was lost, sent again by the SDK, knows its own commit', async () => {
+    // Table Storage commits, the connection drops before the answer, and the SDK's retry sends the same request again.
+    let answersToLose = 0;
+    const lossy = new TableStorage({ connectionString: azurite.connectionString }, {
+      retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20 },
+      additionalPolicies: [{
+        position: 'perRetry',
+        policy: {
+          name: 'lose-an-answer',
+          async sendRequest(request, next) {
+            const response = await next(request);
+            if (request.method === 'GET' || answersToLose === 0) return response;
+            answersToLose -= 1;
+            throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
+          },
+        },
+      }],
+    });
+    const journal = new TableLedger(lossy, clock);
+    const id = accountId('journal-lost-answer');
+    const base = { ...row('job-la1', '2026-06-01T00:00:00Z'), accountId: id };
+    const first = await journal.open(id, base);
+    answersToLose = 1;
+    assert.equal(await journal.record({ ...base, status: 'queued', reason: 'attempt 1: the account is Updating; retrying in 2 s' }, first), true, 'created, its answer lost');
+    assert.equal(await journal.record({ ...base, status: 'failed' }, first), false, 'another write over the row as it was read');
+    const second = await journal.open(id, base);
+    answersToLose = 1;
+    assert.equal(await journal.record({ ...base, status: 'queued', reason: 'attempt 2: the account is Updating; retrying in 4 s' }, second), true, 'updated, its answer lost');
+    const third = await journal.open(id, base);
+    assert.equal(third.row?.reason, 'attempt 2: the account is Updating; retrying in 4 s');
+    assert.equal(Object.keys(third.row ?? {}).includes('writeId'), false, 'rows read as plain data');
+    answersToLose = 1;
+    const lease = await journal.begin(third, 'job-la1:a', 60_000, { ...base, status: 'running', intentAt: '2026-06-01T00:00:01.000Z' });
+    assert.equal(lease?.holder, 'job-la1:a', 'the lease and the intent committed, the answer lost');
+    await journal.finish(lease, { ...base, status: 'succeeded' });
+    const closed = await journal.open(id, base);
+    assert.deepEqual([closed.lease?.holder, closed.row?.status, closed.row?.intentAt], ['', 'succeeded', '2026-06-01T00:00:01.000Z']);
+    assert.equal(await journal.begin(third, 'job-la1:b', 60_000, { ...base, status: 'running' }), undefined, 'a begin over what moved since is still refused');
+  });
+
   it('journal: of six jobs racing for one lease exactly one wins', async () => {
     const journal = new TableLedger(storage, clock);
     const id = accountId('journal-race');

@@ -211,15 +211,6 @@ describe('a job under storage and ARM faults', () => {
     assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v2.version);
   });
 
-  it('an intent whose answer was lost and whose retry met its own commit (412) goes on with the lease it holds', async () => {
-    const deps = boundTo(v1.version);
-    beginCommitsThen(deps, async () => undefined);
-    const result = await runRebind(job(), 1, deps, silentLogger());
-    assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
-    assert.equal(deps.accounts.patches.length, 1);
-    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '');
-  });
-
   it('a bug after the lease was renewed still releases it (as last renewed) on the way up', async () => {
     const deps = boundTo(v1.version);
     deps.leaseTtlMs = 30;

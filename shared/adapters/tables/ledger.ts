@@ -1,11 +1,12 @@
 import type { TableClient, TableEntity, TransactionAction } from '@azure/data-tables';
+import { randomUUID } from 'node:crypto';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
 import { definedFields, newestFirstKey } from '../../domain/records';
 import type { Pin } from '../../domain/rebind';
 import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
 import { statusOf } from '../azureErrors';
-import { TABLES, type TableStorage, expect, odata, plain, storage } from './storage';
+import { TABLES, WRITE_ID, type TableStorage, expect, odata, plain, storage } from './storage';
 import { pinRow } from './pins';
 
 // One partition per account in the Rotations table: its ledger rows (row keys are digits, newest first) and
@@ -76,7 +77,10 @@ export class TableLedger implements Ledger, AccountJournal {
       // The row too only as it was read: another delivery of the job may have written it (even a final one) since.
       const write: TransactionAction = state.rowEtag ? ['update', toEntity(row), 'Merge', { etag: state.rowEtag }] : ['create', toEntity(row)];
       const etag = await transact(table, [take, write], LEASE);
-      return etag ? { accountId: state.accountId, holder, expiresAt: lease.expiresAt, etag } : undefined;
+      if (etag) return { accountId: state.accountId, holder, expiresAt: lease.expiresAt, etag };
+      // Sent again after its answer was lost, it met its own commit: the lease names this holder (unique per attempt).
+      const stored = await expect(table.getEntity<LeaseEntity>(lease.partitionKey, LEASE), 404, undefined);
+      return stored?.holder === holder && stored.etag ? { accountId: state.accountId, holder, expiresAt: stored.expiresAt, etag: stored.etag } : undefined;
     });
   }
 
@@ -109,12 +113,18 @@ export class TableLedger implements Ledger, AccountJournal {
   record(row: RotationRecord, over?: JournalState): Promise<boolean> {
     return storage('recording a ledger row', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const written = !over
-        ? table.upsertEntity(toEntity(row), 'Merge')
-        : over.rowEtag
-          ? expect(table.updateEntity(toEntity(row), 'Merge', { etag: over.rowEtag }), 412, undefined)
-          : expect(table.createEntity(toEntity(row)), 409, undefined);
-      return (await written) !== undefined;
+      if (!over) {
+        await table.upsertEntity(toEntity(row), 'Merge');
+        return true;
+      }
+      // Each guarded write carries its own id: sent again after its answer was lost, it meets its own commit (412, 409).
+      const entity = { ...toEntity(row), [WRITE_ID]: randomUUID() };
+      const written = await (over.rowEtag
+        ? expect(table.updateEntity(entity, 'Merge', { etag: over.rowEtag }), 412, undefined)
+        : expect(table.createEntity(entity), 409, undefined));
+      if (written !== undefined) return true;
+      const stored = await expect(table.getEntity<Record<string, unknown>>(entity.partitionKey, entity.rowKey), 404, undefined);
+      return stored?.[WRITE_ID] === entity[WRITE_ID];
     });
   }
 
@@ -169,7 +179,6 @@ function toEntity(row: RotationRecord): TableEntity<Record<string, unknown>> {
   return { partitionKey: accountKey(row.accountId), rowKey: ledgerRowKey(row), ...definedFields(row) };
 }
 
-/** One entity-group transaction; the ETag of the row `etagOf` names, or undefined when another writer changed or created it first. */
 const releasedLease = (lease: Lease) => ({ partitionKey: accountKey(lease.accountId), rowKey: LEASE, holder: '', expiresAt: new Date(0).toISOString() });
 
 /**
@@ -183,6 +192,7 @@ async function asHeld(table: TableClient, lease: Lease, write: (etag: string) =>
   return stored?.holder === lease.holder && stored.etag !== lease.etag ? write(stored.etag) : false;
 }
 
+/** One entity-group transaction; the ETag of the row `etagOf` names, or undefined when another writer changed or created it first. */
 async function transact(table: TableClient, actions: TransactionAction[], etagOf: string): Promise<string | undefined> {
   try {
     const response = await table.submitTransaction(actions);

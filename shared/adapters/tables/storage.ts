@@ -67,10 +67,13 @@ export async function expect<T, F>(call: Promise<T>, status: number, fallback: F
   }
 }
 
-/** Drops the system columns (and the service's odata.* annotations, which name the storage endpoint) so an entity reads as plain data. */
+/** The column an ETag-guarded write marks itself with, to know its own commit when its answer was lost. */
+export const WRITE_ID = 'writeId';
+
+/** Drops the system columns (and the service's odata.* annotations, which name the storage endpoint, and WRITE_ID) so an entity reads as plain data. */
 export function plain<T extends object>(entity: T & { partitionKey?: string; rowKey?: string; etag?: string; timestamp?: string }): T {
   const { partitionKey: _p, rowKey: _r, etag: _e, timestamp: _t, ...rest } = entity;
-  return Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('odata.'))) as T;
+  return Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('odata.') && k !== WRITE_ID)) as T;
 }
 
 /** keep: the row is already ours, leave it; take: replace it (ETag-guarded); held: someone else's. */
