@@ -115,8 +115,8 @@ describe('storage adapters against Azurite', () => {
     assert.equal((await journal.open(id, next)).lease?.holder, 'job-n3:b');
   });
 
-  it('journal: a guarded write whose answer was lost, sent again by the SDK, knows its own commit', async () => {
-    // Table Storage commits, the connection drops before the answer, and the SDK's retry sends the same request again.
+  /** Table Storage commits the next `writes` writes, the connection drops before each answer, and the SDK sends it again. */
+  function losingAnswers(): { storage: TableStorage; lose: (writes: number) => void } {
     let answersToLose = 0;
     const lossy = new TableStorage({ connectionString: azurite.connectionString }, {
       retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20 },
@@ -126,27 +126,32 @@ describe('storage adapters against Azurite', () => {
           name: 'lose-an-answer',
           async sendRequest(request, next) {
             const response = await next(request);
-            if (request.method === 'GET' || answersToLose === 0) return response;
+            if (request.method === 'GET' || response.status >= 300 || answersToLose === 0) return response;
             answersToLose -= 1;
             throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
           },
         },
       }],
     });
-    const journal = new TableLedger(lossy, clock);
+    return { storage: lossy, lose: (writes) => void (answersToLose = writes) };
+  }
+
+  it('journal: a guarded write whose answer was lost, sent again by the SDK, knows its own commit', async () => {
+    const lossy = losingAnswers();
+    const journal = new TableLedger(lossy.storage, clock);
     const id = accountId('journal-lost-answer');
     const base = { ...row('job-la1', '2026-06-01T00:00:00Z'), accountId: id };
     const first = await journal.open(id, base);
-    answersToLose = 1;
+    lossy.lose(1);
     assert.equal(await journal.record({ ...base, status: 'queued', reason: 'attempt 1: the account is Updating; retrying in 2 s' }, first), true, 'created, its answer lost');
     assert.equal(await journal.record({ ...base, status: 'failed' }, first), false, 'another write over the row as it was read');
     const second = await journal.open(id, base);
-    answersToLose = 1;
+    lossy.lose(1);
     assert.equal(await journal.record({ ...base, status: 'queued', reason: 'attempt 2: the account is Updating; retrying in 4 s' }, second), true, 'updated, its answer lost');
     const third = await journal.open(id, base);
     assert.equal(third.row?.reason, 'attempt 2: the account is Updating; retrying in 4 s');
     assert.equal(Object.keys(third.row ?? {}).includes('writeId'), false, 'rows read as plain data');
-    answersToLose = 1;
+    lossy.lose(1);
     const lease = await journal.begin(third, 'job-la1:a', 60_000, { ...base, status: 'running', intentAt: '2026-06-01T00:00:01.000Z' });
     assert.equal(lease?.holder, 'job-la1:a', 'the lease and the intent committed, the answer lost');
     await journal.finish(lease, { ...base, status: 'succeeded' });
@@ -186,6 +191,18 @@ describe('storage adapters against Azurite', () => {
     assert.equal(await pins.release(pin.accountId, 'job-other'), undefined);
     assert.deepEqual(await pins.release(pin.accountId), pin);
     assert.equal(await pins.get(pin.accountId), undefined);
+  });
+
+  it('pins: a release whose answer was lost, sent again by the SDK, says what it released', async () => {
+    const lossy = losingAnswers();
+    const pins = new TablePinStore(lossy.storage);
+    const pin = { accountId: accountId('pinned-lost'), keyVersion: 'a'.repeat(32), actor: 'alice', reason: 'hold', pinnedAt: '2026-06-01T00:00:00.000Z', jobId: 'job-pin-2' };
+    await pins.set(pin);
+    // Both deletes (the Pins table's, then the journal's pin the job obeys) commit and lose their answers.
+    lossy.lose(2);
+    assert.deepEqual(await pins.release(pin.accountId), pin);
+    assert.equal(await pins.get(pin.accountId), undefined);
+    assert.equal((await pins.list()).some((p) => p.accountId === pin.accountId), false);
   });
 
   it("pins: a job reads its binding's pin with its lease and its row, in the account's partition; the ledger never shows it", async () => {

@@ -36,8 +36,9 @@ export class TablePinStore implements PinStore {
       const current = await expect(journal.getEntity<Pin>(partitionKey, rowKey), 404, undefined);
       if (!current || (jobId && current.jobId !== jobId)) return undefined;
       await expect((await this.tables.table(TABLES.pins)).deleteEntity(partitionKey, rowKey), 404, undefined);
-      // Only the pin just read goes: one set meanwhile by another person stays (and is listed again).
-      const removed = await expect(journal.deleteEntity(partitionKey, rowKey, { etag: current.etag }).then(() => true), 412, false);
+      // Only the pin just read goes: one set meanwhile by another person stays (and is listed again). A delete sent
+      // again after its answer was lost finds nothing (404): gone, as asked.
+      const removed = await expect(expect(journal.deleteEntity(partitionKey, rowKey, { etag: current.etag }).then(() => true), 412, false), 404, true);
       if (!removed) {
         const now = await expect(journal.getEntity<Pin>(partitionKey, rowKey), 404, undefined);
         if (now) await (await this.tables.table(TABLES.pins)).upsertEntity({ ...plain(now), partitionKey, rowKey }, 'Replace');
