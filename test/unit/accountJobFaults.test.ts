@@ -284,3 +284,45 @@ describe('a job under storage and ARM faults', () => {
   });
 });
 
+describe("the host's last delivery of a job that fails (it then moves the message to the poison queue)", () => {
+  const bugOnEveryRead = (deps: ReturnType<typeof boundTo>): void => {
+    deps.accounts.getAccount = async () => {
+      throw new TypeError('a bug');
+    };
+  };
+
+  it('records failed when no update was sent: nothing will run the job again', async () => {
+    const deps = boundTo(v1.version);
+    bugOnEveryRead(deps);
+    await assert.rejects(runRebind(job(), 4, deps, silentLogger()), /a bug/);
+    assert.equal(rowOf(deps), undefined, 'the host delivers it again: no last word yet');
+    const log = silentLogger();
+    await assert.rejects(runRebind(job(), 5, deps, log), /a bug/);
+    assert.equal(rowOf(deps)?.status, 'failed');
+    assert.match(rowOf(deps)?.reason ?? '', /^the host gave up after 5 failed deliveries \(the job is in the poison queue\): a bug \(no update was sent\)$/);
+    assert.ok(log.lines.some((l) => l.event === 'rotation.finished' && l.fields.status === 'failed'));
+  });
+
+  it('records outcome unknown after an intent: an update may have been sent', async () => {
+    const deps = boundTo(v1.version);
+    await intentThen429(deps);
+    bugOnEveryRead(deps);
+    const log = silentLogger();
+    await assert.rejects(runRebind({ ...job(), priorAttempts: 1 }, 5, deps, log), /a bug/);
+    assert.equal(rowOf(deps)?.status, 'running');
+    assert.match(rowOf(deps)?.reason ?? '', /^outcome unknown: the host gave up after 5 failed deliveries/);
+    assert.equal(rowOf(deps)?.intentAttempt, 1, 'the intent stays');
+    assert.ok(log.lines.some((l) => l.event === 'rotation.outcome-unknown'));
+  });
+
+  it('leaves a final row as it is', async () => {
+    const deps = boundTo(v1.version);
+    const finish = deps.journal.finish.bind(deps.journal);
+    deps.journal.finish = async (...args) => {
+      await finish(...args);
+      throw new TypeError('a bug after the outcome was written');
+    };
+    await assert.rejects(runRebind(job(), 5, deps, silentLogger()), /a bug/);
+    assert.equal(rowOf(deps)?.status, 'succeeded');
+  });
+});
