@@ -10,6 +10,7 @@ import { findingDigest } from '../../shared/domain/verdicts';
 import type { StoredVerdicts } from '../../shared/ports';
 import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
 import { accountId, fixedClock } from '../support/fakes';
+import { losingAnswers } from '../support/lossyStorage';
 
 const finding = (code: FindingCode, evidence: Finding['evidence'] = {}): Finding => ({
   code, severity: FINDING_RULES[code].severity, evidence, remedy: `fix ${code}`,
@@ -115,6 +116,24 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.ok(left.has(kept));
     assert.ok(gone.every((id) => !left.has(id)));
     assert.equal(await findings.removeVerdicts(stale), 2, 'rows already gone are no error');
+  });
+
+  it('writes whose answers were lost, sent again by the SDK, are not failures: a verdict replaced, a lock released', async () => {
+    const lossy = losingAnswers(azurite.connectionString);
+    const store = new TableFindingStore(lossy.storage);
+    const id = accountId('lost-answer-a');
+    await store.replaceForAccount(id, [finding('version-drift'), finding('key-near-expiry', { expiresOn: 'x' })], 'sweep-1', '2026-06-01T00:00:00.000Z');
+    // The account was rebound: both rows go, in one transaction whose answer is lost (sent again, its deletes find nothing).
+    lossy.lose(1);
+    assert.equal(await store.replaceForAccount(id, [finding('key-disabled')], 'sweep-2', '2026-06-02T00:00:00.000Z'), true);
+    assert.deepEqual((await store.list({ accountId: id })).map((r) => [r.code, r.sweepId]), [['key-disabled', 'sweep-2']]);
+
+    const locks = new TableSweepStore(lossy.storage, fixedClock());
+    assert.deepEqual(await locks.lock('sweep-lost', SWEEP_LOCK_MS), { held: false });
+    lossy.lose(1);
+    await locks.unlock('sweep-lost');
+    assert.deepEqual(await locks.lock('sweep-next', SWEEP_LOCK_MS), { held: false }, 'the lock is gone');
+    await locks.unlock('sweep-next');
   });
 
   it('sweeps: one row per run moved through its states; latest is the newest start', async () => {

@@ -8,6 +8,7 @@ import { TableStorage } from '../../shared/adapters/tables/storage';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { RotationRecord } from '../../shared/domain/model';
 import { accountId, fixedClock } from '../support/fakes';
+import { losingAnswers } from '../support/lossyStorage';
 
 describe('storage adapters against Azurite', () => {
   let azurite: RunningAzurite;
@@ -115,29 +116,8 @@ describe('storage adapters against Azurite', () => {
     assert.equal((await journal.open(id, next)).lease?.holder, 'job-n3:b');
   });
 
-  /** Table Storage commits the next `writes` writes, the connection drops before each answer, and the SDK sends it again. */
-  function losingAnswers(): { storage: TableStorage; lose: (writes: number) => void } {
-    let answersToLose = 0;
-    const lossy = new TableStorage({ connectionString: azurite.connectionString }, {
-      retryOptions: { retryDelayInMs: 5, maxRetryDelayInMs: 20 },
-      additionalPolicies: [{
-        position: 'perRetry',
-        policy: {
-          name: 'lose-an-answer',
-          async sendRequest(request, next) {
-            const response = await next(request);
-            if (request.method === 'GET' || response.status >= 300 || answersToLose === 0) return response;
-            answersToLose -= 1;
-            throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
-          },
-        },
-      }],
-    });
-    return { storage: lossy, lose: (writes) => void (answersToLose = writes) };
-  }
-
   it('journal: a guarded write whose answer was lost, sent again by the SDK, knows its own commit', async () => {
-    const lossy = losingAnswers();
+    const lossy = losingAnswers(azurite.connectionString);
     const journal = new TableLedger(lossy.storage, clock);
     const id = accountId('journal-lost-answer');
     const base = { ...row('job-la1', '2026-06-01T00:00:00Z'), accountId: id };
@@ -194,7 +174,7 @@ describe('storage adapters against Azurite', () => {
   });
 
   it('pins: a release whose answer was lost, sent again by the SDK, says what it released', async () => {
-    const lossy = losingAnswers();
+    const lossy = losingAnswers(azurite.connectionString);
     const pins = new TablePinStore(lossy.storage);
     const pin = { accountId: accountId('pinned-lost'), keyVersion: 'a'.repeat(32), actor: 'alice', reason: 'hold', pinnedAt: '2026-06-01T00:00:00.000Z', jobId: 'job-pin-2' };
     await pins.set(pin);

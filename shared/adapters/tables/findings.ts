@@ -99,10 +99,7 @@ export class TableFindingStore implements FindingStore {
       let removed = 0;
       for (const [partitionKey, codes] of stale) {
         if (codes.size === 0) continue;
-        const rows = [...codes.keys()];
-        // A transaction fails whole on a row already gone (an event or another sweep deleted it): then row by row.
-        const whole = await expect(submit(table, rows.map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }])), 404, 'gone' as const);
-        if (whole === 'gone') for (const rowKey of rows) await expect(table.deleteEntity(partitionKey, rowKey), 404, undefined);
+        await submit(table, [...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]));
         removed += 1;
       }
       return removed;
@@ -110,16 +107,22 @@ export class TableFindingStore implements FindingStore {
   }
 }
 
-/** A transaction, or the one write it would hold (the SDK builds a client per transaction: a sweep's first run writes thousands). */
+/**
+ * A transaction, or the one write it would hold (the SDK builds a client per transaction: a sweep's first run writes
+ * thousands). A transaction fails whole on a row it deletes that is gone (an event or another sweep deleted it, or
+ * this very transaction did, sent again after its answer was lost): then row by row, a row gone being no error.
+ */
 async function submit(table: TableClient, actions: TransactionAction[]): Promise<void> {
   const [only, ...more] = actions;
-  if (!only || more.length) {
-    await table.submitTransaction(actions);
-    return;
-  }
-  if (only[0] === 'delete') await expect(table.deleteEntity(only[1].partitionKey, only[1].rowKey), 404, undefined);
-  else if (only[0] === 'upsert') await table.upsertEntity(only[1], only[2]);
-  else await table.submitTransaction(actions);
+  if (only && !more.length) return one(table, only);
+  const whole = await expect(table.submitTransaction(actions).then(() => 'done' as const), 404, 'gone' as const);
+  if (whole === 'gone') for (const action of actions) await one(table, action);
+}
+
+async function one(table: TableClient, action: TransactionAction): Promise<void> {
+  if (action[0] === 'delete') await expect(table.deleteEntity(action[1].partitionKey, action[1].rowKey), 404, undefined);
+  else if (action[0] === 'upsert') await table.upsertEntity(action[1], action[2]);
+  else await table.submitTransaction([action]);
 }
 
 function upserts(accountId: string, findings: Finding[], sweepId: string, observedAt: string): TransactionAction[] {
