@@ -227,7 +227,11 @@ export interface SweepStore {
   /** Upserts the run's row: the same sweep moves one row from running to its end. */
   record(summary: SweepSummary): Promise<void>;
   latest(): Promise<SweepSummary | undefined>;
-  /** One sweep at a time: 'held' names the running sweep; a lock older than staleAfterMs is taken over. */
-  lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }>;
+  /**
+   * One sweep at a time: 'held' names the running sweep; a lock older than staleAfterMs is taken over. `runner` is the
+   * queue message a queued sweep runs from: its redelivery takes the lock again, another message of the same sweep (a
+   * send the SDK repeated after its answer was lost) finds it held.
+   */
+  lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }>;
   unlock(sweepId: string): Promise<void>;
 }

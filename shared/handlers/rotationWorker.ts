@@ -43,9 +43,12 @@ async function run(job: RotationJob, context: InvocationContext, log: Logger): P
     case 'disable-cmk':
       await runDisableCmk(job, delivery, s, log);
       return;
-    case 'sweep':
-      await sweepOnce(job.jobId, 'manual', s, log);
+    case 'sweep': {
+      // The message's id: its redelivery runs the sweep, a duplicate message of it is skipped.
+      const messageId = context.triggerMetadata?.id;
+      await sweepOnce(job.jobId, 'manual', s, log, typeof messageId === 'string' ? messageId : undefined);
       return;
+    }
     default: {
       const unknown: never = job;
       throw new Error(`Unhandled job ${JSON.stringify(unknown)}`);

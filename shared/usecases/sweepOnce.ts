@@ -5,14 +5,18 @@ import { runSweep, type SweepDeps } from './sweep';
 /** Longest a sweep may hold the lock before a later one takes over. */
 export const SWEEP_LOCK_MS = 60 * 60_000;
 
-/** Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however the run ends. */
+/**
+ * Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however
+ * the run ends. `runner`: the queue message of a queued sweep (see SweepStore.lock).
+ */
 export async function sweepOnce(
   sweepId: string,
   trigger: SweepTrigger,
   deps: SweepDeps,
   log: Logger,
+  runner?: string,
 ): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
-  const lock = deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  const lock = deps.sweeps.lock(sweepId, SWEEP_LOCK_MS, runner);
   const run = runSweep(sweepId, trigger, deps, log, lock.then((l) => !l.held));
   // A lock that could not be taken fails the run before it writes anything: the error goes up from the lock.
   run.catch(() => undefined);

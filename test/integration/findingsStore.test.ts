@@ -118,6 +118,16 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.equal(await findings.removeVerdicts(stale), 2, 'rows already gone are no error');
   });
 
+  it("sweeps: a queued sweep's lock is taken again by its own message, not by another message of the same sweep", async () => {
+    const locks = new TableSweepStore(storage, fixedClock());
+    assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS), { held: false }, 'the request that queues it');
+    assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its message starts it');
+    assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message of it');
+    assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its own message delivered again');
+    assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-q1' });
+    await locks.unlock('sweep-q1');
+  });
+
   it('writes whose answers were lost, sent again by the SDK, are not failures: a verdict replaced, a lock released', async () => {
     const lossy = losingAnswers(azurite.connectionString);
     const store = new TableFindingStore(lossy.storage);

@@ -162,23 +162,29 @@ describe('sweep, many accounts to a page', () => {
   });
 });
 
+/** The first Key Vault read of a sweep waits until released: that sweep holds the lock meanwhile. */
+function holdFirstKeyRead(deps: Pick<SweepDeps, 'keys'>): { reading: Promise<void>; release: () => void } {
+  let entered!: () => void;
+  let release!: () => void;
+  const reading = new Promise<void>((resolve) => (entered = resolve));
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const list = deps.keys.listVersions.bind(deps.keys);
+  let calls = 0;
+  deps.keys.listVersions = async (vaultUri, keyName) => {
+    if (calls++ === 0) {
+      entered();
+      await held;
+    }
+    return list(vaultUri, keyName);
+  };
+  return { reading, release };
+}
+
 describe('one sweep at a time', () => {
   it('refuses a second sweep while one holds the lock, naming it; runs again once the first is done', async () => {
     const deps = estate([boundAccount('a1', v1.version)]);
-    let entered!: () => void;
-    let release!: () => void;
-    const reading = new Promise<void>((resolve) => (entered = resolve));
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const list = deps.keys.listVersions.bind(deps.keys);
-    let calls = 0;
     // Only the first sweep's read waits: a second sweep let through would run to its end.
-    deps.keys.listVersions = async (vaultUri, keyName) => {
-      if (calls++ === 0) {
-        entered();
-        await held;
-      }
-      return list(vaultUri, keyName);
-    };
+    const { reading, release } = holdFirstKeyRead(deps);
     const first = sweepOnce('sweep-1', 'timer', deps, silentLogger());
     await reading;
     const log = silentLogger();
@@ -188,6 +194,21 @@ describe('one sweep at a time', () => {
     release();
     assert.equal((await first).ran, true);
     assert.equal((await sweepOnce('sweep-3', 'manual', deps, silentLogger())).ran, true);
+  });
+
+  it("a queued sweep's second message (a send repeated after its answer was lost) is skipped; its own message delivered again runs", async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    // POST /api/compliance/sweeps took the lock for sweep-q and queued it.
+    assert.deepEqual(await deps.sweeps.lock('sweep-q', SWEEP_LOCK_MS), { held: false });
+    const { reading, release } = holdFirstKeyRead(deps);
+    const first = sweepOnce('sweep-q', 'manual', deps, silentLogger(), 'message-1');
+    await reading;
+    assert.deepEqual(await sweepOnce('sweep-q', 'manual', deps, silentLogger(), 'message-2'), { ran: false, runningSweepId: 'sweep-q' });
+    // message-1's worker dies here: the host delivers it again, and that delivery takes the lock over.
+    assert.equal((await sweepOnce('sweep-q', 'manual', deps, silentLogger(), 'message-1')).ran, true);
+    release();
+    assert.equal((await first).ran, true);
+    assert.equal(deps.sweeps.records.filter((r) => r.status === 'completed').length, 2, 'two runs, neither of them message-2');
   });
 
   it('starts reading while the lock is asked for, and writes nothing until it is taken (nothing at all when it is not)', async () => {

@@ -27,13 +27,14 @@ export class TableSweepStore implements SweepStore {
     private readonly clock: Clock = { now: () => new Date() },
   ) {}
 
-  lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+  lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
     return storage('taking the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString() };
-      const claim = await claimRow<{ sweepId: string; lockedAt: string }>(table, entity, (current) => {
-        // The queued sweep starting now renews its lock: it counts from here, not from the request that queued it.
-        if (current.sweepId === sweepId) return 'take';
+      const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString(), ...(runner ? { runner } : {}) };
+      const claim = await claimRow<{ sweepId: string; lockedAt: string; runner?: string }>(table, entity, (current) => {
+        // The queued sweep starting now renews its lock (it counts from here, not from the request that queued it),
+        // and so does its message delivered again; another message of the same sweep does not.
+        if (current.sweepId === sweepId && (!current.runner || !runner || current.runner === runner)) return 'take';
         // A sweep that died without unlocking must not block every later one.
         return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
       });

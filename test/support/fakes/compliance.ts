@@ -54,7 +54,7 @@ export class MemorySweeps implements SweepStore {
   readonly rows = new Map<string, SweepSummary>();
   /** Every record() in order, to see the running row before the last. */
   readonly records: SweepSummary[] = [];
-  lockedBy: { sweepId: string; lockedAt: number } | undefined;
+  lockedBy: { sweepId: string; lockedAt: number; runner?: string } | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -68,11 +68,13 @@ export class MemorySweeps implements SweepStore {
   async get(sweepId: string): Promise<SweepSummary | undefined> {
     return this.rows.get(sweepId);
   }
-  async lock(sweepId: string, staleAfterMs: number): Promise<{ held: false } | { held: true; sweepId: string }> {
+  /** As TableSweepStore. */
+  async lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
     const now = this.clock.now().getTime();
     const held = this.lockedBy;
-    if (held && held.sweepId !== sweepId && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
-    this.lockedBy = { sweepId, lockedAt: now };
+    const ours = held?.sweepId === sweepId && (!held.runner || !runner || held.runner === runner);
+    if (held && !ours && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
+    this.lockedBy = { sweepId, lockedAt: now, ...(runner ? { runner } : {}) };
     return { held: false };
   }
   async unlock(sweepId: string): Promise<void> {
