@@ -4,11 +4,11 @@ import { definedFields } from '../domain/records';
 import { isSettled, readBack, type ReadBack } from '../domain/rebind';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
+import { QUEUE_SETTINGS } from '../queueSettings';
 import { JobPin } from './jobPin';
 import { JobJournal } from './jobJournal';
 import { LeaseKeeper } from './leaseKeeper';
 import type { AccountJobDeps, AccountJobSteps, JobOutcome, PatchPlan, Plan } from './accountJobTypes';
-import { QUEUE_SETTINGS } from '../queueSettings';
 import { backoff } from './retry';
 
 export type { AccountJobDeps, AccountJobSteps, JobOutcome, PatchPlan, Plan } from './accountJobTypes';
