@@ -1,10 +1,8 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import { finalStatuses, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
-import { definedFields } from '../domain/records';
 import { isSettled, readBack, type ReadBack } from '../domain/rebind';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
-import { QUEUE_SETTINGS } from '../queueSettings';
 import { JobPin } from './jobPin';
 import { JobJournal } from './jobJournal';
 import { LeaseKeeper } from './leaseKeeper';
@@ -24,13 +22,17 @@ export async function runAccountJob(job: AccountJob, dequeueCount: number, deps:
   try {
     return await run.run();
   } catch (error) {
-    // Up to the host: it delivers the job again, or after its last delivery moves it to the poison queue.
-    await run.wentUp(error, dequeueCount >= QUEUE_SETTINGS.maxDequeueCount).catch(() => undefined);
+    // Up to the host, which delivers the job again: as a new attempt, not one that waits out this one's lease.
+    await run.letGo().catch(() => undefined);
     throw error;
   }
 }
 
-type Prepared = { step: 'plan'; plan: Plan } | { step: 'finished'; record: RotationRecord } | { step: 'skip' | 'wait'; reason: string };
+type Prepared =
+  | { step: 'plan'; plan: Plan }
+  | { step: 'finished'; record: RotationRecord }
+  | { step: 'skip'; reason: string }
+  | { step: 'wait'; reason: string };
 
 class AccountJobRun {
   private readonly startedAt: Date;
@@ -68,21 +70,13 @@ class AccountJobRun {
   }
 
   /**
-   * An error goes up to the host. The lease this attempt holds (as last renewed) is released, writing no row, so the next
-   * delivery is an attempt that counts (one released already, or taken over, is left as it is). After the host's last
-   * delivery nothing runs the job again: a row not final gets its last word (outcome unknown after an intent, else failed).
+   * An error goes up to the host: the lease this attempt holds (as last renewed) is released, ETag-guarded and
+   * writing no row, so the next delivery is an attempt that counts. A release already made, or a lease taken
+   * over, is left as it is.
    */
-  async wentUp(error: unknown, lastDelivery: boolean): Promise<void> {
+  async letGo(): Promise<void> {
     const held = this.keeper?.held ?? this.journal.held;
     if (held) await this.deps.journal.release(held);
-    const state = lastDelivery ? await this.journal.open() : undefined;
-    if (!state || (state.row && finalStatuses.has(state.row.status))) return;
-    const sent = state.row?.intentAt !== undefined;
-    const why = `the host gave up after ${QUEUE_SETTINGS.maxDequeueCount} failed deliveries (the job is in the poison queue): ${dependencyErrorOrUndefined(error) ? failureReason(error) : String((error as Error)?.message ?? error)}`;
-    const row: RotationRecord = sent
-      ? { ...this.row, status: 'running', reason: `outcome unknown: ${why}` }
-      : { ...this.row, status: 'failed', reason: `${why} (no update was sent)`, finishedAt: this.deps.clock.now().toISOString() };
-    if (await this.deps.journal.record(row, state)) this.log.event(sent ? 'rotation.outcome-unknown' : 'rotation.finished', this.fields(row.status, row));
   }
 
   async run(): Promise<JobOutcome> {
@@ -118,7 +112,7 @@ class AccountJobRun {
       this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
         reason: `${verified(seen.earlier.toVersion)}, after ${seen.sent}`,
-        ...definedFields({ fromVersion: seen.earlier.fromVersion, toVersion: seen.earlier.toVersion, keyName: seen.earlier.keyName }),
+        ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
       });
     }
     // The account reports the earlier update without Succeeded: it moved, and nothing verifies it (the last attempt says so).
@@ -348,3 +342,7 @@ class AccountJobRun {
 
 /** Rule 6's verdict in a row's reason. */
 const verified = (to: string | undefined): string => `verified: the account reports ${to ? `key version ${to}` : 'the change'} and Succeeded`;
+
+function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
+}
