@@ -28,7 +28,7 @@ interface QueueTriggerOptions {
  * The Functions host's queue trigger, as host.json configures it: fetch a batch, run the handler per
  * message, fetch the next batch once only newBatchThreshold are still running, keep running messages
  * invisible, delete on success, hide for retryAfterSeconds on failure, and after maxDequeueCount failures
- * move the message to the poison queue.
+ * move the message to the poison queue (one delivered more often than that, its last delivery dead, unrun).
  */
 export class QueueTrigger {
   private inFlight = 0;
@@ -99,6 +99,9 @@ export class QueueTrigger {
 
   private async process(item: { messageId: string; popReceipt: string; messageText: string; dequeueCount: number; insertedOn: Date }): Promise<void> {
     let popReceipt = item.popReceipt;
+    // Delivered more than maxDequeueCount times (its last delivery died without an answer): the host moves it to the
+    // poison queue without running it.
+    if (item.dequeueCount > this.o.maxDequeueCount) return this.poison(item.messageText, item.messageId, popReceipt).catch(() => undefined);
     // Renew the invisibility while the invocation runs, as the host does.
     const renewal = setInterval(() => {
       void this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.inFlightSeconds)
@@ -118,8 +121,7 @@ export class QueueTrigger {
       });
       try {
         if (item.dequeueCount >= this.o.maxDequeueCount) {
-          await this.o.poison.sendMessage(item.messageText);
-          await this.o.queue.deleteMessage(item.messageId, popReceipt);
+          await this.poison(item.messageText, item.messageId, popReceipt);
         } else {
           await this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.retryAfterSeconds);
         }
@@ -127,6 +129,11 @@ export class QueueTrigger {
         // The message comes back when its invisibility ends.
       }
     }
+  }
+
+  private async poison(text: string, messageId: string, popReceipt: string): Promise<void> {
+    await this.o.poison.sendMessage(text);
+    await this.o.queue.deleteMessage(messageId, popReceipt);
   }
 
   private async invoke(text: string, dequeueCount: number, id: string, insertedOn: Date): Promise<void> {
