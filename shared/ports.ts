@@ -233,5 +233,6 @@ export interface SweepStore {
    * send the SDK repeated after its answer was lost) finds it held.
    */
   lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }>;
-  unlock(sweepId: string): Promise<void>;
+  /** Releases the lock as `runner` took it (without one: as the request that queued the sweep took it, not started yet). */
+  unlock(sweepId: string, runner?: string): Promise<void>;
 }

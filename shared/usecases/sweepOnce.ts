@@ -31,7 +31,7 @@ export async function sweepOnce(
     if (!summary) throw new Error('the sweep ended without a summary although its lock was taken');
     return { ran: true, summary };
   } finally {
-    await deps.sweeps.unlock(sweepId);
+    await deps.sweeps.unlock(sweepId, runner);
   }
 }
 

@@ -125,7 +125,18 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message of it');
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its own message delivered again');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-q1' });
-    await locks.unlock('sweep-q1');
+    await locks.unlock('sweep-q1', 'message-1');
+  });
+
+  it("sweeps: a queued sweep's unlock leaves a lock its message has taken: a request whose send failed late cannot free a running sweep", async () => {
+    const locks = new TableSweepStore(storage, fixedClock());
+    assert.deepEqual(await locks.lock('sweep-r1', SWEEP_LOCK_MS), { held: false }, 'POST takes the lock, then its send fails late');
+    assert.deepEqual(await locks.lock('sweep-r1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'the message did arrive: its run starts');
+    await locks.unlock('sweep-r1');
+    assert.deepEqual(await locks.lock('sweep-r2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-r1' }, 'the request that failed did not free it');
+    await locks.unlock('sweep-r1', 'message-1');
+    assert.deepEqual(await locks.lock('sweep-r2', SWEEP_LOCK_MS), { held: false }, 'the run that holds it does');
+    await locks.unlock('sweep-r2');
   });
 
   it('writes whose answers were lost, sent again by the SDK, are not failures: a verdict replaced, a lock released', async () => {

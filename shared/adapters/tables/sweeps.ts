@@ -42,12 +42,14 @@ export class TableSweepStore implements SweepStore {
     });
   }
 
-  unlock(sweepId: string): Promise<void> {
+  unlock(sweepId: string, runner?: string): Promise<void> {
     return storage('releasing the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const current = await expect(table.getEntity<{ sweepId: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      const current = await expect(table.getEntity<{ sweepId: string; runner?: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      // Only as this caller took it: a request whose send failed late leaves the run its message has started.
+      if (current?.sweepId !== sweepId || current.runner !== runner) return;
       // A delete sent again after its answer was lost finds nothing (404): released, as asked.
-      if (current?.sweepId === sweepId) await expect(expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined), 404, undefined);
+      await expect(expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined), 404, undefined);
     });
   }
 

@@ -77,7 +77,7 @@ export class MemorySweeps implements SweepStore {
     this.lockedBy = { sweepId, lockedAt: now, ...(runner ? { runner } : {}) };
     return { held: false };
   }
-  async unlock(sweepId: string): Promise<void> {
-    if (this.lockedBy?.sweepId === sweepId) this.lockedBy = undefined;
+  async unlock(sweepId: string, runner?: string): Promise<void> {
+    if (this.lockedBy?.sweepId === sweepId && this.lockedBy.runner === runner) this.lockedBy = undefined;
   }
 }
