@@ -126,6 +126,9 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its own message delivered again');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-q1' });
     await locks.unlock('sweep-q1', 'message-1');
+    assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message after the run ended finds it done');
+    assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: false }, 'any other sweep takes the lock');
+    await locks.unlock('sweep-q2');
   });
 
   it("sweeps: a queued sweep's unlock leaves a lock its message has taken: a request whose send failed late cannot free a running sweep", async () => {

@@ -196,7 +196,7 @@ describe('one sweep at a time', () => {
     assert.equal((await sweepOnce('sweep-3', 'manual', deps, silentLogger())).ran, true);
   });
 
-  it("a queued sweep's second message (a send repeated after its answer was lost) is skipped; its own message delivered again runs", async () => {
+  it("a queued sweep's second message (a send repeated after its answer was lost) is skipped, during the run and after it; its own message delivered again runs", async () => {
     const deps = estate([boundAccount('a1', v1.version)]);
     // POST /api/compliance/sweeps took the lock for sweep-q and queued it.
     assert.deepEqual(await deps.sweeps.lock('sweep-q', SWEEP_LOCK_MS), { held: false });
@@ -209,6 +209,8 @@ describe('one sweep at a time', () => {
     release();
     assert.equal((await first).ran, true);
     assert.equal(deps.sweeps.records.filter((r) => r.status === 'completed').length, 2, 'two runs, neither of them message-2');
+    assert.deepEqual(await sweepOnce('sweep-q', 'manual', deps, silentLogger(), 'message-2'), { ran: false, runningSweepId: 'sweep-q' }, 'nor once the run has ended');
+    assert.equal((await sweepOnce('sweep-next', 'timer', deps, silentLogger())).ran, true, 'the next sweep runs');
   });
 
   it('starts reading while the lock is asked for, and writes nothing until it is taken (nothing at all when it is not)', async () => {

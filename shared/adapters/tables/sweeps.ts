@@ -9,6 +9,14 @@ const MAX_ERRORS_CHARS = 30_000;
 
 const LOCK_PARTITION = 'lock';
 
+/** The sweep lock: who holds it since when, the queue message of a queued sweep, and when that sweep finished. */
+interface LockEntity {
+  sweepId: string;
+  lockedAt: string;
+  runner?: string;
+  finishedAt?: string;
+}
+
 interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsBySeverity' | 'errors'> {
   findingsByCode: string;
   findingsBySeverity: string;
@@ -31,7 +39,9 @@ export class TableSweepStore implements SweepStore {
     return storage('taking the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
       const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString(), ...(runner ? { runner } : {}) };
-      const claim = await claimRow<{ sweepId: string; lockedAt: string; runner?: string }>(table, entity, (current) => {
+      const claim = await claimRow<LockEntity>(table, entity, (current) => {
+        // A queued sweep that has run: another message of it finds it done, any other sweep takes the lock.
+        if (current.finishedAt) return current.sweepId === sweepId ? 'held' : 'take';
         // The queued sweep starting now renews its lock (it counts from here, not from the request that queued it),
         // and so does its message delivered again; another message of the same sweep does not.
         if (current.sweepId === sweepId && (!current.runner || !runner || current.runner === runner)) return 'take';
@@ -45,9 +55,15 @@ export class TableSweepStore implements SweepStore {
   unlock(sweepId: string, runner?: string): Promise<void> {
     return storage('releasing the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const current = await expect(table.getEntity<{ sweepId: string; runner?: string }>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      const current = await expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
       // Only as this caller took it: a request whose send failed late leaves the run its message has started.
       if (current?.sweepId !== sweepId || current.runner !== runner) return;
+      if (runner) {
+        // A queued sweep's run marks it done, so that a second message of it does not run it again.
+        const done = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: current.lockedAt, runner, finishedAt: this.clock.now().toISOString() };
+        await expect(table.updateEntity(done, 'Replace', { etag: current.etag }), 412, undefined);
+        return;
+      }
       // A delete sent again after its answer was lost finds nothing (404): released, as asked.
       await expect(expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined), 404, undefined);
     });

@@ -54,7 +54,7 @@ export class MemorySweeps implements SweepStore {
   readonly rows = new Map<string, SweepSummary>();
   /** Every record() in order, to see the running row before the last. */
   readonly records: SweepSummary[] = [];
-  lockedBy: { sweepId: string; lockedAt: number; runner?: string } | undefined;
+  lockedBy: { sweepId: string; lockedAt: number; runner?: string; finished?: boolean } | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -72,12 +72,17 @@ export class MemorySweeps implements SweepStore {
   async lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
     const now = this.clock.now().getTime();
     const held = this.lockedBy;
-    const ours = held?.sweepId === sweepId && (!held.runner || !runner || held.runner === runner);
-    if (held && !ours && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
+    if (held?.finished) {
+      if (held.sweepId === sweepId) return { held: true, sweepId };
+    } else {
+      const ours = held?.sweepId === sweepId && (!held.runner || !runner || held.runner === runner);
+      if (held && !ours && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
+    }
     this.lockedBy = { sweepId, lockedAt: now, ...(runner ? { runner } : {}) };
     return { held: false };
   }
   async unlock(sweepId: string, runner?: string): Promise<void> {
-    if (this.lockedBy?.sweepId === sweepId && this.lockedBy.runner === runner) this.lockedBy = undefined;
+    if (this.lockedBy?.sweepId !== sweepId || this.lockedBy.runner !== runner) return;
+    this.lockedBy = runner ? { ...this.lockedBy, finished: true } : undefined;
   }
 }
