@@ -233,6 +233,9 @@ export interface SweepStore {
    * send the SDK repeated after its answer was lost) finds it held.
    */
   lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }>;
-  /** Releases the lock as `runner` took it (without one: as the request that queued the sweep took it, not started yet). */
-  unlock(sweepId: string, runner?: string): Promise<void>;
+  /**
+   * Releases the lock as `runner` took it (without one: as the request that queued the sweep took it, not started
+   * yet). A queued sweep that `ended` (a result, not an error) marks it done instead: its other messages find it so.
+   */
+  unlock(sweepId: string, runner?: string, ended?: boolean): Promise<void>;
 }

@@ -26,12 +26,15 @@ export async function sweepOnce(
     log.event('sweep.skipped', { sweepId, runningSweepId: taken.sweepId });
     return { ran: false, runningSweepId: taken.sweepId };
   }
+  let ended = false;
   try {
     const summary = await run;
     if (!summary) throw new Error('the sweep ended without a summary although its lock was taken');
+    ended = true;
     return { ran: true, summary };
   } finally {
-    await deps.sweeps.unlock(sweepId, runner);
+    // A run that failed goes up, and its message is delivered again: that delivery must find the lock free.
+    await deps.sweeps.unlock(sweepId, runner, ended);
   }
 }
 

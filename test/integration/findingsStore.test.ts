@@ -125,7 +125,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message of it');
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its own message delivered again');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-q1' });
-    await locks.unlock('sweep-q1', 'message-1');
+    await locks.unlock('sweep-q1', 'message-1', true);
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message after the run ended finds it done');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: false }, 'any other sweep takes the lock');
     await locks.unlock('sweep-q2');

@@ -233,6 +233,16 @@ describe('one sweep at a time', () => {
     assert.deepEqual([deps.sweeps.records.length, deps.findings.written.length, deps.queue.jobs.length], [0, 0, 0], 'nor did a run whose lock could not be taken');
   });
 
+  it('a queued sweep that failed releases the lock: the host delivers its message again, and that delivery runs it', async () => {
+    const deps = estate([boundAccount('a1', v1.version)]);
+    const replace = deps.findings.replaceForAccount.bind(deps.findings);
+    deps.findings.replaceForAccount = async () => Promise.reject(new Error('findings table gone'));
+    await assert.rejects(sweepOnce('sweep-f', 'manual', deps, silentLogger(), 'message-1'), /findings table gone/);
+    deps.findings.replaceForAccount = replace;
+    const again = await sweepOnce('sweep-f', 'manual', deps, silentLogger(), 'message-1');
+    assert.equal(again.ran && again.summary.status, 'completed');
+  });
+
   it('a sweep that failed releases the lock; a lock left by a dead sweep is taken over once stale', async () => {
     const clock = fixedClock(now.toISOString());
     const deps = estate([boundAccount('a1', v1.version)], { clock });

@@ -52,13 +52,13 @@ export class TableSweepStore implements SweepStore {
     });
   }
 
-  unlock(sweepId: string, runner?: string): Promise<void> {
+  unlock(sweepId: string, runner?: string, ended = false): Promise<void> {
     return storage('releasing the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
       const current = await expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
       // Only as this caller took it: a request whose send failed late leaves the run its message has started.
       if (current?.sweepId !== sweepId || current.runner !== runner) return;
-      if (runner) {
+      if (runner && ended) {
         // A queued sweep's run marks it done, so that a second message of it does not run it again.
         const done = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: current.lockedAt, runner, finishedAt: this.clock.now().toISOString() };
         await expect(table.updateEntity(done, 'Replace', { etag: current.etag }), 412, undefined);

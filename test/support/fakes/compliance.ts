@@ -81,8 +81,8 @@ export class MemorySweeps implements SweepStore {
     this.lockedBy = { sweepId, lockedAt: now, ...(runner ? { runner } : {}) };
     return { held: false };
   }
-  async unlock(sweepId: string, runner?: string): Promise<void> {
+  async unlock(sweepId: string, runner?: string, ended = false): Promise<void> {
     if (this.lockedBy?.sweepId !== sweepId || this.lockedBy.runner !== runner) return;
-    this.lockedBy = runner ? { ...this.lockedBy, finished: true } : undefined;
+    this.lockedBy = runner && ended ? { ...this.lockedBy, finished: true } : undefined;
   }
 }
