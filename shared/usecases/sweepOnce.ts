@@ -3,8 +3,12 @@ import type { SweepJob } from '../domain/jobs';
 import type { Clock, JobQueue, Logger, SweepStore } from '../ports';
 import { runSweep, type SweepDeps } from './sweep';
 
-/** Longest a sweep may hold the lock before a later one takes over. */
-export const SWEEP_LOCK_MS = 60 * 60_000;
+/**
+ * Longest a sweep may hold the lock before a later one takes over: the host ends any run at functionTimeout
+ * (host.json, 10 minutes), so a lock older than that and a margin is a dead run's. A queued sweep whose request's
+ * lock was taken over meanwhile waits for the run that took it (runQueuedSweep).
+ */
+export const SWEEP_LOCK_MS = 15 * 60_000;
 
 /**
  * Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however
