@@ -7,7 +7,7 @@ import type { Logger } from '../ports';
 import { runDisableCmk, runSwitchKey } from '../usecases/encryptionChange';
 import { fanOut } from '../usecases/fanOut';
 import { runRebind } from '../usecases/rebind';
-import { runQueuedSweep } from '../usecases/sweepOnce';
+import { sweepOnce } from '../usecases/sweepOnce';
 
 /** Queue "rotation-jobs": fan-out jobs become one job per bound account; account jobs run the rules; sweeps asked for over HTTP run here. */
 export async function rotationWorker(message: unknown, context: InvocationContext): Promise<void> {
@@ -46,7 +46,7 @@ async function run(job: RotationJob, context: InvocationContext, log: Logger): P
     case 'sweep': {
       // The message's id: its redelivery runs the sweep, a duplicate message of it is skipped.
       const messageId = context.triggerMetadata?.id;
-      await runQueuedSweep(job, s, log, typeof messageId === 'string' ? messageId : undefined);
+      await sweepOnce(job.jobId, 'manual', s, log, typeof messageId === 'string' ? messageId : undefined);
       return;
     }
     default: {

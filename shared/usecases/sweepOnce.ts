@@ -1,14 +1,9 @@
 import type { SweepSummary, SweepTrigger } from '../domain/findings';
-import type { SweepJob } from '../domain/jobs';
 import type { Clock, JobQueue, Logger, SweepStore } from '../ports';
 import { runSweep, type SweepDeps } from './sweep';
 
-/**
- * Longest a sweep may hold the lock before a later one takes over: the host ends any run at functionTimeout
- * (host.json, 10 minutes), so a lock older than that and a margin is a dead run's. A queued sweep whose request's
- * lock was taken over meanwhile waits for the run that took it (runQueuedSweep).
- */
-export const SWEEP_LOCK_MS = 15 * 60_000;
+/** Longest a sweep may hold the lock before a later one takes over. */
+export const SWEEP_LOCK_MS = 60 * 60_000;
 
 /**
  * Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however
@@ -41,19 +36,6 @@ export async function sweepOnce(
     // A run that failed goes up, and its message is delivered again: that delivery must find the lock free.
     await deps.sweeps.unlock(sweepId, runner, ended);
   }
-}
-
-/** How long a queued sweep that found another sweep running waits before it asks for the lock again. */
-export const QUEUED_SWEEP_WAIT_SECONDS = 60;
-
-/**
- * A queued sweep's message (`messageId`, see SweepStore.lock): the sweep runs, or, when another sweep holds the lock
- * (the timer's, one asked for since, or one that took a stale lock over), its job is queued again to run after that
- * one. Another message of this same sweep finds it running or done, and ends there.
- */
-export async function runQueuedSweep(job: SweepJob, deps: SweepDeps, log: Logger, messageId?: string): Promise<void> {
-  const result = await sweepOnce(job.jobId, 'manual', deps, log, messageId);
-  if (!result.ran && result.runningSweepId !== job.jobId) await deps.queue.enqueue(job, { delaySeconds: QUEUED_SWEEP_WAIT_SECONDS });
 }
 
 /**

@@ -200,7 +200,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-l1' });
     await locks.unlock('sweep-l2');
     clock.advance(SWEEP_LOCK_MS);
-    assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-l1' }, 'another sweep\'s unlock leaves it, and SWEEP_LOCK_MS is not yet stale');
+    assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-l1' }, 'another sweep\'s unlock leaves it, and an hour is not yet stale');
     clock.advance(1000);
     assert.deepEqual(await locks.lock('sweep-l2', SWEEP_LOCK_MS), { held: false }, 'taken over once stale');
     await locks.unlock('sweep-l2');

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
 import { QUEUE_SETTINGS } from '../../shared/queueSettings';
-import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
 import { projectRoot } from '../support/fixtures';
 
 const valid = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' };
@@ -88,11 +87,5 @@ describe('config', () => {
   it('host.json queue settings match what the worker assumes', () => {
     const host = JSON.parse(readFileSync(join(projectRoot(), 'host.json'), 'utf8')) as { extensions: { queues: Record<string, unknown> } };
     for (const [k, v] of Object.entries(QUEUE_SETTINGS)) assert.equal(host.extensions.queues[k], v, k);
-  });
-  it("the sweep lock goes stale only after host.json's functionTimeout has ended any run that held it", () => {
-    const { functionTimeout } = JSON.parse(readFileSync(join(projectRoot(), 'host.json'), 'utf8')) as { functionTimeout: string };
-    const [h, m, sec] = functionTimeout.split(':').map(Number);
-    const timeoutMs = (((h ?? 0) * 60 + (m ?? 0)) * 60 + (sec ?? 0)) * 1000;
-    assert.ok(timeoutMs > 0 && SWEEP_LOCK_MS > timeoutMs, `SWEEP_LOCK_MS ${SWEEP_LOCK_MS} against functionTimeout ${functionTimeout}`);
   });
 });

@@ -4,7 +4,7 @@ import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
 import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
-import { QUEUED_SWEEP_WAIT_SECONDS, runQueuedSweep, SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
+import { SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
 import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
 
 // The compliance sweep with in-memory fakes: the findings it stores, the summary it records, and in enforce
@@ -231,23 +231,6 @@ describe('one sweep at a time', () => {
     deps.sweeps.lock = async () => Promise.reject(new DependencyError('ServerBusy', 'Table Storage is busy', { retryable: true, statusCode: 503, dependency: 'storage' }));
     await assert.rejects(sweepOnce('sweep-3', 'timer', deps, silentLogger()), /Table Storage is busy/);
     assert.deepEqual([deps.sweeps.records.length, deps.findings.written.length, deps.queue.jobs.length], [0, 0, 0], 'nor did a run whose lock could not be taken');
-  });
-
-  it('a queued sweep whose message finds another sweep running is queued again, and runs after it; a second message of it is not', async () => {
-    const deps = estate([boundAccount('a1', v1.version)]);
-    const { reading, release } = holdFirstKeyRead(deps);
-    const timer = sweepOnce('sweep-timer', 'timer', deps, silentLogger());
-    await reading;
-    const queued = { kind: 'sweep' as const, jobId: 'sweep-q', trigger: 'manual' as const, createdAt: now.toISOString(), actor: 'alice' };
-    await runQueuedSweep(queued, deps, silentLogger(), 'message-1');
-    const again = deps.queue.jobs.splice(0);
-    assert.deepEqual(again.map((q) => [q.job.jobId, q.delaySeconds]), [['sweep-q', QUEUED_SWEEP_WAIT_SECONDS]]);
-    release();
-    assert.equal((await timer).ran, true);
-    await runQueuedSweep(queued, deps, silentLogger(), 'message-2');
-    assert.equal((await deps.sweeps.get('sweep-q'))?.status, 'completed');
-    await runQueuedSweep(queued, deps, silentLogger(), 'message-3');
-    assert.deepEqual(deps.queue.jobs.filter((q) => q.job.kind === 'sweep'), [], 'a message of a sweep that ran is not queued again');
   });
 
   it('a queued sweep that failed releases the lock: the host delivers its message again, and that delivery runs it', async () => {
