@@ -1,12 +1,52 @@
 import { DependencyError } from '../errors';
 import type { AccountJournal, Lease, LeaseState, Logger } from '../ports';
 
+/**
+ * Calls `beat` every `everyMs`, one call at a time, until it answers false (what it kept is lost) or stop() is called.
+ * Storage trouble (a DependencyError) goes to `failed` and the next beat tries again; a bug goes to `failed` too,
+ * stops the beats and goes up from stop().
+ */
+export class Heartbeat {
+  private beating: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+  private halted = false;
+  private bug: { error: unknown } | undefined;
+
+  constructor(beat: () => Promise<boolean>, everyMs: number, failed: (error: unknown) => void) {
+    this.timer = setInterval(() => {
+      this.beating = this.beating.then(async () => {
+        if (this.halted) return;
+        try {
+          if (!(await beat())) this.halt();
+        } catch (error) {
+          if (!(error instanceof DependencyError)) {
+            this.bug = { error };
+            this.halt();
+          }
+          failed(error);
+        }
+      });
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  private halt(): void {
+    this.halted = true;
+    clearInterval(this.timer);
+  }
+
+  /** Stops the beats once the one under way has ended. */
+  async stop(): Promise<void> {
+    this.halt();
+    await this.beating;
+    if (this.bug) throw this.bug.error;
+  }
+}
+
 /** Renews the lease every third of its life while the update runs, so a live job keeps it and a dead one loses it. */
 export class LeaseKeeper {
   private lease: Lease | undefined;
-  private renewing: Promise<void> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
-  private bug: { error: unknown } | undefined;
+  private readonly heartbeat: Heartbeat;
 
   constructor(
     lease: Lease,
@@ -16,26 +56,18 @@ export class LeaseKeeper {
     reread: () => Promise<LeaseState | undefined>,
   ) {
     this.lease = lease;
-    this.timer = setInterval(() => {
-      this.renewing = this.renewing.then(async () => {
-        if (!this.lease) return;
-        try {
-          const held: Lease = this.lease;
-          const renewed = await deps.journal.renew(held, deps.leaseTtlMs);
-          const stored = renewed ? undefined : await reread();
-          this.lease = renewed ?? (stored?.holder === held.holder ? { ...held, etag: stored.etag, expiresAt: stored.expiresAt } : undefined);
-          if (!this.lease) log.event('lease.lost', { accountId: lease.accountId });
-        } catch (error) {
-          // Storage trouble: the next renewal tries again. A bug stops renewing now and goes up from stop().
-          if (!(error instanceof DependencyError)) {
-            this.bug = { error };
-            clearInterval(this.timer);
-          }
-          log.event('lease.renew-failed', { accountId: lease.accountId, error: error instanceof Error ? error.message : String(error) });
-        }
-      });
-    }, Math.max(10, Math.floor(deps.leaseTtlMs / 3)));
-    this.timer.unref();
+    const renew = async (held: Lease): Promise<boolean> => {
+      const renewed = await deps.journal.renew(held, deps.leaseTtlMs);
+      const stored = renewed ? undefined : await reread();
+      this.lease = renewed ?? (stored?.holder === held.holder ? { ...held, etag: stored.etag, expiresAt: stored.expiresAt } : undefined);
+      if (!this.lease) log.event('lease.lost', { accountId: lease.accountId });
+      return this.lease !== undefined;
+    };
+    this.heartbeat = new Heartbeat(
+      async () => this.lease !== undefined && renew(this.lease),
+      Math.max(10, Math.floor(deps.leaseTtlMs / 3)),
+      (error) => log.event('lease.renew-failed', { accountId: lease.accountId, error: error instanceof Error ? error.message : String(error) }),
+    );
   }
 
   /** The lease as last renewed; undefined once lost. */
@@ -45,9 +77,7 @@ export class LeaseKeeper {
 
   /** Stops renewing; the lease as last renewed, or undefined when it was lost. */
   async stop(): Promise<Lease | undefined> {
-    clearInterval(this.timer);
-    await this.renewing;
-    if (this.bug) throw this.bug.error;
+    await this.heartbeat.stop();
     return this.lease;
   }
 }
