@@ -228,11 +228,13 @@ export interface SweepStore {
   record(summary: SweepSummary): Promise<void>;
   latest(): Promise<SweepSummary | undefined>;
   /**
-   * One sweep at a time: 'held' names the running sweep; a lock older than staleAfterMs is taken over. `runner` is the
-   * queue message a queued sweep runs from: its redelivery takes the lock again, another message of the same sweep (a
-   * send the SDK repeated after its answer was lost) finds it held.
+   * One sweep at a time: 'held' names the running sweep; a lock taken expires `ttlMs` later unless renewed, and an
+   * expired one is taken over. `runner` is the queue message a queued sweep runs from: its redelivery takes the lock
+   * again, another message of the same sweep (a send the SDK repeated after its answer was lost) finds it held.
    */
-  lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }>;
+  lock(sweepId: string, ttlMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }>;
+  /** Moves the expiry of a lock still held as `runner` took it to `ttlMs` from now; false when it is no longer so held. */
+  renew(sweepId: string, ttlMs: number, runner?: string): Promise<boolean>;
   /**
    * Releases the lock as `runner` took it (without one: as the request that queued the sweep took it, not started
    * yet). A queued sweep that `ended` (a result, not an error) marks it done instead: its other messages find it so.

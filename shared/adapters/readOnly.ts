@@ -73,6 +73,9 @@ class MemorySweepStore implements SweepStore {
   async lock(): Promise<{ held: false }> {
     return { held: false };
   }
+  async renew(): Promise<boolean> {
+    return true;
+  }
   async unlock(): Promise<void> {}
 }
 

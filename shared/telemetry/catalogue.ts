@@ -50,6 +50,10 @@ export const TELEMETRY = {
     fields: ['sweepId', 'vaultUri', 'keyName', 'keyVersion', 'accounts'],
   },
   'sweep.skipped': { level: 'warn', summary: 'A sweep did not run because another one holds the lock', fields: ['sweepId', 'runningSweepId'] },
+  'sweep.lock-renew-failed': { level: 'warn', summary: 'Renewing the sweep lock failed; it is tried again', fields: ['sweepId', 'error'] },
+  'sweep.lock-lost': {
+    level: 'warn', summary: 'The sweep lock expired while the sweep ran (its renewals failed) and another sweep took it; both run', fields: ['sweepId'],
+  },
   'sweep.past-due': { level: 'warn', summary: 'The timer fired late (the app was idle or restarting); the sweep runs now', fields: [] },
   'job.malformed': { level: 'error', summary: 'A queue message is not a job; it fails until the host moves it to the poison queue', fields: ['problem'] },
   'job.already-finished': { level: 'info', summary: 'A job delivered again after it ended; nothing to do', fields: ['jobId', 'accountId', 'status'] },

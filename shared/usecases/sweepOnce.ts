@@ -1,22 +1,31 @@
 import type { SweepSummary, SweepTrigger } from '../domain/findings';
 import type { Clock, JobQueue, Logger, SweepStore } from '../ports';
+import { Heartbeat } from './leaseKeeper';
 import { runSweep, type SweepDeps } from './sweep';
 
-/** Longest a sweep may hold the lock before a later one takes over. */
-export const SWEEP_LOCK_MS = 60 * 60_000;
+/**
+ * A running sweep's lock expires this long after it was taken or last renewed (every third of it): a sweep that
+ * died (its instance stopped, the host's functionTimeout) holds up the next one for minutes, not past the next hour.
+ * Longer than the 10 minutes after which the queue delivers again a message whose worker died, so that a queued
+ * sweep's redelivery still finds the lock its own.
+ */
+export const SWEEP_LOCK_MS = 15 * 60_000;
+/** The lock a request takes for the sweep it queues: how long its message may wait in the queue before it goes. */
+export const QUEUED_SWEEP_LOCK_MS = 60 * 60_000;
 
 /**
- * Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is released however
- * the run ends. `runner`: the queue message of a queued sweep (see SweepStore.lock).
+ * Runs a sweep unless one is running (its first reads go out while the lock is taken); the lock is renewed while
+ * it runs and released however the run ends. `runner`: the queue message of a queued sweep (see SweepStore.lock).
  */
 export async function sweepOnce(
   sweepId: string,
   trigger: SweepTrigger,
-  deps: SweepDeps,
+  deps: SweepDeps & { sweepLockMs?: number },
   log: Logger,
   runner?: string,
 ): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
-  const lock = deps.sweeps.lock(sweepId, SWEEP_LOCK_MS, runner);
+  const ttlMs = deps.sweepLockMs ?? SWEEP_LOCK_MS;
+  const lock = deps.sweeps.lock(sweepId, ttlMs, runner);
   const run = runSweep(sweepId, trigger, deps, log, lock.then((l) => !l.held));
   // A lock that could not be taken fails the run before it writes anything: the error goes up from the lock.
   run.catch(() => undefined);
@@ -26,16 +35,26 @@ export async function sweepOnce(
     log.event('sweep.skipped', { sweepId, runningSweepId: taken.sweepId });
     return { ran: false, runningSweepId: taken.sweepId };
   }
-  let ended = false;
-  try {
-    const summary = await run;
-    if (!summary) throw new Error('the sweep ended without a summary although its lock was taken');
-    ended = true;
-    return { ran: true, summary };
-  } finally {
-    // A run that failed goes up, and its message is delivered again: that delivery must find the lock free.
-    await deps.sweeps.unlock(sweepId, runner, ended);
-  }
+  const heartbeat = new Heartbeat(
+    async () => {
+      const kept = await deps.sweeps.renew(sweepId, ttlMs, runner);
+      // Renewals failed for the lock's whole life and another sweep took it: this run goes on beside it.
+      if (!kept) log.event('sweep.lock-lost', { sweepId });
+      return kept;
+    },
+    Math.max(10, Math.floor(ttlMs / 3)),
+    (error) => log.event('sweep.lock-renew-failed', { sweepId, error: error instanceof Error ? error.message : String(error) }),
+  );
+  const outcome = await run.then(
+    (summary) => (summary ? { summary } : { error: new Error('the sweep ended without a summary although its lock was taken') }),
+    (error: unknown) => ({ error }),
+  );
+  const renewal = await heartbeat.stop().then(() => undefined, (error: unknown) => ({ error }));
+  // A run that failed goes up, and its message is delivered again: that delivery must find the lock free.
+  await deps.sweeps.unlock(sweepId, runner, 'summary' in outcome);
+  if ('error' in outcome) throw outcome.error;
+  if (renewal) throw renewal.error;
+  return { ran: true, summary: outcome.summary };
 }
 
 /**
@@ -47,7 +66,7 @@ export async function queueSweep(
   actor: string,
   deps: { sweeps: SweepStore; queue: JobQueue; clock: Clock },
 ): Promise<{ queued: true } | { queued: false; runningSweepId: string }> {
-  const lock = await deps.sweeps.lock(sweepId, SWEEP_LOCK_MS);
+  const lock = await deps.sweeps.lock(sweepId, QUEUED_SWEEP_LOCK_MS);
   if (lock.held) return { queued: false, runningSweepId: lock.sweepId };
   try {
     await deps.queue.enqueue({ kind: 'sweep', jobId: sweepId, trigger: 'manual', createdAt: deps.clock.now().toISOString(), actor });

@@ -4,7 +4,7 @@ import { startAzurite, type RunningAzurite } from '../../dev/azurite';
 import { accountKey } from '../../shared/domain/accounts';
 import { TableFindingStore } from '../../shared/adapters/tables/findings';
 import { TableSweepStore } from '../../shared/adapters/tables/sweeps';
-import { TableStorage } from '../../shared/adapters/tables/storage';
+import { TABLES, TableStorage } from '../../shared/adapters/tables/storage';
 import { FINDING_RULES, type Finding, type FindingCode, type SweepSummary } from '../../shared/domain/findings';
 import { findingDigest } from '../../shared/domain/verdicts';
 import type { StoredVerdicts } from '../../shared/ports';
@@ -142,7 +142,33 @@ describe('Findings and Sweeps tables against Azurite', () => {
     await locks.unlock('sweep-r2');
   });
 
-  it('writes whose answers were lost, sent again by the SDK, are not failures: a verdict replaced, a lock released', async () => {
+  it("sweeps: a lock expires its life after it was taken or last renewed; its holder's renewal after another sweep took it answers false", async () => {
+    const clock = fixedClock();
+    const locks = new TableSweepStore(storage, clock);
+    assert.deepEqual(await locks.lock('sweep-e1', SWEEP_LOCK_MS), { held: false });
+    clock.advance(SWEEP_LOCK_MS - 1000);
+    assert.equal(await locks.renew('sweep-e1', SWEEP_LOCK_MS), true);
+    assert.equal(await locks.renew('sweep-e1', SWEEP_LOCK_MS, 'message-1'), false, 'not renewed as another runner took it');
+    clock.advance(SWEEP_LOCK_MS);
+    assert.deepEqual(await locks.lock('sweep-e2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-e1' }, 'past its first life, within the renewed one');
+    clock.advance(1001);
+    assert.deepEqual(await locks.lock('sweep-e2', SWEEP_LOCK_MS), { held: false }, 'taken over once expired');
+    assert.equal(await locks.renew('sweep-e1', SWEEP_LOCK_MS), false, 'the old holder learns it lost the lock');
+    assert.equal(await locks.renew('sweep-e2', SWEEP_LOCK_MS), true);
+    await locks.unlock('sweep-e2');
+    assert.equal(await locks.renew('sweep-e2', SWEEP_LOCK_MS), false, 'released: nothing to renew');
+
+    // A lock row as written before locks had an expiry holds for an hour from when it was taken.
+    const table = await storage.table(TABLES.sweeps);
+    await table.upsertEntity({ partitionKey: 'lock', rowKey: 'sweep', sweepId: 'sweep-undated', lockedAt: clock.now().toISOString() }, 'Replace');
+    clock.advance(60 * 60_000);
+    assert.deepEqual(await locks.lock('sweep-e3', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-undated' });
+    clock.advance(1);
+    assert.deepEqual(await locks.lock('sweep-e3', SWEEP_LOCK_MS), { held: false });
+    await locks.unlock('sweep-e3');
+  });
+
+  it('writes whose answers were lost, sent again by the SDK, are not failures: a verdict replaced, a lock renewed and released', async () => {
     const lossy = losingAnswers(azurite.connectionString);
     const store = new TableFindingStore(lossy.storage);
     const id = accountId('lost-answer-a');
@@ -154,6 +180,8 @@ describe('Findings and Sweeps tables against Azurite', () => {
 
     const locks = new TableSweepStore(lossy.storage, fixedClock());
     assert.deepEqual(await locks.lock('sweep-lost', SWEEP_LOCK_MS), { held: false });
+    lossy.lose(1);
+    assert.equal(await locks.renew('sweep-lost', SWEEP_LOCK_MS), true, 'a renewal whose answer was lost renewed it');
     lossy.lose(1);
     await locks.unlock('sweep-lost');
     assert.deepEqual(await locks.lock('sweep-next', SWEEP_LOCK_MS), { held: false }, 'the lock is gone');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type MockTimers } from 'node:test';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
 import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
-import { SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
+import { QUEUED_SWEEP_LOCK_MS, queueSweep, SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
 import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
 
 // The compliance sweep with in-memory fakes: the findings it stores, the summary it records, and in enforce
@@ -180,6 +180,21 @@ function holdFirstKeyRead(deps: Pick<SweepDeps, 'keys'>): { reading: Promise<voi
   return { reading, release };
 }
 
+/** Fires the sweep lock's renewal timer (mocked, every 10 ms) and resolves with that renewal's answer. */
+function nextRenewal(deps: ReturnType<typeof estate>, timers: MockTimers): Promise<boolean> {
+  const renew = deps.sweeps.renew.bind(deps.sweeps);
+  const answered = new Promise<boolean>((resolve) => {
+    deps.sweeps.renew = async (...args) => {
+      deps.sweeps.renew = renew;
+      const kept = await renew(...args);
+      resolve(kept);
+      return kept;
+    };
+  });
+  timers.tick(10);
+  return answered;
+}
+
 describe('one sweep at a time', () => {
   it('refuses a second sweep while one holds the lock, naming it; runs again once the first is done', async () => {
     const deps = estate([boundAccount('a1', v1.version)]);
@@ -241,6 +256,66 @@ describe('one sweep at a time', () => {
     deps.findings.replaceForAccount = replace;
     const again = await sweepOnce('sweep-f', 'manual', deps, silentLogger(), 'message-1');
     assert.equal(again.ran && again.summary.status, 'completed');
+  });
+
+  it("a running sweep renews its lock: it keeps the lock past the lock's life, however long it runs", async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const clock = fixedClock(now.toISOString());
+    // A lock that lives 30 ms, renewed every 10.
+    const deps = Object.assign(estate([boundAccount('a1', v1.version)], { clock }), { sweepLockMs: 30 });
+    const { reading, release } = holdFirstKeyRead(deps);
+    const first = sweepOnce('sweep-1', 'timer', deps, silentLogger());
+    await reading;
+    // An hour passes while the first sweep works, and then it renews.
+    clock.set(new Date(now.getTime() + QUEUED_SWEEP_LOCK_MS).toISOString());
+    assert.equal(await nextRenewal(deps, t.mock.timers), true);
+    assert.deepEqual(await sweepOnce('sweep-2', 'timer', deps, silentLogger()), { ran: false, runningSweepId: 'sweep-1' });
+    release();
+    assert.equal((await first).ran, true);
+    assert.equal(deps.sweeps.lockedBy, undefined, 'released at its end');
+  });
+
+  it('a sweep whose renewals fail loses the lock once it expires, says so, and its end leaves the lock of the sweep that took it', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const clock = fixedClock(now.toISOString());
+    const deps = Object.assign(estate([boundAccount('a1', v1.version)], { clock }), { sweepLockMs: 30 });
+    const { reading, release } = holdFirstKeyRead(deps);
+    const renew = deps.sweeps.renew.bind(deps.sweeps);
+    let failed!: () => void;
+    const renewFailed = new Promise<void>((resolve) => (failed = resolve));
+    deps.sweeps.renew = async () => {
+      failed();
+      throw new DependencyError('ServerBusy', 'Table Storage is busy', { retryable: true, statusCode: 503, dependency: 'storage' });
+    };
+    const log = silentLogger();
+    const first = sweepOnce('sweep-1', 'timer', deps, log);
+    await reading;
+    t.mock.timers.tick(10);
+    await renewFailed;
+    clock.set(new Date(now.getTime() + 31).toISOString());
+    assert.deepEqual(await deps.sweeps.lock('sweep-2', SWEEP_LOCK_MS), { held: false }, 'expired: another sweep takes it');
+    deps.sweeps.renew = renew;
+    assert.equal(await nextRenewal(deps, t.mock.timers), false);
+    release();
+    assert.equal((await first).ran, true, 'the run itself ends');
+    assert.ok(log.lines.some((l) => l.event === 'sweep.lock-renew-failed' && l.fields.error === 'Table Storage is busy'));
+    assert.ok(log.lines.some((l) => l.event === 'sweep.lock-lost' && l.fields.sweepId === 'sweep-1'));
+    assert.equal(deps.sweeps.lockedBy?.sweepId, 'sweep-2', "the first sweep's end leaves the second's lock");
+  });
+
+  it('the lock a request takes for the sweep it queues lasts while the message waits; its run then holds it as any running sweep', async () => {
+    const clock = fixedClock(now.toISOString());
+    const deps = Object.assign(estate([boundAccount('a1', v1.version)], { clock }), { sweepLockMs: 30 });
+    assert.deepEqual(await queueSweep('sweep-q', 'someone@example.com', deps), { queued: true });
+    clock.set(new Date(now.getTime() + QUEUED_SWEEP_LOCK_MS / 2).toISOString());
+    assert.deepEqual(await sweepOnce('sweep-timer', 'timer', deps, silentLogger()), { ran: false, runningSweepId: 'sweep-q' }, 'half an hour in the queue');
+    assert.deepEqual(await queueSweep('sweep-other', 'someone@example.com', deps), { queued: false, runningSweepId: 'sweep-q' });
+    const { reading, release } = holdFirstKeyRead(deps);
+    const run = sweepOnce('sweep-q', 'manual', deps, silentLogger(), 'message-1');
+    await reading;
+    assert.equal(deps.sweeps.lockedBy?.expiresAt, clock.now().getTime() + 30, 'the run holds the lock for a running sweep\'s life');
+    release();
+    assert.equal((await run).ran, true);
   });
 
   it('a sweep that failed releases the lock; a lock left by a dead sweep is taken over once stale', async () => {

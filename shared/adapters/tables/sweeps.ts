@@ -8,13 +8,21 @@ const SWEEP_PARTITION = 'sweep';
 const MAX_ERRORS_CHARS = 30_000;
 
 const LOCK_PARTITION = 'lock';
+/** A lock row without an expiry (written before locks had one) expires an hour after it was taken. */
+const UNDATED_LOCK_MS = 60 * 60_000;
 
-/** The sweep lock: who holds it since when, the queue message of a queued sweep, and when that sweep finished. */
+/** The sweep lock: who holds it since when and until when, the queue message of a queued sweep, and when that sweep finished. */
 interface LockEntity {
   sweepId: string;
   lockedAt: string;
+  expiresAt?: string;
   runner?: string;
   finishedAt?: string;
+}
+
+/** The lock is still `sweepId`'s as `runner` took it, and not done. */
+function heldAs<T extends LockEntity>(current: T | undefined, sweepId: string, runner: string | undefined): current is T {
+  return current?.sweepId === sweepId && current.runner === runner && !current.finishedAt;
 }
 
 interface SweepEntity extends Omit<SweepSummary, 'findingsByCode' | 'findingsBySeverity' | 'errors'> {
@@ -35,10 +43,11 @@ export class TableSweepStore implements SweepStore {
     private readonly clock: Clock = { now: () => new Date() },
   ) {}
 
-  lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
+  lock(sweepId: string, ttlMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
     return storage('taking the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const entity = { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, lockedAt: this.clock.now().toISOString(), ...(runner ? { runner } : {}) };
+      const now = this.clock.now();
+      const entity = { ...this.lockRow(sweepId, ttlMs, runner), lockedAt: now.toISOString() };
       const claim = await claimRow<LockEntity>(table, entity, (current) => {
         // A queued sweep that has run: another message of it finds it done, any other sweep takes the lock.
         if (current.finishedAt) return current.sweepId === sweepId ? 'held' : 'take';
@@ -46,10 +55,31 @@ export class TableSweepStore implements SweepStore {
         // and so does its message delivered again; another message of the same sweep does not.
         if (current.sweepId === sweepId && (!current.runner || !runner || current.runner === runner)) return 'take';
         // A sweep that died without unlocking must not block every later one.
-        return Date.parse(current.lockedAt) + staleAfterMs < this.clock.now().getTime() ? 'take' : 'held';
+        const expiresAt = current.expiresAt ? Date.parse(current.expiresAt) : Date.parse(current.lockedAt) + UNDATED_LOCK_MS;
+        return expiresAt < now.getTime() ? 'take' : 'held';
       });
       return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
     });
+  }
+
+  renew(sweepId: string, ttlMs: number, runner?: string): Promise<boolean> {
+    return storage('renewing the sweep lock', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      const read = () => expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      const current = await read();
+      if (!heldAs(current, sweepId, runner)) return false;
+      const row = { ...this.lockRow(sweepId, ttlMs, runner), lockedAt: current.lockedAt };
+      const renewed = await expect(table.updateEntity(row, 'Replace', { etag: current.etag }), 412, undefined);
+      // The ETag moved: this renewal sent again after its answer was lost (the lock still this run's), or another
+      // sweep took the lock once it had expired.
+      return renewed !== undefined || heldAs(await read(), sweepId, runner);
+    });
+  }
+
+  /** The lock row as `runner` holds it for `sweepId`, expiring `ttlMs` from now. */
+  private lockRow(sweepId: string, ttlMs: number, runner: string | undefined) {
+    const expiresAt = new Date(this.clock.now().getTime() + ttlMs).toISOString();
+    return { partitionKey: LOCK_PARTITION, rowKey: 'sweep', sweepId, expiresAt, ...(runner ? { runner } : {}) };
   }
 
   unlock(sweepId: string, runner?: string, ended = false): Promise<void> {

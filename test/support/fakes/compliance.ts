@@ -49,12 +49,12 @@ export class MemoryFindings implements FindingStore {
   }
 }
 
-/** The Sweeps table in memory, with its one lock: a lock older than staleAfterMs (by the clock) is taken over. */
+/** The Sweeps table in memory, with its one lock: a lock past its expiry (by the clock) is taken over. */
 export class MemorySweeps implements SweepStore {
   readonly rows = new Map<string, SweepSummary>();
   /** Every record() in order, to see the running row before the last. */
   readonly records: SweepSummary[] = [];
-  lockedBy: { sweepId: string; lockedAt: number; runner?: string; finished?: boolean } | undefined;
+  lockedBy: { sweepId: string; expiresAt: number; runner?: string; finished?: boolean } | undefined;
 
   constructor(private readonly clock: Clock) {}
 
@@ -69,17 +69,23 @@ export class MemorySweeps implements SweepStore {
     return this.rows.get(sweepId);
   }
   /** As TableSweepStore. */
-  async lock(sweepId: string, staleAfterMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
+  async lock(sweepId: string, ttlMs: number, runner?: string): Promise<{ held: false } | { held: true; sweepId: string }> {
     const now = this.clock.now().getTime();
     const held = this.lockedBy;
     if (held?.finished) {
       if (held.sweepId === sweepId) return { held: true, sweepId };
     } else {
       const ours = held?.sweepId === sweepId && (!held.runner || !runner || held.runner === runner);
-      if (held && !ours && held.lockedAt + staleAfterMs >= now) return { held: true, sweepId: held.sweepId };
+      if (held && !ours && held.expiresAt >= now) return { held: true, sweepId: held.sweepId };
     }
-    this.lockedBy = { sweepId, lockedAt: now, ...(runner ? { runner } : {}) };
+    this.lockedBy = { sweepId, expiresAt: now + ttlMs, ...(runner ? { runner } : {}) };
     return { held: false };
+  }
+  async renew(sweepId: string, ttlMs: number, runner?: string): Promise<boolean> {
+    const held = this.lockedBy;
+    if (held?.sweepId !== sweepId || held.runner !== runner || held.finished) return false;
+    held.expiresAt = this.clock.now().getTime() + ttlMs;
+    return true;
   }
   async unlock(sweepId: string, runner?: string, ended = false): Promise<void> {
     if (this.lockedBy?.sweepId !== sweepId || this.lockedBy.runner !== runner) return;
