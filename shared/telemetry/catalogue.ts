@@ -50,7 +50,9 @@ export const TELEMETRY = {
     fields: ['sweepId', 'vaultUri', 'keyName', 'keyVersion', 'accounts'],
   },
   'sweep.skipped': { level: 'warn', summary: 'A sweep did not run because another one holds the lock', fields: ['sweepId', 'runningSweepId'] },
-  'sweep.lock-renew-failed': { level: 'warn', summary: 'Renewing the sweep lock failed; it is tried again', fields: ['sweepId', 'error'] },
+  'sweep.lock-renew-failed': {
+    level: 'warn', summary: 'Renewing the sweep lock failed: storage trouble is tried again; a bug stops the renewals and fails the run once it has ended', fields: ['sweepId', 'error'],
+  },
   'sweep.lock-lost': {
     level: 'warn', summary: 'The sweep lock expired while the sweep ran (its renewals failed) and another sweep took it; both run', fields: ['sweepId'],
   },
@@ -71,7 +73,9 @@ export const TELEMETRY = {
     level: 'error', summary: 'A job gave up after sending an update whose outcome it could not read back: a person must look', fields: [...JOB],
   },
   'lease.lost': { level: 'warn', summary: 'The account lease was taken over while an update ran', fields: ['accountId'] },
-  'lease.renew-failed': { level: 'warn', summary: 'Renewing the account lease failed; it is tried again', fields: ['accountId', 'error'] },
+  'lease.renew-failed': {
+    level: 'warn', summary: 'Renewing the account lease failed: storage trouble is tried again; a bug stops the renewals and fails the attempt', fields: ['accountId', 'error'],
+  },
   'telemetry.unavailable': { level: 'warn', summary: 'APPLICATIONINSIGHTS_CONNECTION_STRING is set but Azure Monitor did not start; logs still flow', fields: ['error'] },
   'api.dependency-failed': {
     level: 'warn', summary: 'An Azure dependency failed an API request (answered 429, 502 or 503)', fields: ['function', 'code', 'status', 'dependency'],

@@ -126,6 +126,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-1'), { held: false }, 'its own message delivered again');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-q1' });
     await locks.unlock('sweep-q1', 'message-1', true);
+    assert.equal(await locks.renew('sweep-q1', SWEEP_LOCK_MS, 'message-1'), false, 'a lock marked done is not renewed');
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS, 'message-2'), { held: true, sweepId: 'sweep-q1' }, 'a second message after the run ended finds it done');
     assert.deepEqual(await locks.lock('sweep-q2', SWEEP_LOCK_MS), { held: false }, 'any other sweep takes the lock');
     await locks.unlock('sweep-q2');
@@ -178,10 +179,14 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.equal(await store.replaceForAccount(id, [finding('key-disabled')], 'sweep-2', '2026-06-02T00:00:00.000Z'), true);
     assert.deepEqual((await store.list({ accountId: id })).map((r) => [r.code, r.sweepId]), [['key-disabled', 'sweep-2']]);
 
-    const locks = new TableSweepStore(lossy.storage, fixedClock());
+    const clock = fixedClock();
+    const locks = new TableSweepStore(lossy.storage, clock);
     assert.deepEqual(await locks.lock('sweep-lost', SWEEP_LOCK_MS), { held: false });
+    clock.advance(SWEEP_LOCK_MS - 1000);
     lossy.lose(1);
     assert.equal(await locks.renew('sweep-lost', SWEEP_LOCK_MS), true, 'a renewal whose answer was lost renewed it');
+    clock.advance(2000);
+    assert.deepEqual(await locks.lock('sweep-other', SWEEP_LOCK_MS), { held: true, sweepId: 'sweep-lost' }, 'past its first expiry');
     lossy.lose(1);
     await locks.unlock('sweep-lost');
     assert.deepEqual(await locks.lock('sweep-next', SWEEP_LOCK_MS), { held: false }, 'the lock is gone');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, type MockTimers } from 'node:test';
+import { setImmediate as settle } from 'node:timers/promises';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
@@ -301,6 +302,46 @@ describe('one sweep at a time', () => {
     assert.ok(log.lines.some((l) => l.event === 'sweep.lock-renew-failed' && l.fields.error === 'Table Storage is busy'));
     assert.ok(log.lines.some((l) => l.event === 'sweep.lock-lost' && l.fields.sweepId === 'sweep-1'));
     assert.equal(deps.sweeps.lockedBy?.sweepId, 'sweep-2', "the first sweep's end leaves the second's lock");
+  });
+
+  it('a renewal under way when the run ends is waited for before the lock is released; a bug in it goes up once the run has ended', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const deps = Object.assign(estate([boundAccount('a1', v1.version)]), { sweepLockMs: 30 });
+    const { reading, release } = holdFirstKeyRead(deps);
+    const calls: string[] = [];
+    let renewing!: () => void;
+    let fail!: (error: Error) => void;
+    const renewStarted = new Promise<void>((resolve) => (renewing = resolve));
+    deps.sweeps.renew = () => {
+      calls.push('renew');
+      renewing();
+      return new Promise((_, reject) => (fail = reject));
+    };
+    const unlock = deps.sweeps.unlock.bind(deps.sweeps);
+    deps.sweeps.unlock = async (...args) => {
+      calls.push('unlock');
+      return unlock(...args);
+    };
+    const record = deps.sweeps.record.bind(deps.sweeps);
+    let ended!: () => void;
+    const lastRow = new Promise<void>((resolve) => (ended = resolve));
+    deps.sweeps.record = async (summary) => {
+      await record(summary);
+      if (summary.status !== 'running') ended();
+    };
+    const run = sweepOnce('sweep-1', 'timer', deps, silentLogger());
+    await reading;
+    t.mock.timers.tick(10);
+    await renewStarted;
+    release();
+    await lastRow;
+    await settle();
+    assert.deepEqual(calls, ['renew'], 'the run has ended; its lock waits for the renewal');
+    fail(new TypeError('a bug in renewing'));
+    await assert.rejects(run, /a bug in renewing/);
+    assert.deepEqual(calls, ['renew', 'unlock']);
+    assert.equal(deps.sweeps.lockedBy, undefined, 'released');
+    assert.equal((await deps.sweeps.get('sweep-1'))?.status, 'completed', 'the row says how the sweep itself ended');
   });
 
   it('the lock a request takes for the sweep it queues lasts while the message waits; its run then holds it as any running sweep', async () => {

@@ -69,9 +69,9 @@ export class TableSweepStore implements SweepStore {
       const current = await read();
       if (!heldAs(current, sweepId, runner)) return false;
       const row = { ...this.lockRow(sweepId, ttlMs, runner), lockedAt: current.lockedAt };
-      const renewed = await expect(table.updateEntity(row, 'Replace', { etag: current.etag }), 412, undefined);
+      const renewed = await expect(expect(table.updateEntity(row, 'Replace', { etag: current.etag }), 412, undefined), 404, undefined);
       // The ETag moved: this renewal sent again after its answer was lost (the lock still this run's), or another
-      // sweep took the lock once it had expired.
+      // sweep took the lock once it had expired; or the row is gone (released by another delivery of the message).
       return renewed !== undefined || heldAs(await read(), sweepId, runner);
     });
   }
