@@ -259,7 +259,10 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     denyAuthorizationRead: (what, denied = true) => void (denied ? authorization.denied.add(what) : authorization.denied.delete(what)),
     putGraphResource: (resource) => graphOnly.put(asResource(resource)),
     graphQueries: () => graph.queries,
-    fail: (rule) => faults.add(rule),
+    fail: (rule) => {
+      if (rule.afterService) throw new Error('afterService is a Key Vault stand-in fault: the ARM stand-in answers its faults before the service acts');
+      faults.add(rule);
+    },
     clearFaults: () => faults.clear(),
     failLro: (id, error) => accounts.failNextUpdate(id, error),
     patchCount: (id) =>

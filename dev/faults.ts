@@ -17,9 +17,14 @@ export interface FaultRule {
   /** Only this share of matching requests is hit (default 1), drawn from the stand-in's random source. */
   probability?: number;
   retryAfterMs?: number;
+  /**
+   * The service handles the request first (what it changes stays changed), then the fault answers instead: an
+   * answer lost after the commit, which a client cannot tell from a request that never arrived. Key Vault stand-in only.
+   */
+  afterService?: boolean;
 }
 
-type Fault = { reset: true } | { reset: false; status: number; code: string; retryAfterMs?: number };
+type Fault = ({ reset: true } | { reset: false; status: number; code: string; retryAfterMs?: number }) & { afterService?: boolean };
 
 const defaultCodes: Record<number, string> = {
   400: 'BadRequest',
@@ -72,9 +77,11 @@ export class FaultInjector {
       if (fault.left <= 0) this.active.splice(index, 1);
       const kind = rule.reset ? 'reset' : String(rule.status ?? 500);
       this.hits.set(kind, (this.hits.get(kind) ?? 0) + 1);
-      if (rule.reset) return { reset: true };
+      const after = rule.afterService ? { afterService: true } : {};
+      if (rule.reset) return { reset: true, ...after };
       const status = rule.status ?? 500;
       return {
+        ...after,
         reset: false,
         status,
         code: rule.code ?? defaultCodes[status] ?? 'InjectedFault',

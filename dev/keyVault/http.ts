@@ -75,17 +75,15 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
 
   let outcome: Outcome;
   const fault = authorized ? ctx.faults.hit(method, url.pathname) : undefined;
-  if (fault?.reset) {
+  // A fault "after the service" lets the vault act first: what it made stays made, and only the answer is lost.
+  const answered = fault?.afterService ? undefined : fault;
+  if (answered?.reset) {
     ctx.requests.push({ method, path: url.pathname, status: 0, apiVersion, authorized, at: Date.now() });
     req.socket.destroy();
     return;
   }
-  if (fault) {
-    if (fault.retryAfterMs !== undefined) {
-      headers['Retry-After'] = String(Math.max(1, Math.ceil(fault.retryAfterMs / 1000)));
-      headers['retry-after-ms'] = String(Math.max(1, Math.ceil(fault.retryAfterMs)));
-    }
-    outcome = fail(new VaultError(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${method} ${url.pathname}.`));
+  if (answered) {
+    outcome = injected(answered, method, url, headers);
   } else if (!authorized) {
     // The SDK's first request carries no token and no body; this challenge tells it where to get one.
     headers['WWW-Authenticate'] = `Bearer authorization="https://login.microsoftonline.com/${ctx.tenantId}", resource="${ctx.challengeResource}"`;
@@ -101,6 +99,18 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     }
   }
 
+  if (fault?.afterService) {
+    // Key Vault publishes the new version's event whether or not its answer arrived.
+    if (outcome.created) ctx.onNewVersion(outcome.created, Promise.resolve());
+    ctx.requests.push({ method, path: url.pathname, status: fault.reset ? 0 : fault.status, apiVersion, authorized, at: Date.now() });
+    if (fault.reset) {
+      req.socket.destroy();
+      return;
+    }
+    outcome = injected(fault, method, url, headers);
+    send(res, outcome.status, outcome.body, headers);
+    return;
+  }
   ctx.requests.push({ method, path: url.pathname, status: outcome.status, apiVersion, authorized, at: Date.now() });
   if (outcome.created) {
     const sent = new Promise<void>((resolve) => {
@@ -110,6 +120,15 @@ async function handle(ctx: HttpContext, req: IncomingMessage, res: ServerRespons
     ctx.onNewVersion(outcome.created, sent);
   }
   send(res, outcome.status, outcome.body, headers);
+}
+
+/** The injected fault's answer, with Retry-After when it has one. */
+function injected(fault: { status: number; code: string; retryAfterMs?: number }, method: string, url: URL, headers: Record<string, string>): Outcome {
+  if (fault.retryAfterMs !== undefined) {
+    headers['Retry-After'] = String(Math.max(1, Math.ceil(fault.retryAfterMs / 1000)));
+    headers['retry-after-ms'] = String(Math.max(1, Math.ceil(fault.retryAfterMs)));
+  }
+  return fail(new VaultError(fault.status, fault.code, `Injected fault ${fault.code} (${fault.status}) for ${method} ${url.pathname}.`));
 }
 
 function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, body: unknown): Outcome {

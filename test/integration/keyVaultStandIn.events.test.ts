@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
+import { KeyClient } from '@azure/keyvault-keys';
+import { localCredential } from '../../dev/credential';
 import { keyClient, vault } from '../support/keyVaultTestKit';
 
 // The Key Vault stand-in's Event Grid system topic, delivered to a local webhook.
@@ -77,5 +79,23 @@ describe('Event Grid system topic', () => {
     assert.deepEqual(hook.deliveries.map((d) => d.headers['aeg-delivery-count']), ['0', '1', '2']);
     assert.equal(new Set(hook.deliveries.map((d) => d.body[0].id)).size, 1);
     assert.equal(v.events[0]?.outcome, 'delivered');
+  });
+  test('afterService faults: the vault rotates, the answer is lost (503 or a dropped connection), the version and its event stay', async (t) => {
+    const hook = await webhook(t);
+    const v = await vault(t, { name: 'cmk-lost', eventWebhook: hook.url });
+    // Without the SDK's retries, which would send the rotation again.
+    const client = new KeyClient(v.vaultUri, localCredential, { disableChallengeResourceVerification: true, tlsOptions: { ca: v.ca }, retryOptions: { maxRetries: 0 } });
+    await client.createRsaKey('cmk', { keySize: 2048 });
+    v.fail({ method: 'POST', path: /\/keys\/cmk\/rotate$/, status: 503, afterService: true });
+    await assert.rejects(client.rotateKey('cmk'), (e: { statusCode?: number }) => e.statusCode === 503);
+    v.fail({ method: 'POST', path: /\/keys\/cmk\/rotate$/, reset: true, afterService: true });
+    await assert.rejects(client.rotateKey('cmk'), (e: { statusCode?: number }) => e.statusCode === undefined);
+    const versions = [];
+    for await (const p of client.listPropertiesOfKeyVersions('cmk')) versions.push(p.version);
+    assert.equal(versions.length, 3, 'both rotations were made');
+    await v.deliveriesSettled();
+    assert.deepEqual(hook.deliveries.map((d) => d.body[0].eventType), Array(3).fill('Microsoft.KeyVault.KeyNewVersionCreated'));
+    assert.deepEqual([...v.faultHits], [['503', 1], ['reset', 1]]);
+    assert.deepEqual(v.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/rotate')).map((r) => r.status), [503, 0]);
   });
 });
