@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
 import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@azure/keyvault-keys';
+import { setTimeout as delay } from 'node:timers/promises';
 import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
 import { VaultNotAllowedError } from '../errors';
@@ -12,6 +13,9 @@ interface KeyVaultOptions {
   allowedHostSuffixes: readonly string[];
   clientOptions?: KeyClientOptions;
 }
+
+/** Sends of one rotation at most: the first, and two more once the key is seen not to have rotated. */
+const ROTATE_SENDS = 3;
 
 /** KeyStore over @azure/keyvault-keys: one KeyClient per vault, reused. */
 export class KeyVaultKeyStore implements KeyStore {
@@ -70,22 +74,50 @@ export class KeyVaultKeyStore implements KeyStore {
     return versions;
   }
 
+  /**
+   * Key Vault's rotate is not idempotent: sent again after its answer was lost (a dropped connection, a 503 or a
+   * timeout once the version was made), it makes another version. So the SDK does not retry it; after a failure
+   * that may hide a rotation the key's current version says whether it happened, and only if it did not is the
+   * rotation sent again.
+   */
   async rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo> {
-    try {
-      return toKeyVersionInfo(vaultUri, await (await this.client(vaultUri)).rotateKey(keyName));
-    } catch (error) {
-      throw toDependencyError(error, `rotating key ${keyName}`, 'key-vault');
+    const once = await this.client(vaultUri, 'unretried');
+    const before = (await this.getKeyVersion(vaultUri, keyName))?.version;
+    for (let send = 1; ; send++) {
+      try {
+        return toKeyVersionInfo(vaultUri, await once.rotateKey(keyName));
+      } catch (error) {
+        const failure = toDependencyError(error, `rotating key ${keyName}`, 'key-vault');
+        if (!failure.retryable) throw failure;
+        if (!failure.notApplied) {
+          const current = await this.getKeyVersion(vaultUri, keyName);
+          if (current && current.version !== before) return current;
+        }
+        if (send >= ROTATE_SENDS) throw failure;
+        await delay(failure.retryAfterMs ?? this.retryDelayMs * 2 ** (send - 1));
+      }
     }
   }
 
-  /** Refuses a vault outside the allow-list before anything is sent (the check is synchronous, so it throws at once). */
-  private client(vaultUri: string): Promise<KeyClient> {
+  /** The SDK's first retry delay (800 ms unless the options set one); rotations sent again wait as its retries do. */
+  private get retryDelayMs(): number {
+    return this.options.clientOptions?.retryOptions?.retryDelayInMs ?? 800;
+  }
+
+  /**
+   * One KeyClient per vault (and one without the SDK's retries, for rotations). Refuses a vault outside the
+   * allow-list before anything is sent (the check is synchronous, so it throws at once).
+   */
+  private client(vaultUri: string, retries: 'retried' | 'unretried' = 'retried'): Promise<KeyClient> {
     if (!this.isAllowedVault(vaultUri)) throw new VaultNotAllowedError(vaultUri);
     const base = new URL(vaultUri).origin + '/';
-    let client = this.clients.get(base);
+    const key = `${retries} ${base}`;
+    let client = this.clients.get(key);
     if (!client) {
-      client = sdk.keys().then(({ KeyClient }) => new KeyClient(base, this.options.credential, this.options.clientOptions));
-      this.clients.set(base, client);
+      const { clientOptions } = this.options;
+      const options = retries === 'retried' ? clientOptions : { ...clientOptions, retryOptions: { ...clientOptions?.retryOptions, maxRetries: 0 } };
+      client = sdk.keys().then(({ KeyClient }) => new KeyClient(base, this.options.credential, options));
+      this.clients.set(key, client);
     }
     return client;
   }

@@ -74,6 +74,37 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     });
   });
 
+  it('rotates once when the answer is lost after Key Vault made the version; sends again only when it made none', async () => {
+    // The SDK's retries on, as in production: they would send the lost rotation again.
+    const retried = new KeyVaultKeyStore({
+      credential: localCredential,
+      allowedHostSuffixes: ['127.0.0.1:*'],
+      clientOptions: { disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca }, retryOptions: { maxRetries: 3, retryDelayInMs: 1, maxRetryDelayInMs: 4 } },
+    });
+    await vault.createKey('rot', { publish: false });
+    const rotate = /\/keys\/rot\/rotate$/;
+    const versions = async () => (await retried.listVersions(vault.vaultUri, 'rot')).length;
+    const current = async () => (await retried.getKeyVersion(vault.vaultUri, 'rot'))?.version;
+    const sends = () => vault.requests.filter((r) => r.authorized && r.method === 'POST' && rotate.test(r.path)).map((r) => r.status);
+
+    vault.fail({ method: 'POST', path: rotate, status: 503, afterService: true });
+    const afterLost503 = await retried.rotateKey(vault.vaultUri, 'rot');
+    assert.deepEqual([await versions(), afterLost503.version], [2, await current()], 'one new version, and it is the one returned');
+    vault.fail({ method: 'POST', path: rotate, reset: true, afterService: true });
+    const afterReset = await retried.rotateKey(vault.vaultUri, 'rot');
+    assert.deepEqual([await versions(), afterReset.version], [3, await current()]);
+    assert.deepEqual(sends(), [503, 0], 'neither lost rotation was sent again');
+
+    vault.fail({ method: 'POST', path: rotate, status: 503 });
+    await retried.rotateKey(vault.vaultUri, 'rot');
+    assert.deepEqual([await versions(), sends().slice(2)], [4, [503, 200]], 'refused before Key Vault acted: sent again, one version');
+
+    vault.fail({ method: 'POST', path: rotate, status: 503, times: Infinity });
+    await assert.rejects(retried.rotateKey(vault.vaultUri, 'rot'), (e: unknown) => e instanceof DependencyError && e.retryable && e.statusCode === 503);
+    vault.clearFaults();
+    assert.deepEqual([await versions(), sends().slice(4)], [4, [503, 503, 503]], 'three sends at most, and no version');
+  });
+
   it('never calls a vault outside the allowed host suffixes', async () => {
     const before = vault.requests.length;
     await assert.rejects(keys.getKeyVersion(vault.vaultUri.replace('127.0.0.1', 'localhost'), 'cmk'), VaultNotAllowedError);
