@@ -3,7 +3,7 @@ import type { KeyClient, KeyClientOptions, KeyProperties, KeyVaultKey } from '@a
 import { setTimeout as delay } from 'node:timers/promises';
 import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
-import { VaultNotAllowedError } from '../errors';
+import { DependencyError, VaultNotAllowedError } from '../errors';
 import { notFoundAs, toDependencyError } from './azureErrors';
 import type { KeyStore } from '../ports';
 
@@ -89,14 +89,29 @@ export class KeyVaultKeyStore implements KeyStore {
       } catch (error) {
         const failure = toDependencyError(error, `rotating key ${keyName}`, 'key-vault');
         if (!failure.retryable) throw failure;
+        // Waited out first: after a timeout Key Vault may still be making the version.
+        await delay(failure.retryAfterMs ?? this.retryDelayMs * 2 ** (send - 1));
         if (!failure.notApplied) {
-          const current = await this.getKeyVersion(vaultUri, keyName);
-          if (current && current.version !== before) return current;
+          const made = await this.madeSince(vaultUri, keyName, before, failure);
+          if (made) return made;
         }
         if (send >= ROTATE_SENDS) throw failure;
-        await delay(failure.retryAfterMs ?? this.retryDelayMs * 2 ** (send - 1));
       }
     }
+  }
+
+  /** The key's current version if it is a new one a rotation could have made (enabled), after `failure` hid the answer. */
+  private async madeSince(vaultUri: string, keyName: string, before: string | undefined, failure: DependencyError): Promise<KeyVersionInfo | undefined> {
+    let current: KeyVersionInfo | undefined;
+    try {
+      current = await this.getKeyVersion(vaultUri, keyName);
+    } catch (error) {
+      if (!(error instanceof DependencyError)) throw error;
+      throw new DependencyError(failure.code, `${failure.message}; whether Key Vault made the version could not be read (${error.message})`, {
+        retryable: true, ...(failure.statusCode !== undefined ? { statusCode: failure.statusCode } : {}), dependency: 'key-vault',
+      });
+    }
+    return current && current.version !== before && current.enabled ? current : undefined;
   }
 
   /** The SDK's first retry delay (800 ms unless the options set one); rotations sent again wait as its retries do. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHttpHeaders, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { localCredential } from '../../dev/credential';
 import { startKeyVaultStandIn, type KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { KeyVaultKeyStore } from '../../shared/adapters/keyVault';
@@ -103,6 +104,41 @@ describe('KeyVaultKeyStore: the real KeyClient against the Key Vault stand-in', 
     await assert.rejects(retried.rotateKey(vault.vaultUri, 'rot'), (e: unknown) => e instanceof DependencyError && e.retryable && e.statusCode === 503);
     vault.clearFaults();
     assert.deepEqual([await versions(), sends().slice(4)], [4, [503, 503, 503]], 'three sends at most, and no version');
+
+    // The rotation was made, and the key cannot be read to tell: the error says so, and nothing is sent again.
+    vault.fail({ method: 'POST', path: rotate, status: 503, afterService: true });
+    vault.fail({ method: 'GET', path: /\/keys\/rot\/?$/, status: 503, after: 1, times: Infinity });
+    await assert.rejects(retried.rotateKey(vault.vaultUri, 'rot'), (e: unknown) => e instanceof DependencyError && e.retryable && /whether Key Vault made the version could not be read/.test(e.message));
+    vault.clearFaults();
+    assert.deepEqual([await versions(), sends().slice(7)], [5, [503]]);
+  });
+
+  it('waits before it looks whether a rotation answered 504 was made: Key Vault may make it after the answer', async () => {
+    // Between the service and the client: the first rotation is answered 504 at once and reaches the vault 50 ms later.
+    let late = 1;
+    let arrived!: () => void;
+    const lateArrived = new Promise<void>((resolve) => (arrived = resolve));
+    const lateCommit: PipelinePolicy = {
+      name: 'lateCommit',
+      sendRequest: async (request, next) => {
+        if (request.method !== 'POST' || !request.url.includes('/rotate') || !request.headers.has('authorization') || late-- <= 0) return next(request);
+        setTimeout(() => void next(request).then(arrived, arrived), 50);
+        return { request, status: 504, headers: createHttpHeaders(), bodyAsText: '{"error":{"code":"GatewayTimeout","message":"The gateway timed out."}}' };
+      },
+    };
+    const keysLate = new KeyVaultKeyStore({
+      credential: localCredential,
+      allowedHostSuffixes: ['127.0.0.1:*'],
+      clientOptions: {
+        disableChallengeResourceVerification: true, tlsOptions: { ca: vault.ca },
+        retryOptions: { maxRetries: 3, retryDelayInMs: 200, maxRetryDelayInMs: 400 }, additionalPolicies: [{ policy: lateCommit, position: 'perRetry' }],
+      },
+    });
+    await vault.createKey('late', { publish: false });
+    const rotated = await keysLate.rotateKey(vault.vaultUri, 'late');
+    await lateArrived;
+    const versions = await keysLate.listVersions(vault.vaultUri, 'late');
+    assert.deepEqual([versions.length, rotated.version], [2, (await keysLate.getKeyVersion(vault.vaultUri, 'late'))?.version]);
   });
 
   it('never calls a vault outside the allowed host suffixes', async () => {
