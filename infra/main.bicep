@@ -190,6 +190,7 @@ var tableNames = [
   'Findings'
   'Sweeps'
   'EncryptionScopes'
+  'KeyRotations'
 ]
 var rotationQueueName = 'rotation-jobs'
 // The Functions host moves a message here after host.json maxDequeueCount failed attempts.

@@ -13,6 +13,7 @@ import { ScopedDiscovery } from './adapters/scopeDiscovery';
 import { TableScopeIndex } from './adapters/tables/scopeIndex';
 import { TableLedger } from './adapters/tables/ledger';
 import { TablePinStore } from './adapters/tables/pins';
+import { TableRotationClaims } from './adapters/tables/rotationClaims';
 import { TableStorage } from './adapters/tables/storage';
 import { TableFindingStore } from './adapters/tables/findings';
 import { TableSweepStore } from './adapters/tables/sweeps';
@@ -152,6 +153,7 @@ export function buildServices(config: Config, env: Environment = {}): Compositio
     ledger,
     journal: ledger,
     pins: new TablePinStore(storage),
+    rotationClaims: new TableRotationClaims(storage, readers.clock),
     queue: new StorageJobQueue(storageTarget, ROTATION_QUEUE, () => telemetry().traceparent()),
     newId: randomUUID,
     optOutTag: config.optOutTag,

@@ -223,6 +223,19 @@ export interface FindingStore {
   removeVerdicts(stale: StoredVerdicts): Promise<number>;
 }
 
+/**
+ * NEAR_EXPIRY_ACTION=rotate: one rotation per expiring key version. Two fan-outs of one event side by side, or a
+ * sweep beside a fan-out, each see no newer version; the first to claim the rotation makes it, and the others leave
+ * it to that one (its new version's event binds the accounts).
+ */
+export interface RotationClaims {
+  /**
+   * Claims the rotation of the key away from `version` for `holder`: another holder finds it held (and by whom)
+   * until `ttlMs` after it was claimed, the same holder (a message delivered again) takes it again.
+   */
+  claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string }>;
+}
+
 export interface SweepStore {
   /** Upserts the run's row: the same sweep moves one row from running to its end. */
   record(summary: SweepSummary): Promise<void>;

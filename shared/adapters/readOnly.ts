@@ -1,7 +1,7 @@
 // The read-only audit's stores: the sweep's judging runs unchanged on these, so nothing is written anywhere. Reads
 // pass through to the real adapters; every write refuses (a bug if reached: report mode never asks for one).
 import type { Finding, FindingRecord, SweepSummary } from '../domain/findings';
-import type { AccountStore, FindingStore, JobQueue, KeyStore, Ledger, PinStore, StoredVerdicts, SweepStore } from '../ports';
+import type { AccountStore, FindingStore, JobQueue, KeyStore, Ledger, PinStore, RotationClaims, StoredVerdicts, SweepStore } from '../ports';
 
 class ReadOnlyViolation extends Error {
   constructor(what: string) {
@@ -86,7 +86,9 @@ const NO_LEDGER: Ledger = {
   recordQueued: refuse('write the ledger'), historyPage: refuse('read the ledger'), job: refuse('read the ledger'),
 };
 
-/** The audit's stores: verdicts and the run's summary in memory, no pins, and no ledger or queue to write. */
-export function auditStores(): { findings: FindingStore; sweeps: SweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue } {
-  return { findings: new MemoryFindingStore(), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE };
+const NO_ROTATION_CLAIMS: RotationClaims = { claim: refuse('claim a key rotation') };
+
+/** The audit's stores: verdicts and the run's summary in memory, no pins, and no ledger, queue or rotation claims to write. */
+export function auditStores(): { findings: FindingStore; sweeps: SweepStore; pins: PinStore; ledger: Ledger; queue: JobQueue; rotationClaims: RotationClaims } {
+  return { findings: new MemoryFindingStore(), sweeps: new MemorySweepStore(), pins: NO_PINS, ledger: NO_LEDGER, queue: NO_QUEUE, rotationClaims: NO_ROTATION_CLAIMS };
 }

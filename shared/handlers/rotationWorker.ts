@@ -29,10 +29,12 @@ export async function rotationWorker(message: unknown, context: InvocationContex
 async function run(job: RotationJob, context: InvocationContext, log: Logger): Promise<void> {
   // This message's delivery count; the job adds the attempts it carries from its own earlier re-queues.
   const delivery = Number(context.triggerMetadata?.dequeueCount ?? 1);
+  // The message's id: its redelivery is the same run (of a sweep, of a fan-out's rotation), a second message of the job is not.
+  const messageId = typeof context.triggerMetadata?.id === 'string' ? context.triggerMetadata.id : undefined;
   const s = services();
   switch (job.kind) {
     case 'fan-out':
-      await fanOut(job, s, log);
+      await fanOut(job, s, log, messageId);
       return;
     case 'rebind':
       await runRebind(job, delivery, s, log);
@@ -44,9 +46,7 @@ async function run(job: RotationJob, context: InvocationContext, log: Logger): P
       await runDisableCmk(job, delivery, s, log);
       return;
     case 'sweep': {
-      // The message's id: its redelivery runs the sweep, a duplicate message of it is skipped.
-      const messageId = context.triggerMetadata?.id;
-      await sweepOnce(job.jobId, 'manual', s, log, typeof messageId === 'string' ? messageId : undefined);
+      await sweepOnce(job.jobId, 'manual', s, log, messageId);
       return;
     }
     default: {

@@ -36,6 +36,10 @@ export const TELEMETRY = {
     fields: ['jobId', 'sweepId', 'accountId', 'keyName', 'version'],
   },
   'key.rotated': { level: 'info', summary: 'A key near expiry was rotated (Key Vault made a new version)', fields: ['jobId', 'sweepId', 'keyName', 'expiring', 'version'] },
+  'key.rotation-claimed': {
+    level: 'info', summary: 'A key near expiry was not rotated here: another fan-out or sweep (holder) claimed its rotation; its new version\'s event binds the accounts',
+    fields: ['jobId', 'sweepId', 'keyName', 'version', 'holder'],
+  },
   'key-findings.recorded': { level: 'info', summary: 'An expiry event re-read the key and recorded its findings', fields: ['jobId', 'action', 'keyName', 'accounts'] },
   'finding.critical': {
     level: 'error', summary: 'A binding is broken or about to break (from a sweep, or from an expiry event)',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FindingRecord, SweepSummary } from '../domain/findings';
 import type { AccountState } from '../domain/model';
-import type { AccountDiscovery, AccountStore, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger, PinStore, RoleGrantReader, SweepStore, VaultDirectory } from '../ports';
+import type { AccountDiscovery, AccountStore, Clock, FindingStore, JobQueue, KeyStore, Ledger, Logger, PinStore, RoleGrantReader, RotationClaims, SweepStore, VaultDirectory } from '../ports';
 import type { KeyPolicy } from '../domain/keys';
 import type { TelemetryEvent } from '../telemetry/catalogue';
 import { runSweep } from './sweep';
@@ -13,6 +13,7 @@ export interface AuditStores {
   pins: PinStore;
   ledger: Ledger;
   queue: JobQueue;
+  rotationClaims: RotationClaims;
 }
 
 interface AuditDeps {

@@ -18,9 +18,10 @@ export interface FanOutDeps extends ExpiryRotationDeps, KeyFindingDeps, QueueDep
 /**
  * Discovers every account bound to the job's key and queues one rebind job per binding to it (the account's own,
  * and each of its encryption scopes', all under the account's lease), page by page: the first
- * rebinds start while later pages are still being read, and memory holds one page, not the estate.
+ * rebinds start while later pages are still being read, and memory holds one page, not the estate. `delivery`:
+ * the queue message it runs from (its redelivery is the same delivery, a second message of the job is not).
  */
-export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Promise<{ bound: number; queued: number }> {
+export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, delivery: string = deps.newId()): Promise<{ bound: number; queued: number }> {
   let bound = 0;
   let queued = 0;
   let target: { version: string | undefined } | undefined;
@@ -33,7 +34,7 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger): Pro
       continue;
     }
     // Decided once, for the first account found (NEAR_EXPIRY_ACTION=rotate rotates at most once).
-    target ??= { version: job.action === 'rotate' ? await versionAfterExpiry(job, deps, log) : job.targetVersion };
+    target ??= { version: job.action === 'rotate' ? await versionAfterExpiry(job, deps, log, `${job.jobId}/${delivery}`) : job.targetVersion };
     await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, target?.version, scope), account: scope ?? account })), deps);
     queued += bindings.length;
   }

@@ -6,9 +6,10 @@ import type { AccountState } from '../domain/model';
 import type { BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction } from '../config';
 import { DependencyError } from '../errors';
-import type { AccountStore, Clock, KeyStore, Logger } from '../ports';
+import type { AccountStore, Clock, KeyStore, Logger, RotationClaims } from '../ports';
 import { forEachLimited } from '../concurrency';
 import type { KeyReader } from './keyViews';
+import { ROTATION_CLAIM_MS } from './expiryRotation';
 import { rotationHelps } from './keyVersions';
 import { queueAccountJobs, type QueueDeps } from './queueJobs';
 
@@ -28,6 +29,7 @@ export interface SweepRepairDeps extends QueueDeps {
   /** Discovery may lag behind ARM: a repair is queued only after ARM confirms the drift. */
   accounts: AccountStore;
   keys: KeyStore;
+  rotationClaims: RotationClaims;
   clock: Clock;
   nearExpiryDays: number;
   nearExpiryAction: NearExpiryAction;
@@ -86,13 +88,21 @@ export class SweepRepairs {
   async finishKeys(): Promise<void> {
     if (this.deps.nearExpiryAction !== 'rotate') return;
     for (const [key, targets] of this.nearExpiring) {
+      const { vaultUri, keyName } = key.reader;
+      // The version the accounts are bound to (the key's newest usable, or there would be drift).
+      const expiring = targets[0]?.holder.binding.keyVersion ?? '';
       try {
-        const rotated = await this.deps.keys.rotateKey(key.reader.vaultUri, key.reader.keyName);
-        this.log.event('key.rotated', { sweepId: this.sweepId, keyName: key.reader.keyName, version: rotated.version });
+        const claim = await this.deps.rotationClaims.claim(vaultUri, keyName, expiring, this.sweepId, ROTATION_CLAIM_MS);
+        if (!claim.claimed) {
+          this.log.event('key.rotation-claimed', { sweepId: this.sweepId, keyName, version: expiring, holder: claim.holder });
+          continue;
+        }
+        const rotated = await this.deps.keys.rotateKey(vaultUri, keyName);
+        this.log.event('key.rotated', { sweepId: this.sweepId, keyName, expiring, version: rotated.version });
         await this.queue(targets, key, rotated.version);
       } catch (error) {
         if (!(error instanceof DependencyError)) throw error;
-        this.summary.errors.push(`rotating key ${key.reader.keyName} in ${key.reader.vaultUri}: ${error.message}`);
+        this.summary.errors.push(`rotating key ${keyName} in ${vaultUri}: ${error.message}`);
       }
     }
   }

@@ -4,6 +4,7 @@ import { startAzurite, type RunningAzurite } from '../../dev/azurite';
 import { encodeJob, queueClient, StorageJobQueue } from '../../shared/adapters/queue';
 import { TableLedger } from '../../shared/adapters/tables/ledger';
 import { TablePinStore } from '../../shared/adapters/tables/pins';
+import { TableRotationClaims } from '../../shared/adapters/tables/rotationClaims';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { RotationRecord } from '../../shared/domain/model';
@@ -200,6 +201,26 @@ describe('storage adapters against Azurite', () => {
     await pins.release(id);
     assert.equal((await ledger.open(id, ref)).pin, undefined);
     assert.deepEqual((await pins.list()).filter((p) => p.accountId === id).map((p) => p.encryptionScope), ['project-a']);
+  });
+
+  it('rotation claims: one holder per expiring version, the same holder again, another once it expired; a lost answer is still its own', async () => {
+    const claimClock = fixedClock('2026-06-01T00:00:00Z');
+    const claims = new TableRotationClaims(storage, claimClock);
+    const vault = 'https://kv-claims.vault.azure.net/';
+    const version = 'C'.repeat(32);
+    assert.deepEqual(await claims.claim(vault, 'cmk', version, 'fan-1/message-1', 60_000), { claimed: true });
+    assert.deepEqual(await claims.claim(vault, 'cmk', version.toLowerCase(), 'sweep-1', 60_000), { claimed: false, holder: 'fan-1/message-1' }, 'versions compare in any case');
+    assert.deepEqual(await claims.claim(vault, 'CMK', version, 'fan-1/message-1', 60_000), { claimed: true }, 'its message delivered again');
+    assert.deepEqual(await claims.claim(vault, 'cmk', 'd'.repeat(32), 'sweep-1', 60_000), { claimed: true }, 'another version is another rotation');
+    assert.deepEqual(await claims.claim('https://kv-other.vault.azure.net/', 'cmk', version, 'sweep-1', 60_000), { claimed: true }, 'and another vault another key');
+    claimClock.advance(60_001);
+    assert.deepEqual(await claims.claim(vault, 'cmk', version, 'sweep-1', 60_000), { claimed: true }, 'expired: taken over');
+
+    const lossy = losingAnswers(azurite.connectionString);
+    const lossyClaims = new TableRotationClaims(lossy.storage, claimClock);
+    lossy.lose(1);
+    assert.deepEqual(await lossyClaims.claim(vault, 'cmk', 'e'.repeat(32), 'fan-2/message-1', 60_000), { claimed: true }, 'its create answered 409 when sent again');
+    assert.deepEqual(await claims.claim(vault, 'cmk', 'e'.repeat(32), 'sweep-2', 60_000), { claimed: false, holder: 'fan-2/message-1' });
   });
 
   it('queue: jobs go out as base64 JSON, and a delay hides them', async () => {

@@ -9,7 +9,7 @@ import { DependencyError } from '../../shared/errors';
 import type { FindingStore, StoredVerdicts, SweepStore } from '../../shared/ports';
 import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
 import {
-  boundAccount, FakeAccountStore, FakeDiscovery, FakeKeyStore, FakeRoleGrants, FakeVaultDirectory, fixedClock, hex, keyVersion, MemoryLedger, MemoryPins, MemoryQueue, silentLogger,
+  boundAccount, FakeAccountStore, FakeDiscovery, FakeKeyStore, FakeRoleGrants, FakeVaultDirectory, fixedClock, hex, keyVersion, MemoryLedger, MemoryPins, MemoryQueue, MemoryRotationClaims, silentLogger,
 } from '../support/fakes';
 
 /** A RestError as the SDKs throw it: status, code, the answer's headers, and `details` where the SDK parsed the body. */
@@ -119,7 +119,7 @@ function sweepWhoseKeyReadsFail(failure: Error): { deps: SweepDeps; sweeps: Memo
     discovery: new FakeDiscovery(accounts), accounts, keys, findings: new MemoryFindings(), ledger: new MemoryLedger(clock), queue: new MemoryQueue(), clock,
     newId: () => 'id-1', optOutTag: 'cmk-rotator:opt-out', policy: { allowedKeySizes: [2048], expiryMarginMs: 0 }, nearExpiryDays: 30,
     isAllowedVault: () => true, vaultDirectory: () => new FakeVaultDirectory(), roleGrants: () => grants, sweeps: sweeps as unknown as SweepStore,
-    pins: new MemoryPins(), sweepMode: 'report', nearExpiryAction: 'notify',
+    pins: new MemoryPins(), rotationClaims: new MemoryRotationClaims(clock), sweepMode: 'report', nearExpiryAction: 'notify',
   };
   return { deps, sweeps };
 }

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FanOutJob, RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
+import { DependencyError } from '../../shared/errors';
+import { ROTATION_CLAIM_MS } from '../../shared/usecases/expiryRotation';
 import { fanOut } from '../../shared/usecases/fanOut';
-import { accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
+import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
 
 // Fan-out of one key event with in-memory fakes: the jobs it queues (and their rows), the findings it records,
 // and the key rotations it asks Key Vault for.
@@ -148,6 +150,55 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     await fanOut(rotate(), deps, silentLogger());
     assert.deepEqual(deps.keys.rotations, ['cmk'], 'the retry found the rotated version');
     assert.deepEqual(rebinds(deps).slice(3).map((j) => j.targetVersion), [rotated, rotated, rotated]);
+  });
+
+  it('two copies of the fan-out side by side (an event delivered twice) rotate once: the second finds the rotation claimed', async () => {
+    const deps = estateDeps({}, 2);
+    deps.keys.add(v1, expiringV2);
+    deps.accounts.put(...['a1', 'a2', 'a3'].map((n) => boundAccount(n, expiringV2.version)));
+    // The first rotation waits until the second copy has asked for the claim: both have seen no newer version.
+    let asked = 0;
+    let bothAsked!: () => void;
+    const asking = new Promise<void>((resolve) => (bothAsked = resolve));
+    const claim = deps.rotationClaims.claim.bind(deps.rotationClaims);
+    deps.rotationClaims.claim = async (...args) => {
+      const answer = await claim(...args);
+      if (++asked === 2) bothAsked();
+      return answer;
+    };
+    const rotateKey = deps.keys.rotateKey.bind(deps.keys);
+    deps.keys.rotateKey = async (...args) => {
+      await asking;
+      return rotateKey(...args);
+    };
+    const log = silentLogger();
+    await Promise.all([fanOut(rotate(), deps, log, 'message-1'), fanOut(rotate(), deps, log, 'message-2')]);
+    assert.deepEqual(deps.keys.rotations, ['cmk']);
+    const claimed = log.lines.filter((l) => l.event === 'key.rotation-claimed');
+    assert.deepEqual(claimed.map((l) => [l.fields.version, l.fields.holder]), [[expiringV2.version, 'fan-00000001/message-1']]);
+  });
+
+  it('a delivery that claimed the rotation and failed before it: its message delivered again rotates; another copy does only once the claim has expired', async () => {
+    const deps = estateDeps({});
+    deps.keys.add(v1, expiringV2);
+    deps.accounts.put(boundAccount('a1', expiringV2.version));
+    const rotateKey = deps.keys.rotateKey.bind(deps.keys);
+    deps.keys.rotateKey = async () => Promise.reject(new DependencyError('ServiceUnavailable', 'Key Vault is unavailable', { retryable: true, statusCode: 503, dependency: 'key-vault' }));
+    await assert.rejects(fanOut(rotate(), deps, silentLogger(), 'message-1'), /Key Vault is unavailable/);
+    deps.keys.rotateKey = rotateKey;
+    await fanOut(rotate(), deps, silentLogger(), 'message-2');
+    assert.deepEqual(deps.keys.rotations, [], 'another copy leaves the claimed rotation');
+    await fanOut(rotate(), deps, silentLogger(), 'message-1');
+    assert.deepEqual(deps.keys.rotations, ['cmk'], 'the claim holder, delivered again, rotates');
+
+    const clock = fixedClock(now.toISOString());
+    const other = estateDeps({ clock });
+    other.keys.add(v1, expiringV2);
+    other.accounts.put(boundAccount('a1', expiringV2.version));
+    await other.rotationClaims.claim(VAULT, 'cmk', expiringV2.version, 'fan-00000001/message-dead', ROTATION_CLAIM_MS);
+    clock.set(new Date(now.getTime() + ROTATION_CLAIM_MS + 1).toISOString());
+    await fanOut(rotate(), other, silentLogger(), 'message-2');
+    assert.deepEqual(other.keys.rotations, ['cmk'], 'a claim whose holder died expires');
   });
 
   it('does not rotate a version younger than NEAR_EXPIRY_DAYS (its successor would be near expiry too): rebinds to the newest usable', async () => {

@@ -143,6 +143,18 @@ describe('sweep, enforce mode', () => {
     assert.deepEqual(jobs(deps).map((j) => j.targetVersion), [rotated, rotated]);
   });
 
+  it("NEAR_EXPIRY_ACTION=rotate leaves a rotation another holder claimed (a fan-out of the key's KeyNearExpiry) to it", async () => {
+    const expiring = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), expiresOn: new Date(now.getTime() + 10 * DAY) });
+    const deps = estate([boundAccount('a1', expiring.version)], { ...enforce, nearExpiryAction: 'rotate' });
+    deps.keys.add(expiring);
+    // The fan-out has claimed it and is rotating now.
+    assert.deepEqual(await deps.rotationClaims.claim(VAULT, 'cmk', expiring.version, 'fan-1/message-1', 60_000), { claimed: true });
+    const log = silentLogger();
+    const summary = await runSweep('sweep-1', 'timer', deps, log);
+    assert.deepEqual([deps.keys.rotations, deps.queue.jobs.length, summary.errors], [[], 0, []]);
+    assert.ok(log.lines.some((l) => l.event === 'key.rotation-claimed' && l.fields.holder === 'fan-1/message-1' && l.fields.version === expiring.version));
+  });
+
   it('report mode queues nothing and rotates nothing for the same estate', async () => {
     const deps = estate([boundAccount('behind', v1.version), boundAccount('versionless', '')], { nearExpiryAction: 'rotate' });
     await runSweep('sweep-1', 'timer', deps, silentLogger());

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { accountKey } from '../../domain/accounts';
-import { vaultHost } from '../../domain/keys';
-import type { AccountState, EncryptionScopeState, KeyBinding } from '../../domain/model';
+import type { AccountState, EncryptionScopeState } from '../../domain/model';
 import { cmkBindings } from '../../domain/scopes';
 import type { IndexedScope, ScopeIndex, StoredScopes } from '../../ports';
-import { expect, odata, storage, TABLES, type TableStorage } from './storage';
+import { expect, keyPartition, odata, storage, TABLES, type TableStorage } from './storage';
 
 interface ScopeEntity {
   accountId: string;
@@ -14,8 +13,6 @@ interface ScopeEntity {
   digest: string;
 }
 
-/** The partition of a key's scopes: vault host and key name, as events name them. */
-const keyPartition = (binding: Pick<KeyBinding, 'vaultUri' | 'keyName'>): string => `${vaultHost(binding.vaultUri)}~${binding.keyName.toLowerCase()}`;
 /** Scope names hold no '~' (ARM allows letters, digits, '-', '_' and '.'), so the account key is what precedes the last one. */
 const scopeRow = (accountId: string, scope: string): string => `${accountKey(accountId)}~${scope.toLowerCase()}`;
 const accountOfRow = (rowKey: string): string => rowKey.slice(0, rowKey.lastIndexOf('~'));

@@ -1,5 +1,6 @@
 import type { TableClient, TableEntity, TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
+import { vaultHost } from '../../domain/keys';
 import { DependencyError } from '../../errors';
 import { statusOf, toDependencyError } from '../azureErrors';
 import { sdk } from '../sdk';
@@ -10,7 +11,11 @@ export const TABLES = {
   sweeps: 'Sweeps',
   pins: 'Pins',
   scopes: 'EncryptionScopes',
+  keyRotations: 'KeyRotations',
 } as const;
+
+/** The partition of a key's rows: vault host and key name, as events name them. */
+export const keyPartition = (key: { vaultUri: string; keyName: string }): string => `${vaultHost(key.vaultUri)}~${key.keyName.toLowerCase()}`;
 
 /** A connection string (local), or the account's service endpoints with the app's identity (Azure, any cloud). */
 type StorageTarget = { connectionString: string } | { tableServiceUri: string; queueServiceUri: string; credential: TokenCredential };

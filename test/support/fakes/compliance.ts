@@ -1,7 +1,7 @@
 import { accountKey } from '../../../shared/domain/accounts';
 import type { Finding, FindingRecord, Severity, SweepSummary } from '../../../shared/domain/findings';
 import { findingDigest, findingKey } from '../../../shared/domain/verdicts';
-import type { Clock, FindingStore, StoredVerdicts, SweepStore } from '../../../shared/ports';
+import type { Clock, FindingStore, RotationClaims, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
 /** The Findings table in memory: each account's findings by key, rewritten only when a digest changed. */
 export class MemoryFindings implements FindingStore {
@@ -90,5 +90,21 @@ export class MemorySweeps implements SweepStore {
   async unlock(sweepId: string, runner?: string, ended = false): Promise<void> {
     if (this.lockedBy?.sweepId !== sweepId || this.lockedBy.runner !== runner) return;
     this.lockedBy = runner && ended ? { ...this.lockedBy, finished: true } : undefined;
+  }
+}
+
+/** The KeyRotations table in memory: as TableRotationClaims, a claim another holder finds held until it expires. */
+export class MemoryRotationClaims implements RotationClaims {
+  readonly claims = new Map<string, { holder: string; expiresAt: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  async claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string }> {
+    const id = `${new URL(vaultUri).host}/${keyName}/${version}`.toLowerCase();
+    const now = this.clock.now().getTime();
+    const current = this.claims.get(id);
+    if (current && current.holder !== holder && current.expiresAt >= now) return { claimed: false, holder: current.holder };
+    this.claims.set(id, { holder, expiresAt: now + ttlMs });
+    return { claimed: true };
   }
 }

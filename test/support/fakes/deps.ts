@@ -6,7 +6,7 @@ import type { SweepDeps } from '../../../shared/usecases/sweep';
 import { levelOf, type EventName, type Level } from '../../../shared/telemetry/catalogue';
 import { FakeRoleGrants, FakeVaultDirectory } from './access';
 import { FakeAccountStore, FakeDiscovery } from './accountStore';
-import { MemoryFindings, MemorySweeps } from './compliance';
+import { MemoryFindings, MemoryRotationClaims, MemorySweeps } from './compliance';
 import { MemoryLedger, MemoryPins, MemoryQueue } from './journal';
 import { FakeKeyStore } from './keyStore';
 
@@ -27,7 +27,7 @@ export function silentLogger(): Logger & { lines: Array<{ level: Level; event: E
 
 export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
   keys: FakeKeyStore; accounts: FakeAccountStore; journal: MemoryLedger; ledger: MemoryLedger; pins: MemoryPins; queue: MemoryQueue;
-  vaults: FakeVaultDirectory; grants: FakeRoleGrants;
+  vaults: FakeVaultDirectory; grants: FakeRoleGrants; rotationClaims: MemoryRotationClaims;
 } {
   const clock = over.clock ?? fixedClock();
   const pins = over.pins instanceof MemoryPins ? over.pins : new MemoryPins();
@@ -43,6 +43,7 @@ export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
     ledger,
     pins,
     queue: new MemoryQueue(),
+    rotationClaims: new MemoryRotationClaims(clock),
     clock,
     policy: { allowedKeySizes: [2048], expiryMarginMs: 24 * 3_600_000 },
     leaseTtlMs: 60_000,
