@@ -1,5 +1,6 @@
 import type { FanOutJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
+import type { KeyVersionInfo } from '../domain/model';
 import type { Clock, KeyStore, Logger, RotationClaims } from '../ports';
 import { newestUsableVersion, rotationHelps } from './keyVersions';
 
@@ -17,26 +18,51 @@ export interface ExpiryRotationDeps {
  */
 export const ROTATION_CLAIM_MS = 10 * 60_000;
 
+/** The version to bind after a rotation, or the holder whose claim leaves the rotation (and the binding) to it. */
+export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string };
+
+/**
+ * Rotates the key away from `expiring` once. The rotation is claimed first: another holder's claim leaves it to that
+ * one. Once claimed the key is read again, so that a version another holder made since this one read the key (its
+ * claim expired meanwhile) is bound, not made twice.
+ */
+export async function rotateOnce(
+  deps: ExpiryRotationDeps,
+  key: { vaultUri: string; keyName: string },
+  expiring: KeyVersionInfo,
+  holder: string,
+): Promise<RotationOutcome> {
+  const claim = await deps.rotationClaims.claim(key.vaultUri, key.keyName, expiring.version, holder, ROTATION_CLAIM_MS);
+  if (!claim.claimed) return { claimedBy: claim.holder };
+  const newer = await newerUsable(deps, key, expiring);
+  if (newer) return { version: newer, rotated: false };
+  return { version: (await deps.keys.rotateKey(key.vaultUri, key.keyName)).version, rotated: true };
+}
+
+/** The newest usable version when it is newer than `expiring` (DESIGN §2 rule 3's order), read now. */
+async function newerUsable(deps: ExpiryRotationDeps, key: { vaultUri: string; keyName: string }, expiring: KeyVersionInfo | undefined): Promise<string | undefined> {
+  const { version: newest, order } = await newestUsableVersion(deps.keys, key.vaultUri, key.keyName, deps.policy, deps.clock.now());
+  return newest && (!expiring || (order.compare(newest, expiring) ?? 0) > 0) ? newest.version : undefined;
+}
+
 /**
  * NEAR_EXPIRY_ACTION=rotate: a version created after the expiring one and usable is bound as it
- * is; otherwise Key Vault rotates the key once. A retried fan-out finds that version and does not
+ * is; otherwise Key Vault rotates the key once (rotateOnce). A retried fan-out finds that version and does not
  * rotate again; a copy of it running alongside (`holder`: each delivery's own) finds the rotation claimed.
  */
-export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDeps, log: Logger, holder: string): Promise<string | undefined> {
-  const now = deps.clock.now();
-  const { version: newest, order } = await newestUsableVersion(deps.keys, job.vaultUri, job.keyName, deps.policy, now);
+export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDeps, log: Logger, holder: string): Promise<{ version: string | undefined } | { claimedBy: string }> {
   const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
-  if (newest && (!expiring || (order.compare(newest, expiring) ?? 0) > 0)) return newest.version;
-  if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, now)) {
+  const newer = await newerUsable(deps, job, expiring);
+  if (newer) return { version: newer };
+  if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, deps.clock.now())) {
     log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
-    return undefined;
+    return { version: undefined };
   }
-  const claim = await deps.rotationClaims.claim(job.vaultUri, job.keyName, expiring.version, holder, ROTATION_CLAIM_MS);
-  if (!claim.claimed) {
-    log.event('key.rotation-claimed', { jobId: job.jobId, keyName: job.keyName, version: expiring.version, holder: claim.holder });
-    return undefined;
+  const outcome = await rotateOnce(deps, job, expiring, holder);
+  if ('claimedBy' in outcome) {
+    log.event('key.rotation-claimed', { jobId: job.jobId, keyName: job.keyName, version: expiring.version, holder: outcome.claimedBy });
+    return outcome;
   }
-  const rotated = await deps.keys.rotateKey(job.vaultUri, job.keyName);
-  log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: rotated.version });
-  return rotated.version;
+  if (outcome.rotated) log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: outcome.version });
+  return { version: outcome.version };
 }

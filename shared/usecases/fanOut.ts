@@ -24,7 +24,7 @@ export interface FanOutDeps extends ExpiryRotationDeps, KeyFindingDeps, QueueDep
 export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, delivery: string = deps.newId()): Promise<{ bound: number; queued: number }> {
   let bound = 0;
   let queued = 0;
-  let target: { version: string | undefined } | undefined;
+  let target: { version: string | undefined } | { claimedBy: string } | undefined;
   for await (const { eligible, bindings, optedOut } of bindingPages(deps.discovery, job, deps.optOutTag)) {
     for (const account of optedOut) log.event('fan-out.opted-out', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
     bound += bindings.length;
@@ -34,8 +34,12 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, deli
       continue;
     }
     // Decided once, for the first account found (NEAR_EXPIRY_ACTION=rotate rotates at most once).
-    target ??= { version: job.action === 'rotate' ? await versionAfterExpiry(job, deps, log, `${job.jobId}/${delivery}`) : job.targetVersion };
-    await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, target?.version, scope), account: scope ?? account })), deps);
+    target ??= job.action === 'rotate' ? await versionAfterExpiry(job, deps, log, `${job.jobId}/${delivery}`) : { version: job.targetVersion };
+    // Another fan-out or sweep rotates: its jobs, or its new version's event, bind these accounts. Jobs queued here
+    // (a copy of the same fan-out names the same jobs) could end them on the expiring version before it is made.
+    if ('claimedBy' in target) continue;
+    const { version } = target;
+    await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, version, scope), account: scope ?? account })), deps);
     queued += bindings.length;
   }
   log.event('fan-out.done', { jobId: job.jobId, vaultUri: job.vaultUri, keyName: job.keyName, action: job.action, bindings: bound, queued });

@@ -2,14 +2,14 @@ import { accountKey } from '../domain/accounts';
 import type { Finding, SweepSummary } from '../domain/findings';
 import { derivedId } from '../domain/ids';
 import type { RebindJob } from '../domain/jobs';
-import type { AccountState } from '../domain/model';
+import type { AccountState, KeyVersionInfo } from '../domain/model';
 import type { BoundTarget } from '../domain/scopes';
 import type { NearExpiryAction } from '../config';
 import { DependencyError } from '../errors';
-import type { AccountStore, Clock, KeyStore, Logger, RotationClaims } from '../ports';
+import type { AccountStore, Logger } from '../ports';
 import { forEachLimited } from '../concurrency';
 import type { KeyReader } from './keyViews';
-import { ROTATION_CLAIM_MS } from './expiryRotation';
+import { rotateOnce, type ExpiryRotationDeps } from './expiryRotation';
 import { rotationHelps } from './keyVersions';
 import { queueAccountJobs, type QueueDeps } from './queueJobs';
 
@@ -25,13 +25,9 @@ export interface SweepTarget extends BoundTarget {
   key: SweepKey;
 }
 
-export interface SweepRepairDeps extends QueueDeps {
+export interface SweepRepairDeps extends QueueDeps, ExpiryRotationDeps {
   /** Discovery may lag behind ARM: a repair is queued only after ARM confirms the drift. */
   accounts: AccountStore;
-  keys: KeyStore;
-  rotationClaims: RotationClaims;
-  clock: Clock;
-  nearExpiryDays: number;
   nearExpiryAction: NearExpiryAction;
 }
 
@@ -45,8 +41,8 @@ const CONCURRENCY = 32;
 export class SweepRepairs {
   /** This page's drifting bindings, confirmed and repaired when the page is judged. */
   private drifting: SweepTarget[] = [];
-  /** Per key, bindings whose version nears expiry with nothing newer to bind. */
-  private readonly nearExpiring = new Map<SweepKey, SweepTarget[]>();
+  /** Per key, the version that nears expiry with nothing newer to bind, and the bindings to it. */
+  private readonly nearExpiring = new Map<SweepKey, { expiring: KeyVersionInfo; targets: SweepTarget[] }>();
 
   constructor(
     private readonly sweepId: string,
@@ -87,19 +83,16 @@ export class SweepRepairs {
   /** After the last page: NEAR_EXPIRY_ACTION=rotate rotates each key at most once and binds the new version. */
   async finishKeys(): Promise<void> {
     if (this.deps.nearExpiryAction !== 'rotate') return;
-    for (const [key, targets] of this.nearExpiring) {
+    for (const [key, { expiring, targets }] of this.nearExpiring) {
       const { vaultUri, keyName } = key.reader;
-      // The version the accounts are bound to (the key's newest usable, or there would be drift).
-      const expiring = targets[0]?.holder.binding.keyVersion ?? '';
       try {
-        const claim = await this.deps.rotationClaims.claim(vaultUri, keyName, expiring, this.sweepId, ROTATION_CLAIM_MS);
-        if (!claim.claimed) {
-          this.log.event('key.rotation-claimed', { sweepId: this.sweepId, keyName, version: expiring, holder: claim.holder });
+        const outcome = await rotateOnce(this.deps, key.reader, expiring, this.sweepId);
+        if ('claimedBy' in outcome) {
+          this.log.event('key.rotation-claimed', { sweepId: this.sweepId, keyName, version: expiring.version, holder: outcome.claimedBy });
           continue;
         }
-        const rotated = await this.deps.keys.rotateKey(vaultUri, keyName);
-        this.log.event('key.rotated', { sweepId: this.sweepId, keyName, expiring, version: rotated.version });
-        await this.queue(targets, key, rotated.version);
+        if (outcome.rotated) this.log.event('key.rotated', { sweepId: this.sweepId, keyName, expiring: expiring.version, version: outcome.version });
+        await this.queue(targets, key, outcome.version);
       } catch (error) {
         if (!(error instanceof DependencyError)) throw error;
         this.summary.errors.push(`rotating key ${keyName} in ${vaultUri}: ${error.message}`);
@@ -117,7 +110,11 @@ export class SweepRepairs {
     const { key } = target;
     const view = await key.reader.view(target.holder.binding.keyVersion);
     if (view.status !== 'ok' || !view.bound) return;
-    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) this.nearExpiring.set(key, [...(this.nearExpiring.get(key) ?? []), target]);
+    if (rotationHelps(view.bound, this.deps.nearExpiryDays, this.now)) {
+      const near = this.nearExpiring.get(key);
+      if (near) near.targets.push(target);
+      else this.nearExpiring.set(key, { expiring: view.bound, targets: [target] });
+    }
     else this.log.event('key.not-rotated', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName, version: target.holder.binding.keyVersion });
   }
 

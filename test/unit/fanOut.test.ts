@@ -176,6 +176,11 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     assert.deepEqual(deps.keys.rotations, ['cmk']);
     const claimed = log.lines.filter((l) => l.event === 'key.rotation-claimed');
     assert.deepEqual(claimed.map((l) => [l.fields.version, l.fields.holder]), [[expiringV2.version, 'fan-00000001/message-1']]);
+    // Only the copy that rotated queued jobs, each with the new version: the other copy's (the same job ids) could
+    // have ended them on the expiring version before it was replaced.
+    const rotated = deps.keys.versions.at(-1)?.version;
+    assert.deepEqual(rebinds(deps).map((j) => j.targetVersion), [rotated, rotated, rotated]);
+    assert.deepEqual(log.lines.filter((l) => l.event === 'fan-out.done').map((l) => l.fields.queued).sort(), [0, 3]);
   });
 
   it('a delivery that claimed the rotation and failed before it: its message delivered again rotates; another copy does only once the claim has expired', async () => {

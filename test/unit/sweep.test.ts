@@ -155,6 +155,24 @@ describe('sweep, enforce mode', () => {
     assert.ok(log.lines.some((l) => l.event === 'key.rotation-claimed' && l.fields.holder === 'fan-1/message-1' && l.fields.version === expiring.version));
   });
 
+  it('NEAR_EXPIRY_ACTION=rotate binds, without rotating, a version another holder made after the sweep read the key (its claim since expired)', async () => {
+    const expiring = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), expiresOn: new Date(now.getTime() + 10 * DAY) });
+    const deps = estate([boundAccount('a1', expiring.version)], { ...enforce, nearExpiryAction: 'rotate' });
+    deps.keys.add(expiring);
+    // The sweep read the key long ago; a fan-out rotated since, and its claim expired before the sweep's last page.
+    const claim = deps.rotationClaims.claim.bind(deps.rotationClaims);
+    deps.rotationClaims.claim = async (...args) => {
+      await deps.keys.rotateKey(VAULT, 'cmk');
+      return claim(...args);
+    };
+    const log = silentLogger();
+    await runSweep('sweep-1', 'timer', deps, log);
+    const made = deps.keys.versions.at(-1)?.version;
+    assert.deepEqual(deps.keys.rotations, ['cmk'], "the fan-out's rotation only");
+    assert.deepEqual(jobs(deps).map((j) => j.targetVersion), [made]);
+    assert.equal(log.lines.some((l) => l.event === 'key.rotated'), false);
+  });
+
   it('report mode queues nothing and rotates nothing for the same estate', async () => {
     const deps = estate([boundAccount('behind', v1.version), boundAccount('versionless', '')], { nearExpiryAction: 'rotate' });
     await runSweep('sweep-1', 'timer', deps, silentLogger());
