@@ -230,10 +230,10 @@ export interface FindingStore {
  */
 export interface RotationClaims {
   /**
-   * Claims the rotation of the key away from `version` for `holder`: another holder finds it held (and by whom)
-   * until `ttlMs` after it was claimed, the same holder (a message delivered again) takes it again.
+   * Claims the rotation of the key away from `version` for `holder`: another holder finds it held (by whom, until
+   * when) until `ttlMs` after it was claimed, the same holder (a message delivered again) takes it again.
    */
-  claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string }>;
+  claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string; expiresAt: Date }>;
 }
 
 export interface SweepStore {

@@ -31,6 +31,11 @@ export interface FanOutJob extends JobOrigin, JobKey {
   action: 'bind' | 'rotate' | 'notify' | 'expired';
   /** The version an expiry event is about. */
   eventVersion?: string;
+  /**
+   * rotate: queued again by a copy that found the rotation claimed by another, to run once the claim has expired: it
+   * binds what the holder made, or rotates if the holder made nothing. It is not queued again.
+   */
+  afterClaim?: boolean;
 }
 
 /** One per account: the rebind rules run here, under the account's lease. */

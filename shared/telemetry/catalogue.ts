@@ -37,8 +37,9 @@ export const TELEMETRY = {
   },
   'key.rotated': { level: 'info', summary: 'A key near expiry was rotated (Key Vault made a new version)', fields: ['jobId', 'sweepId', 'keyName', 'expiring', 'version'] },
   'key.rotation-claimed': {
-    level: 'info', summary: 'A key near expiry was not rotated here: another fan-out or sweep (holder) claimed its rotation; its new version\'s event binds the accounts',
-    fields: ['jobId', 'sweepId', 'keyName', 'version', 'holder'],
+    level: 'info',
+    summary: 'A key near expiry was not rotated here: another fan-out or sweep (holder) claimed its rotation; a fan-out runs again after againInSeconds, to bind what the holder made or rotate if it made nothing',
+    fields: ['jobId', 'sweepId', 'keyName', 'version', 'holder', 'againInSeconds'],
   },
   'key-findings.recorded': { level: 'info', summary: 'An expiry event re-read the key and recorded its findings', fields: ['jobId', 'action', 'keyName', 'accounts'] },
   'finding.critical': {

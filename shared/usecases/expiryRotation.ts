@@ -19,7 +19,7 @@ export interface ExpiryRotationDeps {
 export const ROTATION_CLAIM_MS = 10 * 60_000;
 
 /** The version to bind after a rotation, or the holder whose claim leaves the rotation (and the binding) to it. */
-export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string };
+export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string; until: Date };
 
 /**
  * Rotates the key away from `expiring` once. The rotation is claimed first: another holder's claim leaves it to that
@@ -33,7 +33,7 @@ export async function rotateOnce(
   holder: string,
 ): Promise<RotationOutcome> {
   const claim = await deps.rotationClaims.claim(key.vaultUri, key.keyName, expiring.version, holder, ROTATION_CLAIM_MS);
-  if (!claim.claimed) return { claimedBy: claim.holder };
+  if (!claim.claimed) return { claimedBy: claim.holder, until: claim.expiresAt };
   const newer = await newerUsable(deps, key, expiring);
   if (newer) return { version: newer, rotated: false };
   return { version: (await deps.keys.rotateKey(key.vaultUri, key.keyName)).version, rotated: true };
@@ -50,7 +50,7 @@ async function newerUsable(deps: ExpiryRotationDeps, key: { vaultUri: string; ke
  * is; otherwise Key Vault rotates the key once (rotateOnce). A retried fan-out finds that version and does not
  * rotate again; a copy of it running alongside (`holder`: each delivery's own) finds the rotation claimed.
  */
-export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDeps, log: Logger, holder: string): Promise<{ version: string | undefined } | { claimedBy: string }> {
+export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDeps, log: Logger, holder: string): Promise<{ version: string | undefined } | { claimedBy: string; until: Date }> {
   const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
   const newer = await newerUsable(deps, job, expiring);
   if (newer) return { version: newer };
@@ -59,10 +59,7 @@ export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDep
     return { version: undefined };
   }
   const outcome = await rotateOnce(deps, job, expiring, holder);
-  if ('claimedBy' in outcome) {
-    log.event('key.rotation-claimed', { jobId: job.jobId, keyName: job.keyName, version: expiring.version, holder: outcome.claimedBy });
-    return outcome;
-  }
+  if ('claimedBy' in outcome) return outcome;
   if (outcome.rotated) log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: outcome.version });
   return { version: outcome.version };
 }

@@ -24,7 +24,7 @@ export interface FanOutDeps extends ExpiryRotationDeps, KeyFindingDeps, QueueDep
 export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, delivery: string = deps.newId()): Promise<{ bound: number; queued: number }> {
   let bound = 0;
   let queued = 0;
-  let target: { version: string | undefined } | { claimedBy: string } | undefined;
+  let target: { version: string | undefined } | { claimedBy: string; until: Date } | undefined;
   for await (const { eligible, bindings, optedOut } of bindingPages(deps.discovery, job, deps.optOutTag)) {
     for (const account of optedOut) log.event('fan-out.opted-out', { jobId: job.jobId, accountId: account.id, tag: deps.optOutTag });
     bound += bindings.length;
@@ -34,9 +34,10 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, deli
       continue;
     }
     // Decided once, for the first account found (NEAR_EXPIRY_ACTION=rotate rotates at most once).
-    target ??= job.action === 'rotate' ? await versionAfterExpiry(job, deps, log, `${job.jobId}/${delivery}`) : { version: job.targetVersion };
-    // Another fan-out or sweep rotates: its jobs, or its new version's event, bind these accounts. Jobs queued here
-    // (a copy of the same fan-out names the same jobs) could end them on the expiring version before it is made.
+    if (!target) {
+      target = job.action === 'rotate' ? await versionAfterExpiry(job, deps, log, `${job.jobId}/${delivery}`) : { version: job.targetVersion };
+      if ('claimedBy' in target) await followClaim(job, target, deps, log);
+    }
     if ('claimedBy' in target) continue;
     const { version } = target;
     await queueAccountJobs(bindings.map(({ account, scope }) => ({ job: rebindJobFor(job, account, version, scope), account: scope ?? account })), deps);
@@ -44,6 +45,20 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, deli
   }
   log.event('fan-out.done', { jobId: job.jobId, vaultUri: job.vaultUri, keyName: job.keyName, action: job.action, bindings: bound, queued });
   return { bound, queued };
+}
+
+/** Seconds past a claim's expiry that the fan-out queued again waits. */
+const AFTER_CLAIM_MARGIN_S = 5;
+
+/**
+ * Another fan-out or sweep claimed the rotation: this one queues nothing now (a copy of the same fan-out names the
+ * same jobs, which could end on the expiring version before it is replaced) and runs once more just after the claim
+ * expires, to bind what the holder made or, if it made nothing (it failed), rotate. That run is not queued again.
+ */
+async function followClaim(job: FanOutJob, claim: { claimedBy: string; until: Date }, deps: FanOutDeps, log: Logger): Promise<void> {
+  const again = job.afterClaim ? undefined : Math.max(0, Math.ceil((claim.until.getTime() - deps.clock.now().getTime()) / 1000)) + AFTER_CLAIM_MARGIN_S;
+  log.event('key.rotation-claimed', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, holder: claim.claimedBy, ...(again !== undefined ? { againInSeconds: again } : {}) });
+  if (again !== undefined) await deps.queue.enqueue({ ...job, afterClaim: true }, { delaySeconds: again });
 }
 
 function rebindJobFor(job: FanOutJob, account: AccountState, targetVersion: string | undefined, scope?: EncryptionScopeState): RebindJob {

@@ -209,7 +209,8 @@ describe('storage adapters against Azurite', () => {
     const vault = 'https://kv-claims.vault.azure.net/';
     const version = 'C'.repeat(32);
     assert.deepEqual(await claims.claim(vault, 'cmk', version, 'fan-1/message-1', 60_000), { claimed: true });
-    assert.deepEqual(await claims.claim(vault, 'cmk', version.toLowerCase(), 'sweep-1', 60_000), { claimed: false, holder: 'fan-1/message-1' }, 'versions compare in any case');
+    const until = new Date(Date.parse('2026-06-01T00:00:00Z') + 60_000);
+    assert.deepEqual(await claims.claim(vault, 'cmk', version.toLowerCase(), 'sweep-1', 60_000), { claimed: false, holder: 'fan-1/message-1', expiresAt: until }, 'versions compare in any case');
     assert.deepEqual(await claims.claim(vault, 'CMK', version, 'fan-1/message-1', 60_000), { claimed: true }, 'its message delivered again');
     assert.deepEqual(await claims.claim(vault, 'cmk', 'd'.repeat(32), 'sweep-1', 60_000), { claimed: true }, 'another version is another rotation');
     assert.deepEqual(await claims.claim('https://kv-other.vault.azure.net/', 'cmk', version, 'sweep-1', 60_000), { claimed: true }, 'and another vault another key');
@@ -220,7 +221,7 @@ describe('storage adapters against Azurite', () => {
     const lossyClaims = new TableRotationClaims(lossy.storage, claimClock);
     lossy.lose(1);
     assert.deepEqual(await lossyClaims.claim(vault, 'cmk', 'e'.repeat(32), 'fan-2/message-1', 60_000), { claimed: true }, 'its create answered 409 when sent again');
-    assert.deepEqual(await claims.claim(vault, 'cmk', 'e'.repeat(32), 'sweep-2', 60_000), { claimed: false, holder: 'fan-2/message-1' });
+    assert.deepEqual(await claims.claim(vault, 'cmk', 'e'.repeat(32), 'sweep-2', 60_000), { claimed: false, holder: 'fan-2/message-1', expiresAt: new Date(claimClock.now().getTime() + 60_000) });
   });
 
   it('queue: jobs go out as base64 JSON, and a delay hides them', async () => {

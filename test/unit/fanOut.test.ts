@@ -4,6 +4,7 @@ import type { FanOutJob, RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
 import { ROTATION_CLAIM_MS } from '../../shared/usecases/expiryRotation';
+import { parseJob } from '../../shared/messages/rotationJobs';
 import { fanOut } from '../../shared/usecases/fanOut';
 import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
 
@@ -27,7 +28,8 @@ function estate(accounts: AccountState[], pageSize?: number) {
   return deps;
 }
 
-const rebinds = (deps: ReturnType<typeof estate>) => deps.queue.jobs.map(({ job }) => job as RebindJob);
+const rebinds = (deps: ReturnType<typeof estate>) => deps.queue.jobs.map(({ job }) => job).filter((job): job is RebindJob => job.kind === 'rebind');
+const fanOutsQueued = (deps: ReturnType<typeof estate>) => deps.queue.jobs.filter(({ job }) => job.kind === 'fan-out').map(({ job, delaySeconds }) => ({ job: job as FanOutJob, delaySeconds }));
 const names = (deps: ReturnType<typeof estate>) => rebinds(deps).map((j) => `${j.accountId.split('/').pop()}${j.encryptionScope ? `:${j.encryptionScope}` : ''}`).sort();
 
 describe('fan-out of a new key version', () => {
@@ -181,6 +183,44 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     const rotated = deps.keys.versions.at(-1)?.version;
     assert.deepEqual(rebinds(deps).map((j) => j.targetVersion), [rotated, rotated, rotated]);
     assert.deepEqual(log.lines.filter((l) => l.event === 'fan-out.done').map((l) => l.fields.queued).sort(), [0, 3]);
+    // The copy that found it claimed runs again once the claim has expired, to bind what was made.
+    assert.deepEqual(fanOutsQueued(deps), [{ job: { ...rotate(), afterClaim: true }, delaySeconds: ROTATION_CLAIM_MS / 1000 + 5 }]);
+    const [again] = fanOutsQueued(deps);
+    deps.queue.jobs.length = 0;
+    await fanOut(again!.job, deps, log, 'message-3');
+    assert.deepEqual([deps.keys.rotations, rebinds(deps).map((j) => j.targetVersion)], [['cmk'], [rotated, rotated, rotated]], 'binds the version made, rotates nothing');
+  });
+
+  it('the copy queued again after a claim whose holder never rotated rotates once the claim has expired; it is not queued a third time', async () => {
+    const clock = fixedClock(now.toISOString());
+    const deps = estateDeps({ clock });
+    deps.keys.add(v1, expiringV2);
+    deps.accounts.put(boundAccount('a1', expiringV2.version));
+    // A delivery claimed the rotation and then went to the poison queue (Key Vault kept failing it).
+    await deps.rotationClaims.claim(VAULT, 'cmk', expiringV2.version, 'fan-00000001/message-dead', ROTATION_CLAIM_MS);
+    const log = silentLogger();
+    await fanOut(rotate(), deps, log, 'message-2');
+    const [again] = fanOutsQueued(deps);
+    assert.ok(again?.job.afterClaim);
+    const sent = JSON.parse(JSON.stringify(again.job)) as unknown;
+    assert.deepEqual(parseJob(sent), { ok: true, job: sent }, 'the worker takes the job queued again');
+    assert.equal(log.lines.find((l) => l.event === 'key.rotation-claimed')?.fields.againInSeconds, ROTATION_CLAIM_MS / 1000 + 5);
+    clock.set(new Date(now.getTime() + ROTATION_CLAIM_MS + 5_000).toISOString());
+    deps.queue.jobs.length = 0;
+    await fanOut(again.job, deps, log, 'message-3');
+    const made = deps.keys.versions.at(-1)?.version;
+    assert.deepEqual([deps.keys.rotations, rebinds(deps).map((j) => j.targetVersion)], [['cmk'], [made]]);
+
+    // Claimed again by someone else when it comes: it gives up, and says so.
+    const held = estateDeps({ clock });
+    held.keys.add(v1, expiringV2);
+    held.accounts.put(boundAccount('a1', expiringV2.version));
+    await held.rotationClaims.claim(VAULT, 'cmk', expiringV2.version, 'sweep-9', ROTATION_CLAIM_MS);
+    const last = silentLogger();
+    await fanOut(again.job, held, last, 'message-4');
+    assert.deepEqual([held.keys.rotations, held.queue.jobs.length], [[], 0]);
+    const claimed = last.lines.find((l) => l.event === 'key.rotation-claimed');
+    assert.deepEqual([claimed?.fields.holder, claimed?.fields.againInSeconds], ['sweep-9', undefined]);
   });
 
   it('a delivery that claimed the rotation and failed before it: its message delivered again rotates; another copy does only once the claim has expired', async () => {

@@ -14,7 +14,7 @@ export class TableRotationClaims implements RotationClaims {
     private readonly clock: Clock = { now: () => new Date() },
   ) {}
 
-  claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string }> {
+  claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string; expiresAt: Date }> {
     return storage('claiming a key rotation', async () => {
       const table = await this.tables.table(TABLES.keyRotations);
       const now = this.clock.now();
@@ -25,7 +25,7 @@ export class TableRotationClaims implements RotationClaims {
       // A create sent again after its answer was lost finds the row its first send made: the same holder takes it.
       const claim = await claimRow<ClaimEntity>(table, entity, (current) =>
         current.holder === holder || Date.parse(current.expiresAt) < now.getTime() ? 'take' : 'held');
-      return claim.held ? { claimed: false, holder: claim.current.holder } : { claimed: true };
+      return claim.held ? { claimed: false, holder: claim.current.holder, expiresAt: new Date(claim.current.expiresAt) } : { claimed: true };
     });
   }
 }

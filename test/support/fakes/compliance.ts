@@ -99,11 +99,11 @@ export class MemoryRotationClaims implements RotationClaims {
 
   constructor(private readonly clock: Clock) {}
 
-  async claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string }> {
+  async claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string; expiresAt: Date }> {
     const id = `${new URL(vaultUri).host}/${keyName}/${version}`.toLowerCase();
     const now = this.clock.now().getTime();
     const current = this.claims.get(id);
-    if (current && current.holder !== holder && current.expiresAt >= now) return { claimed: false, holder: current.holder };
+    if (current && current.holder !== holder && current.expiresAt >= now) return { claimed: false, holder: current.holder, expiresAt: new Date(current.expiresAt) };
     this.claims.set(id, { holder, expiresAt: now + ttlMs });
     return { claimed: true };
   }
