@@ -231,7 +231,8 @@ export interface FindingStore {
 export interface RotationClaims {
   /**
    * Claims the rotation of the key away from `version` for `holder`: another holder finds it held (by whom, until
-   * when) until `ttlMs` after it was claimed, the same holder (a message delivered again) takes it again.
+   * when) until `ttlMs` after it was claimed; the same holder (a message delivered again) still holds it, without
+   * moving that expiry.
    */
   claim(vaultUri: string, keyName: string, version: string, holder: string, ttlMs: number): Promise<{ claimed: true } | { claimed: false; holder: string; expiresAt: Date }>;
 }

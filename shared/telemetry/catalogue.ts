@@ -41,6 +41,11 @@ export const TELEMETRY = {
     summary: 'A key near expiry was not rotated here: another fan-out or sweep (holder) claimed its rotation; a fan-out runs again after againInSeconds, to bind what the holder made or rotate if it made nothing',
     fields: ['jobId', 'sweepId', 'keyName', 'version', 'holder', 'againInSeconds'],
   },
+  'key.rotation-abandoned': {
+    level: 'warn',
+    summary: 'A fan-out run again after another holder\'s claim found the rotation claimed still: it stops; the key is rotated by an enforce-mode sweep or a person (rotateKey)',
+    fields: ['jobId', 'keyName', 'version', 'holder'],
+  },
   'key-findings.recorded': { level: 'info', summary: 'An expiry event re-read the key and recorded its findings', fields: ['jobId', 'action', 'keyName', 'accounts'] },
   'finding.critical': {
     level: 'error', summary: 'A binding is broken or about to break (from a sweep, or from an expiry event)',

@@ -47,8 +47,8 @@ export async function fanOut(job: FanOutJob, deps: FanOutDeps, log: Logger, deli
   return { bound, queued };
 }
 
-/** Seconds past a claim's expiry that the fan-out queued again waits. */
-const AFTER_CLAIM_MARGIN_S = 5;
+/** Seconds past a claim's expiry that the fan-out queued again waits (instances' clocks differ by less). */
+const AFTER_CLAIM_MARGIN_S = 30;
 
 /**
  * Another fan-out or sweep claimed the rotation: this one queues nothing now (a copy of the same fan-out names the
@@ -56,9 +56,14 @@ const AFTER_CLAIM_MARGIN_S = 5;
  * expires, to bind what the holder made or, if it made nothing (it failed), rotate. That run is not queued again.
  */
 async function followClaim(job: FanOutJob, claim: { claimedBy: string; until: Date }, deps: FanOutDeps, log: Logger): Promise<void> {
-  const again = job.afterClaim ? undefined : Math.max(0, Math.ceil((claim.until.getTime() - deps.clock.now().getTime()) / 1000)) + AFTER_CLAIM_MARGIN_S;
-  log.event('key.rotation-claimed', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, holder: claim.claimedBy, ...(again !== undefined ? { againInSeconds: again } : {}) });
-  if (again !== undefined) await deps.queue.enqueue({ ...job, afterClaim: true }, { delaySeconds: again });
+  const facts = { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, holder: claim.claimedBy };
+  if (job.afterClaim) {
+    log.event('key.rotation-abandoned', facts);
+    return;
+  }
+  const again = Math.max(0, Math.ceil((claim.until.getTime() - deps.clock.now().getTime()) / 1000)) + AFTER_CLAIM_MARGIN_S;
+  log.event('key.rotation-claimed', { ...facts, againInSeconds: again });
+  await deps.queue.enqueue({ ...job, afterClaim: true }, { delaySeconds: again });
 }
 
 function rebindJobFor(job: FanOutJob, account: AccountState, targetVersion: string | undefined, scope?: EncryptionScopeState): RebindJob {

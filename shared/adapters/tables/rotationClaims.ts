@@ -22,9 +22,12 @@ export class TableRotationClaims implements RotationClaims {
         partitionKey: keyPartition({ vaultUri, keyName }), rowKey: version.toLowerCase(),
         holder, claimedAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
       };
-      // A create sent again after its answer was lost finds the row its first send made: the same holder takes it.
-      const claim = await claimRow<ClaimEntity>(table, entity, (current) =>
-        current.holder === holder || Date.parse(current.expiresAt) < now.getTime() ? 'take' : 'held');
+      // An expired claim is anyone's. The same holder (its message delivered again, or a create sent again after its
+      // answer was lost) keeps the claim as it was: its expiry does not move, so whoever waits for it is not outwaited.
+      const claim = await claimRow<ClaimEntity>(table, entity, (current) => {
+        if (Date.parse(current.expiresAt) < now.getTime()) return 'take';
+        return current.holder === holder ? 'keep' : 'held';
+      });
       return claim.held ? { claimed: false, holder: claim.current.holder, expiresAt: new Date(claim.current.expiresAt) } : { claimed: true };
     });
   }

@@ -103,7 +103,9 @@ export class MemoryRotationClaims implements RotationClaims {
     const id = `${new URL(vaultUri).host}/${keyName}/${version}`.toLowerCase();
     const now = this.clock.now().getTime();
     const current = this.claims.get(id);
-    if (current && current.holder !== holder && current.expiresAt >= now) return { claimed: false, holder: current.holder, expiresAt: new Date(current.expiresAt) };
+    if (current && current.expiresAt >= now) {
+      return current.holder === holder ? { claimed: true } : { claimed: false, holder: current.holder, expiresAt: new Date(current.expiresAt) };
+    }
     this.claims.set(id, { holder, expiresAt: now + ttlMs });
     return { claimed: true };
   }
