@@ -14,9 +14,11 @@ export interface ExpiryRotationDeps {
 
 /**
  * How long a claimed rotation is left to its holder: far longer than one rotation takes, and short enough that a
- * holder that died before rotating holds up another fan-out or sweep by minutes.
+ * holder that died before rotating holds up another fan-out or sweep by minutes. Longer than the 10 minutes after
+ * which the queue delivers again the message of a worker that died, so that redelivery still has minutes to rotate
+ * in before a copy waiting for the claim's expiry takes it.
  */
-export const ROTATION_CLAIM_MS = 10 * 60_000;
+export const ROTATION_CLAIM_MS = 15 * 60_000;
 
 /** The version to bind after a rotation, or the holder whose claim leaves the rotation (and the binding) to it. */
 export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string; until: Date };
