@@ -62,12 +62,13 @@ export async function storage<T>(what: string, work: () => Promise<T>): Promise<
   }
 }
 
-/** Runs a Tables call and turns the one expected status into a value; anything else is rethrown. */
-export async function expect<T, F>(call: Promise<T>, status: number, fallback: F): Promise<T | F> {
+/** Runs a Tables call and turns the expected status (or any of several) into a value; anything else is rethrown. */
+export async function expect<T, F>(call: Promise<T>, status: number | readonly number[], fallback: F): Promise<T | F> {
   try {
     return await call;
   } catch (error) {
-    if (statusOf(error) === status) return fallback;
+    const got = statusOf(error);
+    if (got !== undefined && (typeof status === 'number' ? got === status : status.includes(got))) return fallback;
     throw error;
   }
 }

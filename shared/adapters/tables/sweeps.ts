@@ -69,7 +69,7 @@ export class TableSweepStore implements SweepStore {
       const current = await read();
       if (!heldAs(current, sweepId, runner)) return false;
       const row = { ...this.lockRow(sweepId, ttlMs, runner), lockedAt: current.lockedAt };
-      const renewed = await expect(expect(table.updateEntity(row, 'Replace', { etag: current.etag }), 412, undefined), 404, undefined);
+      const renewed = await expect(table.updateEntity(row, 'Replace', { etag: current.etag }), [412, 404], undefined);
       // The ETag moved: this renewal sent again after its answer was lost (the lock still this run's), or another
       // sweep took the lock once it had expired; or the row is gone (released by another delivery of the message).
       return renewed !== undefined || heldAs(await read(), sweepId, runner);
@@ -95,7 +95,7 @@ export class TableSweepStore implements SweepStore {
         return;
       }
       // A delete sent again after its answer was lost finds nothing (404): released, as asked.
-      await expect(expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), 412, undefined), 404, undefined);
+      await expect(table.deleteEntity(LOCK_PARTITION, 'sweep', { etag: current.etag }), [412, 404], undefined);
     });
   }
 
