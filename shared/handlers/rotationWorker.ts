@@ -45,10 +45,9 @@ async function run(job: RotationJob, context: InvocationContext, log: Logger): P
     case 'disable-cmk':
       await runDisableCmk(job, delivery, s, log);
       return;
-    case 'sweep': {
+    case 'sweep':
       await sweepOnce(job.jobId, 'manual', s, log, messageId);
       return;
-    }
     default: {
       const unknown: never = job;
       throw new Error(`Unhandled job ${JSON.stringify(unknown)}`);

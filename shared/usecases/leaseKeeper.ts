@@ -2,9 +2,9 @@ import { DependencyError } from '../errors';
 import type { AccountJournal, Lease, LeaseState, Logger } from '../ports';
 
 /**
- * Calls `beat` every `everyMs`, one call at a time, until it answers false (what it kept is lost) or stop() is called.
- * Storage trouble (a DependencyError) goes to `failed` and the next beat tries again; a bug goes to `failed` too,
- * stops the beats and goes up from stop().
+ * Keeps something with a life of `lifeMs` (a lease, a lock) alive: calls `beat` every third of that life, one call at
+ * a time, until it answers false (what it kept is lost) or stop() is called. Storage trouble (a DependencyError) goes
+ * to `failed` and the next beat tries again; a bug goes to `failed` too, stops the beats and goes up from stop().
  */
 export class Heartbeat {
   private beating: Promise<void> = Promise.resolve();
@@ -12,7 +12,7 @@ export class Heartbeat {
   private halted = false;
   private bug: { error: unknown } | undefined;
 
-  constructor(beat: () => Promise<boolean>, everyMs: number, failed: (error: unknown) => void) {
+  constructor(beat: () => Promise<boolean>, lifeMs: number, failed: (error: string) => void) {
     this.timer = setInterval(() => {
       this.beating = this.beating.then(async () => {
         if (this.halted) return;
@@ -23,10 +23,10 @@ export class Heartbeat {
             this.bug = { error };
             this.halt();
           }
-          failed(error);
+          failed(error instanceof Error ? error.message : String(error));
         }
       });
-    }, everyMs);
+    }, Math.max(10, Math.floor(lifeMs / 3)));
     this.timer.unref();
   }
 
@@ -65,8 +65,8 @@ export class LeaseKeeper {
     };
     this.heartbeat = new Heartbeat(
       async () => this.lease !== undefined && renew(this.lease),
-      Math.max(10, Math.floor(deps.leaseTtlMs / 3)),
-      (error) => log.event('lease.renew-failed', { accountId: lease.accountId, error: error instanceof Error ? error.message : String(error) }),
+      deps.leaseTtlMs,
+      (error) => log.event('lease.renew-failed', { accountId: lease.accountId, error }),
     );
   }
 

@@ -42,8 +42,8 @@ export async function sweepOnce(
       if (!kept) log.event('sweep.lock-lost', { sweepId });
       return kept;
     },
-    Math.max(10, Math.floor(ttlMs / 3)),
-    (error) => log.event('sweep.lock-renew-failed', { sweepId, error: error instanceof Error ? error.message : String(error) }),
+    ttlMs,
+    (error) => log.event('sweep.lock-renew-failed', { sweepId, error }),
   );
   const outcome = await run.then(
     (summary) => (summary ? { summary } : { error: new Error('the sweep ended without a summary although its lock was taken') }),
