@@ -199,6 +199,8 @@ describe('Findings and Sweeps tables against Azurite', () => {
       sweepId: 'sweep-b', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2026-06-01T06:00:00.000Z',
       accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
     };
+    // Its run holds the lock, as a running sweep does (see the test of a run that lost it).
+    assert.deepEqual(await sweeps.lock('sweep-b', SWEEP_LOCK_MS), { held: false });
     await sweeps.record(running);
     assert.deepEqual(await sweeps.latest(), running);
     const done: SweepSummary = {
@@ -212,6 +214,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.equal((await sweeps.latest())?.sweepId, 'sweep-b', 'an older start written later is not the latest');
     await sweeps.record({ ...running, sweepId: 'sweep-c', startedAt: '2026-06-01T12:00:00.000Z' });
     assert.equal((await sweeps.latest())?.sweepId, 'sweep-c', 'the newest start wins');
+    await sweeps.unlock('sweep-b');
   });
 
   it('sweeps: a long error list is cut to fit one column and says how many were left out', async () => {
@@ -239,5 +242,62 @@ describe('Findings and Sweeps tables against Azurite', () => {
     await locks.unlock('sweep-l2');
     assert.deepEqual(await locks.lock('sweep-l3', SWEEP_LOCK_MS), { held: false });
     await locks.unlock('sweep-l3');
+  });
+  // These two rows start in 2040, after every other test's: each is the latest when it is read.
+  it('sweeps: a running row whose run no longer holds the lock is served failed, saying why; the row is kept, and its end replaces it', async () => {
+    const clock = fixedClock();
+    const store = new TableSweepStore(storage, clock);
+    const running: SweepSummary = {
+      sweepId: 'sweep-dead', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2040-01-01T00:00:00.000Z',
+      accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
+    };
+    assert.deepEqual(await store.lock('sweep-dead', SWEEP_LOCK_MS), { held: false });
+    await store.record(running);
+    clock.advance(SWEEP_LOCK_MS);
+    assert.deepEqual(await store.latest(), running, 'running while its lock is its own, to the lock\'s last moment');
+    clock.advance(1000);
+    const lapsed = await store.latest();
+    assert.deepEqual([lapsed?.sweepId, lapsed?.status], ['sweep-dead', 'failed']);
+    assert.deepEqual(lapsed?.errors, [`no end recorded: the run stopped, or lost Table Storage, before recording one (its lock lapsed at ${new Date(Date.parse('2026-06-01T00:00:00Z') + SWEEP_LOCK_MS).toISOString()} without renewal)`]);
+    assert.deepEqual(await store.lock('sweep-queued', SWEEP_LOCK_MS), { held: false }, 'a request takes the lapsed lock for the sweep it queues');
+    assert.match((await store.latest())?.errors.at(-1) ?? '', /\(sweep sweep-queued holds the lock\)$/);
+    await store.unlock('sweep-queued');
+    assert.match((await store.latest())?.errors.at(-1) ?? '', /\(it no longer holds the lock\)$/);
+    const done: SweepSummary = { ...running, status: 'completed', finishedAt: '2040-01-01T00:20:00.000Z', durationMs: 1_200_000 };
+    await store.record(done);
+    assert.deepEqual(await store.latest(), done, 'a run still going when it lost the lock writes its end over the row');
+  });
+
+  it('sweeps: a run that records its end and releases the lock between the reads of the latest row is served as it ended', async () => {
+    let endTheRun: (() => Promise<void>) | undefined;
+    const racing = new TableStorage({ connectionString: azurite.connectionString }, {
+      additionalPolicies: [{
+        position: 'perCall',
+        policy: {
+          name: 'end-the-run-before-the-lock-is-read',
+          async sendRequest(request, next) {
+            const end = endTheRun;
+            if (end && request.method === 'GET' && request.url.includes("PartitionKey='lock'")) {
+              endTheRun = undefined;
+              await end();
+            }
+            return next(request);
+          },
+        },
+      }],
+    });
+    const running: SweepSummary = {
+      sweepId: 'sweep-racing', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2040-02-01T00:00:00.000Z',
+      accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
+    };
+    assert.deepEqual(await sweeps.lock('sweep-racing', SWEEP_LOCK_MS), { held: false });
+    await sweeps.record(running);
+    const done: SweepSummary = { ...running, status: 'completed', finishedAt: '2040-02-01T00:01:00.000Z', durationMs: 60_000 };
+    endTheRun = async () => {
+      await sweeps.record(done);
+      await sweeps.unlock('sweep-racing');
+    };
+    assert.deepEqual(await new TableSweepStore(racing).latest(), done);
+    assert.equal(endTheRun, undefined, 'the run ended between the reads');
   });
 });

@@ -1,4 +1,5 @@
 import type { SweepSummary } from '../../domain/findings';
+import { servedSweep } from '../../domain/sweepRecords';
 import { definedFields, newestFirstKey } from '../../domain/records';
 import type { Clock, SweepStore } from '../../ports';
 import { claimRow, expect, odata, storage, TABLES, type TableStorage } from './storage';
@@ -18,6 +19,11 @@ interface LockEntity {
   expiresAt?: string;
   runner?: string;
   finishedAt?: string;
+}
+
+/** When the lock expires, in ms. */
+function expiry(lock: LockEntity): number {
+  return lock.expiresAt ? Date.parse(lock.expiresAt) : Date.parse(lock.lockedAt) + UNDATED_LOCK_MS;
 }
 
 /** The lock is still `sweepId`'s as `runner` took it, and not done. */
@@ -55,8 +61,7 @@ export class TableSweepStore implements SweepStore {
         // and so does its message delivered again; another message of the same sweep does not.
         if (current.sweepId === sweepId && (!current.runner || !runner || current.runner === runner)) return 'take';
         // A sweep that died without unlocking must not block every later one.
-        const expiresAt = current.expiresAt ? Date.parse(current.expiresAt) : Date.parse(current.lockedAt) + UNDATED_LOCK_MS;
-        return expiresAt < now.getTime() ? 'take' : 'held';
+        return expiry(current) < now.getTime() ? 'take' : 'held';
       });
       return claim.held ? { held: true, sweepId: claim.current.sweepId } : { held: false };
     });
@@ -113,7 +118,23 @@ export class TableSweepStore implements SweepStore {
     });
   }
 
+  /** The newest row; one still running whose run no longer holds the lock is served failed (servedSweep). */
   async latest(): Promise<SweepSummary | undefined> {
+    const row = await this.newest();
+    if (row?.status !== 'running') return row;
+    const lock = await storage('reading the sweep lock', async () => {
+      const table = await this.storage.table(TABLES.sweeps);
+      return expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+    });
+    const served = servedSweep(row, lock && { sweepId: lock.sweepId, expiresAt: new Date(expiry(lock)), finished: !!lock.finishedAt }, this.clock.now());
+    if (served === row) return row;
+    // The run may have recorded its end and released the lock between the two reads: the row read after the lock
+    // decides. A newer row is a sweep that started after the lock was read, and runs.
+    const again = await this.newest();
+    return again?.sweepId === row.sweepId && again.status === 'running' ? served : again;
+  }
+
+  private async newest(): Promise<SweepSummary | undefined> {
     const filter = await odata`PartitionKey eq ${SWEEP_PARTITION}`;
     return storage('reading sweep summaries', async () => {
       const table = await this.storage.table(TABLES.sweeps);

@@ -1,5 +1,6 @@
 import { accountKey } from '../../../shared/domain/accounts';
 import type { Finding, FindingRecord, Severity, SweepSummary } from '../../../shared/domain/findings';
+import { servedSweep } from '../../../shared/domain/sweepRecords';
 import { findingDigest, findingKey } from '../../../shared/domain/verdicts';
 import type { Clock, FindingStore, RotationClaims, StoredVerdicts, SweepStore } from '../../../shared/ports';
 
@@ -62,8 +63,11 @@ export class MemorySweeps implements SweepStore {
     this.records.push(structuredClone(summary));
     this.rows.set(summary.sweepId, structuredClone(summary));
   }
+  /** As TableSweepStore: a running row whose run no longer holds the lock is served failed. */
   async latest(): Promise<SweepSummary | undefined> {
-    return [...this.rows.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+    const row = [...this.rows.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt))[0];
+    const lock = this.lockedBy && { sweepId: this.lockedBy.sweepId, expiresAt: new Date(this.lockedBy.expiresAt), finished: !!this.lockedBy.finished };
+    return row && servedSweep(row, lock, this.clock.now());
   }
   async get(sweepId: string): Promise<SweepSummary | undefined> {
     return this.rows.get(sweepId);
