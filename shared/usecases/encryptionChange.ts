@@ -1,13 +1,17 @@
 import type { DisableCmkJob, SwitchKeyJob } from '../domain/jobs';
 import { vaultHost } from '../domain/keys';
 import { cmkDisableRefusal } from '../domain/kinds';
+import { isVersionless } from '../domain/model';
 import type { Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome } from './accountJob';
 import { releasesPin } from './jobPin';
 import { preflightKey, type PreflightDeps } from './keyAccess';
-import { newestUsableVersion } from './keyVersions';
+import { switchTarget } from './keyVersions';
 
-/** Moves an account to another key in the SAME vault, at that key's newest usable version (a person's act: it releases a pin). */
+/**
+ * Moves an account to another key in the SAME vault, at that key's newest usable version; a versionless binding
+ * stays versionless, on the new key (§2a: the owner's choice). A person's act: it releases a pin.
+ */
 export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: AccountJobDeps & PreflightDeps, log: Logger): Promise<JobOutcome> {
   return runAccountJob(job, dequeueCount, deps, log, {
     pin: releasesPin,
@@ -19,10 +23,16 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
       if (vaultHost(binding.vaultUri) !== vaultHost(job.vaultUri)) {
         return { action: 'none', status: 'skipped', reason: `binding-changed: account is bound to vault ${binding.vaultUri}, not ${job.vaultUri}` };
       }
-      const { version: target } = await newestUsableVersion(deps.keys, binding.vaultUri, job.keyName, deps.policy, deps.clock.now());
-      if (!target) return { action: 'none', status: 'refused', reason: `no-usable-version: key ${job.keyName} has no version that passes preflight` };
-      if (binding.keyName.toLowerCase() === job.keyName.toLowerCase() && binding.keyVersion.toLowerCase() === target.version.toLowerCase()) {
-        return { action: 'none', status: 'already-current', reason: `already bound to ${job.keyName}/${target.version}` };
+      const versionless = isVersionless(binding);
+      const target = await switchTarget(deps.keys, { vaultUri: binding.vaultUri, keyName: job.keyName, versionless }, deps.policy, deps.clock.now());
+      if (!target) {
+        const which = versionless ? `key ${job.keyName}'s current version, which a versionless binding would use, does not` : `key ${job.keyName} has no version that`;
+        return { action: 'none', status: 'refused', reason: `no-usable-version: ${which} pass preflight` };
+      }
+      // A versionless binding names no version: the account then uses the key's current version.
+      const keyVersion = versionless ? '' : target.version;
+      if (binding.keyName.toLowerCase() === job.keyName.toLowerCase() && binding.keyVersion.toLowerCase() === keyVersion.toLowerCase()) {
+        return { action: 'none', status: 'already-current', reason: `already bound to ${bindingText(job.keyName, keyVersion)}` };
       }
       // RBAC may grant one key and not another: the identity must be able to use the new key.
       const check = await preflightKey(account, { vaultUri: binding.vaultUri, keyName: job.keyName }, deps);
@@ -30,19 +40,26 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
       return {
         action: 'patch',
         // Only the key changes: the vault URI and identity go back as they were.
-        change: { keySource: 'Microsoft.KeyVault', binding: { ...binding, keyName: job.keyName, keyVersion: target.version } },
+        change: { keySource: 'Microsoft.KeyVault', binding: { ...binding, keyName: job.keyName, keyVersion } },
         from: binding.keyVersion,
-        to: target.version,
+        ...(keyVersion ? { to: keyVersion } : {}),
         keyName: job.keyName,
-        reason: `switch-key from ${binding.keyName}`,
+        reason: `switch-key from ${binding.keyName}${versionless ? `, versionless (the account uses ${job.keyName}'s current version, ${target.version})` : ''}`,
       };
     },
+    // A plan without a version is a versionless binding's.
     missing(account, plan) {
       const b = account.binding;
-      if (b?.keyName.toLowerCase() === plan.keyName.toLowerCase() && b.keyVersion.toLowerCase() === plan.to?.toLowerCase()) return undefined;
-      return `the account reports ${b ? `${b.keyName}/${b.keyVersion}` : 'no key'}, not ${plan.keyName}/${plan.to}`;
+      const keyVersion = plan.to ?? '';
+      if (b?.keyName.toLowerCase() === plan.keyName.toLowerCase() && b.keyVersion.toLowerCase() === keyVersion.toLowerCase()) return undefined;
+      return `the account reports ${b ? bindingText(b.keyName, b.keyVersion) : 'no key'}, not ${bindingText(plan.keyName, keyVersion)}`;
     },
   });
+}
+
+/** A binding as the ledger's reasons name it. */
+function bindingText(keyName: string, keyVersion: string): string {
+  return keyVersion ? `${keyName}/${keyVersion}` : `${keyName} (versionless)`;
 }
 
 /** Moves an account back to Microsoft-managed keys (a person confirmed it by name; it releases a pin). */

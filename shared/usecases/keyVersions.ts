@@ -66,6 +66,22 @@ export async function newestUsableVersion(
 }
 
 /**
+ * The version a switch to `keyName` binds: its newest usable version; for a versionless binding, which stays
+ * versionless (the owner's choice, §2a), the key's current version, the one the account will then use. Undefined
+ * when there is no such version or it does not pass rule 2.
+ */
+export async function switchTarget(
+  keys: KeyStore,
+  key: { vaultUri: string; keyName: string; versionless: boolean },
+  policy: KeyPolicy,
+  now: Date,
+): Promise<KeyVersionInfo | undefined> {
+  if (!key.versionless) return (await newestUsableVersion(keys, key.vaultUri, key.keyName, policy, now)).version;
+  const current = await keys.getKeyVersion(key.vaultUri, key.keyName);
+  return current && unusableReasons(current, policy, now).length === 0 ? current : undefined;
+}
+
+/**
  * The newest listed version that passes rule 2. Listing gives attributes only, so candidates are read one
  * by one, newest first (through `read`, which a caller may cache), skipping those the listing already shows
  * as disabled or expired.

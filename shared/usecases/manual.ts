@@ -1,11 +1,12 @@
 import { scopeOf, type AccountJob, type DisableCmkJob, type SwitchKeyJob } from '../domain/jobs';
 import { sameKey, vaultHost } from '../domain/keys';
 import { cmkDisableRefusal } from '../domain/kinds';
+import { isVersionless } from '../domain/model';
 import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import type { AccountJobDeps } from './accountJob';
 import type { FanOutDeps } from './fanOut';
 import type { PreflightDeps } from './keyAccess';
-import { newestUsableVersion } from './keyVersions';
+import { switchTarget } from './keyVersions';
 import { queueAccountJobs } from './queueJobs';
 import { refuse, type Result } from './refusals';
 import { requestedRebind, rotationTargets } from './rotationTargets';
@@ -62,8 +63,12 @@ export async function requestEncryptionChange(req: EncryptionRequest, actor: str
   if (sameKey(binding, { vaultUri: binding.vaultUri, keyName })) {
     return refuse('key-not-usable', `${account.name} is already bound to ${keyName}; use POST /api/rotations to change its version`, 'keyName');
   }
-  const { version: target } = await newestUsableVersion(deps.keys, binding.vaultUri, keyName, deps.policy, deps.clock.now());
-  if (!target) return refuse('key-not-usable', `Key ${keyName} has no version that passes preflight (enabled, valid, RSA ${deps.policy.allowedKeySizes.join('/')}, wrapKey+unwrapKey)`, 'keyName');
+  const versionless = isVersionless(binding);
+  const target = await switchTarget(deps.keys, { vaultUri: binding.vaultUri, keyName, versionless }, deps.policy, deps.clock.now());
+  if (!target) {
+    const which = versionless ? `Key ${keyName}'s current version, which ${account.name}'s versionless binding would use, does not` : `Key ${keyName} has no version that`;
+    return refuse('key-not-usable', `${which} pass preflight (enabled, valid, RSA ${deps.policy.allowedKeySizes.join('/')}, wrapKey+unwrapKey)`, 'keyName');
+  }
   const job: SwitchKeyJob = { ...origin(actor, deps), kind: 'switch-key', vaultUri: binding.vaultUri, keyName, accountId: account.id, priorAttempts: 0 };
   await queueAccountJobs([{ job, account }], deps);
   return { ok: true, value: queued(job) };

@@ -5,7 +5,7 @@ import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 import { api, readAccounts, versionsOf } from '../support/localStack';
 
-const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'foundry-scoped', 'foundry-mmk'];
+const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'aoai-switch-empty', 'aoai-switch-absent', 'foundry-scoped', 'foundry-mmk'];
 
 describe('encryption scopes and versionless bindings through the dev host, enforce mode', () => {
   let stack: LocalStack;
@@ -82,6 +82,20 @@ describe('encryption scopes and versionless bindings through the dev host, enfor
       const [row] = await stack.services.ledger.history(id, 5);
       assert.deepEqual([row?.status, row?.fromVersion, row?.toVersion, row?.actor], ['succeeded', undefined, v2, 'bob@contoso.com'], id);
       assert.match(row?.reason ?? '', new RegExp(`^versionless binding set to version ${v2} by bob@contoso.com; verified`));
+    }
+  });
+
+  it('a switch to another key keeps a versionless binding versionless: the PATCH names the key and no version', async () => {
+    const ids = await versionless('cmk-switch-from', ['aoai-switch-empty', 'aoai-switch-absent']);
+    const { version: current } = await vault.createKey('cmk-switch-to', { kty: 'RSA', size: 2048, publish: false });
+    for (const id of ids) assert.equal((await api(stack, 'POST', '/api/accounts/encryption', { accountId: id, keyName: 'cmk-switch-to' })).status, 202);
+    await stack.settle();
+    assert.deepEqual(patches(ids), [1, 1]);
+    for (const id of ids) {
+      assert.deepEqual(stack.arm.account(id).properties.encryption.keyVaultProperties, { keyVaultUri: vault.vaultUri, keyName: 'cmk-switch-to', keyVersion: '' }, id);
+      const [row] = await stack.services.ledger.history(id, 5);
+      assert.deepEqual([row?.status, row?.keyName, row?.fromVersion, row?.toVersion], ['succeeded', 'cmk-switch-to', undefined, undefined], id);
+      assert.match(row?.reason ?? '', new RegExp(`^switch-key from cmk-switch-from, versionless \\(the account uses cmk-switch-to's current version, ${current}\\); verified`));
     }
   });
 

@@ -76,6 +76,30 @@ describe('switch key', () => {
     });
   }
 
+  it('a versionless binding stays versionless on the new key, whose current version it then uses', async () => {
+    const deps = estate(boundAccount('a1', ''));
+    deps.keys.add(keyVersion(hex(5), { keyName: 'cmk-other', createdOn: new Date('2026-05-01T00:00:00Z') }));
+    const queued = await requestEncryptionChange({ accountId: accountId('a1'), keyName: 'cmk-other' }, 'ops', deps);
+    assert.ok(queued.ok, 'queued');
+    await work(deps);
+    assert.deepEqual(deps.accounts.patches.map((p) => p.change), [{ keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: '' } }]);
+    assert.deepEqual((await deps.accounts.getAccount(accountId('a1')))?.binding, { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: '' });
+    const row = rowOf(deps);
+    assert.deepEqual([row?.status, row?.keyName, row?.fromVersion, row?.toVersion], ['succeeded', 'cmk-other', undefined, undefined]);
+    assert.equal(row?.reason, `switch-key from cmk, versionless (the account uses cmk-other's current version, ${hex(5)}); verified: the account reports the change and Succeeded`);
+  });
+
+  it("a versionless switch is refused when the key's current version is not usable, although an older one is: at the request and in the worker", async () => {
+    const deps = estate(boundAccount('a1', ''));
+    const refused = await requestEncryptionChange({ accountId: accountId('a1'), keyName: 'cmk-new' }, 'ops', deps);
+    assert.equal(refused.ok ? undefined : refused.refusal.detail, "Key cmk-new's current version, which a1's versionless binding would use, does not pass preflight (enabled, valid, RSA 2048, wrapKey+unwrapKey)");
+    assert.equal(deps.queue.jobs.length, 0);
+    const job: SwitchKeyJob = { kind: 'switch-key', jobId: 'job-00000001', trigger: 'manual', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk-new', accountId: accountId('a1'), priorAttempts: 0 };
+    const result = await runSwitchKey(job, 1, deps, silentLogger());
+    assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.reason], ['refused', "no-usable-version: key cmk-new's current version, which a versionless binding would use, does not pass preflight"]);
+    assert.equal(deps.accounts.patches.length, 0);
+  });
+
   it('refuses an account whose vault is outside KEY_VAULT_HOST_SUFFIXES, and one that does not exist', async () => {
     const deps = estate(boundAccount('a1', v1.version, { binding: { vaultUri: 'https://kv.evil.example/', keyName: 'cmk', keyVersion: v1.version } }));
     const evil = await requestEncryptionChange({ accountId: accountId('a1'), keyName: 'cmk-new' }, 'ops', deps);
