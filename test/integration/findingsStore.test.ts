@@ -247,10 +247,7 @@ describe('Findings and Sweeps tables against Azurite', () => {
   it('sweeps: a running row whose run no longer holds the lock is served failed, saying why; the row is kept, and its end replaces it', async () => {
     const clock = fixedClock();
     const store = new TableSweepStore(storage, clock);
-    const running: SweepSummary = {
-      sweepId: 'sweep-dead', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2040-01-01T00:00:00.000Z',
-      accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
-    };
+    const running = runningRow('sweep-dead', '2040-01-01T00:00:00.000Z');
     assert.deepEqual(await store.lock('sweep-dead', SWEEP_LOCK_MS), { held: false });
     await store.record(running);
     clock.advance(SWEEP_LOCK_MS);
@@ -268,36 +265,75 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.deepEqual(await store.latest(), done, 'a run still going when it lost the lock writes its end over the row');
   });
 
-  it('sweeps: a run that records its end and releases the lock between the reads of the latest row is served as it ended', async () => {
-    let endTheRun: (() => Promise<void>) | undefined;
+  /**
+   * Table Storage that runs `between` once, as the lock is read for latest(): before the read is sent, or once its
+   * answer is in (`fail`: the read fails instead, its connection reset).
+   */
+  function aroundTheLockRead(when: 'before' | 'after' | 'fail', between: () => Promise<void> = async () => undefined) {
+    let pending: (() => Promise<void>) | undefined = between;
     const racing = new TableStorage({ connectionString: azurite.connectionString }, {
+      retryOptions: { maxRetries: 0 },
       additionalPolicies: [{
         position: 'perCall',
         policy: {
-          name: 'end-the-run-before-the-lock-is-read',
+          name: 'around-the-lock-read',
           async sendRequest(request, next) {
-            const end = endTheRun;
-            if (end && request.method === 'GET' && request.url.includes("PartitionKey='lock'")) {
-              endTheRun = undefined;
-              await end();
-            }
-            return next(request);
+            const run = pending;
+            if (!run || request.method !== 'GET' || !request.url.includes("PartitionKey='lock'")) return next(request);
+            pending = undefined;
+            if (when === 'fail') throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
+            if (when === 'before') await run();
+            const response = await next(request);
+            if (when === 'after') await run();
+            return response;
           },
         },
       }],
     });
-    const running: SweepSummary = {
-      sweepId: 'sweep-racing', trigger: 'timer', mode: 'report', status: 'running', startedAt: '2040-02-01T00:00:00.000Z',
-      accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
-    };
+    return { racing, ran: () => pending === undefined };
+  }
+  const runningRow = (sweepId: string, startedAt: string): SweepSummary => ({
+    sweepId, trigger: 'timer', mode: 'report', status: 'running', startedAt,
+    accountsSeen: 0, keysRead: 0, findingsByCode: {}, findingsBySeverity: {}, remediationsQueued: 0, errors: [],
+  });
+
+  it('sweeps: a run that records its end and releases the lock between the reads of the latest row is served as it ended', async () => {
+    const running = runningRow('sweep-racing', '2040-02-01T00:00:00.000Z');
     assert.deepEqual(await sweeps.lock('sweep-racing', SWEEP_LOCK_MS), { held: false });
     await sweeps.record(running);
     const done: SweepSummary = { ...running, status: 'completed', finishedAt: '2040-02-01T00:01:00.000Z', durationMs: 60_000 };
-    endTheRun = async () => {
+    const { racing, ran } = aroundTheLockRead('before', async () => {
       await sweeps.record(done);
       await sweeps.unlock('sweep-racing');
-    };
+    });
     assert.deepEqual(await new TableSweepStore(racing).latest(), done);
-    assert.equal(endTheRun, undefined, 'the run ended between the reads');
+    assert.ok(ran(), 'the run ended between the reads');
+  });
+
+  it("sweeps: a queued sweep's message delivered again after its lock lapsed, starting between the reads, is served running", async () => {
+    const clock = fixedClock();
+    const store = new TableSweepStore(storage, clock);
+    assert.deepEqual(await store.lock('sweep-redelivered', SWEEP_LOCK_MS, 'message-1'), { held: false });
+    await store.record(runningRow('sweep-redelivered', '2040-03-01T00:00:00.000Z'));
+    clock.advance(SWEEP_LOCK_MS + 1000);
+    const again = runningRow('sweep-redelivered', '2040-03-01T00:16:00.000Z');
+    const { racing, ran } = aroundTheLockRead('after', async () => {
+      assert.deepEqual(await store.lock('sweep-redelivered', SWEEP_LOCK_MS, 'message-1'), { held: false });
+      await store.record(again);
+    });
+    assert.deepEqual(await new TableSweepStore(racing, clock).latest(), again, 'the newer row of the same sweep, which runs');
+    assert.ok(ran(), 'the delivery started between the reads');
+    await store.unlock('sweep-redelivered', 'message-1');
+  });
+
+  it('sweeps: a lock that cannot be read leaves the running row as stored', async () => {
+    const clock = fixedClock();
+    const store = new TableSweepStore(storage, clock);
+    const running = runningRow('sweep-unread', '2040-04-01T00:00:00.000Z');
+    await store.record(running);
+    const { racing, ran } = aroundTheLockRead('fail');
+    assert.deepEqual(await new TableSweepStore(racing, clock).latest(), running);
+    assert.ok(ran(), 'the lock read failed');
+    assert.equal((await store.latest())?.status, 'failed', 'read, the absent lock serves it failed');
   });
 });

@@ -1,6 +1,7 @@
 import type { SweepSummary } from '../../domain/findings';
 import { servedSweep } from '../../domain/sweepRecords';
 import { definedFields, newestFirstKey } from '../../domain/records';
+import { DependencyError } from '../../errors';
 import type { Clock, SweepStore } from '../../ports';
 import { claimRow, expect, odata, storage, TABLES, type TableStorage } from './storage';
 
@@ -118,20 +119,27 @@ export class TableSweepStore implements SweepStore {
     });
   }
 
-  /** The newest row; one still running whose run no longer holds the lock is served failed (servedSweep). */
+  /**
+   * The newest row; one still running whose run no longer holds the lock is served failed (servedSweep). A lock
+   * that cannot be read leaves the row as stored: the report is still served.
+   */
   async latest(): Promise<SweepSummary | undefined> {
     const row = await this.newest();
     if (row?.status !== 'running') return row;
     const lock = await storage('reading the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
       return expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+    }).catch((error: unknown) => {
+      if (error instanceof DependencyError) return 'unread' as const;
+      throw error;
     });
+    if (lock === 'unread') return row;
     const served = servedSweep(row, lock && { sweepId: lock.sweepId, expiresAt: new Date(expiry(lock)), finished: !!lock.finishedAt }, this.clock.now());
     if (served === row) return row;
     // The run may have recorded its end and released the lock between the two reads: the row read after the lock
-    // decides. A newer row is a sweep that started after the lock was read, and runs.
+    // decides. A newer row (another sweep's, or this sweep's message delivered again) started after the lock was read.
     const again = await this.newest();
-    return again?.sweepId === row.sweepId && again.status === 'running' ? served : again;
+    return again && sweepRowKey(again) === sweepRowKey(row) && again.status === 'running' ? served : again;
   }
 
   private async newest(): Promise<SweepSummary | undefined> {
