@@ -182,7 +182,7 @@ class AccountJobRun {
       intentAttempt: earlier?.intentAttempt ?? this.attempt,
       // After an earlier intent the account may be on its target already: the job's row keeps where it started.
       ...((earlier ? earlier.fromVersion : plan.from) ? { fromVersion: earlier ? earlier.fromVersion : plan.from } : {}),
-      ...(plan.to ? { toVersion: plan.to } : {}),
+      ...(plan.to !== undefined ? { toVersion: plan.to } : {}),
       ...(plan.reason ? { reason: plan.reason } : {}),
     };
     let lease: Lease | undefined;

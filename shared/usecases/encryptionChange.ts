@@ -25,12 +25,9 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
       }
       const versionless = isVersionless(binding);
       const target = await switchTarget(deps.keys, { vaultUri: binding.vaultUri, keyName: job.keyName, versionless }, deps.policy, deps.clock.now());
-      if (!target) {
-        const which = versionless ? `key ${job.keyName}'s current version, which a versionless binding would use, does not` : `key ${job.keyName} has no version that`;
-        return { action: 'none', status: 'refused', reason: `no-usable-version: ${which} pass preflight` };
-      }
+      if ('problem' in target) return { action: 'none', status: 'refused', reason: `no-usable-version: ${target.problem}` };
       // A versionless binding names no version: the account then uses the key's current version.
-      const keyVersion = versionless ? '' : target.version;
+      const keyVersion = versionless ? '' : target.version.version;
       if (binding.keyName.toLowerCase() === job.keyName.toLowerCase() && binding.keyVersion.toLowerCase() === keyVersion.toLowerCase()) {
         return { action: 'none', status: 'already-current', reason: `already bound to ${bindingText(job.keyName, keyVersion)}` };
       }
@@ -42,12 +39,13 @@ export function runSwitchKey(job: SwitchKeyJob, dequeueCount: number, deps: Acco
         // Only the key changes: the vault URI and identity go back as they were.
         change: { keySource: 'Microsoft.KeyVault', binding: { ...binding, keyName: job.keyName, keyVersion } },
         from: binding.keyVersion,
-        ...(keyVersion ? { to: keyVersion } : {}),
+        // '' for a versionless binding: the row's toVersion says no version rather than keeping an earlier attempt's.
+        to: keyVersion,
         keyName: job.keyName,
-        reason: `switch-key from ${binding.keyName}${versionless ? `, versionless (the account uses ${job.keyName}'s current version, ${target.version})` : ''}`,
+        reason: `switch-key from ${binding.keyName}${versionless ? `, versionless (the account uses ${job.keyName}'s current version, ${target.version.version})` : ''}`,
       };
     },
-    // A plan without a version is a versionless binding's.
+    // A plan (or an earlier intent) without a version is a versionless binding's.
     missing(account, plan) {
       const b = account.binding;
       const keyVersion = plan.to ?? '';

@@ -67,18 +67,25 @@ export async function newestUsableVersion(
 
 /**
  * The version a switch to `keyName` binds: its newest usable version; for a versionless binding, which stays
- * versionless (the owner's choice, §2a), the key's current version, the one the account will then use. Undefined
- * when there is no such version or it does not pass rule 2.
+ * versionless (the owner's choice, §2a), the key's current version, the one the account will then use. Without one
+ * that passes rule 2, what is wrong, as a sentence's end (`key <keyName> ...`).
  */
 export async function switchTarget(
   keys: KeyStore,
   key: { vaultUri: string; keyName: string; versionless: boolean },
   policy: KeyPolicy,
   now: Date,
-): Promise<KeyVersionInfo | undefined> {
-  if (!key.versionless) return (await newestUsableVersion(keys, key.vaultUri, key.keyName, policy, now)).version;
-  const current = await keys.getKeyVersion(key.vaultUri, key.keyName);
-  return current && unusableReasons(current, policy, now).length === 0 ? current : undefined;
+): Promise<{ version: KeyVersionInfo } | { problem: string }> {
+  const { vaultUri, keyName } = key;
+  if (!key.versionless) {
+    const { version } = await newestUsableVersion(keys, vaultUri, keyName, policy, now);
+    return version ? { version } : { problem: `key ${keyName} has no version that passes preflight` };
+  }
+  const current = await keys.getKeyVersion(vaultUri, keyName);
+  if (!current) return { problem: `key ${keyName} has no current version for the versionless binding to use` };
+  const unusable = unusableReasons(current, policy, now);
+  if (unusable.length) return { problem: `key ${keyName}'s current version ${current.version}, which the versionless binding would use, does not pass preflight (${unusable.join(', ')})` };
+  return { version: current };
 }
 
 /**

@@ -63,11 +63,10 @@ export async function requestEncryptionChange(req: EncryptionRequest, actor: str
   if (sameKey(binding, { vaultUri: binding.vaultUri, keyName })) {
     return refuse('key-not-usable', `${account.name} is already bound to ${keyName}; use POST /api/rotations to change its version`, 'keyName');
   }
-  const versionless = isVersionless(binding);
-  const target = await switchTarget(deps.keys, { vaultUri: binding.vaultUri, keyName, versionless }, deps.policy, deps.clock.now());
-  if (!target) {
-    const which = versionless ? `Key ${keyName}'s current version, which ${account.name}'s versionless binding would use, does not` : `Key ${keyName} has no version that`;
-    return refuse('key-not-usable', `${which} pass preflight (enabled, valid, RSA ${deps.policy.allowedKeySizes.join('/')}, wrapKey+unwrapKey)`, 'keyName');
+  const target = await switchTarget(deps.keys, { vaultUri: binding.vaultUri, keyName, versionless: isVersionless(binding) }, deps.policy, deps.clock.now());
+  if ('problem' in target) {
+    const rule = `preflight: enabled, valid, RSA ${deps.policy.allowedKeySizes.join('/')}, wrapKey+unwrapKey`;
+    return refuse('key-not-usable', `${account.name}: ${target.problem} (${rule})`, 'keyName');
   }
   const job: SwitchKeyJob = { ...origin(actor, deps), kind: 'switch-key', vaultUri: binding.vaultUri, keyName, accountId: account.id, priorAttempts: 0 };
   await queueAccountJobs([{ job, account }], deps);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DisableCmkJob, SwitchKeyJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
+import { DependencyError } from '../../shared/errors';
 import { runDisableCmk, runSwitchKey } from '../../shared/usecases/encryptionChange';
 import { requestEncryptionChange } from '../../shared/usecases/manual';
 import { accountId, boundAccount, estateDeps, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
@@ -85,19 +86,38 @@ describe('switch key', () => {
     assert.deepEqual(deps.accounts.patches.map((p) => p.change), [{ keySource: 'Microsoft.KeyVault', binding: { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: '' } }]);
     assert.deepEqual((await deps.accounts.getAccount(accountId('a1')))?.binding, { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: '' });
     const row = rowOf(deps);
-    assert.deepEqual([row?.status, row?.keyName, row?.fromVersion, row?.toVersion], ['succeeded', 'cmk-other', undefined, undefined]);
+    assert.deepEqual([row?.status, row?.keyName, row?.fromVersion, row?.toVersion], ['succeeded', 'cmk-other', undefined, ''], "toVersion '': no version");
     assert.equal(row?.reason, `switch-key from cmk, versionless (the account uses cmk-other's current version, ${hex(5)}); verified: the account reports the change and Succeeded`);
   });
 
   it("a versionless switch is refused when the key's current version is not usable, although an older one is: at the request and in the worker", async () => {
     const deps = estate(boundAccount('a1', ''));
     const refused = await requestEncryptionChange({ accountId: accountId('a1'), keyName: 'cmk-new' }, 'ops', deps);
-    assert.equal(refused.ok ? undefined : refused.refusal.detail, "Key cmk-new's current version, which a1's versionless binding would use, does not pass preflight (enabled, valid, RSA 2048, wrapKey+unwrapKey)");
+    assert.equal(refused.ok ? undefined : refused.refusal.detail, `a1: key cmk-new's current version ${hex(4)}, which the versionless binding would use, does not pass preflight (key-disabled) (preflight: enabled, valid, RSA 2048, wrapKey+unwrapKey)`);
     assert.equal(deps.queue.jobs.length, 0);
     const job: SwitchKeyJob = { kind: 'switch-key', jobId: 'job-00000001', trigger: 'manual', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk-new', accountId: accountId('a1'), priorAttempts: 0 };
     const result = await runSwitchKey(job, 1, deps, silentLogger());
-    assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.reason], ['refused', "no-usable-version: key cmk-new's current version, which a versionless binding would use, does not pass preflight"]);
+    assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.reason], ['refused', `no-usable-version: key cmk-new's current version ${hex(4)}, which the versionless binding would use, does not pass preflight (key-disabled)`]);
     assert.equal(deps.accounts.patches.length, 0);
+  });
+
+  it("a binding made versionless between attempts is switched versionless, and the row drops the earlier attempt's version", async () => {
+    const deps = estate();
+    const job: SwitchKeyJob = { kind: 'switch-key', jobId: 'job-00000001', trigger: 'manual', createdAt: now.toISOString(), vaultUri: VAULT, keyName: 'cmk-new', accountId: accountId('a1'), priorAttempts: 0 };
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async () => {
+      throw new DependencyError('TooManyRequests', 'throttled', { retryable: true, statusCode: 429, notApplied: true });
+    };
+    await runSwitchKey(job, 1, deps, silentLogger());
+    assert.deepEqual([rowOf(deps)?.status, rowOf(deps)?.toVersion], ['running', hex(3)], 'attempt 1 aimed at v3 and sent nothing that landed');
+    // Before the next attempt the owner makes the binding versionless, and the key gets a usable current version.
+    deps.accounts.put(boundAccount('a1', ''));
+    deps.keys.add(next(5));
+    deps.accounts.updateEncryption = patch;
+    const result = await runSwitchKey({ ...job, priorAttempts: 1 }, 2, deps, silentLogger());
+    assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.toVersion], ['succeeded', '']);
+    assert.deepEqual([rowOf(deps)?.status, rowOf(deps)?.toVersion], ['succeeded', ''], 'the stored row names no version either');
+    assert.deepEqual((await deps.accounts.getAccount(accountId('a1')))?.binding, { vaultUri: VAULT, keyName: 'cmk-new', keyVersion: '' });
   });
 
   it('refuses an account whose vault is outside KEY_VAULT_HOST_SUFFIXES, and one that does not exist', async () => {
