@@ -142,6 +142,9 @@ export function readBack<T extends BindingHolder>(account: T | undefined, applie
   return { verdict: 'applied' };
 }
 
+/** Rule 6's verdict in a row's reason. */
+export const verifiedNote = (to: string | undefined): string => `verified: the account reports ${to ? `key version ${to}` : 'the change'} and Succeeded`;
+
 /** Rule 6 for a rebind: what is missing when the account does not report the target version. */
 export function reportsVersion(account: BindingHolder, to: string): string | undefined {
   const bound = account.binding?.keyVersion;

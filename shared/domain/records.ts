@@ -5,6 +5,11 @@ export function definedFields<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** The fields of `value` named in `keys` that are defined. */
+export function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
+}
+
 /** The latest millisecond a Date holds: subtracting a time from it sorts the newest first. */
 const MAX_MS = 8_640_000_000_000_000;
 

@@ -1,6 +1,7 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import { finalStatuses, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
-import { isSettled, readBack, type ReadBack } from '../domain/rebind';
+import { isSettled, readBack, verifiedNote, type ReadBack } from '../domain/rebind';
+import { pick } from '../domain/records';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
 import { JobPin } from './jobPin';
@@ -111,7 +112,7 @@ class AccountJobRun {
       if (effect && 'set' in effect && seen.earlier.toVersion) this.pin.effect = { set: { ...effect.set, keyVersion: seen.earlier.toVersion } };
       this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
-        reason: `${verified(seen.earlier.toVersion)}, after ${seen.sent}`,
+        reason: `${verifiedNote(seen.earlier.toVersion)}, after ${seen.sent}`,
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),
       });
     }
@@ -224,14 +225,16 @@ class AccountJobRun {
     } catch (error) {
       trouble = asDependencyError(error);
     }
-    // The operation's own verdict: Failed means the change was not made (DESIGN §2 rule 6).
-    if (verdict?.status === 'failed') return this.end(keeper, 'failed', `the operation ended Failed: ${verdict.code}: ${verdict.message}`);
+    const failed = verdict?.status === 'failed' ? `the operation ended Failed: ${verdict.code}: ${verdict.message}` : undefined;
     const first = verdict?.status === 'succeeded' ? (this.scope ? verdict.scope : verdict.account) : undefined;
     const truth = await this.readBack(plan, first).catch((e: unknown) => (dependencyErrorOrUndefined(e) ? undefined : Promise.reject(e)));
     if (truth?.verdict === 'applied') {
-      const note = trouble ? `applied, although following the update failed: ${trouble.message}` : verified(plan.to);
+      const note = failed ? `${failed}, yet the account reports the change and Succeeded` : trouble ? `applied, although following the update failed: ${trouble.message}` : verifiedNote(plan.to);
       return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note);
     }
+    // The operation's own verdict (rule 6): Failed means the change was not made, unless the account reports it made.
+    if (failed && truth?.verdict === 'unverified') return this.outcomeUnknown(`${failed}; ${truth.reason}`, (this.journal.held = await keeper.stop()));
+    if (failed) return this.end(keeper, 'failed', failed);
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
       return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
@@ -289,7 +292,12 @@ class AccountJobRun {
     if (!sent) return this.finish('failed', { reason: `${tried} (no update was sent)` }, lease);
     if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
     if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
-    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${tried}; ${truth?.reason ?? 'the account could not be read back'}` };
+    return this.outcomeUnknown(`${tried}; ${truth?.reason ?? 'the account could not be read back'}`, lease);
+  }
+
+  /** An update that may have been made and cannot be verified: the row stays running, and an alert says so. */
+  private async outcomeUnknown(reason: string, lease: Lease | undefined): Promise<JobOutcome> {
+    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${reason}` };
     if (!(await this.journal.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };
@@ -338,11 +346,4 @@ class AccountJobRun {
       encryptionScope: this.scope, vaultUri: this.job.vaultUri, keyName: record.keyName, attempt: this.attempt, status, from: record.fromVersion, to: record.toVersion, reason: record.reason,
     };
   }
-}
-
-/** Rule 6's verdict in a row's reason. */
-const verified = (to: string | undefined): string => `verified: the account reports ${to ? `key version ${to}` : 'the change'} and Succeeded`;
-
-function pick<T extends object, K extends keyof T>(value: T, keys: K[]): Partial<Pick<T, K>> {
-  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
 }

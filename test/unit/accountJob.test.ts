@@ -60,6 +60,37 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     assert.equal(deps.queue.jobs.length, 0, 'not retried');
   });
 
+  // An operation that ends Failed although the account reports the change in the given state.
+  function failedYetChanged(deps: ReturnType<typeof boundTo>, state: string): void {
+    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    deps.accounts.updateEncryption = async (id, change) => {
+      await patch(id, change);
+      const account = await deps.accounts.getAccount(id);
+      if (account) deps.accounts.put({ ...account, provisioningState: state });
+      return { status: 'failed', code: 'InternalServerError', message: 'a step after the update failed' };
+    };
+  }
+
+  it('an operation that ends Failed while the account reports the change and Succeeded is recorded succeeded, saying both', async () => {
+    const deps = boundTo(v1.version);
+    failedYetChanged(deps, 'Succeeded');
+    const result = await runRebind(job(), 1, deps, silentLogger());
+    assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.toVersion], ['succeeded', v2.version]);
+    assert.equal(rowOf(deps)?.reason, 'the operation ended Failed: InternalServerError: a step after the update failed, yet the account reports the change and Succeeded');
+  });
+
+  it('an operation that ends Failed while the account reports the change in state Failed is not recorded failed: outcome unknown, alerted', async () => {
+    const deps = boundTo(v1.version);
+    failedYetChanged(deps, 'Failed');
+    const log = silentLogger();
+    const result = await runRebind(job(), 1, deps, log);
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'running');
+    assert.equal(rowOf(deps)?.reason, 'outcome unknown: the operation ended Failed: InternalServerError: a step after the update failed; the account reports the change but provisioningState Failed');
+    assert.ok(log.lines.some((l) => l.event === 'rotation.outcome-unknown'));
+    assert.equal(deps.queue.jobs.length, 0, 'not retried: a person looks at it');
+    assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '', 'lease released');
+  });
+
   it('an error while following the operation is not a failure: the account is read, and it moved', async () => {
     const deps = boundTo(v1.version);
     const patch = deps.accounts.updateEncryption.bind(deps.accounts);
