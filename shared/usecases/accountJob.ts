@@ -232,13 +232,14 @@ class AccountJobRun {
       const note = failed ? `${failed}, yet the account reports the change and Succeeded` : trouble ? `applied, although following the update failed: ${trouble.message}` : verifiedNote(plan.to);
       return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note);
     }
-    // The operation's own verdict (rule 6): Failed means the change was not made, unless the account reports it made.
+    // The operation's own verdict (rule 6): Failed is final once the account, read and settled, does not report the
+    // change; reporting it in another state, the account moved unverified. Unread or unsettled, it is read again later.
+    if (failed && truth?.verdict === 'not-applied') return this.end(keeper, 'failed', failed);
     if (failed && truth?.verdict === 'unverified') return this.outcomeUnknown(`${failed}; ${truth.reason}`, (this.journal.held = await keeper.stop()));
-    if (failed) return this.end(keeper, 'failed', failed);
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
       return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
-    const reason = trouble ? failureReason(trouble) : (truth?.reason ?? 'the account could not be read back');
+    const reason = [failed, trouble ? failureReason(trouble) : (truth?.reason ?? 'the account could not be read back')].filter(Boolean).join('; ');
     return this.later(reason, trouble, undefined, (this.journal.held = await keeper.stop()), truth);
   }
 

@@ -63,9 +63,10 @@ describe('rule 6: intent before action, the outcome from the operation and the r
   // An operation that ends Failed although the account reports the change in the given state.
   function failedYetChanged(deps: ReturnType<typeof boundTo>, state: string): void {
     const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+    const get = deps.accounts.getAccount.bind(deps.accounts);
     deps.accounts.updateEncryption = async (id, change) => {
       await patch(id, change);
-      const account = await deps.accounts.getAccount(id);
+      const account = await get(id);
       if (account) deps.accounts.put({ ...account, provisioningState: state });
       return { status: 'failed', code: 'InternalServerError', message: 'a step after the update failed' };
     };
@@ -89,6 +90,27 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     assert.ok(log.lines.some((l) => l.event === 'rotation.outcome-unknown'));
     assert.equal(deps.queue.jobs.length, 0, 'not retried: a person looks at it');
     assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, '', 'lease released');
+  });
+
+  it('an operation that ends Failed whose account cannot be read back, or is still Accepted, is not recorded failed: it is read again', async () => {
+    for (const after of ['unreadable', 'Accepted'] as const) {
+      const deps = boundTo(v1.version);
+      failedYetChanged(deps, after === 'Accepted' ? 'Accepted' : 'Succeeded');
+      const armBack = after === 'unreadable' ? armDownAfterFirstRead(deps) : undefined;
+      const first = await runRebind(job(), 1, deps, silentLogger());
+      assert.equal(first.outcome, 'deferred', after);
+      assert.equal(rowOf(deps)?.status, 'running', after);
+      assert.match(rowOf(deps)?.reason ?? '', /^attempt 1: the operation ended Failed: InternalServerError: a step after the update failed; /, after);
+      // The next attempt reads the account settled on the change: the update took effect.
+      armBack?.();
+      const account = await deps.accounts.getAccount(job().accountId);
+      if (account) deps.accounts.put({ ...account, provisioningState: 'Succeeded' });
+      const [retry] = deps.queue.jobs.splice(0);
+      assert.ok(retry?.job.kind === 'rebind', after);
+      const second = await runRebind(retry.job, 1, deps, silentLogger());
+      assert.equal(second.outcome === 'recorded' && second.record.status, 'succeeded', after);
+      assert.equal(deps.accounts.patches.length, 1, `${after}: no second PATCH`);
+    }
   });
 
   it('an error while following the operation is not a failure: the account is read, and it moved', async () => {
