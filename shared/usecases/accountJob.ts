@@ -296,9 +296,9 @@ class AccountJobRun {
     return this.outcomeUnknown(`${tried}; ${truth?.reason ?? 'the account could not be read back'}`, lease);
   }
 
-  /** An update that may have been made and cannot be verified: the row stays running, and an alert says so. */
+  /** An update that may have been made and cannot be verified: the row stays running, its plan's reason and pin noted; an alert says so. */
   private async outcomeUnknown(reason: string, lease: Lease | undefined): Promise<JobOutcome> {
-    const row = { ...this.row, status: 'running' as const, reason: `outcome unknown: ${reason}` };
+    const row = { ...this.row, status: 'running' as const, reason: [`outcome unknown: ${reason}`, this.row.reason, this.pin.note].filter(Boolean).join('; ') };
     if (!(await this.journal.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };

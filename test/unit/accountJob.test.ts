@@ -7,6 +7,18 @@ import { boundAccount, silentLogger } from '../support/fakes';
 
 // The runner of DESIGN §2 rules 6-7 with in-memory fakes: what the ledger says must be what happened.
 
+// An operation that ends Failed although the account reports the change in the given state.
+function failedYetChanged(deps: ReturnType<typeof boundTo>, state: string): void {
+  const patch = deps.accounts.updateEncryption.bind(deps.accounts);
+  const get = deps.accounts.getAccount.bind(deps.accounts);
+  deps.accounts.updateEncryption = async (id, change) => {
+    await patch(id, change);
+    const account = await get(id);
+    if (account) deps.accounts.put({ ...account, provisioningState: state });
+    return { status: 'failed', code: 'InternalServerError', message: 'a step after the update failed' };
+  };
+}
+
 describe('rule 6: intent before action, the outcome from the operation and the read-back', () => {
   it('writes the running row with its intent before the PATCH, and succeeded after reading the account back', async () => {
     const deps = boundTo(v1.version);
@@ -59,18 +71,6 @@ describe('rule 6: intent before action, the outcome from the operation and the r
     assert.ok(log.lines.some((l) => l.level === 'error' && l.event === 'rotation.finished' && l.fields.status === 'failed'));
     assert.equal(deps.queue.jobs.length, 0, 'not retried');
   });
-
-  // An operation that ends Failed although the account reports the change in the given state.
-  function failedYetChanged(deps: ReturnType<typeof boundTo>, state: string): void {
-    const patch = deps.accounts.updateEncryption.bind(deps.accounts);
-    const get = deps.accounts.getAccount.bind(deps.accounts);
-    deps.accounts.updateEncryption = async (id, change) => {
-      await patch(id, change);
-      const account = await get(id);
-      if (account) deps.accounts.put({ ...account, provisioningState: state });
-      return { status: 'failed', code: 'InternalServerError', message: 'a step after the update failed' };
-    };
-  }
 
   it('an operation that ends Failed while the account reports the change and Succeeded is recorded succeeded, saying both', async () => {
     const deps = boundTo(v1.version);
@@ -292,6 +292,17 @@ describe('§2a: pins', () => {
     assert.equal(event.outcome === 'recorded' && event.record.status, 'skipped');
     assert.match(event.outcome === 'recorded' ? (event.record.reason ?? '') : '', /^pinned by alice@contoso.com/);
     assert.equal(deps.accounts.patches.length, 1);
+  });
+
+  it("a forced rollback whose outcome is unknown keeps its pin, and its row still says why and who pinned it", async () => {
+    const deps = boundTo(v2.version);
+    failedYetChanged(deps, 'Failed');
+    const result = await runRebind(manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' }), 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'running');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version, 'the pin holds the account where the update may have put it');
+    const reason = rowOf(deps, 'job-manual-01')?.reason ?? '';
+    assert.match(reason, /^outcome unknown: the operation ended Failed: /);
+    assert.match(reason, /; forced downgrade by alice@contoso\.com: v2 breaks fine-tuning; pinned to /);
   });
 
   it('a manual rotation without force releases the pin and says so', async () => {
