@@ -142,6 +142,10 @@ export function readBack<T extends BindingHolder>(account: T | undefined, applie
   return { verdict: 'applied' };
 }
 
+/** What a read-back found, for a row's reason; undefined: the account could not be read. */
+export const readBackReason = (truth: ReadBack | undefined): string =>
+  !truth ? 'the account could not be read back' : 'reason' in truth ? truth.reason : 'the account reports the change and Succeeded';
+
 /** Rule 6's verdict in a row's reason. */
 export const verifiedNote = (to: string | undefined): string => `verified: the account reports ${to ? `key version ${to}` : 'the change'} and Succeeded`;
 

@@ -1,6 +1,6 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import { finalStatuses, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
-import { isSettled, readBack, verifiedNote, type ReadBack } from '../domain/rebind';
+import { isSettled, readBack, readBackReason, verifiedNote, type ReadBack } from '../domain/rebind';
 import { pick } from '../domain/records';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
@@ -71,9 +71,8 @@ class AccountJobRun {
   }
 
   /**
-   * An error goes up to the host: the lease this attempt holds (as last renewed) is released, ETag-guarded and
-   * writing no row, so the next delivery is an attempt that counts. A release already made, or a lease taken
-   * over, is left as it is.
+   * An error goes up to the host: the lease this attempt holds (as last renewed) is released, ETag-guarded and writing
+   * no row, so the next delivery is an attempt that counts. A release already made, or a lease taken over, is left.
    */
   async letGo(): Promise<void> {
     const held = this.keeper?.held ?? this.journal.held;
@@ -232,14 +231,14 @@ class AccountJobRun {
       const note = failed ? `${failed}, yet the account reports the change and Succeeded` : trouble ? `applied, although following the update failed: ${trouble.message}` : verifiedNote(plan.to);
       return this.end(keeper, 'succeeded', plan.reason ? `${plan.reason}; ${note}` : note);
     }
-    // The operation's own verdict (rule 6): Failed is final once the account, read and settled, does not report the
-    // change; reporting it in another state, the account moved unverified. Unread or unsettled, it is read again later.
+    // The operation's own verdict (rule 6): Failed is final once the account, read back settled, does not report the
+    // change; otherwise what the account did is not known, and an update ARM said Failed is not sent again.
     if (failed && truth?.verdict === 'not-applied') return this.end(keeper, 'failed', failed);
-    if (failed && truth?.verdict === 'unverified') return this.outcomeUnknown(`${failed}; ${truth.reason}`, (this.journal.held = await keeper.stop()));
+    if (failed) return this.outcomeUnknown(`${failed}; ${readBackReason(truth)}`, (this.journal.held = await keeper.stop()));
     if (truth?.verdict === 'not-applied' && trouble?.notApplied && !trouble.retryable) {
       return this.end(keeper, 'failed', `ARM refused the update: ${trouble.code}: ${trouble.message}`);
     }
-    const reason = [failed, trouble ? failureReason(trouble) : (truth?.reason ?? 'the account could not be read back')].filter(Boolean).join('; ');
+    const reason = trouble ? failureReason(trouble) : readBackReason(truth);
     return this.later(reason, trouble, undefined, (this.journal.held = await keeper.stop()), truth);
   }
 
@@ -293,7 +292,8 @@ class AccountJobRun {
     if (!sent) return this.finish('failed', { reason: `${tried} (no update was sent)` }, lease);
     if (truth?.verdict === 'applied') return this.finish('succeeded', { reason: `the update took effect; ${tried}` }, lease);
     if (truth?.verdict === 'not-applied') return this.finish('failed', { reason: `${tried}; the account settled without the change (${truth.reason})` }, lease);
-    return this.outcomeUnknown(`${tried}; ${truth?.reason ?? 'the account could not be read back'}`, lease);
+    const known = readBackReason(truth);
+    return this.outcomeUnknown(reason.endsWith(known) ? tried : `${tried}; ${known}`, lease);
   }
 
   /** An update that may have been made and cannot be verified: the row stays running, its plan's reason and pin noted; an alert says so. */
