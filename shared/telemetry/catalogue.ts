@@ -64,7 +64,7 @@ export const TELEMETRY = {
     level: 'warn', summary: 'Renewing the sweep lock failed: storage trouble is tried again; a bug stops the renewals and fails the run once it has ended', fields: ['sweepId', 'error'],
   },
   'sweep.lock-lost': {
-    level: 'warn', summary: 'The sweep lock expired while the sweep ran (its renewals failed) and another sweep took it; both run', fields: ['sweepId'],
+    level: 'warn', summary: 'The sweep lock expired while the sweep ran (its renewals failed) and another sweep took it; this run stops at its next step, recorded failed', fields: ['sweepId'],
   },
   'sweep.past-due': { level: 'warn', summary: 'The timer fired late (the app was idle or restarting); the sweep runs now', fields: [] },
   'job.malformed': { level: 'error', summary: 'A queue message is not a job; it fails until the host moves it to the poison queue', fields: ['problem'] },

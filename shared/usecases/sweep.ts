@@ -43,12 +43,13 @@ const PAGES_AHEAD = 2;
  * everything is partial, never healthy.
  *
  * `mayWrite` says whether the run is this one's to make (its lock taken): the first reads go out while it is
- * asked, nothing is written before it answers, and on false the run ends there, having written nothing.
+ * asked, nothing is written before it answers, and on false the run ends there, having written nothing. Once
+ * `lockLost` is aborted (another sweep took the lock) the run fails with its reason before its next step.
  */
 export function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger): Promise<SweepSummary>;
-export function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean>): Promise<SweepSummary | undefined>;
+export function runSweep(sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean>, lockLost?: AbortSignal): Promise<SweepSummary | undefined>;
 export async function runSweep(
-  sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean> = Promise.resolve(true),
+  sweepId: string, trigger: SweepTrigger, deps: SweepDeps, log: Logger, mayWrite: Promise<boolean> = Promise.resolve(true), lockLost?: AbortSignal,
 ): Promise<SweepSummary | undefined> {
   const started = deps.clock.now();
   const summary: SweepSummary = {
@@ -66,6 +67,8 @@ export async function runSweep(
   try {
     let complete = true;
     for (;;) {
+      // A run whose lock another sweep took stops before its next page: one sweep at a time.
+      lockLost?.throwIfAborted();
       let next: IteratorResult<AccountState[]>;
       try {
         next = await pages.next();
@@ -79,10 +82,12 @@ export async function runSweep(
       if (next.done) break;
       await run.page(next.value);
     }
+    lockLost?.throwIfAborted();
     await run.repairs.finishKeys();
     // Only a complete discovery may say that an account not seen is no longer CMK-bound; accounts seen but not
     // judged (their key could not be read) keep their last findings. Either way every waiting write is done here.
     if (complete) {
+      lockLost?.throwIfAborted();
       await deps.findings.removeVerdicts(await run.writer.leftOver());
       await deps.scopeIndex?.removeAccountsNotIn(run.writer.seen, await run.storedScopes());
     } else {

@@ -26,7 +26,8 @@ export async function sweepOnce(
 ): Promise<{ ran: true; summary: SweepSummary } | { ran: false; runningSweepId: string }> {
   const ttlMs = deps.sweepLockMs ?? SWEEP_LOCK_MS;
   const lock = deps.sweeps.lock(sweepId, ttlMs, runner);
-  const run = runSweep(sweepId, trigger, deps, log, lock.then((l) => !l.held));
+  const lost = new AbortController();
+  const run = runSweep(sweepId, trigger, deps, log, lock.then((l) => !l.held), lost.signal);
   // A lock that could not be taken fails the run before it writes anything: the error goes up from the lock.
   run.catch(() => undefined);
   const taken = await lock;
@@ -38,8 +39,11 @@ export async function sweepOnce(
   const heartbeat = new Heartbeat(
     async () => {
       const kept = await deps.sweeps.renew(sweepId, ttlMs, runner);
-      // Renewals failed for the lock's whole life and another sweep took it: this run goes on beside it.
-      if (!kept) log.event('sweep.lock-lost', { sweepId });
+      // Renewals failed for the lock's whole life and another sweep (or delivery) took it: this run stops at its next step.
+      if (!kept) {
+        log.event('sweep.lock-lost', { sweepId });
+        lost.abort(new Error('the sweep lock is no longer this run\'s (taken over once it could not be renewed): the run stopped there'));
+      }
       return kept;
     },
     ttlMs,

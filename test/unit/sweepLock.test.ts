@@ -4,7 +4,8 @@ import { setImmediate as settle } from 'node:timers/promises';
 import { DependencyError } from '../../shared/errors';
 import type { SweepDeps } from '../../shared/usecases/sweep';
 import { QUEUED_SWEEP_LOCK_MS, queueSweep, SWEEP_LOCK_MS, sweepOnce } from '../../shared/usecases/sweepOnce';
-import { boundAccount, estateDeps, fixedClock, hex, keyVersion, silentLogger } from '../support/fakes';
+import { accountKey } from '../../shared/domain/accounts';
+import { accountId, boundAccount, estateDeps, fixedClock, hex, keyVersion, silentLogger } from '../support/fakes';
 
 // One compliance sweep at a time: the lock in the Sweeps table (in memory here), how a running sweep renews it,
 // and how a queued sweep's messages take it.
@@ -134,7 +135,7 @@ describe('one sweep at a time', () => {
     assert.equal(deps.sweeps.lockedBy, undefined, 'released at its end');
   });
 
-  it('a sweep whose renewals fail loses the lock once it expires, says so, and its end leaves the lock of the sweep that took it', async (t) => {
+  it('a sweep whose renewals fail loses the lock once it expires, says so, stops, and leaves the lock of the sweep that took it', async (t) => {
     t.mock.timers.enable({ apis: ['setInterval'] });
     const clock = fixedClock(now.toISOString());
     const deps = Object.assign(estate({ clock }), { sweepLockMs: 30 });
@@ -146,6 +147,8 @@ describe('one sweep at a time', () => {
       failed();
       throw new DependencyError('ServerBusy', 'Table Storage is busy', { retryable: true, statusCode: 503, dependency: 'storage' });
     };
+    // A verdict of an account no longer seen: a complete run would remove it.
+    await deps.findings.upsert(accountId('gone'), [{ code: 'version-drift', severity: 'warning', evidence: {}, remedy: 'r' }], 'sweep-0', now.toISOString());
     const log = silentLogger();
     const first = sweepOnce('sweep-1', 'timer', deps, log);
     await reading;
@@ -156,9 +159,12 @@ describe('one sweep at a time', () => {
     deps.sweeps.renew = renew;
     assert.equal(await nextRenewal(deps, t.mock.timers), false);
     release();
-    assert.equal((await first).ran, true, 'the run itself ends');
+    await assert.rejects(first, /the sweep lock is no longer this run's .*: the run stopped there/);
     assert.ok(log.lines.some((l) => l.event === 'sweep.lock-renew-failed' && l.fields.error === 'Table Storage is busy'));
     assert.ok(log.lines.some((l) => l.event === 'sweep.lock-lost' && l.fields.sweepId === 'sweep-1'));
+    const row = await deps.sweeps.get('sweep-1');
+    assert.deepEqual([row?.status, row?.errors.at(-1)], ['failed', "the sweep lock is no longer this run's (taken over once it could not be renewed): the run stopped there"]);
+    assert.ok(deps.findings.byAccount.has(accountKey(accountId('gone'))), 'the verdicts of accounts it did not see are left to the sweep that took over');
     assert.equal(deps.sweeps.lockedBy?.sweepId, 'sweep-2', "the first sweep's end leaves the second's lock");
   });
 
