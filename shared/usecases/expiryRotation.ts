@@ -1,8 +1,8 @@
 import type { FanOutJob } from '../domain/jobs';
-import type { KeyPolicy } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import type { Clock, KeyStore, Logger, RotationClaims } from '../ports';
-import { newestUsableVersion, rotationHelps } from './keyVersions';
+import type { KeyPolicy } from '../domain/keys';
+import { inheritedProblems, newestUsableVersion, rotationHelps, YOUNG } from './keyVersions';
 
 export interface ExpiryRotationDeps {
   keys: KeyStore;
@@ -20,13 +20,18 @@ export interface ExpiryRotationDeps {
  */
 export const ROTATION_CLAIM_MS = 15 * 60_000;
 
-/** The version to bind after a rotation, or the holder whose claim leaves the rotation (and the binding) to it. */
-export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string; until: Date };
+/**
+ * The version to bind after a rotation; the holder whose claim leaves the rotation (and the binding) to it; or why
+ * the key was not rotated.
+ */
+export type RotationOutcome = { version: string; rotated: boolean } | { claimedBy: string; until: Date } | { notRotated: string };
 
 /**
  * Rotates the key away from `expiring` once. The rotation is claimed first: another holder's claim leaves it to that
  * one. Once claimed the key is read again, so that a version another holder made since this one read the key (its
- * claim expired meanwhile) is bound, not made twice.
+ * claim expired meanwhile) is bound, not made twice. A key whose current version is newer than `expiring` and not
+ * usable for a reason a rotation copies (inheritedProblems) is not rotated: each sweep or event would add another
+ * unusable version until the bound one expires.
  */
 export async function rotateOnce(
   deps: ExpiryRotationDeps,
@@ -36,8 +41,13 @@ export async function rotateOnce(
 ): Promise<RotationOutcome> {
   const claim = await deps.rotationClaims.claim(key.vaultUri, key.keyName, expiring.version, holder, ROTATION_CLAIM_MS);
   if (!claim.claimed) return { claimedBy: claim.holder, until: claim.expiresAt };
-  const newer = await newerUsable(deps, key, expiring);
-  if (newer) return { version: newer, rotated: false };
+  const now = deps.clock.now();
+  const { version: newest, order, current } = await newestUsableVersion(deps.keys, key.vaultUri, key.keyName, deps.policy, now);
+  if (newest && (order.compare(newest, expiring) ?? 0) > 0) return { version: newest.version, rotated: false };
+  const copied = current && (order.compare(current, expiring) ?? 0) > 0 ? inheritedProblems(current, deps.policy, deps.nearExpiryDays, now) : [];
+  if (current && copied.length) {
+    return { notRotated: `its current version ${current.version}, newer than ${expiring.version}, is not usable (${copied.join(', ')}), and a rotation would make another like it` };
+  }
   return { version: (await deps.keys.rotateKey(key.vaultUri, key.keyName)).version, rotated: true };
 }
 
@@ -57,11 +67,15 @@ export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDep
   const newer = await newerUsable(deps, job, expiring);
   if (newer) return { version: newer };
   if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, deps.clock.now())) {
-    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion });
+    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: YOUNG });
     return { version: undefined };
   }
   const outcome = await rotateOnce(deps, job, expiring, holder);
   if ('claimedBy' in outcome) return outcome;
+  if ('notRotated' in outcome) {
+    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: outcome.notRotated });
+    return { version: undefined };
+  }
   if (outcome.rotated) log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: outcome.version });
   return { version: outcome.version };
 }

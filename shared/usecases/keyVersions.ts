@@ -51,18 +51,18 @@ export async function readRebindKeys(
   return { ...read, bound };
 }
 
-/** The newest version that passes rule 2, in the one version order (DESIGN §2 rule 3). */
+/** The newest version that passes rule 2, in the one version order (DESIGN §2 rule 3), and the key's current version. */
 export async function newestUsableVersion(
   keys: KeyStore,
   vaultUri: string,
   keyName: string,
   policy: KeyPolicy,
   now: Date,
-): Promise<{ version: KeyVersionInfo | undefined; order: VersionOrder }> {
+): Promise<{ version: KeyVersionInfo | undefined; order: VersionOrder; current: KeyVersionInfo | undefined }> {
   const [listed, current] = await Promise.all([keys.listVersions(vaultUri, keyName), keys.getKeyVersion(vaultUri, keyName)]);
   const order = versionOrder(current?.version);
   const read = (v: KeyVersionInfo) => (same(v.version, current?.version) ? Promise.resolve(current) : keys.getKeyVersion(vaultUri, keyName, v.version));
-  return { version: await newestUsableAmong(listed, order, policy, now, read), order };
+  return { version: await newestUsableAmong(listed, order, policy, now, read), order, current };
 }
 
 /**
@@ -107,6 +107,19 @@ export async function newestUsableAmong(
   }
   return undefined;
 }
+
+/**
+ * What a rotation copies from the key's current version and so would not fix: its type, size and operations, and
+ * its rotation policy's lifetime when that is too short for the margin (a young version already too near expiry).
+ * A disabled or expired current version is not copied: the new one is enabled, with a fresh expiry.
+ */
+export function inheritedProblems(current: KeyVersionInfo, policy: KeyPolicy, nearExpiryDays: number, now: Date): string[] {
+  const copied = new Set(['unsupported-key-type', 'unsupported-key-size', 'missing-key-operations']);
+  return unusableReasons(current, policy, now).filter((r) => copied.has(r) || (r === 'key-expires-too-soon' && !rotationHelps(current, nearExpiryDays, now)));
+}
+
+/** Why a version rotationHelps() refuses is not rotated. */
+export const YOUNG = 'the version is younger than NEAR_EXPIRY_DAYS: a new one would be near expiry too';
 
 /**
  * Rotating only helps a version that has lived longer than the near-expiry window: a younger one

@@ -10,7 +10,7 @@ import type { AccountStore, Logger } from '../ports';
 import { forEachLimited } from '../concurrency';
 import type { KeyReader } from './keyViews';
 import { rotateOnce, type ExpiryRotationDeps } from './expiryRotation';
-import { rotationHelps } from './keyVersions';
+import { rotationHelps, YOUNG } from './keyVersions';
 import { queueAccountJobs, type QueueDeps } from './queueJobs';
 
 /** One key as a sweep reads it: once per run; `failed` when Key Vault could not be read (its bindings go unjudged). */
@@ -91,6 +91,10 @@ export class SweepRepairs {
           this.log.event('key.rotation-claimed', { sweepId: this.sweepId, keyName, version: expiring.version, holder: outcome.claimedBy });
           continue;
         }
+        if ('notRotated' in outcome) {
+          this.log.event('key.not-rotated', { sweepId: this.sweepId, keyName, version: expiring.version, reason: outcome.notRotated });
+          continue;
+        }
         if (outcome.rotated) this.log.event('key.rotated', { sweepId: this.sweepId, keyName, expiring: expiring.version, version: outcome.version });
         await this.queue(targets, key, outcome.version);
       } catch (error) {
@@ -115,7 +119,7 @@ export class SweepRepairs {
       if (near) near.targets.push(target);
       else this.nearExpiring.set(key, { expiring: view.bound, targets: [target] });
     }
-    else this.log.event('key.not-rotated', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName, version: target.holder.binding.keyVersion });
+    else this.log.event('key.not-rotated', { sweepId: this.sweepId, accountId: target.account.id, keyName: key.reader.keyName, version: target.holder.binding.keyVersion, reason: YOUNG });
   }
 
   private async queue(targets: SweepTarget[], key: SweepKey, version: string, repair = true): Promise<void> {

@@ -232,6 +232,19 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     assert.deepEqual([abandoned?.fields.holder, abandoned?.level], ['sweep-9', 'warn']);
   });
 
+  it('does not rotate when the newer current version is not usable for a reason a rotation copies (its size): a retry rotates nothing either', async () => {
+    const deps = estateDeps();
+    deps.keys.add(v1, expiringV2, keyVersion(hex(4), { createdOn: new Date('2026-05-01T00:00:00Z'), keySize: 3072 }));
+    deps.accounts.put(boundAccount('a1', expiringV2.version));
+    const log = silentLogger();
+    await fanOut(rotate(), deps, log);
+    deps.rotationClaims.claims.clear();
+    await fanOut(rotate(), deps, log);
+    assert.deepEqual(deps.keys.rotations, []);
+    const reasons = log.lines.filter((l) => l.event === 'key.not-rotated').map((l) => l.fields.reason);
+    assert.deepEqual(reasons, Array(2).fill(`its current version ${hex(4)}, newer than ${expiringV2.version}, is not usable (unsupported-key-size), and a rotation would make another like it`));
+  });
+
   it('does not rotate a version younger than NEAR_EXPIRY_DAYS (its successor would be near expiry too): rebinds to the newest usable', async () => {
     const young = keyVersion(hex(3), { createdOn: new Date(now.getTime() - 5 * DAY), expiresOn: new Date(now.getTime() + 10 * DAY) });
     const deps = estate([boundAccount('a1', young.version)]);

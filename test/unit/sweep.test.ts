@@ -171,6 +171,24 @@ describe('sweep, enforce mode', () => {
     assert.equal(log.lines.some((l) => l.event === 'key.rotated'), false);
   });
 
+  it('NEAR_EXPIRY_ACTION=rotate does not rotate a key whose newer current version is not usable: a rotation would make another like it, sweep after sweep', async () => {
+    const expiring = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), expiresOn: new Date(now.getTime() + 10 * DAY) });
+    // The key's current version, made by a rotation since, is 4096-bit: outside ALLOWED_KEY_SIZES (2048).
+    const wide = keyVersion(hex(4), { createdOn: new Date('2026-05-01T00:00:00Z'), keySize: 4096 });
+    const deps = estate([boundAccount('a1', expiring.version)], { ...enforce, nearExpiryAction: 'rotate' });
+    deps.keys.add(expiring, wide);
+    const log = silentLogger();
+    for (const sweepId of ['sweep-1', 'sweep-2']) {
+      await runSweep(sweepId, 'timer', deps, log);
+      // A claim lasts 15 minutes; the next sweep comes an hour later.
+      deps.rotationClaims.claims.clear();
+    }
+    assert.deepEqual([deps.keys.rotations, deps.queue.jobs.length], [[], 0]);
+    const said = log.lines.filter((l) => l.event === 'key.not-rotated').map((l) => l.fields.reason);
+    assert.deepEqual(said, Array(2).fill(`its current version ${wide.version}, newer than ${expiring.version}, is not usable (unsupported-key-size), and a rotation would make another like it`));
+    assert.ok((await codesOf(deps, 'a1')).includes('key-near-expiry'), 'the account is still reported');
+  });
+
   it('report mode queues nothing and rotates nothing for the same estate', async () => {
     const deps = estate([boundAccount('behind', v1.version), boundAccount('versionless', '')], { nearExpiryAction: 'rotate' });
     await runSweep('sweep-1', 'timer', deps, silentLogger());
