@@ -95,7 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
   const endpoint = (service: 'table' | 'queue'): string => {
     const name = `AzureWebJobsStorage__${service}ServiceUri`;
     const given = env[name]?.trim();
-    if (given && !/^https:\/\/[^/\s]+\/?$/i.test(given)) problems.push(`${name} must be an https:// endpoint (got "${given}")`);
+    if (given && !isHttpsOrigin(given)) problems.push(`${name} must be an https:// endpoint (got "${shown(given)}")`);
     return (given || `https://${accountName ?? ''}.${service}.core.windows.net`).replace(/\/$/, '');
   };
   const tableServiceUri = endpoint('table');
@@ -121,6 +121,22 @@ export function loadConfig(env: Env = process.env): Config {
   return config;
 }
 
+/** An https origin: no user name or password, path, query or fragment. */
+function isHttpsOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return url.protocol === 'https:' && !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#]/.test(value);
+}
+
+/** A URL setting as an error may show it: without a user name, password, query (a SAS) or fragment. */
+function shown(value: string): string {
+  return value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…');
+}
+
 /** Reads settings, collecting every problem so that one error names them all. */
 class Settings {
   readonly problems: string[] = [];
@@ -135,10 +151,14 @@ class Settings {
   }
 
   list(name: string, fallback?: string): string[] {
-    return this.text(name, fallback)
+    const items = this.text(name, fallback)
       .split(/[,;\s]+/)
       .map((s) => s.trim())
       .filter(Boolean);
+    // Given but naming nothing (",") is a mistake, not the empty list: SUBSCRIPTION_IDS="," would sweep no estate.
+    const given = this.env[name]?.trim();
+    if (given && !items.length) this.problems.push(`${name} lists nothing (got "${given}")`);
+    return items;
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T, ignoreCase = false): T {
@@ -151,7 +171,8 @@ class Settings {
 
   integer(name: string, fallback: number, min: number, max: number): number {
     const raw = this.text(name, String(fallback));
-    const value = Number(raw);
+    // Decimal digits only: Number() would also take "0x1e" or "1e1".
+    const value = /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN;
     if (Number.isInteger(value) && value >= min && value <= max) return value;
     this.problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
     return fallback;
@@ -178,17 +199,21 @@ function readerSettings(settings: Settings, env: Env): ReaderConfig {
   if (discovery === 'arm' && !subscriptionIds.length) problems.push('SUBSCRIPTION_IDS is required with DISCOVERY=arm');
 
   const armEndpoint = settings.text('ARM_ENDPOINT', 'https://management.azure.com');
-  if (!/^https:\/\/[^/\s]+\/?$/i.test(armEndpoint)) {
-    problems.push(`ARM_ENDPOINT must be an https:// origin (got "${armEndpoint}")`);
-  }
+  if (!isHttpsOrigin(armEndpoint)) problems.push(`ARM_ENDPOINT must be an https:// origin (got "${shown(armEndpoint)}")`);
 
-  const keyVaultHostSuffixes = settings.list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase());
+  // A vault URL on https's own port 443 carries no port, so an entry naming :443 is the entry without one.
+  const keyVaultHostSuffixes = settings.list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase().replace(/:443$/, ''));
   for (const suffix of keyVaultHostSuffixes) {
-    // A host name suffix; a port (or * for any) only when named, for a vault off the default 443 (local stand-ins).
-    if (!/^[.a-z0-9-]+(:(\d{1,5}|\*))?$/.test(suffix)) problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix (optionally :port)`);
+    // A host name suffix of whole labels; a port (or * for any) only when named, for a vault off 443 (local stand-ins).
+    const entry = /^\.?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?::(?<port>\*|[1-9]\d{0,4}))?$/.exec(suffix);
+    const port = entry?.groups?.['port'];
+    if (!entry || (port !== undefined && port !== '*' && Number(port) > 65_535)) {
+      problems.push(`KEY_VAULT_HOST_SUFFIXES has "${suffix}", which is not a host name suffix (optionally :port, 1-65535 or *)`);
+    }
   }
 
-  const allowedKeySizes = settings.list('ALLOWED_KEY_SIZES', '2048').map(Number);
+  const sizes = settings.list('ALLOWED_KEY_SIZES', '2048');
+  const allowedKeySizes = sizes.map((n) => (/^\d+$/.test(n) ? Number(n) : Number.NaN));
   if (!allowedKeySizes.length || allowedKeySizes.some((n) => !RSA_SIZES.has(n))) {
     problems.push(`ALLOWED_KEY_SIZES must list RSA sizes from 2048, 3072, 4096 (got "${env.ALLOWED_KEY_SIZES}")`);
   }

@@ -61,6 +61,23 @@ describe('config', () => {
     [{ NEAR_EXPIRY_DAYS: 'ten' }, /NEAR_EXPIRY_DAYS/],
     [{ ALLOWED_KEY_SIZES: '1024' }, /ALLOWED_KEY_SIZES/],
     [{ KEY_EXPIRY_MARGIN_HOURS: '-1' }, /KEY_EXPIRY_MARGIN_HOURS/],
+    // Given, but naming nothing: not the empty list (a sweep of no subscriptions would drop every finding).
+    [{ SUBSCRIPTION_IDS: ',' }, /^SUBSCRIPTION_IDS lists nothing \(got ","\)$/],
+    [{ KEY_VAULT_HOST_SUFFIXES: ' ; ' }, /^KEY_VAULT_HOST_SUFFIXES lists nothing/],
+    [{ MANAGEMENT_GROUP_IDS: ',,' }, /^MANAGEMENT_GROUP_IDS lists nothing/],
+    // A suffix of whole labels, and a port that exists.
+    [{ KEY_VAULT_HOST_SUFFIXES: '.' }, /KEY_VAULT_HOST_SUFFIXES has "\."/],
+    [{ KEY_VAULT_HOST_SUFFIXES: '.vault.azure.net.' }, /KEY_VAULT_HOST_SUFFIXES has "\.vault\.azure\.net\."/],
+    [{ KEY_VAULT_HOST_SUFFIXES: '127.0.0.1:70000' }, /KEY_VAULT_HOST_SUFFIXES has "127\.0\.0\.1:70000"/],
+    [{ KEY_VAULT_HOST_SUFFIXES: 'localhost:0' }, /KEY_VAULT_HOST_SUFFIXES has "localhost:0"/],
+    // Decimal numbers only.
+    [{ NEAR_EXPIRY_DAYS: '0x1e' }, /NEAR_EXPIRY_DAYS must be a whole number from 1 to 365 \(got "0x1e"\)/],
+    [{ KEY_EXPIRY_MARGIN_HOURS: '1e1' }, /KEY_EXPIRY_MARGIN_HOURS/],
+    [{ ALLOWED_KEY_SIZES: '0x800' }, /ALLOWED_KEY_SIZES must list RSA sizes/],
+    // An origin and nothing else; what would carry a secret is not repeated.
+    [{ ARM_ENDPOINT: 'https://user:secret@management.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/…@management\.azure\.com"\)$/],
+    [{ ARM_ENDPOINT: 'https://management.azure.com/?x=1' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/\?…"\)$/],
+    [{ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net/?sv=2024&sig=SECRET', AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' }, /^AzureWebJobsStorage__tableServiceUri must be an https:\/\/ endpoint \(got "https:\/\/acct\.table\.core\.windows\.net\/\?…"\)$/],
   ];
   it('refuses key sizes Azure does not document (only RSA 2048) unless ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE says so, naming both settings', () => {
     const refused = problems({ ALLOWED_KEY_SIZES: '2048,4096' });
@@ -75,6 +92,13 @@ describe('config', () => {
       assert.ok(problems(env).some((p) => message.test(p)), problems(env).join(' | '));
     });
   }
+  it('takes a vault suffix naming https\'s own port 443 as the suffix without a port, and keeps other ports', () => {
+    assert.deepEqual(loadConfig({ ...valid, KEY_VAULT_HOST_SUFFIXES: '.vault.azure.net:443, 127.0.0.1:8443, localhost:*' }).keyVaultHostSuffixes, ['.vault.azure.net', '127.0.0.1:8443', 'localhost:*']);
+  });
+  it('a secret in a setting is not repeated in the error', () => {
+    const all = problems({ ARM_ENDPOINT: 'https://u:hunter2@management.azure.com/?sig=abc#frag' }).join(' | ');
+    assert.doesNotMatch(all, /hunter2|sig=abc|frag/);
+  });
   it('reports every bad setting at once', () => {
     const found = problems({ SWEEP_MODE: 'x', NEAR_EXPIRY_DAYS: 'y' });
     for (const setting of ['SWEEP_MODE', 'NEAR_EXPIRY_DAYS']) assert.ok(found.some((p) => p.startsWith(setting)), `${setting} in: ${found.join(' | ')}`);
