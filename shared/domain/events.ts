@@ -27,6 +27,9 @@ type NormalisedEvent =
 
 const PREFIX = 'microsoft.keyvault.';
 // Key Vault's own limits (KEY_NAME, KEY_VERSION too): an event outside them cannot be real, and must not become a job that fails later.
+/** The first millisecond of year 10000, which ISO 8601's four-digit years cannot write. */
+const LAST_ISO_MS = Date.UTC(10_000, 0, 1);
+
 const LIMITS = { eventBytes: 64 * 1024, id: 128, kid: 512, host: 253, topic: 512, vaultName: 64, time: 64 } as const;
 
 /** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
@@ -113,7 +116,9 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   // Every delivery of the event names the same jobs, and their ledger rows sort by this time: it must come with it.
   const time = str(envelope, 'eventtime', 'time');
   if (!time) return { kind: 'invalid', problem: `event ${id} has no eventTime (Event Grid) or time (CloudEvents)` };
-  if (time.length > LIMITS.time || Number.isNaN(Date.parse(time))) return { kind: 'invalid', problem: `event ${id}: eventTime is not a date-time (${time.slice(0, LIMITS.time)})` };
+  // From 1970 to 9999: the jobs carry it in ISO form (four-digit years) and ledger rows sort by it.
+  const at = Date.parse(time);
+  if (time.length > LIMITS.time || !(at >= 0 && at < LAST_ISO_MS)) return { kind: 'invalid', problem: `event ${id}: eventTime is not a date-time from 1970 to 9999 (${time.slice(0, LIMITS.time)})` };
 
   const event: KeyVaultKeyEvent = {
     id,

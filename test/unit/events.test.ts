@@ -109,7 +109,15 @@ describe('hand-made variants', () => {
   });
   it('rejects an event without a time, or with one that is not a date-time, naming it: its jobs are ordered by it', () => {
     const { eventTime: _t, ...timeless } = base;
-    for (const [event, problem] of [[timeless, /has no eventTime/], [{ ...base, eventTime: 'yesterday' }, /eventTime is not a date-time \(yesterday\)/]] as const) {
+    const cases = [
+      [timeless, /has no eventTime/],
+      [{ ...base, eventTime: 'yesterday' }, /eventTime is not a date-time from 1970 to 9999 \(yesterday\)/],
+      // Dates JavaScript reads but no job can carry (ISO years of four digits) or that sort before the epoch.
+      [{ ...base, eventTime: '+010000-01-01T00:00:00Z' }, /eventTime is not a date-time from 1970 to 9999 \(\+010000-01-01T00:00:00Z\)/],
+      [{ ...base, eventTime: '-000001-01-01T00:00:00Z' }, /eventTime is not a date-time from 1970 to 9999/],
+      [{ ...base, eventTime: '1969-12-31T23:59:59Z' }, /eventTime is not a date-time from 1970 to 9999/],
+    ] as const;
+    for (const [event, problem] of cases) {
       const r = read(event);
       assert.equal(r.kind, 'invalid');
       assert.match(r.kind === 'invalid' ? r.problem : '', problem);
