@@ -56,9 +56,12 @@ export function sameKey(a: { vaultUri: string; keyName: string }, b: { vaultUri:
   return vaultHost(a.vaultUri) === vaultHost(b.vaultUri) && a.keyName.toLowerCase() === b.keyName.toLowerCase();
 }
 
-/** A Managed HSM key host: `<name>.managedhsm.azure.net` and its sovereign-cloud twins (a `managedhsm` label before the domain). */
+/**
+ * A Managed HSM key host: `<name>.managedhsm.azure.net` and its sovereign-cloud twins, a `managedhsm` label after the
+ * HSM's own name (a Key Vault named `managedhsm`, `managedhsm.vault.azure.net`, is a vault).
+ */
 export function isManagedHsmUri(vaultUri: string): boolean {
-  return /(^|\.)managedhsm\./.test(vaultHost(vaultUri).split(':')[0] ?? '');
+  return /^[^.]+\.managedhsm\./.test(vaultHost(vaultUri).split(':')[0] ?? '');
 }
 
 /** Hosts by URI as written: a sweep asks for the few vaults of thousands of accounts, and a URL parse is not free. */

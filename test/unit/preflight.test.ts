@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { evaluateAccount } from '../../shared/domain/findings';
 import type { RebindJob } from '../../shared/domain/jobs';
-import { versionOrder } from '../../shared/domain/keys';
+import { isManagedHsmUri, versionOrder } from '../../shared/domain/keys';
 import { cmkDisableRefusal, managedHsmSupported, userAssignedKeyIdentity } from '../../shared/domain/kinds';
 import { managedHsmKindRefusal } from '../../shared/domain/preflight';
 import { DependencyError } from '../../shared/errors';
@@ -156,6 +156,11 @@ describe('per-kind rules', () => {
     assert.equal(managedHsmKindRefusal(boundAccount('a', hex(1), { kind: 'Face' }), HSM), undefined);
     assert.equal(managedHsmKindRefusal(boundAccount('a', hex(1), { kind: 'FormRecognizer' }), VAULT), undefined, 'a vault key is fine for any kind');
     assert.match(managedHsmKindRefusal(boundAccount('a', hex(1), { kind: 'FormRecognizer' }), 'https://x.managedhsm.usgovcloudapi.net/') ?? '', /FormRecognizer/);
+  });
+
+  it('a Managed HSM host is <name>.managedhsm.<domain>; a Key Vault named managedhsm is a vault', () => {
+    const hosts = ['https://hsm-1.managedhsm.azure.net/', 'https://x.managedhsm.azure.cn/', 'https://h.managedhsm.localhost:8443/', 'https://managedhsm.vault.azure.net/', 'https://kv.vault.azure.net/'];
+    assert.deepEqual(hosts.map(isManagedHsmUri), [true, true, true, false, false]);
   });
 
   it('an account of an unsupported kind bound to an HSM key is a finding; a supported one is not', () => {
