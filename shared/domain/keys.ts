@@ -58,10 +58,11 @@ export function sameKey(a: { vaultUri: string; keyName: string }, b: { vaultUri:
 
 /**
  * A Managed HSM key host: `<name>.managedhsm.azure.net` and its sovereign-cloud twins, a `managedhsm` label after the
- * HSM's own name (a Key Vault named `managedhsm`, `managedhsm.vault.azure.net`, is a vault).
+ * HSM's own name (and any label before it, as ARM's REST example writes `westus.hsm1.managedhsm.azure.net`); a Key
+ * Vault named `managedhsm`, `managedhsm.vault.azure.net`, is a vault.
  */
 export function isManagedHsmUri(vaultUri: string): boolean {
-  return /^[^.]+\.managedhsm\./.test(vaultHost(vaultUri).split(':')[0] ?? '');
+  return /\.managedhsm\./.test(vaultHost(vaultUri).split(':')[0] ?? '');
 }
 
 /** Hosts by URI as written: a sweep asks for the few vaults of thousands of accounts, and a URL parse is not free. */
