@@ -78,6 +78,7 @@ const STATUS_BY_CODE = {
   'account-not-cmk': 409,
   'scope-not-cmk': 409,
   'key-not-usable': 409,
+  'preflight-refused': 409,
   'cmk-disable-unsupported': 409,
   'sweep-running': 409,
   'vault-not-allowed': 400,

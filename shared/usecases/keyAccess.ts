@@ -1,6 +1,5 @@
 import { accessPlane, keyIdentity, type GrantsView } from '../domain/access';
-import type { VaultInfo } from '../domain/model';
-import type { AccountState } from '../domain/model';
+import type { AccountState, KeyBinding, VaultInfo } from '../domain/model';
 import { managedHsmKindRefusal, preflightAccess, type PreflightVerdict } from '../domain/preflight';
 import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../ports';
 import { Recent } from '../recent';
@@ -45,6 +44,15 @@ export async function preflightKey(account: AccountState, key: { vaultUri: strin
   if (early) return { ok: false, reason: early };
   const verdict = await check(account, key, deps, false);
   return verdict.ok ? verdict : check(account, key, deps, true);
+}
+
+/**
+ * The preflight before a PATCH that binds `binding` to the account or one of its scopes: the identity that would read
+ * it (the account's, or the one its identityClientId names) must use its key. The version plays no part, so a rotateKey
+ * dry run checks the binding it has before Key Vault makes the new version.
+ */
+export function preflightBinding(account: AccountState, binding: KeyBinding, deps: PreflightDeps): Promise<PreflightVerdict> {
+  return preflightKey({ ...account, binding }, binding, deps);
 }
 
 async function check(account: AccountState, key: { vaultUri: string; keyName: string }, deps: PreflightDeps, fresh: boolean): Promise<PreflightVerdict> {

@@ -9,6 +9,7 @@ import type { PreflightDeps } from './keyAccess';
 import { switchTarget } from './keyVersions';
 import { queueAccountJobs } from './queueJobs';
 import { refuse, type Result } from './refusals';
+import { noBindingTakesRotation } from './rotationPlan';
 import { requestedRebind, rotationTargets } from './rotationTargets';
 
 export type ManualDeps = AccountJobDeps & FanOutDeps & PreflightDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
@@ -30,8 +31,13 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   if (targetVersion && !(await deps.keys.getKeyVersion(vaultUri, keyName, targetVersion))) {
     return refuse('key-version-not-found', `Key ${keyName} has no version ${targetVersion}`, 'keyVersion');
   }
-  // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
-  if (req.rotateKey) targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;
+  if (req.rotateKey) {
+    // A version none of the request's bindings could take is not made: a key's rotation cannot be undone.
+    const refused = await noBindingTakesRotation(bindings, deps);
+    if (refused) return refuse('preflight-refused', refused, 'rotateKey');
+    // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
+    targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;
+  }
 
   const items = bindings.map((target) => ({ job: requestedRebind(req, { vaultUri, keyName, targetVersion }, target, origin(actor, deps)), account: target.holder }));
   await queueAccountJobs(items, deps);

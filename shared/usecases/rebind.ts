@@ -6,7 +6,7 @@ import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type Plan } from './accountJob';
 import { releasesPin, type PinEffect } from './jobPin';
-import { preflightKey, type PreflightDeps } from './keyAccess';
+import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 
 export type RebindDeps = AccountJobDeps & PreflightDeps;
@@ -51,7 +51,7 @@ async function planRebind(
     target: keys.target, noTarget, bound: keys.bound, order: keys.order, pin, policy: deps.policy, now: deps.clock.now(),
   });
   if (decision.action === 'patch') {
-    const check = await preflightKey({ ...on.account, binding: decision.binding }, decision.binding, { vaults: deps.vaults, roleGrants: deps.roleGrants });
+    const check = await preflightBinding(on.account, decision.binding, deps);
     if (!check.ok) decision = { action: 'none', status: 'refused', reason: check.reason };
   }
   return { decision, ...(keys.target ? { target: keys.target } : {}) };

@@ -1,7 +1,7 @@
 /** Why a person's request is refused, as a stable code the HTTP edge maps to a status (shared/http/problem.ts). */
 export type RefusalCode =
   | 'account-not-found' | 'account-not-cmk' | 'scope-not-found' | 'scope-not-cmk' | 'vault-not-allowed' | 'other-vault' | 'key-version-not-found'
-  | 'key-not-usable' | 'no-bound-accounts' | 'cmk-disable-unsupported' | 'job-not-found' | 'pin-not-found' | 'sweep-running';
+  | 'key-not-usable' | 'preflight-refused' | 'no-bound-accounts' | 'cmk-disable-unsupported' | 'job-not-found' | 'pin-not-found' | 'sweep-running';
 
 /** A refusal of a person's request, with a stable code the HTTP edge maps to a status. */
 export interface Refusal {

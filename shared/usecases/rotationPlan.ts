@@ -1,7 +1,8 @@
 import type { RotationRequest } from '../domain/requests';
 import type { KeyPolicy } from '../domain/keys';
 import type { Clock, KeyStore, PinStore } from '../ports';
-import type { PreflightDeps } from './keyAccess';
+import type { KeyBindingTarget } from './bindingDiscovery';
+import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
@@ -38,10 +39,7 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     const { account, scope, holder } = target;
     const which = { accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
     if (req.rotateKey) {
-      // rotateKey names no version: the worker leaves a versionless binding alone.
-      lines.push(isVersionless(holder.binding)
-        ? { ...which, decision: 'skipped', reason: VERSIONLESS_SKIP }
-        : { ...which, decision: 'patch', reason: 'rotateKey: a new version would be created and bound' });
+      lines.push({ ...which, ...(await rotateKeyLine(target, deps)) });
       continue;
     }
     const job = requestedRebind(req, { vaultUri, keyName, targetVersion: req.keyVersion }, target, origin);
@@ -51,6 +49,37 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
   }
   return { ok: true, value: lines };
 }
+
+/**
+ * A rotateKey job's plan before its version exists: the worker leaves a versionless binding alone (rotateKey names no
+ * version) and refuses where its preflight would, which does not depend on the version; rule 2 waits for the version.
+ */
+export async function rotateKeyLine(target: KeyBindingTarget, deps: PreflightDeps): Promise<Pick<PlanLine, 'decision' | 'reason'>> {
+  const { binding } = target.holder;
+  if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
+  const check = await preflightBinding(target.account, binding, deps);
+  if (!check.ok) return { decision: 'refused', reason: check.reason };
+  return { decision: 'patch', reason: `rotateKey: a new version would be created and bound; the identity can use key ${binding.keyName}, and the new version is checked once it exists` };
+}
+
+/**
+ * Why a rotateKey request is refused before Key Vault makes the version: every binding's preflight refuses it.
+ * Undefined once one binding could take it, or follows it (versionless).
+ */
+export async function noBindingTakesRotation(targets: KeyBindingTarget[], deps: PreflightDeps): Promise<string | undefined> {
+  const refusals: string[] = [];
+  for (const target of targets) {
+    const line = await rotateKeyLine(target, deps);
+    if (line.decision !== 'refused') return undefined;
+    refusals.push(`${target.account.name}${target.scope ? ` scope ${target.scope.name}` : ''}: ${line.reason ?? ''}`);
+  }
+  if (!refusals.length) return undefined;
+  const more = refusals.length > SHOWN_REFUSALS ? `; and ${refusals.length - SHOWN_REFUSALS} more (the dry run lists each)` : '';
+  return `no binding could take a new version, so the key is not rotated: ${refusals.slice(0, SHOWN_REFUSALS).join('; ')}${more}`;
+}
+
+/** A refusal's detail names this many bindings' reasons at most: a key may be bound to hundreds. */
+const SHOWN_REFUSALS = 10;
 
 /** The jobId of the job a dry run plans; never queued. */
 const DRY_RUN_JOB = 'dry-run';

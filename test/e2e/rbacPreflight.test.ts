@@ -34,6 +34,18 @@ describe('RBAC vault preflight through the dev host', () => {
     assert.deepEqual([plan.json.plan[0].decision, /^access-missing/.test(plan.json.plan[0].reason)], ['refused', true]);
   });
 
+  it("without a role, rotateKey's dry run says refused with the worker's reason, and the request itself is refused before the key is rotated", async () => {
+    const refusedRow = (await rowsOf()).find((r) => r.status === 'refused');
+    const dry = await api(stack, 'POST', '/api/rotations', { accountId: id, rotateKey: true, dryRun: true });
+    assert.deepEqual(dry.json.plan.map((l: { decision: string; reason: string }) => [l.decision, l.reason]), [['refused', refusedRow?.reason]]);
+    const eventsBefore = vault.events.length;
+    const res = await api(stack, 'POST', '/api/rotations', { accountId: id, rotateKey: true });
+    assert.deepEqual([res.status, res.json.code], [409, 'preflight-refused']);
+    await stack.settle();
+    assert.equal(vault.events.length, eventsBefore, 'no new version, no event');
+    assert.equal((await rowsOf()).length, 1, 'nothing queued or written');
+  });
+
   it('with Key Vault Crypto Service Encryption User on the key, the next version is bound', async () => {
     grantRole(stack.arm, vault, principalOf('aoai-rbac'), { scope: `${vault.armId}/keys/cmk-rbac` });
     const { version: v3 } = await vault.createKey('cmk-rbac');

@@ -82,6 +82,16 @@ describe("the dry run's plan is the worker's decision", () => {
     assert.deepEqual([byAccount.get(accountId('a2'))?.line.decision, byAccount.get(accountId('a2'))?.row?.status], ['patch', 'succeeded']);
   });
 
+  it("rotateKey for an identity the vault does not grant: both refuse it with the preflight's reason, and bind the new version elsewhere", async () => {
+    const deps = estate([boundAccount('a1', v1.version, { identity: { type: 'SystemAssigned', principalId: 'q', tenantId: 't' } }), boundAccount('a2', v1.version)]);
+    const pairs = await dryRunThenWorker(deps, { vaultUri: VAULT, keyName: 'cmk', rotateKey: true });
+    const [refused, bound] = [accountId('a1'), accountId('a2')].map((id) => pairs.find((p) => p.line.accountId === id));
+    assert.deepEqual([refused?.line.decision, refused?.row?.status], ['refused', 'refused']);
+    assert.match(refused?.line.reason ?? '', /^access-missing: access policies of kv-one grant q no get, wrapKey, unwrapKey/);
+    assert.equal(refused?.line.reason, refused?.row?.reason, "the dry run's reason is the worker's");
+    assert.deepEqual([bound?.line.decision, bound?.row?.status], ['patch', 'succeeded']);
+  });
+
   it('an older version without force: both refuse the downgrade (stale-target)', async () => {
     const [pair] = await assertSame(estate([boundAccount('a1', v2.version)]), { accountId: accountId('a1'), keyVersion: v1.version }, 'skipped');
     assert.match(pair?.line.reason ?? '', /^stale-target/);

@@ -14,6 +14,7 @@ import { accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silen
 const v1 = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
 const v2 = keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z') });
 const EVIL = 'https://kv.evil.example/';
+const HSM = 'https://hsm-one.managedhsm.azure.net/';
 
 function estate(...accounts: AccountState[]) {
   const deps = estateDeps();
@@ -62,6 +63,32 @@ describe('dry run (planRotation)', () => {
     assert.deepEqual(plan.ok && plan.value.map((l) => l.decision), ['patch']);
     untouched(deps);
   });
+
+  it("rotateKey runs the worker's preflight on the key: an identity without access is refused, a versionless binding skipped", async () => {
+    const deps = estate(boundAccount('a1', v1.version), boundAccount('rbac', v1.version, { identity: { type: 'SystemAssigned', principalId: 'q', tenantId: 't' } }), boundAccount('latest', ''));
+    deps.accounts.putScope(boundScope('a1', 'p1', v1.version));
+    const plan = await planRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', deps);
+    assert.ok(plan.ok);
+    assert.deepEqual(plan.value.map((l) => [l.accountId.split('/').pop(), l.encryptionScope, l.decision, l.reason?.split(':')[0]]).sort(), [
+      ['a1', undefined, 'patch', 'rotateKey'],
+      ['a1', 'p1', 'patch', 'rotateKey'],
+      ['latest', undefined, 'skipped', 'versionless'],
+      ['rbac', undefined, 'refused', 'access-missing'],
+    ]);
+    assert.ok(plan.value.every((l) => l.toVersion === undefined), 'no version is named before Key Vault makes it');
+    untouched(deps);
+  });
+
+  it('rotateKey for a Managed HSM key and a kind without HSM support: refused by its kind, with no role assignment read', async () => {
+    const binding = { vaultUri: HSM, keyName: 'cmk', keyVersion: v1.version };
+    const deps = estate(boundAccount('cs', v1.version, { kind: 'ContentSafety', binding }));
+    deps.isAllowedVault = () => true;
+    const plan = await planRotation({ accountId: accountId('cs'), rotateKey: true }, 'ops', deps);
+    assert.deepEqual(plan.ok && plan.value.map((l) => l.decision), ['refused']);
+    assert.match(plan.ok ? plan.value[0]?.reason ?? '' : '', /^managed-hsm-kind-unsupported: .*not ContentSafety/);
+    assert.equal(deps.grants.asked.length, 0);
+    untouched(deps);
+  });
 });
 
 describe('requestRotation', () => {
@@ -94,6 +121,31 @@ describe('requestRotation', () => {
     assert.deepEqual(deps.keys.rotations, ['cmk']);
     const rotated = deps.keys.versions.at(-1)?.version;
     assert.deepEqual(deps.queue.jobs.map(({ job }) => (job as RebindJob).targetVersion), [rotated, rotated]);
+  });
+
+  it('rotateKey is refused before the key is rotated when every binding would be refused, and nothing is queued', async () => {
+    const noAccess = { identity: { type: 'SystemAssigned' as const, principalId: 'q', tenantId: 't' } };
+    const deps = estate(boundAccount('a1', v1.version, noAccess), boundAccount('a2', v1.version, noAccess));
+    const result = await requestRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', deps);
+    assert.deepEqual(result.ok ? undefined : [result.refusal.code, result.refusal.field], ['preflight-refused', 'rotateKey']);
+    assert.match(result.ok ? '' : result.refusal.detail, /^no binding could take a new version, so the key is not rotated: a1: access-missing: .*; a2: access-missing: /);
+    untouched(deps);
+    const many = estate(...Array.from({ length: 12 }, (_, i) => boundAccount(`n${i}`, v1.version, noAccess)));
+    const refusedMany = await requestRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', many);
+    assert.match(refusedMany.ok ? '' : refusedMany.refusal.detail, /n9: access-missing: [^;]*; and 2 more \(the dry run lists each\)$/);
+    untouched(many);
+  });
+
+  it('rotateKey rotates when one binding could take the new version, or follows it (versionless), and the worker refuses the rest', async () => {
+    const noAccess = { identity: { type: 'SystemAssigned' as const, principalId: 'q', tenantId: 't' } };
+    for (const other of [boundAccount('a2', v1.version), boundAccount('a2', '', noAccess)]) {
+      const deps = estate(boundAccount('a1', v1.version, noAccess), other);
+      const result = await requestRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', deps);
+      assert.deepEqual(result.ok && result.value.length, 2);
+      assert.deepEqual(deps.keys.rotations, ['cmk']);
+      await work(deps);
+      assert.equal([...deps.ledger.rows.values()].find((r) => r.accountId === accountId('a1'))?.status, 'refused');
+    }
   });
 
   const refused: Array<[string, RotationRequest, string, string]> = [
