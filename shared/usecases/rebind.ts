@@ -5,11 +5,13 @@ import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type Plan } from './accountJob';
+import { optedOut } from './bindingDiscovery';
 import { releasesPin, type PinEffect } from './jobPin';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 
-export type RebindDeps = AccountJobDeps & PreflightDeps;
+/** `optOutTag`: an account carrying it is left alone by events and sweeps, read fresh by each job (OPT_OUT_TAG). */
+export type RebindDeps = AccountJobDeps & PreflightDeps & { optOutTag: string };
 
 /** What a rebind is asked to do. */
 interface RebindAsk {
@@ -30,10 +32,14 @@ async function planRebind(
   /** The account, and the encryption scope when the job names one (its identity reads the scope's key too). */
   on: { account: AccountState; scope?: EncryptionScopeState | undefined },
   pin: Pin | undefined,
-  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock } & PreflightDeps,
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock; optOutTag: string } & PreflightDeps,
   /** The target read already under way (a job starts it with its other reads). */
   targetRead: Promise<RebindTarget> = readRebindTarget(deps.keys, ask, deps.policy, deps.clock.now()),
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
+  // Discovery found the account through Resource Graph or the scope index, which lag: its tags as read now decide.
+  if (ask.trigger !== 'manual' && optedOut(on.account, deps.optOutTag)) {
+    return { decision: { action: 'none', status: 'skipped', reason: `opted-out: the account carries the tag ${deps.optOutTag}` } };
+  }
   const account: BindingHolder = on.scope ?? on.account;
   // Without a target the rules before rule 2 (the binding, the pin, a versionless binding) still answer first.
   let keys: RebindKeys;
@@ -65,7 +71,7 @@ export async function planRebindJob(
   job: RebindJob,
   on: { account: AccountState; scope?: EncryptionScopeState | undefined },
   pin: Pin | undefined,
-  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock } & PreflightDeps,
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock; optOutTag: string } & PreflightDeps,
   targetRead?: Promise<RebindTarget>,
 ): Promise<{ plan: Plan; target?: KeyVersionInfo }> {
   const { decision, target } = await planRebind(job, on, pin, deps, targetRead);

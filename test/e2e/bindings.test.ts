@@ -5,7 +5,7 @@ import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 import { api, readAccounts, versionsOf } from '../support/localStack';
 
-const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'aoai-switch-empty', 'aoai-switch-absent', 'foundry-scoped', 'foundry-mmk'];
+const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'aoai-switch-empty', 'aoai-switch-absent', 'foundry-scoped', 'foundry-mmk', 'foundry-out'];
 
 describe('encryption scopes and versionless bindings through the dev host, enforce mode', () => {
   let stack: LocalStack;
@@ -135,5 +135,25 @@ describe('encryption scopes and versionless bindings through the dev host, enfor
     const compliance = await api(stack, 'GET', '/api/compliance');
     const mine = compliance.json.findings.filter((f: any) => f.accountId === scoped).map((f: any) => `${f.encryptionScope ?? ''}:${f.code}`);
     assert.deepEqual(mine, ['project-latest:versionless-binding']);
+  });
+  it('an account tagged opt-out since the sweep indexed its scope: the event leaves the scope alone too (the job reads the tag fresh)', async () => {
+    const { version: v1 } = await vault.createKey('cmk-out', { kty: 'RSA', size: 2048, publish: false, createdOn: new Date(Date.now() - 86_400_000) });
+    const id = accountArmId('foundry-out');
+    const account = (tags: Record<string, string>) => accountResource({ name: 'foundry-out', kind: 'AIServices', tags, key: { vaultUri: vault.vaultUri, name: 'cmk-out', version: v1 } });
+    stack.arm.putAccount(account({}));
+    stack.arm.putScope({
+      id: `${id}/encryptionScopes/proj`, name: 'proj',
+      properties: { keySource: 'Microsoft.KeyVault', state: 'Enabled', provisioningState: 'Succeeded', keyVaultProperties: { keyVaultUri: vault.vaultUri, keyName: 'cmk-out', keyVersion: v1 } },
+    });
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+    // The owner opts the account out; the scope index still holds the tags the sweep saw.
+    stack.arm.putAccount(account({ 'cmk-rotator:opt-out': 'true' }));
+    await vault.createKey('cmk-out', { kty: 'RSA', size: 2048 });
+    await stack.settle();
+    assert.equal(stack.arm.scope(`${id}/encryptionScopes/proj`)?.properties.keyVaultProperties.keyVersion, v1);
+    assert.equal(stack.arm.account(id).properties.encryption.keyVaultProperties.keyVersion, v1);
+    const rows = (await stack.services.ledger.history(id, 10)).filter((r) => r.trigger === 'event');
+    assert.deepEqual(rows.map((r) => [r.encryptionScope, r.status, r.reason]), [['proj', 'skipped', 'opted-out: the account carries the tag cmk-rotator:opt-out']]);
   });
 });

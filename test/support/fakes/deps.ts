@@ -54,6 +54,7 @@ export function rebindDeps(over: Partial<RebindDeps> = {}): RebindDeps & {
     retry: { baseMs: 1_000, maxMs: 60_000, maxAttempts: 5 },
     settle: { reads: 2, delayMs: 1 },
     sleep: async () => undefined,
+    optOutTag: 'cmk-rotator:opt-out',
     ...over,
   } as never;
 }
