@@ -25,6 +25,8 @@ export interface ArmStandInOptions {
   pageSize?: number;
   /** Every page with items is preceded by an empty page that still carries nextLink (ARM does this). */
   emptyPages?: boolean;
+  /** Lists' nextLinks point at this base URL instead of the stand-in's own, as a service sending its client elsewhere would. */
+  nextLinkBase?: string;
   /** How long an update operation runs (default 30 ms); operations advance with the clock, not with polls. */
   operationMs?: number;
   /** After an update ends, GETs still report Accepted for this long (recorded lag; default 0). */
@@ -170,6 +172,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     updateAnswer: options.updateAnswer ?? 'async',
     finalResult: options.finalResult ?? 'account',
     emptyPages: options.emptyPages ?? false,
+    ...(options.nextLinkBase !== undefined ? { nextLinkBase: options.nextLinkBase } : {}),
     ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
   };
 

@@ -44,6 +44,11 @@ export interface KeyVaultStandInOptions {
   latencyMs?: number;
   /** Every list page with items is preceded by an empty page that still carries nextLink (the service does this). */
   emptyPages?: boolean;
+  /**
+   * Lists' nextLinks point at this base URL instead of the vault's own, as a service sending its client elsewhere
+   * would; a Managed HSM's role lists, otherwise one page, then carry a nextLink there too.
+   */
+  nextLinkBase?: string;
   /** Clock for created/updated (whole epoch seconds, as the service keeps them): versions made in one second tie. */
   now?: () => Date;
   /** Random source of probabilistic faults (seed it to repeat a run). */
@@ -140,6 +145,7 @@ export async function startKeyVaultStandIn(o: KeyVaultStandInOptions): Promise<K
   const server = await listenHttps(createKeyVaultHandler({
     state, wire, requests, faults,
     emptyPages: o.emptyPages ?? false,
+    ...(o.nextLinkBase !== undefined ? { nextLinkBase: o.nextLinkBase } : {}),
     vaultUri: () => vaultUri,
     vaultName: o.name,
     tenantId,

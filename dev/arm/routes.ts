@@ -26,6 +26,8 @@ export interface RouteContext {
   retryAfterSeconds?: number;
   /** Every page that has items is preceded by an empty page that still carries nextLink. */
   emptyPages: boolean;
+  /** Where nextLinks point instead of baseUrl (a service sending its client to another host). */
+  nextLinkBase?: string;
 }
 
 const allowed: Record<ArmRoute['kind'], string[]> = {
@@ -138,7 +140,7 @@ export function listPage(context: RouteContext, exchange: Exchange, items: JsonO
     return;
   }
   const next = (t: PageToken): string => {
-    const link = new URL(exchange.url.pathname.replace(/^\//, ''), context.baseUrl);
+    const link = new URL(exchange.url.pathname.replace(/^\//, ''), context.nextLinkBase ?? context.baseUrl);
     link.searchParams.set('api-version', exchange.apiVersion ?? '');
     link.searchParams.set('$skiptoken', encodeToken(t));
     return link.toString();

@@ -31,6 +31,8 @@ interface HttpContext {
   faults: FaultInjector;
   /** Every page that has items is preceded by an empty page that still carries nextLink. */
   emptyPages: boolean;
+  /** Where nextLinks point instead of the vault (a service sending its client to another host). */
+  nextLinkBase?: string;
   /** The token audience the 401 challenge names: https://vault.azure.net, or https://managedhsm.azure.net for an HSM. */
   challengeResource: string;
   /** A Managed HSM's local RBAC routes (a vault has none). */
@@ -133,6 +135,7 @@ function injected(fault: { status: number; code: string; retryAfterMs?: number }
 
 function route(ctx: HttpContext, method: string, url: URL, apiVersion: string, body: unknown): Outcome {
   const rbac = ctx.rbac?.route(method, url);
+  if (rbac && ctx.nextLinkBase) return { ...rbac, body: { ...(rbac.body as object), nextLink: new URL(`${url.pathname.slice(1)}${url.search}`, ctx.nextLinkBase).toString() } };
   if (rbac) return rbac;
   const segments = url.pathname.split('/').slice(1);
   if (segments[0] !== 'keys' || segments.length > 3) throw routeNotFound();
@@ -191,7 +194,7 @@ function listBody(
     const token = Buffer.from(JSON.stringify({ NextMarker: marker, TargetLocation: 0, ...(gap ? { Gap: 1 } : {}) })).toString('base64url');
     const maxresults = url.searchParams.get('maxresults');
     // Absolute, like the service's own links, so the SDK follows it as given.
-    return `${ctx.vaultUri()}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}`
+    return `${ctx.nextLinkBase ?? ctx.vaultUri()}${path}?api-version=${encodeURIComponent(apiVersion)}&$skiptoken=${token}`
       + (maxresults ? `&maxresults=${encodeURIComponent(maxresults)}` : '');
   };
   const first = page.items[0];

@@ -4,7 +4,8 @@ import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefini
 import { DependencyError } from '../errors';
 import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
-import { armClientOptions, perSubscription, sdk } from './sdk';
+import { confined } from './sameOrigin';
+import { armClientOptions, perKey, sdk } from './sdk';
 
 interface ArmAuthorizationOptions {
   credential: TokenCredential;
@@ -26,8 +27,8 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class ArmRoleGrants {
   private readonly definitions: Recent<RoleDefinition | undefined>;
 
-  private readonly client = perSubscription((subscriptionId) => sdk.authorization().then(({ AuthorizationManagementClient }) =>
-    new AuthorizationManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
+  private readonly client = perKey((subscriptionId) => sdk.authorization().then(({ AuthorizationManagementClient }) =>
+    confined(new AuthorizationManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) }), this.options.endpoint, 'arm')));
 
   constructor(private readonly options: ArmAuthorizationOptions) {
     this.definitions = new Recent(options.definitionsFreshForMs);

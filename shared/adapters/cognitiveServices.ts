@@ -8,7 +8,8 @@ import { DependencyError } from '../errors';
 import { notFoundAs, responseError, retryAfter, toDependencyError } from './azureErrors';
 import type { AccountStore, EncryptionChange, UpdateVerdict } from '../ports';
 import { OperationDurations } from './operationDurations';
-import { armClientOptions, perSubscription, sdk } from './sdk';
+import { confined } from './sameOrigin';
+import { armClientOptions, perKey, sdk } from './sdk';
 
 interface CognitiveServicesOptions {
   credential: TokenCredential;
@@ -37,8 +38,8 @@ export class CognitiveServicesAccountStore implements AccountStore {
   private readonly origin: string;
   private readonly durations: OperationDurations;
 
-  private readonly client = perSubscription((subscriptionId) => sdk.cognitiveServices().then(({ CognitiveServicesManagementClient }) =>
-    new CognitiveServicesManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) })));
+  private readonly client = perKey((subscriptionId) => sdk.cognitiveServices().then(({ CognitiveServicesManagementClient }) =>
+    confined(new CognitiveServicesManagementClient(this.options.credential, subscriptionId, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) }), this.options.endpoint, 'arm')));
 
   constructor(private readonly options: CognitiveServicesOptions) {
     this.origin = new URL(options.endpoint).origin;
@@ -190,11 +191,8 @@ export class CognitiveServicesAccountStore implements AccountStore {
     }
   }
 
-  /** One request through the client's pipeline, only to the configured ARM endpoint; a 4xx/5xx becomes a DependencyError. */
+  /** One request through the client's pipeline (which refuses any URL off ARM_ENDPOINT); a 4xx/5xx becomes a DependencyError. */
   private async send(client: CognitiveServicesManagementClient, method: 'GET' | 'PATCH' | 'PUT', url: string, what: string, body?: object): Promise<PipelineResponse> {
-    if (new URL(url).origin !== this.origin) {
-      throw new DependencyError('untrusted-url', `${what}: ARM pointed at ${new URL(url).origin}, not ${this.origin}`, { retryable: false, dependency: 'arm' });
-    }
     let response: PipelineResponse;
     try {
       const { createHttpHeaders, createPipelineRequest } = await sdk.pipeline();

@@ -5,6 +5,7 @@ import { sdk } from './sdk';
 import type { KeyVersionInfo } from '../domain/model';
 import { DependencyError, VaultNotAllowedError } from '../errors';
 import { notFoundAs, toDependencyError } from './azureErrors';
+import { sameOriginPolicy } from './sameOrigin';
 import type { KeyStore } from '../ports';
 
 interface KeyVaultOptions {
@@ -120,8 +121,8 @@ export class KeyVaultKeyStore implements KeyStore {
   }
 
   /**
-   * One KeyClient per vault (and one without the SDK's retries, for rotations). Refuses a vault outside the
-   * allow-list before anything is sent (the check is synchronous, so it throws at once).
+   * One KeyClient per vault (and one without the SDK's retries, for rotations), which calls nothing but that vault.
+   * Refuses a vault outside the allow-list before anything is sent (the check is synchronous, so it throws at once).
    */
   private client(vaultUri: string, retries: 'retried' | 'unretried' = 'retried'): Promise<KeyClient> {
     if (!this.isAllowedVault(vaultUri)) throw new VaultNotAllowedError(vaultUri);
@@ -130,7 +131,9 @@ export class KeyVaultKeyStore implements KeyStore {
     let client = this.clients.get(key);
     if (!client) {
       const { clientOptions } = this.options;
-      const options = retries === 'retried' ? clientOptions : { ...clientOptions, retryOptions: { ...clientOptions?.retryOptions, maxRetries: 0 } };
+      // KeyClient keeps its pipeline to itself; a perCall policy runs before the authentication policy it adds last.
+      const additionalPolicies = [...(clientOptions?.additionalPolicies ?? []), { policy: sameOriginPolicy(base, 'key-vault'), position: 'perCall' as const }];
+      const options = { ...clientOptions, ...(retries === 'unretried' ? { retryOptions: { ...clientOptions?.retryOptions, maxRetries: 0 } } : {}), additionalPolicies };
       client = sdk.keys().then(({ KeyClient }) => new KeyClient(base, this.options.credential, options));
       this.clients.set(key, client);
     }

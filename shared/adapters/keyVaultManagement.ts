@@ -5,7 +5,8 @@ import { isManagedHsmUri, vaultHost } from '../domain/keys';
 import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
-import { armClientOptions, perSubscription, sdk } from './sdk';
+import { confined } from './sameOrigin';
+import { armClientOptions, perKey, sdk } from './sdk';
 
 interface KeyVaultManagementOptions {
   credential: TokenCredential;
@@ -30,8 +31,8 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
 
   constructor(
     private readonly options: KeyVaultManagementOptions,
-    private readonly client = perSubscription((subscriptionId) => sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
-      new KeyVaultManagementClient(options.credential, subscriptionId, { ...options.clientOptions, ...armClientOptions(options.endpoint) }))),
+    private readonly client = perKey((subscriptionId) => sdk.keyVaultManagement().then(({ KeyVaultManagementClient }) =>
+      confined(new KeyVaultManagementClient(options.credential, subscriptionId, { ...options.clientOptions, ...armClientOptions(options.endpoint) }), options.endpoint, 'arm'))),
   ) {
     this.reads = new Recent(options.freshForMs ?? 0);
   }

@@ -4,7 +4,8 @@ import { READ_PERMISSIONS, type GrantsView, type RoleAssignment, type RoleDefini
 import { DependencyError, VaultNotAllowedError } from '../errors';
 import { responseError, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
-import { sdk } from './sdk';
+import { confined } from './sameOrigin';
+import { perKey, sdk } from './sdk';
 
 interface ManagedHsmRbacOptions {
   credential: TokenCredential;
@@ -30,11 +31,19 @@ interface WireDefinition {
  * Managed HSM local RBAC, read from the HSM's own data plane (ARM holds no role assignments for HSM keys):
  * `GET {hsm}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{id}'` at scope `/` (which
  * lists the principal's assignments at `/`, `/keys` and each `/keys/{name}`) and the HSM's role definitions, listed
- * once per instance (or per definitionsFreshForMs). Challenge authentication as the Key Vault SDKs do it (resource https://managedhsm.azure.net).
+ * once per instance (or per definitionsFreshForMs). Challenge authentication as the Key Vault SDKs do it (resource https://managedhsm.azure.net),
+ * through a pipeline per HSM that calls nothing but that HSM (a nextLink elsewhere is refused).
  */
 export class ManagedHsmRoleGrants {
-  private http: Promise<{ pipeline: Pipeline; client: HttpClient; request: (url: string) => PipelineRequest }> | undefined;
   private readonly definitions: Recent<RoleDefinition[]>;
+
+  private readonly http = perKey((origin): Promise<{ pipeline: Pipeline; client: HttpClient; request: (url: string) => PipelineRequest }> =>
+    Promise.all([sdk.pipeline(), sdk.keyVaultCommon()]).then(([rest, common]) => {
+      const { disableChallengeResourceVerification, ...pipelineOptions } = this.options.clientOptions ?? {};
+      const { pipeline } = confined({ pipeline: rest.createPipelineFromOptions(pipelineOptions) }, origin, 'key-vault');
+      pipeline.addPolicy(common.keyVaultAuthenticationPolicy(this.options.credential, { disableChallengeResourceVerification: disableChallengeResourceVerification ?? false }));
+      return { pipeline, client: rest.createDefaultHttpClient(), request: (url: string) => rest.createPipelineRequest({ url, method: 'GET' }) };
+    }));
 
   constructor(private readonly options: ManagedHsmRbacOptions) {
     this.definitions = new Recent(options.definitionsFreshForMs);
@@ -70,22 +79,19 @@ export class ManagedHsmRoleGrants {
       }))));
   }
 
-  /** Every page of a list, following nextLink only on the same HSM. */
+  /** Every page of a list; the HSM's pipeline refuses a nextLink off the HSM. */
   private async list<T>(origin: string, path: string, what: string): Promise<T[]> {
     const items: T[] = [];
     for (let next: string | undefined = `${origin}${path}`; next; ) {
-      if (new URL(next).origin !== origin) {
-        throw new DependencyError('untrusted-url', `${what}: the HSM pointed at ${new URL(next).origin}`, { retryable: false, dependency: 'key-vault' });
-      }
-      const body = JSON.parse((await this.send(next, what)).bodyAsText || '{}') as { value?: T[]; nextLink?: string | null };
+      const body = JSON.parse((await this.send(origin, next, what)).bodyAsText || '{}') as { value?: T[]; nextLink?: string | null };
       items.push(...(body.value ?? []));
       next = body.nextLink ?? undefined;
     }
     return items;
   }
 
-  private async send(url: string, what: string): Promise<PipelineResponse> {
-    const { pipeline, client, request } = await this.pipeline();
+  private async send(origin: string, url: string, what: string): Promise<PipelineResponse> {
+    const { pipeline, client, request } = await this.http(origin);
     let response: PipelineResponse;
     try {
       response = await pipeline.sendRequest(client, request(url));
@@ -94,15 +100,5 @@ export class ManagedHsmRoleGrants {
     }
     if (response.status < 400) return response;
     throw responseError(response, what, 'key-vault', 'the HSM answered');
-  }
-
-  private pipeline() {
-    this.http ??= Promise.all([sdk.pipeline(), sdk.keyVaultCommon()]).then(([rest, common]) => {
-      const { disableChallengeResourceVerification, ...pipelineOptions } = this.options.clientOptions ?? {};
-      const pipeline = rest.createPipelineFromOptions(pipelineOptions);
-      pipeline.addPolicy(common.keyVaultAuthenticationPolicy(this.options.credential, { disableChallengeResourceVerification: disableChallengeResourceVerification ?? false }));
-      return { pipeline, client: rest.createDefaultHttpClient(), request: (url: string) => rest.createPipelineRequest({ url, method: 'GET' }) };
-    });
-    return this.http;
   }
 }

@@ -6,6 +6,7 @@ import { toDependencyError } from './azureErrors';
 import { vaultHost } from '../domain/keys';
 import type { AccountSource } from '../ports';
 import { toAccountState } from './cognitiveServices';
+import { confined } from './sameOrigin';
 import { armClientOptions, sdk } from './sdk';
 
 interface ResourceGraphOptions {
@@ -107,7 +108,7 @@ export class ResourceGraphAccounts implements AccountSource {
 
   private graph(): Promise<ResourceGraphClient> {
     this.client ??= sdk.resourceGraph().then(({ ResourceGraphClient }) =>
-      new ResourceGraphClient(this.options.credential, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) }));
+      confined(new ResourceGraphClient(this.options.credential, { ...this.options.clientOptions, ...armClientOptions(this.options.endpoint) }), this.options.endpoint, 'resource-graph'));
     return this.client;
   }
 }

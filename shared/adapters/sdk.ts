@@ -28,17 +28,18 @@ export const sdk = {
 };
 
 /**
- * A management client per subscription (each is bound to one), built on the first call for it and shared after;
- * a build that failed is tried again. `build` never runs here, so a class field may close over constructor parameters.
+ * A client per key (a management client per subscription, each bound to one; an HSM's pipeline per origin), built on
+ * the first call for it and shared after; a build that failed is tried again. `build` never runs here, so a class
+ * field may close over constructor parameters.
  */
-export function perSubscription<T>(build: (subscriptionId: string) => Promise<T>): (subscriptionId: string) => Promise<T> {
+export function perKey<T>(build: (key: string) => Promise<T>): (key: string) => Promise<T> {
   const clients = new Map<string, Promise<T>>();
-  return (subscriptionId) => {
-    let client = clients.get(subscriptionId);
+  return (key) => {
+    let client = clients.get(key);
     if (!client) {
-      client = build(subscriptionId);
-      clients.set(subscriptionId, client);
-      client.catch(() => clients.delete(subscriptionId));
+      client = build(key);
+      clients.set(key, client);
+      client.catch(() => clients.delete(key));
     }
     return client;
   };

@@ -166,18 +166,25 @@ describe('CognitiveServicesAccountStore: the real ARM client against the ARM sta
 
   it('never follows an operation URL off the configured ARM endpoint (the bearer token stays home)', async () => {
     const asked: string[] = [];
-    const rogue = await listenHttps((req, res) => {
-      asked.push(`${req.method} ${req.url}`);
+    const elsewhere = await listenHttps((req, res) => {
+      asked.push(`${req.method} elsewhere`);
       req.resume();
-      res.writeHead(202, { 'azure-asyncoperation': 'https://attacker.example/steal?api-version=1', 'content-type': 'application/json' });
+      res.end('{"status":"Succeeded"}');
+    });
+    const rogue = await listenHttps((req, res) => {
+      asked.push(`${req.method} at ARM_ENDPOINT`);
+      req.resume();
+      res.writeHead(202, { 'azure-asyncoperation': `${elsewhere.url}steal?api-version=1&sig=secret`, 'content-type': 'application/json' });
       res.end('{}');
     });
     try {
       const s = new CognitiveServicesAccountStore({ credential: localCredential, endpoint: rogue.url, pollMs: 2, operationTimeoutMs: 1_000, clientOptions: { tlsOptions: { ca: rogue.ca } } });
-      await assert.rejects(s.updateEncryption(accountArmId('x'), { keySource: 'Microsoft.CognitiveServices' }), (e: unknown) => e instanceof DependencyError && e.code === 'untrusted-url');
-      assert.equal(asked.length, 1, 'only the PATCH');
+      await assert.rejects(s.updateEncryption(accountArmId('x'), { keySource: 'Microsoft.CognitiveServices' }), (e: unknown) =>
+        e instanceof DependencyError && e.code === 'untrusted-url' && !e.retryable && e.message.includes(elsewhere.url.replace(/\/$/, '')) && !e.message.includes('secret'));
+      assert.deepEqual(asked, ['PATCH at ARM_ENDPOINT'], 'only the PATCH; nothing reached the operation URL');
     } finally {
       await rogue.close();
+      await elsewhere.close();
     }
   });
 

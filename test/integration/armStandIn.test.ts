@@ -155,6 +155,16 @@ test('paging: the $skiptoken is opaque, and with emptyPages an empty page still 
   });
 });
 
+test('nextLinkBase: nextLinks point at another base URL, path and $skiptoken kept', async () => {
+  await withStandIn({ pageSize: 1, nextLinkBase: 'https://elsewhere.example:8443/' }, async (standIn) => {
+    for (let i = 0; i < 2; i++) standIn.putAccount(cmkAccount('rg', `acct${i}`));
+    const path = `subscriptions/${sub}/providers/Microsoft.CognitiveServices/accounts`;
+    const next = new URL((await raw(`${standIn.url}${path}?api-version=2025-06-01`, 'GET', bearer)).body.nextLink);
+    assert.deepEqual([next.origin, next.pathname], ['https://elsewhere.example:8443', `/${path}`]);
+    assert.ok(next.searchParams.get('$skiptoken'));
+  });
+});
+
 test('probabilistic faults follow the seeded random source, and are counted by kind', async () => {
   const { seededRandom } = await import('../../dev/faults');
   const run = async (seed: number): Promise<number[]> => {

@@ -139,6 +139,16 @@ describe('Key Vault behaviour through the real KeyClient', () => {
     assert.equal(versions.length, 3);
   });
 
+  test("nextLinkBase: a list's nextLink (and a Managed HSM role list's) points at another base URL", async (t) => {
+    const v = await vault(t, { versionsPageSize: 1, nextLinkBase: 'https://elsewhere.example:8443/' });
+    for (let i = 0; i < 2; i++) await v.createKey('k1', { publish: false });
+    const next = new URL((await raw(`${v.vaultUri}keys/k1/versions?api-version=2025-07-01`, BEARER)).body.nextLink);
+    assert.deepEqual([next.origin, next.pathname], ['https://elsewhere.example:8443', '/keys/k1/versions']);
+    const hsm = await vault(t, { name: 'hsm-links', managedHsm: true, nextLinkBase: 'https://elsewhere.example:8443/' });
+    const roles = await raw(`https://127.0.0.1:${new URL(hsm.vaultUri).port}/providers/Microsoft.Authorization/roleDefinitions?api-version=7.5`, BEARER);
+    assert.equal(roles.body.nextLink, 'https://elsewhere.example:8443/providers/Microsoft.Authorization/roleDefinitions?api-version=7.5');
+  });
+
   test('faults: injected errors answer in the Key Vault shape, resets drop the connection, both are counted', async (t) => {
     const v = await vault(t);
     await v.createKey('k1', { publish: false });
