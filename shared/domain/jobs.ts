@@ -3,6 +3,9 @@ import type { RotationRecord, RotationStatus, Trigger } from './model';
 // The jobs on the "rotation-jobs" queue, as the domain sees them. Their wire schemas, which validate a message
 // on the way in, are in shared/messages/rotationJobs.ts.
 
+/** The longest actor a job (and its ledger rows) carries. */
+export const MAX_ACTOR = 256;
+
 /** What queued a job and when; every job carries it. */
 interface JobOrigin {
   jobId: string;

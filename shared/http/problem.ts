@@ -1,4 +1,5 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
+import { MAX_ACTOR } from '../domain/jobs';
 import { DependencyError } from '../errors';
 import { traced } from '../logging';
 import type { z } from 'zod';
@@ -64,7 +65,8 @@ export function apiQuery(request: HttpRequest): Record<string, string> {
  */
 export function actorOf(request: HttpRequest, config: { trustClientPrincipal: boolean }): string {
   const principal = config.trustClientPrincipal ? request.headers.get('x-ms-client-principal-name')?.trim() : undefined;
-  return principal || 'function-key';
+  // A name past what a job carries is cut, marked, rather than queue a job no worker would take.
+  return principal && principal.length > MAX_ACTOR ? `${principal.slice(0, MAX_ACTOR - 1)}…` : principal || 'function-key';
 }
 
 /** Every refusal code has its status: a new code without one does not compile. */

@@ -1,5 +1,5 @@
 import type * as Zod from 'zod';
-import type { DisableCmkJob, FanOutJob, RebindJob, RotationJob, SweepJob, SwitchKeyJob } from '../domain/jobs';
+import { MAX_ACTOR, type DisableCmkJob, type FanOutJob, type RebindJob, type RotationJob, type SweepJob, type SwitchKeyJob } from '../domain/jobs';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
 import { TRIGGERS } from '../domain/model';
 import { SCOPE_NAME } from '../domain/scopes';
@@ -17,7 +17,7 @@ function buildSchemas({ z }: typeof Zod) {
     createdAt: z.iso.datetime(),
     eventId: z.string().max(128).optional(),
     eventType: z.string().max(128).optional(),
-    actor: z.string().max(256).optional(),
+    actor: z.string().max(MAX_ACTOR).optional(),
     traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
   };
   const key = {

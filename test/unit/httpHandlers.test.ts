@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { withProblems } from '../../shared/http/problem';
+import { parseJob } from '../../shared/messages/rotationJobs';
 import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
 import { changeEncryption, createRotation, getRotation, listRotations } from '../../shared/handlers/rotations';
@@ -49,6 +50,15 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     useServices({ ...services(), config: { trustClientPrincipal: false } } as unknown as Services);
     await createRotation(post('rotations', { accountId: accountId('a1') }, { 'x-ms-client-principal-name': 'mallory@evil.example' }));
     assert.equal([...deps.ledger.rows.values()][0]?.actor, 'function-key');
+  });
+
+  it('cuts a principal name longer than a job carries, marked, so the job it queues is one a worker takes', async () => {
+    const name = `${'x'.repeat(300)}@contoso.com`;
+    await createRotation(post('rotations', { accountId: accountId('a1') }, { 'x-ms-client-principal-name': name }));
+    const actor = [...deps.ledger.rows.values()][0]?.actor ?? '';
+    assert.deepEqual([actor.length, actor.endsWith('…'), name.startsWith(actor.slice(0, -1))], [256, true, true]);
+    const [queued] = deps.queue.jobs;
+    assert.deepEqual(parseJob(JSON.stringify(queued?.job)).ok, true, 'the message passes the worker\'s schema');
   });
 
   it('answers a throttled Azure dependency with 429 problem+json and writes nothing', async () => {
