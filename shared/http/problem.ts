@@ -35,13 +35,21 @@ function badRequest(code: string, detail: string, errors?: Problem['errors']): P
 export function validate<T>(schema: z.ZodType<T>, input: unknown): Parsed<T> {
   const result = schema.safeParse(input);
   if (result.success) return { ok: true, value: result.data };
-  const errors = result.error.issues.flatMap((issue) => {
+  const found = result.error.issues.flatMap((issue) => {
     const at = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => ({ field: at ? `${at}.${k}` : k, message: 'is not a known field' }));
-    return [{ field: at || 'body', message: issue.message }];
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => ({ field: named(at ? `${at}.${k}` : k), message: 'is not a known field' }));
+    return [{ field: named(at || 'body'), message: issue.message }];
   });
-  return { ok: false, problem: badRequest('invalid-request', errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors) };
+  // Field names come from the caller: the answer names a bounded number of them, each cut to a bounded length.
+  const errors = found.slice(0, MAX_ERRORS);
+  const more = found.length > errors.length ? `; and ${found.length - errors.length} more` : '';
+  return { ok: false, problem: badRequest('invalid-request', `${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}${more}`, errors) };
 }
+
+/** A bad request names at most this many fields, each in at most MAX_FIELD characters. */
+const MAX_ERRORS = 20;
+const MAX_FIELD = 100;
+const named = (field: string): string => (field.length > MAX_FIELD ? `${field.slice(0, MAX_FIELD - 1)}…` : field);
 
 /** Reads a JSON object body; malformed JSON is a 400 that names the problem. */
 export async function readJsonBody(request: HttpRequest): Promise<Parsed<unknown>> {

@@ -116,6 +116,18 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     });
   }
 
+  it('a body of many long unknown fields is answered 400 naming 20 of them, each cut: the answer does not grow with the input', async () => {
+    const body = { accountId: accountId('a1'), ...Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`${String(i).padStart(3, '0')}${'x'.repeat(1_000)}`, 1])) };
+    const res = await createRotation(post('rotations', body));
+    assert.equal(res.status, 400);
+    const problem = JSON.parse(String(res.body)) as { detail: string; errors: Array<{ field: string }> };
+    assert.equal(problem.errors.length, 20);
+    assert.ok(problem.errors.every((e) => e.field.length === 100 && e.field.endsWith('…')), problem.errors[0]?.field);
+    assert.match(problem.detail, /; and 480 more$/);
+    assert.ok(String(res.body).length < 10_000, `${String(res.body).length} characters`);
+    assert.equal(deps.ledger.writes.length + deps.queue.jobs.length, 0);
+  });
+
   it('disable CMK needs the exact account name', async () => {
     const res = await changeEncryption(post('accounts/encryption', { accountId: accountId('a1'), keySource: 'Microsoft.CognitiveServices', confirm: 'A1' }));
     assert.equal(res.status, 400);
