@@ -100,14 +100,15 @@ class AccountJobRun {
     const plan = prepared.plan;
     this.targetCreatedOn = plan.targetCreatedOn;
     this.pin.effect = plan.pin ?? this.steps.pin;
-    // An earlier attempt set the pin with its intent: one missing now was released since, and stays released.
-    if (this.journal.state?.row?.intentAt) this.pin.setBefore();
     // Nothing is decided while another job (or another delivery of this one) holds the lease: its update is in flight.
     const heldMs = this.journal.heldFor(this.deps.clock.now());
     if (heldMs !== undefined) return this.leaseHeld(heldMs);
     // Rule 6: a retry that finds the account where an earlier intent aimed records succeeded, whatever it would decide now.
     const seen = this.earlierIntent();
     if (seen?.back.verdict === 'applied') {
+      // What this attempt planned is moot: a forced job's pin goes where the earlier update put the account.
+      const effect = this.pin.effect;
+      if (effect && 'set' in effect && seen.earlier.toVersion) this.pin.effect = { set: { ...effect.set, keyVersion: seen.earlier.toVersion } };
       this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
         reason: `${verifiedNote(seen.earlier.toVersion)}, after ${seen.sent}`,

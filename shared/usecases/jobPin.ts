@@ -25,16 +25,8 @@ export class JobPin {
     private readonly binding: { accountId: string; jobId: string; force: boolean; scope: string | undefined },
   ) {}
 
-  /**
-   * An earlier attempt of the job set the pin, with its intent: this one does not set it again, so a pin a person
-   * released meanwhile (DELETE /api/accounts/pin) stays released.
-   */
-  setBefore(): void {
-    this.set = true;
-  }
-
   async withIntent(): Promise<void> {
-    if (!this.effect || !('set' in this.effect) || this.set) return;
+    if (!this.effect || !('set' in this.effect)) return;
     await this.pins.set(this.effect.set);
     this.set = true;
     this.note = `pinned to ${this.effect.set.keyVersion}: ${this.effect.set.reason}`;

@@ -298,26 +298,6 @@ describe('§2a: pins', () => {
     assert.match(reason, /; forced downgrade by alice@contoso\.com: v2 breaks fine-tuning; pinned to /);
   });
 
-  it('a pin a person releases while the forced rollback is still in flight stays released: later attempts do not pin again', async () => {
-    for (const next of ['finds it moved', 'sends again'] as const) {
-      const deps = boundTo(v2.version);
-      const rollback = manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' });
-      // Attempt 1 pins with its intent; its update is still Updating (or is throttled, not applied) when it comes back later.
-      if (next === 'finds it moved') deps.accounts.afterPatch = (a, change) => ({ ...a, provisioningState: 'Updating', ...(change.binding ? { binding: change.binding } : {}) });
-      else deps.accounts.verdict = () => { throw unavailable('throttled', { statusCode: 429, notApplied: true }); };
-      assert.equal((await runRebind(rollback, 1, deps, silentLogger())).outcome, 'deferred', next);
-      assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version, next);
-      assert.equal((await deps.pins.release(job().accountId))?.keyVersion, v1.version, `${next}: DELETE /api/accounts/pin`);
-      if (next === 'finds it moved') {
-        const account = await deps.accounts.getAccount(job().accountId);
-        if (account) deps.accounts.put({ ...account, provisioningState: 'Succeeded' });
-      } else deps.accounts.verdict = () => ({ status: 'succeeded' });
-      const second = await runRebind({ ...rollback, priorAttempts: 1 }, 1, deps, silentLogger());
-      assert.equal(second.outcome === 'recorded' && second.record.status, 'succeeded', next);
-      assert.equal(await deps.pins.get(job().accountId), undefined, `${next}: the release holds`);
-    }
-  });
-
   it('a manual rotation without force releases the pin and says so', async () => {
     const deps = boundTo(v1.version);
     await deps.pins.set({ accountId: job().accountId, keyVersion: v1.version, actor: 'alice', reason: 'r', pinnedAt: now.toISOString(), jobId: 'x' });
