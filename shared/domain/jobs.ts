@@ -52,6 +52,8 @@ export interface RebindJob extends JobOrigin, JobKey {
   force: boolean;
   /** A person named targetVersion (not "the newest", not a rotation): only that pins a versionless binding (§2a). */
   versionNamed?: boolean;
+  /** A person named the account (not every binding to a key): the job acts on it even if it carries OPT_OUT_TAG. */
+  accountNamed?: boolean;
   /** A person's why, kept with the pin a forced rebind sets (e.g. "v7 breaks fine-tuning"). */
   reason?: string;
   /** Attempts made before this message (a job re-queued by its own retry carries its count; the queue's dequeueCount restarts). */

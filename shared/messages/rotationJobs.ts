@@ -47,6 +47,7 @@ function buildSchemas({ z }: typeof Zod) {
     targetVersion: z.string().regex(KEY_VERSION).optional(),
     force: z.boolean().default(false),
     versionNamed: z.boolean().optional(),
+    accountNamed: z.boolean().optional(),
     reason: z.string().max(500).optional(),
     priorAttempts,
   });

@@ -10,7 +10,7 @@ import { releasesPin, type PinEffect } from './jobPin';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
 
-/** `optOutTag`: an account carrying it is left alone by events and sweeps, read fresh by each job (OPT_OUT_TAG). */
+/** `optOutTag`: an account carrying it is left alone by events, sweeps and key-wide requests, read fresh by each job (OPT_OUT_TAG). */
 export type RebindDeps = AccountJobDeps & PreflightDeps & { optOutTag: string };
 
 /** What a rebind is asked to do. */
@@ -21,6 +21,7 @@ interface RebindAsk {
   force: boolean;
   trigger: Trigger;
   versionNamed?: boolean | undefined;
+  accountNamed?: boolean | undefined;
 }
 
 /**
@@ -36,8 +37,9 @@ async function planRebind(
   /** The target read already under way (a job starts it with its other reads). */
   targetRead: Promise<RebindTarget> = readRebindTarget(deps.keys, ask, deps.policy, deps.clock.now()),
 ): Promise<{ decision: RebindDecision; target?: KeyVersionInfo }> {
-  // Discovery found the account through Resource Graph or the scope index, which lag: its tags as read now decide.
-  if (ask.trigger !== 'manual' && optedOut(on.account, deps.optOutTag)) {
+  // Discovery found the account through Resource Graph or the scope index, which lag: its tags as read now decide,
+  // unless a person named the account.
+  if (!ask.accountNamed && optedOut(on.account, deps.optOutTag)) {
     return { decision: { action: 'none', status: 'skipped', reason: `opted-out: the account carries the tag ${deps.optOutTag}` } };
   }
   const account: BindingHolder = on.scope ?? on.account;

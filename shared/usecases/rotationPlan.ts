@@ -1,6 +1,6 @@
 import type { RotationRequest } from '../domain/requests';
 import type { KeyPolicy } from '../domain/keys';
-import type { Clock, KeyStore, PinStore } from '../ports';
+import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
 import type { KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
@@ -35,9 +35,16 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
   }
   const origin = { jobId: DRY_RUN_JOB, createdAt: deps.clock.now().toISOString(), actor };
   const lines: PlanLine[] = [];
-  for (const target of bindings) {
-    const { account, scope, holder } = target;
-    const which = { accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
+  for (const found of bindings) {
+    const { scope, holder } = found;
+    const which = { accountId: found.account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
+    // A scope found through the index comes with its account's id and tags only: the account is read, as the worker does.
+    const target = scope ? await asArmHasIt(found, deps.accounts) : found;
+    if (!target) {
+      lines.push({ ...which, decision: 'skipped', reason: 'account-missing: the account no longer exists' });
+      continue;
+    }
+    const { account } = target;
     if (req.rotateKey) {
       lines.push({ ...which, ...(await rotateKeyLine(target, deps)) });
       continue;
@@ -66,9 +73,13 @@ export async function rotateKeyLine(target: KeyBindingTarget, deps: PreflightDep
  * Why a rotateKey request is refused before Key Vault makes the version: every binding's preflight refuses it.
  * Undefined once one binding could take it, or follows it (versionless).
  */
-export async function noBindingTakesRotation(targets: KeyBindingTarget[], deps: PreflightDeps): Promise<string | undefined> {
+export async function noBindingTakesRotation(targets: KeyBindingTarget[], deps: PreflightDeps & { accounts: AccountStore }): Promise<string | undefined> {
   const refusals: string[] = [];
-  for (const target of targets) {
+  for (const found of targets) {
+    // Judged on the account as ARM has it, as the worker judges it: discovery's copy may lag (an identity just
+    // enabled) or, for a scope found through the index, hold no identity at all.
+    const target = await asArmHasIt(found, deps.accounts);
+    if (!target) continue;
     const line = await rotateKeyLine(target, deps);
     if (line.decision !== 'refused') return undefined;
     refusals.push(`${target.account.name}${target.scope ? ` scope ${target.scope.name}` : ''}: ${line.reason ?? ''}`);
@@ -76,6 +87,12 @@ export async function noBindingTakesRotation(targets: KeyBindingTarget[], deps: 
   if (!refusals.length) return undefined;
   const more = refusals.length > SHOWN_REFUSALS ? `; and ${refusals.length - SHOWN_REFUSALS} more (the dry run lists each)` : '';
   return `no binding could take a new version, so the key is not rotated: ${refusals.slice(0, SHOWN_REFUSALS).join('; ')}${more}`;
+}
+
+/** The binding with its account as ARM has it now; undefined when the account is gone. */
+async function asArmHasIt(target: KeyBindingTarget, accounts: AccountStore): Promise<KeyBindingTarget | undefined> {
+  const account = await accounts.getAccount(target.account.id);
+  return account ? { ...target, account } : undefined;
 }
 
 /** A refusal's detail names this many bindings' reasons at most: a key may be bound to hundreds. */

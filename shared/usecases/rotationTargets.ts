@@ -55,6 +55,7 @@ export function requestedRebind(
     priorAttempts: 0,
     ...(key.targetVersion ? { targetVersion: key.targetVersion } : {}),
     ...(req.keyVersion ? { versionNamed: true } : {}),
+    ...(req.accountId ? { accountNamed: true } : {}),
     ...(req.reason ? { reason: req.reason } : {}),
   };
 }

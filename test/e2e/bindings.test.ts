@@ -5,7 +5,7 @@ import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { startLocalStack, type LocalStack } from '../../dev/stack';
 import { api, readAccounts, versionsOf } from '../support/localStack';
 
-const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'aoai-switch-empty', 'aoai-switch-absent', 'foundry-scoped', 'foundry-mmk', 'foundry-out'];
+const ACCOUNTS = ['aoai-latest-empty', 'aoai-latest-absent', 'aoai-pinme-empty', 'aoai-pinme-absent', 'aoai-switch-empty', 'aoai-switch-absent', 'foundry-scoped', 'foundry-mmk', 'foundry-out', 'foundry-scope-only'];
 
 describe('encryption scopes and versionless bindings through the dev host, enforce mode', () => {
   let stack: LocalStack;
@@ -155,5 +155,38 @@ describe('encryption scopes and versionless bindings through the dev host, enfor
     assert.equal(stack.arm.account(id).properties.encryption.keyVaultProperties.keyVersion, v1);
     const rows = (await stack.services.ledger.history(id, 10)).filter((r) => r.trigger === 'event');
     assert.deepEqual(rows.map((r) => [r.encryptionScope, r.status, r.reason]), [['proj', 'skipped', 'opted-out: the account carries the tag cmk-rotator:opt-out']]);
+  });
+  it('a request for every binding to a key leaves an account tagged since the sweep indexed its scope, and says so', async () => {
+    const id = accountArmId('foundry-out');
+    const { version: v2 } = await vault.createKey('cmk-out', { kty: 'RSA', size: 2048, publish: false });
+    const dry = await api(stack, 'POST', '/api/rotations', { vaultUri: vault.vaultUri, keyName: 'cmk-out', dryRun: true });
+    assert.deepEqual(dry.json.plan.map((l: any) => [l.encryptionScope, l.decision, l.reason]), [['proj', 'skipped', 'opted-out: the account carries the tag cmk-rotator:opt-out']]);
+    assert.equal((await api(stack, 'POST', '/api/rotations', { vaultUri: vault.vaultUri, keyName: 'cmk-out' })).status, 202);
+    await stack.settle();
+    assert.notEqual(stack.arm.scope(`${id}/encryptionScopes/proj`)?.properties.keyVaultProperties.keyVersion, v2);
+    const [row] = (await stack.services.ledger.history(id, 10)).filter((r) => r.trigger === 'manual');
+    assert.deepEqual([row?.encryptionScope, row?.status, row?.reason], ['proj', 'skipped', 'opted-out: the account carries the tag cmk-rotator:opt-out']);
+  });
+
+  it('a key bound only through a scope found in the index: its dry runs and rotateKey judge the account as ARM has it', async () => {
+    const { version: v1 } = await vault.createKey('cmk-scope-only', { kty: 'RSA', size: 2048, publish: false, createdOn: new Date(Date.now() - 86_400_000) });
+    const id = accountArmId('foundry-scope-only');
+    stack.arm.putAccount(accountResource({ name: 'foundry-scope-only', kind: 'AIServices' }));
+    stack.arm.putScope({
+      id: `${id}/encryptionScopes/proj`, name: 'proj',
+      properties: { keySource: 'Microsoft.KeyVault', state: 'Enabled', provisioningState: 'Succeeded', keyVaultProperties: { keyVaultUri: vault.vaultUri, keyName: 'cmk-scope-only', keyVersion: v1 } },
+    });
+    await stack.host.runTimer('complianceSweep');
+    await stack.settle();
+    const key = { vaultUri: vault.vaultUri, keyName: 'cmk-scope-only' };
+    for (const rotateKey of [false, true]) {
+      const dry = await api(stack, 'POST', '/api/rotations', { ...key, dryRun: true, ...(rotateKey ? { rotateKey } : {}) });
+      assert.deepEqual(dry.json.plan.map((l: any) => [l.encryptionScope, l.decision]), [['proj', rotateKey ? 'patch' : 'already-current']], JSON.stringify(dry.json));
+    }
+    const rotated = await api(stack, 'POST', '/api/rotations', { ...key, rotateKey: true });
+    assert.equal(rotated.status, 202, JSON.stringify(rotated.json));
+    await stack.settle();
+    const now = stack.arm.scope(`${id}/encryptionScopes/proj`)?.properties.keyVaultProperties.keyVersion;
+    assert.notEqual(now, v1, 'the scope moved to the version the request made');
   });
 });

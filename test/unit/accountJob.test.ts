@@ -318,10 +318,10 @@ describe('§2a: pins', () => {
 describe('OPT_OUT_TAG, as the job reads the account', () => {
   const tagged = () => boundTo(v1.version, { tags: { 'cmk-rotator:opt-out': 'true' } });
 
-  it('an event or sweep job for an account tagged since discovery read it (Resource Graph, the scope index) is skipped, with no PATCH', async () => {
-    for (const trigger of ['event', 'sweep'] as const) {
+  it('an event, sweep or key-wide job for an account tagged since discovery read it (Resource Graph, the scope index) is skipped, with no PATCH', async () => {
+    for (const trigger of ['event', 'sweep', 'manual'] as const) {
       const deps = tagged();
-      const result = await runRebind(job({ trigger }), 1, deps, silentLogger());
+      const result = await runRebind(job({ trigger, ...(trigger === 'manual' ? { actor: 'alice@contoso.com' } : {}) }), 1, deps, silentLogger());
       assert.deepEqual(result.outcome === 'recorded' && [result.record.status, result.record.reason], ['skipped', 'opted-out: the account carries the tag cmk-rotator:opt-out'], trigger);
       assert.equal(deps.accounts.patches.length, 0, trigger);
     }
@@ -329,7 +329,7 @@ describe('OPT_OUT_TAG, as the job reads the account', () => {
 
   it('a person naming the account acts on it all the same', async () => {
     const deps = tagged();
-    const result = await runRebind(manual({ targetVersion: v2.version }), 1, deps, silentLogger());
+    const result = await runRebind(manual({ targetVersion: v2.version, accountNamed: true }), 1, deps, silentLogger());
     assert.equal(result.outcome === 'recorded' && result.record.status, 'succeeded');
   });
 });
