@@ -129,13 +129,24 @@ function isHttpsOrigin(value: string): boolean {
   } catch {
     return false;
   }
-  return url.protocol === 'https:' && !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#]/.test(value);
+  return url.protocol === 'https:' && originOnly(value, url);
 }
 
-/** A URL setting as an error may show it: without a user name, password, query (a SAS) or fragment. */
+/**
+ * A URL setting as an error may show it: its scheme and host only, as the URL parser reads them, and a mark where
+ * more was written (a user name, password, path, query or fragment may hold a secret: a SAS, an account key).
+ */
 function shown(value: string): string {
-  return value.replace(/\/\/[^/@]*@/, '//…@').replace(/[?#].*$/, '?…');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'a value that is not a URL';
+  }
+  return `${url.protocol}//${url.host}${originOnly(value, url) ? '' : '/…'}`;
 }
+
+const originOnly = (value: string, url: URL): boolean => !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#@\s\\]/.test(value);
 
 /** Reads settings, collecting every problem so that one error names them all. */
 class Settings {

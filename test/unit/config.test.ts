@@ -75,9 +75,10 @@ describe('config', () => {
     [{ KEY_EXPIRY_MARGIN_HOURS: '1e1' }, /KEY_EXPIRY_MARGIN_HOURS/],
     [{ ALLOWED_KEY_SIZES: '0x800' }, /ALLOWED_KEY_SIZES must list RSA sizes/],
     // An origin and nothing else; what would carry a secret is not repeated.
-    [{ ARM_ENDPOINT: 'https://user:secret@management.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/…@management\.azure\.com"\)$/],
-    [{ ARM_ENDPOINT: 'https://management.azure.com/?x=1' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/\?…"\)$/],
-    [{ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net/?sv=2024&sig=SECRET', AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' }, /^AzureWebJobsStorage__tableServiceUri must be an https:\/\/ endpoint \(got "https:\/\/acct\.table\.core\.windows\.net\/\?…"\)$/],
+    [{ ARM_ENDPOINT: 'https://user:secret@management.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/…"\)$/],
+    [{ ARM_ENDPOINT: 'https://management.azure.com/?x=1' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/…"\)$/],
+    [{ ARM_ENDPOINT: 'https://manage\tment.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin/],
+    [{ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net/?sv=2024&sig=SECRET', AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' }, /^AzureWebJobsStorage__tableServiceUri must be an https:\/\/ endpoint \(got "https:\/\/acct\.table\.core\.windows\.net\/…"\)$/],
   ];
   it('refuses key sizes Azure does not document (only RSA 2048) unless ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE says so, naming both settings', () => {
     const refused = problems({ ALLOWED_KEY_SIZES: '2048,4096' });
@@ -95,9 +96,18 @@ describe('config', () => {
   it('takes a vault suffix naming https\'s own port 443 as the suffix without a port, and keeps other ports', () => {
     assert.deepEqual(loadConfig({ ...valid, KEY_VAULT_HOST_SUFFIXES: '.vault.azure.net:443, 127.0.0.1:8443, localhost:*' }).keyVaultHostSuffixes, ['.vault.azure.net', '127.0.0.1:8443', 'localhost:*']);
   });
-  it('a secret in a setting is not repeated in the error', () => {
-    const all = problems({ ARM_ENDPOINT: 'https://u:hunter2@management.azure.com/?sig=abc#frag' }).join(' | ');
-    assert.doesNotMatch(all, /hunter2|sig=abc|frag/);
+  it('a secret in a setting is not repeated in the error, however the value is written', () => {
+    const storage = (uri: string) => ({ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: uri, AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' });
+    const cases = [
+      { ARM_ENDPOINT: 'https://u:hunter2@management.azure.com/?sig=abc#frag' },
+      { ARM_ENDPOINT: 'https://user:p@hunter2@management.azure.com' },
+      { ARM_ENDPOINT: 'https:user:hunter2@management.azure.com' },
+      { ARM_ENDPOINT: 'https:\\\\user:hunter2@management.azure.com' },
+      { ARM_ENDPOINT: 'https://u:pa/hunter2@management.azure.com' },
+      storage('DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=hunter2=='),
+      storage('https://acct.table.core.windows.net/sv=2024&sig=hunter2'),
+    ];
+    for (const env of cases) assert.doesNotMatch(problems(env).join(' | '), /hunter2|sig=abc|frag/, JSON.stringify(env));
   });
   it('reports every bad setting at once', () => {
     const found = problems({ SWEEP_MODE: 'x', NEAR_EXPIRY_DAYS: 'y' });
