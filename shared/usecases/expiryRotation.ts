@@ -1,7 +1,7 @@
 import type { FanOutJob } from '../domain/jobs';
+import type { KeyPolicy } from '../domain/keys';
 import type { KeyVersionInfo } from '../domain/model';
 import type { Clock, KeyStore, Logger, RotationClaims } from '../ports';
-import type { KeyPolicy } from '../domain/keys';
 import { inheritedProblems, newestUsableVersion, rotationHelps, YOUNG } from './keyVersions';
 
 export interface ExpiryRotationDeps {
@@ -41,20 +41,24 @@ export async function rotateOnce(
 ): Promise<RotationOutcome> {
   const claim = await deps.rotationClaims.claim(key.vaultUri, key.keyName, expiring.version, holder, ROTATION_CLAIM_MS);
   if (!claim.claimed) return { claimedBy: claim.holder, until: claim.expiresAt };
-  const now = deps.clock.now();
-  const { version: newest, order, current } = await newestUsableVersion(deps.keys, key.vaultUri, key.keyName, deps.policy, now);
-  if (newest && (order.compare(newest, expiring) ?? 0) > 0) return { version: newest.version, rotated: false };
-  const copied = current && (order.compare(current, expiring) ?? 0) > 0 ? inheritedProblems(current, deps.policy, deps.nearExpiryDays, now) : [];
+  const { usable, current } = await pastExpiring(deps, key, expiring);
+  if (usable) return { version: usable, rotated: false };
+  const copied = current ? inheritedProblems(current, deps.policy, deps.nearExpiryDays, deps.clock.now()) : [];
   if (current && copied.length) {
     return { notRotated: `its current version ${current.version}, newer than ${expiring.version}, is not usable (${copied.join(', ')}), and a rotation would make another like it` };
   }
   return { version: (await deps.keys.rotateKey(key.vaultUri, key.keyName)).version, rotated: true };
 }
 
-/** The newest usable version when it is newer than `expiring` (DESIGN §2 rule 3's order), read now. */
-async function newerUsable(deps: ExpiryRotationDeps, key: { vaultUri: string; keyName: string }, expiring: KeyVersionInfo | undefined): Promise<string | undefined> {
-  const { version: newest, order } = await newestUsableVersion(deps.keys, key.vaultUri, key.keyName, deps.policy, deps.clock.now());
-  return newest && (!expiring || (order.compare(newest, expiring) ?? 0) > 0) ? newest.version : undefined;
+/** What the key holds past `expiring` (DESIGN §2 rule 3's order), read now: its newest usable version, and its current version, each when newer. */
+async function pastExpiring(
+  deps: ExpiryRotationDeps,
+  key: { vaultUri: string; keyName: string },
+  expiring: KeyVersionInfo | undefined,
+): Promise<{ usable?: string; current?: KeyVersionInfo }> {
+  const { version: newest, order, current } = await newestUsableVersion(deps.keys, key.vaultUri, key.keyName, deps.policy, deps.clock.now());
+  const newer = (v: KeyVersionInfo | undefined): v is KeyVersionInfo => !!v && (!expiring || (order.compare(v, expiring) ?? 0) > 0);
+  return { ...(newer(newest) ? { usable: newest.version } : {}), ...(newer(current) ? { current } : {}) };
 }
 
 /**
@@ -64,10 +68,10 @@ async function newerUsable(deps: ExpiryRotationDeps, key: { vaultUri: string; ke
  */
 export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDeps, log: Logger, holder: string): Promise<{ version: string | undefined } | { claimedBy: string; until: Date }> {
   const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
-  const newer = await newerUsable(deps, job, expiring);
-  if (newer) return { version: newer };
+  const { usable } = await pastExpiring(deps, job, expiring);
+  if (usable) return { version: usable };
   if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, deps.clock.now())) {
-    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: YOUNG });
+    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: expiring ? YOUNG : "the event's version could not be read" });
     return { version: undefined };
   }
   const outcome = await rotateOnce(deps, job, expiring, holder);
