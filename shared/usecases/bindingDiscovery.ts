@@ -14,6 +14,9 @@ export interface BindingPage {
 }
 
 /** An account opts out with the tag set to anything but "false" (tag name and value compared case-insensitively). */
+/** Why a job leaves an opted-out account alone. */
+export const optedOutReason = (tag: string): string => `opted-out: the account carries the tag ${tag}`;
+
 export function optedOut(account: AccountState, tag: string): boolean {
   const wanted = tag.toLowerCase();
   for (const [name, value] of Object.entries(account.tags)) if (name.toLowerCase() === wanted) return value.toLowerCase() !== 'false';

@@ -33,7 +33,7 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   }
   if (req.rotateKey) {
     // A version none of the request's bindings could take is not made: a key's rotation cannot be undone.
-    const refused = await noBindingTakesRotation(bindings, deps);
+    const refused = await noBindingTakesRotation(bindings, !!req.accountId, deps);
     if (refused) return refuse('preflight-refused', refused, 'rotateKey');
     // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.
     targetVersion = (await deps.keys.rotateKey(vaultUri, keyName)).version;

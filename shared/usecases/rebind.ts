@@ -5,7 +5,7 @@ import { decideRebind, reportsVersion, type Pin, type RebindDecision } from '../
 import { VaultNotAllowedError } from '../errors';
 import type { Clock, KeyStore, Logger } from '../ports';
 import { runAccountJob, type AccountJobDeps, type JobOutcome, type Plan } from './accountJob';
-import { optedOut } from './bindingDiscovery';
+import { optedOut, optedOutReason } from './bindingDiscovery';
 import { releasesPin, type PinEffect } from './jobPin';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { readRebindKeys, readRebindTarget, type RebindKeys, type RebindTarget } from './keyVersions';
@@ -40,7 +40,7 @@ async function planRebind(
   // Discovery found the account through Resource Graph or the scope index, which lag: its tags as read now decide,
   // unless a person named the account.
   if (!ask.accountNamed && optedOut(on.account, deps.optOutTag)) {
-    return { decision: { action: 'none', status: 'skipped', reason: `opted-out: the account carries the tag ${deps.optOutTag}` } };
+    return { decision: { action: 'none', status: 'skipped', reason: optedOutReason(deps.optOutTag) } };
   }
   const account: BindingHolder = on.scope ?? on.account;
   // Without a target the rules before rule 2 (the binding, the pin, a versionless binding) still answer first.

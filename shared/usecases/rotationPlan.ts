@@ -1,7 +1,7 @@
 import type { RotationRequest } from '../domain/requests';
 import type { KeyPolicy } from '../domain/keys';
 import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
-import type { KeyBindingTarget } from './bindingDiscovery';
+import { optedOut, optedOutReason, type KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
@@ -46,7 +46,7 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     }
     const { account } = target;
     if (req.rotateKey) {
-      lines.push({ ...which, ...(await rotateKeyLine(target, deps)) });
+      lines.push({ ...which, ...(await rotateKeyLine(target, !!req.accountId, deps)) });
       continue;
     }
     const job = requestedRebind(req, { vaultUri, keyName, targetVersion: req.keyVersion }, target, origin);
@@ -59,30 +59,35 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
 
 /**
  * A rotateKey job's plan before its version exists: the worker leaves a versionless binding alone (rotateKey names no
- * version) and refuses where its preflight would, which does not depend on the version; rule 2 waits for the version.
+ * version), and an opted-out account unless the request named it, and refuses where its preflight would, which does
+ * not depend on the version; rule 2 waits for the version.
  */
-export async function rotateKeyLine(target: KeyBindingTarget, deps: PreflightDeps): Promise<Pick<PlanLine, 'decision' | 'reason'>> {
+export async function rotateKeyLine(
+  target: KeyBindingTarget, accountNamed: boolean, deps: PreflightDeps & { optOutTag: string },
+): Promise<Pick<PlanLine, 'decision' | 'reason'>> {
   const { binding } = target.holder;
   if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
+  if (!accountNamed && optedOut(target.account, deps.optOutTag)) return { decision: 'skipped', reason: optedOutReason(deps.optOutTag) };
   const check = await preflightBinding(target.account, binding, deps);
   if (!check.ok) return { decision: 'refused', reason: check.reason };
   return { decision: 'patch', reason: `rotateKey: a new version would be created and bound; the identity can use key ${binding.keyName}, and the new version is checked once it exists` };
 }
 
 /**
- * Why a rotateKey request is refused before Key Vault makes the version: every binding's preflight refuses it.
- * Undefined once one binding could take it, or follows it (versionless).
+ * Why a rotateKey request is refused before Key Vault makes the version: no binding would take it (the preflight
+ * refuses it, its account opted out or is gone). Undefined once one binding could take it, or follows it (versionless).
  */
-export async function noBindingTakesRotation(targets: KeyBindingTarget[], deps: PreflightDeps & { accounts: AccountStore }): Promise<string | undefined> {
+export async function noBindingTakesRotation(
+  targets: KeyBindingTarget[], accountNamed: boolean, deps: PreflightDeps & { accounts: AccountStore; optOutTag: string },
+): Promise<string | undefined> {
   const refusals: string[] = [];
   for (const found of targets) {
     // Judged on the account as ARM has it, as the worker judges it: discovery's copy may lag (an identity just
-    // enabled) or, for a scope found through the index, hold no identity at all.
+    // enabled, a tag just set) or, for a scope found through the index, hold no identity at all.
     const target = await asArmHasIt(found, deps.accounts);
-    if (!target) continue;
-    const line = await rotateKeyLine(target, deps);
-    if (line.decision !== 'refused') return undefined;
-    refusals.push(`${target.account.name}${target.scope ? ` scope ${target.scope.name}` : ''}: ${line.reason ?? ''}`);
+    const line = target ? await rotateKeyLine(target, accountNamed, deps) : { decision: 'skipped', reason: 'account-missing: the account no longer exists' };
+    if (line.decision === 'patch' || line.reason === VERSIONLESS_SKIP) return undefined;
+    refusals.push(`${found.account.name}${found.scope ? ` scope ${found.scope.name}` : ''}: ${line.reason ?? ''}`);
   }
   if (!refusals.length) return undefined;
   const more = refusals.length > SHOWN_REFUSALS ? `; and ${refusals.length - SHOWN_REFUSALS} more (the dry run lists each)` : '';

@@ -136,6 +136,25 @@ describe('requestRotation', () => {
     untouched(many);
   });
 
+  it('rotateKey for every binding to a key is not made when its accounts opted out since discovery read them, or are gone; naming the account rotates', async () => {
+    for (const now of ['tagged', 'gone'] as const) {
+      const deps = estate(boundAccount('a1', v1.version));
+      // ARM answers as it is now; discovery (Resource Graph, the scope index) still has the account as it was.
+      const get = deps.accounts.getAccount.bind(deps.accounts);
+      deps.accounts.getAccount = async (id) => {
+        const account = await get(id);
+        return now === 'gone' || !account ? undefined : { ...account, tags: { 'cmk-rotator:opt-out': 'true' } };
+      };
+      const result = await requestRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', deps);
+      const why = now === 'tagged' ? 'opted-out: the account carries the tag cmk-rotator:opt-out' : 'account-missing: the account no longer exists';
+      assert.deepEqual(result.ok ? undefined : [result.refusal.code, result.refusal.detail], ['preflight-refused', `no binding could take a new version, so the key is not rotated: a1: ${why}`], now);
+      untouched(deps);
+    }
+    const named = estate(boundAccount('a1', v1.version, { tags: { 'cmk-rotator:opt-out': 'true' } }));
+    assert.equal((await requestRotation({ accountId: accountId('a1'), rotateKey: true }, 'ops', named)).ok, true);
+    assert.deepEqual(named.keys.rotations, ['cmk']);
+  });
+
   it('rotateKey rotates when one binding could take the new version, or follows it (versionless), and the worker refuses the rest', async () => {
     const noAccess = { identity: { type: 'SystemAssigned' as const, principalId: 'q', tenantId: 't' } };
     for (const other of [boundAccount('a2', v1.version), boundAccount('a2', '', noAccess)]) {
