@@ -95,7 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
   const endpoint = (service: 'table' | 'queue'): string => {
     const name = `AzureWebJobsStorage__${service}ServiceUri`;
     const given = env[name]?.trim();
-    if (given && !isHttpsOrigin(given)) problems.push(`${name} must be an https:// endpoint (got "${shown(given)}")`);
+    if (given && !isHttpsOrigin(given)) problems.push(`${name} must be an https:// endpoint (got ${shown(given)})`);
     return (given || `https://${accountName ?? ''}.${service}.core.windows.net`).replace(/\/$/, '');
   };
   const tableServiceUri = endpoint('table');
@@ -141,12 +141,16 @@ function shown(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    return 'a value that is not a URL';
+    return '(not a URL)';
   }
-  return `${url.protocol}//${url.host}${originOnly(value, url) ? '' : '/…'}`;
+  return hostName(url) ? `"${url.protocol}//${url.host}${originOnly(value, url) ? '' : '/…'}"` : `"${url.protocol}//…"`;
 }
 
-const originOnly = (value: string, url: URL): boolean => !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#@\s\\]/.test(value);
+/** A host of DNS labels or an IP literal: the URL parser also lets ';', '&' or '=' into a host (a pasted connection string). */
+const hostName = (url: URL): boolean => /^(?:[a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(url.hostname);
+
+const originOnly = (value: string, url: URL): boolean =>
+  hostName(url) && !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#@\s\\%]/.test(value);
 
 /** Reads settings, collecting every problem so that one error names them all. */
 class Settings {
@@ -210,7 +214,7 @@ function readerSettings(settings: Settings, env: Env): ReaderConfig {
   if (discovery === 'arm' && !subscriptionIds.length) problems.push('SUBSCRIPTION_IDS is required with DISCOVERY=arm');
 
   const armEndpoint = settings.text('ARM_ENDPOINT', 'https://management.azure.com');
-  if (!isHttpsOrigin(armEndpoint)) problems.push(`ARM_ENDPOINT must be an https:// origin (got "${shown(armEndpoint)}")`);
+  if (!isHttpsOrigin(armEndpoint)) problems.push(`ARM_ENDPOINT must be an https:// origin (got ${shown(armEndpoint)})`);
 
   // A vault URL on https's own port 443 carries no port, so an entry naming :443 is the entry without one.
   const keyVaultHostSuffixes = settings.list('KEY_VAULT_HOST_SUFFIXES', DEFAULT_KEY_VAULT_HOST_SUFFIXES).map((s) => s.toLowerCase().replace(/:443$/, ''));

@@ -106,8 +106,16 @@ describe('config', () => {
       { ARM_ENDPOINT: 'https://u:pa/hunter2@management.azure.com' },
       storage('DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=hunter2=='),
       storage('https://acct.table.core.windows.net/sv=2024&sig=hunter2'),
+      // The URL parser lets ';', '&' and '=' into a host: a connection string or SAS pasted after the host.
+      storage('https://acct.table.core.windows.net;AccountKey=Hunter2==/x'),
+      storage('https://acct.table.core.windows.net&sig=hunter2?'),
+      storage('https://acct.table.core.windows.net;SharedAccessSignature=sv=2024&sig=hunter2'),
     ];
-    for (const env of cases) assert.doesNotMatch(problems(env).join(' | '), /hunter2|sig=abc|frag/, JSON.stringify(env));
+    for (const env of cases) {
+      const found = problems(env).join(' | ');
+      assert.match(found, /must be an https:\/\//, `${JSON.stringify(env)} is refused`);
+      assert.doesNotMatch(found, /hunter2|sig=abc|frag/i, JSON.stringify(env));
+    }
   });
   it('reports every bad setting at once', () => {
     const found = problems({ SWEEP_MODE: 'x', NEAR_EXPIRY_DAYS: 'y' });
