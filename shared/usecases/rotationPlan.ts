@@ -3,7 +3,7 @@ import type { KeyPolicy } from '../domain/keys';
 import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
 import { optedOut, optedOutReason, type KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
-import { VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
+import { ACCOUNT_MISSING, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
 import { planRebindJob } from './rebind';
@@ -41,7 +41,7 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     // A scope found through the index comes with its account's id and tags only: the account is read, as the worker does.
     const target = scope ? await asArmHasIt(found, deps.accounts) : found;
     if (!target) {
-      lines.push({ ...which, decision: 'skipped', reason: 'account-missing: the account no longer exists' });
+      lines.push({ ...which, decision: 'skipped', reason: ACCOUNT_MISSING });
       continue;
     }
     const { account } = target;
@@ -85,7 +85,7 @@ export async function noBindingTakesRotation(
     // Judged on the account as ARM has it, as the worker judges it: discovery's copy may lag (an identity just
     // enabled, a tag just set) or, for a scope found through the index, hold no identity at all.
     const target = await asArmHasIt(found, deps.accounts);
-    const line = target ? await rotateKeyLine(target, accountNamed, deps) : { decision: 'skipped', reason: 'account-missing: the account no longer exists' };
+    const line = target ? await rotateKeyLine(target, accountNamed, deps) : { decision: 'skipped', reason: ACCOUNT_MISSING };
     if (line.decision === 'patch' || line.reason === VERSIONLESS_SKIP) return undefined;
     refusals.push(`${found.account.name}${found.scope ? ` scope ${found.scope.name}` : ''}: ${line.reason ?? ''}`);
   }
