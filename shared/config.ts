@@ -123,13 +123,8 @@ export function loadConfig(env: Env = process.env): Config {
 
 /** An https origin: no user name or password, path, query or fragment. */
 function isHttpsOrigin(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  return url.protocol === 'https:' && originOnly(value, url);
+  const url = parsed(value);
+  return url?.protocol === 'https:' && originOnly(value, url);
 }
 
 /**
@@ -137,13 +132,17 @@ function isHttpsOrigin(value: string): boolean {
  * more was written (a user name, password, path, query or fragment may hold a secret: a SAS, an account key).
  */
 function shown(value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return '(not a URL)';
-  }
+  const url = parsed(value);
+  if (!url) return '(not a URL)';
   return hostName(url) ? `"${url.protocol}//${url.host}${originOnly(value, url) ? '' : '/…'}"` : `"${url.protocol}//…"`;
+}
+
+function parsed(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A host of DNS labels or an IP literal: the URL parser also lets ';', '&' or '=' into a host (a pasted connection string). */
