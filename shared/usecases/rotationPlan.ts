@@ -66,8 +66,9 @@ export async function rotateKeyLine(
   target: KeyBindingTarget, accountNamed: boolean, deps: PreflightDeps & { optOutTag: string },
 ): Promise<Pick<PlanLine, 'decision' | 'reason'>> {
   const { binding } = target.holder;
-  if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
+  // In the worker's order: the tag first (an opted-out account's versionless binding follows nothing).
   if (!accountNamed && optedOut(target.account, deps.optOutTag)) return { decision: 'skipped', reason: optedOutReason(deps.optOutTag) };
+  if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
   const check = await preflightBinding(target.account, binding, deps);
   if (!check.ok) return { decision: 'refused', reason: check.reason };
   return { decision: 'patch', reason: `rotateKey: a new version would be created and bound; the identity can use key ${binding.keyName}, and the new version is checked once it exists` };

@@ -137,8 +137,9 @@ describe('requestRotation', () => {
   });
 
   it('rotateKey for every binding to a key is not made when its accounts opted out since discovery read them, or are gone; naming the account rotates', async () => {
-    for (const now of ['tagged', 'gone'] as const) {
-      const deps = estate(boundAccount('a1', v1.version));
+    // An opted-out account's versionless binding follows nothing either.
+    for (const now of ['tagged', 'tagged-versionless', 'gone'] as const) {
+      const deps = estate(boundAccount('a1', now === 'tagged-versionless' ? '' : v1.version));
       // ARM answers as it is now; discovery (Resource Graph, the scope index) still has the account as it was.
       const get = deps.accounts.getAccount.bind(deps.accounts);
       deps.accounts.getAccount = async (id) => {
@@ -146,7 +147,7 @@ describe('requestRotation', () => {
         return now === 'gone' || !account ? undefined : { ...account, tags: { 'cmk-rotator:opt-out': 'true' } };
       };
       const result = await requestRotation({ vaultUri: VAULT, keyName: 'cmk', rotateKey: true }, 'ops', deps);
-      const why = now === 'tagged' ? 'opted-out: the account carries the tag cmk-rotator:opt-out' : 'account-missing: the account no longer exists';
+      const why = now === 'gone' ? 'account-missing: the account no longer exists' : 'opted-out: the account carries the tag cmk-rotator:opt-out';
       assert.deepEqual(result.ok ? undefined : [result.refusal.code, result.refusal.detail], ['preflight-refused', `no binding could take a new version, so the key is not rotated: a1: ${why}`], now);
       untouched(deps);
     }
