@@ -1,3 +1,4 @@
+import type { TableClient } from '@azure/data-tables';
 import type { SweepSummary } from '../../domain/findings';
 import { servedSweep } from '../../domain/sweepRecords';
 import { definedFields, newestFirstKey } from '../../domain/records';
@@ -20,6 +21,11 @@ interface LockEntity {
   expiresAt?: string;
   runner?: string;
   finishedAt?: string;
+}
+
+/** The lock row as stored, with its ETag; undefined when there is none. */
+function readLock(table: TableClient) {
+  return expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
 }
 
 /** When the lock expires, in ms. */
@@ -71,7 +77,7 @@ export class TableSweepStore implements SweepStore {
   renew(sweepId: string, ttlMs: number, runner?: string): Promise<boolean> {
     return storage('renewing the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const read = () => expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      const read = () => readLock(table);
       const current = await read();
       if (!heldAs(current, sweepId, runner)) return false;
       const row = { ...this.lockRow(sweepId, ttlMs, runner), lockedAt: current.lockedAt };
@@ -91,7 +97,7 @@ export class TableSweepStore implements SweepStore {
   unlock(sweepId: string, runner?: string, ended = false): Promise<void> {
     return storage('releasing the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      const current = await expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      const current = await readLock(table);
       // Only as this caller took it: a request whose send failed late leaves the run its message has started.
       if (current?.sweepId !== sweepId || current.runner !== runner) return;
       if (runner && ended) {
@@ -128,7 +134,7 @@ export class TableSweepStore implements SweepStore {
     if (row?.status !== 'running') return row;
     const lock = await storage('reading the sweep lock', async () => {
       const table = await this.storage.table(TABLES.sweeps);
-      return expect(table.getEntity<LockEntity>(LOCK_PARTITION, 'sweep'), 404, undefined);
+      return readLock(table);
     }).catch((error: unknown) => {
       if (error instanceof DependencyError) return 'unread' as const;
       throw error;
