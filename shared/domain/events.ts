@@ -30,6 +30,23 @@ const PREFIX = 'microsoft.keyvault.';
 /** The first millisecond of year 10000, which ISO 8601's four-digit years cannot write. */
 const LAST_ISO_MS = Date.UTC(10_000, 0, 1);
 
+/** RFC 3339's date-time, as Event Grid's eventTime and CloudEvents' time are written (fractions of any length). */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/i;
+
+/**
+ * Milliseconds of an RFC 3339 date-time from 1970 to 9999 (the jobs carry it in ISO form, and ledger rows sort by
+ * it); undefined for anything else, where Date.parse reads "1", "foo 2024" or 30 February as some date.
+ */
+function rfc3339Ms(text: string): number | undefined {
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, offsetHours = 0, offsetMinutes = 0] =
+    RFC3339.exec(text)?.slice(1).map((part) => Number(part ?? 0)) ?? [];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  const valid = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+    && hour < 24 && minute < 60 && second < 60 && offsetHours < 24 && offsetMinutes < 60;
+  const at = Date.parse(text);
+  return valid && at >= 0 && at < LAST_ISO_MS ? at : undefined;
+}
+
 const LIMITS = { eventBytes: 64 * 1024, id: 128, kid: 512, host: 253, topic: 512, vaultName: 64, time: 64 } as const;
 
 /** Reads `data` and envelope fields case-insensitively, with keys and string values trimmed. */
@@ -116,9 +133,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   // Every delivery of the event names the same jobs, and their ledger rows sort by this time: it must come with it.
   const time = str(envelope, 'eventtime', 'time');
   if (!time) return { kind: 'invalid', problem: `event ${id} has no eventTime (Event Grid) or time (CloudEvents)` };
-  // From 1970 to 9999: the jobs carry it in ISO form (four-digit years) and ledger rows sort by it.
-  const at = Date.parse(time);
-  if (time.length > LIMITS.time || !(at >= 0 && at < LAST_ISO_MS)) return { kind: 'invalid', problem: `event ${id}: eventTime is not a date-time from 1970 to 9999 (${time.slice(0, LIMITS.time)})` };
+  if (time.length > LIMITS.time || rfc3339Ms(time) === undefined) return { kind: 'invalid', problem: `event ${id}: eventTime is not an RFC 3339 date-time from 1970 to 9999 (${time.slice(0, LIMITS.time)})` };
 
   const event: KeyVaultKeyEvent = {
     id,

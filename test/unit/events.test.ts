@@ -111,11 +111,15 @@ describe('hand-made variants', () => {
     const { eventTime: _t, ...timeless } = base;
     const cases = [
       [timeless, /has no eventTime/],
-      [{ ...base, eventTime: 'yesterday' }, /eventTime is not a date-time from 1970 to 9999 \(yesterday\)/],
+      [{ ...base, eventTime: 'yesterday' }, /eventTime is not an RFC 3339 date-time from 1970 to 9999 \(yesterday\)/],
       // Dates JavaScript reads but no job can carry (ISO years of four digits) or that sort before the epoch.
-      [{ ...base, eventTime: '+010000-01-01T00:00:00Z' }, /eventTime is not a date-time from 1970 to 9999 \(\+010000-01-01T00:00:00Z\)/],
-      [{ ...base, eventTime: '-000001-01-01T00:00:00Z' }, /eventTime is not a date-time from 1970 to 9999/],
-      [{ ...base, eventTime: '1969-12-31T23:59:59Z' }, /eventTime is not a date-time from 1970 to 9999/],
+      [{ ...base, eventTime: '+010000-01-01T00:00:00Z' }, /eventTime is not an RFC 3339 date-time from 1970 to 9999 \(\+010000-01-01T00:00:00Z\)/],
+      [{ ...base, eventTime: '-000001-01-01T00:00:00Z' }, /eventTime is not an RFC 3339 date-time from 1970 to 9999/],
+      [{ ...base, eventTime: '1969-12-31T23:59:59Z' }, /eventTime is not an RFC 3339 date-time from 1970 to 9999/],
+      [{ ...base, eventTime: '9999-12-31T23:30:00-01:00' }, /eventTime is not an RFC 3339 date-time from 1970 to 9999/],
+      // What Date.parse reads as some date: a bare number, words around a year, a date alone, a day past the month's end.
+      ...['1', 'foo 2024', '2026-06-01', '2026-06-01 00:00:00Z', '2026-02-30T00:00:00Z', '2026-06-01T24:00:00Z', '2026-06-01T00:00Z', '2026-06-01T00:00:00+25:00']
+        .map((eventTime) => [{ ...base, eventTime }, new RegExp(`eventTime is not an RFC 3339 date-time from 1970 to 9999 \\(${eventTime.replace(/[+]/g, '\\+')}\\)`)] as const),
     ] as const;
     for (const [event, problem] of cases) {
       const r = read(event);
@@ -124,6 +128,11 @@ describe('hand-made variants', () => {
     }
     const ok = read(base);
     assert.equal(ok.kind === 'key-event' && ok.event.time, '2026-06-01T00:00:00.000Z');
+    // Event Grid writes seven fractional digits; RFC 3339 allows an offset and lower-case t and z.
+    for (const [eventTime, time] of [['2019-07-25T01:08:33.1036736Z', '2019-07-25T01:08:33.103Z'], ['2026-06-01T02:30:00+02:30', '2026-06-01T00:00:00.000Z'], ['2024-02-29t00:00:00z', '2024-02-29T00:00:00.000Z']]) {
+      const r = read({ ...base, eventTime });
+      assert.equal(r.kind === 'key-event' && r.event.time, time, eventTime);
+    }
   });
   it('reads CloudEvents 1.0 (type/source/time)', () => {
     const r = read({ id: 'c1', source: base.topic, subject: 'cmk', type: 'Microsoft.KeyVault.KeyNearExpiry', time: base.eventTime, specversion: '1.0', data: base.data });
