@@ -134,6 +134,9 @@ function isHttpsOrigin(value: string): boolean {
 function shown(value: string): string {
   const url = parsed(value);
   if (!url) return '(not a URL)';
+  // A fully qualified name's root dot is DNS, but not a host Azure's endpoints are reached by (nor the origin checks').
+  const rooted = /^(?:[a-z0-9-]+\.)+$/i.test(url.hostname);
+  if (rooted) return `"${url.protocol}//${url.host}${bare(value, url) ? '' : '/…'}", a host ending in a dot`;
   return hostName(url) ? `"${url.protocol}//${url.host}${originOnly(value, url) ? '' : '/…'}"` : `"${url.protocol}//…"`;
 }
 
@@ -148,8 +151,11 @@ function parsed(value: string): URL | undefined {
 /** A host of DNS labels or an IP literal: the URL parser also lets ';', '&' or '=' into a host (a pasted connection string). */
 const hostName = (url: URL): boolean => /^(?:[a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(url.hostname);
 
-const originOnly = (value: string, url: URL): boolean =>
-  hostName(url) && !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#@\s\\%]/.test(value);
+/** Nothing written past the host and port. */
+const bare = (value: string, url: URL): boolean =>
+  !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[?#@\s\\%]/.test(value);
+
+const originOnly = (value: string, url: URL): boolean => hostName(url) && bare(value, url);
 
 /** Reads settings, collecting every problem so that one error names them all. */
 class Settings {

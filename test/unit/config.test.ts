@@ -78,6 +78,10 @@ describe('config', () => {
     [{ ARM_ENDPOINT: 'https://user:secret@management.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/…"\)$/],
     [{ ARM_ENDPOINT: 'https://management.azure.com/?x=1' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\/…"\)$/],
     [{ ARM_ENDPOINT: 'https://manage\tment.azure.com' }, /^ARM_ENDPOINT must be an https:\/\/ origin/],
+    // A root dot is shown with what is wrong, and what follows the host is still not.
+    [{ ARM_ENDPOINT: 'https://management.azure.com.' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\.", a host ending in a dot\)$/],
+    [{ ARM_ENDPOINT: 'https://management.azure.com./?sig=SECRET' }, /^ARM_ENDPOINT must be an https:\/\/ origin \(got "https:\/\/management\.azure\.com\.\/…", a host ending in a dot\)$/],
+    [{ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net.:443', AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' }, /^AzureWebJobsStorage__tableServiceUri must be an https:\/\/ endpoint \(got "https:\/\/acct\.table\.core\.windows\.net\.", a host ending in a dot\)$/],
     [{ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: 'https://acct.table.core.windows.net/?sv=2024&sig=SECRET', AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' }, /^AzureWebJobsStorage__tableServiceUri must be an https:\/\/ endpoint \(got "https:\/\/acct\.table\.core\.windows\.net\/…"\)$/],
   ];
   it('refuses key sizes Azure does not document (only RSA 2048) unless ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE says so, naming both settings', () => {
