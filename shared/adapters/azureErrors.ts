@@ -1,5 +1,6 @@
 import type { PipelineResponse, RestError } from '@azure/core-rest-pipeline';
 import { DependencyError, type Dependency } from '../errors';
+import { RefusedRequest } from './sameOrigin';
 
 // The one place Azure's errors are read: every adapter turns them into the domain's DependencyError, classified
 // here by status AND error code; nothing past the adapters inspects an SDK error.
@@ -40,6 +41,8 @@ export function statusOf(error: unknown): number | undefined {
  * A refused or reset connection is a RestError with a code (ECONNREFUSED, ECONNRESET) and no status: retryable.
  */
 export function toDependencyError(error: unknown, what: string, dependency?: Dependency): DependencyError {
+  // A request the same-origin policy refused is named by the operation it belonged to, once.
+  if (error instanceof RefusedRequest) return new DependencyError(error.code, `${what}: ${error.message}`, { retryable: false, ...(error.dependency ? { dependency: error.dependency } : {}) });
   if (error instanceof DependencyError) return error;
   const failure = azureFailure(error);
   if (!failure) throw error;

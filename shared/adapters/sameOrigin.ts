@@ -7,6 +7,9 @@ import { DependencyError, type Dependency } from '../errors';
 
 const SAME_ORIGIN_POLICY = 'cmkRotatorSameOrigin';
 
+/** A refused request, raised inside the pipeline: it does not say what it was for until an adapter names that (toDependencyError). */
+export class RefusedRequest extends DependencyError {}
+
 /** scheme://host[:port] in lower case, the scheme's default port left out: https://H:443/x and https://h are one origin. */
 export function originOf(url: string): string {
   const { protocol, host } = new URL(url);
@@ -24,7 +27,7 @@ export function sameOriginPolicy(endpoint: string, dependency: Dependency): Pipe
     sendRequest: async (request, next) => {
       const origin = originOf(request.url);
       if (origin !== home) {
-        throw new DependencyError('untrusted-url', `refused to send a request to ${origin}: this client calls only ${home}`, { retryable: false, dependency });
+        throw new RefusedRequest('untrusted-url', `refused to send a request to ${origin}: this client calls only ${home}`, { retryable: false, dependency });
       }
       return next(request);
     },

@@ -11,6 +11,7 @@ import { CognitiveServicesAccountStore } from '../../shared/adapters/cognitiveSe
 import { KeyVaultKeyStore } from '../../shared/adapters/keyVault';
 import { KeyVaultManagementDirectory } from '../../shared/adapters/keyVaultManagement';
 import { ManagedHsmRoleGrants } from '../../shared/adapters/managedHsmRbac';
+import { RefusedRequest } from '../../shared/adapters/sameOrigin';
 import { DependencyError } from '../../shared/errors';
 
 // A service that answers a list with a nextLink on another origin must not get the SDK to follow it: the other
@@ -47,6 +48,9 @@ function refusedFor(origin: string) {
     assert.equal(e.code, 'untrusted-url');
     assert.equal(e.retryable, false);
     assert.ok(e.message.includes(origin), e.message);
+    // Named by what it was for: the adapter's operation comes first.
+    assert.match(e.message, /^\S.*: refused to send a request to /);
+    assert.ok(!(e instanceof RefusedRequest), 'the adapter named it');
     assert.doesNotMatch(e.message, /skiptoken|\?|api-version/i);
     return true;
   };
