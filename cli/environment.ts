@@ -29,6 +29,7 @@ export interface EstateFlags {
   discovery?: string;
   nearExpiryDays?: string;
   allowedKeySizes?: string;
+  allowKeySizesUnsupportedByAzure?: boolean;
 }
 
 /** The reader settings and the clients' environment, validated; a bad value is a usage error naming its flag or variable. */
@@ -41,6 +42,7 @@ export function readerSetup(flags: EstateFlags, env: Record<string, string | und
     KEY_VAULT_HOST_SUFFIXES: env[CLI_ENV.keyVaultHostSuffixes] ?? PUBLIC_VAULTS,
     NEAR_EXPIRY_DAYS: flags.nearExpiryDays,
     ALLOWED_KEY_SIZES: flags.allowedKeySizes,
+    ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE: flags.allowKeySizesUnsupportedByAzure ? 'true' : undefined,
   };
   let config: ReaderConfig;
   try {
@@ -98,6 +100,7 @@ function inCliWords(problem: string): string {
     .replace(/ARM_ENDPOINT/g, CLI_ENV.armEndpoint)
     .replace(/KEY_VAULT_HOST_SUFFIXES/g, CLI_ENV.keyVaultHostSuffixes)
     .replace(/NEAR_EXPIRY_DAYS/g, '--near-expiry-days')
-    .replace(/ALLOWED_KEY_SIZES/g, '--allowed-key-sizes');
+    .replace(/ALLOWED_KEY_SIZES/g, '--allowed-key-sizes')
+    .replace(/set ALLOW_KEY_SIZES_UNSUPPORTED_BY_AZURE=true/g, 'add --allow-key-sizes-unsupported-by-azure');
 }
 

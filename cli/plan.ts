@@ -42,7 +42,9 @@ function splitKey(key: string): { vaultUri: string; keyName: string } {
   }
   const parts = url.pathname.split('/').filter(Boolean);
   const keyName = parts[0] === 'keys' ? parts[1] : parts[0];
-  if (!keyName || parts.length > (parts[0] === 'keys' ? 3 : 1)) throw new CliError(`--key: "${key}" is not <vaultUri>/<keyName> (e.g. https://kv-prod.vault.azure.net/cmk)`);
+  // A key identifier with its version (the portal's "Key Identifier") names a version this flag would drop.
+  if (parts[0] === 'keys' && parts.length === 3) throw new CliError(`--key: "${key}" names a version; give <vaultUri>/<keyName> and the version with --key-version`);
+  if (!keyName || parts.length > (parts[0] === 'keys' ? 2 : 1)) throw new CliError(`--key: "${key}" is not <vaultUri>/<keyName> (e.g. https://kv-prod.vault.azure.net/cmk)`);
   return { vaultUri: `${url.origin}/`, keyName };
 }
 
@@ -56,8 +58,10 @@ function flagOf(field: string): string {
 /** cmk-rotator plan: what a rotation would do now, by the worker's own planner (the API's dry run), reading only. */
 export async function plan(flags: TargetFlags & EstateFlags, format: Format, io: Io): Promise<ExitCode> {
   const request = rotationRequest(flags);
-  // An account names its own subscription; a key's bound accounts are found in the estate the flags name.
-  const subscription = request.accountId ? [parseAccountId(request.accountId)?.subscriptionId ?? ''] : flags.subscription;
+  // An account names its own subscription, read with those the flags name (its vault's, when that is another one);
+  // a key's bound accounts are found in the estate the flags name.
+  const own = request.accountId ? parseAccountId(request.accountId)?.subscriptionId : undefined;
+  const subscription = own ? [...new Set([own, ...(flags.subscription ?? [])])] : flags.subscription;
   const { config, environment } = readerSetup({ ...flags, ...(subscription ? { subscription } : {}) }, io.env);
   const readers = buildReaders(config, environment);
   // The CLI user's login is not known by name here; the app's dry run names its caller.

@@ -17,7 +17,8 @@ function estate(command: Command): Command {
     .option('--management-group <id>', 'a management group to read through Resource Graph (repeatable)', repeat, [])
     .addOption(new Option('--discovery <how>', 'find accounts with Resource Graph or by listing each subscription through ARM').choices(['resource-graph', 'arm']))
     .option('--near-expiry-days <days>', 'a key expiring within this many days is near expiry (default 30)')
-    .option('--allowed-key-sizes <sizes>', 'RSA sizes a key version may have, comma-separated (default 2048)');
+    .option('--allowed-key-sizes <sizes>', 'RSA sizes a key version may have, comma-separated (default 2048)')
+    .option('--allow-key-sizes-unsupported-by-azure', 'let --allowed-key-sizes name sizes other than 2048, which Azure does not document');
 }
 
 function target(command: Command): Command {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cliEnvironment, writeCaFile } from '../../dev/cliEnvironment';
-import { accountArmId, seedDevEstate } from '../../dev/estate';
+import { accountArmId, accountResource, grantKeyAccess, principalOf, seedDevEstate } from '../../dev/estate';
 import type { KeyVaultStandIn } from '../../dev/keyVaultStandIn';
 import { LOCAL_SUBSCRIPTION, startLocalStack, type LocalStack } from '../../dev/stack';
 import { cliWith, type CliResult } from '../support/cli';
@@ -143,7 +143,34 @@ describe('cmk-rotator against the local stack', () => {
     const bad = await cli(['plan', '--key', 'kv-prod/cmk', '--subscription', LOCAL_SUBSCRIPTION]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--key: "kv-prod\/cmk" is not <vaultUri>\/<keyName>/);
+    // A key identifier with its version is not taken for the key with that version dropped.
+    const versioned = await cli(['plan', '--key', `${vault.vaultUri}keys/cmk/${'0'.repeat(32)}`, '--subscription', LOCAL_SUBSCRIPTION]);
+    assert.equal(versioned.code, 2);
+    assert.match(versioned.stderr, /--key: .* names a version; give <vaultUri>\/<keyName> and the version with --key-version/);
     assert.equal(writes().length, before);
+  });
+
+  test('plan --account reads the account\'s subscription and those --subscription names (its vault\'s)', async () => {
+    const far = '0b0b0b0b-0000-4000-8000-000000000001';
+    const { version } = await vault.createKey('far-cmk', { publish: false });
+    stack.arm.putAccount(accountResource({ name: 'aoai-far', subscriptionId: far, key: { vaultUri: vault.vaultUri, name: 'far-cmk', version } }));
+    grantKeyAccess(stack.arm, vault, [principalOf('aoai-far')]);
+    // A newer version: the plan would move the account, once it can prove the account's access to the key.
+    await vault.createKey('far-cmk', { publish: false });
+    const id = accountArmId('aoai-far', 'rg-ai', far);
+    const alone = await cli(['plan', '--account', id]);
+    assert.match(alone.stdout, /aoai-far .* refused +access-unverifiable/, 'the vault is in no subscription read');
+    const withVault = await cli(['plan', '--account', id, '--subscription', LOCAL_SUBSCRIPTION]);
+    assert.equal(withVault.code, 0, explain(withVault));
+    assert.match(withVault.stdout, /^aoai-far +- +[0-9a-f]{8} +[0-9a-f]{8} +patch$/m);
+  });
+
+  test('--allowed-key-sizes beyond 2048 needs --allow-key-sizes-unsupported-by-azure, which the message names', async () => {
+    const refused = await cli(['audit', '--subscription', LOCAL_SUBSCRIPTION, '--allowed-key-sizes', '2048,3072']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /--allowed-key-sizes lists 3072, .*add --allow-key-sizes-unsupported-by-azure/);
+    const allowed = await cli(['audit', '--subscription', LOCAL_SUBSCRIPTION, '--allowed-key-sizes', '2048,3072', '--allow-key-sizes-unsupported-by-azure']);
+    assert.equal(allowed.code, 0, explain(allowed));
   });
 });
 
