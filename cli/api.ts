@@ -34,44 +34,92 @@ export class AppClient {
     return new AppClient(url.origin + url.pathname, key, io.fetch ?? fetch);
   }
 
-  async get<T>(path: string): Promise<T> {
-    return this.send<T>('GET', path);
+  async get<T>(path: string, timeoutMs?: number): Promise<T> {
+    return this.send<T>('GET', path, undefined, timeoutMs);
   }
 
-  async send<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * One request, within `timeoutMs` (default: as long as Azure's front end keeps a request open). Redirects are not
+   * followed: the function key goes to --app only, never to where an answer points (a sign-in page, another host).
+   */
+  async send<T>(method: string, path: string, body?: unknown, timeoutMs = FRONT_END_TIMEOUT_MS): Promise<T> {
     let response: Response;
+    let text: string;
     try {
       response = await this.http(`${this.base}${path}`, {
         method,
         headers: { 'x-functions-key': this.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
       });
+      text = await response.text();
     } catch (error) {
-      throw new CliError(`cannot reach ${this.base}: ${(error as Error).message}`, EXIT.incomplete);
+      const timedOut = (error as Error).name === 'TimeoutError';
+      throw new Unanswered(`${method} ${path}: ${timedOut ? `no answer from ${this.base} within ${Math.ceil(timeoutMs / 1000)} s` : `cannot reach ${this.base}: ${(error as Error).message}`}`);
     }
-    const text = await response.text();
+    if (response.status >= 300 && response.status < 400) {
+      const to = response.headers.get('location');
+      throw new CliError(`${method} ${path}: the app answered ${response.status}${to ? ` (to ${originOf(to, this.base)})` : ''}, not followed: is --app the function app's own URL?`);
+    }
     const parsed = text ? safeJson(text) : undefined;
-    if (response.ok) return parsed as T;
+    if (response.ok) {
+      if (parsed === undefined || (typeof parsed === 'object' && parsed !== null && NOT_JSON in parsed)) {
+        throw new CliError(`${method} ${path}: the app answered ${response.status} without JSON: is --app a cmk-rotator app?`, EXIT.incomplete);
+      }
+      return parsed as T;
+    }
     const problem = (parsed ?? {}) as { code?: string; title?: string; detail?: string; errors?: Array<{ field: string; message: string }> };
-    const fields = problem.errors?.map((e) => `${e.field}: ${e.message}`).join('; ');
-    const what = [problem.code ?? `HTTP ${response.status}`, problem.detail ?? problem.title ?? text.slice(0, 200), fields].filter(Boolean).join(': ');
+    const detail = problem.detail ?? problem.title ?? text.slice(0, 200);
+    // The detail of a bad request often is its fields already.
+    const fields = problem.errors?.map((e) => `${e.field}: ${e.message}`).filter((f) => !detail.includes(f)).join('; ');
+    const what = [problem.code ?? `HTTP ${response.status}`, detail, fields].filter(Boolean).join(': ');
     if (response.status === 401) throw new CliError(`the app refused the function key (401); check ${CLI_ENV.functionKey}`);
-    throw new ApiError(`${method} ${path}: ${what}`, response.status, problem.code ?? `http-${response.status}`);
+    const retryAfter = Number(response.headers.get('retry-after'));
+    throw new ApiError(`${method} ${path}: ${what}`, response.status, problem.code ?? `http-${response.status}`, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
   }
 }
 
+/** Azure's front end ends a request it has waited 230 s for. */
+const FRONT_END_TIMEOUT_MS = 230_000;
+
 /** The API answered with a problem: a refused request (4xx) is a usage error; throttling and server trouble are incomplete. */
 export class ApiError extends CliError {
-  constructor(message: string, readonly status: number, readonly code: string) {
+  constructor(message: string, readonly status: number, readonly code: string, readonly retryAfterMs?: number) {
     super(message, status >= 500 || status === 429 ? EXIT.incomplete : EXIT.usage);
     this.name = 'ApiError';
   }
 }
 
+/** The app could not be reached, or did not answer in time. */
+export class Unanswered extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.incomplete);
+    this.name = 'Unanswered';
+  }
+}
+
+/** What a later poll may get past: the app's throttling or server trouble, or no answer at all. */
+export function isTransient(error: unknown): error is CliError {
+  return error instanceof Unanswered || (error instanceof ApiError && (error.status === 429 || error.status >= 500));
+}
+
+/** The origin a redirect points to (relative to the app), never its path or query. */
+function originOf(location: string, base: string): string {
+  try {
+    return new URL(location, base).origin;
+  } catch {
+    return 'somewhere unreadable';
+  }
+}
+
+/** Marks an answer that was not JSON. */
+const NOT_JSON = Symbol('not JSON');
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    return { detail: text.slice(0, 200) };
+    return { detail: text.slice(0, 200), [NOT_JSON]: true };
   }
 }

@@ -1,11 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FindingRecord, Severity, SweepSummary } from '../shared/domain/findings';
 import type { PlanLine } from '../shared/usecases/rotationPlan';
 import { AppClient, type AppFlags } from './api';
-import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
-import { jobRows, printRows, waitForJobs, type JobRow, type WaitFlags } from './jobs';
+import { accountName, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
+import { jobIdArgument, jobRows, printRows, waitForJobs, type JobRow } from './jobs';
 import { printPlan, rotationRequest, type TargetFlags } from './plan';
 import { failsOn, printReport } from './report';
+import { pollUntil, waitPlan, type WaitFlags } from './wait';
 
 // The commands that act through a deployed app's HTTP API (DESIGN §6): the app writes its ledger; the CLI only asks.
 
@@ -13,15 +13,20 @@ interface QueuedJobs {
   jobs: Array<{ jobId: string; accountId: string; encryptionScope?: string; kind: string; status: string }>;
 }
 
+/** A job's rows are waited for 15 minutes unless --timeout says otherwise. */
+const JOB_WAIT_SECONDS = 900;
+
 async function queued(client: AppClient, body: unknown, flags: WaitFlags, format: Format, io: Io): Promise<ExitCode> {
+  // Before the request: a bad --interval or --timeout queues nothing.
+  const plan = flags.wait ? waitPlan(flags, JOB_WAIT_SECONDS) : undefined;
   const { jobs } = await client.send<QueuedJobs>('POST', '/api/rotations', body);
-  if (!flags.wait) {
+  if (!plan) {
     if (format === 'json') printJson(io, { jobs });
     else io.stdout.write(table([['job', 'account', 'scope', 'status'], ...jobs.map((j) => [j.jobId, accountName(j.accountId), j.encryptionScope ?? '-', j.status])], ''));
     return EXIT.ok;
   }
   io.stderr.write(`queued ${jobs.length} job${jobs.length === 1 ? '' : 's'}; waiting for ${jobs.length === 1 ? 'it' : 'them'} to finish\n`);
-  return printRows(io, format, await waitForJobs(client, [...new Set(jobs.map((j) => j.jobId))], flags, io));
+  return printRows(io, format, await waitForJobs(client, [...new Set(jobs.map((j) => j.jobId))], plan, io, true));
 }
 
 export async function rotate(flags: TargetFlags & AppFlags & WaitFlags & { rotateKey?: boolean; dryRun?: boolean }, format: Format, io: Io): Promise<ExitCode> {
@@ -52,8 +57,10 @@ export async function unpin(flags: { account: string; scope?: string } & AppFlag
 }
 
 export async function status(jobId: string, flags: AppFlags & WaitFlags, format: Format, io: Io): Promise<ExitCode> {
+  jobIdArgument(jobId);
+  const plan = flags.wait ? waitPlan(flags, JOB_WAIT_SECONDS) : undefined;
   const client = AppClient.from(flags, io);
-  const rows = flags.wait ? await waitForJobs(client, [jobId], flags, io) : await jobRows(client, jobId);
+  const rows = plan ? await waitForJobs(client, [jobId], plan, io) : await jobRows(client, jobId);
   return printRows(io, format, rows);
 }
 
@@ -73,28 +80,23 @@ export async function history(accountId: string, flags: AppFlags & { limit?: str
 
 /** Runs the app's sweep now; with --wait, prints the app's report once that sweep has ended. */
 export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity }, format: Format, io: Io): Promise<ExitCode> {
+  const plan = flags.wait ? waitPlan(flags, 3600) : undefined;
   const client = AppClient.from(flags, io);
   const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps');
-  if (!flags.wait) {
+  if (!plan) {
     if (format === 'json') printJson(io, { sweepId, status: 'queued' });
-    else io.stdout.write(`sweep ${sweepId} queued; see it with: cmk-rotator sweep --wait, or GET /api/compliance\n`);
+    else io.stdout.write(`sweep ${sweepId} queued; its report, once it has ended: GET /api/compliance\n`);
     return EXIT.ok;
   }
   io.stderr.write(`sweep ${sweepId} queued; waiting for it to finish\n`);
-  const intervalMs = Number(flags.interval ?? 2) * 1000;
-  const deadline = Date.now() + Number(flags.timeout ?? 3600) * 1000;
-  for (;;) {
-    const report = await client.get<{ sweep: SweepSummary | null; findings: FindingRecord[] }>('/api/compliance');
-    if (report.sweep?.sweepId === sweepId && report.sweep.status !== 'running') {
-      const findings = report.findings.map((f) => ({ ...f, accountName: accountName(f.accountId) }));
-      printReport(io, format, {
-        title: `Compliance of the app's estate (sweep ${sweepId})`, status: report.sweep.status, accounts: report.sweep.accountsSeen, keys: report.sweep.keysRead,
-        findings, errors: report.sweep.errors,
-      });
-      if (failsOn(findings, flags.failOn)) return EXIT.failed;
-      return report.sweep.status === 'completed' ? EXIT.ok : EXIT.incomplete;
-    }
-    if (Date.now() >= deadline) throw new CliError(`sweep ${sweepId} had not finished when --timeout ran out`, EXIT.incomplete);
-    await sleep(intervalMs);
-  }
+  const { sweep: ended, findings: found } = await pollUntil(plan, io, async (timeLeftMs) => {
+    const report = await client.get<{ sweep: SweepSummary | null; findings: FindingRecord[] }>('/api/compliance', timeLeftMs);
+    return report.sweep?.sweepId === sweepId && report.sweep.status !== 'running' ? { sweep: report.sweep, findings: report.findings } : undefined;
+  }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
+  const findings = found.map((f) => ({ ...f, accountName: accountName(f.accountId) }));
+  printReport(io, format, {
+    title: `Compliance of the app's estate (sweep ${sweepId})`, status: ended.status, accounts: ended.accountsSeen, keys: ended.keysRead, findings, errors: ended.errors,
+  });
+  if (failsOn(findings, flags.failOn)) return EXIT.failed;
+  return ended.status === 'completed' ? EXIT.ok : EXIT.incomplete;
 }

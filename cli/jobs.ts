@@ -1,7 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { finalStatuses, type RotationStatus } from '../shared/domain/model';
+import { finalStatuses, OUTCOME_UNKNOWN, type RotationStatus } from '../shared/domain/model';
+import { httpSchemas } from '../shared/http/schemas';
 import { ApiError, type AppClient } from './api';
 import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
+import { pollUntil, type WaitPlan } from './wait';
 
 /** A job's row as GET /api/rotations/{jobId} shows it. */
 export interface JobRow {
@@ -17,62 +18,56 @@ export interface JobRow {
   finishedAt?: string;
 }
 
-export interface WaitFlags {
-  wait?: boolean;
-  /** Seconds between polls. */
-  interval?: string;
-  /** Seconds to wait at most. */
-  timeout?: string;
+/** A job id as the API takes it, checked here: "..", or a typo, would otherwise be a path of its own. */
+export function jobIdArgument(jobId: string): string {
+  if (!httpSchemas().jobIdParam.safeParse({ jobId }).success) throw new CliError(`<jobId>: "${jobId.slice(0, 80)}" is not a job id (8-64 letters, digits, dashes; rotate prints them)`);
+  return jobId;
 }
 
-export async function jobRows(client: AppClient, jobId: string): Promise<JobRow[]> {
-  const body = await client.get<JobRow | { jobId: string; accounts: JobRow[] }>(`/api/rotations/${encodeURIComponent(jobId)}`);
+export async function jobRows(client: AppClient, jobId: string, timeoutMs?: number): Promise<JobRow[]> {
+  const body = await client.get<JobRow | { jobId: string; accounts: JobRow[] }>(`/api/rotations/${encodeURIComponent(jobId)}`, timeoutMs);
   return 'accounts' in body ? body.accounts : [body];
 }
 
-function seconds(value: string | undefined, fallback: number, flag: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag}: "${value}" is not a number of seconds`);
-  return n;
-}
+/** The queued row is written right after the message: a job just accepted may not be readable for a moment. */
+const UNREAD_GRACE_MS = 30_000;
 
-/** Polls the jobs until each row is final, with a line on stderr whenever a row moves (status or attempt). */
-export async function waitForJobs(client: AppClient, jobIds: string[], flags: WaitFlags, io: Io): Promise<JobRow[]> {
-  const intervalMs = seconds(flags.interval, 2, '--interval') * 1000;
-  const deadline = Date.now() + seconds(flags.timeout, 900, '--timeout') * 1000;
+/** Final, or still `running` after the job's last attempt with its outcome unknown (nothing more will move it). */
+const settled = (row: JobRow): boolean => finalStatuses.has(row.status) || !!row.reason?.startsWith(OUTCOME_UNKNOWN);
+
+/**
+ * Polls the jobs until each row has settled, with a line on stderr whenever a row moves (status or attempt). A
+ * job not found is an error, except for jobs the app has just `queued`, for a moment.
+ */
+export async function waitForJobs(client: AppClient, jobIds: string[], plan: WaitPlan, io: Io, queued = false): Promise<JobRow[]> {
+  const graceUntil = queued ? Date.now() + UNREAD_GRACE_MS : 0;
   const seen = new Map<string, string>();
-  for (;;) {
-    let rows: JobRow[] = [];
+  let rows: JobRow[] = [];
+  return pollUntil(plan, io, async (timeLeftMs) => {
     try {
-      rows = (await Promise.all(jobIds.map((id) => jobRows(client, id)))).flat();
+      rows = (await Promise.all(jobIds.map((id) => jobRows(client, id, timeLeftMs)))).flat();
     } catch (error) {
-      // The queued row is written right after the message: a job just accepted may not be readable yet.
-      if (!(error instanceof ApiError && error.code === 'job-not-found')) throw error;
+      if (!(error instanceof ApiError && error.code === 'job-not-found' && Date.now() < graceUntil)) throw error;
+      rows = [];
     }
     for (const row of rows) {
       const key = `${row.jobId}|${row.accountId}|${row.encryptionScope ?? ''}`;
-      const state = `${row.status}|${row.attempts ?? 0}`;
+      const state = `${row.status}|${row.attempts ?? 0}|${settled(row)}`;
       if (seen.get(key) === state) continue;
       seen.set(key, state);
       const attempt = row.attempts ? ` (attempt ${row.attempts})` : '';
-      const detail = finalStatuses.has(row.status) && row.reason ? `: ${row.reason}` : '';
+      const detail = settled(row) && row.reason ? `: ${row.reason}` : '';
       io.stderr.write(`${new Date().toISOString().slice(11, 19)} ${label(row)}: ${row.status}${attempt}${detail}\n`);
     }
-    if (rows.length && rows.every((r) => finalStatuses.has(r.status))) return rows;
-    if (Date.now() >= deadline) {
-      const open = rows.filter((r) => !finalStatuses.has(r.status)).map(label).join(', ') || jobIds.join(', ');
-      throw new CliError(`still not finished when --timeout ran out: ${open}`, EXIT.incomplete);
-    }
-    await sleep(intervalMs);
-  }
+    return rows.length && rows.every(settled) ? rows : undefined;
+  }, () => `still not finished when --timeout ran out: ${rows.filter((r) => !settled(r)).map(label).join(', ') || jobIds.join(', ')}`);
 }
 
 function label(row: JobRow): string {
   return `${accountName(row.accountId)}${row.encryptionScope ? `/${row.encryptionScope}` : ''}`;
 }
 
-/** Prints the rows; exit 1 when any failed or was refused. */
+/** Prints the rows; exit 1 when any failed or was refused, else 3 when any outcome is unknown. */
 export function printRows(io: Io, format: Format, rows: JobRow[]): ExitCode {
   if (format === 'json') printJson(io, { jobs: rows });
   else {
@@ -81,5 +76,6 @@ export function printRows(io: Io, format: Format, rows: JobRow[]): ExitCode {
       ...rows.map((r) => [short(r.jobId), accountName(r.accountId), r.encryptionScope ?? '-', r.status, short(r.fromVersion), short(r.toVersion), String(r.attempts ?? ''), r.reason ?? '']),
     ], ''));
   }
-  return rows.some((r) => r.status === 'failed' || r.status === 'refused') ? EXIT.failed : EXIT.ok;
+  if (rows.some((r) => r.status === 'failed' || r.status === 'refused')) return EXIT.failed;
+  return rows.some((r) => settled(r) && !finalStatuses.has(r.status)) ? EXIT.incomplete : EXIT.ok;
 }

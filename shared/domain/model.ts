@@ -96,6 +96,9 @@ export const finalStatuses: ReadonlySet<RotationStatus> = new Set([
   'refused',
 ]);
 
+/** How the reason of a `running` row starts once its job's attempts are spent and its outcome could not be read back. */
+export const OUTCOME_UNKNOWN = 'outcome unknown';
+
 /** One audit ledger row (Rotations table). */
 export interface RotationRecord {
   jobId: string;

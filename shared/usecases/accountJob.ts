@@ -1,5 +1,5 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
-import { finalStatuses, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
+import { finalStatuses, OUTCOME_UNKNOWN, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
 import { ACCOUNT_MISSING, isSettled, readBack, readBackReason, verifiedNote, type ReadBack } from '../domain/rebind';
 import { pick } from '../domain/records';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
@@ -298,7 +298,7 @@ class AccountJobRun {
 
   /** An update that may have been made and cannot be verified: the row stays running, its plan's reason and pin noted; an alert says so. */
   private async outcomeUnknown(reason: string, lease: Lease | undefined): Promise<JobOutcome> {
-    const row = { ...this.row, status: 'running' as const, reason: [`outcome unknown: ${reason}`, this.row.reason, this.pin.note].filter(Boolean).join('; ') };
+    const row = { ...this.row, status: 'running' as const, reason: [`${OUTCOME_UNKNOWN}: ${reason}`, this.row.reason, this.pin.note].filter(Boolean).join('; ') };
     if (!(await this.journal.write(row, lease))) return this.superseded(row.status);
     this.log.event('rotation.outcome-unknown', this.fields('running', row));
     return { outcome: 'recorded', record: row };

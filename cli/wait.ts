@@ -1,0 +1,51 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError, isTransient } from './api';
+import { CliError, EXIT, type Io } from './io';
+
+export interface WaitFlags {
+  wait?: boolean;
+  /** Seconds between polls. */
+  interval?: string;
+  /** Seconds to wait at most. */
+  timeout?: string;
+}
+
+/** --interval and --timeout, read before anything is sent: a bad value is refused with nothing queued. */
+export interface WaitPlan {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export function waitPlan(flags: WaitFlags, defaultTimeoutSeconds: number): WaitPlan {
+  return { intervalMs: seconds(flags.interval, 2, '--interval') * 1000, timeoutMs: seconds(flags.timeout, defaultTimeoutSeconds, '--timeout') * 1000 };
+}
+
+function seconds(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!value.trim() || !Number.isFinite(n) || n <= 0) throw new CliError(`${flag}: "${value}" is not a number of seconds`);
+  return n;
+}
+
+/**
+ * Asks `poll` (given the time left, which bounds its request) every interval until it answers, until --timeout.
+ * The app's throttling, its 5xx and a request that found no answer are waited out (a line on stderr; Retry-After
+ * when the app sends one), as the next poll would be; `expired` says what had not finished when --timeout ran out.
+ */
+export async function pollUntil<T>(plan: WaitPlan, io: Io, poll: (timeLeftMs: number) => Promise<T | undefined>, expired: () => string): Promise<T> {
+  const deadline = Date.now() + plan.timeoutMs;
+  for (;;) {
+    let pause = plan.intervalMs;
+    try {
+      const done = await poll(Math.max(1, deadline - Date.now()));
+      if (done !== undefined) return done;
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      io.stderr.write(`${new Date().toISOString().slice(11, 19)} ${error.message}; trying again\n`);
+      pause = Math.max(pause, error instanceof ApiError ? error.retryAfterMs ?? 0 : 0);
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) throw new CliError(expired(), EXIT.incomplete);
+    await sleep(Math.min(pause, left));
+  }
+}

@@ -1,0 +1,137 @@
+// The API commands against a scripted app (io.fetch): what the CLI sends, when it stops waiting, and what it says.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCli } from '../../cli/program';
+import { captured } from '../support/cli';
+
+const ACCOUNT = '/subscriptions/5a6e7c1d-0000-4000-8000-00000000c0de/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/aoai-a';
+const JOB = 'job-1234abcd';
+const ENV = { CMK_ROTATOR_APP: 'https://func-cmk.azurewebsites.net', CMK_ROTATOR_FUNCTION_KEY: 'SECRET-KEY' };
+
+interface Sent {
+  method: string;
+  url: string;
+  redirect: RequestInit['redirect'];
+  signal: AbortSignal | undefined;
+}
+
+type Answer = Response | 'stall';
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+const row = (status: string, reason?: string) => json(200, { jobId: JOB, accountId: ACCOUNT, status, attempts: 1, ...(reason ? { reason } : {}) });
+const queued = () => json(202, { jobs: [{ jobId: JOB, accountId: ACCOUNT, kind: 'rebind', status: 'queued' }] });
+const notFound = () => json(404, { code: 'job-not-found', title: 'Not found', detail: `no job ${JOB}` });
+
+/** Runs the CLI with a fetch that gives the answers in turn ('stall': no answer until the request is aborted). */
+async function run(args: string[], answers: Answer[]) {
+  const sent: Sent[] = [];
+  const fetch = (async (url: string, init: RequestInit = {}) => {
+    sent.push({ method: init.method ?? 'GET', url: String(url), redirect: init.redirect, signal: init.signal ?? undefined });
+    const answer = answers.shift() ?? json(500, { code: 'script-ended' });
+    if (answer !== 'stall') return answer;
+    return new Promise<Response>((_, reject) => {
+      // A socket keeps a real request's process alive (AbortSignal.timeout does not): this timer stands for it.
+      const socket = setTimeout(() => reject(new Error('the request was never given up')), 10_000);
+      init.signal?.addEventListener('abort', () => {
+        clearTimeout(socket);
+        reject(init.signal?.reason);
+      });
+    });
+  }) as typeof globalThis.fetch;
+  const stdout = captured();
+  const stderr = captured();
+  const code = await runCli(args, { stdout, stderr, env: ENV, fetch });
+  return { code, stdout: stdout.text, stderr: stderr.text, sent };
+}
+
+describe('cmk-rotator API commands', () => {
+  it('refuses a bad --interval or --timeout before anything is sent, naming the flag', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['sweep', '--wait', '--timeout', 'abc'], /--timeout: "abc" is not a number of seconds/],
+      [['sweep', '--wait', '--interval', '0'], /--interval: "0" is not a number of seconds/],
+      [['rotate', '--account', ACCOUNT, '--wait', '--timeout', '-1'], /--timeout: "-1" is not a number of seconds/],
+      [['pin', '--account', ACCOUNT, '--key-version', 'a'.repeat(32), '--wait', '--interval', 'soon'], /--interval: "soon" is not a number of seconds/],
+      [['status', JOB, '--wait', '--timeout', ' '], /--timeout: " " is not a number of seconds/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(args, [queued()]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, message);
+      assert.deepEqual(r.sent, [], `${args.join(' ')}: nothing sent`);
+    }
+  });
+
+  it('refuses a job id the API would not take, before anything is sent', async () => {
+    for (const jobId of ['..', 'job/../../x', 'short']) {
+      const r = await run(['status', jobId], [row('succeeded')]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /<jobId>: ".*" is not a job id/);
+      assert.deepEqual(r.sent, []);
+    }
+  });
+
+  it('stops waiting at --timeout even while a request gets no answer', async () => {
+    const r = await run(['status', JOB, '--wait', '--timeout', '0.2', '--interval', '0.05'], ['stall', 'stall', 'stall', 'stall', 'stall', 'stall']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /still not finished when --timeout ran out: job-1234abcd/);
+    assert.match(r.stderr, /GET \/api\/rotations\/job-1234abcd: no answer from https:\/\/func-cmk\.azurewebsites\.net within 1 s; trying again/);
+    assert.ok(r.sent.every((s) => s.signal?.aborted), 'every stalled request was given up');
+  });
+
+  it('does not follow a redirect: the function key goes to --app only', async () => {
+    const r = await run(['status', JOB], [new Response(null, { status: 302, headers: { location: 'https://login.example.com/authorize?client_id=x&code=y' } })]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /the app answered 302 \(to https:\/\/login\.example\.com\), not followed: is --app the function app's own URL\?/);
+    assert.doesNotMatch(r.stderr, /client_id|authorize|SECRET/);
+    assert.deepEqual(r.sent.map((s) => [s.url, s.redirect]), [[`${ENV.CMK_ROTATOR_APP}/api/rotations/${JOB}`, 'manual']]);
+  });
+
+  it('says so when a 2xx answer is not the API\'s JSON', async () => {
+    const r = await run(['rotate', '--account', ACCOUNT], [new Response('<html>sign in</html>', { status: 200, headers: { 'content-type': 'text/html' } })]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /POST \/api\/rotations: the app answered 200 without JSON: is --app a cmk-rotator app\?/);
+  });
+
+  it('ends at once on a job the app does not know, even with --wait', async () => {
+    const r = await run(['status', JOB, '--wait', '--interval', '0.01'], [notFound(), row('succeeded')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /job-not-found/);
+    assert.equal(r.sent.length, 1);
+  });
+
+  it('waits for a job it has just queued to be readable, and out the app\'s throttling and 5xx (Retry-After)', async () => {
+    const r = await run(['rotate', '--account', ACCOUNT, '--wait', '--interval', '0.01'], [
+      queued(), notFound(), json(503, { code: 'storage-unavailable', title: 'Storage is unavailable' }, { 'retry-after': '0.05' }),
+      json(429, { code: 'dependency-throttled', title: 'Throttled' }), row('running'), row('succeeded', 'verified'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /storage-unavailable: Storage is unavailable; trying again/);
+    assert.match(r.stderr, /dependency-throttled: Throttled; trying again/);
+    assert.match(r.stderr, /aoai-a: succeeded \(attempt 1\): verified/);
+    assert.deepEqual(r.sent.map((s) => s.method), ['POST', 'GET', 'GET', 'GET', 'GET', 'GET']);
+  });
+
+  it('ends the wait on a row whose outcome is unknown, exit 3, showing why', async () => {
+    const r = await run(['status', JOB, '--wait', '--interval', '0.01'], [row('running'), row('running', 'outcome unknown: the account could not be read back')]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /aoai-a: running \(attempt 1\): outcome unknown: the account could not be read back/);
+    assert.match(r.stdout, /aoai-a +- +running/);
+  });
+
+  it('sweep --wait waits out a 503 and prints the sweep\'s report; its hint without --wait is a read', async () => {
+    const sweepId = 'sweep-0001';
+    const report = { sweep: { sweepId, status: 'completed', accountsSeen: 2, keysRead: 1, errors: [], findingsByCode: {}, findingsBySeverity: {} }, findings: [] };
+    const r = await run(['sweep', '--wait', '--interval', '0.01'], [json(202, { sweepId, status: 'queued' }), json(503, { code: 'storage-unavailable' }), json(200, report)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sweep-0001/);
+    const queuedOnly = await run(['sweep'], [json(202, { sweepId, status: 'queued' })]);
+    assert.match(queuedOnly.stdout, /^sweep sweep-0001 queued; its report, once it has ended: GET \/api\/compliance$/m);
+  });
+
+  it('names a refused request\'s fields once', async () => {
+    const r = await run(['rotate', '--account', ACCOUNT], [json(400, { code: 'invalid-request', detail: 'keyVersion: must be 32 hex characters', errors: [{ field: 'keyVersion', message: 'must be 32 hex characters' }] })]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.match(/must be 32 hex characters/g)?.length, 1, r.stderr);
+  });
+});
