@@ -1,7 +1,10 @@
 import type { AccountRef } from './model';
 
+// A subscription is a GUID; a resource group is up to 90 letters, digits, _ - . ( ) and not ending in a dot; an account
+// name (ARM's pattern) 1-64 letters, digits, _ - . starting with a letter or digit. ARM refuses anything else with a
+// 400 of its own, which would reach a caller as a dependency's failure instead of their bad field.
 const ACCOUNT_ID =
-  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.CognitiveServices\/accounts\/([^/]+)$/i;
+  /^\/subscriptions\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/resourceGroups\/([-\w.()\p{L}\p{N}]{0,89}[-\w()\p{L}\p{N}])\/providers\/Microsoft\.CognitiveServices\/accounts\/([a-z0-9][\w.-]{0,63})$/iu;
 
 /** Parses a Microsoft.CognitiveServices/accounts ARM id; undefined when it is anything else. */
 export function parseAccountId(id: string): AccountRef | undefined {

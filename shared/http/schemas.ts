@@ -27,7 +27,7 @@ function isContinuationToken(token: string): boolean {
 function buildSchemas({ z }: typeof Zod) {
   // Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
   const accountId = z.string().max(512, 'must be at most 512 characters')
-    .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id');
+    .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id (/subscriptions/<GUID>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name>)');
   const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
   const keyName = z.string().regex(KEY_NAME, 'must be a Key Vault key name (letters, digits, dashes)');
   const keyVersion = z.string().regex(KEY_VERSION, 'must be 32 hex characters');

@@ -144,6 +144,10 @@ describe('manual operations over HTTP through the dev host', () => {
       ['malformed JSON', 'POST', '/api/rotations', '{"accountId":', 400, 'malformed-json'],
       ['an unknown field', 'POST', '/api/rotations', { accountId: '@id', colour: 'blue' }, 400, 'invalid-request', 'colour'],
       ['a resource id that is not an account', 'POST', '/api/rotations', { accountId: '/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s' }, 400, 'invalid-request', 'accountId'],
+      // Ids ARM itself refuses (400 InvalidSubscriptionId, a bad name): the caller's field, not a dependency's failure.
+      ['an account id whose subscription is not a GUID', 'POST', '/api/rotations', { accountId: '/subscriptions/not-a-guid/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/a1' }, 400, 'invalid-request', 'accountId'],
+      ['an account id whose group ends in a dot', 'DELETE', '/api/accounts/pin', { accountId: '/subscriptions/5a6e7c1d-0000-4000-8000-00000000c0de/resourceGroups/rg./providers/Microsoft.CognitiveServices/accounts/a1' }, 400, 'invalid-request', 'accountId'],
+      ['an account name with a character ARM refuses', 'GET', `/api/rotations?accountId=${encodeURIComponent('/subscriptions/5a6e7c1d-0000-4000-8000-00000000c0de/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a#1')}`, undefined, 400, 'invalid-request', 'accountId'],
       ['a vault host outside KEY_VAULT_HOST_SUFFIXES', 'POST', '/api/rotations', { vaultUri: 'https://evil.example.com/', keyName: 'cmk-4xx' }, 400, 'vault-not-allowed', 'vaultUri'],
       ['a version that is not 32 hex characters', 'POST', '/api/rotations', { accountId: '@id', keyVersion: 'v2' }, 400, 'invalid-request', 'keyVersion'],
       ['an unknown account', 'POST', '/api/rotations', { accountId: accountArmId('nobody') }, 404, 'account-not-found'],
