@@ -37,13 +37,16 @@ export async function serveEventGrid(
     return reply(res, 400, { error: 'body is not JSON' });
   }
   const events = Array.isArray(body) ? body : [body];
+  // As the Functions host's Event Grid extension reads it: in any case, and Unsubscribe accepted with a 202.
   const kind = String(req.headers['aeg-event-type'] ?? '');
+  const known = kind.toLowerCase();
 
-  if (kind === 'SubscriptionValidation') {
+  if (known === 'subscriptionvalidation') {
     const code = (events[0] as { data?: { validationCode?: string } } | undefined)?.data?.validationCode;
     return code ? reply(res, 200, { validationResponse: code }) : reply(res, 400, { error: 'no validationCode' });
   }
-  if (kind !== 'Notification' && !String(req.headers['content-type'] ?? '').includes('cloudevents')) {
+  if (known === 'unsubscribe') return reply(res, 202);
+  if (known !== 'notification' && !String(req.headers['content-type'] ?? '').includes('cloudevents')) {
     return reply(res, 400, { error: `unsupported aeg-event-type "${kind}"` });
   }
 

@@ -52,7 +52,7 @@ export async function serveHttp(
   }
 
   const match = route.pattern.exec(url.pathname);
-  const params = Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(match?.[i + 1] ?? '')]));
+  const params = Object.fromEntries(route.params.map((p, i) => [p, decoded(match?.[i + 1] ?? '')]));
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
   const body = await readText(req);
   const request = new HttpRequest({ method, url: url.toString(), headers, params, body: { string: body } });
@@ -69,4 +69,13 @@ export async function serveHttp(
   }
   res.writeHead(result?.status ?? 200, Object.fromEntries(responseHeaders));
   res.end(text);
+}
+
+/** A route value as the host's router gives it: percent-decoded, or left as written where an escape is malformed. */
+function decoded(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }

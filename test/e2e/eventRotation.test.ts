@@ -186,6 +186,10 @@ describe('Key Vault events through the dev host (Azurite, stand-ins over HTTPS)'
     const validation = await postEvents(stack, [{ id: 'v', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' } }], 'SubscriptionValidation');
     assert.equal(validation.status, 200);
     assert.deepEqual(await validation.json(), { validationResponse: 'abc-123' });
+    // The header in any case, as the Functions host's Event Grid extension reads it; Unsubscribe is accepted.
+    const lower = await postEvents(stack, [{ id: 'v2', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'def-456' } }], 'subscriptionvalidation');
+    assert.deepEqual([lower.status, await lower.json()], [200, { validationResponse: 'def-456' }]);
+    assert.equal((await postEvents(stack, [], 'Unsubscribe')).status, 202);
     const bad = await fetch(stack.host.eventGridWebhook('keyVaultEvents'), { method: 'POST', headers: { 'aeg-event-type': 'Notification' }, body: '{' });
     assert.equal(bad.status, 400);
   });
