@@ -71,11 +71,14 @@ function buildSchemas({ z }: typeof Zod) {
         ctx.addIssue({ code: 'custom', path: ['confirm'], message: "must be the account's exact name to disable customer-managed keys" });
       }
       if (v.keySource && v.vaultUri) ctx.addIssue({ code: 'custom', path: ['vaultUri'], message: 'does not apply when disabling CMK' });
+      if (v.keyName !== undefined && v.confirm !== undefined) ctx.addIssue({ code: 'custom', path: ['confirm'], message: 'applies only when disabling CMK (keySource)' });
     });
 
+  const LIMIT = 'must be a whole number from 1 to 100';
   const historyQuery = z.strictObject({
     accountId,
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    // Decimal digits only: Number() would also read 0x10 or 1e1.
+    limit: z.string().regex(/^\d{1,3}$/, LIMIT).transform(Number).pipe(z.number().min(1, LIMIT).max(100, LIMIT)).default(20),
     continuationToken: z.string().refine(isContinuationToken, 'is not a continuation token from a previous page').optional(),
   });
 

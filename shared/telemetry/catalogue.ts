@@ -21,7 +21,7 @@ interface EventSpec {
 const JOB = ['jobId', 'parentJobId', 'kind', 'trigger', 'accountId', 'encryptionScope', 'vaultUri', 'keyName', 'attempt', 'status', 'from', 'to', 'reason'] as const;
 
 export const TELEMETRY = {
-  'key-event.rejected': { level: 'warn', summary: 'A Key Vault event could not be read (Event Grid dead-letters it)', fields: ['problem'] },
+  'key-event.rejected': { level: 'warn', summary: 'A Key Vault event could not be read: it is acknowledged (2xx, never redelivered) and dropped, with this line naming why', fields: ['problem'] },
   'key-event.ignored': { level: 'info', summary: 'An event that is not about a key version (a secret, a certificate, a policy change)', fields: ['reason', 'eventType'] },
   'key-event.vault-not-allowed': { level: 'warn', summary: 'A key event from a vault outside KEY_VAULT_HOST_SUFFIXES', fields: ['eventId', 'vaultUri'] },
   'key-event.queued': {
