@@ -66,7 +66,6 @@ const SUPPORTED_KEY_SIZE = 2048;
 /** Public-cloud Key Vault and Managed HSM hosts; sovereign clouds list their own (README). */
 const DEFAULT_KEY_VAULT_HOST_SUFFIXES = '.vault.azure.net,.managedhsm.azure.net';
 /** Hourly: Managed HSM publishes no Event Grid key events, so the sweep (enforce mode) is how its accounts follow new versions. */
-const DEFAULT_SWEEP_SCHEDULE = '0 0 * * * *';
 
 type Env = Record<string, string | undefined>;
 
@@ -105,7 +104,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('AzureWebJobsStorage (connection string), AzureWebJobsStorage__accountName, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri is required');
   }
 
-  const sweepSchedule = settings.text('SWEEP_SCHEDULE', DEFAULT_SWEEP_SCHEDULE);
+  // Required: the timer binding reads %SWEEP_SCHEDULE%, and without the setting the host indexes no sweep at all.
+  const sweepSchedule = settings.text('SWEEP_SCHEDULE');
   const schedule = parseSchedule(sweepSchedule);
   if (!schedule.ok) problems.push(`SWEEP_SCHEDULE ${schedule.problem} (got "${sweepSchedule}")`);
 

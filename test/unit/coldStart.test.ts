@@ -13,7 +13,7 @@ describe('cold start', () => {
       const { readdirSync } = require('node:fs');
       const dir = ${JSON.stringify(join(projectRoot(), 'dist', 'functions'))};
       for (const f of readdirSync(dir).filter((f) => f.endsWith('.js'))) require(dir + '/' + f);
-      Object.assign(process.env, { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' });
+      Object.assign(process.env, { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555', SWEEP_SCHEDULE: '0 0 * * * *' });
       require(${JSON.stringify(join(projectRoot(), 'dist', 'shared', 'app.js'))}).services();
       process.stdout.write(JSON.stringify(Object.keys(require.cache)));`;
     const loaded = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as string[];

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
 import { QUEUE_SETTINGS } from '../../shared/queueSettings';
 import { projectRoot } from '../support/fixtures';
 
-const valid = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' };
+const valid = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555', SWEEP_SCHEDULE: '0 0 * * * *' };
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -27,15 +27,15 @@ describe('config', () => {
     assert.equal(c.nearExpiryAction, 'bind-newer');
     assert.equal(c.nearExpiryDays, 30);
     assert.deepEqual(c.allowedKeySizes, [2048]);
-    assert.equal(c.sweepSchedule, '0 0 * * * *', 'hourly: Managed HSM sends no key events, the sweep is how its accounts follow');
+    assert.equal(c.sweepSchedule, valid.SWEEP_SCHEDULE);
   });
   it('takes identity-based storage by account name', () => {
-    const c = loadConfig({ AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS });
+    const c = loadConfig({ AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS, SWEEP_SCHEDULE: valid.SWEEP_SCHEDULE });
     assert.deepEqual(c.storage, { tableServiceUri: 'https://stcmk.table.core.windows.net', queueServiceUri: 'https://stcmk.queue.core.windows.net' });
   });
   it('takes the storage endpoints from settings, so sovereign clouds work', () => {
     const c = loadConfig({
-      AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS,
+      AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS, SWEEP_SCHEDULE: valid.SWEEP_SCHEDULE,
       AzureWebJobsStorage__tableServiceUri: 'https://stcmk.table.core.usgovcloudapi.net/', AzureWebJobsStorage__queueServiceUri: 'https://stcmk.queue.core.usgovcloudapi.net',
     });
     assert.deepEqual(c.storage, { tableServiceUri: 'https://stcmk.table.core.usgovcloudapi.net', queueServiceUri: 'https://stcmk.queue.core.usgovcloudapi.net' });
@@ -51,6 +51,8 @@ describe('config', () => {
   const bad: Array<[Record<string, string>, RegExp]> = [
     [{ SUBSCRIPTION_IDS: 'abc' }, /SUBSCRIPTION_IDS has "abc"/],
     [{ SUBSCRIPTION_IDS: '' }, /SUBSCRIPTION_IDS is required/],
+    // The timer binding reads %SWEEP_SCHEDULE%: without it the host would index no sweep at all.
+    [{ SWEEP_SCHEDULE: '' }, /^SWEEP_SCHEDULE is required$/],
     [{ AzureWebJobsStorage: '' }, /AzureWebJobsStorage/],
     [{ ARM_ENDPOINT: 'http://management.azure.com' }, /ARM_ENDPOINT must be an https/],
     [{ KEY_VAULT_HOST_SUFFIXES: 'vault/evil' }, /KEY_VAULT_HOST_SUFFIXES/],

@@ -5,7 +5,7 @@ import { buildServices } from '../../shared/app';
 import { ConfigError, loadConfig } from '../../shared/config';
 import { parseSchedule } from '../../shared/schedule';
 
-const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555' };
+const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555', SWEEP_SCHEDULE: '0 0 * * * *' };
 
 function configProblem(schedule: string): string | undefined {
   try {
