@@ -6,7 +6,7 @@
 
 const { envValue, HookError, parseResourceId, run, runMain } = require('./cli');
 
-/** Local RBAC built-in role: key operations (read, list versions, rotate, rotation policy) without purge or export. */
+/** Local RBAC built-in role: key operations (read, list versions, rotate) without purge or export. */
 const MANAGED_HSM_CRYPTO_USER = { name: 'Managed HSM Crypto User', id: '21dbd100-6940-42c2-9190-5d6cb909625b' };
 /** Every key of the HSM; the service finds the keys accounts are bound to, so it cannot be narrowed to one key. */
 const KEYS_SCOPE = '/keys';

@@ -1,5 +1,6 @@
 // Custom role for the Azure OpenAI accounts, used instead of Contributor: it can read an account, PATCH its
-// encryption (accounts/write) and follow the PATCH's long-running operation. Listing accounts and vaults is the
+// encryption (accounts/write), read and PUT its encryption scopes' (a child resource, so actions of its own) and
+// follow the long-running operations. Listing accounts and vaults is the
 // discovery reader's job (discovery-role.bicep). One definition per account scope (service-access.bicep).
 targetScope = 'subscription'
 
@@ -17,6 +18,8 @@ param assignableScope string
 var accountKeyBinderActions = [
   'Microsoft.CognitiveServices/accounts/read'
   'Microsoft.CognitiveServices/accounts/write'
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/read'
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/write'
   'Microsoft.CognitiveServices/locations/operationResults/read'
 ]
 

@@ -16,6 +16,7 @@ param assignableScope string
 // Role assignments and definitions at (and inherited by) a vault or HSM show whether an account's identity may use its key.
 var discoveryReaderActions = [
   'Microsoft.CognitiveServices/accounts/read'
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/read'
   'Microsoft.KeyVault/vaults/read'
   'Microsoft.KeyVault/managedHSMs/read'
   'Microsoft.Authorization/roleAssignments/read'

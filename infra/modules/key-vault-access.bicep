@@ -1,5 +1,5 @@
 // The service's data-plane access to the existing Key Vault, in the vault's resource group: read keys and their
-// versions, rotate a key, read its rotation policy. ARM reads (the vault's properties, the role assignments on it) are
+// versions, rotate a key. ARM reads (the vault's properties, the role assignments on it) are
 // the discovery reader's, at the vault's subscription or, when that is not scanned, at the vault.
 
 @description('Name of the existing Key Vault in this resource group.')
@@ -15,12 +15,11 @@ param principalId string
 @description('The vault\'s permission model (properties.enableRbacAuthorization true means rbac).')
 param permissionModel string
 
-// Access-policy vaults: exactly the data-plane calls the service makes (get key/version, list versions, rotate, get rotation policy).
+// Access-policy vaults: exactly the data-plane calls the service makes (get key/version, list versions, rotate).
 var keyPermissions = [
   'get'
   'list'
   'rotate'
-  'getrotationpolicy'
 ]
 
 // RBAC vaults: Key Vault Crypto Officer is the narrowest built-in role that includes keys/rotate/action (Crypto User lacks it).

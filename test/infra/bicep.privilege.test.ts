@@ -5,24 +5,31 @@ import { before, describe, test } from 'node:test';
 import { descendants, isPlainObject, property, propertyPath, Scope, stringLiteral, type Declaration, type Value } from './bicep';
 import { appSettings, asStrings, deployments, files, GUID, infraFile, loadInfraFixture, main, moduleCall, only, paramValue, ROLE, roleIds, symbolAt, value } from './infraFixture';
 
-/** The writer role at the accounts' scopes: read an account, PATCH it, poll the PATCH (infra/modules/accounts-role.bicep). */
+/**
+ * The writer role at the accounts' scopes (infra/modules/accounts-role.bicep): read an account, PATCH it, read and PUT
+ * its encryption scopes (ENCRYPTION_SCOPES, on by default; a child resource has actions of its own), poll the updates.
+ */
 const ACCOUNT_ROLE_ACTIONS = [
   'Microsoft.CognitiveServices/accounts/read',
   'Microsoft.CognitiveServices/accounts/write',
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/read',
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/write',
   'Microsoft.CognitiveServices/locations/operationResults/read',
 ];
 /**
- * The discovery reader (infra/modules/discovery-role.bicep): accounts.list(), vaults and managed HSMs listed or read
- * for the precondition audit, and the role assignments and definitions that show who may use a vault's or HSM's keys.
+ * The discovery reader (infra/modules/discovery-role.bicep): accounts.list() and each account's encryption scopes
+ * (the sweep, the fan-out), vaults and managed HSMs listed or read for the precondition audit, and the role
+ * assignments and definitions that show who may use a vault's or HSM's keys.
  */
 const DISCOVERY_ROLE_ACTIONS = [
   'Microsoft.CognitiveServices/accounts/read',
+  'Microsoft.CognitiveServices/accounts/encryptionScopes/read',
   'Microsoft.KeyVault/vaults/read',
   'Microsoft.KeyVault/managedHSMs/read',
   'Microsoft.Authorization/roleAssignments/read',
   'Microsoft.Authorization/roleDefinitions/read',
 ];
-const ACCESS_POLICY_KEY_PERMISSIONS = ['get', 'list', 'rotate', 'getrotationpolicy'];
+const ACCESS_POLICY_KEY_PERMISSIONS = ['get', 'list', 'rotate'];
 /** Role assignments without a resource `scope` live only here: at the resource groups or subscriptions the accountScopes parameter names. */
 const ACCOUNT_ASSIGNMENT_MODULES = {
   resourceGroup: 'modules/accounts-access-rg.bicep',
