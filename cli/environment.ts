@@ -92,7 +92,8 @@ function isLoopback(url: string): boolean {
 /** The service's setting names as the CLI's flags and variables. */
 function inCliWords(problem: string): string {
   return problem
-    .replace(/SUBSCRIPTION_IDS is required/, 'name the estate: --subscription <id> (repeatable) or --management-group <id>')
+    .replace(/^SUBSCRIPTION_IDS is required$/, 'name the estate: --subscription <id> (repeatable) or --management-group <id>')
+    .replace(/^SUBSCRIPTION_IDS is required with DISCOVERY=arm$/, '--discovery arm lists subscriptions: name them with --subscription <id> (repeatable)')
     .replace(/SUBSCRIPTION_IDS/g, '--subscription')
     .replace(/MANAGEMENT_GROUP_IDS/g, '--management-group')
     .replace(/DISCOVERY=arm/g, '--discovery arm')

@@ -117,6 +117,10 @@ describe('cmk-rotator against the local stack', () => {
     const none = await cli(['audit']);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /name the estate: --subscription <id>/);
+    // Each problem in the CLI's words, none contradicting another.
+    const groupByArm = await cli(['audit', '--management-group', 'mg1', '--discovery', 'arm']);
+    assert.equal(groupByArm.code, 2);
+    assert.equal(groupByArm.stderr.trim(), 'cmk-rotator: --management-group needs --discovery=resource-graph (ARM lists one subscription at a time); --discovery arm lists subscriptions: name them with --subscription <id> (repeatable)');
     const bad = await cli(['audit', '--subscription', 'not-a-guid']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--subscription has "not-a-guid", which is not a subscription id/);
