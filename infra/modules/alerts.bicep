@@ -1,5 +1,6 @@
-// Azure Monitor alerts: failed rotations and current critical compliance findings (from the app's log events) and Key
-// Vault events that Event Grid gave up on (dead-lettered). All notify one e-mail action group.
+// Azure Monitor alerts: failed rotations, current critical compliance findings and unreadable key events (from the
+// app's log events), poisoned jobs, and Key Vault events that Event Grid gave up on (dead-lettered). All notify one
+// e-mail action group.
 
 @description('Region of the log alert rules.')
 param location string
@@ -54,6 +55,13 @@ param findingWindow string = 'P1D'
 @description('The queue whose poison queue is watched (ROTATION_QUEUE in shared/adapters/queue.ts).')
 param rotationQueueName string = 'rotation-jobs'
 var poisonQueueQuery = 'traces | where message has "${rotationQueueName}-poison" | project timestamp, severityLevel, message, operation_Name, operation_Id'
+
+// A key event the service could not read is acknowledged and dropped (Event Grid would only send it again), so
+// nothing dead-letters it: a change in Key Vault's event format would pass unseen but for this alert.
+var rejectedEventQuery = '''traces
+| extend e = parse_json(message)
+| where tostring(e.event) == "key-event.rejected"
+| project timestamp, severityLevel, problem = tostring(e.problem), operation_Id'''
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: actionGroupName
@@ -194,6 +202,44 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
       allOf: [
         {
           query: poisonQueueQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource rejectedEventAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertRulePrefix}cmk-event-rejected-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'cmk-rotator: a Key Vault event could not be read'
+    description: 'The service received a key event it could not read (the problem is in the alert) and dropped it; the next sweep still finds what the event was about.'
+    severity: 3
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: rejectedEventQuery
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

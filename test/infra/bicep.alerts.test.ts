@@ -62,6 +62,11 @@ describe('alerts', () => {
     assert.equal(catalogueProblems('customMetrics | where name == "cmk.lag"').length, 1);
   });
 
+  test('a key event the service could not read (acknowledged and dropped, so never dead-lettered) raises an alert', () => {
+    const { query } = ruleSelecting('key-event.rejected');
+    assert.match(query, /\bproblem\s*=\s*tostring\(e\.problem\)/, 'the alert shows why');
+  });
+
   test('a job moved to the poison queue raises an alert', () => {
     assert.ok(rules().some((r) => r.query.includes(`"${POISON_QUEUE}"`)), `no alert query watches ${POISON_QUEUE}`);
   });
