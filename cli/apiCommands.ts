@@ -1,7 +1,7 @@
 import type { FindingRecord, Severity, SweepSummary } from '../shared/domain/findings';
 import type { PlanLine } from '../shared/usecases/rotationPlan';
 import { AppClient, type AppFlags } from './api';
-import { accountName, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
+import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, type Format, type Io } from './io';
 import { jobIdArgument, jobRows, printRows, waitForJobs, type JobRow } from './jobs';
 import { printPlan, rotationRequest, type TargetFlags } from './plan';
 import { failsOn, printReport } from './report';
@@ -82,6 +82,9 @@ export async function history(accountId: string, flags: AppFlags & { limit?: str
 export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity }, format: Format, io: Io): Promise<ExitCode> {
   const plan = flags.wait ? waitPlan(flags, 3600) : undefined;
   const client = AppClient.from(flags, io);
+  type Compliance = { sweep: SweepSummary | null; findings: FindingRecord[] };
+  // The API serves the latest sweep only: the one before ours, read first, tells a later sweep from it.
+  const before = plan ? (await client.get<Compliance>('/api/compliance')).sweep?.sweepId : undefined;
   const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps');
   if (!plan) {
     if (format === 'json') printJson(io, { sweepId, status: 'queued' });
@@ -90,8 +93,12 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
   }
   io.stderr.write(`sweep ${sweepId} queued; waiting for it to finish\n`);
   const { sweep: ended, findings: found } = await pollUntil(plan, io, async (timeLeftMs) => {
-    const report = await client.get<{ sweep: SweepSummary | null; findings: FindingRecord[] }>('/api/compliance', timeLeftMs);
-    return report.sweep?.sweepId === sweepId && report.sweep.status !== 'running' ? { sweep: report.sweep, findings: report.findings } : undefined;
+    const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
+    const latest = report.sweep?.sweepId;
+    if (latest && latest !== sweepId && latest !== before) {
+      throw new CliError(`sweep ${sweepId} was followed by sweep ${latest} before its end was seen; GET /api/compliance has the newer one's report`, EXIT.incomplete);
+    }
+    return report.sweep && latest === sweepId && report.sweep.status !== 'running' ? { sweep: report.sweep, findings: report.findings } : undefined;
   }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
   const findings = found.map((f) => ({ ...f, accountName: accountName(f.accountId) }));
   printReport(io, format, {

@@ -122,9 +122,14 @@ describe('cmk-rotator API commands', () => {
   it('sweep --wait waits out a 503 and prints the sweep\'s report; its hint without --wait is a read', async () => {
     const sweepId = 'sweep-0001';
     const report = { sweep: { sweepId, status: 'completed', accountsSeen: 2, keysRead: 1, errors: [], findingsByCode: {}, findingsBySeverity: {} }, findings: [] };
-    const r = await run(['sweep', '--wait', '--interval', '0.01'], [json(202, { sweepId, status: 'queued' }), json(503, { code: 'storage-unavailable' }), json(200, report)]);
+    const previous = { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0000' } };
+    const r = await run(['sweep', '--wait', '--interval', '0.01'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, previous), json(503, { code: 'storage-unavailable' }), json(200, report)]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sweep-0001/);
+    // A sweep that began after ours had ended, before a poll saw ours end: ours will never be the latest again.
+    const overtaken = await run(['sweep', '--wait', '--interval', '0.01', '--timeout', '60'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0002', status: 'running' } })]);
+    assert.equal(overtaken.code, 3);
+    assert.match(overtaken.stderr, /sweep sweep-0001 was followed by sweep sweep-0002 before its end was seen/);
     const queuedOnly = await run(['sweep'], [json(202, { sweepId, status: 'queued' })]);
     assert.match(queuedOnly.stdout, /^sweep sweep-0001 queued; its report, once it has ended: GET \/api\/compliance$/m);
   });
