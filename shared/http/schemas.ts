@@ -1,5 +1,5 @@
 import type * as Zod from 'zod';
-import { parseAccountId } from '../domain/accounts';
+import { isArmAccountId, parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
 import type { EncryptionRequest, RotationRequest } from '../domain/requests';
@@ -27,7 +27,7 @@ function isContinuationToken(token: string): boolean {
 function buildSchemas({ z }: typeof Zod) {
   // Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
   const accountId = z.string().max(512, 'must be at most 512 characters')
-    .refine((v) => parseAccountId(v) !== undefined, 'must be a Microsoft.CognitiveServices/accounts resource id (/subscriptions/<GUID>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name>)');
+    .refine(isArmAccountId, 'must be a Microsoft.CognitiveServices/accounts resource id (/subscriptions/<GUID>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name>)');
   const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
   const keyName = z.string().regex(KEY_NAME, 'must be a Key Vault key name (letters, digits, dashes)');
   const keyVersion = z.string().regex(KEY_VERSION, 'must be 32 hex characters');
