@@ -51,12 +51,13 @@ export class AppClient {
         headers: { 'x-functions-key': this.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.min(timeoutMs, FRONT_END_TIMEOUT_MS)),
       });
       text = await response.text();
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
-      throw new Unanswered(`${method} ${path}: ${timedOut ? `no answer from ${this.base} within ${Math.ceil(timeoutMs / 1000)} s` : `cannot reach ${this.base}: ${(error as Error).message}`}`);
+      const seconds = Math.ceil(Math.min(timeoutMs, FRONT_END_TIMEOUT_MS) / 1000);
+      throw new Unanswered(`${method} ${path}: ${timedOut ? `no answer from ${this.base} within ${seconds} s` : `cannot reach ${this.base}: ${(error as Error).message}`}`, timedOut || dropped(error));
     }
     if (response.status >= 300 && response.status < 400) {
       const to = response.headers.get('location');
@@ -91,17 +92,26 @@ export class ApiError extends CliError {
   }
 }
 
-/** The app could not be reached, or did not answer in time. */
+/** The app could not be reached, or did not answer in time; `passing` when a later try may get through. */
 export class Unanswered extends CliError {
-  constructor(message: string) {
+  constructor(message: string, readonly passing: boolean) {
     super(message, EXIT.incomplete);
     this.name = 'Unanswered';
   }
 }
 
-/** What a later poll may get past: the app's throttling or server trouble, or no answer at all. */
+/** A connection the app (or a hop before it) dropped: a restart, a scale-in. Not a name that does not resolve or a refused connection. */
+function dropped(error: unknown): boolean {
+  const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
+  return ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'].includes(code);
+}
+
+/**
+ * What a later poll may get past: the app's throttling or server trouble, no answer in time, a dropped connection.
+ * An app that cannot be reached at all (a wrong --app, a certificate it does not trust) is reported at once.
+ */
 export function isTransient(error: unknown): error is CliError {
-  return error instanceof Unanswered || (error instanceof ApiError && (error.status === 429 || error.status >= 500));
+  return (error instanceof Unanswered && error.passing) || (error instanceof ApiError && (error.status === 429 || error.status >= 500));
 }
 
 /** The origin a redirect points to (relative to the app), never its path or query. */

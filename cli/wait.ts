@@ -20,10 +20,13 @@ export function waitPlan(flags: WaitFlags, defaultTimeoutSeconds: number): WaitP
   return { intervalMs: seconds(flags.interval, 2, '--interval') * 1000, timeoutMs: seconds(flags.timeout, defaultTimeoutSeconds, '--timeout') * 1000 };
 }
 
+/** The longest wait a timer holds (2^31 ms, 24.8 days), in seconds, rounded down. */
+const MAX_SECONDS = 2_000_000;
+
 function seconds(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!value.trim() || !Number.isFinite(n) || n <= 0) throw new CliError(`${flag}: "${value}" is not a number of seconds`);
+  if (!value.trim() || !Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) throw new CliError(`${flag}: "${value}" is not a number of seconds (up to ${MAX_SECONDS})`);
   return n;
 }
 
@@ -36,16 +39,19 @@ export async function pollUntil<T>(plan: WaitPlan, io: Io, poll: (timeLeftMs: nu
   const deadline = Date.now() + plan.timeoutMs;
   for (;;) {
     let pause = plan.intervalMs;
+    let failed: CliError | undefined;
     try {
       const done = await poll(Math.max(1, deadline - Date.now()));
       if (done !== undefined) return done;
     } catch (error) {
       if (!isTransient(error)) throw error;
+      failed = error;
       io.stderr.write(`${new Date().toISOString().slice(11, 19)} ${error.message}; trying again\n`);
       pause = Math.max(pause, error instanceof ApiError ? error.retryAfterMs ?? 0 : 0);
     }
     const left = deadline - Date.now();
-    if (left <= 0) throw new CliError(expired(), EXIT.incomplete);
+    // The last poll's trouble is what the user needs to hear, more than what had not finished.
+    if (left <= 0) throw new CliError(failed ? `${expired()} (the last poll: ${failed.message})` : expired(), EXIT.incomplete);
     await sleep(Math.min(pause, left));
   }
 }

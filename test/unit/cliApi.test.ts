@@ -15,7 +15,7 @@ interface Sent {
   signal: AbortSignal | undefined;
 }
 
-type Answer = Response | 'stall';
+type Answer = Response | 'stall' | { fail: string };
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
@@ -29,6 +29,8 @@ async function run(args: string[], answers: Answer[]) {
   const fetch = (async (url: string, init: RequestInit = {}) => {
     sent.push({ method: init.method ?? 'GET', url: String(url), redirect: init.redirect, signal: init.signal ?? undefined });
     const answer = answers.shift() ?? json(500, { code: 'script-ended' });
+    // As undici fails: a TypeError whose cause carries the socket's code.
+    if (typeof answer === 'object' && 'fail' in answer) throw Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(answer.fail), { code: answer.fail }) });
     if (answer !== 'stall') return answer;
     return new Promise<Response>((_, reject) => {
       // A socket keeps a real request's process alive (AbortSignal.timeout does not): this timer stands for it.
@@ -53,6 +55,8 @@ describe('cmk-rotator API commands', () => {
       [['rotate', '--account', ACCOUNT, '--wait', '--timeout', '-1'], /--timeout: "-1" is not a number of seconds/],
       [['pin', '--account', ACCOUNT, '--key-version', 'a'.repeat(32), '--wait', '--interval', 'soon'], /--interval: "soon" is not a number of seconds/],
       [['status', JOB, '--wait', '--timeout', ' '], /--timeout: " " is not a number of seconds/],
+      // Past what a timer holds (24.8 days), Node would fire it at once.
+      [['status', JOB, '--wait', '--timeout', '2200000'], /--timeout: "2200000" is not a number of seconds \(up to 2000000\)/],
     ];
     for (const [args, message] of cases) {
       const r = await run(args, [queued()]);
@@ -74,9 +78,19 @@ describe('cmk-rotator API commands', () => {
   it('stops waiting at --timeout even while a request gets no answer', async () => {
     const r = await run(['status', JOB, '--wait', '--timeout', '0.2', '--interval', '0.05'], ['stall', 'stall', 'stall', 'stall', 'stall', 'stall']);
     assert.equal(r.code, 3);
-    assert.match(r.stderr, /still not finished when --timeout ran out: job-1234abcd/);
+    assert.match(r.stderr, /still not finished when --timeout ran out: job-1234abcd \(the last poll: GET \/api\/rotations\/job-1234abcd: no answer/);
     assert.match(r.stderr, /GET \/api\/rotations\/job-1234abcd: no answer from https:\/\/func-cmk\.azurewebsites\.net within 1 s; trying again/);
     assert.ok(r.sent.every((s) => s.signal?.aborted), 'every stalled request was given up');
+  });
+
+  it('reports an app it cannot reach at once, and tries again over a dropped connection', async () => {
+    const refused = await run(['status', JOB, '--wait', '--interval', '0.01'], [{ fail: 'ECONNREFUSED' }, row('succeeded')]);
+    assert.equal(refused.code, 3);
+    assert.match(refused.stderr, /GET \/api\/rotations\/job-1234abcd: cannot reach https:\/\/func-cmk\.azurewebsites\.net: fetch failed/);
+    assert.equal(refused.sent.length, 1);
+    const reset = await run(['status', JOB, '--wait', '--interval', '0.01'], [{ fail: 'ECONNRESET' }, row('succeeded')]);
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.match(reset.stderr, /cannot reach .*; trying again/);
   });
 
   it('does not follow a redirect: the function key goes to --app only', async () => {
