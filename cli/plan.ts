@@ -61,7 +61,7 @@ export async function plan(flags: TargetFlags & EstateFlags, format: Format, io:
   // An account names its own subscription, read with those the flags name (its vault's, when that is another one);
   // a key's bound accounts are found in the estate the flags name.
   const own = request.accountId ? parseAccountId(request.accountId)?.subscriptionId : undefined;
-  const subscription = own ? [...new Set([own, ...(flags.subscription ?? [])])] : flags.subscription;
+  const subscription = own ? [...new Set([own, ...(flags.subscription ?? [])].map((s) => s.toLowerCase()))] : flags.subscription;
   const { config, environment } = readerSetup({ ...flags, ...(subscription ? { subscription } : {}) }, io.env);
   const readers = buildReaders(config, environment);
   // The CLI user's login is not known by name here; the app's dry run names its caller.
