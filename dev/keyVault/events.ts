@@ -32,8 +32,11 @@ interface EventPublisherOptions {
   backoffMs: number;
 }
 
-/** Event Grid drops (dead-letters) these at once instead of retrying. */
-const NOT_RETRIED = new Set([400, 413]);
+/** Event Grid drops (dead-letters) these at once instead of retrying (DESIGN §9: 400, 413 and 403). */
+const NOT_RETRIED = new Set([400, 403, 413]);
+
+/** Event Grid counts only 200-204 as delivered; any other answer, 2xx or not, is retried. */
+const delivered = (status: number): boolean => status >= 200 && status <= 204;
 
 /** Posts Key Vault events to a webhook the way an Event Grid system topic subscription does. */
 export class EventPublisher {
@@ -109,7 +112,7 @@ export class EventPublisher {
         });
         await res.arrayBuffer();
         record.lastStatus = res.status;
-        if (res.ok) {
+        if (delivered(res.status)) {
           record.outcome = 'delivered';
           return;
         }

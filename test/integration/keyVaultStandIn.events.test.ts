@@ -80,6 +80,22 @@ describe('Event Grid system topic', () => {
     assert.equal(new Set(hook.deliveries.map((d) => d.body[0].id)).size, 1);
     assert.equal(v.events[0]?.outcome, 'delivered');
   });
+  test('counts only 200-204 as delivered, and gives up at once on 400, 403 and 413 (DESIGN §9)', async (t) => {
+    const partial = await webhook(t, [205, 204]);
+    const v = await vault(t, { eventWebhook: partial.url, deliveryBackoffMs: 5 });
+    await v.createKey('cmk');
+    await v.deliveriesSettled();
+    assert.deepEqual(partial.deliveries.map((d) => d.headers['aeg-delivery-count']), ['0', '1'], 'a 205 is tried again');
+    assert.equal(v.events[0]?.outcome, 'delivered');
+    for (const status of [400, 403, 413]) {
+      const refusing = await webhook(t, [status, 200]);
+      const w = await vault(t, { eventWebhook: refusing.url, deliveryBackoffMs: 5 });
+      await w.createKey('cmk');
+      await w.deliveriesSettled();
+      assert.equal(refusing.deliveries.length, 1, `${status}: not retried`);
+      assert.deepEqual([w.events[0]?.outcome, w.events[0]?.lastStatus], ['failed', status]);
+    }
+  });
   test('afterService faults: the vault rotates, the answer is lost (503 or a dropped connection), the version and its event stay', async (t) => {
     const hook = await webhook(t);
     const v = await vault(t, { name: 'cmk-lost', eventWebhook: hook.url });
