@@ -48,8 +48,8 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
   }
 
   async findVault(vaultUri: string): Promise<VaultInfo | undefined> {
-    const host = vaultHost(vaultUri);
     const kind: Kind = isManagedHsmUri(vaultUri) ? 'managedHsm' : 'vault';
+    const host = lookupHost(vaultUri, kind);
     const settled = await Promise.allSettled(this.options.subscriptionIds.map((id) => this.listing(id, kind)));
     for (const result of settled) {
       const vault = result.status === 'fulfilled' ? result.value.get(host) : undefined;
@@ -100,7 +100,7 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
 
   private async list(subscriptionId: string, kind: Kind): Promise<Map<string, VaultInfo>> {
     const byHost = new Map<string, VaultInfo>();
-    const add = (info: VaultInfo | undefined): void => void (info && byHost.set(vaultHost(info.vaultUri), info));
+    const add = (info: VaultInfo | undefined): void => void (info && byHost.set(lookupHost(info.vaultUri, kind), info));
     try {
       const client = await this.client(subscriptionId);
       if (kind === 'managedHsm') for await (const hsm of client.managedHsms.listBySubscription()) add(toManagedHsmInfo(hsm));
@@ -136,6 +136,18 @@ function toVaultInfo(vault: Vault): VaultInfo | undefined {
 }
 
 /** A Microsoft.KeyVault/managedHSMs resource: local RBAC only (no access policies); an empty answer (204) is no HSM. */
+/**
+ * The host a vault or HSM is found by. An HSM's from its own name on: ARM's REST example writes its hsmUri
+ * `https://westus.hsm1.managedhsm.azure.net`, key ids name `hsm1.managedhsm.azure.net`, and either finds it.
+ */
+function lookupHost(uri: string, kind: Kind): string {
+  const host = vaultHost(uri);
+  if (kind !== 'managedHsm') return host;
+  const labels = host.split('.');
+  const at = labels.indexOf('managedhsm');
+  return at > 0 ? labels.slice(at - 1).join('.') : host;
+}
+
 function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
   const p = hsm?.properties;
   if (!hsm?.id || !p?.hsmUri) return undefined;

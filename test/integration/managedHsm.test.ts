@@ -100,6 +100,9 @@ describe('Managed HSM: the same KeyClient, local RBAC on the HSM, managedHSMs th
     });
     const found = await directory.findVault('https://westus.hsm1.managedhsm.azure.net/keys/cmk');
     assert.deepEqual([found?.kind, found?.name, found?.enableRbacAuthorization, found?.enableSoftDelete, found?.enablePurgeProtection, found?.accessPolicies], ['managedHsm', 'hsm1', true, true, false, []]);
+    // Key ids name the HSM as <name>.managedhsm.azure.net (DESIGN §9); the example's hsmUri has a region before it.
+    assert.equal((await directory.findVault('https://hsm1.managedhsm.azure.net/'))?.name, 'hsm1');
+    assert.equal(await directory.findVault('https://hsm2.managedhsm.azure.net/'), undefined);
     const gets = () => arm.requests.filter((r) => r.method === 'GET' && /\/managedHSMs\/hsm1$/i.test(r.path)).length;
     const before = gets();
     assert.equal((await directory.readVault('https://westus.hsm1.managedhsm.azure.net'))?.name, 'hsm1');
