@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenHttps } from './tls';
 import { AccountService, type OperationError, type PatchRecord } from './arm/accountService';
+import type { MmkEncryption } from './arm/accountBody';
 import { ResourceStore } from './arm/resourceStore';
 import { Authorization, type AuthorizationRead } from './arm/authorization';
 import { FaultInjector, type FaultRule } from './faults';
@@ -59,6 +60,8 @@ export interface ArmStandInOptions {
    * the status and code are a plausible choice, not a recorded one.
    */
   cmkDisableRefusedKinds?: string[];
+  /** After a switch to Microsoft-managed keys: `kept` (default, recorded) keeps encryption {keySource: Microsoft.CognitiveServices}; `absent` drops it. */
+  mmkEncryption?: MmkEncryption;
 }
 
 export interface ArmRequestRecord {
@@ -141,6 +144,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     now,
     tenantId: options.tenantId ?? '00000000-0000-0000-0000-00000000a11e',
     cmkDisableRefusedKinds: options.cmkDisableRefusedKinds ?? ['AIServices'],
+    mmkEncryption: options.mmkEncryption ?? 'kept',
   });
   const scopes = new ScopeService(accounts, {
     operationMs: options.operationMs ?? 30, now, putAnswer: options.scopePutAnswer ?? 'sync', deleteAnswer: options.scopeDeleteAnswer ?? 'async',

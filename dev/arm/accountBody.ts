@@ -100,14 +100,21 @@ export function checkLocation(resource: JsonObject, body: JsonObject): ArmProble
   };
 }
 
-/** Applies an encryption setting: Microsoft-managed keys show no encryption property at all. */
-function setEncryption(properties: JsonObject, encryption: JsonObject): void {
-  if (encryption['keySource'] === 'Microsoft.CognitiveServices') delete properties['encryption'];
-  else properties['encryption'] = deepCopy(encryption);
+/**
+ * What an account shows after a switch to Microsoft-managed keys: `kept` (recorded, DESIGN §9), the encryption
+ * property with keySource Microsoft.CognitiveServices and nothing else; `absent`, no encryption property at all
+ * (as an account that never had a customer-managed key shows). Both mean Microsoft-managed keys.
+ */
+export type MmkEncryption = 'kept' | 'absent';
+
+function setEncryption(properties: JsonObject, encryption: JsonObject, mmk: MmkEncryption): void {
+  if (encryption['keySource'] !== 'Microsoft.CognitiveServices') properties['encryption'] = deepCopy(encryption);
+  else if (mmk === 'absent') delete properties['encryption'];
+  else properties['encryption'] = { keySource: 'Microsoft.CognitiveServices' };
 }
 
 /** Accounts_Update semantics: top-level fields replaced, `properties` merged one level deep. */
-export function applyAccountPatch(resource: JsonObject, patch: JsonObject): JsonObject {
+export function applyAccountPatch(resource: JsonObject, patch: JsonObject, mmk: MmkEncryption = 'kept'): JsonObject {
   const next = deepCopy(resource);
   for (const [field, value] of Object.entries(patch)) {
     if (readOnlyTopLevel.has(field) || field === 'properties') continue;
@@ -118,7 +125,7 @@ export function applyAccountPatch(resource: JsonObject, patch: JsonObject): Json
     const properties = isJsonObject(next['properties']) ? next['properties'] : {};
     for (const [field, value] of Object.entries(changes)) {
       if (field === 'provisioningState') continue;
-      if (field === 'encryption' && isJsonObject(value)) setEncryption(properties, value);
+      if (field === 'encryption' && isJsonObject(value)) setEncryption(properties, value, mmk);
       else properties[field] = deepCopy(value);
     }
     next['properties'] = properties;
@@ -148,7 +155,7 @@ export function buildCreatedAccount(
   const given = isJsonObject(body['properties']) ? body['properties'] : {};
   for (const [field, value] of Object.entries(given)) {
     if (field === 'provisioningState') continue;
-    if (field === 'encryption' && isJsonObject(value)) setEncryption(properties, value);
+    if (field === 'encryption' && isJsonObject(value)) setEncryption(properties, value, 'kept');
     else properties[field] = deepCopy(value);
   }
   const subdomain = properties['customSubDomainName'];

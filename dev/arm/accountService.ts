@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   accountEtag,
   applyAccountPatch,
+  type MmkEncryption,
   buildCreatedAccount,
   checkLocation,
   readAccountBody,
@@ -56,6 +57,8 @@ interface AccountServiceOptions {
   tenantId: string;
   /** Kinds that refuse going from customer-managed back to Microsoft-managed keys. */
   cmkDisableRefusedKinds: string[];
+  /** What an account shows once on Microsoft-managed keys. */
+  mmkEncryption: MmkEncryption;
 }
 
 /** Cognitive Services accounts and their update operations, as the recorded service runs them. */
@@ -186,7 +189,7 @@ export class AccountService {
       ...(failure ? { failure } : {}),
     };
     this.operations.set(operation.id, operation);
-    const accepted = applyAccountPatch(account, body);
+    const accepted = applyAccountPatch(account, body, this.options.mmkEncryption);
     setProvisioningState(accepted, 'Accepted');
     return { accepted, operation };
   }
@@ -230,7 +233,7 @@ export class AccountService {
       accountId: String(account['id']), at: this.options.now().toISOString(),
       ...(keySource ? { keySource } : {}), ...(keyVersion ? { keyVersion } : {}),
     });
-    const updated = applyAccountPatch(account, patch);
+    const updated = applyAccountPatch(account, patch, this.options.mmkEncryption);
     setProvisioningState(updated, 'Succeeded');
     if (typeof updated['etag'] === 'string') updated['etag'] = accountEtag(this.options.now());
     this.store.put(updated);

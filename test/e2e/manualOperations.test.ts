@@ -97,7 +97,7 @@ describe('manual operations over HTTP through the dev host', () => {
     const res = await api(stack, 'POST', '/api/accounts/encryption', { accountId: id, keySource: 'Microsoft.CognitiveServices', confirm: 'aoai-off' });
     assert.equal(res.status, 202);
     await stack.settle();
-    assert.equal(stack.arm.account(id).properties.encryption, undefined);
+    assert.deepEqual(stack.arm.account(id).properties.encryption, { keySource: 'Microsoft.CognitiveServices' });
     assert.equal((await api(stack, 'GET', res.json.jobs[0].location)).json.status, 'succeeded');
   });
 

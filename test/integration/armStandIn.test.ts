@@ -184,7 +184,7 @@ test('probabilistic faults follow the seeded random source, and are counted by k
   assert.ok(a.includes(503) && a.includes(200));
 });
 
-test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad settings are refused', async () => {
+test('encryption is replaced whole; Microsoft.CognitiveServices leaves only its keySource; bad settings are refused', async () => {
   await withStandIn({}, async (standIn) => {
     const id = accountPath('rg', 'oai');
     const seeded = cmkAccount('rg', 'oai');
@@ -208,9 +208,20 @@ test('encryption is replaced whole; Microsoft.CognitiveServices removes it; bad 
     assert.equal('keyVersion' in standIn.account(id).properties.encryption.keyVaultProperties, false);
     const managed: Account = { properties: { encryption: { keySource: 'Microsoft.CognitiveServices' } } };
     const result = await cs.accounts.beginUpdateAndWait('rg', 'oai', managed, fast);
-    assert.equal(result.properties?.encryption, undefined);
-    assert.equal('encryption' in standIn.account(id).properties, false);
+    // As recorded (DESIGN §9): the account keeps encryption, with keySource Microsoft.CognitiveServices only.
+    assert.deepEqual(result.properties?.encryption, { keySource: 'Microsoft.CognitiveServices' });
+    assert.deepEqual(standIn.account(id).properties.encryption, { keySource: 'Microsoft.CognitiveServices' });
     assert.equal(standIn.account(id).properties.endpoint, 'https://oai.openai.azure.com/');
+  });
+});
+
+test('mmkEncryption: absent, the other shape of Microsoft-managed keys: no encryption property at all', async () => {
+  await withStandIn({ mmkEncryption: 'absent' }, async (standIn) => {
+    const seeded = cmkAccount('rg', 'oai');
+    seeded.properties['encryption'] = encryption('v1');
+    standIn.putAccount(seeded);
+    await csClient(standIn).accounts.beginUpdateAndWait('rg', 'oai', { properties: { encryption: { keySource: 'Microsoft.CognitiveServices' } } }, fast);
+    assert.equal('encryption' in standIn.account(accountPath('rg', 'oai')).properties, false);
   });
 });
 
