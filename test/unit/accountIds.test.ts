@@ -24,6 +24,8 @@ describe('account ids', () => {
       id('rg', 'a1', 'not-a-guid'), id('rg', 'a1', `${SUB}0`), id('rg.', 'a1'), id('g'.repeat(91), 'a1'), id('r g', 'a1'), id('rg²', 'a1'), id('rg', '-a1'),
       id('rg', `a${'b'.repeat(64)}`), id('rg', 'a#1'), id('rg', 'a?1'), id('rg', 'a\\1'), id('rg', 'a1/deployments/d'),
       `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s`,
+      // Letters that fold to ASCII ones only under Unicode case folding: ARM's name rule is ASCII.
+      id('rg', 'ſecret'), id('rg', 'a\u212Aey'), id('rg', 'a1').replace('/subscriptions/', '/ſubscriptions/'),
     ];
     for (const bad of refused) assert.equal(isArmAccountId(bad), false, bad);
   });
