@@ -100,10 +100,18 @@ export class Unanswered extends CliError {
   }
 }
 
-/** A connection the app (or a hop before it) dropped: a restart, a scale-in. Not a name that does not resolve or a refused connection. */
+/**
+ * Network trouble that passes: a connection dropped (a restart, a scale-in), a resolver or route that is down for a
+ * moment (EAI_AGAIN, a VPN or Wi-Fi reconnect). Not a name that does not exist, a refused connection or a certificate.
+ */
+const PASSING = new Set([
+  'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
+]);
+
 function dropped(error: unknown): boolean {
   const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
-  return ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'].includes(code);
+  return PASSING.has(code);
 }
 
 /**

@@ -5,7 +5,7 @@ import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, ty
 import { jobIdArgument, jobRows, printRows, waitForJobs, type JobRow } from './jobs';
 import { printPlan, rotationRequest, type TargetFlags } from './plan';
 import { failsOn, printReport } from './report';
-import { pollUntil, waitPlan, type WaitFlags } from './wait';
+import { pollUntil, waitPlan, type WaitFlags, type WaitPlan } from './wait';
 
 // The commands that act through a deployed app's HTTP API (DESIGN §6): the app writes its ledger; the CLI only asks.
 
@@ -79,12 +79,16 @@ export async function history(accountId: string, flags: AppFlags & { limit?: str
 }
 
 /** Runs the app's sweep now; with --wait, prints the app's report once that sweep has ended. */
+type Compliance = { sweep: SweepSummary | null; findings: FindingRecord[] };
+
+/** A failed sweep's message is delivered again after the queue's visibility timeout (host.json: 30 s), under its id. */
+const SWEEP_RETRY_GRACE_MS = 60_000;
+
 export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity }, format: Format, io: Io): Promise<ExitCode> {
   const plan = flags.wait ? waitPlan(flags, 3600) : undefined;
   const client = AppClient.from(flags, io);
-  type Compliance = { sweep: SweepSummary | null; findings: FindingRecord[] };
   // The API serves the latest sweep only: the one before ours, read first, tells a later sweep from it.
-  const before = plan ? (await client.get<Compliance>('/api/compliance')).sweep?.sweepId : undefined;
+  const before = plan ? await pollUntil(plan, io, async (timeLeftMs) => ({ id: (await client.get<Compliance>('/api/compliance', timeLeftMs)).sweep?.sweepId }), () => 'GET /api/compliance had not answered when --timeout ran out') : undefined;
   const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps');
   if (!plan) {
     if (format === 'json') printJson(io, { sweepId, status: 'queued' });
@@ -92,18 +96,35 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
     return EXIT.ok;
   }
   io.stderr.write(`sweep ${sweepId} queued; waiting for it to finish\n`);
-  const { sweep: ended, findings: found } = await pollUntil(plan, io, async (timeLeftMs) => {
-    const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
-    const latest = report.sweep?.sweepId;
-    if (latest && latest !== sweepId && latest !== before) {
-      throw new CliError(`sweep ${sweepId} was followed by sweep ${latest} before its end was seen; GET /api/compliance has the newer one's report`, EXIT.incomplete);
-    }
-    return report.sweep && latest === sweepId && report.sweep.status !== 'running' ? { sweep: report.sweep, findings: report.findings } : undefined;
-  }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
+  const { sweep: ended, findings: found } = await sweepEnd(client, sweepId, before?.id, plan, io);
   const findings = found.map((f) => ({ ...f, accountName: accountName(f.accountId) }));
   printReport(io, format, {
     title: `Compliance of the app's estate (sweep ${sweepId})`, status: ended.status, accounts: ended.accountsSeen, keys: ended.keysRead, findings, errors: ended.errors,
   });
   if (failsOn(findings, flags.failOn)) return EXIT.failed;
   return ended.status === 'completed' ? EXIT.ok : EXIT.incomplete;
+}
+
+/**
+ * Polls the latest sweep until ours has ended: completed or partial at once; failed once the host has had its
+ * chance to deliver it again (a retry runs under the same id and starts anew).
+ */
+async function sweepEnd(client: AppClient, sweepId: string, before: string | undefined, plan: WaitPlan, io: Io): Promise<{ sweep: SweepSummary; findings: FindingRecord[] }> {
+  let failed: { startedAt: string; seenAt: number } | undefined;
+  return pollUntil(plan, io, async (timeLeftMs) => {
+    const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
+    const latest = report.sweep?.sweepId;
+    if (latest && latest !== sweepId && latest !== before) {
+      throw new CliError(`sweep ${sweepId} was followed by sweep ${latest} before its end was seen; GET /api/compliance has the newer one's report`, EXIT.incomplete);
+    }
+    if (!report.sweep || latest !== sweepId || report.sweep.status === 'running') return undefined;
+    if (report.sweep.status === 'failed') {
+      if (failed?.startedAt !== report.sweep.startedAt) {
+        failed = { startedAt: report.sweep.startedAt, seenAt: Date.now() };
+        io.stderr.write(`sweep ${sweepId} failed (${report.sweep.errors[0] ?? 'no reason given'}); waiting up to ${SWEEP_RETRY_GRACE_MS / 1000} s for the host to run it again\n`);
+      }
+      if (Date.now() - failed.seenAt < SWEEP_RETRY_GRACE_MS) return undefined;
+    }
+    return { sweep: report.sweep, findings: report.findings };
+  }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
 }

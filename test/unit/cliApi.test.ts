@@ -88,9 +88,11 @@ describe('cmk-rotator API commands', () => {
     assert.equal(refused.code, 3);
     assert.match(refused.stderr, /GET \/api\/rotations\/job-1234abcd: cannot reach https:\/\/func-cmk\.azurewebsites\.net: fetch failed/);
     assert.equal(refused.sent.length, 1);
-    const reset = await run(['status', JOB, '--wait', '--interval', '0.01'], [{ fail: 'ECONNRESET' }, row('succeeded')]);
-    assert.equal(reset.code, 0, reset.stderr);
-    assert.match(reset.stderr, /cannot reach .*; trying again/);
+    for (const passing of ['ECONNRESET', 'EAI_AGAIN', 'ENETUNREACH']) {
+      const r = await run(['status', JOB, '--wait', '--interval', '0.01'], [{ fail: passing }, row('succeeded')]);
+      assert.equal(r.code, 0, `${passing}: ${r.stderr}`);
+      assert.match(r.stderr, /cannot reach .*; trying again/);
+    }
   });
 
   it('does not follow a redirect: the function key goes to --app only', async () => {
@@ -135,11 +137,17 @@ describe('cmk-rotator API commands', () => {
 
   it('sweep --wait waits out a 503 and prints the sweep\'s report; its hint without --wait is a read', async () => {
     const sweepId = 'sweep-0001';
-    const report = { sweep: { sweepId, status: 'completed', accountsSeen: 2, keysRead: 1, errors: [], findingsByCode: {}, findingsBySeverity: {} }, findings: [] };
+    const report = { sweep: { sweepId, status: 'completed', startedAt: '2026-12-04T00:00:02Z', accountsSeen: 2, keysRead: 1, errors: [], findingsByCode: {}, findingsBySeverity: {} }, findings: [] };
     const previous = { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0000' } };
-    const r = await run(['sweep', '--wait', '--interval', '0.01'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, previous), json(503, { code: 'storage-unavailable' }), json(200, report)]);
+    // The first read (the sweep before ours) waits out a 503 too.
+    const r = await run(['sweep', '--wait', '--interval', '0.01'], [json(503, { code: 'storage-unavailable' }), json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, previous), json(503, { code: 'storage-unavailable' }), json(200, report)]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /sweep-0001/);
+    // A run that failed is delivered again under the same id: the wait goes on to the retry's end.
+    const failedRun = { ...report, sweep: { ...report.sweep, status: 'failed', startedAt: '2026-12-04T00:00:01Z', errors: ['Key Vault unavailable'] } };
+    const retried = await run(['sweep', '--wait', '--interval', '0.01'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, failedRun), json(200, failedRun), json(200, { ...report, sweep: { ...report.sweep, status: 'running' } }), json(200, report)]);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.match(retried.stderr, /sweep sweep-0001 failed \(Key Vault unavailable\); waiting up to 60 s for the host to run it again/);
     // A sweep that began after ours had ended, before a poll saw ours end: ours will never be the latest again.
     const overtaken = await run(['sweep', '--wait', '--interval', '0.01', '--timeout', '60'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0002', status: 'running' } })]);
     assert.equal(overtaken.code, 3);
