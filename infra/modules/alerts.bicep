@@ -33,19 +33,20 @@ var rotationFailedQuery = '''traces
 | where (tostring(e.event) == "rotation.finished" and tostring(e.status) == "failed") or tostring(e.event) == "rotation.outcome-unknown"
 | project timestamp, severityLevel, event = tostring(e.event), jobId = tostring(e.jobId), accountId = tostring(e.accountId), status = tostring(e.status), reason = tostring(e.reason), operation_Id'''
 
-// The critical findings that are current: those of the latest sweep that ran, and those an expiry event reported since.
-// One alert per account and code (dimensions), resolved when the finding is gone (autoMitigate), not raised again each sweep.
+// The critical findings that are current: those of the latest completed sweep and of every partial one since (a
+// partial run judged only some accounts: the others keep their findings, as the Findings table does), and those an
+// expiry event reported since. One alert per account and code (dimensions), resolved when a completed sweep no
+// longer finds it (autoMitigate), not raised again each sweep.
 var criticalFindingQuery = '''let sweeps = traces
 | extend e = parse_json(message)
 | where tostring(e.event) == "sweep.done" and tostring(e.status) != "failed"
-| extend sweepId = tostring(e.sweepId)
-| summarize arg_max(timestamp, sweepId);
-let lastSweepId = toscalar(sweeps | project sweepId);
-let lastSweepAt = toscalar(sweeps | project timestamp);
+| project timestamp, sweepId = tostring(e.sweepId), status = tostring(e.status);
+let lastCompletedAt = toscalar(sweeps | where status == "completed" | summarize max(timestamp));
+let current = sweeps | where isnull(lastCompletedAt) or timestamp >= lastCompletedAt | project sweepId;
 traces
 | extend e = parse_json(message)
 | where tostring(e.event) == "finding.critical"
-| where tostring(e.sweepId) == lastSweepId or (isempty(tostring(e.sweepId)) and (isnull(lastSweepAt) or timestamp > lastSweepAt))
+| where tostring(e.sweepId) in (current) or (isempty(tostring(e.sweepId)) and (isnull(lastCompletedAt) or timestamp > lastCompletedAt))
 | summarize arg_max(timestamp, remedy = tostring(e.remedy)) by accountId = tostring(e.accountId), encryptionScope = tostring(e.encryptionScope), code = tostring(e.code)'''
 
 @description('How far back the critical-finding alert looks for the latest sweep: at least one SWEEP_SCHEDULE interval (default 6 h).')
@@ -58,6 +59,12 @@ var poisonQueueQuery = 'traces | where message has "${rotationQueueName}-poison"
 
 // A key event the service could not read is acknowledged and dropped (Event Grid would only send it again), so
 // nothing dead-letters it: a change in Key Vault's event format would pass unseen but for this alert.
+// A sweep that failed judged nothing: its findings neither raise nor resolve alerts, so say that it failed.
+var sweepFailedQuery = '''traces
+| extend e = parse_json(message)
+| where tostring(e.event) == "sweep.done" and tostring(e.status) == "failed"
+| project timestamp, severityLevel, sweepId = tostring(e.sweepId), trigger = tostring(e.trigger), errors = tostring(e.errors), operation_Id'''
+
 var rejectedEventQuery = '''traces
 | extend e = parse_json(message)
 | where tostring(e.event) == "key-event.rejected"
@@ -202,6 +209,44 @@ resource poisonQueueAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
       allOf: [
         {
           query: poisonQueueQuery
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: false
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+resource sweepFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+  name: '${alertRulePrefix}cmk-sweep-failed-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'cmk-rotator: a compliance sweep failed'
+    description: 'A compliance sweep ended failed (its errors are in the alert): until one completes, no finding is raised or resolved and, with SWEEP_MODE=enforce, no drift is repaired.'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: sweepFailedQuery
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0

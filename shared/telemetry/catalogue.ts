@@ -52,7 +52,7 @@ export const TELEMETRY = {
     fields: ['sweepId', 'jobId', 'accountId', 'accountName', 'encryptionScope', 'code', 'remedy'],
   },
   'sweep.done': {
-    level: 'info', summary: 'A compliance sweep ended (completed, partial or failed), with its counts',
+    level: 'info', errorWhen: { field: 'status', value: 'failed' }, summary: 'A compliance sweep ended (completed, partial or failed), with its counts',
     fields: ['sweepId', 'trigger', 'mode', 'status', 'accounts', 'keys', 'critical', 'warning', 'info', 'findingsByCode', 'remediations', 'errors', 'durationMs'],
   },
   'sweep.key-version': {

@@ -40,10 +40,12 @@ describe('alerts', () => {
     assert.equal(value(scope, failed.rule.body, 'properties.autoMitigate'), false);
   });
 
-  test('the critical-finding alert keys on the latest sweep, one alert per account and code, and resolves when the finding is gone', () => {
+  test('the critical-finding alert keys on the latest completed sweep and the partial ones since, one alert per account and code, and resolves when the finding is gone', () => {
     const { rule, criteria, query } = ruleSelecting('finding.critical');
     assert.ok(telemetryReads(query).events.includes('sweep.done'), 'the query finds the latest sweep');
-    assert.match(query, /tostring\(e\.sweepId\)\s*==\s*lastSweepId/, 'only findings of the latest sweep count');
+    // A partial sweep did not judge every account: it must not resolve the findings of those it did not see.
+    assert.match(query, /status\s*==\s*"completed"/, 'the latest completed sweep is where current findings start');
+    assert.match(query, /tostring\(e\.sweepId\)\s+in\s+\(current\)/, 'only findings of the sweeps since count');
     const dimensions = (criteria.dimensions as Array<{ name: string }> | undefined)?.map((d) => d.name) ?? [];
     for (const name of ['accountId', 'code']) {
       assert.ok(dimensions.includes(name), `split by ${name}`);
@@ -60,6 +62,12 @@ describe('alerts', () => {
     assert.equal(catalogueProblems('traces | extend e = parse_json(message) | where tostring(e.event) == "rotation.failed"').length, 1);
     assert.equal(catalogueProblems('traces | extend e = parse_json(message) | where tostring(e.event) == "sweep.done" | project e.bindingLagSeconds').length, 1);
     assert.equal(catalogueProblems('customMetrics | where name == "cmk.lag"').length, 1);
+  });
+
+  test('a failed sweep raises an alert (it judged nothing, so no finding alert moves)', () => {
+    const { query } = rules().find((r) => /tostring\(e\.event\)\s*==\s*"sweep\.done"\s+and\s+tostring\(e\.status\)\s*==\s*"failed"/.test(r.query)) ?? { query: '' };
+    assert.ok(query, 'no alert selects a failed sweep.done');
+    assert.match(query, /errors\s*=\s*tostring\(e\.errors\)/, 'the alert shows why');
   });
 
   test('a key event the service could not read (acknowledged and dropped, so never dead-lettered) raises an alert', () => {

@@ -76,4 +76,14 @@ describe('workbook', () => {
     assert.ok(reading('sweep.key-version', 'accounts').length, 'accounts per key version');
     assert.ok(all.some((q) => telemetryReads(q.query).metrics.includes(METRICS.bindingLag)), 'the binding lag metric too');
   });
+
+  test('its current critical findings are the alert\'s: the latest completed sweep and the partial ones since, and expiry events', () => {
+    const current = queries().filter((q) => telemetryReads(q.query).events.includes('finding.critical'));
+    assert.ok(current.length);
+    for (const { query } of current) {
+      assert.match(query, /status\s*==\s*"completed"/);
+      assert.match(query, /tostring\(e\.sweepId\)\s+in\s+\(current\)/);
+      assert.match(query, /isempty\(tostring\(e\.sweepId\)\)/, 'findings an expiry event reported count too');
+    }
+  });
 });

@@ -23,6 +23,9 @@ describe('log events', () => {
   it('the catalogue sets the level; a failed rotation is an error, any other outcome information', () => {
     assert.equal(levelOf('rotation.finished', { status: 'failed' }), 'error');
     assert.equal(levelOf('rotation.finished', { status: 'succeeded' }), 'info');
+    // A failed sweep is an error too: it judged nothing, and only its alert says so.
+    assert.equal(levelOf('sweep.done', { status: 'failed' }), 'error');
+    assert.equal(levelOf('sweep.done', { status: 'partial' }), 'info');
     assert.equal(levelOf('finding.critical', {}), 'error');
     assert.equal(levelOf('rotation.deferred', {}), 'warn');
   });
