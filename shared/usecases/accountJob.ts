@@ -109,7 +109,7 @@ class AccountJobRun {
       // What this attempt planned is moot: a forced job's pin goes where the earlier update put the account.
       const effect = this.pin.effect;
       if (effect && 'set' in effect && seen.earlier.toVersion) this.pin.effect = { set: { ...effect.set, keyVersion: seen.earlier.toVersion } };
-      this.targetCreatedOn = undefined;
+      if (plan.targetVersion?.toLowerCase() !== seen.earlier.toVersion?.toLowerCase()) this.targetCreatedOn = undefined;
       return this.finish('succeeded', {
         reason: `${verifiedNote(seen.earlier.toVersion)}, after ${seen.sent}`,
         ...pick(seen.earlier, ['fromVersion', 'toVersion', 'keyName']),

@@ -24,11 +24,13 @@ export interface AccountJobDeps {
   sleep: (ms: number) => Promise<void>;
 }
 
+/** The version a plan aimed at, when the key was read: when it was created (the binding lag starts there). */
+type Target = { targetCreatedOn?: Date; targetVersion?: string };
 
-export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect; targetCreatedOn?: Date };
+export type PatchPlan = { action: 'patch'; change: EncryptionChange; from?: string; to?: string; keyName: string; reason?: string; pin?: PinEffect } & Target;
 export type Plan =
   | PatchPlan
-  | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect; targetCreatedOn?: Date };
+  | ({ action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string; pin?: PinEffect } & Target);
 
 export interface AccountJobSteps {
   /**

@@ -78,7 +78,7 @@ export async function planRebindJob(
 ): Promise<{ plan: Plan; target?: KeyVersionInfo }> {
   const { decision, target } = await planRebind(job, on, pin, deps, targetRead);
   const effect = pinEffect(job, decision, deps.clock.now());
-  const extra = { ...(target?.createdOn ? { targetCreatedOn: target.createdOn } : {}), ...(effect ? { pin: effect } : {}) };
+  const extra = { ...(target?.createdOn ? { targetCreatedOn: target.createdOn, targetVersion: target.version } : {}), ...(effect ? { pin: effect } : {}) };
   const found = target ? { target } : {};
   if (decision.action === 'none') return { plan: { ...decision, ...extra }, ...found };
   const plan: Plan = {

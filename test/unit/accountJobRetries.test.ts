@@ -39,6 +39,16 @@ describe('rule 6: a retry after an intent', () => {
     assert.equal(deps.accounts.patches.length, 1);
   });
 
+  it('keeps the binding lag of a rebind verified on its retry (the slow tail cmk.binding.lag is there to show)', async () => {
+    const deps = boundTo(v1.version);
+    await sentButUnconfirmed(deps);
+    const log = silentLogger();
+    await runRebind({ ...job(), priorAttempts: 1 }, 1, deps, log);
+    const finished = log.lines.find((l) => l.event === 'rotation.finished');
+    assert.equal(finished?.fields.status, 'succeeded');
+    assert.equal(typeof finished?.fields.bindingLagSeconds, 'number', JSON.stringify(finished?.fields));
+  });
+
   it('does not record succeeded for an account on the target whose provisioningState is Failed', async () => {
     const deps = boundTo(v1.version);
     await sentButUnconfirmed(deps);
