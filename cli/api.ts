@@ -45,19 +45,19 @@ export class AppClient {
   async send<T>(method: string, path: string, body?: unknown, timeoutMs = FRONT_END_TIMEOUT_MS): Promise<T> {
     let response: Response;
     let text: string;
+    const boundMs = Math.min(timeoutMs, FRONT_END_TIMEOUT_MS);
     try {
       response = await this.http(`${this.base}${path}`, {
         method,
         headers: { 'x-functions-key': this.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         redirect: 'manual',
-        signal: AbortSignal.timeout(Math.min(timeoutMs, FRONT_END_TIMEOUT_MS)),
+        signal: AbortSignal.timeout(boundMs),
       });
       text = await response.text();
     } catch (error) {
       const timedOut = (error as Error).name === 'TimeoutError';
-      const seconds = Math.ceil(Math.min(timeoutMs, FRONT_END_TIMEOUT_MS) / 1000);
-      throw new Unanswered(`${method} ${path}: ${timedOut ? `no answer from ${this.base} within ${seconds} s` : `cannot reach ${this.base}: ${(error as Error).message}`}`, timedOut || dropped(error));
+      throw new Unanswered(`${method} ${path}: ${timedOut ? `no answer from ${this.base} within ${Math.ceil(boundMs / 1000)} s` : `cannot reach ${this.base}: ${(error as Error).message}`}`, timedOut || dropped(error));
     }
     if (response.status >= 300 && response.status < 400) {
       const to = response.headers.get('location');

@@ -78,12 +78,12 @@ export async function history(accountId: string, flags: AppFlags & { limit?: str
   return EXIT.ok;
 }
 
-/** Runs the app's sweep now; with --wait, prints the app's report once that sweep has ended. */
 type Compliance = { sweep: SweepSummary | null; findings: FindingRecord[] };
 
 /** A failed sweep's message is delivered again after the queue's visibility timeout (host.json: 30 s), under its id. */
 const SWEEP_RETRY_GRACE_MS = 60_000;
 
+/** Runs the app's sweep now; with --wait, prints the app's report once that sweep has ended. */
 export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity }, format: Format, io: Io): Promise<ExitCode> {
   const plan = flags.wait ? waitPlan(flags, 3600) : undefined;
   const client = AppClient.from(flags, io);

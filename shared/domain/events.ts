@@ -133,7 +133,8 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
   // Every delivery of the event names the same jobs, and their ledger rows sort by this time: it must come with it.
   const time = str(envelope, 'eventtime', 'time');
   if (!time) return { kind: 'invalid', problem: `event ${id} has no eventTime (Event Grid) or time (CloudEvents)` };
-  if (time.length > LIMITS.time || rfc3339Ms(time) === undefined) return { kind: 'invalid', problem: `event ${id}: eventTime is not an RFC 3339 date-time from 1970 to 9999 (${time.slice(0, LIMITS.time)})` };
+  const at = time.length > LIMITS.time ? undefined : rfc3339Ms(time);
+  if (at === undefined) return { kind: 'invalid', problem: `event ${id}: eventTime is not an RFC 3339 date-time from 1970 to 9999 (${time.slice(0, LIMITS.time)})` };
 
   const event: KeyVaultKeyEvent = {
     id,
@@ -141,7 +142,7 @@ export function normaliseKeyVaultEvent(raw: unknown): NormalisedEvent {
     vaultUri: `https://${parsed.host.toLowerCase()}/`,
     keyName,
     version: version.toLowerCase(),
-    time: new Date(time).toISOString(),
+    time: new Date(at).toISOString(),
   };
   const vaultName = str(data, 'vaultname');
   const vaultResourceId = str(envelope, 'topic', 'source');
