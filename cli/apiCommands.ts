@@ -87,6 +87,7 @@ const SWEEP_RETRY_GRACE_MS = 60_000;
 export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity }, format: Format, io: Io): Promise<ExitCode> {
   const plan = flags.wait ? waitPlan(flags, 3600) : undefined;
   const client = AppClient.from(flags, io);
+  const deadline = Date.now() + (plan?.timeoutMs ?? 0);
   // The API serves the latest sweep only: the one before ours, read first, tells a later sweep from it.
   const before = plan ? await pollUntil(plan, io, async (timeLeftMs) => ({ id: (await client.get<Compliance>('/api/compliance', timeLeftMs)).sweep?.sweepId }), () => 'GET /api/compliance had not answered when --timeout ran out') : undefined;
   const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps');
@@ -96,7 +97,8 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
     return EXIT.ok;
   }
   io.stderr.write(`sweep ${sweepId} queued; waiting for it to finish\n`);
-  const { sweep: ended, findings: found } = await sweepEnd(client, sweepId, before?.id, plan, io);
+  // One --timeout for the whole wait, the first read included.
+  const { sweep: ended, findings: found } = await sweepEnd(client, sweepId, before?.id, { ...plan, timeoutMs: Math.max(1, deadline - Date.now()) }, io);
   const findings = found.map((f) => ({ ...f, accountName: accountName(f.accountId) }));
   printReport(io, format, {
     title: `Compliance of the app's estate (sweep ${sweepId})`, status: ended.status, accounts: ended.accountsSeen, keys: ended.keysRead, findings, errors: ended.errors,
@@ -107,9 +109,10 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
 
 /**
  * Polls the latest sweep until ours has ended: completed or partial at once; failed once the host has had its
- * chance to deliver it again (a retry runs under the same id and starts anew).
+ * chance to deliver it again (a retry runs under the same id and starts anew), or when --timeout leaves no time to.
  */
 async function sweepEnd(client: AppClient, sweepId: string, before: string | undefined, plan: WaitPlan, io: Io): Promise<{ sweep: SweepSummary; findings: FindingRecord[] }> {
+  const deadline = Date.now() + plan.timeoutMs;
   let failed: { startedAt: string; seenAt: number } | undefined;
   return pollUntil(plan, io, async (timeLeftMs) => {
     const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
@@ -123,7 +126,8 @@ async function sweepEnd(client: AppClient, sweepId: string, before: string | und
         failed = { startedAt: report.sweep.startedAt, seenAt: Date.now() };
         io.stderr.write(`sweep ${sweepId} failed (${report.sweep.errors[0] ?? 'no reason given'}); waiting up to ${SWEEP_RETRY_GRACE_MS / 1000} s for the host to run it again\n`);
       }
-      if (Date.now() - failed.seenAt < SWEEP_RETRY_GRACE_MS) return undefined;
+      const now = Date.now();
+      if (now - failed.seenAt < SWEEP_RETRY_GRACE_MS && now + plan.intervalMs < deadline) return undefined;
     }
     return { sweep: report.sweep, findings: report.findings };
   }, () => `sweep ${sweepId} had not finished when --timeout ran out`);

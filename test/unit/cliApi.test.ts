@@ -152,6 +152,11 @@ describe('cmk-rotator API commands', () => {
     const overtaken = await run(['sweep', '--wait', '--interval', '0.01', '--timeout', '60'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0002', status: 'running' } })]);
     assert.equal(overtaken.code, 3);
     assert.match(overtaken.stderr, /sweep sweep-0001 was followed by sweep sweep-0002 before its end was seen/);
+    // A failed run seen with less --timeout left than the host's retry needs is reported as it ended, within --timeout.
+    const failedWithFinding = { ...failedRun, findings: [{ accountId: ACCOUNT, code: 'key-disabled', severity: 'critical', evidence: {}, remedy: 'r', sweepId, observedAt: '2026-12-04T00:00:00Z' }] };
+    const late = await run(['sweep', '--wait', '--interval', '0.05', '--timeout', '1', '--fail-on', 'critical'], [json(200, previous), json(202, { sweepId, status: 'queued' }), ...Array.from({ length: 40 }, () => json(200, failedWithFinding))]);
+    assert.equal(late.code, 1, late.stderr);
+    assert.doesNotMatch(late.stderr, /had not finished/);
     const queuedOnly = await run(['sweep'], [json(202, { sweepId, status: 'queued' })]);
     assert.match(queuedOnly.stdout, /^sweep sweep-0001 queued; its report, once it has ended: GET \/api\/compliance$/m);
   });
