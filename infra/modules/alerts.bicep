@@ -63,7 +63,7 @@ var poisonQueueQuery = 'traces | where message has "${rotationQueueName}-poison"
 var sweepFailedQuery = '''traces
 | extend e = parse_json(message)
 | where tostring(e.event) == "sweep.done" and tostring(e.status) == "failed"
-| project timestamp, severityLevel, sweepId = tostring(e.sweepId), trigger = tostring(e.trigger), errors = tostring(e.errors), operation_Id'''
+| project timestamp, severityLevel, sweepId = tostring(e.sweepId), trigger = tostring(e.trigger), errors = toint(e.errors), firstError = tostring(e.firstError), operation_Id'''
 
 var rejectedEventQuery = '''traces
 | extend e = parse_json(message)
@@ -235,7 +235,7 @@ resource sweepFailedAlert 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
   kind: 'LogAlert'
   properties: {
     displayName: 'cmk-rotator: a compliance sweep failed'
-    description: 'A compliance sweep ended failed (its errors are in the alert): until one completes, no finding is raised or resolved and, with SWEEP_MODE=enforce, no drift is repaired.'
+    description: 'A compliance sweep ended failed (its first error and their number are in the alert; GET /api/compliance has them all): until one completes, no finding is raised or resolved and, with SWEEP_MODE=enforce, no drift is repaired.'
     severity: 2
     enabled: true
     scopes: [

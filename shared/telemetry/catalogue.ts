@@ -53,7 +53,7 @@ export const TELEMETRY = {
   },
   'sweep.done': {
     level: 'info', errorWhen: { field: 'status', value: 'failed' }, summary: 'A compliance sweep ended (completed, partial or failed), with its counts',
-    fields: ['sweepId', 'trigger', 'mode', 'status', 'accounts', 'keys', 'critical', 'warning', 'info', 'findingsByCode', 'remediations', 'errors', 'durationMs'],
+    fields: ['sweepId', 'trigger', 'mode', 'status', 'accounts', 'keys', 'critical', 'warning', 'info', 'findingsByCode', 'remediations', 'errors', 'firstError', 'durationMs'],
   },
   'sweep.key-version': {
     level: 'info', summary: 'How many bindings a sweep found on one key version (versionless bindings: keyVersion "")',

@@ -115,6 +115,7 @@ export async function runSweep(
     log.event('sweep.done', {
       sweepId, trigger, mode: summary.mode, status: summary.status, accounts: summary.accountsSeen, keys: summary.keysRead, critical, warning, info,
       findingsByCode: summary.findingsByCode, remediations: summary.remediationsQueued, errors: summary.errors.length, durationMs: summary.durationMs,
+      ...(summary.errors[0] ? { firstError: summary.errors[0] } : {}),
     });
     // eslint-disable-next-line no-unsafe-finally -- the run itself succeeded; the bug must not pass as a result
     if (bug) throw runningBug;

@@ -67,7 +67,7 @@ describe('alerts', () => {
   test('a failed sweep raises an alert (it judged nothing, so no finding alert moves)', () => {
     const { query } = rules().find((r) => /tostring\(e\.event\)\s*==\s*"sweep\.done"\s+and\s+tostring\(e\.status\)\s*==\s*"failed"/.test(r.query)) ?? { query: '' };
     assert.ok(query, 'no alert selects a failed sweep.done');
-    assert.match(query, /errors\s*=\s*tostring\(e\.errors\)/, 'the alert shows why');
+    assert.match(query, /firstError\s*=\s*tostring\(e\.firstError\)/, 'the alert shows why');
   });
 
   test('a key event the service could not read (acknowledged and dropped, so never dead-lettered) raises an alert', () => {

@@ -66,9 +66,13 @@ describe('sweep, report mode', () => {
     const list = deps.keys.listVersions.bind(deps.keys);
     deps.keys.listVersions = async (vaultUri, keyName) => (keyName === 'other' ? Promise.reject(unreadable()) : list(vaultUri, keyName));
     deps.accounts.put(boundAccount('fine', v2.version));
-    const summary = await runSweep('sweep-2', 'timer', deps, silentLogger());
+    const log = silentLogger();
+    const summary = await runSweep('sweep-2', 'timer', deps, log);
     assert.equal(summary.status, 'partial');
     assert.deepEqual(summary.errors.map((e) => /^key other in /.test(e)), [true], summary.errors.join('; '));
+    // sweep.done says how many errors and the first of them (its alert shows why the run failed or was partial).
+    const done = log.lines.find((l) => l.event === 'sweep.done')?.fields;
+    assert.deepEqual([done?.errors, done?.firstError], [1, summary.errors[0]]);
     assert.deepEqual([await codesOf(deps, 'o1'), await codesOf(deps, 'o2'), await codesOf(deps, 'fine')], [['key-disabled'], ['key-disabled'], []]);
   });
 
