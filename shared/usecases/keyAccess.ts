@@ -21,7 +21,9 @@ export class GrantReads {
     if (plane === 'access-policy') return NOTHING;
     const identity = keyIdentity(account, binding);
     if (identity.status !== 'found') return NOTHING;
-    const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: vault.vaultUri } : { plane, vaultId: vault.id };
+    // An HSM's local RBAC is read on the host the binding names, the one the account itself reaches (the hsmUri ARM
+    // answers with may put a region before the name).
+    const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: binding?.vaultUri ?? vault.vaultUri } : { plane, vaultId: vault.id };
     return this.reads.get(`${plane}|${vault.id}|${identity.principalId}`.toLowerCase(), () => this.reader.read(target, identity.principalId));
   }
 }

@@ -1,0 +1,15 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GrantReads } from '../../shared/usecases/keyAccess';
+import { FakeRoleGrants } from '../support/fakes/access';
+import { boundAccount, hex } from '../support/fakes';
+
+describe('key access reads', () => {
+  it('reads a Managed HSM\'s local RBAC on the host the binding names, whatever form ARM gives its hsmUri', async () => {
+    const reader = new FakeRoleGrants();
+    const account = boundAccount('aoai-hsm', hex(1), { binding: { vaultUri: 'https://hsm1.managedhsm.azure.net/', keyName: 'cmk', keyVersion: hex(1) } });
+    const hsm = { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/hsm1', kind: 'managedHsm' as const, name: 'hsm1', location: 'westus', tenantId: 't', vaultUri: 'https://westus.hsm1.managedhsm.azure.net', enableRbacAuthorization: true, accessPolicies: [] };
+    await new GrantReads(reader).forAccount(account, hsm);
+    assert.deepEqual(reader.asked.map((a) => a.target), [{ plane: 'managed-hsm', hsmUri: 'https://hsm1.managedhsm.azure.net/' }]);
+  });
+});
