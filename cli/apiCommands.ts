@@ -90,7 +90,7 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
   const deadline = Date.now() + (plan?.timeoutMs ?? 0);
   // The API serves the latest sweep only: the one before ours, read first, tells a later sweep from it.
   const before = plan ? await pollUntil(plan, io, async (timeLeftMs) => ({ id: (await client.get<Compliance>('/api/compliance', timeLeftMs)).sweep?.sweepId }), () => 'GET /api/compliance had not answered when --timeout ran out') : undefined;
-  const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps');
+  const { sweepId } = await client.send<{ sweepId: string }>('POST', '/api/compliance/sweeps', undefined, plan ? Math.max(1, deadline - Date.now()) : undefined);
   if (!plan) {
     if (format === 'json') printJson(io, { sweepId, status: 'queued' });
     else io.stdout.write(`sweep ${sweepId} queued; its report, once it has ended: GET /api/compliance\n`);
@@ -107,28 +107,37 @@ export async function sweep(flags: AppFlags & WaitFlags & { failOn?: Severity },
   return ended.status === 'completed' ? EXIT.ok : EXIT.incomplete;
 }
 
+type Ended = { sweep: SweepSummary; findings: FindingRecord[] };
+
 /**
  * Polls the latest sweep until ours has ended: completed or partial at once; failed once the host has had its
- * chance to deliver it again (a retry runs under the same id and starts anew), or when --timeout leaves no time to.
+ * chance to deliver it again (a retry runs under the same id and starts anew), or when --timeout ends the wait
+ * first (the failed run's report is what there is).
  */
-async function sweepEnd(client: AppClient, sweepId: string, before: string | undefined, plan: WaitPlan, io: Io): Promise<{ sweep: SweepSummary; findings: FindingRecord[] }> {
-  const deadline = Date.now() + plan.timeoutMs;
-  let failed: { startedAt: string; seenAt: number } | undefined;
-  return pollUntil(plan, io, async (timeLeftMs) => {
-    const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
-    const latest = report.sweep?.sweepId;
-    if (latest && latest !== sweepId && latest !== before) {
-      throw new CliError(`sweep ${sweepId} was followed by sweep ${latest} before its end was seen; GET /api/compliance has the newer one's report`, EXIT.incomplete);
-    }
-    if (!report.sweep || latest !== sweepId || report.sweep.status === 'running') return undefined;
-    if (report.sweep.status === 'failed') {
-      if (failed?.startedAt !== report.sweep.startedAt) {
-        failed = { startedAt: report.sweep.startedAt, seenAt: Date.now() };
-        io.stderr.write(`sweep ${sweepId} failed (${report.sweep.errors[0] ?? 'no reason given'}); waiting up to ${SWEEP_RETRY_GRACE_MS / 1000} s for the host to run it again\n`);
+async function sweepEnd(client: AppClient, sweepId: string, before: string | undefined, plan: WaitPlan, io: Io): Promise<Ended> {
+  let failed: { seenAt: number; report: Ended } | undefined;
+  try {
+    return await pollUntil(plan, io, async (timeLeftMs) => {
+      const report = await client.get<Compliance>('/api/compliance', timeLeftMs);
+      const latest = report.sweep?.sweepId;
+      if (latest && latest !== sweepId && latest !== before) {
+        throw new CliError(`sweep ${sweepId} was followed by sweep ${latest} before its end was seen; GET /api/compliance has the newer one's report`, EXIT.incomplete);
       }
-      const now = Date.now();
-      if (now - failed.seenAt < SWEEP_RETRY_GRACE_MS && now + plan.intervalMs < deadline) return undefined;
-    }
-    return { sweep: report.sweep, findings: report.findings };
-  }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
+      if (!report.sweep || latest !== sweepId) return undefined;
+      const ended = { sweep: report.sweep, findings: report.findings };
+      if (report.sweep.status === 'running') failed = undefined;
+      else if (report.sweep.status !== 'failed') return ended;
+      else {
+        if (failed?.report.sweep.startedAt !== report.sweep.startedAt) {
+          io.stderr.write(`sweep ${sweepId} failed (${report.sweep.errors[0] ?? 'no reason given'}); waiting up to ${SWEEP_RETRY_GRACE_MS / 1000} s for the host to run it again\n`);
+          failed = { seenAt: Date.now(), report: ended };
+        }
+        if (Date.now() - failed.seenAt >= SWEEP_RETRY_GRACE_MS) return ended;
+      }
+      return undefined;
+    }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
+  } catch (error) {
+    if (failed && error instanceof CliError) return failed.report;
+    throw error;
+  }
 }

@@ -157,6 +157,10 @@ describe('cmk-rotator API commands', () => {
     const late = await run(['sweep', '--wait', '--interval', '0.05', '--timeout', '1', '--fail-on', 'critical'], [json(200, previous), json(202, { sweepId, status: 'queued' }), ...Array.from({ length: 40 }, () => json(200, failedWithFinding))]);
     assert.equal(late.code, 1, late.stderr);
     assert.doesNotMatch(late.stderr, /had not finished/);
+    // The same when the poll after it gets no answer until --timeout.
+    const stalled = await run(['sweep', '--wait', '--interval', '0.4', '--timeout', '1', '--fail-on', 'critical'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, failedWithFinding), 'stall', 'stall', 'stall']);
+    assert.equal(stalled.code, 1, stalled.stderr);
+    assert.match(stalled.stdout, /key-disabled/);
     const queuedOnly = await run(['sweep'], [json(202, { sweepId, status: 'queued' })]);
     assert.match(queuedOnly.stdout, /^sweep sweep-0001 queued; its report, once it has ended: GET \/api\/compliance$/m);
   });
