@@ -1,7 +1,7 @@
 import type { KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/model';
-import { isManagedHsmUri, vaultHost } from '../domain/keys';
+import { isManagedHsmUri, managedHsmHost, vaultHost } from '../domain/keys';
 import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
@@ -136,17 +136,8 @@ function toVaultInfo(vault: Vault): VaultInfo | undefined {
 }
 
 /** A Microsoft.KeyVault/managedHSMs resource: local RBAC only (no access policies); an empty answer (204) is no HSM. */
-/**
- * The host a vault or HSM is found by. An HSM's from its own name on: ARM's REST example writes its hsmUri
- * `https://westus.hsm1.managedhsm.azure.net`, key ids name `hsm1.managedhsm.azure.net`, and either finds it.
- */
-function lookupHost(uri: string, kind: Kind): string {
-  const host = vaultHost(uri);
-  if (kind !== 'managedHsm') return host;
-  const labels = host.split('.');
-  const at = labels.indexOf('managedhsm');
-  return at > 0 ? labels.slice(at - 1).join('.') : host;
-}
+/** The host a vault or HSM is found by: an HSM's from its own name on, however ARM or a key id writes it. */
+const lookupHost = (uri: string, kind: Kind): string => (kind === 'managedHsm' ? managedHsmHost(uri) : vaultHost(uri));
 
 function toManagedHsmInfo(hsm: ManagedHsm | undefined): VaultInfo | undefined {
   const p = hsm?.properties;

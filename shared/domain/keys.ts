@@ -125,3 +125,13 @@ export function versionOrder(currentVersion: string | undefined): VersionOrder {
         || a.version.localeCompare(b.version)),
   };
 }
+
+/**
+ * A Managed HSM's data-plane host from its own name on, `<name>.managedhsm.<suffix>[:port]`: the host its key ids
+ * name. ARM's REST example writes an hsmUri with a region before the name (`westus.hsm1.managedhsm.azure.net`).
+ */
+export function managedHsmHost(uri: string): string {
+  const labels = vaultHost(uri).split('.');
+  const at = labels.indexOf('managedhsm');
+  return at > 0 ? labels.slice(at - 1).join('.') : vaultHost(uri);
+}

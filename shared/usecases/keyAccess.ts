@@ -1,4 +1,5 @@
 import { accessPlane, keyIdentity, type GrantsView } from '../domain/access';
+import { managedHsmHost } from '../domain/keys';
 import type { AccountState, KeyBinding, VaultInfo } from '../domain/model';
 import { managedHsmKindRefusal, preflightAccess, type PreflightVerdict } from '../domain/preflight';
 import type { GrantTarget, RoleGrantReader, VaultDirectory } from '../ports';
@@ -21,10 +22,11 @@ export class GrantReads {
     if (plane === 'access-policy') return NOTHING;
     const identity = keyIdentity(account, binding);
     if (identity.status !== 'found') return NOTHING;
-    // An HSM's local RBAC is read on the host the binding names, the one the account itself reaches (the hsmUri ARM
-    // answers with may put a region before the name).
-    const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: binding?.vaultUri ?? vault.vaultUri } : { plane, vaultId: vault.id };
-    return this.reads.get(`${plane}|${vault.id}|${identity.principalId}`.toLowerCase(), () => this.reader.read(target, identity.principalId));
+    // An HSM's local RBAC is read on its key host, `<name>.managedhsm.<suffix>`, the one its key ids name (the hsmUri
+    // ARM answers with, and a binding copied from it, may put a region before the name).
+    const target: GrantTarget = plane === 'managed-hsm' ? { plane, hsmUri: `https://${managedHsmHost(binding?.vaultUri ?? vault.vaultUri)}/` } : { plane, vaultId: vault.id };
+    const where = target.plane === 'managed-hsm' ? target.hsmUri : vault.id;
+    return this.reads.get(`${plane}|${where}|${identity.principalId}`.toLowerCase(), () => this.reader.read(target, identity.principalId));
   }
 }
 

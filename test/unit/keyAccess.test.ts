@@ -9,7 +9,10 @@ describe('key access reads', () => {
     const reader = new FakeRoleGrants();
     const account = boundAccount('aoai-hsm', hex(1), { binding: { vaultUri: 'https://hsm1.managedhsm.azure.net/', keyName: 'cmk', keyVersion: hex(1) } });
     const hsm = { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/managedHSMs/hsm1', kind: 'managedHsm' as const, name: 'hsm1', location: 'westus', tenantId: 't', vaultUri: 'https://westus.hsm1.managedhsm.azure.net', enableRbacAuthorization: true, accessPolicies: [] };
-    await new GrantReads(reader).forAccount(account, hsm);
+    const reads = new GrantReads(reader);
+    // A binding copied from ARM's regional form reads the key host too, and the read made once serves both forms.
+    await reads.forAccount({ ...account, binding: { vaultUri: 'https://westus.hsm1.managedhsm.azure.net/', keyName: 'cmk', keyVersion: hex(1) } }, hsm);
+    await reads.forAccount(account, hsm);
     assert.deepEqual(reader.asked.map((a) => a.target), [{ plane: 'managed-hsm', hsmUri: 'https://hsm1.managedhsm.azure.net/' }]);
   });
 });
