@@ -5,7 +5,7 @@ import { accountName, CliError, EXIT, printJson, short, table, type ExitCode, ty
 import { jobIdArgument, jobRows, printRows, waitForJobs, type JobRow } from './jobs';
 import { printPlan, rotationRequest, type TargetFlags } from './plan';
 import { failsOn, printReport } from './report';
-import { pollUntil, waitPlan, type WaitFlags, type WaitPlan } from './wait';
+import { pollUntil, WaitExpired, waitPlan, type WaitFlags, type WaitPlan } from './wait';
 
 // The commands that act through a deployed app's HTTP API (DESIGN §6): the app writes its ledger; the CLI only asks.
 
@@ -137,7 +137,8 @@ async function sweepEnd(client: AppClient, sweepId: string, before: string | und
       return undefined;
     }, () => `sweep ${sweepId} had not finished when --timeout ran out`);
   } catch (error) {
-    if (failed && error instanceof CliError) return failed.report;
+    // Only --timeout running out: another sweep taking the latest row, or the app refusing us, is said as it is.
+    if (failed && error instanceof WaitExpired) return failed.report;
     throw error;
   }
 }

@@ -10,6 +10,14 @@ export interface WaitFlags {
   timeout?: string;
 }
 
+/** The wait ran out of --timeout (exit 3), and nothing else went wrong. */
+export class WaitExpired extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.incomplete);
+    this.name = 'WaitExpired';
+  }
+}
+
 /** --interval and --timeout, read before anything is sent: a bad value is refused with nothing queued. */
 export interface WaitPlan {
   intervalMs: number;
@@ -51,7 +59,7 @@ export async function pollUntil<T>(plan: WaitPlan, io: Io, poll: (timeLeftMs: nu
     }
     const left = deadline - Date.now();
     // The last poll's trouble is what the user needs to hear, more than what had not finished.
-    if (left <= 0) throw new CliError(failed ? `${expired()} (the last poll: ${failed.message})` : expired(), EXIT.incomplete);
+    if (left <= 0) throw new WaitExpired(failed ? `${expired()} (the last poll: ${failed.message})` : expired());
     await sleep(Math.min(pause, left));
   }
 }

@@ -161,6 +161,13 @@ describe('cmk-rotator API commands', () => {
     const stalled = await run(['sweep', '--wait', '--interval', '0.4', '--timeout', '1', '--fail-on', 'critical'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, failedWithFinding), 'stall', 'stall', 'stall']);
     assert.equal(stalled.code, 1, stalled.stderr);
     assert.match(stalled.stdout, /key-disabled/);
+    // Anything but --timeout is said as it is: another sweep taking the latest row, the app refusing the key.
+    const followed = await run(['sweep', '--wait', '--interval', '0.01', '--timeout', '60', '--fail-on', 'critical'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, failedWithFinding), json(200, { ...report, sweep: { ...report.sweep, sweepId: 'sweep-0002', status: 'running' } })]);
+    assert.equal(followed.code, 3);
+    assert.match(followed.stderr, /was followed by sweep sweep-0002/);
+    const refused = await run(['sweep', '--wait', '--interval', '0.01', '--timeout', '60'], [json(200, previous), json(202, { sweepId, status: 'queued' }), json(200, failedWithFinding), json(401, {})]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /refused the function key/);
     const queuedOnly = await run(['sweep'], [json(202, { sweepId, status: 'queued' })]);
     assert.match(queuedOnly.stdout, /^sweep sweep-0001 queued; its report, once it has ended: GET \/api\/compliance$/m);
   });
