@@ -132,6 +132,7 @@ export function versionOrder(currentVersion: string | undefined): VersionOrder {
  */
 export function managedHsmHost(uri: string): string {
   const labels = vaultHost(uri).split('.');
-  const at = labels.indexOf('managedhsm');
+  // The last such label is the suffix's: an HSM may itself be named managedhsm.
+  const at = labels.lastIndexOf('managedhsm');
   return at > 0 ? labels.slice(at - 1).join('.') : vaultHost(uri);
 }

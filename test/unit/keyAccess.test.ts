@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { managedHsmHost } from '../../shared/domain/keys';
 import { GrantReads } from '../../shared/usecases/keyAccess';
 import { FakeRoleGrants } from '../support/fakes/access';
 import { boundAccount, hex } from '../support/fakes';
@@ -14,5 +15,16 @@ describe('key access reads', () => {
     await reads.forAccount({ ...account, binding: { vaultUri: 'https://westus.hsm1.managedhsm.azure.net/', keyName: 'cmk', keyVersion: hex(1) } }, hsm);
     await reads.forAccount(account, hsm);
     assert.deepEqual(reader.asked.map((a) => a.target), [{ plane: 'managed-hsm', hsmUri: 'https://hsm1.managedhsm.azure.net/' }]);
+  });
+
+  it('names an HSM by its key host from every form: regional, with a port, in capitals, in a sovereign cloud, or itself named managedhsm', () => {
+    const cases: Array<[string, string]> = [
+      ['https://westus.hsm1.managedhsm.azure.net', 'hsm1.managedhsm.azure.net'],
+      ['https://HSM1.ManagedHSM.Azure.NET/', 'hsm1.managedhsm.azure.net'],
+      ['https://hsm1.managedhsm.azure.cn:443/', 'hsm1.managedhsm.azure.cn'],
+      ['https://hsm-home.managedhsm.localhost:38935', 'hsm-home.managedhsm.localhost:38935'],
+      ['https://westus.managedhsm.managedhsm.azure.net/', 'managedhsm.managedhsm.azure.net'],
+    ];
+    for (const [uri, host] of cases) assert.equal(managedHsmHost(uri), host, uri);
   });
 });
