@@ -131,8 +131,9 @@ export function versionOrder(currentVersion: string | undefined): VersionOrder {
  * name. ARM's REST example writes an hsmUri with a region before the name (`westus.hsm1.managedhsm.azure.net`).
  */
 export function managedHsmHost(uri: string): string {
-  const labels = vaultHost(uri).split('.');
+  const host = vaultHost(uri);
+  const labels = host.split('.');
   // The last such label is the suffix's: an HSM may itself be named managedhsm.
   const at = labels.lastIndexOf('managedhsm');
-  return at > 0 ? labels.slice(at - 1).join('.') : vaultHost(uri);
+  return at > 0 ? labels.slice(at - 1).join('.') : host;
 }
