@@ -19,6 +19,11 @@ interface ResourceGraphOptions {
   lagMs: number;
   /** Management group id -> the subscriptions under it. */
   managementGroups: Record<string, string[]>;
+  /**
+   * False: the service does not page (as when paging is disabled for the caller); an answer is its first $top rows,
+   * resultTruncated and no $skipToken, as for a query that limits or takes rows.
+   */
+  paging: boolean;
   now: () => number;
 }
 
@@ -90,12 +95,15 @@ export class ResourceGraph {
     const start = token.start;
     const page = rows.slice(start, start + top);
     if (token.cursor !== undefined) this.cursors.delete(token.cursor);
-    const next = start + top < rows.length
-      ? { $skipToken: Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest, c: this.remember(rows) })).toString('base64') }
-      : {};
+    const more = start + top < rows.length;
+    // A query that limits or takes rows cannot be paged: the service says its answer is cut short instead.
+    const pages = this.options.paging && !/\|\s*(?:limit|take)\b/i.test(body['query']);
+    const next = !more ? { resultTruncated: 'false' }
+      : pages ? { resultTruncated: 'false', $skipToken: Buffer.from(JSON.stringify({ o: start + top, t: top, q: digest, c: this.remember(rows) })).toString('base64') }
+        : { resultTruncated: 'true' };
     // The answer's members in the service's order, its rows serialised once per result (a sweep pages the same rows again).
     const head = JSON.stringify({ totalRecords: rows.length, count: page.length }).slice(0, -1);
-    const tail = JSON.stringify({ facets: [], resultTruncated: 'false', ...next }).slice(1);
+    const tail = JSON.stringify({ facets: [], ...next }).slice(1);
     exchange.jsonText(200, `${head},"data":[${page.map((row) => this.text(row)).join(',')}],${tail}`, remaining);
   }
 

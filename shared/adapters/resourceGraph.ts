@@ -1,7 +1,8 @@
-import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
+import type { QueryResponse, ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import type { TokenCredential } from '@azure/identity';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccountState } from '../domain/model';
+import { DependencyError } from '../errors';
 import { toDependencyError } from './azureErrors';
 import { vaultHost } from '../domain/keys';
 import type { AccountSource } from '../ports';
@@ -82,13 +83,19 @@ export class ResourceGraphAccounts implements AccountSource {
   /** One page as accounts: the answer's rows are not kept while the caller works on the page. */
   private async page(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ accounts: AccountState[]; skipToken?: string }> {
     const answer = await this.query(request);
+    // Cut short with no way to the rest (paging disabled or impossible): a list taken as complete would miss accounts.
+    if (String(answer.resultTruncated) === 'true' && !answer.skipToken) {
+      throw new DependencyError('resource-graph-truncated',
+        `Resource Graph answered ${answer.count} of ${answer.totalRecords} rows, cut short and with no $skipToken for the rest`,
+        { retryable: false, notApplied: true, dependency: 'resource-graph' });
+    }
     const accounts = (Array.isArray(answer.data) ? answer.data as ProjectedRow[] : [])
       .map(({ provisioningState, encryption, ...row }) => toAccountState({ ...row, properties: { ...(provisioningState ? { provisioningState } : {}), ...(encryption ? { encryption } : {}) } } as object))
       .filter((a): a is AccountState => !!a);
     return { accounts, ...(answer.skipToken ? { skipToken: answer.skipToken } : {}) };
   }
 
-  private async query(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<{ data: unknown; skipToken?: string }> {
+  private async query(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<QueryResponse> {
     const wait = this.quotaResetsAt - Date.now();
     if (wait > 0) await sleep(wait);
     const client = await this.graph();

@@ -178,6 +178,22 @@ describe('ResourceGraphAccounts: the real ResourceGraphClient against the stand-
     assert.equal(arm.requests.slice(before).filter((r) => r.status === 429).length, 0);
   });
 
+  it('an answer cut short with no $skipToken (paging impossible or disabled) is an error, never a complete list', async () => {
+    const limited = await client(arm).resources({ query: `${"resources | where type =~ 'microsoft.cognitiveservices/accounts'"} | project id, name | limit 3`, subscriptions: [SUB], options: { top: 2 } });
+    assert.deepEqual([limited.count, limited.resultTruncated, limited.skipToken], [2, 'true', undefined], 'a query that limits rows is not paged');
+    const unpaged = await startArmStandIn({ throttle: false, graph: { paging: false } });
+    try {
+      for (const name of ['a', 'b', 'c']) unpaged.putAccount(accountResource({ name, key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+      const cut = (e: unknown) => e instanceof DependencyError && e.code === 'resource-graph-truncated' && !e.retryable && e.dependency === 'resource-graph' && /2 of 3 rows/.test(e.message);
+      const accounts = discovery({ endpoint: unpaged.url, clientOptions: { tlsOptions: { ca: unpaged.ca } } });
+      await assert.rejects(collect(accounts.cmkAccounts()), cut);
+      await assert.rejects(collect(accounts.boundTo({ vaultUri: VAULT, keyName: 'cmk' })), cut);
+      assert.deepEqual(await collect(discovery({ endpoint: unpaged.url, clientOptions: { tlsOptions: { ca: unpaged.ca } }, pageSize: 3 }).cmkAccounts()), ['a', 'b', 'c'], 'all on one page: complete');
+    } finally {
+      await unpaged.close();
+    }
+  });
+
   it('refuses a query it cannot evaluate with 400 InvalidQuery, a DependencyError that is not retried', async () => {
     await assert.rejects(client(arm).resources({ query: 'resources | summarize count() by type', subscriptions: [SUB] }), (e: any) => e.statusCode === 400 && e.code === 'InvalidQuery');
     arm.fail({ method: 'POST', path: /ResourceGraph/, status: 403, code: 'AuthorizationFailed' });
