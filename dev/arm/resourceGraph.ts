@@ -24,6 +24,8 @@ interface ResourceGraphOptions {
    * resultTruncated and no $skipToken, as for a query that limits or takes rows.
    */
   paging: boolean;
+  /** Subscriptions a management-group query may span: past it the service searches the first ones and says so in a header. */
+  subscriptionLimit: number;
   now: () => number;
 }
 
@@ -73,6 +75,11 @@ export class ResourceGraph {
     }
     const scope = this.scope(body);
     if ('problem' in scope) return exchange.error(400, 'BadRequest', scope.problem, remaining);
+    // Past the limit a management group's subscriptions are searched in part, and the header says so.
+    if (Array.isArray(body['managementGroups']) && scope.subscriptions.size > this.options.subscriptionLimit) {
+      scope.subscriptions = new Set([...scope.subscriptions].slice(0, this.options.subscriptionLimit));
+      Object.assign(remaining, { 'x-ms-tenant-subscription-limit-hit': 'true' });
+    }
     const options = isJsonObject(body['options']) ? body['options'] : {};
     const digest = createHash('sha256').update(body['query']).digest('hex').slice(0, 12);
     const token = this.token(options, digest);

@@ -100,17 +100,27 @@ export class ResourceGraphAccounts implements AccountSource {
     if (wait > 0) await sleep(wait);
     const client = await this.graph();
     this.queries += 1;
+    let limitHit = false;
+    let answer: QueryResponse;
     try {
-      return await client.resources(request, {
+      answer = await client.resources(request, {
         onResponse: (response) => {
           const remaining = Number(response.headers.get('x-ms-user-quota-remaining'));
           const resets = timespanMs(response.headers.get('x-ms-user-quota-resets-after'));
           this.quotaResetsAt = remaining === 0 && resets !== undefined ? Date.now() + resets : 0;
+          limitHit = response.headers.get('x-ms-tenant-subscription-limit-hit')?.toLowerCase() === 'true';
         },
       });
     } catch (error) {
       throw toDependencyError(error, 'querying Resource Graph', 'resource-graph');
     }
+    // A scope of more than 10,000 subscriptions is searched in its first 10,000 only: the rest would go unseen.
+    if (limitHit) {
+      throw new DependencyError('resource-graph-subscription-limit',
+        'Resource Graph searched only part of the scope\'s subscriptions (x-ms-tenant-subscription-limit-hit); name fewer in MANAGEMENT_GROUP_IDS or SUBSCRIPTION_IDS',
+        { retryable: false, notApplied: true, dependency: 'resource-graph' });
+    }
+    return answer;
   }
 
   private graph(): Promise<ResourceGraphClient> {

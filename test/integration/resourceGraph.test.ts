@@ -194,6 +194,20 @@ describe('ResourceGraphAccounts: the real ResourceGraphClient against the stand-
     }
   });
 
+  it('a management group past the subscriptions one query may span (x-ms-tenant-subscription-limit-hit) is an error, never a complete list', async () => {
+    const wide = await startArmStandIn({ throttle: false, graph: { subscriptionLimit: 1, managementGroups: { 'mg-wide': [SUB, OTHER_SUB], 'mg-one': [OTHER_SUB] } } });
+    try {
+      wide.putAccount(accountResource({ name: 'in-sub', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+      wide.putAccount({ ...accountResource({ name: 'in-other', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }), id: accountArmId('in-other').replace(SUB, OTHER_SUB) });
+      const over = (groups: string[]) => discovery({ endpoint: wide.url, clientOptions: { tlsOptions: { ca: wide.ca } }, subscriptionIds: [], managementGroupIds: groups });
+      await assert.rejects(collect(over(['mg-wide']).cmkAccounts()),
+        (e: unknown) => e instanceof DependencyError && e.code === 'resource-graph-subscription-limit' && !e.retryable && e.dependency === 'resource-graph');
+      assert.deepEqual(await collect(over(['mg-one']).cmkAccounts()), ['in-other'], 'within the limit: complete');
+    } finally {
+      await wide.close();
+    }
+  });
+
   it('refuses a query it cannot evaluate with 400 InvalidQuery, a DependencyError that is not retried', async () => {
     await assert.rejects(client(arm).resources({ query: 'resources | summarize count() by type', subscriptions: [SUB] }), (e: any) => e.statusCode === 400 && e.code === 'InvalidQuery');
     arm.fail({ method: 'POST', path: /ResourceGraph/, status: 403, code: 'AuthorizationFailed' });
