@@ -54,9 +54,11 @@ export interface ArmStandInOptions {
   onAnswer?: (record: ArmRequestRecord) => void;
   /**
    * Resource Graph: queries per quota window (default 15 per 5 s), its lag behind ARM, management groups, paging
-   * (default on), the subscriptions one query may span (default 10,000).
+   * (default on), Retry-After on its 429s (default on), the subscriptions a management group query may span (default 10,000).
    */
-  graph?: { quota?: number; windowMs?: number; lagMs?: number; managementGroups?: Record<string, string[]>; paging?: boolean; subscriptionLimit?: number };
+  graph?: {
+    quota?: number; windowMs?: number; lagMs?: number; managementGroups?: Record<string, string[]>; paging?: boolean; retryAfter?: boolean; subscriptionLimit?: number;
+  };
   /**
    * Kinds whose accounts refuse a PATCH from keySource Microsoft.KeyVault to Microsoft.CognitiveServices (default
    * ['AIServices'], DESIGN §9), answered 400 BadRequest in ARM's error envelope. No recording of that answer exists;
@@ -162,6 +164,7 @@ export async function startArmStandIn(options: ArmStandInOptions = {}): Promise<
     lagMs: options.graph?.lagMs ?? 0,
     managementGroups: options.graph?.managementGroups ?? {},
     paging: options.graph?.paging ?? true,
+    retryAfter: options.graph?.retryAfter ?? true,
     subscriptionLimit: options.graph?.subscriptionLimit ?? 10_000,
     now: () => now().getTime(),
   }, () => ({ version: `${accounts.store.version}.${graphOnly.version}`, accounts: accounts.snapshot(), others: graphOnly.values() }));

@@ -24,6 +24,8 @@ interface ResourceGraphOptions {
    * resultTruncated and no $skipToken, as for a query that limits or takes rows.
    */
   paging: boolean;
+  /** Whether a 429 carries Retry-After besides the quota headers, which every answer carries. */
+  retryAfter: boolean;
   /** Subscriptions a management-group query may span: past it the service searches the first ones and says so in a header. */
   subscriptionLimit: number;
   now: () => number;
@@ -61,7 +63,8 @@ export class ResourceGraph {
     });
     if (this.window.used >= this.options.quota) {
       exchange.error(429, 'RateLimiting', 'Please provide below info when asking for support: the client has exceeded its quota of queries.', {
-        ...quotaHeaders(0), 'Retry-After': String(Math.max(1, Math.ceil(resetsAfter / 1000))), 'retry-after-ms': String(Math.max(1, resetsAfter)),
+        ...quotaHeaders(0),
+        ...(this.options.retryAfter ? { 'Retry-After': String(Math.max(1, Math.ceil(resetsAfter / 1000))), 'retry-after-ms': String(Math.max(1, resetsAfter)) } : {}),
       });
       return;
     }

@@ -26,6 +26,9 @@ const CMK = "| where tostring(properties.encryption.keySource) =~ 'Microsoft.Key
 // Only what the domain reads of an account: a real account's properties (endpoints, capabilities) are several KB.
 const COLUMNS = '| project id, name, type, kind, location, tags, identity, provisioningState = tostring(properties.provisioningState), encryption = properties.encryption | order by id asc';
 
+/** Tries of one query whose 429s say when the quota resets (other callers of the same identity spend it too). */
+const QUOTA_ATTEMPTS = 3;
+
 /** A row as COLUMNS projects it. */
 type ProjectedRow = Record<string, unknown> & { provisioningState?: string; encryption?: object };
 
@@ -95,9 +98,21 @@ export class ResourceGraphAccounts implements AccountSource {
     return { accounts, ...(answer.skipToken ? { skipToken: answer.skipToken } : {}) };
   }
 
+  /** One query within the quota: a 429 the SDK did not retry (it retries only with Retry-After) waits for the quota to reset. */
   private async query(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<QueryResponse> {
-    const wait = this.quotaResetsAt - Date.now();
-    if (wait > 0) await sleep(wait);
+    for (let attempt = 1; ; attempt++) {
+      const wait = this.quotaResetsAt - Date.now();
+      if (wait > 0) await sleep(wait);
+      try {
+        return await this.ask(request);
+      } catch (error) {
+        const quotaSpent = error instanceof DependencyError && error.statusCode === 429 && this.quotaResetsAt > Date.now();
+        if (!quotaSpent || attempt >= QUOTA_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async ask(request: Parameters<ResourceGraphClient['resources']>[0]): Promise<QueryResponse> {
     const client = await this.graph();
     this.queries += 1;
     let limitHit = false;
@@ -117,7 +132,7 @@ export class ResourceGraphAccounts implements AccountSource {
     // A scope of more than 10,000 subscriptions is searched in its first 10,000 only: the rest would go unseen.
     if (limitHit) {
       throw new DependencyError('resource-graph-subscription-limit',
-        'Resource Graph searched only part of the scope\'s subscriptions (x-ms-tenant-subscription-limit-hit); name fewer in MANAGEMENT_GROUP_IDS or SUBSCRIPTION_IDS',
+        'Resource Graph searched only part of a management group\'s subscriptions (x-ms-tenant-subscription-limit-hit); name smaller groups in MANAGEMENT_GROUP_IDS',
         { retryable: false, notApplied: true, dependency: 'resource-graph' });
     }
     return answer;

@@ -208,6 +208,22 @@ describe('ResourceGraphAccounts: the real ResourceGraphClient against the stand-
     }
   });
 
+  it('a 429 without Retry-After (another caller spent the quota) waits for the reset its quota headers name', async () => {
+    const busy = await startArmStandIn({ throttle: false, graph: { quota: 2, windowMs: 400, retryAfter: false } });
+    try {
+      busy.putAccount(accountResource({ name: 'only', key: { vaultUri: VAULT, name: 'cmk', version: V1 } }));
+      const other = client(busy);
+      for (let i = 0; i < 2; i++) await other.resources({ query: 'resources | project id', subscriptions: [SUB] });
+      await assert.rejects(other.resources({ query: 'resources | project id', subscriptions: [SUB] }),
+        (e: any) => e.statusCode === 429 && e.response.headers.get('retry-after') === undefined && e.response.headers.get('x-ms-user-quota-remaining') === '0');
+      const accounts = discovery({ endpoint: busy.url, clientOptions: { tlsOptions: { ca: busy.ca }, retryOptions: { retryDelayInMs: 5, maxRetries: 2 } } });
+      assert.deepEqual(await collect(accounts.cmkAccounts()), ['only']);
+      assert.ok(busy.requests.filter((r) => r.status === 429).length >= 2, 'refused first');
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('refuses a query it cannot evaluate with 400 InvalidQuery, a DependencyError that is not retried', async () => {
     await assert.rejects(client(arm).resources({ query: 'resources | summarize count() by type', subscriptions: [SUB] }), (e: any) => e.statusCode === 400 && e.code === 'InvalidQuery');
     arm.fail({ method: 'POST', path: /ResourceGraph/, status: 403, code: 'AuthorizationFailed' });
