@@ -128,6 +128,7 @@ export async function startDevHost(o: DevHostOptions): Promise<DevHost> {
       });
       schedules.stop();
       await queueTrigger.stop();
+      for (const hook of functions.appTerminate) await hook();
       useServices(undefined);
     },
   };

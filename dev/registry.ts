@@ -16,9 +16,11 @@ interface Registrations {
   timer: Map<string, TimerFunctionOptions>;
   /** app.hook.appStart handlers, run by the host once before any function. */
   appStart: Array<() => unknown>;
+  /** app.hook.appTerminate handlers, run by the host when it shuts down gracefully. */
+  appTerminate: Array<() => unknown>;
 }
 
-const registrations: Registrations = { http: new Map(), eventGrid: new Map(), storageQueue: new Map(), timer: new Map(), appStart: [] };
+const registrations: Registrations = { http: new Map(), eventGrid: new Map(), storageQueue: new Map(), timer: new Map(), appStart: [], appTerminate: [] };
 let loaded = false;
 
 /**
@@ -33,10 +35,12 @@ export function loadFunctions(): Registrations {
   register.storageQueue = (name: string, options: StorageQueueFunctionOptions) => void registrations.storageQueue.set(name, options);
   register.timer = (name: string, options: TimerFunctionOptions) => void registrations.timer.set(name, options);
   const hooks = app.hook as unknown as Record<string, unknown>;
-  hooks.appStart = (handler: () => unknown) => {
-    registrations.appStart.push(handler);
-    return { dispose: () => undefined };
-  };
+  for (const hook of ['appStart', 'appTerminate'] as const) {
+    hooks[hook] = (handler: () => unknown) => {
+      registrations[hook].push(handler);
+      return { dispose: () => undefined };
+    };
+  }
   const dir = join(__dirname, '..', 'functions');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
     // A module loaded before the capture registered nothing; load it again now.

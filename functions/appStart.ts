@@ -5,3 +5,8 @@ import { app } from '@azure/functions';
 app.hook.appStart(async () => {
   (await import('../shared/app')).services();
 });
+
+// On a graceful shutdown (scale-in, a new deployment) the metrics not yet exported go out instead of being lost.
+app.hook.appTerminate(async () => {
+  await (await import('../shared/telemetry/runtime')).shutdownTelemetry();
+});

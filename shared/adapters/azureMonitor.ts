@@ -6,7 +6,7 @@ import { sdk } from './sdk';
  * refuses local auth). The host keeps writing the invocation logs (traces); this adds the metrics and the spans.
  */
 export async function startAzureMonitor(connectionString: string): Promise<Telemetry> {
-  const [{ useAzureMonitor }, { DefaultAzureCredential }, api, { otelTelemetry, INSTRUMENTATION }] = await Promise.all([
+  const [{ useAzureMonitor, shutdownAzureMonitor }, { DefaultAzureCredential }, api, { otelTelemetry, INSTRUMENTATION }] = await Promise.all([
     sdk.monitor(), sdk.identity(), import('@opentelemetry/api'), import('../telemetry/otel'),
   ]);
   useAzureMonitor({
@@ -15,5 +15,5 @@ export async function startAzureMonitor(connectionString: string): Promise<Telem
     instrumentationOptions: { bunyan: { enabled: false }, winston: { enabled: false } },
     enableLiveMetrics: false,
   });
-  return otelTelemetry(api.metrics.getMeter(INSTRUMENTATION), api.trace.getTracer(INSTRUMENTATION));
+  return { ...otelTelemetry(api.metrics.getMeter(INSTRUMENTATION), api.trace.getTracer(INSTRUMENTATION)), shutdown: shutdownAzureMonitor };
 }

@@ -20,6 +20,14 @@ export function useTelemetry(next: Telemetry | undefined): void {
 }
 
 /**
+ * The app is shutting down (its instance scaled in, or replaced): what the sink has not exported yet is exported now,
+ * or it is lost with the instance. Never throws.
+ */
+export async function shutdownTelemetry(): Promise<void> {
+  await current.shutdown?.().catch(() => undefined);
+}
+
+/**
  * Starts Azure Monitor once per process when APPLICATIONINSIGHTS_CONNECTION_STRING is set; a no-op otherwise. Never
  * throws: telemetry that cannot start must not stop a rotation. Resolves to the reason, once, when it could not start.
  */

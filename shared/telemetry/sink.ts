@@ -14,4 +14,6 @@ export interface Telemetry {
   span<T>(name: string, attributes: SpanAttributes, parent: string | undefined, work: (annotate: (attributes: SpanAttributes) => void) => Promise<T>): Promise<T>;
   /** The active span as a traceparent, stamped on queued jobs so the next job continues the trace; undefined when off. */
   traceparent(): string | undefined;
+  /** Exports what waits for the next export (metrics go every 60 s) and stops: the app is shutting down. */
+  shutdown?(): Promise<void>;
 }

@@ -10,6 +10,8 @@ import { useTelemetry } from '../../shared/telemetry/runtime';
 export interface InMemoryTelemetry {
   /** Every data point of one metric, as the exporter last received them (cumulative). */
   points(metric: string): Promise<Array<DataPoint<number | Histogram>>>;
+  /** The data points of one metric the exporter has received so far, without asking for an export. */
+  exported(metric: string): Array<DataPoint<number | Histogram>>;
   spans(): ReadableSpan[];
   stop(): Promise<void>;
 }
@@ -23,14 +25,17 @@ export function installInMemoryTelemetry(): InMemoryTelemetry {
   const meters = new MeterProvider({ readers: [reader] });
   const spanExporter = new InMemorySpanExporter();
   const tracers = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
-  useTelemetry(otelTelemetry(meters.getMeter('test'), tracers.getTracer('test')));
+  // As Azure Monitor's: shutting down exports what the reader holds.
+  useTelemetry({ ...otelTelemetry(meters.getMeter('test'), tracers.getTracer('test')), shutdown: () => reader.forceFlush() });
+  const exported = (metric: string) => metricExporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics))
+    .filter((m) => m.descriptor.name === metric).flatMap((m) => m.dataPoints as Array<DataPoint<number | Histogram>>);
   return {
     async points(metric) {
       metricExporter.reset();
       await reader.forceFlush();
-      const found = metricExporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics)).filter((m) => m.descriptor.name === metric);
-      return found.flatMap((m) => m.dataPoints as Array<DataPoint<number | Histogram>>);
+      return exported(metric);
     },
+    exported,
     spans: () => spanExporter.getFinishedSpans(),
     async stop() {
       useTelemetry(undefined);

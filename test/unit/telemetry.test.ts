@@ -9,6 +9,7 @@ import { invocationLogger } from '../../shared/logging';
 import { formatEvent, levelOf, parseEvent } from '../../shared/telemetry/catalogue';
 import { METRICS } from '../../shared/telemetry/metrics';
 import { telemetry, telemetryReady } from '../../shared/telemetry/runtime';
+import { loadFunctions } from '../../dev/registry';
 import { projectRoot } from '../support/fixtures';
 import { installInMemoryTelemetry, pointWith, type InMemoryTelemetry } from '../support/telemetry';
 
@@ -85,6 +86,16 @@ describe('metrics from events', () => {
     sweep('s3', 'failed', {}, [['v3', 9]]);
     assert.equal(pointWith(await t.points(METRICS.boundAccounts), { keyVersion: 'v3' }), undefined);
     assert.equal(pointWith(await t.points(METRICS.boundAccounts), { keyVersion: 'v2' })?.value, 4);
+  });
+
+  it('a graceful shutdown (the appTerminate hook) exports the metrics still waiting for the next export', async () => {
+    telemetry().record({ event: 'rotation.outcome-unknown', fields: { trigger: 'event', kind: 'switch-key' } });
+    const waiting = () => pointWith(t.exported(METRICS.rotations), { outcome: 'outcome-unknown', trigger: 'event', kind: 'switch-key' });
+    assert.equal(waiting(), undefined, 'not exported yet');
+    const { appTerminate } = loadFunctions();
+    assert.equal(appTerminate.length, 1);
+    await appTerminate[0]?.();
+    assert.equal(waiting()?.value, 1);
   });
 
   it('an unknown outcome counts as a rotation of its own outcome', async () => {
