@@ -22,6 +22,8 @@ export interface Pin {
   reason: string;
   pinnedAt: string;
   jobId: string;
+  /** Another person's pin this one replaced (JSON of that Pin): it holds the binding again if this one is taken back. */
+  replaces?: string;
 }
 
 /** Why a job for an account that no longer exists does nothing. */

@@ -137,6 +137,7 @@ class AccountJobRun {
       this.scope ? this.deps.accounts.getEncryptionScope(this.job.accountId, this.scope) : undefined,
     ]);
     const pin = state.pin;
+    this.pin.prior = pin;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: ACCOUNT_MISSING };
     if (this.scope && !scope) return { step: 'skip', reason: `scope-missing: the account has no encryption scope ${this.scope}` };

@@ -18,6 +18,8 @@ export class JobPin {
   effect: PinEffect | undefined;
   /** What the job did to the pin, for its row's reason. */
   note: string | undefined;
+  /** The binding's pin as the job read it with its journal, before it set one of its own. */
+  prior: Pin | undefined;
   private set = false;
 
   constructor(
@@ -27,9 +29,42 @@ export class JobPin {
 
   async withIntent(): Promise<void> {
     if (!this.effect || !('set' in this.effect)) return;
-    await this.pins.set(this.effect.set);
+    const replaced = this.replaced();
+    await this.pins.set(replaced ? { ...this.effect.set, replaces: JSON.stringify(replaced) } : this.effect.set);
     this.set = true;
     this.note = `pinned to ${this.effect.set.keyVersion}: ${this.effect.set.reason}`;
+  }
+
+  /**
+   * Another job's pin that this job's own replaces: the one it read, or, when an earlier attempt of the job already
+   * replaced it, the one that attempt's pin kept.
+   */
+  private replaced(): Pin | undefined {
+    const prior = this.prior;
+    if (!prior) return undefined;
+    if (prior.jobId !== this.binding.jobId) {
+      const { replaces: _older, ...pin } = prior;
+      return pin;
+    }
+    return prior.replaces ? (JSON.parse(prior.replaces) as Pin) : undefined;
+  }
+
+  /**
+   * Takes back the job's own pin: the pin it replaced holds the binding again (one write over its own, so a failure
+   * leaves the binding pinned), or, when it replaced none, the pin goes.
+   */
+  private async takeBack(): Promise<Pin | undefined> {
+    const { accountId, jobId, scope } = this.binding;
+    const own = await this.pins.get(accountId, scope);
+    if (own?.jobId === jobId && own.replaces) {
+      const restored = JSON.parse(own.replaces) as Pin;
+      await this.pins.set(restored);
+      this.note = `took back its pin to ${own.keyVersion}; the pin to ${restored.keyVersion} set by ${restored.actor} holds again`;
+      return own;
+    }
+    const released = await this.pins.release(accountId, jobId, scope);
+    if (released) this.note = `took back its pin to ${released.keyVersion}`;
+    return released;
   }
 
   /** Whether settle(status) would write to the pin store. */
@@ -38,12 +73,16 @@ export class JobPin {
   }
 
   async settle(status: RotationStatus): Promise<void> {
-    const { accountId, jobId, scope } = this.binding;
+    const { accountId, scope } = this.binding;
     const change = this.change(status);
     if (change === 'set') return this.withIntent();
     if (!change) return;
-    const released = await this.pins.release(accountId, change === 'take-back' ? jobId : undefined, scope);
-    if (released) this.note = change === 'take-back' ? `took back its pin to ${released.keyVersion}` : `released the pin to ${released.keyVersion} set by ${released.actor}`;
+    if (change === 'take-back') {
+      await this.takeBack();
+      return;
+    }
+    const released = await this.pins.release(accountId, undefined, scope);
+    if (released) this.note = `released the pin to ${released.keyVersion} set by ${released.actor}`;
   }
 
   /** What the outcome does to the pin: one decision for changesWith and settle. */

@@ -223,6 +223,35 @@ describe('§2a: a pin follows what happened to the account', () => {
     assert.equal(await deps.pins.get(job().accountId), undefined);
     assert.match(rowOf(deps, rollback.jobId)?.reason ?? '', /took back its pin to/);
   });
+
+  it("a forced rebind whose operation ends Failed, the account not moved, leaves another person's pin where it was", async () => {
+    const deps = boundTo(v2.version);
+    const v3 = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z') });
+    deps.keys.add(v3);
+    await deps.pins.set({ accountId: job().accountId, ...pinned, keyVersion: v2.version });
+    deps.accounts.verdict = () => ({ status: 'failed', code: 'KeyVaultAccessDenied', message: 'the identity cannot unwrap with v3' });
+    const forced = manual({ targetVersion: v3.version, force: true, jobId: 'job-forced-02' });
+    const result = await runRebind(forced, 1, deps, silentLogger());
+    assert.equal(result.outcome === 'recorded' && result.record.status, 'failed');
+    assert.equal((await deps.accounts.getAccount(job().accountId))?.binding?.keyVersion, v2.version);
+    const pin = await deps.pins.get(job().accountId);
+    assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
+  });
+
+  it("a forced rebind taken back on a later attempt still leaves another person's pin where it was", async () => {
+    const deps = boundTo(v2.version);
+    await deps.pins.set({ accountId: job().accountId, ...pinned, keyVersion: v2.version });
+    const forced = manual({ targetVersion: v1.version, force: true, jobId: 'job-forced-03' });
+    await intentThen429(deps, forced);
+    assert.equal((await deps.pins.get(job().accountId))?.jobId, forced.jobId);
+    deps.accounts.updateEncryption = async () => {
+      throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+    };
+    const last = await runRebind({ ...forced, priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
+    const pin = await deps.pins.get(job().accountId);
+    assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
+  });
 });
 
 describe('rule 8: a duplicate delivery of the same job', () => {
