@@ -46,7 +46,10 @@ export async function readRebindKeys(
   if (boundVersion && same(boundVersion, read.target?.version)) bound = read.target;
   else if (boundVersion) {
     const createdOn = await keys.versionCreatedOn(key.vaultUri, key.keyName, boundVersion);
-    bound = createdOn ? { version: boundVersion, createdOn } : undefined;
+    if (createdOn) bound = { version: boundVersion, createdOn };
+    // A version Key Vault has without a creation time is not one that is gone: its age is unknown, and the order
+    // then decides by the key's current version alone (undefined, never "newer", when neither is current).
+    else if (same(boundVersion, read.order.current) || (await keys.getKeyVersion(key.vaultUri, key.keyName, boundVersion))) bound = { version: boundVersion };
   }
   return { ...read, bound };
 }

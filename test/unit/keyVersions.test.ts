@@ -111,6 +111,19 @@ describe('never a downgrade', () => {
     const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, 'ops', deps);
     assert.notEqual(named.ok && named.value[0]?.decision, 'patch', 'naming the older version is not enough without force');
   });
+
+  it('a bound version Key Vault has, whose creation time it did not give, is not taken for one that is gone', async () => {
+    const deps = estateDeps();
+    const old = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+    // The bound version is the key's current one (added last); its attributes carry no created.
+    const { createdOn: _created, ...bound } = keyVersion(hex(2));
+    deps.keys.add(old, bound);
+    deps.accounts.put(boundAccount('a1', bound.version));
+    const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, 'ops', deps);
+    assert.ok(named.ok);
+    assert.equal(named.value[0]?.decision, 'skipped', JSON.stringify(named.value));
+    assert.match(named.value[0]?.reason ?? '', /^stale-target/);
+  });
 });
 
 function later(): { promise: Promise<void>; resolve: () => void } {
