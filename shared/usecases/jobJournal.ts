@@ -62,9 +62,13 @@ export class JobJournal {
     return expires > this.readAt ? Math.max(0, expires - now.getTime()) : undefined;
   }
 
-  /** Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when it is held or either moved. */
+  /**
+   * Takes the lease over the journal as read, writing the row as it stands (no intent); undefined when it is held,
+   * either moved, or the row as read is final (another delivery finished the job: its outcome stands).
+   */
   async take(holder: string, ttlMs: number, row: RotationRecord, now: Date): Promise<Lease | undefined> {
     const state = await this.read();
+    if (state.row && finalStatuses.has(state.row.status)) return undefined;
     if (this.heldFor(now) !== undefined) return undefined;
     const lease = await this.journal.begin(state, holder, ttlMs, { ...row, status: state.row?.status ?? 'queued' });
     if (lease) {

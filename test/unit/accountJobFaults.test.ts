@@ -282,5 +282,19 @@ describe('a job under storage and ARM faults', () => {
     assert.equal(result.outcome, 'deferred');
     assert.equal(deps.journal.leases.get(job().accountId.toLowerCase())?.holder, 'event-job:1');
   });
-});
 
+  it('a duplicate delivery of a finished forced job, on its last attempt with ARM down, neither rewrites the final row nor takes the pin back', async () => {
+    const deps = boundTo(v1.version);
+    const rollback = manual({ targetVersion: v1.version, force: true, reason: 'v2 breaks fine-tuning' });
+    const first = await runRebind(rollback, 1, deps, silentLogger());
+    assert.equal(first.outcome === 'recorded' && first.record.status, 'already-current');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version);
+    deps.accounts.getAccount = async () => {
+      throw unavailable('ARM is down');
+    };
+    const duplicate = await runRebind({ ...rollback, priorAttempts: 4 }, 1, deps, silentLogger());
+    assert.notEqual(duplicate.outcome === 'recorded' && duplicate.record.status, 'failed');
+    assert.equal(rowOf(deps, rollback.jobId)?.status, 'already-current');
+    assert.equal((await deps.pins.get(job().accountId))?.keyVersion, v1.version, 'the pin the job set stays');
+  });
+});
