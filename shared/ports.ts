@@ -219,7 +219,7 @@ export interface FindingStore {
   /** Adds or replaces these codes only (an event's verdict on the key), leaving the others. */
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void>;
   list(options?: { severity?: Severity; accountId?: string }): Promise<FindingRecord[]>;
-  /** Deletes these stored rows (of accounts a complete sweep no longer found), one transaction per account; how many accounts. */
+  /** Deletes these stored rows (of accounts a complete sweep no longer found), in transactions of at most 100 rows per account; how many accounts. */
   removeVerdicts(stale: StoredVerdicts): Promise<number>;
 }
 

@@ -118,6 +118,23 @@ describe('Findings and Sweeps tables against Azurite', () => {
     assert.equal(await findings.removeVerdicts(stale), 2, 'rows already gone are no error');
   });
 
+  it('removeVerdicts deletes an account with more stale rows than one transaction holds (a finding per scope)', async () => {
+    const gone = accountId('remove-many-scopes');
+    const perScope = Array.from({ length: 120 }, (_, i): Finding => ({ ...finding('version-drift'), encryptionScope: `scope-${i}` }));
+    await findings.replaceForAccount(gone, perScope, 's', '2026-06-01T00:00:00.000Z');
+    const stored = (await everyVerdict()).get(accountKey(gone)) ?? new Map<string, string>();
+    assert.equal(stored.size, 120);
+    assert.equal(await findings.removeVerdicts(new Map([[accountKey(gone), stored]])), 1);
+    assert.deepEqual(await findings.list({ accountId: gone }), []);
+  });
+
+  it("upsert records an event's findings for more scopes than one transaction holds", async () => {
+    const id = accountId('upsert-many-scopes');
+    const perScope = Array.from({ length: 120 }, (_, i): Finding => ({ ...finding('key-near-expiry'), encryptionScope: `scope-${i}` }));
+    await findings.upsert(id, perScope, 'event-1', '2026-06-01T00:00:00.000Z');
+    assert.equal((await findings.list({ accountId: id })).length, 120);
+  });
+
   it("sweeps: a queued sweep's lock is taken again by its own message, not by another message of the same sweep", async () => {
     const locks = new TableSweepStore(storage, fixedClock());
     assert.deepEqual(await locks.lock('sweep-q1', SWEEP_LOCK_MS), { held: false }, 'the request that queues it');

@@ -67,7 +67,9 @@ export class TableFindingStore implements FindingStore {
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void> {
     return storage('recording findings', async () => {
       const actions = upserts(accountId, findings, sourceId, observedAt);
-      if (actions.length > 0) await submit(await this.tables.table(TABLES.findings), actions);
+      if (actions.length === 0) return;
+      const table = await this.tables.table(TABLES.findings);
+      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await submit(table, actions.slice(i, i + TRANSACTION_LIMIT));
     });
   }
 
@@ -99,7 +101,8 @@ export class TableFindingStore implements FindingStore {
       let removed = 0;
       for (const [partitionKey, codes] of stale) {
         if (codes.size === 0) continue;
-        await submit(table, [...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]));
+        const deletes = [...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]);
+        for (let i = 0; i < deletes.length; i += TRANSACTION_LIMIT) await submit(table, deletes.slice(i, i + TRANSACTION_LIMIT));
         removed += 1;
       }
       return removed;
