@@ -131,6 +131,11 @@ interface WrittenBinding {
   findings: { pinned?: Finding[]; unpinned?: Finding[] };
 }
 
+/** A vault a passing fault kept the run from reading: its accounts are not judged. */
+interface UnreadVault {
+  status: 'unread';
+}
+
 function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let value = map.get(key);
   if (value === undefined) map.set(key, (value = make()));
@@ -149,7 +154,7 @@ class SweepRun {
   private readonly keys = new Map<string, SweepKey>();
   /** Each binding as written, by vault URI, key name and version. */
   private readonly writtenBindings = new Map<string, Map<string, Map<string, WrittenBinding>>>();
-  private readonly vaultViews = new Map<string, Promise<VaultView>>();
+  private readonly vaultViews = new Map<string, Promise<VaultView | UnreadVault>>();
   private readonly vaults: VaultDirectory;
   private readonly grants: GrantReads;
   private readonly now: Date;
@@ -222,6 +227,9 @@ class SweepRun {
       const view = await this.view(target);
       if (!view) return undefined;
       const vault = await this.vault(binding.vaultUri);
+      // A passing fault (5xx, a reset, throttling) left the vault unread: like a key that could not be read, its
+      // accounts go unjudged and keep their last findings, rather than lose what the vault's checks found.
+      if (vault.status === 'unread') return undefined;
       let grants;
       try {
         // The account's identity reads the scope's key too, with the scope's identityClientId.
@@ -302,15 +310,21 @@ class SweepRun {
     return key;
   }
 
-  private vault(uri: string): Promise<VaultView> {
+  /**
+   * The vault as ARM lists it, once per run. A refusal (403: the discovery reader role missing) is the account's
+   * vault-unreadable finding; a passing fault is an error of the run, and the vault's accounts are left unjudged.
+   */
+  private vault(uri: string): Promise<VaultView | UnreadVault> {
     const host = vaultHost(uri);
     let view = this.vaultViews.get(host);
     if (!view) {
       view = this.vaults.findVault(uri).then(
         (vault): VaultView => (vault ? { status: 'ok', vault } : { status: 'not-found' }),
-        (error: unknown): VaultView => {
-          if (error instanceof DependencyError) return { status: 'error', reason: error.message };
-          throw error;
+        (error: unknown): VaultView | UnreadVault => {
+          if (!(error instanceof DependencyError)) throw error;
+          if (!error.retryable) return { status: 'error', reason: error.message };
+          this.summary.errors.push(`vault ${uri}: ${error.message} (its accounts unchecked)`);
+          return { status: 'unread' };
         },
       );
       this.vaultViews.set(host, view);

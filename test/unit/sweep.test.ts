@@ -4,7 +4,7 @@ import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
 import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
-import { accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
+import { accessPolicyVault, accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, SUB, VAULT } from '../support/fakes';
 
 // The compliance sweep with in-memory fakes: the findings it stores, the summary it records, and in enforce
 // mode the repairs it queues.
@@ -81,6 +81,30 @@ describe('sweep, report mode', () => {
     deps.keys.listVersions = async () => Promise.reject(new DependencyError('Forbidden', 'no list permission', { retryable: false, statusCode: 403, dependency: 'key-vault' }));
     const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
     assert.deepEqual([summary.status, await codesOf(deps, 'a1')], ['completed', ['key-access-denied']]);
+  });
+
+  it("a vault listing lost to a passing fault (503, a reset) makes the run partial: the vault's accounts keep their last findings", async () => {
+    const deps = estate([boundAccount('denied', v2.version)]);
+    // The vault grants nobody but 'someone-else': the account's identity cannot unwrap.
+    deps.vaults.put(accessPolicyVault({}, ['someone-else']));
+    await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual(await codesOf(deps, 'denied'), ['access-missing']);
+    deps.vaults.findVault = async () => Promise.reject(new DependencyError('ServiceUnavailable', `listing key vaults in subscription ${SUB}: the server is busy`, {
+      retryable: true, statusCode: 503, dependency: 'arm',
+    }));
+    const summary = await runSweep('sweep-2', 'timer', deps, silentLogger());
+    assert.equal(summary.status, 'partial', summary.errors.join('; '));
+    assert.match(summary.errors.join(), /listing key vaults/);
+    assert.deepEqual(await codesOf(deps, 'denied'), ['access-missing'], 'the access it did not check is not cleared');
+  });
+
+  it('a vault ARM refuses to list (403, a role the rotator lacks) is a finding on its accounts, not a partial run', async () => {
+    const deps = estate([boundAccount('a1', v2.version)]);
+    deps.vaults.findVault = async () => Promise.reject(new DependencyError('AuthorizationFailed', `listing key vaults in subscription ${SUB}: no read`, {
+      retryable: false, statusCode: 403, dependency: 'arm',
+    }));
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual([summary.status, await codesOf(deps, 'a1')], ['completed', ['vault-unreadable']]);
   });
 
   it('a vault outside KEY_VAULT_HOST_SUFFIXES is not read: its accounts are unchecked and the run partial', async () => {
