@@ -10,10 +10,15 @@ const PAGE = 100;
  * Resource Graph is not available to the identity.
  */
 export class ArmAccounts implements AccountSource {
+  /** Each subscription once, however often (and in whichever case) the setting names it: an account is listed once. */
+  private readonly subscriptionIds: readonly string[];
+
   constructor(
     private readonly accounts: Pick<AccountStore, 'listAccounts'>,
-    private readonly subscriptionIds: readonly string[],
-  ) {}
+    subscriptionIds: readonly string[],
+  ) {
+    this.subscriptionIds = [...new Map(subscriptionIds.map((id) => [id.toLowerCase(), id])).values()];
+  }
 
   boundTo(key: { vaultUri: string; keyName: string }): AsyncIterable<AccountState[]> {
     return this.pages((a) => isCmk(a) && !!a.binding && sameKey(a.binding, key));

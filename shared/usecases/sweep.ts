@@ -191,10 +191,15 @@ class SweepRun {
 
   async page(accounts: AccountState[]): Promise<void> {
     const eligible: Array<{ account: AccountState; bound: BoundTarget[]; key: string }> = [];
+    const inPage = new Set<string>();
     for (const account of accounts) {
       const bound = cmkBindings(account);
       if (bound.length === 0 || optedOut(account, this.deps.optOutTag)) continue;
-      eligible.push({ account, bound, key: accountKey(account.id) });
+      const key = accountKey(account.id);
+      // An account discovery answers again (a subscription listed twice, a page re-read) is judged and counted once.
+      if (this.writer.seen.has(key) || inPage.has(key)) continue;
+      inPage.add(key);
+      eligible.push({ account, bound, key });
       // Every key, bound version and vault the page names is read at once (each once), not as the lanes reach them.
       for (const { holder } of bound) {
         const { key } = this.written(holder.binding);

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
+import { ArmAccounts } from '../../shared/adapters/armDiscovery';
+import { ScopedDiscovery } from '../../shared/adapters/scopeDiscovery';
 import { runSweep, type SweepDeps } from '../../shared/usecases/sweep';
 import { accessPolicyVault, accountId, boundAccount, boundScope, estateDeps, hex, keyVersion, silentLogger, SUB, VAULT } from '../support/fakes';
 
@@ -114,6 +116,28 @@ describe('sweep, report mode', () => {
     assert.equal(deps.keys.reads, reads);
     assert.equal(summary.status, 'partial');
     assert.match(summary.errors.join(), /outside KEY_VAULT_HOST_SUFFIXES/);
+  });
+
+  it('DISCOVERY=arm with SUBSCRIPTION_IDS naming a subscription twice judges and counts each account once', async () => {
+    const deps = estate([boundAccount('behind', v1.version), boundAccount('current', v2.version)], { sweepMode: 'enforce' });
+    deps.discovery = new ScopedDiscovery(new ArmAccounts(deps.accounts, [SUB, SUB]), { lister: deps.accounts }) as never;
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    const stored = await deps.findings.list();
+    assert.deepEqual([summary.accountsSeen, summary.findingsByCode, summary.remediationsQueued], [2, { 'version-drift': 1 }, 1]);
+    assert.equal(stored.length, summary.findingsBySeverity.warning);
+    assert.equal(deps.queue.jobs.length, 1);
+  });
+
+  it('an account discovery answers on two pages is judged and counted once', async () => {
+    const deps = estate([boundAccount('behind', v1.version), boundAccount('current', v2.version)]);
+    const behind = boundAccount('behind', v1.version);
+    deps.discovery = { boundTo: deps.discovery.boundTo.bind(deps.discovery), async *cmkAccounts() {
+      yield [behind, boundAccount('current', v2.version)];
+      yield [structuredClone(behind)];
+    } } as never;
+    const summary = await runSweep('sweep-1', 'timer', deps, silentLogger());
+    assert.deepEqual([summary.status, summary.accountsSeen, summary.findingsByCode], ['completed', 2, { 'version-drift': 1 }]);
+    assert.deepEqual(await codesOf(deps, 'behind'), ['version-drift']);
   });
 
   it('reads each key and bound version once, however many accounts are bound to it', async () => {
