@@ -117,8 +117,15 @@ export async function newestUsableAmong(
  * A disabled or expired current version is not copied: the new one is enabled, with a fresh expiry.
  */
 export function inheritedProblems(current: KeyVersionInfo, policy: KeyPolicy, nearExpiryDays: number, now: Date): string[] {
-  const copied = new Set(['unsupported-key-type', 'unsupported-key-size', 'missing-key-operations']);
-  return unusableReasons(current, policy, now).filter((r) => copied.has(r) || (r === 'key-expires-too-soon' && !rotationHelps(current, nearExpiryDays, now)));
+  return unusableReasons(current, policy, now).filter((r) => COPIED.has(r) || (r === 'key-expires-too-soon' && !rotationHelps(current, nearExpiryDays, now)));
+}
+
+/** What Key Vault's rotate copies from the key's current version: its type, size and operations. */
+const COPIED = new Set(['unsupported-key-type', 'unsupported-key-size', 'missing-key-operations']);
+
+/** Rule 2's reasons a new version would copy from the key's current version, whatever its expiry. */
+export function copiedProblems(current: KeyVersionInfo, policy: KeyPolicy, now: Date): string[] {
+  return unusableReasons(current, policy, now).filter((r) => COPIED.has(r));
 }
 
 /** Why a version rotationHelps() refuses is not rotated. */

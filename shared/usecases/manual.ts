@@ -9,7 +9,7 @@ import type { PreflightDeps } from './keyAccess';
 import { switchTarget } from './keyVersions';
 import { queueAccountJobs } from './queueJobs';
 import { refuse, type Result } from './refusals';
-import { noBindingTakesRotation } from './rotationPlan';
+import { noBindingTakesRotation, rotationCopies } from './rotationPlan';
 import { requestedRebind, rotationTargets } from './rotationTargets';
 
 export type ManualDeps = AccountJobDeps & FanOutDeps & PreflightDeps & { newId: () => string; isAllowedVault: (vaultUri: string) => boolean };
@@ -33,6 +33,8 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   }
   if (req.rotateKey) {
     // A version none of the request's bindings could take is not made: a key's rotation cannot be undone.
+    const copied = await rotationCopies(deps, { vaultUri, keyName });
+    if (copied) return refuse('preflight-refused', `no binding could take a new version, so the key is not rotated: ${copied}`, 'rotateKey');
     const refused = await noBindingTakesRotation(bindings, !!req.accountId, deps);
     if (refused) return refuse('preflight-refused', refused, 'rotateKey');
     // The new version's own KeyNewVersionCreated event also arrives; rules 4 and 7 keep it to one PATCH.

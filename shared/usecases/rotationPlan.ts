@@ -1,8 +1,9 @@
 import type { RotationRequest } from '../domain/requests';
-import type { KeyPolicy } from '../domain/keys';
+import { describeKey, type KeyPolicy } from '../domain/keys';
 import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
 import { optedOut, optedOutReason, type KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
+import { copiedProblems } from './keyVersions';
 import { ACCOUNT_MISSING, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
@@ -34,6 +35,7 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     return refuse('key-version-not-found', `Key ${keyName} has no version ${req.keyVersion}`, 'keyVersion');
   }
   const origin = { jobId: DRY_RUN_JOB, createdAt: deps.clock.now().toISOString(), actor };
+  const copied = req.rotateKey ? await rotationCopies(deps, { vaultUri, keyName }) : undefined;
   const lines: PlanLine[] = [];
   for (const found of bindings) {
     const { scope, holder } = found;
@@ -46,7 +48,7 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
     }
     const { account } = target;
     if (req.rotateKey) {
-      lines.push({ ...which, ...(await rotateKeyLine(target, !!req.accountId, deps)) });
+      lines.push({ ...which, ...(await rotateKeyLine(target, !!req.accountId, deps, copied)) });
       continue;
     }
     const job = requestedRebind(req, { vaultUri, keyName, targetVersion: req.keyVersion }, target, origin);
@@ -64,11 +66,14 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
  */
 export async function rotateKeyLine(
   target: KeyBindingTarget, accountNamed: boolean, deps: PreflightDeps & { optOutTag: string },
+  /** Rule 2's reasons the new version would copy from the key's current version (rotationCopies). */
+  copied?: string,
 ): Promise<Pick<PlanLine, 'decision' | 'reason'>> {
   const { binding } = target.holder;
   // In the worker's order: the tag first (an opted-out account's versionless binding follows nothing).
   if (!accountNamed && optedOut(target.account, deps.optOutTag)) return { decision: 'skipped', reason: optedOutReason(deps.optOutTag) };
   if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
+  if (copied) return { decision: 'refused', reason: copied };
   const check = await preflightBinding(target.account, binding, deps);
   if (!check.ok) return { decision: 'refused', reason: check.reason };
   return { decision: 'patch', reason: `rotateKey: a new version would be created and bound; the identity can use key ${binding.keyName}, and the new version is checked once it exists` };
@@ -93,6 +98,18 @@ export async function noBindingTakesRotation(
   if (!refusals.length) return undefined;
   const more = refusals.length > SHOWN_REFUSALS ? `; and ${refusals.length - SHOWN_REFUSALS} more (the dry run lists each)` : '';
   return `no binding could take a new version, so the key is not rotated: ${refusals.slice(0, SHOWN_REFUSALS).join('; ')}${more}`;
+}
+
+/**
+ * What a new version of the key would copy from its current version (type, size, operations) that rule 2 refuses:
+ * no binding could take it, and a rotation cannot be undone. Undefined when the copy would pass.
+ */
+export async function rotationCopies(
+  deps: { keys: KeyStore; policy: KeyPolicy; clock: Clock }, key: { vaultUri: string; keyName: string },
+): Promise<string | undefined> {
+  const current = await deps.keys.getKeyVersion(key.vaultUri, key.keyName);
+  const copied = current ? copiedProblems(current, deps.policy, deps.clock.now()) : [];
+  return current && copied.length ? `${copied.join(', ')} (a new version copies them from the current version ${describeKey(current)})` : undefined;
 }
 
 /** The binding with its account as ARM has it now; undefined when the account is gone. */

@@ -168,6 +168,21 @@ describe('requestRotation', () => {
     }
   });
 
+  it("rotateKey is refused, in the dry run too, when the key's current version has a shape a rotation copies and no binding may take", async () => {
+    // v1 is bound; the key's current version is RSA 3072 (ALLOWED_KEY_SIZES 2048), or lacks wrapKey: Key Vault makes the new one alike.
+    for (const current of [keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), keySize: 3072 }), keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), keyOps: ['unwrapKey'] })]) {
+      const deps = estate(boundAccount('a1', v1.version), boundAccount('latest', ''));
+      deps.keys.add(current);
+      const plan = await planRotation({ accountId: accountId('a1'), rotateKey: true }, 'ops', deps);
+      assert.deepEqual(plan.ok && plan.value.map((l) => l.decision), ['refused'], JSON.stringify(plan));
+      for (const req of [{ accountId: accountId('a1'), rotateKey: true }, { vaultUri: VAULT, keyName: 'cmk', rotateKey: true }]) {
+        const result = await requestRotation(req, 'ops', deps);
+        assert.deepEqual(result.ok ? undefined : [result.refusal.code, result.refusal.field], ['preflight-refused', 'rotateKey'], JSON.stringify(req));
+      }
+      untouched(deps);
+    }
+  });
+
   const refused: Array<[string, RotationRequest, string, string]> = [
     ['an account that does not exist', { accountId: accountId('nope') }, 'account-not-found', 'accountId'],
     ['an account on Microsoft-managed keys', { accountId: accountId('mmk') }, 'account-not-cmk', 'accountId'],

@@ -24,7 +24,9 @@ export class FakeKeyStore implements KeyStore {
   async rotateKey(vaultUri: string, keyName: string): Promise<KeyVersionInfo> {
     this.rotations.push(keyName);
     const latest = await this.getKeyVersion(vaultUri, keyName);
-    const next = keyVersion(hex(this.versions.length + 100), { vaultUri, keyName, createdOn: new Date((latest?.createdOn?.getTime() ?? 0) + 1000) });
+    // Key Vault makes the new version like the current one: its type, size and operations.
+    const shape = latest ? { kty: latest.kty, keySize: latest.keySize, keyOps: [...latest.keyOps] } : {};
+    const next = keyVersion(hex(this.versions.length + 100), { vaultUri, keyName, ...shape, createdOn: new Date((latest?.createdOn?.getTime() ?? 0) + 1000) });
     this.versions.push(next);
     return next;
   }
