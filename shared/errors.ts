@@ -33,6 +33,19 @@ export class DependencyError extends Error {
   }
 }
 
+/**
+ * A key was rotated at a person's request and then its jobs could not all be queued. Not to be retried as it was
+ * asked: a second rotation would make another version. The version made names what to ask for instead.
+ */
+export class RotatedNotQueuedError extends DependencyError {
+  constructor(readonly keyName: string, readonly keyVersion: string, cause: DependencyError) {
+    super('rotated-not-queued', `key ${keyName} was rotated to version ${keyVersion}, but its jobs could not all be queued: ${cause.message}`, {
+      retryable: false, ...(cause.dependency ? { dependency: cause.dependency } : {}),
+    });
+    this.name = 'RotatedNotQueuedError';
+  }
+}
+
 export class VaultNotAllowedError extends Error {
   readonly code = 'vault-not-allowed';
   constructor(readonly vaultUri: string) {

@@ -1,6 +1,6 @@
 import type { HttpHandler, HttpRequest, HttpResponseInit } from '@azure/functions';
 import { MAX_ACTOR } from '../domain/jobs';
-import { DependencyError } from '../errors';
+import { DependencyError, RotatedNotQueuedError } from '../errors';
 import { traced } from '../logging';
 import type { z } from 'zod';
 import type { Refusal, RefusalCode } from '../usecases/refusals';
@@ -130,6 +130,14 @@ function dependencyProblem(error: DependencyError): { problem: Problem; retryAft
   const wait = Math.max(1, Math.ceil((error.retryAfterMs ?? 10_000) / 1000));
   // The message names what failed, never more than a line: an input it echoes is already bounded by the schemas.
   const detail = error.message.slice(0, 500);
+  // Not "try again": the same request would rotate the key once more. The version made is what to ask for.
+  if (error instanceof RotatedNotQueuedError) {
+    return { problem: {
+      status: 502, code: error.code, title: 'The key was rotated, but its jobs were not all queued',
+      detail: `${detail}. Its KeyNewVersionCreated event binds the accounts (a Managed HSM's, the next sweep in enforce mode); to queue them now, ask for keyVersion ${error.keyVersion} without rotateKey`,
+      extensions: { keyVersion: error.keyVersion },
+    } };
+  }
   if (error.dependency === 'storage') {
     return { problem: { status: 503, code: 'storage-unavailable', title: "The service's storage is unavailable; try again", detail }, retryAfterSeconds: wait };
   }

@@ -6,6 +6,7 @@ import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import type { AccountJobDeps } from './accountJob';
 import type { FanOutDeps } from './fanOut';
 import type { PreflightDeps } from './keyAccess';
+import { DependencyError, RotatedNotQueuedError } from '../errors';
 import { switchTarget } from './keyVersions';
 import { queueAccountJobs } from './queueJobs';
 import { refuse, type Result } from './refusals';
@@ -42,7 +43,13 @@ export async function requestRotation(req: RotationRequest, actor: string, deps:
   }
 
   const items = bindings.map((target) => ({ job: requestedRebind(req, { vaultUri, keyName, targetVersion }, target, origin(actor, deps)), account: target.holder }));
-  await queueAccountJobs(items, deps);
+  try {
+    await queueAccountJobs(items, deps);
+  } catch (error) {
+    // The key has its new version now: the request asked again as it was would rotate it once more.
+    if (req.rotateKey && targetVersion && error instanceof DependencyError) throw new RotatedNotQueuedError(keyName, targetVersion, error);
+    throw error;
+  }
   return { ok: true, value: items.map(({ job }) => queued(job)) };
 }
 

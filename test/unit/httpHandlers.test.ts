@@ -83,6 +83,22 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     assert.ok(Number((res.headers as Record<string, string>)['Retry-After']) >= 1);
   });
 
+  it('rotateKey whose jobs cannot be queued afterwards answers 502 rotated-not-queued naming the version made, never "try again"', async () => {
+    const rotated = deps.keys.versions.length;
+    const enqueue = deps.queue.enqueue.bind(deps.queue);
+    let sends = 0;
+    deps.queue.enqueue = async (job) => {
+      if (++sends > 1) throw new DependencyError('ServerBusy', 'sending the message: the server is busy', { retryable: true, statusCode: 503, dependency: 'storage' });
+      return enqueue(job);
+    };
+    const res = await withProblems(createRotation)(post('rotations', { vaultUri: VAULT, keyName: 'cmk', rotateKey: true }), new InvocationContext());
+    const made = deps.keys.versions[rotated]?.version;
+    assert.equal(deps.keys.versions.length, rotated + 1, 'rotated once');
+    const body = JSON.parse(String(res.body));
+    assert.deepEqual([res.status, body.code, body.keyVersion, (res.headers as Record<string, string>)['Retry-After']], [502, 'rotated-not-queued', made, undefined]);
+    assert.match(body.detail, new RegExp(`ask for keyVersion ${made} without rotateKey`));
+  });
+
   it('dryRun returns the plan and writes nothing', async () => {
     const res = await createRotation(post('rotations', { accountId: accountId('a1'), dryRun: true }));
     assert.equal(res.status, 200);
