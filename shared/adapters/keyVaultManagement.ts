@@ -2,6 +2,7 @@ import type { KeyVaultManagementClientOptionalParams, ManagedHsm, Vault } from '
 import type { TokenCredential } from '@azure/identity';
 import type { VaultInfo } from '../domain/model';
 import { isManagedHsmUri, managedHsmHost, vaultHost } from '../domain/keys';
+import { DependencyError } from '../errors';
 import { notFoundAs, toDependencyError } from './azureErrors';
 import { Recent } from '../recent';
 import type { VaultDirectory } from '../ports';
@@ -55,9 +56,10 @@ export class KeyVaultManagementDirectory implements VaultDirectory {
       const vault = result.status === 'fulfilled' ? result.value.get(host) : undefined;
       if (vault) return vault;
     }
-    // "Not found" is only true when every subscription could be read.
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // "Not found" is only true when every subscription could be read. A passing fault goes first: the vault may be
+    // in the subscription it kept from being read, whatever another subscription refused.
+    const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    if (failed.length) throw failed.find((e) => e instanceof DependencyError && e.retryable) ?? failed[0];
     return undefined;
   }
 

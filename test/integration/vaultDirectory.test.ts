@@ -158,6 +158,12 @@ describe('KeyVaultManagementDirectory: the real KeyVaultManagementClient against
     assert.equal((await vaults.findVault('https://kv-target.vault.azure.net/'))?.name, 'kv-target');
   });
 
+  it('a vault not found while one subscription refuses (403) and another has a passing fault (503) is a retryable error: it may be in the one not read', async () => {
+    arm.fail({ method: 'GET', path: new RegExp(`/subscriptions/${SUB_A}/providers/Microsoft.KeyVault/vaults$`, 'i'), status: 403 });
+    arm.fail({ method: 'GET', path: new RegExp(`/subscriptions/${SUB_B}/providers/Microsoft.KeyVault/vaults$`, 'i'), status: 503 });
+    await assert.rejects(directory().findVault('https://kv-b1.vault.azure.net/'), (e: unknown) => e instanceof DependencyError && e.retryable && e.statusCode === 503);
+  });
+
   it('a vault found in a readable subscription is returned even when another subscription fails', async () => {
     arm.fail({ method: 'GET', path: new RegExp(`/subscriptions/${SUB_B}/providers/Microsoft.KeyVault/vaults$`, 'i'), status: 503 });
     assert.equal((await directory().findVault('https://kv-a1.vault.azure.net/'))?.name, 'kv-a1');
