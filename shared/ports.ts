@@ -116,6 +116,11 @@ export interface AccountJournal {
 export interface PinStore {
   get(accountId: string, encryptionScope?: string): Promise<Pin | undefined>;
   set(pin: Pin): Promise<void>;
+  /**
+   * Writes the pin a job's own replaced back over it: the listing first and the pin the jobs read last, so that a
+   * failure in between leaves the job's own pin where taking it back again finds it.
+   */
+  restore(pin: Pin): Promise<void>;
   /** Removes the binding's pin (only the one `jobId` set, when given); returns what was removed. */
   release(accountId: string, jobId?: string, encryptionScope?: string): Promise<Pin | undefined>;
   list(): Promise<Pin[]>;

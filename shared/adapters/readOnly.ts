@@ -80,7 +80,7 @@ class MemorySweepStore implements SweepStore {
 }
 
 /** Pins live in the deployed app's storage, which the audit does not read: no binding is pinned here. */
-export const NO_PINS: PinStore = { get: async () => undefined, list: async () => [], set: refuse('pin a binding'), release: refuse('release a pin') };
+export const NO_PINS: PinStore = { get: async () => undefined, list: async () => [], set: refuse('pin a binding'), restore: refuse('pin a binding'), release: refuse('release a pin') };
 const NO_QUEUE: JobQueue = { enqueue: refuse('queue a job') };
 const NO_LEDGER: Ledger = {
   recordQueued: refuse('write the ledger'), historyPage: refuse('read the ledger'), job: refuse('read the ledger'),

@@ -22,7 +22,10 @@ export interface Pin {
   reason: string;
   pinnedAt: string;
   jobId: string;
-  /** Another person's pin this one replaced (JSON of that Pin): it holds the binding again if this one is taken back. */
+  /**
+   * The pins this one replaced, nearest first (JSON of a Pin array): the first holds the binding again if this one is
+   * taken back, keeping the rest.
+   */
   replaces?: string;
 }
 
@@ -160,3 +163,4 @@ export function reportsVersion(account: BindingHolder, to: string): string | und
   if (account.keySource === 'Microsoft.KeyVault' && bound?.toLowerCase() === to.toLowerCase()) return undefined;
   return `the account reports key version ${bound || 'none'}, not ${to}`;
 }
+

@@ -29,36 +29,42 @@ export class JobPin {
 
   async withIntent(): Promise<void> {
     if (!this.effect || !('set' in this.effect)) return;
-    const replaced = this.replaced();
-    await this.pins.set(replaced ? { ...this.effect.set, replaces: JSON.stringify(replaced) } : this.effect.set);
+    await this.pins.set(withChain(this.effect.set, this.replaced()));
     this.set = true;
     this.note = `pinned to ${this.effect.set.keyVersion}: ${this.effect.set.reason}`;
   }
 
   /**
-   * Another job's pin that this job's own replaces: the one it read, or, when an earlier attempt of the job already
-   * replaced it, the one that attempt's pin kept.
+   * The pins this job's own replaces, nearest first: the one it read and those that one replaced, or, when an earlier
+   * attempt of the job already set its pin, those that pin keeps. The job's own pin is never among them.
    */
-  private replaced(): Pin | undefined {
+  private replaced(): Pin[] {
     const prior = this.prior;
-    if (!prior) return undefined;
-    if (prior.jobId !== this.binding.jobId) {
-      const { replaces: _older, ...pin } = prior;
-      return pin;
-    }
-    return prior.replaces ? (JSON.parse(prior.replaces) as Pin) : undefined;
+    if (!prior) return [];
+    const chain = prior.jobId === this.binding.jobId ? chainOf(prior) : [bare(prior), ...chainOf(prior)];
+    return chain.filter((p) => p.jobId !== this.binding.jobId);
   }
 
   /**
    * Takes back the job's own pin: the pin it replaced holds the binding again (one write over its own, so a failure
-   * leaves the binding pinned), or, when it replaced none, the pin goes.
+   * leaves the binding pinned), or, when it replaced none, the pin goes. A pin set over the job's own since (another
+   * forced rebind) stays, and forgets the job's pin, which would otherwise hold the binding again once that one is
+   * taken back.
    */
   private async takeBack(): Promise<Pin | undefined> {
     const { accountId, jobId, scope } = this.binding;
     const own = await this.pins.get(accountId, scope);
-    if (own?.jobId === jobId && own.replaces) {
-      const restored = JSON.parse(own.replaces) as Pin;
-      await this.pins.set(restored);
+    const chain = chainOf(own);
+    if (own && own.jobId !== jobId) {
+      if (chain.some((p) => p.jobId === jobId)) {
+        await this.pins.set(withChain(own, chain.filter((p) => p.jobId !== jobId)));
+        this.note = `took back its pin, replaced since by the pin to ${own.keyVersion} set by ${own.actor}, which stays`;
+      }
+      return undefined;
+    }
+    const [restored, ...older] = chain;
+    if (own && restored) {
+      await this.pins.restore(withChain(restored, older));
       this.note = `took back its pin to ${own.keyVersion}; the pin to ${restored.keyVersion} set by ${restored.actor} holds again`;
       return own;
     }
@@ -92,4 +98,22 @@ export class JobPin {
     if (this.effect && arrived) return this.set ? undefined : 'set';
     return !arrived && this.binding.force ? 'take-back' : undefined;
   }
+}
+
+/** A pin without the pins it replaced. */
+function bare(pin: Pin): Pin {
+  const { replaces: _chain, ...rest } = pin;
+  return rest;
+}
+
+/** The pins `pin` replaced, nearest first (a pin written before chains kept one, as an object). */
+function chainOf(pin: Pin | undefined): Pin[] {
+  if (!pin?.replaces) return [];
+  const parsed = JSON.parse(pin.replaces) as Pin | Pin[];
+  return (Array.isArray(parsed) ? parsed : [parsed]).map(bare);
+}
+
+/** `pin` keeping `chain` (each as written, once: a chain is never JSON inside JSON). */
+function withChain(pin: Pin, chain: readonly Pin[]): Pin {
+  return chain.length ? { ...bare(pin), replaces: JSON.stringify(chain) } : bare(pin);
 }

@@ -4,6 +4,7 @@ import { startAzurite, type RunningAzurite } from '../../dev/azurite';
 import { encodeJob, queueClient, StorageJobQueue } from '../../shared/adapters/queue';
 import { TableLedger } from '../../shared/adapters/tables/ledger';
 import { TablePinStore } from '../../shared/adapters/tables/pins';
+import { JobPin } from '../../shared/usecases/jobPin';
 import { TableRotationClaims } from '../../shared/adapters/tables/rotationClaims';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 import type { RebindJob } from '../../shared/domain/jobs';
@@ -184,6 +185,45 @@ describe('storage adapters against Azurite', () => {
     assert.deepEqual(await pins.release(pin.accountId), pin);
     assert.equal(await pins.get(pin.accountId), undefined);
     assert.equal((await pins.list()).some((p) => p.accountId === pin.accountId), false);
+  });
+
+  it("pins: a forced rebind's take-back cut short between its two writes, made again, leaves one pin, the replaced one, in both tables", async () => {
+    // Table Storage that refuses the second write once armed (a 503 with no retry), before it is sent.
+    let writes = 0;
+    let armed = false;
+    const flaky = new TableStorage({ connectionString: azurite.connectionString }, {
+      retryOptions: { maxRetries: 0 },
+      additionalPolicies: [{
+        position: 'perCall',
+        policy: {
+          name: 'refuse-the-second-write',
+          async sendRequest(request, next) {
+            if (armed && request.method !== 'GET' && ++writes === 2) {
+              armed = false;
+              throw Object.assign(new Error('the server is busy'), { name: 'RestError', statusCode: 503, request });
+            }
+            return next(request);
+          },
+        },
+      }],
+    });
+    const pins = new TablePinStore(flaky);
+    const id = accountId('pinned-take-back');
+    const bob = { accountId: id, keyVersion: 'b'.repeat(32), actor: 'bob', reason: 'rollback', pinnedAt: '2026-06-01T00:00:00.000Z', jobId: 'job-rollback' };
+    await pins.set(bob);
+    const forced = { accountId: id, jobId: 'job-forced', force: true, scope: undefined };
+    const attempt = () => new JobPin(pins, forced);
+    const first = attempt();
+    first.prior = bob;
+    first.effect = { set: { ...bob, keyVersion: 'c'.repeat(32), actor: 'alice', reason: 'forced', jobId: 'job-forced' } };
+    await first.withIntent();
+    assert.equal((await pins.get(id))?.jobId, 'job-forced');
+    armed = true;
+    await assert.rejects(attempt().settle('failed'));
+    // The job's next attempt (or the host's next delivery) takes its pin back again.
+    await attempt().settle('failed');
+    const listed = (await pins.list()).filter((p) => p.accountId === id);
+    assert.deepEqual([(await pins.get(id))?.jobId, listed.map((p) => p.jobId)], ['job-rollback', ['job-rollback']]);
   });
 
   it("pins: a job reads its binding's pin with its lease and its row, in the account's partition; the ledger never shows it", async () => {

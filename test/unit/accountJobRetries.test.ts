@@ -252,6 +252,47 @@ describe('§2a: a pin follows what happened to the account', () => {
     const pin = await deps.pins.get(job().accountId);
     assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
   });
+
+  describe('two forced rebinds of one account, each deferred after its intent, both taken back', () => {
+    /** Bob's pin on v2; Alice's forced move to v1 and then Carol's to v3 each pin the account and are deferred (429). */
+    async function twoForced() {
+      const deps = boundTo(v2.version);
+      const v3 = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z') });
+      deps.keys.add(v3);
+      await deps.pins.set({ accountId: job().accountId, ...pinned, keyVersion: v2.version });
+      const alice = manual({ targetVersion: v1.version, force: true, jobId: 'job-forced-alice' });
+      const carol = manual({ targetVersion: v3.version, force: true, jobId: 'job-forced-carol', actor: 'carol@contoso.com' });
+      await intentThen429(deps, alice);
+      await intentThen429(deps, carol);
+      assert.equal((await deps.pins.get(job().accountId))?.jobId, carol.jobId);
+      deps.accounts.updateEncryption = async () => {
+        throw unavailable('429 on the PATCH', { notApplied: true, statusCode: 429 });
+      };
+      const lastAttempt = async (forced: typeof alice) => {
+        const last = await runRebind({ ...forced, priorAttempts: 4 }, 1, deps, silentLogger());
+        assert.equal(last.outcome === 'recorded' && last.record.status, 'failed');
+      };
+      return { deps, alice, carol, lastAttempt };
+    }
+
+    it("Carol's ends first, then Alice's: Bob's pin holds again", async () => {
+      const { deps, alice, carol, lastAttempt } = await twoForced();
+      await lastAttempt(carol);
+      assert.equal((await deps.pins.get(job().accountId))?.jobId, alice.jobId, "Alice's pin, still in force, holds again");
+      await lastAttempt(alice);
+      const pin = await deps.pins.get(job().accountId);
+      assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
+    });
+
+    it("Alice's ends first, then Carol's: Bob's pin holds again, not the pin of Alice's failed move", async () => {
+      const { deps, alice, carol, lastAttempt } = await twoForced();
+      await lastAttempt(alice);
+      assert.equal((await deps.pins.get(job().accountId))?.jobId, carol.jobId, "Carol's pin, still in force, stays");
+      await lastAttempt(carol);
+      const pin = await deps.pins.get(job().accountId);
+      assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
+    });
+  });
 });
 
 describe('rule 8: a duplicate delivery of the same job', () => {

@@ -29,6 +29,14 @@ export class TablePinStore implements PinStore {
     });
   }
 
+  restore(pin: Pin): Promise<void> {
+    return storage('restoring the pin a job replaced', async () => {
+      const entity = { partitionKey: accountKey(pin.accountId), rowKey: pinRow(pin.encryptionScope), ...pin };
+      await (await this.tables.table(TABLES.pins)).upsertEntity(entity, 'Replace');
+      await (await this.tables.table(TABLES.rotations)).upsertEntity(entity, 'Replace');
+    });
+  }
+
   release(accountId: string, jobId?: string, encryptionScope?: string): Promise<Pin | undefined> {
     return storage('releasing the account pin', async () => {
       const journal = await this.tables.table(TABLES.rotations);

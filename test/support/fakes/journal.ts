@@ -97,6 +97,9 @@ export class MemoryPins implements PinStore {
   async set(pin: Pin): Promise<void> {
     this.pins.set(bindingKey(pin.accountId, pin.encryptionScope), { ...pin });
   }
+  async restore(pin: Pin): Promise<void> {
+    await this.set(pin);
+  }
   async release(accountId: string, jobId?: string, scope?: string): Promise<Pin | undefined> {
     const pin = this.pins.get(bindingKey(accountId, scope));
     if (!pin || (jobId && pin.jobId !== jobId)) return undefined;
