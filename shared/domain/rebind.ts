@@ -99,7 +99,7 @@ export function decideRebind(input: {
     return {
       action: 'none',
       status: 'skipped',
-      reason: `stale-target: ${target.version} and the bound ${binding.keyVersion} were created in the same second and neither is the key's current version (${order.current ?? 'unknown'}), so ${target.version} is not known to be newer`,
+      reason: `stale-target: ${target.version} and the bound ${binding.keyVersion} ${unordered(target, bound)} and neither is the key's current version (${order.current ?? 'unknown'}), so ${target.version} is not known to be newer`,
     };
   }
   if (!request.force && age !== undefined && age < 0) {
@@ -164,3 +164,8 @@ export function reportsVersion(account: BindingHolder, to: string): string | und
   return `the account reports key version ${bound || 'none'}, not ${to}`;
 }
 
+/** Why two versions have no order by creation time: made in the same second, or one's creation time unknown. */
+function unordered(target: VersionStamp, bound: VersionStamp | undefined): string {
+  const unknown = [target, bound].find((v) => v && !v.createdOn);
+  return unknown ? `cannot be ordered by age (Key Vault gave no creation time for ${unknown.version})` : 'were created in the same second';
+}

@@ -124,6 +124,19 @@ describe('never a downgrade', () => {
     assert.equal(named.value[0]?.decision, 'skipped', JSON.stringify(named.value));
     assert.match(named.value[0]?.reason ?? '', /^stale-target/);
   });
+
+  it("a bound version without a creation time that is not the key's current one is not moved to an older one, and the reason says why", async () => {
+    const deps = estateDeps();
+    const old = keyVersion(hex(1), { createdOn: new Date('2026-01-01T00:00:00Z') });
+    const { createdOn: _created, ...bound } = keyVersion(hex(2));
+    const current = keyVersion(hex(3), { createdOn: new Date('2026-03-01T00:00:00Z') });
+    deps.keys.add(old, bound, current);
+    deps.accounts.put(boundAccount('a1', bound.version));
+    const named = await planRotation({ accountId: accountId('a1'), keyVersion: old.version }, 'ops', deps);
+    assert.ok(named.ok);
+    assert.equal(named.value[0]?.decision, 'skipped', JSON.stringify(named.value));
+    assert.match(named.value[0]?.reason ?? '', new RegExp(`^stale-target: .*Key Vault gave no creation time for ${bound.version}`));
+  });
 });
 
 function later(): { promise: Promise<void>; resolve: () => void } {
