@@ -58,8 +58,9 @@ export class TableFindingStore implements FindingStore {
       const byKey = new Map(findings.map((f) => [findingKey(f), f]));
       const actions = upserts(accountId, [...byKey].filter(([key, f]) => before.get(key) !== findingDigest(f)).map(([, f]) => f), sweepId, observedAt);
       for (const key of before.keys()) if (!byKey.has(key)) actions.push(['delete', { partitionKey, rowKey: key }]);
-      // One partition, one row per code and binding: one transaction (up to 100 rows), so a reader never sees half a verdict.
-      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await submit(table, actions.slice(i, i + TRANSACTION_LIMIT));
+      // One partition, one row per code and binding: one transaction, so a reader never sees half a verdict (past 100
+      // rows, a binding's encryption scopes, several).
+      await submit(table, actions);
       return actions.length > 0;
     });
   }
@@ -67,9 +68,7 @@ export class TableFindingStore implements FindingStore {
   upsert(accountId: string, findings: Finding[], sourceId: string, observedAt: string): Promise<void> {
     return storage('recording findings', async () => {
       const actions = upserts(accountId, findings, sourceId, observedAt);
-      if (actions.length === 0) return;
-      const table = await this.tables.table(TABLES.findings);
-      for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await submit(table, actions.slice(i, i + TRANSACTION_LIMIT));
+      if (actions.length > 0) await submit(await this.tables.table(TABLES.findings), actions);
     });
   }
 
@@ -101,8 +100,7 @@ export class TableFindingStore implements FindingStore {
       let removed = 0;
       for (const [partitionKey, codes] of stale) {
         if (codes.size === 0) continue;
-        const deletes = [...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]);
-        for (let i = 0; i < deletes.length; i += TRANSACTION_LIMIT) await submit(table, deletes.slice(i, i + TRANSACTION_LIMIT));
+        await submit(table, [...codes.keys()].map((rowKey): TransactionAction => ['delete', { partitionKey, rowKey }]));
         removed += 1;
       }
       return removed;
@@ -111,11 +109,16 @@ export class TableFindingStore implements FindingStore {
 }
 
 /**
- * A transaction, or the one write it would hold (the SDK builds a client per transaction: a sweep's first run writes
- * thousands). A transaction fails whole on a row it deletes that is gone (an event or another sweep deleted it, or
- * this very transaction did, sent again after its answer was lost): then row by row, a row gone being no error.
+ * One partition's writes as transactions of at most 100, or the one write a transaction would hold (the SDK builds a
+ * client per transaction: a sweep's first run writes thousands). A transaction fails whole on a row it deletes that
+ * is gone (an event or another sweep deleted it, or this very transaction did, sent again after its answer was
+ * lost): then row by row, a row gone being no error.
  */
 async function submit(table: TableClient, actions: TransactionAction[]): Promise<void> {
+  for (let i = 0; i < actions.length; i += TRANSACTION_LIMIT) await transact(table, actions.slice(i, i + TRANSACTION_LIMIT));
+}
+
+async function transact(table: TableClient, actions: TransactionAction[]): Promise<void> {
   const [only, ...more] = actions;
   if (only && !more.length) return one(table, only);
   const whole = await expect(table.submitTransaction(actions).then(() => 'done' as const), 404, 'gone' as const);
