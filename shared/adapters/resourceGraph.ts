@@ -132,7 +132,7 @@ export class ResourceGraphAccounts implements AccountSource {
     // A scope of more than 10,000 subscriptions is searched in its first 10,000 only: the rest would go unseen.
     if (limitHit) {
       throw new DependencyError('resource-graph-subscription-limit',
-        'Resource Graph searched only part of a management group\'s subscriptions (x-ms-tenant-subscription-limit-hit); name smaller groups in MANAGEMENT_GROUP_IDS',
+        'Resource Graph searched only part of a management group\'s subscriptions (x-ms-tenant-subscription-limit-hit); name fewer or smaller groups in MANAGEMENT_GROUP_IDS',
         { retryable: false, notApplied: true, dependency: 'resource-graph' });
     }
     return answer;
