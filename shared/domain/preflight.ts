@@ -24,8 +24,15 @@ export function preflightAccess(input: { account: AccountState; vaultUri: string
   }
   const verdict = proveKeyAccess({ account, vault: vault.vault, keyName, grants: input.grants });
   switch (verdict.status) {
-    case 'granted':
+    case 'granted': {
+      // A vault or HSM accepts tokens of its own tenant only: no policy or role makes an identity of another tenant use it.
+      const identityTenant = account.identity?.tenantId;
+      const vaultTenant = vault.vault.tenantId;
+      if (identityTenant && vaultTenant && identityTenant.toLowerCase() !== vaultTenant.toLowerCase()) {
+        return { ok: false, reason: `access-missing: the account's identity is in tenant ${identityTenant}, and ${vault.vault.name} authorises principals of its tenant ${vaultTenant} only` };
+      }
       return { ok: true };
+    }
     case 'no-identity':
       return { ok: false, reason: 'access-missing: the account has no managed identity to read the key' };
     case 'missing':

@@ -118,6 +118,25 @@ describe('rebind preflight: the identity must be shown to use the target key', (
     assert.deepEqual(deps.grants.asked.map((a) => a.target), [{ plane: 'managed-hsm', hsmUri: HSM }]);
   });
 
+  it('a vault or HSM of another tenant than the identity is refused, whatever its role assignments or access policies say', async () => {
+    const hsmRole = { id: 'Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/33413926-3206-4cdd-b39a-83574fe37a17', roleName: 'Managed HSM Crypto Service Encryption User', permissions: [{ dataActions: ['read', 'wrap', 'unwrap'].map((a) => `Microsoft.KeyVault/managedHsm/keys/${a}/action`), notDataActions: [] }] };
+    const cases = [
+      { name: 'RBAC vault', vaultUri: VAULT, vault: accessPolicyVault({ tenantId: 'other-tenant', enableRbacAuthorization: true, accessPolicies: [] }), scope: VAULT_ID, role: CSEU },
+      { name: 'Managed HSM', vaultUri: HSM, vault: accessPolicyVault({ id: HSM_ID, name: 'hsm-one', vaultUri: HSM, kind: 'managedHsm', tenantId: 'other-tenant', enableRbacAuthorization: true, accessPolicies: [] }), scope: '/', role: hsmRole },
+      // A policy naming the identity in its own tenant, on a vault that authenticates another tenant.
+      { name: 'access-policy vault', vaultUri: VAULT, vault: accessPolicyVault({ tenantId: 'other-tenant' }), scope: VAULT_ID, role: CSEU },
+    ];
+    for (const c of cases) {
+      const { deps, job, row } = scenario({ vaultUri: c.vaultUri, kind: 'AIServices' });
+      deps.vaults.put(c.vault);
+      deps.grants.views.set('p', { status: 'read', assignments: [{ scope: c.scope, roleDefinitionId: c.role.id, principalId: 'p' }], definitions: [c.role] });
+      await runRebind(job, 1, deps, silentLogger());
+      assert.equal(deps.accounts.patches.length, 0, c.name);
+      assert.equal(row()?.status, 'refused', c.name);
+      assert.match(row()?.reason ?? '', /^access-missing: .*tenant t.*tenant other-tenant/, c.name);
+    }
+  });
+
   it('switch-key checks the new key: an RBAC role on the old key alone refuses the switch', async () => {
     const { deps } = scenario();
     deps.keys.add(keyVersion(hex(3), { keyName: 'cmk-new' }));
