@@ -34,6 +34,8 @@ export interface FanOutJob extends JobOrigin, JobKey {
   action: 'bind' | 'rotate' | 'notify' | 'expired';
   /** The version an expiry event is about. */
   eventVersion?: string;
+  /** That version's expiry as the expiry event stated it (data.EXP, ISO); Key Vault as read when the job runs decides. */
+  eventExpiresOn?: string;
   /**
    * rotate: queued again by a copy that found the rotation claimed by another, to run once the claim has expired: it
    * binds what the holder made, or rotates if the holder made nothing. It is not queued again.

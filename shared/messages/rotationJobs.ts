@@ -35,6 +35,7 @@ function buildSchemas({ z }: typeof Zod) {
     force: z.boolean().default(false),
     action: z.enum(['bind', 'rotate', 'notify', 'expired']).default('bind'),
     eventVersion: z.string().regex(KEY_VERSION).optional(),
+    eventExpiresOn: z.iso.datetime().optional(),
     afterClaim: z.boolean().optional(),
   });
   const rebindJob = z.strictObject({

@@ -32,7 +32,7 @@ export const TELEMETRY = {
     level: 'info', summary: 'Every binding to the key was found and one job queued per binding', fields: ['jobId', 'vaultUri', 'keyName', 'action', 'bindings', 'queued'],
   },
   'key.not-rotated': {
-    level: 'warn', summary: 'NEAR_EXPIRY_ACTION=rotate did not rotate (reason): the version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too; or the key already has a newer version that is not usable, and a rotation would make another like it',
+    level: 'warn', summary: 'NEAR_EXPIRY_ACTION=rotate did not rotate (reason): the version is younger than NEAR_EXPIRY_DAYS, so a new one would be near expiry too; or the key already has a newer version that is not usable, and a rotation would make another like it; or the version, read again, no longer expires soon (its expiry removed, or moved since the event)',
     fields: ['jobId', 'sweepId', 'accountId', 'keyName', 'version', 'reason'],
   },
   'key.rotated': { level: 'info', summary: 'A key near expiry was rotated (Key Vault made a new version)', fields: ['jobId', 'sweepId', 'keyName', 'expiring', 'version'] },

@@ -54,6 +54,7 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
   if (event.type === 'KeyNewVersionCreated') job.targetVersion = event.version;
   else {
     job.eventVersion = event.version;
+    if (event.expiresOn) job.eventExpiresOn = event.expiresOn.toISOString();
     job.action = event.type === 'KeyExpired' ? 'expired' : NEAR_EXPIRY[deps.nearExpiryAction];
   }
   await deps.queue.enqueue(job);

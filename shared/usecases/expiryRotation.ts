@@ -70,8 +70,10 @@ export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDep
   const expiring = job.eventVersion ? await deps.keys.getKeyVersion(job.vaultUri, job.keyName, job.eventVersion) : undefined;
   const { usable } = await pastExpiring(deps, job, expiring);
   if (usable) return { version: usable };
-  if (!expiring || !rotationHelps(expiring, deps.nearExpiryDays, deps.clock.now())) {
-    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: expiring ? YOUNG : "the event's version could not be read" });
+  const now = deps.clock.now();
+  const notNear = expiring ? noLongerExpiring(expiring, job.eventExpiresOn, deps.nearExpiryDays, now) : undefined;
+  if (!expiring || notNear || !rotationHelps(expiring, deps.nearExpiryDays, now)) {
+    log.event('key.not-rotated', { jobId: job.jobId, keyName: job.keyName, version: job.eventVersion, reason: !expiring ? "the event's version could not be read" : notNear ?? YOUNG });
     return { version: undefined };
   }
   const outcome = await rotateOnce(deps, job, expiring, holder);
@@ -82,4 +84,16 @@ export async function versionAfterExpiry(job: FanOutJob, deps: ExpiryRotationDep
   }
   if (outcome.rotated) log.event('key.rotated', { jobId: job.jobId, keyName: job.keyName, expiring: job.eventVersion, version: outcome.version });
   return { version: outcome.version };
+}
+
+/**
+ * Why the event's version, as Key Vault has it now, no longer calls for a rotation (undefined: it still does): it has
+ * no expiry any more, or its expiry was moved past the one the event stated and past NEAR_EXPIRY_DAYS from now.
+ */
+function noLongerExpiring(expiring: KeyVersionInfo, eventExpiresOn: string | undefined, nearExpiryDays: number, now: Date): string | undefined {
+  const exp = expiring.expiresOn?.getTime();
+  if (exp === undefined) return 'the version no longer has an expiry';
+  const stated = eventExpiresOn === undefined ? undefined : Date.parse(eventExpiresOn);
+  if (stated === undefined || Number.isNaN(stated) || exp <= stated || exp <= now.getTime() + nearExpiryDays * 86_400_000) return undefined;
+  return `the version's expiry was moved to ${new Date(exp).toISOString()} since the event (which said ${new Date(stated).toISOString()}), beyond NEAR_EXPIRY_DAYS`;
 }

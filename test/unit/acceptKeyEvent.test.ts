@@ -43,6 +43,17 @@ describe('acceptKeyEvent: one fan-out job per key event, nothing else', () => {
     });
   }
 
+  it('an expiry event\'s job carries the expiry the event stated, so that the worker can tell one moved since; one past year 9999 is left out', async () => {
+    const d = deps('rotate');
+    await acceptKeyEvent(event('KeyNearExpiry'), d, silentLogger());
+    const far = event('KeyNearExpiry');
+    await acceptKeyEvent({ ...far, id: 'evt-far', data: { ...far.data, EXP: 1e15 } }, d, silentLogger());
+    const jobs = d.queue.jobs.map(({ job }) => job);
+    assert.deepEqual(jobs.map((job) => job.kind === 'fan-out' && job.eventExpiresOn), [new Date(1900000000 * 1000).toISOString(), undefined]);
+    const { parseJob } = await import('../../shared/messages/rotationJobs');
+    for (const job of jobs) assert.equal(parseJob(JSON.parse(JSON.stringify(job))).ok, true);
+  });
+
   it('KeyExpired only asks for findings, whatever NEAR_EXPIRY_ACTION says', async () => {
     const d = deps('rotate');
     await acceptKeyEvent(event('KeyExpired'), d, silentLogger());

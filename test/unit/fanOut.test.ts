@@ -245,6 +245,27 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     assert.deepEqual(reasons, Array(2).fill(`its current version ${hex(4)}, newer than ${expiringV2.version}, is not usable (unsupported-key-size), and a rotation would make another like it`));
   });
 
+  it('re-reads the expiring version: one whose expiry was moved past the event\'s and NEAR_EXPIRY_DAYS, or removed, is not rotated', async () => {
+    const stated = new Date(now.getTime() + 10 * DAY);
+    const cases: Array<[string, Date | undefined, string[]]> = [
+      ['the expiry the event stated', stated, ['cmk']],
+      ['an expiry moved a year on since the event', new Date(now.getTime() + 365 * DAY), []],
+      ['no expiry any more', undefined, []],
+    ];
+    for (const [what, expiresOn, rotations] of cases) {
+      const deps = estateDeps();
+      deps.keys.add(v1, keyVersion(hex(2), { createdOn: new Date('2026-03-01T00:00:00Z'), ...(expiresOn ? { expiresOn } : {}) }));
+      deps.accounts.put(boundAccount('a1', v2.version));
+      const log = silentLogger();
+      await fanOut(rotate({ eventExpiresOn: stated.toISOString() }), deps, log);
+      assert.deepEqual(deps.keys.rotations, rotations, what);
+      if (!rotations.length) {
+        assert.ok(log.lines.some((l) => l.event === 'key.not-rotated' && l.fields.version === v2.version), what);
+        assert.deepEqual(rebinds(deps).map((j) => j.targetVersion), [undefined], `${what}: the bindings follow the newest usable version`);
+      }
+    }
+  });
+
   it('does not rotate a version younger than NEAR_EXPIRY_DAYS (its successor would be near expiry too): rebinds to the newest usable', async () => {
     const young = keyVersion(hex(3), { createdOn: new Date(now.getTime() - 5 * DAY), expiresOn: new Date(now.getTime() + 10 * DAY) });
     const deps = estate([boundAccount('a1', young.version)]);
