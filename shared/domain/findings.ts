@@ -143,7 +143,8 @@ function finding(code: FindingCode, evidence: Evidence, remedy: string): Finding
   return { code, severity: FINDING_RULES[code].severity, evidence, remedy };
 }
 
-function accountFindings(account: AccountState): Finding[] {
+/** The findings of the account itself (its state and identity), whichever of its bindings is judged. */
+export function accountFindings(account: AccountState): Finding[] {
   const out: Finding[] = [];
   if (account.provisioningState?.toLowerCase() === 'failed') {
     out.push(finding('provisioning-failed', { provisioningState: account.provisioningState },

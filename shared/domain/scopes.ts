@@ -1,5 +1,5 @@
 // Encryption scopes (accounts/encryptionScopes): each carries its own binding and follows the account's rules (§2a).
-import { evaluateAccount, type AccountEvaluation, type Finding, type FindingCode } from './findings';
+import { accountFindings, evaluateAccount, type AccountEvaluation, type Finding, type FindingCode } from './findings';
 import { sameKey } from './keys';
 import type { AccountState, BindingHolder, EncryptionScopeState, KeyBinding } from './model';
 
@@ -37,14 +37,22 @@ export function bindingKey(accountId: string, scope?: string): string {
   return scope ? `${accountId.toLowerCase()}|${scope.toLowerCase()}` : accountId.toLowerCase();
 }
 
-/** The account's identity reads the scope's key, so these are the account's findings, not the scope's. */
+/**
+ * The account's identity reads the scope's key, so these are the account's findings when its own binding carries them
+ * alike. The account's own binding is judged only when it uses a Key Vault key, and a scope's identityClientId may
+ * name another identity than the account's: a scope keeps what the account's own judgement does not say.
+ */
 const ACCOUNT_ONLY: ReadonlySet<FindingCode> = new Set(['identity-missing', 'identity-not-system-assigned']);
 
 /** A scope judged as the account would be with the scope's binding; each finding names the scope. */
 export function evaluateScope(input: AccountEvaluation, scope: EncryptionScopeState): Finding[] {
   const { encryptionScopes: _scopes, ...account } = input.account;
   const seen = { ...account, provisioningState: scope.provisioningState, keySource: scope.keySource, binding: scope.binding } as AccountState;
+  const said = new Set((usesKeyVault(account) ? accountFindings(account) : []).filter((f) => ACCOUNT_ONLY.has(f.code)).map(sameFinding));
   return evaluateAccount({ ...input, account: seen })
-    .filter((f) => !ACCOUNT_ONLY.has(f.code))
+    .filter((f) => !(ACCOUNT_ONLY.has(f.code) && said.has(sameFinding(f))))
     .map((f) => ({ ...f, encryptionScope: scope.name, evidence: { encryptionScope: scope.name, ...f.evidence } }));
 }
+
+/** A finding's code and evidence, to tell whether the account's own judgement says the same. */
+const sameFinding = (f: Finding): string => JSON.stringify([f.code, f.evidence]);

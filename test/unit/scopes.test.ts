@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FanOutJob, RebindJob } from '../../shared/domain/jobs';
+import type { AccountState } from '../../shared/domain/model';
 import { versionOrder } from '../../shared/domain/keys';
 import { findingKey } from '../../shared/domain/verdicts';
 import { bindingsTo, cmkBindings, evaluateScope } from '../../shared/domain/scopes';
 import { fanOut } from '../../shared/usecases/fanOut';
 import { runRebind } from '../../shared/usecases/rebind';
-import { boundAccount, boundScope, estateDeps, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+import { accessPolicyVault, boundAccount, boundScope, estateDeps, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
 
 // Encryption scopes carry their own binding and follow the account's rules, under the account's lease (DESIGN §2a).
 
@@ -35,6 +36,21 @@ describe('the bindings of an account', () => {
     assert.deepEqual(findings.map(findingKey).sort(), ['vault-unreadable~p1', 'version-drift~p1']);
     assert.equal(findings.find((f) => f.code === 'version-drift')?.evidence['encryptionScope'], 'p1');
     assert.equal(findings.find((f) => f.code === 'version-drift')?.evidence['boundVersion'], v1.version);
+  });
+  const judged = (on: AccountState, scope = boundScope('a1', 'p1', v2.version)) => evaluateScope({
+    account: on, key: { status: 'ok', order: versionOrder(undefined), bound: v2, newestUsable: v2 }, vault: { status: 'ok', vault: accessPolicyVault({}, ['p', 'u']) },
+    policy, nearExpiryDays: 30, now,
+  }, scope).map(findingKey);
+  it('an account on Microsoft-managed keys without an identity: its Key Vault scope reports identity-missing (nothing else judges the account)', () => {
+    const mmk = boundAccount('a1', '', { keySource: undefined as never, binding: undefined as never, identity: undefined as never });
+    assert.deepEqual(judged(mmk), ['identity-missing~p1']);
+  });
+  it("a scope read by a user-assigned identity on an OpenAI account whose own binding uses the system-assigned one: the scope reports it", () => {
+    const both = boundAccount('a1', v2.version, {
+      identity: { type: 'SystemAssigned, UserAssigned', principalId: 'p', tenantId: 't', userAssignedIdentities: { '/uai/one': { principalId: 'u', clientId: 'c1' } } },
+    });
+    assert.deepEqual(judged(both), []);
+    assert.deepEqual(judged(both, boundScope('a1', 'p1', v2.version, { binding: { vaultUri: VAULT, keyName: 'cmk', keyVersion: v2.version, identityClientId: 'c1' } })), ['identity-not-system-assigned~p1']);
   });
 });
 
