@@ -32,6 +32,9 @@ export interface Pin {
 /** Why a job for an account that no longer exists does nothing. */
 export const ACCOUNT_MISSING = 'account-missing: the account no longer exists';
 
+/** Why a job for an encryption scope that no longer exists does nothing. */
+export const scopeMissing = (scope: string): string => `scope-missing: the account has no encryption scope ${scope}`;
+
 /** Why a versionless binding is left alone (by every job but a person's that names a version). */
 export const VERSIONLESS_SKIP = 'versionless: the binding names no key version ("latest"), so it is left as the owner set it; a person may set a version by naming a keyVersion';
 

@@ -1,6 +1,6 @@
 import { ledgerRow, scopeOf, type AccountJob } from '../domain/jobs';
 import { finalStatuses, OUTCOME_UNKNOWN, type BindingHolder, type RotationRecord, type RotationStatus } from '../domain/model';
-import { ACCOUNT_MISSING, isSettled, readBack, readBackReason, verifiedNote, type ReadBack } from '../domain/rebind';
+import { ACCOUNT_MISSING, isSettled, readBack, readBackReason, scopeMissing, verifiedNote, type ReadBack } from '../domain/rebind';
 import { pick } from '../domain/records';
 import { asDependencyError, DependencyError, dependencyErrorOrUndefined, failureReason } from '../errors';
 import type { JournalState, Lease, Logger, UpdateVerdict } from '../ports';
@@ -140,7 +140,7 @@ class AccountJobRun {
     this.pin.prior = pin;
     if (state.row && finalStatuses.has(state.row.status)) return { step: 'finished', record: state.row };
     if (!account) return { step: 'skip', reason: ACCOUNT_MISSING };
-    if (this.scope && !scope) return { step: 'skip', reason: `scope-missing: the account has no encryption scope ${this.scope}` };
+    if (this.scope && !scope) return { step: 'skip', reason: scopeMissing(this.scope) };
     const holder: BindingHolder = scope ?? account;
     // The version before the job's first update: after an intent, the account may already be on its target.
     if (state.row?.intentAt) {

@@ -2,8 +2,9 @@ import { evaluateAccount, type Finding, type FindingCode } from '../domain/findi
 import type { FanOutJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
 import type { AccountState } from '../domain/model';
-import { bindingsTo, evaluateScope } from '../domain/scopes';
-import type { Clock, FindingStore, KeyStore, Logger } from '../ports';
+import { sameKey } from '../domain/keys';
+import { bindingsTo, evaluateScope, type BoundTarget } from '../domain/scopes';
+import type { AccountStore, Clock, FindingStore, KeyStore, Logger } from '../ports';
 import { KeyReader } from './keyViews';
 
 export interface KeyFindingDeps {
@@ -12,6 +13,8 @@ export interface KeyFindingDeps {
   policy: KeyPolicy;
   nearExpiryDays: number;
   clock: Clock;
+  /** A scope found through the scope index is as the last sweep saw it: it is read again before it is judged. */
+  accounts: AccountStore;
 }
 
 /** The codes an event's verdict on the key may change; the sweep owns the others. */
@@ -24,7 +27,7 @@ export async function recordKeyFindings(job: FanOutJob, accounts: AccountState[]
   const key = new KeyReader(deps.keys, job.vaultUri, job.keyName, deps.policy, now);
   for (const account of accounts) {
     const findings: Finding[] = [];
-    for (const { holder, scope } of bindingsTo(account, job)) {
+    for (const { holder, scope } of await asArmHasThem(bindingsTo(account, job), job, deps.accounts)) {
       const input = {
         account, key: await key.view(holder.binding.keyVersion), vault: { status: 'error', reason: 'not read for an event' } as const,
         policy: deps.policy, nearExpiryDays: deps.nearExpiryDays, now,
@@ -37,4 +40,18 @@ export async function recordKeyFindings(job: FanOutJob, accounts: AccountState[]
     }
   }
   log.event('key-findings.recorded', { jobId: job.jobId, action: job.action, keyName: job.keyName, accounts: accounts.length });
+}
+
+/** The bindings with each scope as ARM has it now: one deleted, or no longer bound to the key, is left out. */
+async function asArmHasThem(targets: BoundTarget[], key: { vaultUri: string; keyName: string }, accounts: KeyFindingDeps['accounts']): Promise<BoundTarget[]> {
+  const now: BoundTarget[] = [];
+  for (const target of targets) {
+    if (!target.scope) {
+      now.push(target);
+      continue;
+    }
+    const scope = await accounts.getEncryptionScope(target.scope.accountId, target.scope.name);
+    if (scope?.keySource === 'Microsoft.KeyVault' && scope.binding && sameKey(scope.binding, key)) now.push({ holder: { ...scope, binding: scope.binding }, scope });
+  }
+  return now;
 }

@@ -4,7 +4,7 @@ import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
 import { optedOut, optedOutReason, type KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { copiedProblems } from './keyVersions';
-import { ACCOUNT_MISSING, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
+import { ACCOUNT_MISSING, scopeMissing, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
 import { planRebindJob } from './rebind';
@@ -38,12 +38,13 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
   const copied = req.rotateKey ? await rotationCopies(deps, { vaultUri, keyName }) : undefined;
   const lines: PlanLine[] = [];
   for (const found of bindings) {
-    const { scope, holder } = found;
+    // A scope found through the index is as the last sweep saw it, with its account's id and tags only: the account
+    // and the scope are read, as the worker reads them before it decides.
+    const target = found.scope ? await asArmHasIt(found, deps.accounts) : found;
+    const { scope, holder } = 'skipped' in target ? found : target;
     const which = { accountId: found.account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
-    // A scope found through the index comes with its account's id and tags only: the account is read, as the worker does.
-    const target = scope ? await asArmHasIt(found, deps.accounts) : found;
-    if (!target) {
-      lines.push({ ...which, decision: 'skipped', reason: ACCOUNT_MISSING });
+    if ('skipped' in target) {
+      lines.push({ ...which, decision: 'skipped', reason: target.skipped });
       continue;
     }
     const { account } = target;
@@ -91,7 +92,7 @@ export async function noBindingTakesRotation(
     // Judged on the account as ARM has it, as the worker judges it: discovery's copy may lag (an identity just
     // enabled, a tag just set) or, for a scope found through the index, hold no identity at all.
     const target = await asArmHasIt(found, deps.accounts);
-    const line = target ? await rotateKeyLine(target, accountNamed, deps) : { decision: 'skipped', reason: ACCOUNT_MISSING };
+    const line = 'skipped' in target ? { decision: 'skipped', reason: target.skipped } : await rotateKeyLine(target, accountNamed, deps);
     if (line.decision === 'patch' || line.reason === VERSIONLESS_SKIP) return undefined;
     refusals.push(`${found.account.name}${found.scope ? ` scope ${found.scope.name}` : ''}: ${line.reason ?? ''}`);
   }
@@ -112,10 +113,16 @@ export async function rotationCopies(
   return current && copied.length ? `${copied.join(', ')} (a new version copies them from the current version ${describeKey(current)})` : undefined;
 }
 
-/** The binding with its account as ARM has it now; undefined when the account is gone. */
-async function asArmHasIt(target: KeyBindingTarget, accounts: AccountStore): Promise<KeyBindingTarget | undefined> {
-  const account = await accounts.getAccount(target.account.id);
-  return account ? { ...target, account } : undefined;
+/** The binding with its account, and its scope, as ARM has them now; when either is gone, why the worker skips it. */
+async function asArmHasIt(target: KeyBindingTarget, accounts: AccountStore): Promise<KeyBindingTarget | { skipped: string }> {
+  const [account, scope] = await Promise.all([
+    accounts.getAccount(target.account.id),
+    target.scope ? accounts.getEncryptionScope(target.account.id, target.scope.name) : undefined,
+  ]);
+  if (!account) return { skipped: ACCOUNT_MISSING };
+  if (!target.scope) return { ...target, account };
+  if (!scope) return { skipped: scopeMissing(target.scope.name) };
+  return { ...target, account, scope, ...(scope.binding ? { holder: { ...scope, binding: scope.binding } } : {}) };
 }
 
 /** A refusal's detail names this many bindings' reasons at most: a key may be bound to hundreds. */

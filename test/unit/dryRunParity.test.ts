@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ArmAccounts } from '../../shared/adapters/armDiscovery';
+import { ScopedDiscovery } from '../../shared/adapters/scopeDiscovery';
 import type { RebindJob } from '../../shared/domain/jobs';
-import type { AccountState, RotationRecord } from '../../shared/domain/model';
+import type { AccountState, EncryptionScopeState, RotationRecord } from '../../shared/domain/model';
 import type { RotationRequest } from '../../shared/domain/requests';
 import { requestRotation } from '../../shared/usecases/manual';
 import { runRebind } from '../../shared/usecases/rebind';
 import { planRotation, type PlanLine } from '../../shared/usecases/rotationPlan';
-import { accountId, boundAccount, boundScope, FakeDiscovery, hex, keyVersion, rebindDeps, silentLogger, VAULT } from '../support/fakes';
+import { accountId, boundAccount, boundScope, FakeDiscovery, hex, keyVersion, rebindDeps, silentLogger, SUB, VAULT } from '../support/fakes';
 
 // The API's dry run and the worker plan with one function: for the same estate and request, the dry run's line
 // is what the worker then does with the job the request queues.
@@ -125,5 +127,29 @@ describe("the dry run's plan is the worker's decision", () => {
     assert.deepEqual(lines, [[accountId('a1'), '', 'patch'], [accountId('a2'), '', 'already-current'], [accountId('a2'), 'tenant-1', 'patch']]);
     for (const { line, row } of pairs) assert.deepEqual({ decision: line.decision, toVersion: line.decision === 'patch' ? line.toVersion : undefined }, asDecided(row));
     assert.equal(deps.accounts.patches.some((p) => p.accountId === accountId('out')), false, 'the opted-out account is neither planned nor changed');
+  });
+});
+
+describe('the dry run of a scope found through the scope index', () => {
+  // The index holds each scope as the last sweep saw it; the worker reads the scope through ARM before it acts.
+  function indexedEstate(indexed: EncryptionScopeState) {
+    const deps = estate([boundAccount('a1', v2.version, { keySource: undefined as never, binding: undefined as never })]);
+    const index = { boundTo: async () => [{ accountId: accountId('a1'), tags: {}, scope: indexed }] };
+    deps.discovery = new ScopedDiscovery(new ArmAccounts(deps.accounts, [SUB]), { lister: deps.accounts, index }) as never;
+    return deps;
+  }
+
+  it('a scope rebound since the sweep indexed it: both say already-current, from the version ARM shows', async () => {
+    const deps = indexedEstate(boundScope('a1', 'p1', v1.version));
+    deps.accounts.putScope(boundScope('a1', 'p1', v2.version));
+    const [pair] = await assertSame(deps, { vaultUri: VAULT, keyName: 'cmk' }, 'already-current');
+    assert.equal(pair?.line.fromVersion, v2.version, 'the line starts where the scope is, as the worker records it');
+    assert.equal(pair?.row?.fromVersion, v2.version);
+  });
+
+  it('a scope deleted since the sweep indexed it: both skip it as missing', async () => {
+    const deps = indexedEstate(boundScope('a1', 'p1', v1.version));
+    const [pair] = await assertSame(deps, { vaultUri: VAULT, keyName: 'cmk' }, 'skipped');
+    assert.match(pair?.line.reason ?? '', /^scope-missing/);
   });
 });

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ArmAccounts } from '../../shared/adapters/armDiscovery';
+import { ScopedDiscovery } from '../../shared/adapters/scopeDiscovery';
 import type { FanOutJob, RebindJob } from '../../shared/domain/jobs';
 import type { AccountState } from '../../shared/domain/model';
 import { DependencyError } from '../../shared/errors';
 import { ROTATION_CLAIM_MS } from '../../shared/usecases/expiryRotation';
 import { parseJob } from '../../shared/messages/rotationJobs';
 import { fanOut } from '../../shared/usecases/fanOut';
-import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, VAULT } from '../support/fakes';
+import { accountId, boundAccount, boundScope, estateDeps, fixedClock, hex, keyVersion, silentLogger, SUB, VAULT } from '../support/fakes';
 
 // Fan-out of one key event with in-memory fakes: the jobs it queues (and their rows), the findings it records,
 // and the key rotations it asks Key Vault for.
@@ -275,5 +277,21 @@ describe('fan-out of KeyNearExpiry with NEAR_EXPIRY_ACTION=rotate', () => {
     assert.deepEqual(deps.keys.rotations, []);
     assert.ok(log.lines.some((l) => l.event === 'key.not-rotated' && l.fields.version === young.version));
     assert.deepEqual(rebinds(deps).map((j) => j.targetVersion), [undefined]);
+  });
+});
+
+describe('fan-out of an expiry event for scopes found through the scope index', () => {
+  it('judges each scope as ARM has it now, not as the last sweep indexed it: a scope rebound since, or deleted, gets no finding', async () => {
+    const expired = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), expiresOn: new Date(now.getTime() - DAY) });
+    const deps = estate([boundAccount('a1', v2.version, { keySource: undefined as never, binding: undefined as never })]);
+    deps.keys.add(expired);
+    // The last sweep saw p1 and p2 on the expiring version; p1 was rebound to v2 since, and p2 deleted.
+    deps.accounts.putScope(boundScope('a1', 'p1', v2.version), boundScope('a1', 'p3', expired.version));
+    const indexed = ['p1', 'p2', 'p3'].map((name) => ({ accountId: accountId('a1'), tags: {}, scope: boundScope('a1', name, expired.version) }));
+    deps.discovery = new ScopedDiscovery(new ArmAccounts(deps.accounts, [SUB]), { lister: deps.accounts, index: { boundTo: async () => indexed } }) as never;
+    const log = silentLogger();
+    await fanOut(event({ action: 'expired', targetVersion: undefined, eventVersion: expired.version }), deps, log);
+    assert.deepEqual((await deps.findings.list()).map((f) => [f.encryptionScope, f.code, f.evidence['boundVersion']]), [['p3', 'key-expired', expired.version]]);
+    assert.deepEqual(log.lines.filter((l) => l.event === 'finding.critical').map((l) => l.fields.encryptionScope), ['p3']);
   });
 });
