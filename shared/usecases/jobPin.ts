@@ -51,7 +51,7 @@ export class JobPin {
    * forced rebind) stays, and forgets the job's pin, which would otherwise hold the binding again once that one is
    * taken back.
    */
-  private async takeBack(): Promise<Pin | undefined> {
+  private async takeBack(): Promise<void> {
     const { accountId, jobId, scope } = this.binding;
     const own = await this.pins.get(accountId, scope);
     const chain = chainOf(own);
@@ -60,17 +60,16 @@ export class JobPin {
         await this.pins.set(withChain(own, chain.filter((p) => p.jobId !== jobId)));
         this.note = `took back its pin, replaced since by the pin to ${own.keyVersion} set by ${own.actor}, which stays`;
       }
-      return undefined;
+      return;
     }
     const [restored, ...older] = chain;
     if (own && restored) {
       await this.pins.restore(withChain(restored, older));
       this.note = `took back its pin to ${own.keyVersion}; the pin to ${restored.keyVersion} set by ${restored.actor} holds again`;
-      return own;
+      return;
     }
     const released = await this.pins.release(accountId, jobId, scope);
     if (released) this.note = `took back its pin to ${released.keyVersion}`;
-    return released;
   }
 
   /** Whether settle(status) would write to the pin store. */
@@ -83,10 +82,7 @@ export class JobPin {
     const change = this.change(status);
     if (change === 'set') return this.withIntent();
     if (!change) return;
-    if (change === 'take-back') {
-      await this.takeBack();
-      return;
-    }
+    if (change === 'take-back') return this.takeBack();
     const released = await this.pins.release(accountId, undefined, scope);
     if (released) this.note = `released the pin to ${released.keyVersion} set by ${released.actor}`;
   }
@@ -106,11 +102,9 @@ function bare(pin: Pin): Pin {
   return rest;
 }
 
-/** The pins `pin` replaced, nearest first (a pin written before chains kept one, as an object). */
+/** The pins `pin` replaced, nearest first. */
 function chainOf(pin: Pin | undefined): Pin[] {
-  if (!pin?.replaces) return [];
-  const parsed = JSON.parse(pin.replaces) as Pin | Pin[];
-  return (Array.isArray(parsed) ? parsed : [parsed]).map(bare);
+  return pin?.replaces ? (JSON.parse(pin.replaces) as Pin[]).map(bare) : [];
 }
 
 /** `pin` keeping `chain` (each as written, once: a chain is never JSON inside JSON). */

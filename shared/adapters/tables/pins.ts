@@ -22,18 +22,18 @@ export class TablePinStore implements PinStore {
   }
 
   set(pin: Pin): Promise<void> {
-    return storage('pinning the account', async () => {
-      const entity = { partitionKey: accountKey(pin.accountId), rowKey: pinRow(pin.encryptionScope), ...pin };
-      await (await this.tables.table(TABLES.rotations)).upsertEntity(entity, 'Replace');
-      await (await this.tables.table(TABLES.pins)).upsertEntity(entity, 'Replace');
-    });
+    return this.write('pinning the account', pin, [TABLES.rotations, TABLES.pins]);
   }
 
   restore(pin: Pin): Promise<void> {
-    return storage('restoring the pin a job replaced', async () => {
+    return this.write('restoring the pin a job replaced', pin, [TABLES.pins, TABLES.rotations]);
+  }
+
+  /** The pin's row in both tables, in this order. */
+  private write(what: string, pin: Pin, tables: readonly string[]): Promise<void> {
+    return storage(what, async () => {
       const entity = { partitionKey: accountKey(pin.accountId), rowKey: pinRow(pin.encryptionScope), ...pin };
-      await (await this.tables.table(TABLES.pins)).upsertEntity(entity, 'Replace');
-      await (await this.tables.table(TABLES.rotations)).upsertEntity(entity, 'Replace');
+      for (const name of tables) await (await this.tables.table(name)).upsertEntity(entity, 'Replace');
     });
   }
 
