@@ -38,6 +38,17 @@ export const scopeMissing = (scope: string): string => `scope-missing: the accou
 /** Why a versionless binding is left alone (by every job but a person's that names a version). */
 export const VERSIONLESS_SKIP = 'versionless: the binding names no key version ("latest"), so it is left as the owner set it; a person may set a version by naming a keyVersion';
 
+/** Why a job for a binding that no longer uses a Key Vault key does nothing. */
+export const BINDING_GONE = 'binding-changed: account no longer uses a Key Vault key';
+
+/** Rule 1: why the account (or scope) is no longer bound to `key`; undefined while it is. */
+export function bindingChanged(account: BindingHolder, key: { vaultUri: string; keyName: string }): string | undefined {
+  const binding = account.binding;
+  if (account.keySource !== 'Microsoft.KeyVault' || !binding) return BINDING_GONE;
+  if (!sameKey(binding, key)) return `binding-changed: account is bound to ${binding.vaultUri} key ${binding.keyName}, not ${key.vaultUri} key ${key.keyName}`;
+  return undefined;
+}
+
 export type RebindDecision =
   | { action: 'patch'; binding: KeyBinding; from: string; to: string; downgrade: boolean }
   | { action: 'none'; status: Extract<RotationStatus, 'skipped' | 'already-current' | 'refused'>; reason: string };
@@ -65,16 +76,8 @@ export function decideRebind(input: {
   const binding = account.binding;
 
   // Rule 1: the account must still be bound to the job's key.
-  if (account.keySource !== 'Microsoft.KeyVault' || !binding) {
-    return { action: 'none', status: 'skipped', reason: 'binding-changed: account no longer uses a Key Vault key' };
-  }
-  if (!sameKey(binding, request)) {
-    return {
-      action: 'none',
-      status: 'skipped',
-      reason: `binding-changed: account is bound to ${binding.vaultUri} key ${binding.keyName}, not ${request.vaultUri} key ${request.keyName}`,
-    };
-  }
+  const changed = bindingChanged(account, request);
+  if (changed || !binding) return { action: 'none', status: 'skipped', reason: changed ?? BINDING_GONE };
 
   // §2a: events and sweeps leave a pinned account where a person put it.
   if (pin && request.trigger !== 'manual') {

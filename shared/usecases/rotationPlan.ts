@@ -4,7 +4,7 @@ import type { AccountStore, Clock, KeyStore, PinStore } from '../ports';
 import { optedOut, optedOutReason, type KeyBindingTarget } from './bindingDiscovery';
 import { preflightBinding, type PreflightDeps } from './keyAccess';
 import { copiedProblems } from './keyVersions';
-import { ACCOUNT_MISSING, scopeMissing, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
+import { ACCOUNT_MISSING, BINDING_GONE, bindingChanged, scopeMissing, VERSIONLESS_SKIP, type Pin } from '../domain/rebind';
 import { isVersionless } from '../domain/model';
 import type { Plan } from './accountJob';
 import { planRebindJob } from './rebind';
@@ -73,8 +73,9 @@ export async function rotateKeyLine(
   const { binding } = target.holder;
   // In the worker's order: the tag first (an opted-out account's versionless binding follows nothing).
   if (!accountNamed && optedOut(target.account, deps.optOutTag)) return { decision: 'skipped', reason: optedOutReason(deps.optOutTag) };
-  if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
+  // Before the versionless skip: the request then refuses the rotation whatever its bindings, versionless ones too.
   if (copied) return { decision: 'refused', reason: copied };
+  if (isVersionless(binding)) return { decision: 'skipped', reason: VERSIONLESS_SKIP };
   const check = await preflightBinding(target.account, binding, deps);
   if (!check.ok) return { decision: 'refused', reason: check.reason };
   return { decision: 'patch', reason: `rotateKey: a new version would be created and bound; the identity can use key ${binding.keyName}, and the new version is checked once it exists` };
@@ -120,9 +121,12 @@ async function asArmHasIt(target: KeyBindingTarget, accounts: AccountStore): Pro
     target.scope ? accounts.getEncryptionScope(target.account.id, target.scope.name) : undefined,
   ]);
   if (!account) return { skipped: ACCOUNT_MISSING };
-  if (!target.scope) return { ...target, account };
-  if (!scope) return { skipped: scopeMissing(target.scope.name) };
-  return { ...target, account, scope, ...(scope.binding ? { holder: { ...scope, binding: scope.binding } } : {}) };
+  if (target.scope && !scope) return { skipped: scopeMissing(target.scope.name) };
+  // Rule 1, as the worker applies it first: a binding moved to another key (or off Key Vault) since it was found is skipped.
+  const now = scope ?? account;
+  const changed = bindingChanged(now, target.holder.binding);
+  if (changed || !now.binding) return { skipped: changed ?? BINDING_GONE };
+  return { ...target, account, ...(scope ? { scope } : {}), holder: { ...now, binding: now.binding } };
 }
 
 /** A refusal's detail names this many bindings' reasons at most: a key may be bound to hundreds. */

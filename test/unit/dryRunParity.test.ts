@@ -153,3 +153,20 @@ describe('the dry run of a scope found through the scope index', () => {
     assert.match(pair?.line.reason ?? '', /^scope-missing/);
   });
 });
+
+describe('rotateKey for a scope the scope index found, moved to another key since', () => {
+  it('the dry run skips it as the worker does (binding-changed), and the request, with no other binding, does not rotate the key', async () => {
+    const base = rebindDeps();
+    base.keys.add(v1, v2);
+    base.accounts.put(boundAccount('a1', v2.version, { keySource: undefined as never, binding: undefined as never }));
+    base.accounts.putScope(boundScope('a1', 'p1', v1.version, { binding: { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: v1.version } }));
+    const index = { boundTo: async () => [{ accountId: accountId('a1'), tags: {}, scope: boundScope('a1', 'p1', v1.version) }] };
+    const deps = { ...base, discovery: new ScopedDiscovery(new ArmAccounts(base.accounts, [SUB]), { lister: base.accounts, index }) as never, isAllowedVault: () => true, optOutTag: OPT_OUT, nearExpiryDays: 30, findings: undefined as never };
+    const req = { vaultUri: VAULT, keyName: 'cmk', rotateKey: true };
+    const plan = await planRotation(req, 'ops@contoso.com', deps);
+    assert.deepEqual(plan.ok && plan.value.map((l) => [l.decision, l.reason?.split(':')[0]]), [['skipped', 'binding-changed']], JSON.stringify(plan));
+    const result = await requestRotation(req, 'ops@contoso.com', deps);
+    assert.equal(result.ok ? undefined : result.refusal.code, 'preflight-refused');
+    assert.deepEqual(deps.keys.rotations, []);
+  });
+});

@@ -183,6 +183,20 @@ describe('requestRotation', () => {
     }
   });
 
+  it("rotateKey by key when the key's current version has a shape a rotation copies: the dry run refuses its versionless bindings too, as the request refuses the rotation", async () => {
+    const current = keyVersion(hex(3), { createdOn: new Date('2026-04-01T00:00:00Z'), keySize: 3072 });
+    for (const accounts of [[boundAccount('a1', v1.version), boundAccount('latest', '')], [boundAccount('latest', '')]]) {
+      const deps = estate(...accounts);
+      deps.keys.add(current);
+      const req = { vaultUri: VAULT, keyName: 'cmk', rotateKey: true };
+      const plan = await planRotation(req, 'ops', deps);
+      assert.deepEqual(plan.ok && plan.value.map((l) => l.decision), accounts.map(() => 'refused'), JSON.stringify(plan));
+      const result = await requestRotation(req, 'ops', deps);
+      assert.deepEqual(result.ok ? undefined : result.refusal.code, 'preflight-refused');
+      untouched(deps);
+    }
+  });
+
   const refused: Array<[string, RotationRequest, string, string]> = [
     ['an account that does not exist', { accountId: accountId('nope') }, 'account-not-found', 'accountId'],
     ['an account on Microsoft-managed keys', { accountId: accountId('mmk') }, 'account-not-cmk', 'accountId'],
