@@ -54,8 +54,9 @@ export async function acceptKeyEvent(raw: unknown, deps: AcceptKeyEventDeps, log
   if (event.type === 'KeyNewVersionCreated') job.targetVersion = event.version;
   else {
     job.eventVersion = event.version;
-    if (event.expiresOn) job.eventExpiresOn = event.expiresOn.toISOString();
     job.action = event.type === 'KeyExpired' ? 'expired' : NEAR_EXPIRY[deps.nearExpiryAction];
+    // Only a rotation reads it; other jobs go without, as a worker of the previous release expects them.
+    if (job.action === 'rotate' && event.expiresOn) job.eventExpiresOn = event.expiresOn.toISOString();
   }
   await deps.queue.enqueue(job);
   log.event('key-event.queued', { jobId: job.jobId, eventId: event.id, eventType: event.type, vaultUri: event.vaultUri, keyName: event.keyName, version: event.version });

@@ -52,6 +52,12 @@ describe('acceptKeyEvent: one fan-out job per key event, nothing else', () => {
     assert.deepEqual(jobs.map((job) => job.kind === 'fan-out' && job.eventExpiresOn), [new Date(1900000000 * 1000).toISOString(), undefined]);
     const { parseJob } = await import('../../shared/messages/rotationJobs');
     for (const job of jobs) assert.equal(parseJob(JSON.parse(JSON.stringify(job))).ok, true);
+    // Only a rotation reads it: the jobs of the other actions carry nothing a worker of the previous release refuses.
+    for (const action of ['notify', 'bind-newer'] as const) {
+      const other = deps(action);
+      await acceptKeyEvent(event('KeyNearExpiry'), other, silentLogger());
+      assert.equal(other.queue.jobs.some(({ job }) => 'eventExpiresOn' in job), false, action);
+    }
   });
 
   it('KeyExpired only asks for findings, whatever NEAR_EXPIRY_ACTION says', async () => {
