@@ -107,7 +107,13 @@ function chainOf(pin: Pin | undefined): Pin[] {
   return pin?.replaces ? (JSON.parse(pin.replaces) as Pin[]).map(bare) : [];
 }
 
-/** `pin` keeping `chain` (each as written, once: a chain is never JSON inside JSON). */
+/**
+ * `pin` keeping `chain` (each as written, once: a chain is never JSON inside JSON), its nearest MAX_CHAIN: a Table
+ * property holds 64 KiB, and a pin with its reason up to about 1 KB.
+ */
 function withChain(pin: Pin, chain: readonly Pin[]): Pin {
-  return chain.length ? { ...bare(pin), replaces: JSON.stringify(chain) } : bare(pin);
+  return chain.length ? { ...bare(pin), replaces: JSON.stringify(chain.slice(0, MAX_CHAIN)) } : bare(pin);
 }
+
+/** Replaced pins a pin keeps: forced rebinds of one binding still undecided side by side, and more. */
+const MAX_CHAIN = 16;

@@ -253,6 +253,15 @@ describe('§2a: a pin follows what happened to the account', () => {
     assert.deepEqual([pin?.keyVersion, pin?.actor, pin?.jobId], [v2.version, 'bob', 'job-rollback']);
   });
 
+  it('a pin keeps at most 16 pins it replaced, the nearest: a Table property holds 64 KiB', async () => {
+    const deps = boundTo(v2.version);
+    const older = Array.from({ length: 20 }, (_, i) => ({ accountId: job().accountId, ...pinned, keyVersion: v2.version, jobId: `job-older-${i}`, reason: 'r'.repeat(500) }));
+    await deps.pins.set({ accountId: job().accountId, ...pinned, keyVersion: v2.version, replaces: JSON.stringify(older) });
+    await intentThen429(deps, manual({ targetVersion: v1.version, force: true, jobId: 'job-forced-chain' }));
+    const chain = JSON.parse((await deps.pins.get(job().accountId))?.replaces ?? '[]') as Array<{ jobId: string }>;
+    assert.deepEqual(chain.map((p) => p.jobId), ['job-rollback', ...older.slice(0, 15).map((p) => p.jobId)]);
+  });
+
   describe('two forced rebinds of one account, each deferred after its intent, both taken back', () => {
     /** Bob's pin on v2; Alice's forced move to v1 and then Carol's to v3 each pin the account and are deferred (429). */
     async function twoForced() {
