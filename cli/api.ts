@@ -84,10 +84,13 @@ export class AppClient {
 /** Azure's front end ends a request it has waited 230 s for. */
 const FRONT_END_TIMEOUT_MS = 230_000;
 
-/** The API answered with a problem: a refused request (4xx) is a usage error; throttling and server trouble are incomplete. */
+/**
+ * The API answered with a problem: a refused request (4xx) is a usage error; throttling and server trouble are
+ * incomplete; a key rotated with its jobs not all queued failed, since running the same command again rotates again.
+ */
 export class ApiError extends CliError {
   constructor(message: string, readonly status: number, readonly code: string, readonly retryAfterMs?: number) {
-    super(message, status >= 500 || status === 429 ? EXIT.incomplete : EXIT.usage);
+    super(message, code === 'rotated-not-queued' ? EXIT.failed : status >= 500 || status === 429 ? EXIT.incomplete : EXIT.usage);
     this.name = 'ApiError';
   }
 }

@@ -134,7 +134,7 @@ function dependencyProblem(error: DependencyError): { problem: Problem; retryAft
   if (error instanceof RotatedNotQueuedError) {
     return { problem: {
       status: 502, code: error.code, title: 'The key was rotated, but its jobs were not all queued',
-      detail: `${detail}. Its KeyNewVersionCreated event binds the accounts (a Managed HSM's, the next sweep in enforce mode); to queue them now, ask for keyVersion ${error.keyVersion} without rotateKey`,
+      detail: `${detail}. Its KeyNewVersionCreated event binds the accounts (a Managed HSM's, the next sweep in enforce mode); to queue them now, ask for keyVersion ${error.keyVersion} without rotateKey (naming it also moves and pins versionless bindings, which the event leaves alone)`,
       extensions: { keyVersion: error.keyVersion },
     } };
   }

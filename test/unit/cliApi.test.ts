@@ -128,6 +128,16 @@ describe('cmk-rotator API commands', () => {
     assert.deepEqual(r.sent.map((s) => s.method), ['POST', 'GET', 'GET', 'GET', 'GET', 'GET']);
   });
 
+  it('a key rotated with its jobs not all queued is exit 1, not 3: the same command again would rotate it again', async () => {
+    const version = 'c'.repeat(32);
+    const r = await run(['rotate', '--account', ACCOUNT, '--rotate-key', '--wait'], [
+      json(502, { code: 'rotated-not-queued', title: 'The key was rotated, but its jobs were not all queued', detail: `key cmk was rotated to version ${version}`, keyVersion: version }),
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`rotated-not-queued: key cmk was rotated to version ${version}`));
+    assert.deepEqual(r.sent.map((s) => s.method), ['POST'], 'not sent again');
+  });
+
   it('ends the wait on a row whose outcome is unknown, exit 3, showing why', async () => {
     const r = await run(['status', JOB, '--wait', '--interval', '0.01'], [row('running'), row('running', 'outcome unknown: the account could not be read back')]);
     assert.equal(r.code, 3);
