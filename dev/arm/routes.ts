@@ -131,7 +131,7 @@ function decodeToken(text: string | null): PageToken | undefined {
   return undefined;
 }
 
-/** One page of a list; the absolute nextLink carries an opaque $skiptoken (and, as ARM may, the explicit port). */
+/** One page of a list; the absolute nextLink carries the query's parameters, an opaque $skiptoken (and, as ARM may, the explicit port). */
 export function listPage(context: RouteContext, exchange: Exchange, items: JsonObject[]): void {
   const given = exchange.url.searchParams.get('$skiptoken');
   const token = decodeToken(given);
@@ -140,7 +140,8 @@ export function listPage(context: RouteContext, exchange: Exchange, items: JsonO
     return;
   }
   const next = (t: PageToken): string => {
-    const link = new URL(exchange.url.pathname.replace(/^\//, ''), context.nextLinkBase ?? context.baseUrl);
+    // The link continues the same query: its other parameters ($filter) stay, or the offset would count another list.
+    const link = new URL(`${exchange.url.pathname.replace(/^\//, '')}${exchange.url.search}`, context.nextLinkBase ?? context.baseUrl);
     link.searchParams.set('api-version', exchange.apiVersion ?? '');
     link.searchParams.set('$skiptoken', encodeToken(t));
     return link.toString();

@@ -90,4 +90,21 @@ describe('ArmRoleGrants: the real AuthorizationManagementClient against the ARM 
       assert.equal(served.id, `/providers/Microsoft.Authorization/roleDefinitions/${role.id}`);
     }
   });
+
+  it("pages the principal's assignments under its filter: a later page holds no one else's", async () => {
+    const paged = await startArmStandIn({ throttle: false, pageSize: 1 });
+    try {
+      paged.assignRole(PRINCIPAL, 'Key Vault Crypto Service Encryption User', `${VAULT_ID}/keys/cmk`);
+      paged.assignRole(SOMEONE_ELSE, 'Key Vault Administrator', VAULT_ID);
+      paged.assignRole(PRINCIPAL, 'Key Vault Crypto User', VAULT_ID);
+      const reader = new ArmRoleGrants({ credential: localCredential, endpoint: paged.url, clientOptions: { tlsOptions: { ca: paged.ca }, retryOptions: { maxRetries: 0 } } });
+      const read = await reader.read(VAULT_ID, PRINCIPAL);
+      assert.equal(read.status, 'read');
+      if (read.status !== 'read') return;
+      assert.deepEqual(read.assignments.map((a) => [a.principalId, a.scope]).sort(), [[PRINCIPAL, VAULT_ID], [PRINCIPAL, `${VAULT_ID}/keys/cmk`]]);
+      assert.deepEqual(read.definitions.map((d) => d.roleName).sort(), ['Key Vault Crypto Service Encryption User', 'Key Vault Crypto User']);
+    } finally {
+      await paged.close();
+    }
+  });
 });
