@@ -2,7 +2,7 @@ import { evaluateAccount, type Finding, type FindingCode } from '../domain/findi
 import type { FanOutJob } from '../domain/jobs';
 import type { KeyPolicy } from '../domain/keys';
 import type { AccountState } from '../domain/model';
-import { sameKey } from '../domain/keys';
+import { bindingChanged } from '../domain/rebind';
 import { bindingsTo, evaluateScope, type BoundTarget } from '../domain/scopes';
 import type { AccountStore, Clock, FindingStore, KeyStore, Logger } from '../ports';
 import { KeyReader } from './keyViews';
@@ -51,7 +51,7 @@ async function asArmHasThem(targets: BoundTarget[], key: { vaultUri: string; key
       continue;
     }
     const scope = await accounts.getEncryptionScope(target.scope.accountId, target.scope.name);
-    if (scope?.keySource === 'Microsoft.KeyVault' && scope.binding && sameKey(scope.binding, key)) now.push({ holder: { ...scope, binding: scope.binding }, scope });
+    if (scope?.binding && !bindingChanged(scope, key)) now.push({ holder: { ...scope, binding: scope.binding }, scope });
   }
   return now;
 }
