@@ -125,8 +125,10 @@ export class SweepRepairs {
   private async queue(targets: SweepTarget[], key: SweepKey, version: string, repair = true): Promise<void> {
     const createdAt = this.deps.clock.now().toISOString();
     await queueAccountJobs(targets.map(({ account, scope, holder }) => {
+      // The ledger keys a job's row by its queued time and id: a run of the same sweep again (its message delivered
+      // again) queues at another time, so its jobs are other jobs, each with the one row its status reads.
       const job: RebindJob = {
-        kind: 'rebind', jobId: derivedId(this.sweepId, accountKey(account.id), version, ...(scope ? [scope.name] : [])), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
+        kind: 'rebind', jobId: derivedId(this.sweepId, createdAt, accountKey(account.id), version, ...(scope ? [scope.name] : [])), parentJobId: this.sweepId, trigger: 'sweep', createdAt,
         vaultUri: key.reader.vaultUri, keyName: key.reader.keyName, accountId: account.id, ...(scope ? { encryptionScope: scope.name } : {}),
         targetVersion: version, force: false, priorAttempts: 0,
       };

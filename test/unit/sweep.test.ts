@@ -165,6 +165,21 @@ describe('sweep, enforce mode', () => {
     assert.deepEqual([...deps.ledger.rows.values()].map((r) => [r.status, r.fromVersion]), [['queued', v1.version], ['queued', v1.version]]);
   });
 
+  it('a sweep run again (its message delivered again after a failed run) never queues one job id with another queued time', async () => {
+    const deps = estate([boundAccount('behind', v1.version)], enforce);
+    await runSweep('sweep-1', 'manual', deps, silentLogger());
+    // The first run's repair has not run yet; the second run finds the same drift a minute later.
+    (deps.clock as unknown as { advance(ms: number): void }).advance(60_000);
+    await runSweep('sweep-1', 'manual', deps, silentLogger());
+    const queued = jobs(deps);
+    assert.equal(queued.length, 2);
+    // The ledger keys a job's row by its queued time and id, and its index by the id: one id queued at two times would
+    // leave GET /api/rotations/{jobId} reading one row while the job writes the other.
+    const times = new Map<string, Set<string>>();
+    for (const job of queued) times.set(job.jobId, (times.get(job.jobId) ?? new Set()).add(job.createdAt));
+    assert.deepEqual([...times.values()].map((t) => t.size), [...times.keys()].map(() => 1), JSON.stringify(queued.map((j) => [j.jobId, j.createdAt])));
+  });
+
   it('queues no repair when ARM already reports the newer version (discovery lagged)', async () => {
     const deps = estate([boundAccount('behind', v1.version)], enforce);
     deps.accounts.getAccount = async (id) => boundAccount('behind', v2.version, { id });
