@@ -7,7 +7,8 @@ import { queueSweep } from '../usecases/sweepOnce';
 
 /** GET /api/compliance: the latest sweep's summary and the stored findings, optionally of one severity. */
 export async function getCompliance(request: HttpRequest): Promise<HttpResponseInit> {
-  const query = validate(httpSchemas().complianceQuery, apiQuery(request));
+  const raw = apiQuery(request);
+  const query = raw.ok ? validate(httpSchemas().complianceQuery, raw.value) : raw;
   if (!query.ok) return problemResponse(query.problem);
   const s = services();
   const severity = query.value.severity as (typeof SEVERITIES)[number] | undefined;

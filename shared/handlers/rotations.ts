@@ -46,7 +46,8 @@ export async function getRotation(request: HttpRequest): Promise<HttpResponseIni
 }
 
 export async function listRotations(request: HttpRequest): Promise<HttpResponseInit> {
-  const query = validate(httpSchemas().historyQuery, apiQuery(request));
+  const raw = apiQuery(request);
+  const query = raw.ok ? validate(httpSchemas().historyQuery, raw.value) : raw;
   if (!query.ok) return problemResponse(query.problem);
   const page = await services().ledger.historyPage(query.value.accountId, query.value.limit, query.value.continuationToken);
   return { status: 200, jsonBody: { rotations: page.rows.map(jobView), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) } };

@@ -62,9 +62,21 @@ export async function readJsonBody(request: HttpRequest): Promise<Parsed<unknown
 }
 
 /** The query parameters of the API: `code` is the function key when sent in the query, not an API field. */
-export function apiQuery(request: HttpRequest): Record<string, string> {
-  const { code: _functionKey, ...params } = Object.fromEntries(request.query.entries());
-  return params;
+export function apiQuery(request: HttpRequest): Parsed<Record<string, string>> {
+  const params = new Map<string, string>();
+  const repeated = new Set<string>();
+  for (const [name, value] of request.query.entries()) {
+    if (name === 'code') continue;
+    if (params.has(name)) repeated.add(name);
+    params.set(name, value);
+  }
+  // A parameter given twice asks two things at once: neither value is taken for the request.
+  if (repeated.size) {
+    const errors = [...repeated].slice(0, MAX_ERRORS).map((name) => ({ field: named(name), message: 'is given more than once' }));
+    const more = repeated.size > errors.length ? `; and ${repeated.size - errors.length} more` : '';
+    return { ok: false, problem: badRequest('invalid-request', `${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}${more}`, errors) };
+  }
+  return { ok: true, value: Object.fromEntries(params) };
 }
 
 /**

@@ -6,6 +6,7 @@ import { parseJob } from '../../shared/messages/rotationJobs';
 import { DependencyError } from '../../shared/errors';
 import { loadFunctions } from '../../dev/registry';
 import { changeEncryption, createRotation, getRotation, listRotations } from '../../shared/handlers/rotations';
+import { getCompliance } from '../../shared/handlers/compliance';
 import { services, useServices, type Services } from '../../shared/app';
 import { accountId, boundAccount, FakeDiscovery, FakeKeyStore, hex, keyVersion, rebindDeps, VAULT } from '../support/fakes';
 
@@ -151,6 +152,25 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     const ok = await changeEncryption(post('accounts/encryption', { accountId: accountId('a1'), keySource: 'Microsoft.CognitiveServices', confirm: 'a1' }));
     assert.equal(ok.status, 202);
     assert.equal(deps.queue.jobs[0]?.job.kind, 'disable-cmk');
+  });
+
+  it('a query parameter given twice is a 400 naming it, not the last value read silently', async () => {
+    await createRotation(post('rotations', { accountId: accountId('a2') }));
+    const [one, two] = [encodeURIComponent(accountId('a1')), encodeURIComponent(accountId('a2'))];
+    const twice = await listRotations(get(`rotations?accountId=${one}&accountId=${two}`));
+    assert.equal(twice.status, 400, JSON.stringify(twice.jsonBody ?? twice.body));
+    const problem = JSON.parse(String(twice.body));
+    assert.equal(problem.code, 'invalid-request');
+    assert.deepEqual(problem.errors.map((e: { field: string }) => e.field), ['accountId']);
+    const limits = await listRotations(get(`rotations?accountId=${two}&limit=1&limit=50`));
+    assert.equal(limits.status, 400);
+    assert.deepEqual(JSON.parse(String(limits.body)).errors.map((e: { field: string }) => e.field), ['limit']);
+    const severities = await getCompliance(get('compliance?severity=critical&severity=info'));
+    assert.equal(severities.status, 400);
+    assert.deepEqual(JSON.parse(String(severities.body)).errors.map((e: { field: string }) => e.field), ['severity']);
+    // The function key in the query is not an API field, once or twice.
+    const keyed = await listRotations(get(`rotations?accountId=${two}&code=k1&code=k2`));
+    assert.equal(keyed.status, 200);
   });
 
   it('404 for an unknown job, 200 with attempts for a known one', async () => {
