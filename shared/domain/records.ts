@@ -19,3 +19,6 @@ export function newestFirstKey(isoTime: string, id: string): string {
   if (Number.isNaN(ms)) throw new Error(`${id}: not a date: ${isoTime}`);
   return `${String(MAX_MS - ms).padStart(16, '0')}_${id}`;
 }
+
+/** The field of a ledger history's continuation token that names the account partition it reads on in (lower case). */
+export const HISTORY_TOKEN_ACCOUNT = 'account';

@@ -1,7 +1,8 @@
 import type * as Zod from 'zod';
-import { isArmAccountId, parseAccountId } from '../domain/accounts';
+import { accountKey, isArmAccountId, parseAccountId } from '../domain/accounts';
 import { SEVERITIES } from '../domain/findings';
 import { KEY_NAME, KEY_VERSION } from '../domain/keys';
+import { HISTORY_TOKEN_ACCOUNT } from '../domain/records';
 import type { EncryptionRequest, RotationRequest } from '../domain/requests';
 import { SCOPE_NAME } from '../domain/scopes';
 import { lazy, zod, type ParsesTo } from '../lazy';
@@ -12,15 +13,30 @@ const CONTINUATION_KEY = /^[\w!+/=.~:-]{1,1024}$/;
 
 /** A token this API handed out: Table Storage's base64 JSON with the (opaque, service-encoded) next partition and row keys. */
 function isContinuationToken(token: string): boolean {
-  if (token.length > 2048) return false;
+  const decoded = decodedToken(token);
+  return decoded !== undefined
+    && typeof decoded.nextPartitionKey === 'string' && CONTINUATION_KEY.test(decoded.nextPartitionKey)
+    && typeof decoded.nextRowKey === 'string' && CONTINUATION_KEY.test(decoded.nextRowKey);
+}
+
+function decodedToken(token: string): Record<string, unknown> | undefined {
+  if (token.length > 2048) return undefined;
   try {
-    const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { nextPartitionKey?: unknown; nextRowKey?: unknown };
-    return typeof decoded === 'object' && decoded !== null
-      && typeof decoded.nextPartitionKey === 'string' && CONTINUATION_KEY.test(decoded.nextPartitionKey)
-      && typeof decoded.nextRowKey === 'string' && CONTINUATION_KEY.test(decoded.nextRowKey);
+    const decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as unknown;
+    return typeof decoded === 'object' && decoded !== null ? decoded as Record<string, unknown> : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** The token was handed out with a page of this account's history (the ledger names the account's partition in it). */
+function isTokenOf(token: string, accountId: string): boolean {
+  return decodedToken(token)?.[HISTORY_TOKEN_ACCOUNT] === accountKey(accountId);
+}
+
+/** What its own checks already refused is not judged again (a bad id has no partition, a bad token no account). */
+function tokenOfAnother(v: { accountId: string; continuationToken?: string | undefined }): boolean {
+  return v.continuationToken !== undefined && isArmAccountId(v.accountId) && isContinuationToken(v.continuationToken) && !isTokenOf(v.continuationToken, v.accountId);
 }
 
 /** Request bodies and queries of the HTTP API, built with zod on first use (see shared/lazy.ts). */
@@ -80,6 +96,10 @@ function buildSchemas({ z }: typeof Zod) {
     // Decimal digits only: Number() would also read 0x10 or 1e1.
     limit: z.string().regex(/^\d{1,3}$/, LIMIT).transform(Number).pipe(z.number().min(1, LIMIT).max(100, LIMIT)).default(20),
     continuationToken: z.string().refine(isContinuationToken, 'is not a continuation token from a previous page').optional(),
+  }).superRefine((v, ctx) => {
+    if (tokenOfAnother(v)) {
+      ctx.addIssue({ code: 'custom', path: ['continuationToken'], message: "is not from a previous page of this account's history" });
+    }
   });
 
   const jobIdParam = z.strictObject({ jobId: z.string().regex(/^[0-9A-Za-z-]{8,64}$/, 'must be a job id') });

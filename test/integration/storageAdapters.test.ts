@@ -7,6 +7,8 @@ import { TablePinStore } from '../../shared/adapters/tables/pins';
 import { JobPin } from '../../shared/usecases/jobPin';
 import { TableRotationClaims } from '../../shared/adapters/tables/rotationClaims';
 import { TableStorage } from '../../shared/adapters/tables/storage';
+import { validate } from '../../shared/http/problem';
+import { httpSchemas } from '../../shared/http/schemas';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { RotationRecord } from '../../shared/domain/model';
 import { accountId, fixedClock } from '../support/fakes';
@@ -49,6 +51,29 @@ describe('storage adapters against Azurite', () => {
     assert.deepEqual([queued?.status, queued?.fromVersion, queued?.accountId], ['queued', 'a'.repeat(32), accountId('ledger-a')]);
     assert.equal(Object.keys(queued ?? {}).some((k) => k.startsWith('odata') || k === 'rotationRowKey'), false, 'no storage metadata in rows');
     assert.equal((await ledger.history(accountId('ledger-a'), 1)).length, 1);
+  });
+
+  it("ledger: a history page's continuation token reads on in that account's history only; another account's query refuses it", async () => {
+    const ledger = new TableLedger(storage, clock);
+    const [early, late] = [accountId('paging-a'), accountId('paging-z')];
+    for (const id of [early, late]) {
+      for (let i = 1; i <= 3; i++) await ledger.record(row(`job-${id.slice(-1)}${i}`, `2026-05-0${i}T00:00:00Z`, { accountId: id }));
+    }
+    const schema = httpSchemas().historyQuery;
+    for (const [mine, other] of [[early, late], [late, early]] as const) {
+      const first = await ledger.historyPage(mine, 2);
+      assert.ok(first.continuationToken);
+      const query = (accountId: string) => validate(schema, { accountId, limit: '2', continuationToken: first.continuationToken });
+      const own = query(mine);
+      assert.ok(own.ok, JSON.stringify(own));
+      const next = await ledger.historyPage(mine, own.value.limit, own.value.continuationToken);
+      assert.deepEqual([...first.rows, ...next.rows].map((r) => r.queuedAt), ['2026-05-03T00:00:00Z', '2026-05-02T00:00:00Z', '2026-05-01T00:00:00Z']);
+      assert.equal(next.continuationToken, undefined);
+      // Read on in another partition, the token would start that history over or end it at once, with no rows and no error.
+      const foreign = query(other);
+      assert.equal(foreign.ok, false, `a token of ${mine} taken for ${other}`);
+      if (!foreign.ok) assert.deepEqual(foreign.problem.errors?.map((e) => e.field), ['continuationToken']);
+    }
   });
 
   it('journal: the lease and the intent in one transaction, guarded by the ETag the job read', async () => {

@@ -2,7 +2,7 @@ import type { TableClient, TableEntity, TransactionAction } from '@azure/data-ta
 import { randomUUID } from 'node:crypto';
 import { accountKey } from '../../domain/accounts';
 import type { RotationRecord } from '../../domain/model';
-import { definedFields, newestFirstKey } from '../../domain/records';
+import { definedFields, HISTORY_TOKEN_ACCOUNT, newestFirstKey } from '../../domain/records';
 import type { Pin } from '../../domain/rebind';
 import type { AccountJournal, Clock, JournalState, Lease, Ledger } from '../../ports';
 import { statusOf } from '../azureErrors';
@@ -136,10 +136,11 @@ export class TableLedger implements Ledger, AccountJournal {
   historyPage(accountId: string, limit: number, continuationToken?: string): Promise<{ rows: RotationRecord[]; continuationToken?: string }> {
     return storage('reading the ledger', async () => {
       const table = await this.tables.table(TABLES.rotations);
-      const filter = await odata`PartitionKey eq ${accountKey(accountId)} and RowKey lt ${LEDGER_ROWS_BEFORE}`;
+      const partitionKey = accountKey(accountId);
+      const filter = await odata`PartitionKey eq ${partitionKey} and RowKey lt ${LEDGER_ROWS_BEFORE}`;
       const pages = table.listEntities<RotationRecord>({ queryOptions: { filter } }).byPage({ maxPageSize: limit, ...(continuationToken ? { continuationToken } : {}) });
       for await (const page of pages) {
-        return { rows: page.slice(0, limit).map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}) };
+        return { rows: page.slice(0, limit).map((e) => plain(e)), ...(page.continuationToken ? { continuationToken: accountToken(page.continuationToken, partitionKey) } : {}) };
       }
       return { rows: [] };
     });
@@ -172,6 +173,16 @@ export class TableLedger implements Ledger, AccountJournal {
       return rows;
     });
   }
+}
+
+/**
+ * Table Storage's token (base64 JSON of the next partition and row keys, opaque) with the account's partition key
+ * beside them, so that the API refuses it for another account's history, which it would start over or end at once.
+ * The SDK reads only its own two fields back.
+ */
+function accountToken(token: string, partitionKey: string): string {
+  const next = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as Record<string, unknown>;
+  return Buffer.from(JSON.stringify({ ...next, [HISTORY_TOKEN_ACCOUNT]: partitionKey }), 'utf8').toString('base64');
 }
 
 /** A ledger row as an entity; undefined fields are left out, so a Merge keeps what an earlier write said. */
