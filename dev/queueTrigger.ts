@@ -102,32 +102,42 @@ export class QueueTrigger {
     // Delivered more than maxDequeueCount times (its last delivery died without an answer): the host moves it to the
     // poison queue without running it.
     if (item.dequeueCount > this.o.maxDequeueCount) return this.poison(item.messageText, item.messageId, popReceipt).catch(() => undefined);
-    // Renew the invisibility while the invocation runs, as the host does.
+    // Renew the invisibility while the invocation runs, as the host does; each renewal's pop receipt is the one to use.
+    let renewing: Promise<void> = Promise.resolve();
     const renewal = setInterval(() => {
-      void this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.inFlightSeconds)
-        .then((r) => (popReceipt = r.popReceipt ?? popReceipt))
-        .catch(() => undefined);
+      renewing = renewing.then(() =>
+        this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.inFlightSeconds)
+          .then((r) => void (popReceipt = r.popReceipt ?? popReceipt))
+          .catch(() => undefined),
+      );
     }, Math.max(100, (this.o.inFlightSeconds * 1000) / 2));
+    let failure: { error: unknown } | undefined;
     try {
       await this.invoke(item.messageText, item.dequeueCount, item.messageId, item.insertedOn);
-      clearInterval(renewal);
-      await this.o.queue.deleteMessage(item.messageId, popReceipt);
     } catch (error) {
-      clearInterval(renewal);
-      // As the host does, a failed invocation is logged with its cause.
-      this.o.logHandler(this.o.functionName, item.messageId)('error', `Executed '${this.o.functionName}' (Failed, attempt ${item.dequeueCount}): ${(error as Error).message}`, {
-        messageId: item.messageId,
-        dequeueCount: item.dequeueCount,
-      });
-      try {
-        if (item.dequeueCount >= this.o.maxDequeueCount) {
-          await this.poison(item.messageText, item.messageId, popReceipt);
-        } else {
-          await this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.retryAfterSeconds);
-        }
-      } catch {
-        // The message comes back when its invisibility ends.
+      failure = { error };
+    }
+    // As the host does, the renewal stops, and one under way is waited for, before the message is completed.
+    clearInterval(renewal);
+    await renewing;
+    if (!failure) {
+      // A message already gone or taken over is the host's debug line, not a failed invocation.
+      await this.o.queue.deleteMessage(item.messageId, popReceipt).catch(() => undefined);
+      return;
+    }
+    // As the host does, a failed invocation is logged with its cause.
+    this.o.logHandler(this.o.functionName, item.messageId)('error', `Executed '${this.o.functionName}' (Failed, attempt ${item.dequeueCount}): ${(failure.error as Error).message}`, {
+      messageId: item.messageId,
+      dequeueCount: item.dequeueCount,
+    });
+    try {
+      if (item.dequeueCount >= this.o.maxDequeueCount) {
+        await this.poison(item.messageText, item.messageId, popReceipt);
+      } else {
+        await this.o.queue.updateMessage(item.messageId, popReceipt, undefined, this.o.retryAfterSeconds);
       }
+    } catch {
+      // The message comes back when its invisibility ends.
     }
   }
 
