@@ -31,7 +31,7 @@ export function compileRoutes(http: Map<string, HttpFunctionOptions>): Route[] {
 
 /**
  * The host's HTTP trigger: route and method matching, function-key auth (x-functions-key header
- * or code query) for authLevel function, and the handler's HttpResponseInit written back.
+ * or code query) for any authLevel but anonymous (what @azure/functions registers when none is given), and the handler's HttpResponseInit written back.
  */
 export async function serveHttp(
   req: IncomingMessage,
@@ -46,7 +46,8 @@ export async function serveHttp(
   if (!candidates.length) return reply(res, 404, undefined);
   const route = candidates.find((r) => (r.options.methods ?? ['GET', 'POST']).includes(method as never));
   if (!route) return reply(res, 405, undefined);
-  if ((route.options.authLevel ?? 'function') !== 'anonymous') {
+  // @azure/functions registers a route without authLevel as anonymous (and without methods as GET and POST).
+  if ((route.options.authLevel ?? 'anonymous') !== 'anonymous') {
     const key = req.headers['x-functions-key'] ?? url.searchParams.get('code');
     if (key !== functionKey) return reply(res, 401, undefined);
   }
