@@ -30,24 +30,24 @@ export async function serveEventGrid(
   }
   if (req.method !== 'POST') return reply(res, 405, { error: 'POST or OPTIONS only' });
 
+  // As the Functions host's Event Grid extension reads it: aeg-event-type in any case (Event Grid sends it with both
+  // schemas), the body parsed only for a handshake or a notification, Unsubscribe accepted with a 202, anything else 400.
+  const kind = String(req.headers['aeg-event-type'] ?? '').toLowerCase();
+  if (kind === 'unsubscribe') return reply(res, 202);
+  if (kind !== 'subscriptionvalidation' && kind !== 'notification') return reply(res, 400, { error: `unsupported aeg-event-type "${String(req.headers['aeg-event-type'] ?? '')}"` });
+
   let body: unknown;
   try {
     body = JSON.parse(await text(req));
   } catch {
-    return reply(res, 400, { error: 'body is not JSON' });
+    // The extension's parse throws and the host answers 500: Event Grid delivers the batch again.
+    return reply(res, 500, { error: 'body is not JSON' });
   }
   const events = Array.isArray(body) ? body : [body];
-  // As the Functions host's Event Grid extension reads it: in any case, and Unsubscribe accepted with a 202.
-  const kind = String(req.headers['aeg-event-type'] ?? '');
-  const known = kind.toLowerCase();
 
-  if (known === 'subscriptionvalidation') {
+  if (kind === 'subscriptionvalidation') {
     const code = (events[0] as { data?: { validationCode?: string } } | undefined)?.data?.validationCode;
     return code ? reply(res, 200, { validationResponse: code }) : reply(res, 400, { error: 'no validationCode' });
-  }
-  if (known === 'unsubscribe') return reply(res, 202);
-  if (known !== 'notification' && !String(req.headers['content-type'] ?? '').includes('cloudevents')) {
-    return reply(res, 400, { error: `unsupported aeg-event-type "${kind}"` });
   }
 
   const results = await Promise.allSettled(
