@@ -60,6 +60,8 @@ export class ConfigError extends Error {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Azure's rule for a storage account name. */
+const STORAGE_ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
 const RSA_SIZES = new Set([2048, 3072, 4096]);
 /** The only size the Azure OpenAI / AI services CMK docs support (RSA or RSA-HSM 2048). */
 const SUPPORTED_KEY_SIZE = 2048;
@@ -88,14 +90,23 @@ export function loadConfig(env: Env = process.env): Config {
   const settings = new Settings(env);
   const { problems } = settings;
   const reader = readerSettings(settings, env);
+  // The service reads each key's vault (the preflight before every PATCH) in SUBSCRIPTION_IDS alone: with management
+  // groups only, no vault is ever found and every rebind would be refused access-unverifiable.
+  if (!reader.subscriptionIds.length && reader.managementGroupIds.length && !env.SUBSCRIPTION_IDS?.trim()) {
+    problems.push('SUBSCRIPTION_IDS is required with MANAGEMENT_GROUP_IDS too: key vaults are read only in SUBSCRIPTION_IDS (name the subscriptions that hold the vaults)');
+  }
 
   const connectionString = env.AzureWebJobsStorage?.trim();
   const accountName = env.AzureWebJobsStorage__accountName?.trim();
+  // The endpoints are built from it: a host or URL pasted here would name another host.
+  if (accountName && !STORAGE_ACCOUNT_NAME.test(accountName)) {
+    problems.push(`AzureWebJobsStorage__accountName must be a storage account name, 3-24 lower-case letters and digits (got "${accountName.slice(0, 64)}")`);
+  }
   const endpoint = (service: 'table' | 'queue'): string => {
     const name = `AzureWebJobsStorage__${service}ServiceUri`;
     const given = env[name]?.trim();
     if (given && !isHttpsOrigin(given)) problems.push(`${name} must be an https:// endpoint (got ${shown(given)})`);
-    return (given || `https://${accountName ?? ''}.${service}.core.windows.net`).replace(/\/$/, '');
+    return given ? origin(given) : `https://${accountName ?? ''}.${service}.core.windows.net`;
   };
   const tableServiceUri = endpoint('table');
   const queueServiceUri = endpoint('queue');
@@ -119,6 +130,14 @@ export function loadConfig(env: Env = process.env): Config {
   };
   settings.check();
   return config;
+}
+
+/**
+ * A URL setting as the clients get it: the origin the URL parser reads (lower case, without https's own :443), not
+ * the text as written, which may differ ("https:host", "https://host/."); ARM's token scope is built from it.
+ */
+function origin(value: string): string {
+  return parsed(value)?.origin ?? value.replace(/\/$/, '');
 }
 
 /** An https origin: no user name or password, path, query or fragment. */
@@ -209,7 +228,8 @@ function readerSettings(settings: Settings, env: Env): ReaderConfig {
   for (const id of managementGroupIds) {
     if (!/^[A-Za-z0-9._()-]{1,90}$/.test(id)) problems.push(`MANAGEMENT_GROUP_IDS has "${id}", which is not a management group id`);
   }
-  // Subscriptions are required unless management groups name the estate (vault checks still list vaults per subscription).
+  // For the read-only audit, subscriptions are required unless management groups name the estate (its vault checks list
+  // vaults per subscription, so it reports vault-unreadable without them); the service requires them (loadConfig).
   const subscriptionIds = managementGroupIds.length ? settings.list('SUBSCRIPTION_IDS', '') : settings.list('SUBSCRIPTION_IDS');
   for (const id of subscriptionIds) {
     if (!GUID.test(id)) problems.push(`SUBSCRIPTION_IDS has "${id}", which is not a subscription id (GUID)`);
@@ -248,7 +268,7 @@ function readerSettings(settings: Settings, env: Env): ReaderConfig {
     managementGroupIds,
     discovery,
     encryptionScopes: settings.oneOf('ENCRYPTION_SCOPES', ['on', 'off'] as const, 'on'),
-    armEndpoint: armEndpoint.replace(/\/$/, ''),
+    armEndpoint: origin(armEndpoint),
     keyVaultHostSuffixes,
     nearExpiryDays: settings.integer('NEAR_EXPIRY_DAYS', 30, 1, 365),
     allowedKeySizes,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, SETTINGS } from '../../shared/config';
 import { QUEUE_SETTINGS } from '../../shared/queueSettings';
+import { armClientOptions } from '../../shared/adapters/sdk';
 import { projectRoot } from '../support/fixtures';
 
 const valid = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', SUBSCRIPTION_IDS: '11111111-2222-3333-4444-555555555555', SWEEP_SCHEDULE: '0 0 * * * *' };
@@ -101,6 +102,32 @@ describe('config', () => {
   }
   it('takes a vault suffix naming https\'s own port 443 as the suffix without a port, and keeps other ports', () => {
     assert.deepEqual(loadConfig({ ...valid, KEY_VAULT_HOST_SUFFIXES: '.vault.azure.net:443, 127.0.0.1:8443, localhost:*' }).keyVaultHostSuffixes, ['.vault.azure.net', '127.0.0.1:8443', 'localhost:*']);
+  });
+  it('takes ARM_ENDPOINT as the origin the URL parser reads, so the token scope built from it is ARM\'s', () => {
+    for (const written of ['https://management.azure.com:443', 'https://management.azure.com/.', 'https:management.azure.com', 'https://MANAGEMENT.azure.com/']) {
+      const { armEndpoint } = loadConfig({ ...valid, ARM_ENDPOINT: written });
+      assert.equal(armEndpoint, 'https://management.azure.com', written);
+      assert.deepEqual(armClientOptions(armEndpoint).credentialScopes, ['https://management.azure.com/.default'], written);
+    }
+    assert.equal(loadConfig({ ...valid, ARM_ENDPOINT: 'https://127.0.0.1:8443/' }).armEndpoint, 'https://127.0.0.1:8443', 'a port of its own is kept');
+  });
+  it('takes the storage endpoints as the origins the URL parser reads', () => {
+    const c = loadConfig({
+      AzureWebJobsStorage__accountName: 'stcmk', SUBSCRIPTION_IDS: valid.SUBSCRIPTION_IDS, SWEEP_SCHEDULE: valid.SWEEP_SCHEDULE,
+      AzureWebJobsStorage__tableServiceUri: 'https:stcmk.table.core.windows.net', AzureWebJobsStorage__queueServiceUri: 'https://STCMK.queue.core.windows.net:443/.',
+    });
+    assert.deepEqual(c.storage, { tableServiceUri: 'https://stcmk.table.core.windows.net', queueServiceUri: 'https://stcmk.queue.core.windows.net' });
+  });
+  it('stops on a storage account name that is not one, since the endpoints are built from it', () => {
+    for (const name of ['stcmk.blob.core.windows.net', 'https://stcmk.table.core.windows.net/', 'evil.example/x?', 'st']) {
+      const found = problems({ AzureWebJobsStorage: '', AzureWebJobsStorage__accountName: name });
+      assert.ok(found.some((p) => /^AzureWebJobsStorage__accountName must be a storage account name/.test(p)), `${name}: ${found.join(' | ')}`);
+    }
+  });
+  it('needs SUBSCRIPTION_IDS with MANAGEMENT_GROUP_IDS too: the key vaults are read in those subscriptions only', () => {
+    const found = problems({ SUBSCRIPTION_IDS: '', MANAGEMENT_GROUP_IDS: 'mg-ai' });
+    assert.ok(found.some((p) => /^SUBSCRIPTION_IDS is required with MANAGEMENT_GROUP_IDS/.test(p)), found.join(' | '));
+    assert.deepEqual(loadConfig({ ...valid, MANAGEMENT_GROUP_IDS: 'mg-ai' }).managementGroupIds, ['mg-ai']);
   });
   it('a secret in a setting is not repeated in the error, however the value is written', () => {
     const storage = (uri: string) => ({ AzureWebJobsStorage: '', AzureWebJobsStorage__tableServiceUri: uri, AzureWebJobsStorage__queueServiceUri: 'https://acct.queue.core.windows.net' });
