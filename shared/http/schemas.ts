@@ -39,12 +39,27 @@ function tokenOfAnother(v: { accountId: string; continuationToken?: string | und
   return v.continuationToken !== undefined && isArmAccountId(v.accountId) && isContinuationToken(v.continuationToken) && !isTokenOf(v.continuationToken, v.accountId);
 }
 
+/**
+ * A vault URI is the vault's origin, as Key Vault's key ids start: what follows the host (a user name, a key's path, a
+ * query) names no vault, and would be kept in the jobs and ledger rows as written.
+ */
+function isVaultOrigin(uri: string): boolean {
+  try {
+    const url = new URL(uri);
+    return !url.username && !url.password && url.pathname === '/' && !url.search && !url.hash && !/[\\@?#\s%]/.test(uri);
+  } catch {
+    return false;
+  }
+}
+
 /** Request bodies and queries of the HTTP API, built with zod on first use (see shared/lazy.ts). */
 function buildSchemas({ z }: typeof Zod) {
   // Every input is bounded before anything else reads it (ARM ids stay well under 512 characters).
   const accountId = z.string().max(512, 'must be at most 512 characters')
     .refine(isArmAccountId, 'must be a Microsoft.CognitiveServices/accounts resource id (/subscriptions/<GUID>/resourceGroups/<group>/providers/Microsoft.CognitiveServices/accounts/<name>)');
-  const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }));
+  const vaultUri = z.string().max(512, 'must be at most 512 characters').pipe(z.url({ protocol: /^https$/, error: 'must be an https:// vault URI' }))
+    .refine(isVaultOrigin, 'must be a vault URI, https://<vault host>/ (no user name, password, path, query or fragment)')
+    .transform((uri) => `${new URL(uri).origin}/`);
   const keyName = z.string().regex(KEY_NAME, 'must be a Key Vault key name (letters, digits, dashes)');
   const keyVersion = z.string().regex(KEY_VERSION, 'must be 32 hex characters');
   const encryptionScope = z.string().regex(SCOPE_NAME, 'must be an encryption scope name (letters, digits, - _ .)');

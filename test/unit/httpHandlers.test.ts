@@ -116,6 +116,9 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
     ['keyVersion with rotateKey', { accountId: accountId('a1'), keyVersion: hex(2), rotateKey: true }, 'invalid-request', 'keyVersion'],
     ['an http vault URI', { vaultUri: 'http://kv-one.vault.azure.net/', keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
     ['a vault outside the allowed suffixes', { vaultUri: 'https://kv.evil.net/', keyName: 'cmk' }, 'vault-not-allowed', 'vaultUri'],
+    ['a vault URI with a user name and password', { vaultUri: 'https://ops:hunter2@kv-one.vault.azure.net/', keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
+    ['a key id for a vault URI', { vaultUri: `${VAULT}keys/cmk/${hex(2)}`, keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
+    ['a vault URI with a query', { vaultUri: `${VAULT}?api-version=7.5`, keyName: 'cmk' }, 'invalid-request', 'vaultUri'],
     ['a non-boolean dryRun', { accountId: accountId('a1'), dryRun: 'yes' }, 'invalid-request', 'dryRun'],
     ['an encryption scope without its account', { vaultUri: VAULT, keyName: 'cmk', encryptionScope: 'p1' }, 'invalid-request', 'encryptionScope'],
     ['an encryption scope name with a slash', { accountId: accountId('a1'), encryptionScope: 'p1/../x' }, 'invalid-request', 'encryptionScope'],
@@ -132,6 +135,18 @@ describe('HTTP handlers with real HttpRequest objects and in-memory fakes', () =
       assert.equal(deps.ledger.writes.length + deps.queue.jobs.length + deps.accounts.patches.length, 0);
     });
   }
+
+  it('a vault URI with a password is refused without repeating it', async () => {
+    const res = await createRotation(post('rotations', { vaultUri: 'https://ops:hunter2@kv-one.vault.azure.net/', keyName: 'cmk' }));
+    assert.equal(res.status, 400);
+    assert.doesNotMatch(String(res.body), /hunter2/);
+  });
+
+  it('queues the vault as its origin, however the caller wrote it', async () => {
+    const res = await createRotation(post('rotations', { vaultUri: 'https://KV-ONE.vault.azure.net:443', keyName: 'cmk' }));
+    assert.equal(res.status, 202);
+    assert.deepEqual(deps.queue.jobs.map((j) => ('vaultUri' in j.job ? j.job.vaultUri : undefined)), [VAULT, VAULT]);
+  });
 
   it('a body of many long unknown fields is answered 400 naming 20 of them, each cut: the answer does not grow with the input', async () => {
     const body = { accountId: accountId('a1'), ...Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`${String(i).padStart(3, '0')}${'x'.repeat(1_000)}`, 1])) };
