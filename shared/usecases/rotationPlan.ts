@@ -39,8 +39,9 @@ export async function planRotation(req: RotationRequest, actor: string, deps: Pl
   const lines: PlanLine[] = [];
   for (const found of bindings) {
     // A scope found through the index is as the last sweep saw it, with its account's id and tags only: the account
-    // and the scope are read, as the worker reads them before it decides.
-    const target = found.scope ? await asArmHasIt(found, deps.accounts) : found;
+    // and the scope are read, as the worker reads them before it decides. A rotateKey line is judged on the account as
+    // ARM has it too, as the request's check judges it (noBindingTakesRotation): discovery's copy may lag.
+    const target = found.scope || req.rotateKey ? await asArmHasIt(found, deps.accounts) : found;
     const { scope, holder } = 'skipped' in target ? found : target;
     const which = { accountId: found.account.id, ...(scope ? { encryptionScope: scope.name } : {}), ...(holder.binding.keyVersion ? { fromVersion: holder.binding.keyVersion } : {}) };
     if ('skipped' in target) {

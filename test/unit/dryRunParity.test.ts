@@ -170,3 +170,20 @@ describe('rotateKey for a scope the scope index found, moved to another key sinc
     assert.deepEqual(deps.keys.rotations, []);
   });
 });
+
+describe('rotateKey for an account discovery found, moved to another key since (Resource Graph lags behind ARM)', () => {
+  it('the dry run skips it as the request and the worker do (binding-changed), and the key is not rotated', async () => {
+    const base = rebindDeps();
+    base.keys.add(v1, v2);
+    const found = boundAccount('a1', v1.version);
+    base.accounts.put(boundAccount('a1', v1.version, { binding: { vaultUri: VAULT, keyName: 'cmk-other', keyVersion: v1.version } }));
+    const lagging = { boundTo: async function* () { yield [found]; }, cmkAccounts: async function* () { yield [found]; } };
+    const deps = { ...base, discovery: lagging, isAllowedVault: () => true, optOutTag: OPT_OUT, nearExpiryDays: 30, findings: undefined as never };
+    const req = { vaultUri: VAULT, keyName: 'cmk', rotateKey: true };
+    const plan = await planRotation(req, 'ops@contoso.com', deps);
+    assert.deepEqual(plan.ok && plan.value.map((l) => [l.decision, l.reason?.split(':')[0]]), [['skipped', 'binding-changed']], JSON.stringify(plan));
+    const result = await requestRotation(req, 'ops@contoso.com', deps);
+    assert.equal(result.ok ? undefined : result.refusal.code, 'preflight-refused');
+    assert.deepEqual(deps.keys.rotations, []);
+  });
+});
