@@ -10,7 +10,7 @@ import { findingDigest } from '../../shared/domain/verdicts';
 import type { StoredVerdicts } from '../../shared/ports';
 import { SWEEP_LOCK_MS } from '../../shared/usecases/sweepOnce';
 import { accountId, fixedClock } from '../support/fakes';
-import { losingAnswers } from '../support/lossyStorage';
+import { losingAnswers, storageWith } from '../support/lossyStorage';
 
 const finding = (code: FindingCode, evidence: Finding['evidence'] = {}): Finding => ({
   code, severity: FINDING_RULES[code].severity, evidence, remedy: `fix ${code}`,
@@ -288,24 +288,15 @@ describe('Findings and Sweeps tables against Azurite', () => {
    */
   function aroundTheLockRead(when: 'before' | 'after' | 'fail', between: () => Promise<void> = async () => undefined) {
     let pending: (() => Promise<void>) | undefined = between;
-    const racing = new TableStorage({ connectionString: azurite.connectionString }, {
-      retryOptions: { maxRetries: 0 },
-      additionalPolicies: [{
-        position: 'perCall',
-        policy: {
-          name: 'around-the-lock-read',
-          async sendRequest(request, next) {
-            const run = pending;
-            if (!run || request.method !== 'GET' || !request.url.includes("PartitionKey='lock'")) return next(request);
-            pending = undefined;
-            if (when === 'fail') throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
-            if (when === 'before') await run();
-            const response = await next(request);
-            if (when === 'after') await run();
-            return response;
-          },
-        },
-      }],
+    const racing = storageWith(azurite.connectionString, 'around-the-lock-read', async (request, next) => {
+      const run = pending;
+      if (!run || request.method !== 'GET' || !request.url.includes("PartitionKey='lock'")) return next(request);
+      pending = undefined;
+      if (when === 'fail') throw Object.assign(new Error('socket hang up'), { name: 'RestError', code: 'ECONNRESET', request });
+      if (when === 'before') await run();
+      const response = await next(request);
+      if (when === 'after') await run();
+      return response;
     });
     return { racing, ran: () => pending === undefined };
   }

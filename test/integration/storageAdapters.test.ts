@@ -12,7 +12,7 @@ import { httpSchemas } from '../../shared/http/schemas';
 import type { RebindJob } from '../../shared/domain/jobs';
 import type { RotationRecord } from '../../shared/domain/model';
 import { accountId, fixedClock } from '../support/fakes';
-import { losingAnswers } from '../support/lossyStorage';
+import { losingAnswers, storageWith } from '../support/lossyStorage';
 
 describe('storage adapters against Azurite', () => {
   let azurite: RunningAzurite;
@@ -216,21 +216,12 @@ describe('storage adapters against Azurite', () => {
     // Table Storage that refuses the second write once armed (a 503 with no retry), before it is sent.
     let writes = 0;
     let armed = false;
-    const flaky = new TableStorage({ connectionString: azurite.connectionString }, {
-      retryOptions: { maxRetries: 0 },
-      additionalPolicies: [{
-        position: 'perCall',
-        policy: {
-          name: 'refuse-the-second-write',
-          async sendRequest(request, next) {
-            if (armed && request.method !== 'GET' && ++writes === 2) {
-              armed = false;
-              throw Object.assign(new Error('the server is busy'), { name: 'RestError', statusCode: 503, request });
-            }
-            return next(request);
-          },
-        },
-      }],
+    const flaky = storageWith(azurite.connectionString, 'refuse-the-second-write', async (request, next) => {
+      if (armed && request.method !== 'GET' && ++writes === 2) {
+        armed = false;
+        throw Object.assign(new Error('the server is busy'), { name: 'RestError', statusCode: 503, request });
+      }
+      return next(request);
     });
     const pins = new TablePinStore(flaky);
     const id = accountId('pinned-take-back');

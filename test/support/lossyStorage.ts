@@ -1,3 +1,4 @@
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { TableStorage } from '../../shared/adapters/tables/storage';
 
 /**
@@ -22,4 +23,9 @@ export function losingAnswers(connectionString: string): { storage: TableStorage
     }],
   });
   return { storage, lose: (writes) => void (answersToLose = writes) };
+}
+
+/** Table Storage with one policy on every call and no retries: a test's own fault or race, exactly where it puts it. */
+export function storageWith(connectionString: string, name: string, sendRequest: PipelinePolicy['sendRequest']): TableStorage {
+  return new TableStorage({ connectionString }, { retryOptions: { maxRetries: 0 }, additionalPolicies: [{ position: 'perCall', policy: { name, sendRequest } }] });
 }
