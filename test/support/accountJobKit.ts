@@ -75,3 +75,12 @@ export async function intentThen429(deps: ReturnType<typeof boundTo>, first = jo
 export function otherDeliveryHolds(deps: ReturnType<typeof boundTo>, jobId = job().jobId, ms = 20_000): void {
   deps.journal.leases.set(job().accountId.toLowerCase(), { holder: `${jobId}:other-delivery`, expiresAt: new Date(now.getTime() + ms).toISOString(), etag: 'x' });
 }
+
+/** Attempt 1 sends the PATCH, which takes effect, but the account cannot be read back: the row stays running. */
+export async function sentButUnconfirmed(deps: ReturnType<typeof boundTo>, first = job()): Promise<void> {
+  const armBack = armDownAfterFirstRead(deps);
+  const result = await runRebind(first, 1, deps, silentLogger());
+  assert.equal(result.outcome, 'deferred');
+  assert.equal(rowOf(deps, first.jobId)?.status, 'running');
+  armBack();
+}
